@@ -1,0 +1,118 @@
+# One Makefile for the whole project. Sources are discovered by folder:
+#   library code    nn/ nn/cpu/ bus/ store/ data/ models/   -> build/libvel.a
+#   CUDA code       nn/cuda/*.cu (only when nvcc is present)  -> build/libvelcuda.a
+#   stages          stages/NAME/*.c                          -> bin/NAME
+#   tools           tools/NAME.c                             -> bin/NAME
+#   tests           tests/**/test_*.c (Criterion)            -> build/tests/**/test_*
+#   benches         bench/bench_*.c                          -> build/bench/bench_*
+#   fuzzers         fuzz/fuzz_*.c (clang libFuzzer)          -> build/fuzz/fuzz_*
+#   test references tests/ref/gen_*.py (Debian numpy)        -> build/ref/NAME/...
+# Helpers shared by tests live in tests/util.c, by benches in bench/util.c.
+
+CC      ?= gcc
+PYTHON  ?= /usr/bin/python3
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=c11 -Wall -Wextra -Werror -fopenmp -D_GNU_SOURCE -I. -MMD -MP
+LDLIBS  := -llapacke -lopenblas -lzmq -lmsgpackc -llmdb -lpng -ljpeg -lz -lcjson -lm -lpthread
+LDFLAGS += -fopenmp
+
+LIB_DIRS  := nn nn/cpu bus store data models
+LIB_SRCS  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
+LIB_OBJS  := $(LIB_SRCS:%.c=build/%.o)
+LIB       := build/libvel.a
+
+STAGES     := $(notdir $(wildcard stages/*))
+STAGE_BINS := $(STAGES:%=bin/%)
+TOOL_BINS  := $(patsubst tools/%.c,bin/%,$(wildcard tools/*.c))
+
+TEST_SRCS  := $(shell find tests -name 'test_*.c' 2>/dev/null | sort)
+TEST_BINS  := $(TEST_SRCS:%.c=build/%)
+TEST_UTIL  := build/tests/util.o
+BENCH_SRCS := $(wildcard bench/bench_*.c)
+BENCH_BINS := $(BENCH_SRCS:%.c=build/%)
+BENCH_UTIL := $(if $(wildcard bench/util.c),build/bench/util.o)
+REF_GENS   := $(wildcard tests/ref/gen_*.py)
+REF_STAMPS := $(REF_GENS:tests/ref/gen_%.py=build/ref/%.stamp)
+
+# CUDA: built whenever nvcc is on PATH; the CPU build never needs it.
+NVCC := $(shell command -v nvcc 2>/dev/null)
+CUDA_SRCS := $(wildcard nn/cuda/*.cu)
+ifneq ($(NVCC),)
+ifneq ($(CUDA_SRCS),)
+CUDA_HOME  ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_LIB   := build/libvelcuda.a
+CUDA_OBJS  := $(CUDA_SRCS:%.cu=build/%.o)
+NVCCFLAGS  ?= -O2 -g -std=c++17 -arch=sm_90 -Xcompiler -Wall -I.
+CUDA_LDLIBS := -L$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudnn -lcudart -lstdc++
+endif
+endif
+
+.PHONY: all test test-asan bench fuzz deps clean refs
+all: $(LIB) $(CUDA_LIB) $(STAGE_BINS) $(TOOL_BINS) $(TEST_BINS) $(BENCH_BINS)
+
+deps:
+	@scripts/deps.sh
+
+build/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+build/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+# Archives are written under a temporary name and renamed, so two builds
+# running at once never leave a half-written archive behind.
+$(LIB): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	@rm -f $@.tmp.$$$$; ar rcs $@.tmp.$$$$ $^ && mv $@.tmp.$$$$ $@
+
+$(CUDA_LIB): $(CUDA_OBJS)
+	@mkdir -p $(dir $@)
+	@rm -f $@.tmp.$$$$; ar rcs $@.tmp.$$$$ $^ && mv $@.tmp.$$$$ $@
+
+.SECONDEXPANSION:
+bin/%: $$(patsubst %.c,build/%.o,$$(wildcard stages/$$*/*.c)) $(LIB) $(CUDA_LIB)
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB) $(CUDA_LIB) $(LDLIBS) $(CUDA_LDLIBS)
+
+$(TOOL_BINS): bin/%: build/tools/%.o $(LIB) $(CUDA_LIB)
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(CUDA_LIB) $(LDLIBS) $(CUDA_LDLIBS)
+
+$(TEST_BINS): build/tests/%: build/tests/%.o $(TEST_UTIL) $(LIB) $(CUDA_LIB)
+	$(CC) $(LDFLAGS) -o $@ $< $(TEST_UTIL) $(LIB) $(CUDA_LIB) $(LDLIBS) $(CUDA_LDLIBS) -lcriterion
+
+$(BENCH_BINS): build/bench/%: build/bench/%.o $(BENCH_UTIL) $(LIB) $(CUDA_LIB)
+	$(CC) $(LDFLAGS) -o $@ $< $(BENCH_UTIL) $(LIB) $(CUDA_LIB) $(LDLIBS) $(CUDA_LDLIBS)
+
+build/ref/%.stamp: tests/ref/gen_%.py
+	@mkdir -p build/ref/$*
+	$(PYTHON) $< build/ref/$*
+	@touch $@
+
+refs: $(REF_STAMPS)
+
+# make test: installs what is missing, builds, generates the numpy references,
+# runs every test binary and, under ASan+UBSan, the bus and store tests.
+test: deps
+	@$(MAKE) --no-print-directory all refs
+	@$(MAKE) --no-print-directory -f Makefile.asan all
+	@scripts/run-tests.sh
+
+# Only the CPU-side tests, no sanitizers (quick loop while developing).
+test-quick: all refs
+	@scripts/run-tests.sh --no-asan
+
+bench: all
+	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	@$(MAKE) --no-print-directory -f Makefile.fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
+
+clean:
+	rm -rf build bin
+
+-include $(LIB_OBJS:.o=.d) $(TEST_BINS:=.d) $(BENCH_BINS:=.d)

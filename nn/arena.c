@@ -1,0 +1,46 @@
+// arena.c: bump allocator with a measuring pass.
+#include "nn/arena.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/base.h"
+
+static size_t round_up(size_t n) { return (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1); }
+
+void arena_measure(arena *a) { *a = (arena){.measuring = 1}; }
+
+int arena_commit(arena *a) {
+    CHECK(a->measuring);
+    return arena_init(a, a->used);
+}
+
+int arena_init(arena *a, size_t bytes) {
+    size_t n = round_up(bytes ? bytes : ARENA_ALIGN);
+    char *p = aligned_alloc(ARENA_ALIGN, n);
+    if (!p) return VEL_ENOMEM;
+    memset(p, 0, n);
+    *a = (arena){.base = p, .size = n};
+    return 0;
+}
+
+void *arena_alloc(arena *a, size_t bytes) {
+    size_t n = round_up(bytes);
+    if (a->measuring) {
+        a->used += n;
+        return NULL;
+    }
+    CHECK(a->used + n <= a->size);
+    void *p = a->base + a->used;
+    a->used += n;
+    return p;
+}
+
+float *arena_floats(arena *a, size_t n) { return arena_alloc(a, n * sizeof(float)); }
+
+void arena_reset(arena *a) { a->used = 0; }
+
+void arena_free(arena *a) {
+    free(a->base);
+    *a = (arena){0};
+}

@@ -1,0 +1,36 @@
+// arena.h: one allocation per group (parameters, gradients, optimizer
+// moments, activations), carved into named views. Sizes come from a first
+// "measure" pass over the same carving code, so nothing is allocated inside a
+// training or sampling step (STYLE.md, llm.c).
+//
+//   arena a; arena_measure(&a);        // pass 1: only counts bytes
+//   carve(&a, ...);                    //   arena_alloc returns NULL here
+//   arena_commit(&a);                  // one aligned allocation
+//   carve(&a, ...);                    // pass 2: the same calls get memory
+//   ...; arena_free(&a);
+#ifndef NN_ARENA_H
+#define NN_ARENA_H
+
+#include <stddef.h>
+
+#define ARENA_ALIGN 64
+
+typedef struct {
+    char *base;      // NULL while measuring
+    size_t size;     // committed bytes
+    size_t used;
+    int measuring;
+} arena;
+
+void arena_measure(arena *a);
+// Allocates a zeroed block of the measured size. Returns 0 or VEL_ENOMEM.
+int arena_commit(arena *a);
+// Initialise with a fixed capacity directly (zeroed). Returns 0 or VEL_ENOMEM.
+int arena_init(arena *a, size_t bytes);
+// Next ARENA_ALIGN-aligned block; NULL while measuring. CHECKs capacity.
+void *arena_alloc(arena *a, size_t bytes);
+float *arena_floats(arena *a, size_t n);
+void arena_reset(arena *a);     // forget all blocks, keep the memory
+void arena_free(arena *a);
+
+#endif

@@ -1,0 +1,50 @@
+// base.c: shared error strings, CHECK failure, checked allocation, clock.
+#include "nn/base.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+const char *vel_strerror(int err) {
+    switch (err) {
+    case VEL_OK: return "ok";
+    case VEL_ENOMEM: return "out of memory";
+    case VEL_EIO: return "I/O error";
+    case VEL_EINVAL: return "invalid argument";
+    case VEL_EFORMAT: return "malformed data";
+    case VEL_ENOTFOUND: return "not found";
+    case VEL_ESHAPE: return "shape mismatch";
+    case VEL_ERANGE: return "value out of range";
+    default: return "unknown error";
+    }
+}
+
+_Noreturn void vel_check_fail(const char *file, int line, const char *what) {
+    fprintf(stderr, "%s:%d: CHECK failed: %s\n", file, line, what);
+    fflush(stderr);
+    abort();
+}
+
+void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "out of memory allocating %zu bytes\n", n);
+        abort();
+    }
+    return p;
+}
+
+void *xcalloc(size_t n, size_t size) {
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) {
+        fprintf(stderr, "out of memory allocating %zu x %zu bytes\n", n, size);
+        abort();
+    }
+    return p;
+}
+
+double vel_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

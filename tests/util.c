@@ -1,0 +1,160 @@
+// tests/util.c: see util.h.
+#include "tests/util.h"
+
+#include <criterion/criterion.h>
+#include <ftw.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int npy_load(const char *path, npy_array *out) {
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (!f) { fprintf(stderr, "npy: cannot open %s\n", path); return -1; }
+    unsigned char pre[10];
+    int rc = -2;
+    if (fread(pre, 1, 10, f) != 10 || memcmp(pre, "\x93NUMPY", 6) != 0) goto done;
+    size_t hlen;
+    if (pre[6] == 1) {
+        hlen = pre[8] | (pre[9] << 8);
+    } else {
+        unsigned char b[2];
+        if (fread(b, 1, 2, f) != 2) goto done;
+        hlen = pre[8] | (pre[9] << 8) | ((size_t)b[0] << 16) | ((size_t)b[1] << 24);
+    }
+    if (hlen > 65536) goto done;
+    char *h = calloc(1, hlen + 1);
+    if (fread(h, 1, hlen, f) != hlen) { free(h); goto done; }
+    char *d = strstr(h, "'descr':"), *s = strstr(h, "'shape':");
+    if (!d || !s || strstr(h, "'fortran_order': True")) { free(h); goto done; }
+    d = strchr(d + 8, '\'');
+    if (!d || d[1] != '<' ) { free(h); goto done; }
+    memcpy(out->dtype, d + 2, 2);
+    size_t esz = (out->dtype[1] == '4') ? 4 : 8;
+    s = strchr(s, '(');
+    out->numel = 1;
+    for (char *p = s + 1; *p && *p != ')';) {
+        while (*p == ' ' || *p == ',') p++;
+        if (*p == ')') break;
+        long long v = strtoll(p, &p, 10);
+        out->shape[out->ndim++] = v;
+        out->numel *= v;
+    }
+    free(h);
+    out->data = malloc(out->numel * esz + 1);
+    if (fread(out->data, esz, out->numel, f) != (size_t)out->numel) { free(out->data); out->data = NULL; goto done; }
+    rc = 0;
+done:
+    if (rc) fprintf(stderr, "npy: bad file %s\n", path);
+    fclose(f);
+    return rc;
+}
+
+void npy_free(npy_array *a) { free(a->data); a->data = NULL; }
+
+static npy_array ref_load(const char *group, const char *name) {
+    char path[512];
+    snprintf(path, sizeof path, "build/ref/%s/%s.npy", group, name);
+    npy_array a;
+    cr_assert(npy_load(path, &a) == 0, "missing reference %s (run `make refs`)", path);
+    return a;
+}
+
+float *ref_f32(const char *group, const char *name, int64_t *numel) {
+    npy_array a = ref_load(group, name);
+    if (numel) *numel = a.numel;
+    if (!strcmp(a.dtype, "f4")) return a.data;
+    float *out = malloc(a.numel * sizeof(float) + 1);
+    for (int64_t i = 0; i < a.numel; i++) {
+        if (!strcmp(a.dtype, "f8")) out[i] = (float)((double *)a.data)[i];
+        else if (!strcmp(a.dtype, "i4")) out[i] = (float)((int32_t *)a.data)[i];
+        else out[i] = (float)((int64_t *)a.data)[i];
+    }
+    npy_free(&a);
+    return out;
+}
+
+double *ref_f64(const char *group, const char *name, int64_t *numel) {
+    npy_array a = ref_load(group, name);
+    if (numel) *numel = a.numel;
+    if (!strcmp(a.dtype, "f8")) return a.data;
+    double *out = malloc(a.numel * sizeof(double) + 1);
+    for (int64_t i = 0; i < a.numel; i++) {
+        if (!strcmp(a.dtype, "f4")) out[i] = ((float *)a.data)[i];
+        else if (!strcmp(a.dtype, "i4")) out[i] = ((int32_t *)a.data)[i];
+        else out[i] = (double)((int64_t *)a.data)[i];
+    }
+    npy_free(&a);
+    return out;
+}
+
+#define COMPARE_BODY                                                          \
+    cmp_result r = {0, 0, 0, -1, 1};                                          \
+    double se = 0, sr = 0, worst_excess = -INFINITY;                          \
+    for (int64_t i = 0; i < n; i++) {                                         \
+        double a = x[i], b = ref[i], e = fabs(a - b);                         \
+        double rel = e / (fabs(b) > 1e-30 ? fabs(b) : 1e-30);                 \
+        if (!(e <= atol + rtol * fabs(b))) r.ok = 0;                          \
+        if (isnan(e)) e = INFINITY;                                           \
+        double excess = e - (atol + rtol * fabs(b));                          \
+        if (excess > worst_excess) { worst_excess = excess; r.worst = i; }    \
+        if (e > r.max_abs) r.max_abs = e;                                     \
+        if (rel > r.max_rel) r.max_rel = rel;                                 \
+        se += (a - b) * (a - b); sr += b * b;                                 \
+    }                                                                         \
+    r.nmse = sr > 0 ? se / sr : se;                                           \
+    return r;
+
+cmp_result compare_f32(const float *x, const float *ref, int64_t n, double atol, double rtol) { COMPARE_BODY }
+cmp_result compare_f64(const double *x, const double *ref, int64_t n, double atol, double rtol) { COMPARE_BODY }
+
+void expect_close_f32(const char *what, const float *x, const float *ref, int64_t n, double atol, double rtol) {
+    cmp_result r = compare_f32(x, ref, n, atol, rtol);
+    cr_assert(r.ok, "%s: n=%lld max_abs=%.3g max_rel=%.3g nmse=%.3g worst[%lld]: got %.9g want %.9g (atol %g rtol %g)",
+              what, (long long)n, r.max_abs, r.max_rel, r.nmse, (long long)r.worst,
+              r.worst >= 0 ? x[r.worst] : 0.0, r.worst >= 0 ? ref[r.worst] : 0.0, atol, rtol);
+}
+
+void expect_close_f64(const char *what, const double *x, const double *ref, int64_t n, double atol, double rtol) {
+    cmp_result r = compare_f64(x, ref, n, atol, rtol);
+    cr_assert(r.ok, "%s: n=%lld max_abs=%.3g max_rel=%.3g nmse=%.3g worst[%lld]: got %.12g want %.12g (atol %g rtol %g)",
+              what, (long long)n, r.max_abs, r.max_rel, r.nmse, (long long)r.worst,
+              r.worst >= 0 ? x[r.worst] : 0.0, r.worst >= 0 ? ref[r.worst] : 0.0, atol, rtol);
+}
+
+static uint64_t splitmix64(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+static double unit(uint64_t *s) { return (splitmix64(s) >> 11) * 0x1.0p-53; }
+
+void fill_uniform(float *x, int64_t n, uint64_t seed, float lo, float hi) {
+    for (int64_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * (float)unit(&seed);
+}
+void fill_uniform_f64(double *x, int64_t n, uint64_t seed, double lo, double hi) {
+    for (int64_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * unit(&seed);
+}
+void fill_normal(float *x, int64_t n, uint64_t seed, float std) {
+    for (int64_t i = 0; i < n; i++) {
+        double u1 = unit(&seed), u2 = unit(&seed);
+        if (u1 < 1e-300) u1 = 1e-300;
+        x[i] = std * (float)(sqrt(-2 * log(u1)) * cos(2 * M_PI * u2));
+    }
+}
+
+char *test_tmpdir(const char *tag) {
+    char *p = NULL;
+    cr_assert(asprintf(&p, "/tmp/vel-test-%s-XXXXXX", tag) > 0);
+    cr_assert(mkdtemp(p) != NULL, "mkdtemp failed");
+    return p;
+}
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb; (void)flag; (void)ftw;
+    return remove(p);
+}
+void rm_rf(const char *path) { nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS); }

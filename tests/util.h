@@ -1,0 +1,53 @@
+// tests/util.h: helpers shared by the Criterion tests.
+// - .npy loading for references written by tests/ref/gen_*.py (numpy's
+//   np.save, little-endian '<f4', '<f8', '<i4', '<i8', C order only);
+// - closeness checks in STYLE.md's form |x - r| <= atol + rtol*|r|, which
+//   report max abs/rel error, the worst index and the NMSE on failure;
+// - central finite differences in double precision;
+// - seeded test data and per-test temp directories.
+#ifndef TESTS_UTIL_H
+#define TESTS_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    char dtype[4];        // "f4", "f8", "i4", "i8"
+    int ndim;
+    int64_t shape[8];
+    int64_t numel;
+    void *data;           // malloc'ed; free with npy_free
+} npy_array;
+
+// Load path; returns 0 or a negative code (message printed to stderr).
+int npy_load(const char *path, npy_array *out);
+void npy_free(npy_array *a);
+// Convenience: load build/ref/<group>/<name>.npy as float32 (converting from
+// f8 if needed). Aborts the test (cr_assert) if missing. Caller frees.
+float *ref_f32(const char *group, const char *name, int64_t *numel);
+double *ref_f64(const char *group, const char *name, int64_t *numel);
+
+typedef struct {
+    double max_abs, max_rel, nmse;
+    int64_t worst;        // index of the worst violation (or largest error)
+    int ok;
+} cmp_result;
+
+cmp_result compare_f32(const float *x, const float *ref, int64_t n, double atol, double rtol);
+cmp_result compare_f64(const double *x, const double *ref, int64_t n, double atol, double rtol);
+// cr_assert with a full report: what, n, max abs/rel error, worst index, NMSE.
+void expect_close_f32(const char *what, const float *x, const float *ref, int64_t n,
+                      double atol, double rtol);
+void expect_close_f64(const char *what, const double *x, const double *ref, int64_t n,
+                      double atol, double rtol);
+
+// Deterministic test data: splitmix64-based uniform in [lo, hi) / normal.
+void fill_uniform(float *x, int64_t n, uint64_t seed, float lo, float hi);
+void fill_normal(float *x, int64_t n, uint64_t seed, float std);
+void fill_uniform_f64(double *x, int64_t n, uint64_t seed, double lo, double hi);
+
+// Makes a fresh directory under /tmp for this test; returns a malloc'ed path.
+char *test_tmpdir(const char *tag);
+void rm_rf(const char *path);
+
+#endif
