@@ -116,3 +116,6 @@ clean:
 	rm -rf build bin
 
 -include $(LIB_OBJS:.o=.d) $(TEST_BINS:=.d) $(BENCH_BINS:=.d)
+
+# Area-specific rules (extra binaries, MPI tests, ...) live in mk/*.mk.
+-include $(wildcard mk/*.mk)
