@@ -1,0 +1,52 @@
+// params.h: the named parameter table of a model. A model describes its
+// parameters once (name in PyTorch style, shape); the table then owns one
+// arena for all values and one for all gradients, carved in declaration
+// order, so optimizers, gradient clipping, checkpoints (safetensors) and the
+// data-parallel all-reduce can treat a model as one flat buffer.
+//
+//   param_table pt; param_table_init(&pt);
+//   float *w = param_add(&pt, "blocks.0.attn.qkv.weight", 2, (int64_t[]){3*D, D});
+//   ... (during this pass the returned pointers are NULL: sizes only)
+//   param_table_commit(&pt);          // allocates values and grads (zeroed)
+//   then read every pointer back with param_data(&pt, i) / param_grad(&pt, i)
+//   or param_find(&pt, name).
+//
+// Not here: initialisation schemes (models do that), optimizer state
+// (nn/optim.h keeps its own buffers sized from pt.total).
+#ifndef NN_PARAMS_H
+#define NN_PARAMS_H
+
+#include <stdint.h>
+
+#define PARAM_NAME_MAX 96
+
+typedef struct {
+    char name[PARAM_NAME_MAX];
+    int ndim;
+    int64_t shape[4];
+    int64_t numel;
+    int64_t offset;      // in floats, into the values / grads buffers
+    int no_decay;        // 1 for biases, norms, embeddings: no weight decay; AdamW not Muon
+} param_info;
+
+typedef struct {
+    param_info *info;    // owned
+    int count, cap;
+    int64_t total;       // floats over all parameters
+    float *values;       // owned, 64-byte aligned, total floats (NULL before commit)
+    float *grads;        // owned, same layout
+} param_table;
+
+void param_table_init(param_table *pt);
+// Declares a parameter; returns its values pointer after commit, NULL before.
+// no_decay is set automatically for ndim < 2 (biases, norm weights).
+float *param_add(param_table *pt, const char *name, int ndim, const int64_t *shape);
+// Allocates values and grads (zeroed). Returns 0 or VEL_ENOMEM.
+int param_table_commit(param_table *pt);
+float *param_data(const param_table *pt, int i);
+float *param_grad(const param_table *pt, int i);
+int param_find(const param_table *pt, const char *name);   // index or -1
+void param_zero_grads(param_table *pt);
+void param_table_free(param_table *pt);
+
+#endif
