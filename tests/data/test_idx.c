@@ -1,0 +1,239 @@
+// test_idx.c: the IDX reader and Fashion-MNIST loader on small files written
+// to a temp dir (valid, plain, wrong magic, truncated, corrupt gzip, trailing
+// bytes, mismatched counts, bad labels, absurd dims) and on the real Debian
+// dataset (sizes and the known 1000/6000-per-class balance).
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "data/idx.h"
+#include "tests/util.h"
+
+// Writes an IDX header (magic type 0x08, ndim, dims) + body, gzip or plain.
+static void write_idx(const char *path, int gz, const uint8_t magic[3], int ndim,
+                      const uint32_t *dims, const uint8_t *body, size_t nbody) {
+    uint8_t hdr[4 + 16];
+    memcpy(hdr, magic, 3);
+    hdr[3] = (uint8_t)ndim;
+    for (int i = 0; i < ndim; i++) {
+        hdr[4 + 4 * i] = (uint8_t)(dims[i] >> 24); hdr[5 + 4 * i] = (uint8_t)(dims[i] >> 16);
+        hdr[6 + 4 * i] = (uint8_t)(dims[i] >> 8); hdr[7 + 4 * i] = (uint8_t)dims[i];
+    }
+    if (gz) {
+        gzFile f = gzopen(path, "wb");
+        cr_assert(f);
+        gzwrite(f, hdr, 4 + 4 * ndim);
+        if (nbody) gzwrite(f, body, (unsigned)nbody);
+        gzclose(f);
+    } else {
+        FILE *f = fopen(path, "wb");
+        fwrite(hdr, 1, 4 + 4 * ndim, f);
+        fwrite(body, 1, nbody, f);
+        fclose(f);
+    }
+}
+
+static const uint8_t MAGIC[3] = {0, 0, 8};
+
+// A tiny 3-image dataset in dir with the train file names.
+static void write_tiny(const char *dir, int nlabels, uint8_t bad_label) {
+    char p[512];
+    uint8_t img[3 * 28 * 28];
+    for (int i = 0; i < 3 * 28 * 28; i++) img[i] = (uint8_t)(i * 7);
+    uint32_t d3[3] = {3, 28, 28};
+    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte.gz", dir);
+    write_idx(p, 1, MAGIC, 3, d3, img, sizeof img);
+    uint8_t lab[4] = {4, 0, 9, 1};
+    if (bad_label) lab[1] = bad_label;
+    uint32_t d1[1] = {(uint32_t)nlabels};
+    snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte.gz", dir);
+    write_idx(p, 1, MAGIC, 1, d1, lab, (size_t)nlabels);
+}
+
+Test(idx, tiny_dataset_padding_and_scaling) {
+    char *dir = test_tmpdir("idx_tiny");
+    write_tiny(dir, 3, 0);
+    fmnist *ds = NULL;
+    char msg[256];
+    cr_assert_eq(fmnist_load(dir, "train", &ds, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(ds->n, 3);
+    float *x = malloc(sizeof(float) * 3 * 32 * 32);
+    int32_t lab[3];
+    cr_assert_eq(fmnist_batch_f32(ds, x, lab, NULL, 0, 3), 0);
+    cr_assert(lab[0] == 4 && lab[1] == 0 && lab[2] == 9);
+    for (int k = 0; k < 3; k++)
+        for (int y = 0; y < 32; y++)
+            for (int xx = 0; xx < 32; xx++) {
+                float v = x[(k * 32 + y) * 32 + xx];
+                int inside = y >= 2 && y < 30 && xx >= 2 && xx < 30;
+                uint8_t raw = inside ? (uint8_t)(((k * 28 + y - 2) * 28 + xx - 2) * 7) : 0;
+                cr_assert_float_eq(v, raw / 127.5f - 1.0f, 1e-6, "k%d y%d x%d", k, y, xx);
+            }
+    // Index list form, and an out-of-range index.
+    int64_t idx[2] = {2, 0};
+    cr_assert_eq(fmnist_batch_f32(ds, x, lab, idx, 0, 2), 0);
+    cr_assert(lab[0] == 9 && lab[1] == 4);
+    idx[1] = 3;
+    cr_assert_eq(fmnist_batch_f32(ds, x, lab, idx, 0, 2), VEL_ERANGE);
+    cr_assert_eq(fmnist_batch_f32(ds, x, lab, NULL, 2, 2), VEL_ERANGE);
+    free(x);
+    fmnist_destroy(&ds);
+    cr_assert_null(ds);
+    rm_rf(dir);
+    free(dir);
+}
+
+Test(idx, plain_uncompressed_file_reads) {
+    char *dir = test_tmpdir("idx_plain");
+    char p[512];
+    snprintf(p, sizeof p, "%s/a.idx", dir);
+    uint8_t body[6] = {1, 2, 3, 4, 5, 6};
+    uint32_t d[2] = {2, 3};
+    write_idx(p, 0, MAGIC, 2, d, body, 6);
+    idx_array a;
+    cr_assert_eq(idx_read(p, &a), 0);
+    cr_assert(a.ndim == 2 && a.dims[0] == 2 && a.dims[1] == 3 && a.numel == 6);
+    cr_assert(memcmp(a.data, body, 6) == 0);
+    idx_free(&a);
+    rm_rf(dir);
+    free(dir);
+}
+
+Test(idx, malformed_files) {
+    char *dir = test_tmpdir("idx_bad");
+    char p[512];
+    snprintf(p, sizeof p, "%s/x.gz", dir);
+    idx_array a;
+    uint8_t body[64];
+    for (int i = 0; i < 64; i++) body[i] = (uint8_t)(i * 13);
+    uint32_t d[2] = {8, 8};
+
+    uint8_t wrong[3] = {0, 0, 0x0D};   // float IDX: not supported
+    write_idx(p, 1, wrong, 2, d, body, 64);
+    cr_assert_eq(idx_read(p, &a), DATA_EMAGIC);
+    uint8_t png[3] = {0x89, 'P', 'N'};
+    write_idx(p, 1, png, 2, d, body, 64);
+    cr_assert_eq(idx_read(p, &a), DATA_EMAGIC);
+    cr_assert_null(a.data);
+
+    write_idx(p, 1, MAGIC, 0, d, body, 64);   // ndim 0
+    cr_assert_eq(idx_read(p, &a), DATA_EDIMS);
+    uint32_t zero[2] = {0, 8};
+    write_idx(p, 1, MAGIC, 2, zero, body, 0);
+    cr_assert_eq(idx_read(p, &a), DATA_EDIMS);
+    uint32_t huge[3] = {100000, 100000, 100000};   // 1e15 bytes: refused before malloc
+    write_idx(p, 1, MAGIC, 3, huge, body, 64);
+    cr_assert_eq(idx_read(p, &a), DATA_EDIMS);
+
+    write_idx(p, 1, MAGIC, 2, d, body, 40);   // body short (valid gzip, data ends)
+    cr_assert_eq(idx_read(p, &a), DATA_ETRUNC);
+    write_idx(p, 0, MAGIC, 2, d, body, 40);   // same, plain
+    cr_assert_eq(idx_read(p, &a), DATA_ETRUNC);
+    write_idx(p, 1, MAGIC, 2, d, body, 2);    // ends right after the header
+    cr_assert_eq(idx_read(p, &a), DATA_ETRUNC);
+    write_idx(p, 1, MAGIC, 1, d, body, 64);   // 8 promised, 64 present
+    cr_assert_eq(idx_read(p, &a), DATA_ETRAILING);
+
+    // Cut the gzip file itself (compressed stream ends early).
+    write_idx(p, 1, MAGIC, 2, d, body, 64);
+    FILE *f = fopen(p, "rb");
+    uint8_t buf[512];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    cr_assert(n > 30);
+    size_t cuts[] = {12, n / 2, n - 4};
+    for (int i = 0; i < 3; i++) {
+        f = fopen(p, "wb");
+        fwrite(buf, 1, cuts[i], f);
+        fclose(f);
+        int rc = idx_read(p, &a);
+        cr_assert(rc == DATA_ETRUNC || rc == DATA_EGZIP, "cut at %zu/%zu gave %d", cuts[i], n, rc);
+        cr_assert_null(a.data);
+    }
+    // Corrupt the CRC in the gzip trailer (last 8 bytes: CRC32, ISIZE).
+    buf[n - 8] ^= 0xFF;
+    f = fopen(p, "wb");
+    fwrite(buf, 1, n, f);
+    fclose(f);
+    cr_assert_eq(idx_read(p, &a), DATA_EGZIP);
+    buf[n - 8] ^= 0xFF;
+    // Corrupt the deflate data itself.
+    for (size_t i = 12; i < n - 8; i += 3) buf[i] ^= 0xA5;
+    f = fopen(p, "wb");
+    fwrite(buf, 1, n, f);
+    fclose(f);
+    int rc = idx_read(p, &a);
+    cr_assert(rc == DATA_EGZIP || rc == DATA_EMAGIC || rc == DATA_ETRUNC || rc == DATA_EDIMS,
+              "corrupt deflate gave %d", rc);
+    cr_assert_neq(rc, 0);
+
+    snprintf(p, sizeof p, "%s/none.gz", dir);
+    cr_assert_eq(idx_read(p, &a), VEL_EIO);
+    rm_rf(dir);
+    free(dir);
+}
+
+Test(idx, dataset_level_errors_name_the_file) {
+    char *dir = test_tmpdir("idx_ds");
+    fmnist *ds = NULL;
+    char msg[512];
+    write_tiny(dir, 4, 0);   // 4 labels for 3 images
+    cr_assert_eq(fmnist_load(dir, "train", &ds, msg, sizeof msg), DATA_EMISMATCH);
+    cr_assert(strstr(msg, "train-labels-idx1-ubyte.gz") && strstr(msg, "4 labels"), "%s", msg);
+    cr_assert_null(ds);
+    write_tiny(dir, 3, 10);  // label 10
+    cr_assert_eq(fmnist_load(dir, "train", &ds, msg, sizeof msg), DATA_ELABEL);
+    cr_assert(strstr(msg, "label 10"), "%s", msg);
+    cr_assert_eq(fmnist_load(dir, "test", &ds, msg, sizeof msg), VEL_EIO);
+    cr_assert(strstr(msg, "t10k-images-idx3-ubyte.gz"), "%s", msg);
+    cr_assert_eq(fmnist_load(dir, "valid", &ds, msg, sizeof msg), VEL_EINVAL);
+    cr_assert(strstr(msg, "unknown split"), "%s", msg);
+    // Images that are not 28x28.
+    char p[512];
+    uint8_t img[3 * 4 * 4] = {0};
+    uint32_t d3[3] = {3, 4, 4};
+    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte.gz", dir);
+    write_tiny(dir, 3, 0);
+    write_idx(p, 1, MAGIC, 3, d3, img, sizeof img);
+    cr_assert_eq(fmnist_load(dir, "train", &ds, msg, sizeof msg), DATA_EDIMS);
+    cr_assert(strstr(msg, "(n, 28, 28)"), "%s", msg);
+    rm_rf(dir);
+    free(dir);
+}
+
+Test(idx, real_fashion_mnist) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/t10k-images-idx3-ubyte.gz", FMNIST_DEFAULT_DIR);
+    if (access(p, R_OK) != 0) {
+        cr_skip_test("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)");
+    }
+    const char *splits[2] = {"test", "train"};
+    const int64_t sizes[2] = {10000, 60000};
+    for (int s = 0; s < 2; s++) {
+        fmnist *ds = NULL;
+        char msg[512];
+        cr_assert_eq(fmnist_load(NULL, splits[s], &ds, msg, sizeof msg), 0, "%s", msg);
+        cr_assert_eq(ds->n, sizes[s]);
+        int64_t count[10] = {0};
+        for (int64_t i = 0; i < ds->n; i++) count[ds->labels[i]]++;
+        for (int c = 0; c < 10; c++) cr_assert_eq(count[c], sizes[s] / 10, "class %d", c);
+        // Padding is zero everywhere (the border rows/cols of every image).
+        int64_t border_sum = 0, total = 0;
+        for (int64_t i = 0; i < ds->n; i++) {
+            const uint8_t *im = ds->pix + i * 1024;
+            for (int k = 0; k < 32; k++)
+                border_sum += im[k] + im[32 + k] + im[30 * 32 + k] + im[31 * 32 + k] +
+                              im[k * 32] + im[k * 32 + 1] + im[k * 32 + 30] + im[k * 32 + 31];
+            for (int k = 0; k < 1024; k++) total += im[k];
+        }
+        cr_assert_eq(border_sum, 0);
+        // Fashion-MNIST's mean pixel is about 0.286 of 255 (72.9): a sanity
+        // check that the bytes are images, not a shifted header.
+        double mean28 = (double)total / (double)(ds->n * 784);
+        cr_assert(mean28 > 65.0 && mean28 < 80.0, "mean pixel %f", mean28);
+        fmnist_destroy(&ds);
+    }
+}
