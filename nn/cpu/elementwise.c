@@ -1,0 +1,77 @@
+// elementwise.c: CPU element-wise helpers (see nn/elementwise.h).
+#include "nn/elementwise.h"
+
+#include <stddef.h>
+
+#include "nn/base.h"
+
+void add_forward(float *out, const float *a, const float *b, int64_t n) {
+    #pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+void add_backward(float *da, float *db, const float *dout, int64_t n) {
+    if (da) {
+        #pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n; i++) da[i] += dout[i];
+    }
+    if (db) {
+        #pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n; i++) db[i] += dout[i];
+    }
+}
+void add_inplace(float *x, const float *y, int64_t n) {
+    #pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+void mul_forward(float *out, const float *a, const float *b, int64_t n) {
+    #pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) out[i] = a[i] * b[i];
+}
+void mul_backward(float *da, float *db, const float *dout, const float *a,
+                  const float *b, int64_t n) {
+    #pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        float g = dout[i];
+        if (da) da[i] += g * b[i];
+        if (db) db[i] += g * a[i];
+    }
+}
+
+void scale_forward(float *out, const float *a, float s, int64_t n) {
+    #pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) out[i] = s * a[i];
+}
+void scale_backward(float *da, const float *dout, float s, int64_t n) {
+    #pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) da[i] += s * dout[i];
+}
+
+void add_channel_bias_forward(float *out, const float *inp, const float *bias,
+                              int B, int C, int HW) {
+    // out, inp (B,C,HW), bias (C)
+    CHECK(B >= 0 && C > 0 && HW > 0);
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < C; c++) {
+            size_t off = ((size_t)b * C + c) * HW;
+            for (int i = 0; i < HW; i++) out[off + i] = inp[off + i] + bias[c];
+        }
+}
+void add_channel_bias_backward(float *dinp, float *dbias, const float *dout,
+                               int B, int C, int HW) {
+    // dinp, dout (B,C,HW), dbias (C)
+    CHECK(B >= 0 && C > 0 && HW > 0);
+    if (dinp) add_inplace(dinp, dout, (int64_t)B * C * HW);
+    if (dbias) {
+        #pragma omp parallel for schedule(static)
+        for (int c = 0; c < C; c++) {
+            double s = 0.0;   // one thread per channel, images in order
+            for (int b = 0; b < B; b++) {
+                const float *d = dout + ((size_t)b * C + c) * HW;
+                for (int i = 0; i < HW; i++) s += d[i];
+            }
+            dbias[c] += (float)s;
+        }
+    }
+}

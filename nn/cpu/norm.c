@@ -1,0 +1,225 @@
+// norm.c: CPU group / layer / RMS norm (see nn/norm.h).
+// Statistics are accumulated in double (rows up to a few thousand elements,
+// and group norm groups of C/G * H*W elements). Backward formulas, with
+// xhat = (x - mean) * rstd and g = dout * weight:
+//   dx = rstd * (g - mean(g) - xhat * mean(g * xhat))      (layer/group norm)
+//   dx = rstd * (g - xhat * mean(g * xhat))                 (RMS norm, xhat = x*rstd)
+// Parameter gradients are reduced per channel by one thread each, over rows
+// in order, so 1 and 2 threads agree bit for bit.
+#include "nn/norm.h"
+
+#include <math.h>
+
+#include "nn/base.h"
+
+// ---- group norm ---------------------------------------------------------
+
+void groupnorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                       const float *weight, const float *bias,
+                       int B, int C, int HW, int G, float eps) {
+    // out, inp (B,C,HW); weight, bias (C) or NULL; mean, rstd (B,G)
+    CHECK(B > 0 && C > 0 && HW > 0 && G > 0 && C % G == 0);
+    const int CG = C / G;
+    const size_t gsz = (size_t)CG * HW;
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++) {
+        for (int g = 0; g < G; g++) {
+            const float *x = inp + ((size_t)b * C + (size_t)g * CG) * HW;
+            double s = 0.0;
+            for (size_t i = 0; i < gsz; i++) s += x[i];
+            double m = s / (double)gsz, v = 0.0;
+            for (size_t i = 0; i < gsz; i++) { double d = x[i] - m; v += d * d; }
+            v /= (double)gsz;
+            double rs = 1.0 / sqrt(v + eps);
+            mean[b * G + g] = (float)m;
+            rstd[b * G + g] = (float)rs;
+            float mf = (float)m, rf = (float)rs;
+            float *y = out + ((size_t)b * C + (size_t)g * CG) * HW;
+            for (int cc = 0; cc < CG; cc++) {
+                int ch = g * CG + cc;
+                float w = weight ? weight[ch] : 1.0f, bb = bias ? bias[ch] : 0.0f;
+                for (int i = 0; i < HW; i++) {
+                    size_t k = (size_t)cc * HW + i;
+                    y[k] = (x[k] - mf) * rf * w + bb;
+                }
+            }
+        }
+    }
+}
+
+void groupnorm_backward(float *dinp, float *dweight, float *dbias,
+                        const float *dout, const float *inp, const float *weight,
+                        const float *mean, const float *rstd,
+                        int B, int C, int HW, int G) {
+    // dinp, dout, inp (B,C,HW); dweight, dbias, weight (C); mean, rstd (B,G)
+    CHECK(B > 0 && C > 0 && HW > 0 && G > 0 && C % G == 0);
+    const int CG = C / G;
+    const size_t gsz = (size_t)CG * HW;
+    if (dinp) {
+        #pragma omp parallel for collapse(2) schedule(static)
+        for (int b = 0; b < B; b++) {
+            for (int g = 0; g < G; g++) {
+                size_t off = ((size_t)b * C + (size_t)g * CG) * HW;
+                const float *x = inp + off, *dy = dout + off;
+                float m = mean[b * G + g], rs = rstd[b * G + g];
+                double sg = 0.0, sgx = 0.0;
+                for (int cc = 0; cc < CG; cc++) {
+                    float w = weight ? weight[g * CG + cc] : 1.0f;
+                    for (int i = 0; i < HW; i++) {
+                        size_t k = (size_t)cc * HW + i;
+                        double gg = (double)dy[k] * w;
+                        sg += gg;
+                        sgx += gg * ((x[k] - m) * rs);
+                    }
+                }
+                float mg = (float)(sg / gsz), mgx = (float)(sgx / gsz);
+                float *dx = dinp + off;
+                for (int cc = 0; cc < CG; cc++) {
+                    float w = weight ? weight[g * CG + cc] : 1.0f;
+                    for (int i = 0; i < HW; i++) {
+                        size_t k = (size_t)cc * HW + i;
+                        float xh = (x[k] - m) * rs;
+                        dx[k] += rs * (dy[k] * w - mg - xh * mgx);
+                    }
+                }
+            }
+        }
+    }
+    if (dweight || dbias) {
+        #pragma omp parallel for schedule(static)
+        for (int ch = 0; ch < C; ch++) {
+            int g = ch / CG;
+            double sw = 0.0, sb = 0.0;
+            for (int b = 0; b < B; b++) {
+                size_t off = ((size_t)b * C + ch) * HW;
+                float m = mean[b * G + g], rs = rstd[b * G + g];
+                for (int i = 0; i < HW; i++) {
+                    sw += (double)dout[off + i] * ((inp[off + i] - m) * rs);
+                    sb += dout[off + i];
+                }
+            }
+            if (dweight) dweight[ch] += (float)sw;
+            if (dbias) dbias[ch] += (float)sb;
+        }
+    }
+}
+
+// ---- layer norm ---------------------------------------------------------
+
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                       const float *weight, const float *bias, int N, int C, float eps) {
+    // out, inp (N,C); weight, bias (C) or NULL; mean, rstd (N)
+    CHECK(N >= 0 && C > 0);
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        double s = 0.0;
+        for (int i = 0; i < C; i++) s += x[i];
+        double m = s / C, v = 0.0;
+        for (int i = 0; i < C; i++) { double d = x[i] - m; v += d * d; }
+        double rs = 1.0 / sqrt(v / C + eps);
+        mean[n] = (float)m;
+        rstd[n] = (float)rs;
+        float mf = (float)m, rf = (float)rs;
+        float *y = out + (size_t)n * C;
+        for (int i = 0; i < C; i++) {
+            float xh = (x[i] - mf) * rf;
+            y[i] = xh * (weight ? weight[i] : 1.0f) + (bias ? bias[i] : 0.0f);
+        }
+    }
+}
+
+// Column reductions for the affine parameters: dweight += sum_n dout*xhat,
+// dbias += sum_n dout. Channels are split in blocks across threads; rows are
+// visited in order inside each block.
+static void affine_param_grads(float *dweight, float *dbias, const float *dout,
+                               const float *inp, const float *mean, const float *rstd,
+                               int N, int C) {
+    enum { CB = 64 };
+    int nblk = (C + CB - 1) / CB;
+    #pragma omp parallel for schedule(static)
+    for (int blk = 0; blk < nblk; blk++) {
+        int c0 = blk * CB, c1 = c0 + CB < C ? c0 + CB : C;
+        double sw[CB], sb[CB];
+        for (int i = 0; i < CB; i++) { sw[i] = 0.0; sb[i] = 0.0; }
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
+            float m = mean ? mean[n] : 0.0f, rs = rstd[n];
+            for (int i = c0; i < c1; i++) {
+                sw[i - c0] += (double)dy[i] * ((x[i] - m) * rs);
+                sb[i - c0] += dy[i];
+            }
+        }
+        for (int i = c0; i < c1; i++) {
+            if (dweight) dweight[i] += (float)sw[i - c0];
+            if (dbias) dbias[i] += (float)sb[i - c0];
+        }
+    }
+}
+
+void layernorm_backward(float *dinp, float *dweight, float *dbias,
+                        const float *dout, const float *inp, const float *weight,
+                        const float *mean, const float *rstd, int N, int C) {
+    // dinp, dout, inp (N,C); dweight, dbias, weight (C); mean, rstd (N)
+    CHECK(N >= 0 && C > 0);
+    if (dinp) {
+        #pragma omp parallel for schedule(static)
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
+            float m = mean[n], rs = rstd[n];
+            double sg = 0.0, sgx = 0.0;
+            for (int i = 0; i < C; i++) {
+                double gg = (double)dy[i] * (weight ? weight[i] : 1.0f);
+                sg += gg;
+                sgx += gg * ((x[i] - m) * rs);
+            }
+            float mg = (float)(sg / C), mgx = (float)(sgx / C);
+            float *dx = dinp + (size_t)n * C;
+            for (int i = 0; i < C; i++) {
+                float xh = (x[i] - m) * rs;
+                dx[i] += rs * (dy[i] * (weight ? weight[i] : 1.0f) - mg - xh * mgx);
+            }
+        }
+    }
+    if (dweight || dbias) affine_param_grads(dweight, dbias, dout, inp, mean, rstd, N, C);
+}
+
+// ---- RMS norm -----------------------------------------------------------
+
+void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight,
+                     int N, int C, float eps) {
+    // out, inp (N,C); weight (C) or NULL; rstd (N)
+    CHECK(N >= 0 && C > 0);
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        double ss = 0.0;
+        for (int i = 0; i < C; i++) ss += (double)x[i] * x[i];
+        float rs = (float)(1.0 / sqrt(ss / C + eps));
+        rstd[n] = rs;
+        float *y = out + (size_t)n * C;
+        for (int i = 0; i < C; i++) y[i] = x[i] * rs * (weight ? weight[i] : 1.0f);
+    }
+}
+
+void rmsnorm_backward(float *dinp, float *dweight, const float *dout,
+                      const float *inp, const float *weight, const float *rstd,
+                      int N, int C) {
+    // dinp, dout, inp (N,C); dweight, weight (C); rstd (N)
+    CHECK(N >= 0 && C > 0);
+    if (dinp) {
+        #pragma omp parallel for schedule(static)
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
+            float rs = rstd[n];
+            double sgx = 0.0;
+            for (int i = 0; i < C; i++)
+                sgx += (double)dy[i] * (weight ? weight[i] : 1.0f) * (x[i] * rs);
+            float mgx = (float)(sgx / C);
+            float *dx = dinp + (size_t)n * C;
+            for (int i = 0; i < C; i++)
+                dx[i] += rs * (dy[i] * (weight ? weight[i] : 1.0f) - x[i] * rs * mgx);
+        }
+    }
+    if (dweight) affine_param_grads(dweight, NULL, dout, inp, NULL, rstd, N, C);
+}
