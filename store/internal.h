@@ -1,0 +1,57 @@
+// internal.h: what the store's .c files share and callers must not use: the
+// handle layouts, error formatting, key encoding, LMDB transaction helpers.
+#ifndef STORE_INTERNAL_H
+#define STORE_INTERNAL_H
+
+#include <lmdb.h>
+#include <stdatomic.h>
+
+#include "store/store.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "store: records hold little-endian f32 copied raw; big-endian hosts are not supported"
+#endif
+
+struct store {
+    MDB_env *env;
+    MDB_dbi dbi;
+    bool readonly;
+    store_opts opts;
+    store_meta meta;
+    char *path;
+    atomic_int open_txns;   // read txns of this process (map resize needs 0)
+};
+
+struct store_txn {
+    store *s;
+    MDB_txn *txn;
+};
+
+struct store_iter {
+    store_txn *t;
+    MDB_cursor *cur;
+    uint64_t start;
+    bool started;
+};
+
+// Formats the thread's detail message and returns code (printf-style).
+int store_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+// Maps an LMDB return code (what: the call that failed) to a store code.
+int store_lmdb_fail(int rc, const char *what);
+
+void store_key_encode(uint8_t key[8], uint64_t index);
+uint64_t store_key_decode(const uint8_t key[8]);
+bool store_key_is_meta(const MDB_val *k);
+
+// Read txn with MDB_MAP_RESIZED handled; counts in s->open_txns.
+int store_rtxn_begin(store *s, MDB_txn **txn);
+void store_rtxn_end(store *s, MDB_txn *txn);
+// Write txn (MDB_MAP_RESIZED handled) and growth after MDB_MAP_FULL.
+int store_wtxn_begin(store *s, MDB_txn **txn);
+int store_grow(store *s, size_t at_least_more);
+
+// Reads and decodes __meta__ inside txn.
+int store_meta_read_txn(MDB_txn *txn, MDB_dbi dbi, store_meta *m);
+int store_meta_write_txn(MDB_txn *txn, MDB_dbi dbi, const store_meta *m);
+
+#endif
