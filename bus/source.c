@@ -1,0 +1,237 @@
+// source.c: the job source. Keeps every job until it is acked; a job sent
+// and not acked within deadline_ms goes back to the front of the queue.
+// Because the deadline is the same for every job, expiries come in send
+// order: a FIFO of (job, send time) replaces any timer structure. Stale FIFO
+// entries (job acked or re-sent since) are skipped when they reach the front.
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus/internal.h"
+#include "nn/base.h"
+
+enum { PENDING = 0, INFLIGHT = 1, ACKED = 2 };
+
+typedef struct { int64_t idx; double t; } entry;
+typedef struct { entry *e; size_t head, len, cap; } fifo;
+
+static int fifo_push(fifo *f, entry x) {
+    if (f->len == f->cap) {
+        size_t cap = f->cap ? 2 * f->cap : 64;
+        entry *e = malloc(cap * sizeof *e);
+        if (!e) return VEL_ENOMEM;
+        for (size_t i = 0; i < f->len; i++) e[i] = f->e[(f->head + i) % f->cap];
+        free(f->e);
+        f->e = e; f->cap = cap; f->head = 0;
+    }
+    f->e[(f->head + f->len) % f->cap] = x;
+    f->len++;
+    return 0;
+}
+static entry *fifo_front(fifo *f) { return f->len ? &f->e[f->head] : NULL; }
+static void fifo_pop(fifo *f) { f->head = (f->head + 1) % f->cap; f->len--; }
+
+struct bus_source {
+    bus_source_opts o;
+    bus_socket *jobs, *acks, *ctl;
+    bus_msg **job;           // owned
+    unsigned char *state;
+    double *sent_at;
+    size_t njobs, capjobs, next_new, nacked, ninflight;
+    bus_dedupe *ids;         // job id -> index (also rejects repeated ids)
+    fifo retry, inflight;
+    double done_at, last_eos;
+    bus_source_stats st;
+};
+
+int bus_source_open(bus_source **out, const bus_source_opts *o) {
+    *out = NULL;
+    if (!o || !o->jobs_ep || !o->acks_ep || !o->ctl_ep) return VEL_EINVAL;
+    bus_source *s = calloc(1, sizeof *s);
+    if (!s) return VEL_ENOMEM;
+    s->o = *o;
+    if (s->o.deadline_ms <= 0) s->o.deadline_ms = 5000;
+    if (s->o.max_inflight <= 0) s->o.max_inflight = 64;
+    if (s->o.eos_linger_ms <= 0) s->o.eos_linger_ms = 500;
+    s->done_at = -1;
+    int rc = bus_dedupe_new(&s->ids);
+    if (!rc) rc = bus_socket_open(&s->jobs, BUS_PUSH, &o->sock);
+    if (!rc) rc = bus_socket_open(&s->acks, BUS_PULL, &o->sock);
+    if (!rc) rc = bus_socket_open(&s->ctl, BUS_PUB, &o->sock);
+    if (!rc) rc = bus_bind(s->jobs, o->jobs_ep);
+    if (!rc) rc = bus_bind(s->acks, o->acks_ep);
+    if (!rc) rc = bus_bind(s->ctl, o->ctl_ep);
+    if (rc) { bus_source_close(&s); return rc; }
+    *out = s;
+    return 0;
+}
+
+int bus_source_add(bus_source *s, bus_msg **job) {
+    bus_msg *m = *job;
+    *job = NULL;
+    if (!m || m->received) { bus_msg_destroy(&m); return VEL_EINVAL; }
+    m->h.src = s->o.src;
+    if (bus_dedupe_has(s->ids, s->o.src, m->h.id)) { bus_msg_destroy(&m); return VEL_EINVAL; }
+    if (s->njobs == s->capjobs) {
+        size_t cap = s->capjobs ? 2 * s->capjobs : 64;
+        bus_msg **j = realloc(s->job, cap * sizeof *j);
+        if (j) s->job = j;
+        unsigned char *st = j ? realloc(s->state, cap) : NULL;
+        if (st) s->state = st;
+        double *t = st ? realloc(s->sent_at, cap * sizeof *t) : NULL;
+        if (!t) { bus_msg_destroy(&m); return VEL_ENOMEM; }
+        s->sent_at = t;
+        s->capjobs = cap;
+    }
+    int rc = bus_dedupe_put(s->ids, s->o.src, m->h.id, s->njobs);
+    if (rc <= 0) { bus_msg_destroy(&m); return rc == 0 ? VEL_EINVAL : rc; }
+    s->job[s->njobs] = m;
+    s->state[s->njobs] = PENDING;
+    s->sent_at[s->njobs] = 0;
+    s->njobs++;
+    s->st.jobs++;
+    return 0;
+}
+
+// Index of job id, or -1.
+static int64_t job_index(const bus_source *s, uint64_t id) {
+    uint64_t i;
+    return bus_dedupe_get(s->ids, s->o.src, id, &i) ? (int64_t)i : -1;
+}
+
+static void take_acks(bus_source *s) {
+    bus_msg *m;
+    for (;;) {
+        int rc = bus_recv(s->acks, &m, 0);
+        if (rc == BUS_ETIMEOUT) return;
+        if (rc) continue;   // malformed: counted by the socket, keep serving
+        int64_t i = bus_msg_is(m, "ack") && bus_msg_src(m) == s->o.src ? job_index(s, bus_msg_id(m)) : -1;
+        if (i < 0 || s->state[i] == ACKED) {
+            s->st.stray_acks++;
+        } else {
+            if (s->state[i] == INFLIGHT) s->ninflight--;
+            s->state[i] = ACKED;
+            s->nacked++;
+            s->st.acked++;
+        }
+        bus_msg_destroy(&m);
+    }
+}
+
+static int expire(bus_source *s, double now) {
+    double dl = s->o.deadline_ms / 1000.0;
+    entry *e;
+    while ((e = fifo_front(&s->inflight))) {
+        int64_t i = e->idx;
+        if (s->state[i] != INFLIGHT || s->sent_at[i] != e->t) { fifo_pop(&s->inflight); continue; }
+        if (now - e->t < dl) break;
+        fifo_pop(&s->inflight);
+        s->state[i] = PENDING;
+        s->ninflight--;
+        s->st.reissued++;
+        int rc = fifo_push(&s->retry, (entry){i, 0});
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+// Next job to send: re-issues first, then new jobs in list order.
+static int64_t next_job(bus_source *s, int pop) {
+    entry *e;
+    while ((e = fifo_front(&s->retry))) {
+        if (s->state[e->idx] == PENDING) {
+            int64_t i = e->idx;
+            if (pop) fifo_pop(&s->retry);
+            return i;
+        }
+        fifo_pop(&s->retry);   // acked late, after all: nothing to do
+    }
+    while (s->next_new < s->njobs && s->state[s->next_new] != PENDING) s->next_new++;
+    if (s->next_new < s->njobs) return pop ? (int64_t)s->next_new++ : (int64_t)s->next_new;
+    return -1;
+}
+
+static int send_some(bus_source *s) {
+    while (s->ninflight < (size_t)s->o.max_inflight) {
+        int64_t i = next_job(s, 0);
+        if (i < 0) return 0;
+        int rc = bus_send_copy(s->jobs, s->job[i], 0);
+        if (rc == BUS_ETIMEOUT) return 0;
+        if (rc) return rc;
+        next_job(s, 1);
+        double now = vel_now();
+        s->state[i] = INFLIGHT;
+        s->sent_at[i] = now;
+        s->ninflight++;
+        s->st.issued++;
+        if ((rc = fifo_push(&s->inflight, (entry){i, now}))) return rc;
+    }
+    return 0;
+}
+
+int bus_source_step(bus_source *s, int timeout_ms) {
+    take_acks(s);
+    double now = vel_now();
+    int rc = expire(s, now);
+    if (!rc) rc = send_some(s);
+    if (rc) return rc;
+    const double eos_every = 0.05;   // repeat eos for subscribers that joined late
+    if (s->nacked == s->njobs) {
+        if (s->done_at < 0) s->done_at = now;
+        if (s->last_eos <= 0 || now - s->last_eos >= eos_every) {
+            rc = bus_send_eos(s->ctl, s->o.src, 0);
+            if (rc && rc != BUS_ETIMEOUT) return rc;
+            s->last_eos = now;
+        }
+        if (now - s->done_at >= s->o.eos_linger_ms / 1000.0) return 1;
+    }
+    // Wait for an ack, room to send, the next deadline or the next eos.
+    double wait = timeout_ms < 0 ? 1e9 : timeout_ms / 1000.0;
+    entry *e = fifo_front(&s->inflight);
+    if (e && e->t + s->o.deadline_ms / 1000.0 - now < wait) wait = e->t + s->o.deadline_ms / 1000.0 - now;
+    if (s->nacked == s->njobs && wait > eos_every) wait = eos_every;
+    if (wait < 0) wait = 0;
+    zmq_pollitem_t it[2] = {{.socket = bus_socket_raw(s->acks), .events = ZMQ_POLLIN},
+                            {.socket = bus_socket_raw(s->jobs), .events = ZMQ_POLLOUT}};
+    int can_send = s->ninflight < (size_t)s->o.max_inflight && next_job(s, 0) >= 0;
+    if (zmq_poll(it, can_send ? 2 : 1, (long)(wait * 1000 + 0.999)) < 0)
+        return BUS_EINTR;
+    return 0;
+}
+
+int bus_source_run(bus_source *s, int timeout_ms) {
+    double t0 = vel_now();
+    for (;;) {
+        int left = -1;
+        if (timeout_ms >= 0) {
+            left = timeout_ms - (int)((vel_now() - t0) * 1000);
+            if (left <= 0) return BUS_ETIMEOUT;
+        }
+        int rc = bus_source_step(s, left);
+        if (rc < 0) return rc;
+        if (rc == 1) return 0;
+    }
+}
+
+int bus_source_endpoint(bus_source *s, int which, char *buf, size_t cap) {
+    bus_socket *k = which == 0 ? s->jobs : which == 1 ? s->acks : which == 2 ? s->ctl : NULL;
+    return k ? bus_last_endpoint(k, buf, cap) : VEL_EINVAL;
+}
+
+void bus_source_get_stats(const bus_source *s, bus_source_stats *out) { *out = s->st; }
+
+void bus_source_close(bus_source **sp) {
+    if (!sp || !*sp) return;
+    bus_source *s = *sp;
+    bus_socket_close(&s->jobs);
+    bus_socket_close(&s->acks);
+    bus_socket_close(&s->ctl);
+    for (size_t i = 0; i < s->njobs; i++) bus_msg_destroy(&s->job[i]);
+    free(s->job);
+    free(s->state);
+    free(s->sent_at);
+    free(s->retry.e);
+    free(s->inflight.e);
+    bus_dedupe_destroy(&s->ids);
+    free(s);
+    *sp = NULL;
+}

@@ -1,0 +1,83 @@
+// stream.h: job streams on top of bus messages (included by bus/bus.h; the
+// pipeline wiring they implement is described there):
+// - end of stream: `eos` messages carrying their producer id (src), and a
+//   per-consumer tracker that is done once every producer it was told of
+//   has ended;
+// - a duplicate filter for the final sink, keyed by (src, id);
+// - an acker: the sink's sockets back to each job source;
+// - the job source: issues a list of jobs, re-issues every job not acked
+//   within a deadline, and broadcasts eos when every job is acked.
+// Not here: what a job means (stages decide; each job carries its own seed).
+#ifndef BUS_STREAM_H
+#define BUS_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+// Sends {kind: "eos", src: producer, id: 0}.
+int bus_send_eos(bus_socket *s, uint32_t producer, int timeout_ms);
+
+// ---- end-of-stream accounting ----------------------------------------------
+typedef struct bus_eos bus_eos;
+// Producers are numbered 0..nproducers-1 (their src).
+int bus_eos_new(bus_eos **out, int nproducers);
+// 1 if m is an eos (counted once per producer, repeats ignored), 0 if m is
+// not an eos, VEL_ERANGE if its producer id is not one we were told of.
+int bus_eos_note(bus_eos *e, const bus_msg *m);
+int bus_eos_done(const bus_eos *e);     // every producer has ended
+int bus_eos_count(const bus_eos *e);    // distinct producers ended so far
+void bus_eos_destroy(bus_eos **e);
+
+// ---- duplicate filter (final sink) ---------------------------------------
+typedef struct bus_dedupe bus_dedupe;
+int bus_dedupe_new(bus_dedupe **out);
+// 1 if (src, id) is new (now remembered), 0 if seen before, VEL_ENOMEM.
+int bus_dedupe_add(bus_dedupe *d, uint32_t src, uint64_t id);
+int bus_dedupe_has(const bus_dedupe *d, uint32_t src, uint64_t id);
+size_t bus_dedupe_count(const bus_dedupe *d);
+void bus_dedupe_destroy(bus_dedupe **d);
+
+// ---- acknowledgements (final sink -> job sources) ---------------------------
+typedef struct bus_acker bus_acker;
+// ack_endpoints: comma-separated, the i-th is the ack endpoint of source i.
+int bus_acker_open(bus_acker **out, const char *ack_endpoints, const bus_socket_opts *opts);
+// Acks item (src, id) to source src: {kind: "ack", src, id}. VEL_ERANGE if
+// src has no endpoint; BUS_ETIMEOUT if that source is not taking messages
+// (harmless: it re-issues, the sink drops the duplicate and acks again).
+int bus_ack(bus_acker *a, const bus_msg *item, int timeout_ms);
+void bus_acker_close(bus_acker **a);
+
+// ---- job source --------------------------------------------------------------
+typedef struct bus_source bus_source;
+typedef struct {
+    uint32_t src;            // this source's producer id (0..P-1)
+    const char *jobs_ep;     // PUSH, bound: workers connect their input here
+    const char *acks_ep;     // PULL, bound: the sink's acker connects here
+    const char *ctl_ep;      // PUB, bound: workers and the sink subscribe for eos
+    int deadline_ms;         // re-issue a job not acked this long after sending; 0 = 5000
+    int max_inflight;        // jobs sent but not acked at once; 0 = 64
+    int eos_linger_ms;       // after the last ack, keep publishing eos this long; 0 = 500
+    bus_socket_opts sock;    // for the three sockets
+} bus_source_opts;
+
+typedef struct {
+    uint64_t jobs, issued, reissued, acked;
+    uint64_t stray_acks;     // acks for unknown or already acked ids (duplicates)
+} bus_source_stats;
+
+int bus_source_open(bus_source **out, const bus_source_opts *o);
+// Adds a job (takes *job, sets *job = NULL; its src becomes o->src). The id
+// must be unique within this source (VEL_EINVAL otherwise, job destroyed).
+int bus_source_add(bus_source *s, bus_msg **job);
+// One round: take acks, re-issue expired jobs, send what the window allows,
+// wait at most timeout_ms for something to do. 1 when finished (all acked
+// and eos published for eos_linger_ms), 0 if not yet, or an error.
+int bus_source_step(bus_source *s, int timeout_ms);
+// Steps until finished (0) or timeout_ms passes (BUS_ETIMEOUT; -1 = no limit).
+int bus_source_run(bus_source *s, int timeout_ms);
+// The endpoint bound for jobs (0), acks (1) or ctl (2), resolved (tcp :*).
+int bus_source_endpoint(bus_source *s, int which, char *buf, size_t cap);
+void bus_source_get_stats(const bus_source *s, bus_source_stats *out);
+void bus_source_close(bus_source **s);
+
+#endif
