@@ -1,0 +1,86 @@
+// test_photos.c: the photo bank's tiling on synthetic photos in a temp dir
+// (exact layout), its errors (missing dir, bad sizes, corrupt file), and the
+// real bank from scripts/photos.sh when it is present (skipped otherwise).
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "data/image_io.h"
+#include "data/photos.h"
+#include "tests/util.h"
+
+Test(photos, synthetic_tiling_layout) {
+    char *dir = test_tmpdir("photos_syn");
+    char p[1024];
+    // Two 8x8 photos, base 8 (no resize: ADM crop of an 8x8 to 8 is identity).
+    for (int k = 0; k < 2; k++) {
+        uint8_t pix[8 * 8 * 3];
+        for (int y = 0; y < 8; y++)
+            for (int x = 0; x < 8; x++)
+                for (int c = 0; c < 3; c++) pix[(y * 8 + x) * 3 + c] = (uint8_t)(k * 100 + y * 10 + x + c);
+        snprintf(p, sizeof p, "%s/%c.png", dir, k ? 'b' : 'a');
+        cr_assert_eq(png_write(p, pix, 8, 8, 3), 0);
+    }
+    snprintf(p, sizeof p, "%s/readme.txt", dir);
+    FILE *f = fopen(p, "w"); fputs("x", f); fclose(f);
+    photo_bank *pb = NULL;
+    char msg[512];
+    cr_assert_eq(photos_open(dir, 8, 4, &pb, msg, sizeof msg), 0, "%s", msg);
+    cr_assert(pb->nphotos == 2 && pb->per_photo == 4 && pb->n == 8 && pb->size == 4);
+    cr_assert_str_eq(pb->names[0], "a.png");
+    for (int n = 0; n < 8; n++) {
+        int k = n / 4, t = n % 4, ty = t / 2, tx = t % 2;
+        for (int c = 0; c < 3; c++)
+            for (int y = 0; y < 4; y++)
+                for (int x = 0; x < 4; x++) {
+                    int v = k * 100 + (ty * 4 + y) * 10 + tx * 4 + x + c;
+                    cr_assert_float_eq(pb->imgs[((n * 3 + c) * 4 + y) * 4 + x], v / 127.5f - 1,
+                                       1e-6, "n%d c%d y%d x%d", n, c, y, x);
+                }
+    }
+    photos_destroy(&pb);
+    cr_assert_null(pb);
+    cr_assert_eq(photos_open(dir, 8, 3, &pb, msg, sizeof msg), VEL_EINVAL);
+    // A corrupt photo: the error names it.
+    snprintf(p, sizeof p, "%s/c.jpg", dir);
+    f = fopen(p, "wb"); fputs("\xff\xd8\xff\xe0 broken", f); fclose(f);
+    int rc = photos_open(dir, 8, 4, &pb, msg, sizeof msg);
+    cr_assert(rc == DATA_ETRUNC || rc == DATA_EDECODE, "corrupt jpeg gave %d", rc);
+    cr_assert(strstr(msg, "c.jpg"), "%s", msg);
+    snprintf(p, sizeof p, "%s/nope", dir);
+    cr_assert_eq(photos_open(p, 8, 4, &pb, msg, sizeof msg), DATA_ENOPHOTOS);
+    cr_assert(strstr(msg, "scripts/photos.sh"), "%s", msg);
+    rm_rf(dir);
+    free(dir);
+}
+
+Test(photos, real_bank) {
+    if (access(PHOTOS_DEFAULT_DIR "/skimage_astronaut.png", R_OK) != 0)
+        cr_skip_test("photo bank not present: run scripts/photos.sh");
+    photo_bank *pb = NULL;
+    char msg[512];
+    cr_assert_eq(photos_open(NULL, 128, 32, &pb, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_geq(pb->nphotos, 18);
+    cr_assert_eq(pb->n, (int64_t)pb->nphotos * 16);
+    // Natural photos: every one has real colour and contrast (not gray, not flat).
+    for (int k = 0; k < pb->nphotos; k++) {
+        double s = 0, s2 = 0, chroma = 0;
+        int64_t cnt = 0;
+        for (int t = 0; t < 16; t++) {
+            const float *im = pb->imgs + ((int64_t)k * 16 + t) * 3 * 1024;
+            for (int i = 0; i < 1024; i++) {
+                float r = im[i], g = im[1024 + i], b = im[2048 + i];
+                cr_assert(r >= -1 && r <= 1 && g >= -1 && g <= 1 && b >= -1 && b <= 1);
+                s += g; s2 += g * g; cnt++;
+                chroma += fabsf(r - g) + fabsf(b - g);
+            }
+        }
+        double sd = sqrt(s2 / cnt - (s / cnt) * (s / cnt));
+        cr_assert(sd > 0.05, "%s: flat (std %f)", pb->names[k], sd);
+        cr_assert(chroma / cnt > 0.01, "%s: looks gray (%f)", pb->names[k], chroma / cnt);
+    }
+    photos_destroy(&pb);
+}
