@@ -1,0 +1,39 @@
+// attention.h: multi-head scaled dot-product attention, softmax(q k^T/sqrt(hd)) v,
+// non-causal, computed flash-style: tiles of queries x keys with an online
+// softmax, so no T x T matrix ever exists (T up to a few thousand is fine).
+// CPU implementation in nn/cpu/attention.c (tiles through cblas_sgemm).
+//
+// Layout: qkv (B, T, 3, NH, HD) exactly as a Linear(D, 3D) writes it
+// (D = NH*HD; q, k, v of token t, head h at qkv[t*3D + {0,D,2D} + h*HD]);
+// out (B, T, NH, HD) = (B, T, D), ready for the output projection; the
+// per-row log-sum-exp lse (B, NH, T) is saved for the backward pass, which
+// recomputes the probabilities tile by tile.
+//
+// Not here: q/k normalisation and RoPE (the model applies them to qkv first),
+// masks, dropout, causal attention.
+//
+// Backward ACCUMULATES (+=) into dqkv (same layout as qkv); callers zero it.
+// Scratch: none from the caller. Each thread works on fixed-size tiles
+// (at most ATTN_BR x ATTN_BC scores plus an ATTN_BR x HD accumulator, under
+// 100 KiB) held on its stack; nothing depends on T, nothing is allocated.
+// Threads: OpenMP over (batch, head); each (b, h) is done by one thread in a
+// fixed order, so results are identical for any thread count.
+#ifndef NN_ATTENTION_H
+#define NN_ATTENTION_H
+
+#define ATTN_BR 64       // queries per tile
+#define ATTN_BC 64       // keys per tile (for HD <= 64; fewer for larger HD)
+#define ATTN_HD_MAX 256
+
+// out (B,T,NH,HD) written, lse (B,NH,T) written, qkv (B,T,3,NH,HD) read.
+// HD <= ATTN_HD_MAX.
+void attention_forward(float *out, float *lse, const float *qkv,
+                       int B, int T, int NH, int HD);
+
+// dqkv (B,T,3,NH,HD) += gradient of sum(dout .* out) w.r.t. qkv.
+// out and lse are the forward's outputs for the same qkv.
+void attention_backward(float *dqkv, const float *dout, const float *qkv,
+                        const float *out, const float *lse,
+                        int B, int T, int NH, int HD);
+
+#endif
