@@ -1,0 +1,106 @@
+// test_linear.c: nn/linear.h against tests/ref/gen_dense_linear.py (forward
+// vs numpy float64, backward vs float64 central finite differences, and the
+// accumulate-into-gradients contract), plus 1-vs-2-thread bit identity.
+#include <cblas.h>
+#include <omp.h>
+
+#include "nn/linear.h"
+#include "tests/nn/dense_check.h"
+
+#define G "dense_linear"
+
+Test(linear, forward_backward_vs_numpy) {
+    int64_t nc;
+    double *cases = ref_f64(G, "cases", &nc);
+    for (int ci = 0; ci < nc / 3; ci++) {
+        int N = (int)cases[3 * ci], C = (int)cases[3 * ci + 1], OC = (int)cases[3 * ci + 2];
+        float *inp = case_f32(G, ci, "inp", NULL), *w = case_f32(G, ci, "weight", NULL);
+        float *b = case_f32(G, ci, "bias", NULL), *R = case_f32(G, ci, "R", NULL);
+        float *g0i = case_f32(G, ci, "g0_inp", NULL), *g0w = case_f32(G, ci, "g0_weight", NULL);
+        float *g0b = case_f32(G, ci, "g0_bias", NULL);
+        double *out_ref = case_f64(G, ci, "out", NULL), *di_ref = case_f64(G, ci, "dinp", NULL);
+        double *dw_ref = case_f64(G, ci, "dweight", NULL), *db_ref = case_f64(G, ci, "dbias", NULL);
+        float *out = malloc(sizeof(float) * N * OC);
+        linear_forward(out, inp, w, b, N, C, OC);
+        char what[64];
+        snprintf(what, sizeof what, "linear fwd N%d C%d OC%d", N, C, OC);
+        check_vs(what, out, out_ref, (int64_t)N * OC, 1e-5, 1e-5);
+        // no-bias forward = reference minus bias
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < OC; o++) out_ref[n * OC + o] -= b[o];
+        linear_forward(out, inp, w, NULL, N, C, OC);
+        snprintf(what, sizeof what, "linear fwd nobias N%d C%d OC%d", N, C, OC);
+        check_vs(what, out, out_ref, (int64_t)N * OC, 1e-5, 1e-5);
+
+        float *di = copy_f32(g0i, (int64_t)N * C), *dw = copy_f32(g0w, (int64_t)OC * C);
+        float *db = copy_f32(g0b, OC);
+        linear_backward(di, dw, db, R, inp, w, N, C, OC);
+        // finite-difference reference error is ~1e-9; dweight/dbias sum N
+        // products, so 1e-4 (long reduction default).
+        snprintf(what, sizeof what, "linear dinp N%d C%d OC%d", N, C, OC);
+        check_grad(what, di, g0i, di_ref, (int64_t)N * C, 1e-4, 1e-4);
+        snprintf(what, sizeof what, "linear dweight N%d C%d OC%d", N, C, OC);
+        check_grad(what, dw, g0w, dw_ref, (int64_t)OC * C, 1e-4, 1e-4);
+        snprintf(what, sizeof what, "linear dbias N%d C%d OC%d", N, C, OC);
+        check_grad(what, db, g0b, db_ref, OC, 1e-4, 1e-4);
+        // NULL gradients are skipped and leave the others unchanged
+        float *dw2 = copy_f32(g0w, (int64_t)OC * C);
+        linear_backward(NULL, dw2, NULL, R, inp, w, N, C, OC);
+        expect_same_bits("linear dweight alone", dw2, dw, (int64_t)OC * C);
+        free(dw2);
+        free(inp); free(w); free(b); free(R); free(g0i); free(g0w); free(g0b);
+        free(out_ref); free(di_ref); free(dw_ref); free(db_ref); free(out);
+        free(di); free(dw); free(db);
+    }
+    free(cases);
+}
+
+// Runs forward + full backward with the given OpenMP / OpenBLAS thread counts.
+static void run_linear(float *res[4], int omp_t, int blas_t, const float *inp, const float *w,
+                       const float *b, const float *dout, int N, int C, int OC) {
+    omp_set_num_threads(omp_t);
+    openblas_set_num_threads(blas_t);
+    res[0] = calloc((size_t)N * OC, sizeof(float));
+    res[1] = calloc((size_t)N * C, sizeof(float));
+    res[2] = calloc((size_t)OC * C, sizeof(float));
+    res[3] = calloc(OC, sizeof(float));
+    linear_forward(res[0], inp, w, b, N, C, OC);
+    linear_backward(res[1], res[2], res[3], dout, inp, w, N, C, OC);
+}
+
+// Large enough that OpenBLAS splits the GEMMs over its threads.
+// Observed with Debian's OpenBLAS 0.3.21 (pthread): cblas_sgemm is NOT
+// bit-identical between 1 and 2 OpenBLAS threads (the thread split moves
+// the M/N edges that the kernel handles with a different summation order);
+// the differences are rounding-level (measured max abs 1.7e-6 on out, 5.3e-5 on dweight whose entries reach ~80). So: with the
+// OpenBLAS thread count fixed, 1 vs 2 OpenMP threads must agree bit for bit;
+// across OpenBLAS thread counts the results must agree to 1e-5.
+Test(linear, thread_counts) {
+    const int N = 512, C = 384, OC = 320;
+    float *inp = malloc(sizeof(float) * N * C), *w = malloc(sizeof(float) * OC * C);
+    float *b = malloc(sizeof(float) * OC), *dout = malloc(sizeof(float) * N * OC);
+    fill_normal(inp, (int64_t)N * C, 1, 1.0f);
+    fill_normal(w, (int64_t)OC * C, 2, 0.05f);
+    fill_normal(b, OC, 3, 1.0f);
+    fill_normal(dout, (int64_t)N * OC, 4, 1.0f);
+    float *r1[4], *r2[4], *r3[4];
+    run_linear(r1, 1, 1, inp, w, b, dout, N, C, OC);
+    run_linear(r2, 2, 1, inp, w, b, dout, N, C, OC);
+    run_linear(r3, 2, 2, inp, w, b, dout, N, C, OC);
+    const char *names[4] = {"out", "dinp", "dweight", "dbias"};
+    int64_t sizes[4] = {(int64_t)N * OC, (int64_t)N * C, (int64_t)OC * C, OC};
+    for (int k = 0; k < 4; k++) {
+        char what[64];
+        snprintf(what, sizeof what, "linear %s omp 1 vs 2", names[k]);
+        expect_same_bits(what, r1[k], r2[k], sizes[k]);
+        double *ref = malloc(sizeof(double) * sizes[k]);
+        for (int64_t i = 0; i < sizes[k]; i++) ref[i] = r1[k][i];
+        snprintf(what, sizeof what, "linear %s openblas 1 vs 2 thr", names[k]);
+        // dweight sums N = 512 products of N(0,1) values (|x| up to ~80):
+        // measured max abs difference 5.3e-5, so atol 1e-4 there.
+        check_vs(what, r3[k], ref, sizes[k], k == 2 ? 1e-4 : 1e-5, 1e-5);
+        free(ref);
+        free(r1[k]); free(r2[k]); free(r3[k]);
+    }
+    free(inp); free(w); free(b); free(dout);
+}
