@@ -1,0 +1,18 @@
+# mk/cuda.mk: CUDA-side build settings (included by the top-level Makefile).
+# When the Makefile found nvcc and nn/cuda/*.cu (CUDA_LIB set), every C file
+# is compiled with -DVEL_HAVE_CUDA=1 so that C callers of nn/cuda/vcuda.h
+# (nn/device.c, tests/cuda/*) compile their CUDA branch only when
+# build/libvelcuda.a is linked; without nvcc they compile a "built without
+# CUDA" branch and plain `make` still works.
+# NCCL is not linked: nn/dist_nccl.c dlopens libnccl.so.2 at run time, so no
+# binary depends on it at load time.
+ifneq ($(CUDA_LIB),)
+CFLAGS += -DVEL_HAVE_CUDA=1
+# Warnings from the host compiler are errors too, as for the C code.
+NVCCFLAGS += -Xcompiler -Wextra -Werror all-warnings
+endif
+# Header dependencies of the .cu files (the Makefile only tracks the C ones).
+ifneq ($(CUDA_LIB),)
+NVCCFLAGS += -MMD -MP
+-include $(CUDA_OBJS:.o=.d)
+endif

@@ -1,0 +1,265 @@
+// runtime.cu: device discovery, the per-process context (stream + cuBLAS,
+// cuBLASLt, cuDNN handles), device memory, copies, the device arena and the
+// error buffer behind vcuda_last_error(). API and ownership: vcuda.h.
+// Not here: kernels (convert.cu and the op files).
+//
+// Load-time safety: no global constructors call into CUDA; libcudart only
+// reaches the driver on the first API call, and cudaGetDeviceCount reports a
+// missing driver as an error code (cudaErrorNoDevice /
+// cudaErrorInsufficientDriver), which vcuda_device_count turns into n = 0.
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include <cublasLt.h>
+
+#include "nn/cuda/check.cuh"
+
+static thread_local char g_err[512];
+
+extern "C" void vcuda_set_error(const char *file, int line, const char *fmt, ...) {
+    int k = snprintf(g_err, sizeof g_err, "%s:%d: ", file, line);
+    if (k < 0 || (size_t)k >= sizeof g_err) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g_err + k, sizeof g_err - (size_t)k, fmt, ap);
+    va_end(ap);
+}
+
+extern "C" const char *vcuda_last_error(void) { return g_err; }
+
+extern "C" const char *vcuda_strerror(int err) {
+    switch (err) {
+    case VCUDA_ENODEV: return "no CUDA device available";
+    case VCUDA_ERUNTIME: return "CUDA runtime error";
+    case VCUDA_ECUBLAS: return "cuBLAS error";
+    case VCUDA_ECUDNN: return "cuDNN error";
+    case VCUDA_EOOM: return "out of device memory";
+    default: return vel_strerror(err);
+    }
+}
+
+extern "C" int vcuda_device_count(int *n) {
+    *n = 0;
+    int c = 0;
+    cudaError_t e = cudaGetDeviceCount(&c);
+    if (e != cudaSuccess) {
+        // No driver, no device, driver too old: all mean "no GPU here".
+        vcuda_set_error(__FILE__, __LINE__, "cudaGetDeviceCount: %s (%s)",
+                        cudaGetErrorString(e), cudaGetErrorName(e));
+        cudaGetLastError();   // clear the sticky-free error so later calls start clean
+        return 0;
+    }
+    if (c == 0) vcuda_set_error(__FILE__, __LINE__, "cudaGetDeviceCount: 0 devices");
+    *n = c;
+    return 0;
+}
+
+static int env_int(const char *name, int *out) {
+    const char *s = getenv(name);
+    if (!s || !*s) return 0;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*end || v < 0 || v > 1 << 20) return -1;
+    *out = (int)v;
+    return 1;
+}
+
+extern "C" int vcuda_pick_device(int *device) {
+    int n;
+    vcuda_device_count(&n);
+    if (n <= 0) return VCUDA_ENODEV;
+    int local = 0;
+    int r = env_int("LOCAL_RANK", &local);
+    if (r == 0) r = env_int("SLURM_LOCALID", &local);
+    if (r < 0) {
+        vcuda_set_error(__FILE__, __LINE__, "LOCAL_RANK / SLURM_LOCALID is not a non-negative integer");
+        return VEL_EINVAL;
+    }
+    *device = local % n;
+    return 0;
+}
+
+struct vcuda_ctx {
+    int device;
+    int tf32;
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    cublasLtHandle_t lt;
+    cudnnHandle_t dnn;
+    void *ws;
+    size_t ws_bytes;
+    cudaDeviceProp prop;
+};
+
+// cuBLASLt heuristics pick better kernels with a workspace; 32 MiB is what
+// cuBLAS itself recommends for Hopper.
+#define VCUDA_WS_BYTES ((size_t)32 << 20)
+
+static int ctx_init(vcuda_ctx *c, int device) {
+    int n;
+    vcuda_device_count(&n);
+    if (n <= 0) return VCUDA_ENODEV;
+    if (device < 0) {
+        int r = vcuda_pick_device(&device);
+        if (r) return r;
+    }
+    if (device >= n) {
+        vcuda_set_error(__FILE__, __LINE__, "device %d requested but only %d present", device, n);
+        return VCUDA_ENODEV;
+    }
+    c->device = device;
+    VCUDA_TRY(cudaSetDevice(device));
+    VCUDA_TRY(cudaGetDeviceProperties(&c->prop, device));
+    VCUDA_TRY(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
+    CUBLAS_TRY(cublasCreate(&c->blas));
+    CUBLAS_TRY(cublasSetStream(c->blas, c->stream));
+    // Pedantic math: no TF32, no reduced-precision reductions, so fp32 GEMMs
+    // match the CPU within 1e-4 (STYLE.md's CUDA fp32 tolerance).
+    CUBLAS_TRY(cublasSetMathMode(c->blas, CUBLAS_PEDANTIC_MATH));
+    CUBLAS_TRY(cublasLtCreate(&c->lt));
+    CUDNN_TRY(cudnnCreate(&c->dnn));
+    CUDNN_TRY(cudnnSetStream(c->dnn, c->stream));
+    VCUDA_TRY(cudaMalloc(&c->ws, VCUDA_WS_BYTES));
+    c->ws_bytes = VCUDA_WS_BYTES;
+    CUBLAS_TRY(cublasSetWorkspace(c->blas, c->ws, c->ws_bytes));
+    return 0;
+}
+
+extern "C" int vcuda_ctx_create(vcuda_ctx **out, int device) {
+    *out = NULL;
+    vcuda_ctx *c = (vcuda_ctx *)calloc(1, sizeof *c);
+    if (!c) return VEL_ENOMEM;
+    int r = ctx_init(c, device);
+    if (r) {
+        vcuda_ctx_destroy(&c);
+        return r;
+    }
+    *out = c;
+    return 0;
+}
+
+extern "C" void vcuda_ctx_destroy(vcuda_ctx **pc) {
+    if (!pc || !*pc) return;
+    vcuda_ctx *c = *pc;
+    if (c->stream) cudaStreamSynchronize(c->stream);
+    if (c->dnn) cudnnDestroy(c->dnn);
+    if (c->lt) cublasLtDestroy(c->lt);
+    if (c->blas) cublasDestroy(c->blas);
+    if (c->ws) cudaFree(c->ws);
+    if (c->stream) cudaStreamDestroy(c->stream);
+    free(c);
+    *pc = NULL;
+}
+
+extern "C" int vcuda_device(const vcuda_ctx *c) { return c->device; }
+extern "C" void *vcuda_stream(const vcuda_ctx *c) { return (void *)c->stream; }
+extern "C" void *vcuda_cublas(const vcuda_ctx *c) { return (void *)c->blas; }
+extern "C" void *vcuda_cublaslt(const vcuda_ctx *c) { return (void *)c->lt; }
+extern "C" void *vcuda_cudnn(const vcuda_ctx *c) { return (void *)c->dnn; }
+extern "C" void *vcuda_workspace(const vcuda_ctx *c, size_t *bytes) {
+    if (bytes) *bytes = c->ws_bytes;
+    return c->ws;
+}
+extern "C" int vcuda_tf32(const vcuda_ctx *c) { return c->tf32; }
+
+extern "C" int vcuda_set_tf32(vcuda_ctx *c, int on) {
+    CUBLAS_TRY(cublasSetMathMode(c->blas, on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
+    c->tf32 = on ? 1 : 0;
+    return 0;
+}
+
+extern "C" int vcuda_describe(const vcuda_ctx *c, char *buf, size_t len) {
+    snprintf(buf, len, "%s (sm_%d%d, %.1f GiB, device %d)", c->prop.name, c->prop.major,
+             c->prop.minor, (double)c->prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), c->device);
+    return 0;
+}
+
+extern "C" int vcuda_sync(vcuda_ctx *c) {
+    VCUDA_TRY(cudaStreamSynchronize(c->stream));
+    VCUDA_TRY(cudaGetLastError());
+    return 0;
+}
+
+extern "C" int vcuda_malloc(void **p, size_t bytes) {
+    *p = NULL;
+    VCUDA_TRY(cudaMalloc(p, bytes ? bytes : 256));
+    return 0;
+}
+
+extern "C" void vcuda_free(void **p) {
+    if (!p || !*p) return;
+    cudaFree(*p);
+    *p = NULL;
+}
+
+extern "C" int vcuda_memset0(vcuda_ctx *c, void *dst, size_t bytes) {
+    VCUDA_TRY(cudaMemsetAsync(dst, 0, bytes, c->stream));
+    return 0;
+}
+
+static int copy(vcuda_ctx *c, void *dst, const void *src, size_t bytes, cudaMemcpyKind k, int wait) {
+    if (bytes == 0) return 0;
+    VCUDA_TRY(cudaMemcpyAsync(dst, src, bytes, k, c->stream));
+    if (wait) VCUDA_TRY(cudaStreamSynchronize(c->stream));
+    return 0;
+}
+
+extern "C" int vcuda_h2d(vcuda_ctx *c, void *d, const void *s, size_t n) { return copy(c, d, s, n, cudaMemcpyHostToDevice, 0); }
+extern "C" int vcuda_d2h(vcuda_ctx *c, void *d, const void *s, size_t n) { return copy(c, d, s, n, cudaMemcpyDeviceToHost, 0); }
+extern "C" int vcuda_d2d(vcuda_ctx *c, void *d, const void *s, size_t n) { return copy(c, d, s, n, cudaMemcpyDeviceToDevice, 0); }
+extern "C" int vcuda_h2d_sync(vcuda_ctx *c, void *d, const void *s, size_t n) { return copy(c, d, s, n, cudaMemcpyHostToDevice, 1); }
+extern "C" int vcuda_d2h_sync(vcuda_ctx *c, void *d, const void *s, size_t n) { return copy(c, d, s, n, cudaMemcpyDeviceToHost, 1); }
+
+// 256 bytes: cudaMalloc's own alignment, enough for vectorised and TMA loads.
+#define VCUDA_ALIGN ((size_t)256)
+static size_t round_up(size_t n) { return (n + VCUDA_ALIGN - 1) & ~(VCUDA_ALIGN - 1); }
+
+extern "C" void vcuda_arena_measure(vcuda_arena *a) {
+    memset(a, 0, sizeof *a);
+    a->measuring = 1;
+}
+
+extern "C" int vcuda_arena_init(vcuda_arena *a, size_t bytes) {
+    size_t n = round_up(bytes ? bytes : VCUDA_ALIGN);
+    void *p = NULL;
+    VCUDA_TRY(cudaMalloc(&p, n));
+    cudaError_t e = cudaMemset(p, 0, n);
+    if (e != cudaSuccess) {
+        cudaFree(p);
+        VCUDA_TRY(e);
+    }
+    memset(a, 0, sizeof *a);
+    a->base = (char *)p;
+    a->size = n;
+    return 0;
+}
+
+extern "C" int vcuda_arena_commit(vcuda_arena *a) {
+    CHECK(a->measuring);
+    return vcuda_arena_init(a, a->used);
+}
+
+extern "C" void *vcuda_arena_alloc(vcuda_arena *a, size_t bytes) {
+    size_t n = round_up(bytes);
+    if (a->measuring) {
+        a->used += n;
+        return NULL;
+    }
+    CHECK(a->used + n <= a->size);
+    void *p = a->base + a->used;
+    a->used += n;
+    return p;
+}
+
+extern "C" float *vcuda_arena_floats(vcuda_arena *a, size_t n) {
+    return (float *)vcuda_arena_alloc(a, n * sizeof(float));
+}
+
+extern "C" void vcuda_arena_reset(vcuda_arena *a) { a->used = 0; }
+
+extern "C" void vcuda_arena_free(vcuda_arena *a) {
+    if (a->base) cudaFree(a->base);
+    memset(a, 0, sizeof *a);
+}
