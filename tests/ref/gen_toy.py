@@ -10,6 +10,11 @@ Writes:
   logp_t.npy        (len(ts), 64) log p_t(x) of class A at each probe time
   post_t.npy        (len(ts), 64, 2) E[x1 | x_t = x]
   vel_t.npy         (len(ts), 64, 2) exact velocity (t < 1 only; t = 1 rows are 0)
+  mlp_*.npy, tok_*.npy, flow_*.npy: small networks (depth 2, width 8) with
+                    seeded weights, their outputs and the loss terms of
+                    models/toy_mlp.c for several regulariser settings
+  pr_real.npy, pr_fake.npy, pr.npy, pct_*.npy: precision/recall (k = 3) and
+                    percentiles for stages/eval/metrics_toy.c
 The mixture is rebuilt here independently from the spec (edm2 toy_example
 construction), so the C code is checked against a second implementation, not
 against itself.
@@ -95,6 +100,119 @@ def main():
     np.save(os.path.join(out, "logp_t.npy"), np.array(lp))
     np.save(os.path.join(out, "post_t.npy"), np.array(po))
     np.save(os.path.join(out, "vel_t.npy"), np.array(ve))
+    networks(out)
+    metrics(out)
+
+
+def mlp_forward(Ws, bs, x):
+    h = x
+    for l, (W, b) in enumerate(zip(Ws, bs)):
+        h = h @ W.T + b
+        if l < len(Ws) - 1:
+            h = np.maximum(h, 0)
+    return h
+
+
+def mlp_weights(g, din, dout, depth, width):
+    Ws, bs = [], []
+    for l in range(depth + 1):
+        fi = din if l == 0 else width
+        fo = dout if l == depth else width
+        b = 1 / np.sqrt(fi)
+        Ws.append(g.uniform(-b, b, size=(fo, fi)).astype(np.float32))
+        bs.append(g.uniform(-b, b, size=(fo,)).astype(np.float32))
+    return Ws, bs
+
+
+def tok_losses(h, x, eps, cfg):
+    """Loss terms of models/toy_mlp.c in float64 from the float32 encoder output."""
+    mu = h[:, :2].astype(np.float64)
+    lv = np.clip(h[:, 2:].astype(np.float64), -30, 20)
+    s2 = np.exp(lv)
+    B = x.shape[0]
+    kl = 0.5 * np.sum(mu ** 2 + s2 - 1 - lv) / B
+    if cfg["form"] == 0:
+        ve = np.mean(1 / (s2 + cfg["delta"]))
+    elif cfg["form"] == 1:
+        ve = np.mean(-s2)
+    else:
+        ve = np.mean(-0.5 * lv)
+    if cfg["glob"]:
+        m = np.sqrt(np.mean(mu ** 2))
+        reg = np.exp(max(m - cfg["tau"], 0)) - 1
+    else:
+        reg = np.mean(np.exp(np.maximum(np.abs(mu) - cfg["tau"], 0)) - 1)
+    return kl, ve, reg
+
+
+def networks(out):
+    g = np.random.RandomState(77)
+    B = 16
+    x = g.normal(size=(B, 2)).astype(np.float32) * 0.5 + 0.3
+    eps = g.normal(size=(B, 2)).astype(np.float32)
+    eW, eb = mlp_weights(g, 2, 4, 2, 8)
+    dW, db = mlp_weights(g, 2, 2, 2, 8)
+    # logvar bias pulled negative so sigma is realistic (and inside the clamp)
+    eb[-1][2:] -= 1.0
+    for i, (W, b) in enumerate(zip(eW, eb)):
+        np.save(os.path.join(out, f"tok_enc.layers.{i}.weight.npy"), W)
+        np.save(os.path.join(out, f"tok_enc.layers.{i}.bias.npy"), b)
+    for i, (W, b) in enumerate(zip(dW, db)):
+        np.save(os.path.join(out, f"tok_dec.layers.{i}.weight.npy"), W)
+        np.save(os.path.join(out, f"tok_dec.layers.{i}.bias.npy"), b)
+    h = mlp_forward([w.astype(np.float64) for w in eW], [b.astype(np.float64) for b in eb], x.astype(np.float64))
+    mu, lv = h[:, :2], np.clip(h[:, 2:], -30, 20)
+    z = mu + np.exp(0.5 * lv) * eps
+    xr = mlp_forward([w.astype(np.float64) for w in dW], [b.astype(np.float64) for b in db], z)
+    rec = np.sum((xr - x) ** 2) / B
+    np.save(os.path.join(out, "tok_x.npy"), x)
+    np.save(os.path.join(out, "tok_eps.npy"), eps)
+    np.save(os.path.join(out, "tok_h.npy"), h)
+    np.save(os.path.join(out, "tok_xr.npy"), xr)
+    cfgs = [dict(form=0, delta=1e-3, tau=0.3, glob=0), dict(form=0, delta=1e-3, tau=0.3, glob=1),
+            dict(form=1, delta=0, tau=0.1, glob=0), dict(form=2, delta=0, tau=0.1, glob=1)]
+    terms = []
+    for c in cfgs:
+        kl, ve, reg = tok_losses(h, x, eps, c)
+        terms.append([rec, kl, ve, reg])
+    np.save(os.path.join(out, "tok_terms.npy"), np.array(terms))
+    # flow net: (z_t, t) -> v
+    fW, fb = mlp_weights(g, 3, 2, 2, 8)
+    for i, (W, b) in enumerate(zip(fW, fb)):
+        np.save(os.path.join(out, f"flow_net.layers.{i}.weight.npy"), W)
+        np.save(os.path.join(out, f"flow_net.layers.{i}.bias.npy"), b)
+    z1 = g.normal(size=(B, 2)).astype(np.float32)
+    x0 = g.normal(size=(B, 2)).astype(np.float32)
+    t = g.uniform(size=B).astype(np.float32)
+    zt = t[:, None].astype(np.float64) * z1 + (1 - t[:, None].astype(np.float64)) * x0
+    v = mlp_forward([w.astype(np.float64) for w in fW], [b.astype(np.float64) for b in fb],
+                    np.concatenate([zt, t[:, None]], axis=1))
+    np.save(os.path.join(out, "flow_z1.npy"), z1)
+    np.save(os.path.join(out, "flow_x0.npy"), x0)
+    np.save(os.path.join(out, "flow_t.npy"), t)
+    np.save(os.path.join(out, "flow_v.npy"), v)
+    np.save(os.path.join(out, "flow_loss.npy"), np.array([np.mean((v - (z1 - x0)) ** 2)]))
+
+
+def metrics(out):
+    g = np.random.RandomState(99)
+    real = g.normal(size=(500, 2)).astype(np.float32)
+    fake = (g.normal(size=(400, 2)) * 1.3 + 0.4).astype(np.float32)
+    def radii(a, k=3):
+        d = np.sum((a[:, None, :].astype(np.float64) - a[None].astype(np.float64)) ** 2, axis=2)
+        return np.partition(d, k, axis=1)[:, k]      # index k skips the zero self-distance
+    rr, rf = radii(real), radii(fake)
+    dfr = np.sum((fake[:, None, :].astype(np.float64) - real[None].astype(np.float64)) ** 2, axis=2)
+    prec = np.mean(np.any(dfr <= rr[None], axis=1))
+    rec = np.mean(np.any(dfr.T <= rf[None], axis=1))
+    np.save(os.path.join(out, "pr_real.npy"), real)
+    np.save(os.path.join(out, "pr_fake.npy"), fake)
+    np.save(os.path.join(out, "pr_radius2_real.npy"), rr)
+    np.save(os.path.join(out, "pr.npy"), np.array([prec, rec]))
+    v = g.normal(size=101)
+    np.save(os.path.join(out, "pct_v.npy"), v)
+    np.save(os.path.join(out, "pct_q.npy"), np.array([0, 1, 2.5, 50, 99, 100]))
+    np.save(os.path.join(out, "pct_r.npy"), np.percentile(v, [0, 1, 2.5, 50, 99, 100]))
 
 
 if __name__ == "__main__":
