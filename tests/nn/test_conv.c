@@ -1,0 +1,127 @@
+// test_conv.c: nn/conv.h against tests/ref/gen_dense_conv.py (forward vs
+// numpy float64; backward data, filter and bias vs float64 central finite
+// differences; backward accumulates), configuration validation, and 1-vs-2
+// OpenMP thread bit identity.
+#include <cblas.h>
+#include <omp.h>
+
+#include "nn/base.h"
+#include "nn/conv.h"
+#include "tests/nn/dense_check.h"
+
+#define G "dense_conv"
+
+static conv2d_cfg cfg_of(const double *r) {
+    conv2d_cfg c = {(int)r[0], (int)r[1], (int)r[2], (int)r[3], (int)r[4], (int)r[5],
+                    (int)r[6], (int)r[7], (int)r[8], (int)r[9], (int)r[10], (int)r[11]};
+    return c;
+}
+
+Test(conv2d, forward_backward_vs_numpy) {
+    int64_t nc;
+    double *cases = ref_f64(G, "cases", &nc);
+    for (int ci = 0; ci < nc / 12; ci++) {
+        conv2d_cfg c = cfg_of(cases + 12 * ci);
+        cr_assert_eq(conv2d_validate(&c), 0);
+        int OH = conv2d_out_h(&c), OW = conv2d_out_w(&c);
+        int64_t ni = (int64_t)c.B * c.C * c.H * c.W, nw = (int64_t)c.OC * c.C * c.KH * c.KW;
+        int64_t no = (int64_t)c.B * c.OC * OH * OW, n_out_ref;
+        float *inp = case_f32(G, ci, "inp", NULL), *w = case_f32(G, ci, "weight", NULL);
+        float *b = case_f32(G, ci, "bias", NULL), *R = case_f32(G, ci, "R", NULL);
+        float *g0i = case_f32(G, ci, "g0_inp", NULL), *g0w = case_f32(G, ci, "g0_weight", NULL);
+        float *g0b = case_f32(G, ci, "g0_bias", NULL);
+        double *out_ref = case_f64(G, ci, "out", &n_out_ref);
+        double *di_ref = case_f64(G, ci, "dinp", NULL), *dw_ref = case_f64(G, ci, "dweight", NULL);
+        double *db_ref = case_f64(G, ci, "dbias", NULL);
+        cr_assert_eq(n_out_ref, no, "output size: C %lld, numpy %lld", (long long)no,
+                     (long long)n_out_ref);
+        float *scratch = malloc(sizeof(float) * conv2d_scratch_floats(&c));
+        float *out = malloc(sizeof(float) * no);
+        char tag[96], what[128];
+        snprintf(tag, sizeof tag, "B%d C%d %dx%d OC%d k%dx%d s%d p%d%d%d%d", c.B, c.C, c.H, c.W,
+                 c.OC, c.KH, c.KW, c.stride, c.pad_top, c.pad_bottom, c.pad_left, c.pad_right);
+        conv2d_forward(out, inp, w, b, scratch, &c);
+        snprintf(what, sizeof what, "conv fwd %s", tag);
+        check_vs(what, out, out_ref, no, 1e-5, 1e-5);
+
+        float *di = copy_f32(g0i, ni), *dw = copy_f32(g0w, nw), *db = copy_f32(g0b, c.OC);
+        conv2d_backward(di, dw, db, R, inp, w, scratch, &c);
+        // dweight and dbias reduce over B*OH*OW terms (up to 2240): long
+        // reduction tolerance 1e-4.
+        snprintf(what, sizeof what, "conv dinp %s", tag);
+        check_grad(what, di, g0i, di_ref, ni, 1e-5, 1e-5);
+        snprintf(what, sizeof what, "conv dweight %s", tag);
+        check_grad(what, dw, g0w, dw_ref, nw, 1e-4, 1e-4);
+        snprintf(what, sizeof what, "conv dbias %s", tag);
+        check_grad(what, db, g0b, db_ref, c.OC, 1e-4, 1e-4);
+
+        // Data-only and filter-only backward give the same bits as the joint call.
+        float *di2 = copy_f32(g0i, ni), *dw2 = copy_f32(g0w, nw);
+        conv2d_backward(di2, NULL, NULL, R, inp, w, scratch, &c);
+        conv2d_backward(NULL, dw2, NULL, R, inp, w, scratch, &c);
+        expect_same_bits("conv dinp alone", di2, di, ni);
+        expect_same_bits("conv dweight alone", dw2, dw, nw);
+        free(di2); free(dw2);
+        free(inp); free(w); free(b); free(R); free(g0i); free(g0w); free(g0b);
+        free(out_ref); free(di_ref); free(dw_ref); free(db_ref);
+        free(scratch); free(out); free(di); free(dw); free(db);
+    }
+    free(cases);
+}
+
+Test(conv2d, validate_rejects_bad_configs) {
+    conv2d_cfg ok = conv2d_make(1, 3, 8, 8, 4, 3, 1, 1);
+    cr_expect_eq(conv2d_validate(&ok), 0);
+    cr_expect_eq(conv2d_out_h(&ok), 8);
+    conv2d_cfg c = ok; c.stride = 0;
+    cr_expect_eq(conv2d_validate(&c), VEL_EINVAL, "stride 0");
+    c = ok; c.pad_left = -1;
+    cr_expect_eq(conv2d_validate(&c), VEL_EINVAL, "negative pad");
+    c = conv2d_make(1, 3, 2, 2, 4, 4, 1, 0);
+    cr_expect_eq(conv2d_validate(&c), VEL_EINVAL, "kernel larger than padded input");
+    c = ok; c.B = 0;
+    cr_expect_eq(conv2d_validate(&c), VEL_EINVAL, "empty batch");
+    // VAE downsample output size: 8x8 padded to 9x9, k3 s2 -> 4x4
+    conv2d_cfg d = {2, 4, 8, 8, 4, 3, 3, 2, 0, 1, 0, 1};
+    cr_expect_eq(conv2d_out_h(&d), 4);
+    cr_expect_eq(conv2d_out_w(&d), 4);
+}
+
+// OpenBLAS pinned to one thread (its own results differ across its thread
+// counts at rounding level, see test_linear.c); the OpenMP parts (im2col,
+// col2im, scatter, bias) must then give the same bits for 1 and 2 threads.
+static void conv_threads_case(conv2d_cfg c) {
+    int OH = conv2d_out_h(&c), OW = conv2d_out_w(&c);
+    int64_t ni = (int64_t)c.B * c.C * c.H * c.W, nw = (int64_t)c.OC * c.C * c.KH * c.KW;
+    int64_t no = (int64_t)c.B * c.OC * OH * OW;
+    float *inp = malloc(sizeof(float) * ni), *w = malloc(sizeof(float) * nw);
+    float *b = malloc(sizeof(float) * c.OC), *dout = malloc(sizeof(float) * no);
+    fill_normal(inp, ni, 11, 1.0f);
+    fill_normal(w, nw, 12, 0.1f);
+    fill_normal(b, c.OC, 13, 1.0f);
+    fill_normal(dout, no, 14, 1.0f);
+    float *scratch = malloc(sizeof(float) * conv2d_scratch_floats(&c));
+    float *res[2][4];
+    openblas_set_num_threads(1);
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t + 1);
+        res[t][0] = calloc(no, sizeof(float));
+        res[t][1] = calloc(ni, sizeof(float));
+        res[t][2] = calloc(nw, sizeof(float));
+        res[t][3] = calloc(c.OC, sizeof(float));
+        conv2d_forward(res[t][0], inp, w, b, scratch, &c);
+        conv2d_backward(res[t][1], res[t][2], res[t][3], dout, inp, w, scratch, &c);
+    }
+    expect_same_bits("conv out", res[0][0], res[1][0], no);
+    expect_same_bits("conv dinp", res[0][1], res[1][1], ni);
+    expect_same_bits("conv dweight", res[0][2], res[1][2], nw);
+    expect_same_bits("conv dbias", res[0][3], res[1][3], c.OC);
+    for (int t = 0; t < 2; t++) for (int k = 0; k < 4; k++) free(res[t][k]);
+    free(inp); free(w); free(b); free(dout); free(scratch);
+}
+
+Test(conv2d, one_vs_two_threads_identical) {
+    conv_threads_case(conv2d_make(4, 16, 16, 16, 24, 3, 1, 1));    // grouped images
+    conv2d_cfg d = {3, 8, 64, 64, 8, 3, 3, 2, 0, 1, 0, 1};          // single-image path
+    conv_threads_case(d);
+}
