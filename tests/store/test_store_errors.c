@@ -1,0 +1,213 @@
+// Bad input on disk gets a clear error: paths that are not caches, LMDB
+// environments that are not latent caches, metas that do not match what the
+// caller expects, corrupt records and a corrupt meta (written with raw LMDB
+// calls after the store is closed, since LMDB forbids opening one
+// environment twice in a process).
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/meta.h"
+#include "store/record.h"
+#include "store/store.h"
+#include "tests/store/store_testdata.h"
+#include "tests/util.h"
+
+#define ASSERT_OK(expr)                                                                  \
+    do {                                                                                 \
+        int rc_ = (expr);                                                                \
+        cr_assert_eq(rc_, 0, "%s -> %d (%s: %s)", #expr, rc_, store_strerror(rc_),       \
+                     store_last_error());                                                \
+    } while (0)
+
+#define ASSERT_ERR(expr, code, needle)                                                   \
+    do {                                                                                 \
+        int rc_ = (expr);                                                                \
+        cr_assert_eq(rc_, code, "%s -> %d (%s: %s), want %d", #expr, rc_,                \
+                     store_strerror(rc_), store_last_error(), code);                     \
+        cr_assert(strstr(store_last_error(), needle), "detail \"%s\" lacks \"%s\"",      \
+                  store_last_error(), needle);                                           \
+    } while (0)
+
+// Raw LMDB put of key/value into the env at dir (store closed).
+static void raw_put(const char *dir, const void *key, size_t klen, const void *val, size_t vlen) {
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    cr_assert_eq(mdb_env_create(&env), 0);
+    cr_assert_eq(mdb_env_open(env, dir, 0, 0664), 0);
+    cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    cr_assert_eq(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
+    MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+    cr_assert_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+    cr_assert_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+static void make_cache(const char *dir, uint64_t n) {
+    store_meta m = td_meta(2, 2, 2, false);
+    store *s;
+    ASSERT_OK(store_create(&s, dir, &m, NULL));
+    float buf[32];
+    for (uint64_t i = 0; i < n; i++) {
+        store_record r = td_record(buf, i, 8, false);
+        ASSERT_OK(store_put_batch(s, &r, 1, NULL));
+    }
+    store_close(&s);
+}
+
+Test(store_errors, paths_that_are_not_caches) {
+    char *dir = test_tmpdir("store-paths");
+    store *s = (store *)0x1;
+    char p[512];
+    snprintf(p, sizeof p, "%s/nope", dir);
+    ASSERT_ERR(store_open(&s, p, NULL, NULL, NULL), STORE_ENOTCACHE, "nope");
+    cr_assert_null(s);
+    ASSERT_ERR(store_open_rw(&s, p, NULL, NULL, NULL), STORE_ENOTCACHE, "missing");
+    // A plain file.
+    snprintf(p, sizeof p, "%s/file", dir);
+    FILE *f = fopen(p, "w");
+    fputs("hello", f);
+    fclose(f);
+    ASSERT_ERR(store_open(&s, p, NULL, NULL, NULL), STORE_ENOTCACHE, "not a directory");
+    store_meta m = td_meta(2, 1, 1, false);
+    ASSERT_ERR(store_create(&s, p, &m, NULL), STORE_ENOTCACHE, "not a directory");
+    // An empty directory: open must not create anything in it.
+    snprintf(p, sizeof p, "%s/empty", dir);
+    mkdir(p, 0775);
+    ASSERT_ERR(store_open(&s, p, NULL, NULL, NULL), STORE_ENOTCACHE, "data.mdb");
+    char q[600];
+    snprintf(q, sizeof q, "%s/data.mdb", p);
+    cr_assert_neq(access(q, F_OK), 0, "open created files");
+    // A directory whose data.mdb is not LMDB.
+    snprintf(p, sizeof p, "%s/garbage", dir);
+    mkdir(p, 0775);
+    snprintf(q, sizeof q, "%s/data.mdb", p);
+    f = fopen(q, "w");
+    for (int i = 0; i < 3000; i++) fputc(i * 7, f);
+    fclose(f);
+    ASSERT_ERR(store_open(&s, p, NULL, NULL, NULL), STORE_ENOTCACHE, "not an LMDB cache");
+    ASSERT_ERR(store_create(&s, p, &m, NULL), STORE_ENOTCACHE, "not an LMDB cache");
+    cr_assert_null(s);
+    ASSERT_ERR(store_open(&s, "", NULL, NULL, NULL), VEL_EINVAL, "empty path");
+    rm_rf(dir); free(dir);
+}
+
+Test(store_errors, lmdb_env_without_meta_is_not_a_cache) {
+    char *dir = test_tmpdir("store-nometa");
+    const char key[8] = {0, 0, 0, 0, 0, 0, 0, 1};
+    raw_put(dir, key, 8, "other data", 10);
+    store *s;
+    ASSERT_ERR(store_open(&s, dir, NULL, NULL, NULL), STORE_ENOMETA, "__meta__");
+    store_meta m = td_meta(2, 1, 1, false);
+    ASSERT_ERR(store_create(&s, dir, &m, NULL), STORE_ENOMETA, "refusing");
+    rm_rf(dir); free(dir);
+}
+
+Test(store_errors, meta_mismatch_hash_and_shape) {
+    char *dir = test_tmpdir("store-mismatch");
+    make_cache(dir, 3);
+    store *s;
+    int64_t good[3] = {2, 2, 2}, bad[3] = {2, 4, 4};
+    ASSERT_OK(store_open(&s, dir, "sha256:tok-test", good, NULL));
+    store_close(&s);
+    ASSERT_ERR(store_open(&s, dir, "sha256:other-tokenizer", good, NULL), STORE_EHASH, "other-tokenizer");
+    cr_assert_null(s);
+    ASSERT_ERR(store_open(&s, dir, NULL, bad, NULL), STORE_ESHAPE, "2x4x4");
+    store_meta m = td_meta(2, 2, 2, false);
+    strcpy(m.tokenizer_hash, "sha256:new");
+    ASSERT_ERR(store_create(&s, dir, &m, NULL), STORE_EHASH, "sha256:new");
+    m = td_meta(4, 2, 2, false);
+    ASSERT_ERR(store_create(&s, dir, &m, NULL), STORE_ESHAPE, "4x2x2");
+    rm_rf(dir); free(dir);
+}
+
+Test(store_errors, corrupt_records_wrong_size_and_bad_header) {
+    char *dir = test_tmpdir("store-corrupt");
+    make_cache(dir, 10);
+    uint8_t key[8] = {0};
+    // Record 3: a valid header, payload one float short.
+    uint8_t val[256];
+    size_t hl;
+    ASSERT_OK(store_record_header(val, sizeof val, &hl, 3, 8, false));
+    memset(val + hl, 0, 64);
+    key[7] = 3;
+    raw_put(dir, key, 8, val, hl + 60);
+    // Record 4: header says n=4, cache layout needs 8.
+    ASSERT_OK(store_record_header(val, sizeof val, &hl, 4, 4, false));
+    key[7] = 4;
+    raw_put(dir, key, 8, val, hl + 32);
+    // Record 5: malformed msgpack header (0xc1 is never valid).
+    memset(val, 0xc1, 80);
+    key[7] = 5;
+    raw_put(dir, key, 8, val, 80);
+    // Record 6: msgpack map truncated in the middle.
+    ASSERT_OK(store_record_header(val, sizeof val, &hl, 6, 8, false));
+    key[7] = 6;
+    raw_put(dir, key, 8, val, hl / 2);
+    // A key that is neither an index nor __meta__.
+    raw_put(dir, "\0\0\0\x20", 4, "x", 1);
+
+    store *s;
+    ASSERT_OK(store_open(&s, dir, NULL, NULL, NULL));
+    float mu[8], sg[8];
+    ASSERT_ERR(store_get(s, mu, sg, NULL, 3, false), STORE_ERECSIZE, "index 3");
+    ASSERT_ERR(store_get(s, mu, sg, NULL, 4, false), STORE_ERECSIZE, "n=4");
+    ASSERT_ERR(store_get(s, mu, sg, NULL, 5, false), STORE_EHEADER, "index 5");
+    ASSERT_ERR(store_get(s, mu, sg, NULL, 6, false), STORE_EHEADER, "index 6");
+    ASSERT_OK(store_get(s, mu, sg, NULL, 7, false));
+    uint64_t idx[3] = {1, 5, 2};
+    ASSERT_ERR(store_read_batch(s, mu, NULL, NULL, idx, NULL, 3), STORE_EHEADER, "index 5");
+    // Iteration stops with the error at the first corrupt record.
+    store_iter *it;
+    ASSERT_OK(store_iter_open(s, &it, 0));
+    store_view v;
+    int rc, seen = 0;
+    while ((rc = store_iter_next(it, &v)) == 1) seen++;
+    cr_assert_eq(rc, STORE_ERECSIZE);
+    cr_assert_eq(seen, 3);
+    store_iter_close(&it);
+    // The stray 4-byte key 00 00 00 20 sorts after index 9 (memcmp order)
+    // and before __meta__: iteration from 7 reaches it, and so does missing.
+    ASSERT_OK(store_iter_open(s, &it, 7));
+    seen = 0;
+    while ((rc = store_iter_next(it, &v)) == 1) seen++;
+    cr_assert_eq(seen, 3);
+    cr_assert_eq(rc, STORE_EKEY, "got %d %s", rc, store_last_error());
+    store_iter_close(&it);
+    uint64_t *miss;
+    size_t nmiss;
+    ASSERT_ERR(store_missing(s, 0, 100, &miss, &nmiss), STORE_EKEY, "key of 4 bytes");
+    cr_assert_null(miss);
+    store_close(&s);
+    // Verify mode on put reports a corrupt existing record, not a mismatch.
+    store_meta m = td_meta(2, 2, 2, false);
+    ASSERT_OK(store_create(&s, dir, &m, NULL));
+    float buf[32];
+    store_record r = td_record(buf, 5, 8, false);
+    ASSERT_ERR(store_put_batch(s, &r, 1, NULL), STORE_EHEADER, "msgpack");
+    store_close(&s);
+    rm_rf(dir); free(dir);
+}
+
+Test(store_errors, corrupt_meta_record) {
+    char *dir = test_tmpdir("store-badmeta");
+    make_cache(dir, 2);
+    uint8_t junk[40];
+    memset(junk, 0x91, sizeof junk);   // nested arrays, truncated
+    raw_put(dir, STORE_META_KEY, 8, junk, sizeof junk);
+    store *s;
+    ASSERT_ERR(store_open(&s, dir, NULL, NULL, NULL), STORE_EMETA, "msgpack");
+    store_meta m = td_meta(2, 2, 2, false);
+    ASSERT_ERR(store_create(&s, dir, &m, NULL), STORE_EMETA, "meta");
+    // A well-formed map with a wrong format tag.
+    uint8_t other[] = {0x81, 0xa1, 'a', 0x01};
+    raw_put(dir, STORE_META_KEY, 8, other, sizeof other);
+    ASSERT_ERR(store_open(&s, dir, NULL, NULL, NULL), STORE_EMETA, "missing");
+    rm_rf(dir); free(dir);
+}
