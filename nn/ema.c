@@ -1,0 +1,57 @@
+// ema.c: parameter EMA (see ema.h).
+#include "nn/ema.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/base.h"
+
+int ema_create(ema **out, const param_table *pt) {
+    *out = NULL;
+    if (!pt->values) return VEL_EINVAL;
+    ema *e = calloc(1, sizeof *e);
+    if (!e) return VEL_ENOMEM;
+    e->total = pt->total;
+    e->shadow = malloc((size_t)(pt->total ? pt->total : 1) * sizeof(float));
+    if (!e->shadow) {
+        free(e);
+        return VEL_ENOMEM;
+    }
+    memcpy(e->shadow, pt->values, (size_t)pt->total * sizeof(float));
+    *out = e;
+    return 0;
+}
+
+void ema_destroy(ema **ep) {
+    if (!ep || !*ep) return;
+    free((*ep)->shadow);
+    free(*ep);
+    *ep = NULL;
+}
+
+void ema_update(ema *e, const param_table *pt, double decay) {
+    CHECK(pt->total == e->total);
+    const float d = (float)decay, w = (float)(1.0 - decay);
+    const int64_t n = e->total;
+    float *s = e->shadow;
+    const float *p = pt->values;
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t k = 0; k < n; k++) s[k] = s[k] * d + p[k] * w;
+}
+
+void ema_swap(ema *e, param_table *pt) {
+    CHECK(pt->total == e->total);
+    // Contents, not pointers: models keep views into pt->values.
+    const int64_t n = e->total;
+    float *s = e->shadow, *p = pt->values;
+    for (int64_t k = 0; k < n; k++) {
+        float t = p[k];
+        p[k] = s[k];
+        s[k] = t;
+    }
+}
+
+float *ema_param(const ema *e, const param_table *pt, int i) {
+    CHECK(i >= 0 && i < pt->count && pt->total == e->total);
+    return e->shadow + pt->info[i].offset;
+}
