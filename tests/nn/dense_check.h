@@ -17,16 +17,28 @@
 
 #include "tests/util.h"
 
-static inline float *case_f32(const char *group, int ci, const char *name, int64_t *n) {
+// Loads build/ref/<group>/<prefix>c<ci>_<name>.npy (generators name every
+// tensor of case ci that way; prefix tells op families apart in one group).
+static inline float *pcase_f32(const char *group, const char *prefix, int ci,
+                               const char *name, int64_t *n) {
     char key[128];
-    snprintf(key, sizeof key, "c%d_%s", ci, name);
+    snprintf(key, sizeof key, "%sc%d_%s", prefix, ci, name);
     return ref_f32(group, key, n);
 }
 
-static inline double *case_f64(const char *group, int ci, const char *name, int64_t *n) {
+static inline double *pcase_f64(const char *group, const char *prefix, int ci,
+                                const char *name, int64_t *n) {
     char key[128];
-    snprintf(key, sizeof key, "c%d_%s", ci, name);
+    snprintf(key, sizeof key, "%sc%d_%s", prefix, ci, name);
     return ref_f64(group, key, n);
+}
+
+static inline float *case_f32(const char *group, int ci, const char *name, int64_t *n) {
+    return pcase_f32(group, "", ci, name, n);
+}
+
+static inline double *case_f64(const char *group, int ci, const char *name, int64_t *n) {
+    return pcase_f64(group, "", ci, name, n);
 }
 
 // Compares x (float) with ref (double) and logs "ERR what: max_abs max_rel".
