@@ -1,0 +1,62 @@
+// rope.c: CPU 2D RoPE (see nn/rope.h for the exact formula).
+#include "nn/rope.h"
+
+#include <math.h>
+
+#include "nn/base.h"
+
+void rope2d_tables(float *cos_t, float *sin_t, int H, int W, int HD, double theta) {
+    // cos_t, sin_t (H*W, HD)
+    CHECK(H > 0 && W > 0 && HD > 0 && HD % 4 == 0 && theta > 1.0);
+    const int Q = HD / 4;
+    for (int i = 0; i < H; i++)
+        for (int j = 0; j < W; j++) {
+            float *c = cos_t + ((size_t)i * W + j) * HD, *s = sin_t + ((size_t)i * W + j) * HD;
+            for (int p = 0; p < HD / 2; p++) {
+                const int m = p < Q ? p : p - Q;
+                const double pos = p < Q ? i : j;
+                const double a = pos * pow(theta, -2.0 * m / (HD / 2));
+                c[2 * p] = c[2 * p + 1] = (float)cos(a);
+                s[2 * p] = s[2 * p + 1] = (float)sin(a);
+            }
+        }
+}
+
+void rope_forward(float *out, const float *inp, const float *cos_t, const float *sin_t,
+                  int B, int T, int NH, int HD, int ld_out, int ld_inp) {
+    // out, inp (B*T rows of stride ld, NH*HD used); cos_t, sin_t (T, HD)
+    CHECK(HD % 2 == 0 && ld_out >= NH * HD && ld_inp >= NH * HD);
+    CHECK(out != inp || ld_out == ld_inp);
+#pragma omp parallel for schedule(static)
+    for (int bt = 0; bt < B * T; bt++) {
+        const float *c = cos_t + (size_t)(bt % T) * HD, *s = sin_t + (size_t)(bt % T) * HD;
+        for (int h = 0; h < NH; h++) {
+            const float *x = inp + (size_t)bt * ld_inp + h * HD;
+            float *o = out + (size_t)bt * ld_out + h * HD;
+            for (int d = 0; d < HD; d += 2) {
+                const float x0 = x[d], x1 = x[d + 1];
+                o[d] = x0 * c[d] - x1 * s[d];
+                o[d + 1] = x1 * c[d + 1] + x0 * s[d + 1];
+            }
+        }
+    }
+}
+
+void rope_backward(float *dinp, const float *dout, const float *cos_t, const float *sin_t,
+                   int B, int T, int NH, int HD, int ld_dinp, int ld_dout) {
+    // dinp, dout (B*T rows of stride ld, NH*HD used); cos_t, sin_t (T, HD)
+    CHECK(HD % 2 == 0 && ld_dinp >= NH * HD && ld_dout >= NH * HD && dinp != dout);
+#pragma omp parallel for schedule(static)
+    for (int bt = 0; bt < B * T; bt++) {
+        const float *c = cos_t + (size_t)(bt % T) * HD, *s = sin_t + (size_t)(bt % T) * HD;
+        for (int h = 0; h < NH; h++) {
+            const float *g = dout + (size_t)bt * ld_dout + h * HD;
+            float *dx = dinp + (size_t)bt * ld_dinp + h * HD;
+            for (int d = 0; d < HD; d += 2) {
+                const float g0 = g[d], g1 = g[d + 1];
+                dx[d] += g0 * c[d] + g1 * s[d + 1];
+                dx[d + 1] += g1 * c[d + 1] - g0 * s[d];
+            }
+        }
+    }
+}
