@@ -215,12 +215,16 @@ static void sink_main(const setup *su, const char *acks, const char *ctl, int ep
 
 // ---- the parent -----------------------------------------------------------------
 
-static void run_pipeline(const char *scheme, int kill_one) {
-    setup su = {.scheme = scheme, .deadline_ms = kill_one ? 400 : 5000};
+// kill_one: 0 normal, 1 SIGKILL worker 0 mid-stream, 2 no kill but a
+// deadline shorter than the queueing time, so the source re-issues jobs that
+// are still in flight and the sink must drop real duplicates.
+static void run_pipeline(const char *scheme, int mode) {
+    int kill_one = mode == 1;
+    setup su = {.scheme = scheme, .deadline_ms = mode == 1 ? 400 : mode == 2 ? 40 : 5000};
     char *dir = test_tmpdir("buspipe");
     su.dir = dir;
     if (kill_one) su.slow_us[0] = 20000;   // worker 0 is slow and holds queued jobs
-    for (int w = 1; w < NWORK; w++) su.slow_us[w] = 500;
+    for (int w = kill_one; w < NWORK; w++) su.slow_us[w] = mode == 2 ? 3000 : 500;
     pid_t src_pid[NSRC], sink_pid, wpid[NWORK];
     int ep_pipe[NSRC][2], st_pipe[NSRC][2], sink_ep[2], sink_res[2], prog[2];
     char eps[NSRC][3][EP];
@@ -281,7 +285,7 @@ static void run_pipeline(const char *scheme, int kill_one) {
         cr_assert_eq(st[s].acked, NJOBS);
         reissued += st[s].reissued;
     }
-    cr_log_info("%s kill=%d: per worker %d %d %d, dups at sink %d, reissued %llu", scheme, kill_one,
+    cr_log_info("%s mode=%d: per worker %d %d %d, dups at sink %d, reissued %llu", scheme, mode,
                 res.per_worker[0], res.per_worker[1], res.per_worker[2], res.dups,
                 (unsigned long long)reissued);
     if (kill_one) {
@@ -289,6 +293,10 @@ static void run_pipeline(const char *scheme, int kill_one) {
         // re-issued and done by the others.
         cr_assert_gt(reissued, 0);
         cr_assert_gt(res.per_worker[1] + res.per_worker[2], 0);
+    }
+    if (mode == 2) {
+        cr_assert_gt(reissued, 0);
+        cr_assert_gt(res.dups, 0, "re-issued copies reached the sink and were dropped");
     }
     rm_rf(dir);
     free(dir);
@@ -298,3 +306,4 @@ Test(bus_pipeline, ipc_2src_3workers_1sink, .timeout = 90) { run_pipeline("ipc",
 Test(bus_pipeline, tcp_2src_3workers_1sink, .timeout = 90) { run_pipeline("tcp", 0); }
 Test(bus_pipeline, ipc_worker_killed, .timeout = 90) { run_pipeline("ipc", 1); }
 Test(bus_pipeline, tcp_worker_killed, .timeout = 90) { run_pipeline("tcp", 1); }
+Test(bus_pipeline, ipc_short_deadline_duplicates, .timeout = 90) { run_pipeline("ipc", 2); }
