@@ -16,3 +16,10 @@ ifneq ($(CUDA_LIB),)
 NVCCFLAGS += -MMD -MP
 -include $(CUDA_OBJS:.o=.d)
 endif
+ifneq ($(CUDA_LIB),)
+NVCCFLAGS += -DVEL_HAVE_CUDA=1
+# libvelcuda.a calls back into libvel.a (vel_strerror, dist_set_error, ...),
+# but the Makefile links $(LIB) before $(CUDA_LIB): list libvel.a once more
+# after it so those references resolve whichever objects a binary pulled.
+LDLIBS := $(LIB) $(LDLIBS)
+endif
