@@ -391,3 +391,28 @@ Test(bus_socket, endpoint_rules) {
     cr_assert_str_eq(bus_strerror(BUS_ESIZE), "bus: payload frame length differs from shape x dtype size");
     cr_assert_str_eq(bus_strerror(VEL_ENOMEM), vel_strerror(VEL_ENOMEM));
 }
+
+// The fuzzer's seed corpus (written by tests/bus/gen_fuzz_corpus.py) must be
+// valid headers, or the fuzzer starts from nothing useful. Layout as in
+// fuzz/fuzz_bus_header.c: n, n x 24-bit frame lengths, header bytes.
+Test(bus_header, fuzz_seed_corpus_is_valid) {
+    const char *names[] = {"job", "latents", "images", "eos", "halfs"};
+    for (int k = 0; k < 5; k++) {
+        char path[256];
+        snprintf(path, sizeof path, "fuzz/corpus/bus_header/%s", names[k]);
+        FILE *f = fopen(path, "rb");
+        cr_assert_not_null(f, "missing %s (run from the repository root)", path);
+        uint8_t buf[4096];
+        size_t n = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        int nf = buf[0];
+        size_t flen[8], off = 1;
+        for (int i = 0; i < nf; i++, off += 3)
+            flen[i] = (size_t)buf[off] | (size_t)buf[off + 1] << 8 | (size_t)buf[off + 2] << 16;
+        bus_header h;
+        bus_limits lim = {4096, 1 << 20};
+        int rc = bus_header_decode(buf + off, n - off, flen, nf, &lim, &h);
+        cr_assert_eq(rc, 0, "%s: %s", names[k], bus_strerror(rc));
+        cr_assert_str_eq(h.kind, !strcmp(names[k], "halfs") ? "points" : names[k]);
+    }
+}
