@@ -373,7 +373,9 @@ int st_read_f32(const st_file *f, int i, float *out, int64_t n, st_err *err) {
                     (long long)e->numel, (long long)n);
     const unsigned char *p = st_data(f, i);
     switch (e->dtype) {
-    case DT_F32: memcpy(out, p, (size_t)n * 4); break;   // memcpy: data may be unaligned
+    case DT_F32:   // memcpy: data may be unaligned; n == 0 may come with out == NULL
+        if (n > 0) memcpy(out, p, (size_t)n * 4);
+        break;
     case DT_BF16:
     case DT_F16:
         for (int64_t k = 0; k < n; k++) {
