@@ -1,0 +1,506 @@
+// lightningdit.c: LightningDiT forward/backward on the CPU ops (see
+// models/lightningdit.h). Layout of the work: one carve() describes every
+// activation and scratch buffer; it runs once measuring and once carving
+// (nn/arena.h). Tokens are (B, T, D) rows, N = B*T.
+#include "models/lightningdit.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/activation.h"
+#include "nn/attention.h"
+#include "nn/base.h"
+#include "nn/elementwise.h"
+#include "nn/embed.h"
+#include "nn/linear.h"
+#include "nn/modulate.h"
+#include "nn/norm.h"
+#include "nn/philox.h"
+#include "nn/rope.h"
+#include "nn/shape_ops.h"
+#include "nn/swiglu.h"
+
+#define FREQ_DIM 256          // TimestepEmbedder frequency_embedding_size
+#define MAX_PERIOD 10000.0
+#define NORM_EPS 1e-6f        // LightningDiT RMSNorm eps
+#define ROPE_THETA 10000.0
+
+// Parameter indices of one block (-1: absent).
+typedef struct {
+    int norm1, qkv_w, qkv_b, qn, kn, proj_w, proj_b, norm2, w12_w, w12_b, w3_w, w3_b,
+        ada_w, ada_b;
+} blk_params;
+
+// Saved activations of one block.
+typedef struct {
+    float *x_in, *rstd1, *xn1, *xm1, *qkv, *qraw, *kraw, *rstd_q, *rstd_k, *att, *lse,
+          *ya, *x_mid, *rstd2, *xn2, *xm2, *x12, *hh, *ym, *ada;
+} blk_acts;
+
+struct ldit_acts {
+    int xe_w, xe_b, t0_w, t0_b, t2_w, t2_b, ytab, nf_w, fl_w, fl_b, fa_w, fa_b;
+    blk_params *bp;          // depth
+    blk_acts *ba;            // depth
+    // forward, outside the blocks
+    float *xtok, *x_out, *temb_in, *t1, *t1s, *temb, *yemb, *c, *sc;
+    float *rstd_f, *xnf, *xmf, *ada_f, *otok;
+    int32_t *y;
+    uint8_t *drop;
+    float *qn_tmp;
+    // backward scratch
+    float *dres, *dy, *dxm, *dxn, *dqkv, *datt, *dx12, *dh, *dtmp, *dtmp2, *dada,
+          *dsc, *dc, *dt1s, *dt1, *dotok, *dxtok;
+};
+
+// ---- configuration ------------------------------------------------------
+
+int ldit_mlp_hidden(const ldit_config *c) { return (int)(2.0 / 3.0 * 4 * c->hidden); }
+int ldit_tokens(const ldit_config *c) {
+    const int s = c->input_size / c->patch;
+    return s * s;
+}
+
+int ldit_config_preset(const char *name, ldit_config *out) {
+    static const struct { const char *n; int depth, hidden, heads; } tab[] = {
+        {"S", 12, 384, 6}, {"B", 12, 768, 12}, {"L", 24, 1024, 16}, {"XL", 28, 1152, 16}};
+    memset(out, 0, sizeof *out);
+    if (name && !strcmp(name, "tiny")) {
+        *out = (ldit_config){.depth = 2, .hidden = 64, .heads = 4, .patch = 1,
+                             .in_channels = 4, .input_size = 8, .num_classes = 10};
+        return 0;
+    }
+    for (size_t i = 0; name && i < sizeof tab / sizeof tab[0]; i++)
+        if (!strcmp(name, tab[i].n)) {
+            *out = (ldit_config){.depth = tab[i].depth, .hidden = tab[i].hidden,
+                                 .heads = tab[i].heads, .patch = 1, .in_channels = 32,
+                                 .input_size = 16, .num_classes = 1000};
+            return 0;
+        }
+    return LDIT_ECONFIG;
+}
+
+int ldit_config_validate(const ldit_config *c, char *msg, size_t n) {
+    const char *why = NULL;
+    char buf[160];
+    if (c->depth < 1 || c->depth > 256) why = "depth must be in 1..256";
+    else if (c->hidden < 4 || c->heads < 1 || c->hidden % c->heads) why = "hidden must be a positive multiple of heads";
+    else if ((c->hidden / c->heads) % 4)
+        why = "head dim (hidden/heads) must be divisible by 4 (2D RoPE pairs per axis)";
+    else if (c->hidden / c->heads > ATTN_HD_MAX) {
+        snprintf(buf, sizeof buf, "head dim must be <= %d", ATTN_HD_MAX);
+        why = buf;
+    } else if (c->hidden % 4) why = "hidden must be divisible by 4 (2D sin-cos position embedding)";
+    else if (c->patch < 1 || c->input_size < 1 || c->input_size % c->patch)
+        why = "input_size must be a positive multiple of patch";
+    else if (c->in_channels < 1) why = "in_channels must be positive";
+    else if (c->num_classes < 1) why = "num_classes must be positive";
+    else if ((int64_t)ldit_tokens(c) * c->hidden > (1LL << 30)) why = "tokens x hidden too large";
+    if (why && msg && n) snprintf(msg, n, "lightningdit config: %s", why);
+    return why ? LDIT_ECONFIG : 0;
+}
+
+const char *ldit_strerror(int err) {
+    switch (err) {
+    case LDIT_ECONFIG: return "lightningdit: invalid configuration";
+    case LDIT_EBATCH: return "lightningdit: batch size outside 1..Bmax";
+    case LDIT_ELABEL: return "lightningdit: class label outside [0, num_classes]";
+    default: return vel_strerror(err);
+    }
+}
+
+// ---- parameters ---------------------------------------------------------
+
+static int add(param_table *pt, const char *name, int ndim, int64_t a, int64_t b,
+               int64_t c, int64_t d) {
+    const int64_t shape[4] = {a, b, c, d};
+    param_add(pt, name, ndim, shape);
+    return pt->count - 1;
+}
+
+static void declare(param_table *pt, const ldit_config *c, struct ldit_acts *A) {
+    const int64_t D = c->hidden, HD = c->hidden / c->heads, H = ldit_mlp_hidden(c);
+    const int64_t p = c->patch, C = c->in_channels;
+    char n[PARAM_NAME_MAX];
+    A->xe_w = add(pt, "x_embedder.proj.weight", 4, D, C, p, p);
+    A->xe_b = add(pt, "x_embedder.proj.bias", 1, D, 0, 0, 0);
+    A->t0_w = add(pt, "t_embedder.mlp.0.weight", 2, D, FREQ_DIM, 0, 0);
+    A->t0_b = add(pt, "t_embedder.mlp.0.bias", 1, D, 0, 0, 0);
+    A->t2_w = add(pt, "t_embedder.mlp.2.weight", 2, D, D, 0, 0);
+    A->t2_b = add(pt, "t_embedder.mlp.2.bias", 1, D, 0, 0, 0);
+    A->ytab = add(pt, "y_embedder.embedding_table.weight", 2, c->num_classes + 1, D, 0, 0);
+    pt->info[A->ytab].no_decay = 1;   // an embedding: no weight decay, not Muon
+    for (int l = 0; l < c->depth; l++) {
+        blk_params *b = &A->bp[l];
+#define ADD(field, suffix, nd, s0, s1)                                   \
+    snprintf(n, sizeof n, "blocks.%d.%s", l, suffix);                    \
+    b->field = add(pt, n, nd, s0, s1, 0, 0)
+        ADD(norm1, "norm1.weight", 1, D, 0);
+        ADD(qkv_w, "attn.qkv.weight", 2, 3 * D, D);
+        ADD(qkv_b, "attn.qkv.bias", 1, 3 * D, 0);
+        b->qn = b->kn = -1;
+        if (c->qk_norm) {
+            ADD(qn, "attn.q_norm.weight", 1, HD, 0);
+            ADD(kn, "attn.k_norm.weight", 1, HD, 0);
+        }
+        ADD(proj_w, "attn.proj.weight", 2, D, D);
+        ADD(proj_b, "attn.proj.bias", 1, D, 0);
+        ADD(norm2, "norm2.weight", 1, D, 0);
+        ADD(w12_w, "mlp.w12.weight", 2, 2 * H, D);
+        ADD(w12_b, "mlp.w12.bias", 1, 2 * H, 0);
+        ADD(w3_w, "mlp.w3.weight", 2, D, H);
+        ADD(w3_b, "mlp.w3.bias", 1, D, 0);
+        ADD(ada_w, "adaLN_modulation.1.weight", 2, 6 * D, D);
+        ADD(ada_b, "adaLN_modulation.1.bias", 1, 6 * D, 0);
+#undef ADD
+    }
+    A->nf_w = add(pt, "final_layer.norm_final.weight", 1, D, 0, 0, 0);
+    A->fl_w = add(pt, "final_layer.linear.weight", 2, p * p * C, D, 0, 0);
+    A->fl_b = add(pt, "final_layer.linear.bias", 1, p * p * C, 0, 0, 0);
+    A->fa_w = add(pt, "final_layer.adaLN_modulation.1.weight", 2, 2 * D, D, 0, 0);
+    A->fa_b = add(pt, "final_layer.adaLN_modulation.1.bias", 1, 2 * D, 0, 0, 0);
+}
+
+int64_t ldit_param_count(const ldit_config *c) {
+    if (ldit_config_validate(c, NULL, 0)) return -1;
+    struct ldit_acts A;
+    A.bp = xcalloc(c->depth, sizeof *A.bp);
+    param_table pt;
+    param_table_init(&pt);
+    declare(&pt, c, &A);
+    int64_t n = 0;   // pt.total would include the per-parameter alignment padding
+    for (int i = 0; i < pt.count; i++) n += pt.info[i].numel;
+    param_table_free(&pt);
+    free(A.bp);
+    return n;
+}
+
+static int ends_with(const char *s, const char *suf) {
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && !strcmp(s + a - b, suf);
+}
+
+void ldit_init_params(ldit *m, uint64_t seed) {
+    param_table *pt = &m->pt;
+    for (int i = 0; i < pt->count; i++) {
+        const param_info *pi = &pt->info[i];
+        float *w = param_data(pt, i);
+        const char *nm = pi->name;
+        if (ends_with(nm, "norm1.weight") || ends_with(nm, "norm2.weight") ||
+            ends_with(nm, "q_norm.weight") || ends_with(nm, "k_norm.weight") ||
+            ends_with(nm, "norm_final.weight")) {
+            for (int64_t k = 0; k < pi->numel; k++) w[k] = 1.0f;
+        } else if (ends_with(nm, ".bias") || strstr(nm, "adaLN_modulation.1.") ||
+                   !strcmp(nm, "final_layer.linear.weight")) {
+            memset(w, 0, sizeof(float) * pi->numel);          // adaLN-Zero, zero biases
+        } else if (!strcmp(nm, "y_embedder.embedding_table.weight") ||
+                   !strncmp(nm, "t_embedder.mlp.", 15)) {
+            philox_normal(w, pi->numel, seed, (uint32_t)i, 0);
+            for (int64_t k = 0; k < pi->numel; k++) w[k] *= 0.02f;
+        } else {
+            // xavier_uniform on the (shape[0], rest) view: U(-a, a), a = sqrt(6/(fi+fo))
+            const double fo = (double)pi->shape[0], fi = (double)pi->numel / fo;
+            const float a = (float)sqrt(6.0 / (fi + fo));
+            philox_uniform(w, pi->numel, seed, (uint32_t)i, 0);
+            for (int64_t k = 0; k < pi->numel; k++) w[k] = (2.0f * w[k] - 1.0f) * a;
+        }
+    }
+}
+
+// ---- activations ----------------------------------------------------------
+
+static void carve(arena *ar, ldit *m) {
+    const ldit_config *c = &m->cfg;
+    struct ldit_acts *A = m->a;
+    const size_t B = m->Bmax, T = m->T, N = B * T, D = c->hidden, H = m->H;
+    const size_t P = (size_t)c->patch * c->patch * c->in_channels, NH = c->heads;
+    const size_t HD = D / NH;
+    m->pos_embed = arena_floats(ar, T * D);
+    m->rope_cos = arena_floats(ar, T * HD);
+    m->rope_sin = arena_floats(ar, T * HD);
+    A->xtok = arena_floats(ar, N * P);
+    A->temb_in = arena_floats(ar, B * FREQ_DIM);
+    A->t1 = arena_floats(ar, B * D);
+    A->t1s = arena_floats(ar, B * D);
+    A->temb = arena_floats(ar, B * D);
+    A->yemb = arena_floats(ar, B * D);
+    A->c = arena_floats(ar, B * D);
+    A->sc = arena_floats(ar, B * D);
+    A->y = arena_alloc(ar, B * sizeof(int32_t));
+    A->drop = arena_alloc(ar, B);
+    for (int l = 0; l < c->depth; l++) {
+        blk_acts *a = &A->ba[l];
+        a->x_in = arena_floats(ar, N * D);
+        a->rstd1 = arena_floats(ar, N);
+        a->xn1 = arena_floats(ar, N * D);
+        a->xm1 = arena_floats(ar, N * D);
+        a->qkv = arena_floats(ar, N * 3 * D);
+        a->qraw = c->qk_norm ? arena_floats(ar, N * D) : NULL;
+        a->kraw = c->qk_norm ? arena_floats(ar, N * D) : NULL;
+        a->rstd_q = c->qk_norm ? arena_floats(ar, N * NH) : NULL;
+        a->rstd_k = c->qk_norm ? arena_floats(ar, N * NH) : NULL;
+        a->att = arena_floats(ar, N * D);
+        a->lse = arena_floats(ar, N * NH);
+        a->ya = arena_floats(ar, N * D);
+        a->x_mid = arena_floats(ar, N * D);
+        a->rstd2 = arena_floats(ar, N);
+        a->xn2 = arena_floats(ar, N * D);
+        a->xm2 = arena_floats(ar, N * D);
+        a->x12 = arena_floats(ar, N * 2 * H);
+        a->hh = arena_floats(ar, N * H);
+        a->ym = arena_floats(ar, N * D);
+        a->ada = arena_floats(ar, B * 6 * D);
+    }
+    A->x_out = arena_floats(ar, N * D);
+    A->rstd_f = arena_floats(ar, N);
+    A->xnf = arena_floats(ar, N * D);
+    A->xmf = arena_floats(ar, N * D);
+    A->ada_f = arena_floats(ar, B * 2 * D);
+    A->otok = arena_floats(ar, N * P);
+    A->qn_tmp = c->qk_norm ? arena_floats(ar, N * D) : NULL;
+    // backward scratch, shared by all blocks
+    A->dres = arena_floats(ar, N * D);
+    A->dy = arena_floats(ar, N * D);
+    A->dxm = arena_floats(ar, N * D);
+    A->dxn = arena_floats(ar, N * D);
+    A->dqkv = arena_floats(ar, N * 3 * D);
+    A->datt = arena_floats(ar, N * D);
+    A->dx12 = arena_floats(ar, N * 2 * H);
+    A->dh = arena_floats(ar, N * H);
+    A->dtmp = arena_floats(ar, N * D);
+    A->dtmp2 = arena_floats(ar, N * D);
+    A->dada = arena_floats(ar, B * 6 * D);
+    A->dsc = arena_floats(ar, B * D);
+    A->dc = arena_floats(ar, B * D);
+    A->dt1s = arena_floats(ar, B * D);
+    A->dt1 = arena_floats(ar, B * D);
+    A->dotok = arena_floats(ar, N * P);
+    A->dxtok = arena_floats(ar, N * P);
+}
+
+int ldit_create(ldit **out, const ldit_config *cfg, int Bmax) {
+    *out = NULL;
+    char msg[200];
+    if (ldit_config_validate(cfg, msg, sizeof msg)) {
+        fprintf(stderr, "%s\n", msg);
+        return LDIT_ECONFIG;
+    }
+    if (Bmax < 1) return LDIT_EBATCH;
+    ldit *m = xcalloc(1, sizeof *m);
+    m->cfg = *cfg;
+    m->Bmax = Bmax;
+    m->T = ldit_tokens(cfg);
+    m->H = ldit_mlp_hidden(cfg);
+    m->a = xcalloc(1, sizeof *m->a);
+    m->a->bp = xcalloc(cfg->depth, sizeof *m->a->bp);
+    m->a->ba = xcalloc(cfg->depth, sizeof *m->a->ba);
+    param_table_init(&m->pt);
+    declare(&m->pt, cfg, m->a);
+    int rc = param_table_commit(&m->pt);
+    if (!rc) {
+        arena_measure(&m->act);
+        carve(&m->act, m);
+        rc = arena_commit(&m->act);
+    }
+    if (rc) { ldit_destroy(&m); return rc; }
+    m->act_bytes = m->act.size;
+    carve(&m->act, m);
+    const int S = cfg->input_size / cfg->patch;
+    pos_embed_2d(m->pos_embed, S, S, cfg->hidden);
+    rope2d_tables(m->rope_cos, m->rope_sin, S, S, cfg->hidden / cfg->heads, ROPE_THETA);
+    *out = m;
+    return 0;
+}
+
+void ldit_destroy(ldit **pm) {
+    ldit *m = *pm;
+    if (!m) return;
+    param_table_free(&m->pt);
+    arena_free(&m->act);
+    if (m->a) { free(m->a->bp); free(m->a->ba); free(m->a); }
+    free(m);
+    *pm = NULL;
+}
+
+// ---- forward --------------------------------------------------------------
+
+#define PV(i) param_data(&m->pt, (i))
+#define PG(i) param_grad(&m->pt, (i))
+
+// Copies the D-wide slot s (0 q, 1 k, 2 v) of packed qkv rows into / out of
+// a contiguous (N, D) buffer.
+static void slot_get(float *dst, const float *qkv, int N, int D, int s) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++)
+        memcpy(dst + (size_t)n * D, qkv + (size_t)n * 3 * D + (size_t)s * D, sizeof(float) * D);
+}
+static void slot_put(float *qkv, const float *src, int N, int D, int s) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++)
+        memcpy(qkv + (size_t)n * 3 * D + (size_t)s * D, src + (size_t)n * D, sizeof(float) * D);
+}
+
+static void block_forward(ldit *m, int l, int B, float *x_next) {
+    const ldit_config *c = &m->cfg;
+    const blk_params *p = &m->a->bp[l];
+    blk_acts *a = &m->a->ba[l];
+    const int T = m->T, N = B * T, D = c->hidden, NH = c->heads, HD = D / NH, H = m->H;
+    linear_forward(a->ada, m->a->sc, PV(p->ada_w), PV(p->ada_b), B, D, 6 * D);
+    // attention branch
+    rmsnorm_forward(a->xn1, a->rstd1, a->x_in, PV(p->norm1), N, D, NORM_EPS);
+    modulate_forward(a->xm1, a->xn1, a->ada, a->ada + D, B, T, D, 6 * D);
+    linear_forward(a->qkv, a->xm1, PV(p->qkv_w), PV(p->qkv_b), N, D, 3 * D);
+    for (int s = 0; s < 2; s++) {
+        float *slot = a->qkv + (size_t)s * D;
+        if (c->qk_norm) {
+            float *raw = s ? a->kraw : a->qraw;
+            slot_get(raw, a->qkv, N, D, s);
+            rmsnorm_forward(m->a->qn_tmp, s ? a->rstd_k : a->rstd_q, raw,
+                            PV(s ? p->kn : p->qn), N * NH, HD, NORM_EPS);
+            rope_forward(slot, m->a->qn_tmp, m->rope_cos, m->rope_sin, B, T, NH, HD, 3 * D, D);
+        } else {
+            rope_forward(slot, slot, m->rope_cos, m->rope_sin, B, T, NH, HD, 3 * D, 3 * D);
+        }
+    }
+    attention_forward(a->att, a->lse, a->qkv, B, T, NH, HD);
+    linear_forward(a->ya, a->att, PV(p->proj_w), PV(p->proj_b), N, D, D);
+    gate_residual_forward(a->x_mid, a->x_in, a->ya, a->ada + 2 * D, B, T, D, 6 * D);
+    // MLP branch
+    rmsnorm_forward(a->xn2, a->rstd2, a->x_mid, PV(p->norm2), N, D, NORM_EPS);
+    modulate_forward(a->xm2, a->xn2, a->ada + 3 * D, a->ada + 4 * D, B, T, D, 6 * D);
+    linear_forward(a->x12, a->xm2, PV(p->w12_w), PV(p->w12_b), N, D, 2 * H);
+    swiglu_forward(a->hh, a->x12, N, H);
+    linear_forward(a->ym, a->hh, PV(p->w3_w), PV(p->w3_b), N, H, D);
+    gate_residual_forward(x_next, a->x_mid, a->ym, a->ada + 5 * D, B, T, D, 6 * D);
+}
+
+int ldit_forward(ldit *m, float *v, const float *x, const float *t,
+                 const int32_t *y, const uint8_t *drop, int B) {
+    const ldit_config *c = &m->cfg;
+    struct ldit_acts *A = m->a;
+    if (B < 1 || B > m->Bmax) return LDIT_EBATCH;
+    const int T = m->T, N = B * T, D = c->hidden, S = c->input_size, p = c->patch;
+    const int C = c->in_channels, P = p * p * C;
+    if (label_embed_forward(A->yemb, PV(A->ytab), y, drop, B, D, c->num_classes))
+        return LDIT_ELABEL;
+    memcpy(A->y, y, sizeof(int32_t) * B);
+    for (int b = 0; b < B; b++) A->drop[b] = drop ? (drop[b] != 0) : 0;
+    m->lastB = B;
+    // conditioning c = t_emb + y_emb, and SiLU(c) for every adaLN Linear
+    timestep_embedding(A->temb_in, t, B, FREQ_DIM, MAX_PERIOD);
+    linear_forward(A->t1, A->temb_in, PV(A->t0_w), PV(A->t0_b), B, FREQ_DIM, D);
+    silu_forward(A->t1s, A->t1, (int64_t)B * D);
+    linear_forward(A->temb, A->t1s, PV(A->t2_w), PV(A->t2_b), B, D, D);
+    add_forward(A->c, A->temb, A->yemb, (int64_t)B * D);
+    silu_forward(A->sc, A->c, (int64_t)B * D);
+    // patch embedding (conv k = s = p == linear on CPQ patches) + position
+    patchify_forward(A->xtok, x, B, C, S, S, p, PATCH_CPQ);
+    float *x0 = A->ba[0].x_in;
+    linear_forward(x0, A->xtok, PV(A->xe_w), PV(A->xe_b), N, P, D);
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *pe = m->pos_embed + (size_t)(n % T) * D;
+        float *r = x0 + (size_t)n * D;
+        for (int d = 0; d < D; d++) r[d] += pe[d];
+    }
+    for (int l = 0; l < c->depth; l++)
+        block_forward(m, l, B, l + 1 < c->depth ? A->ba[l + 1].x_in : A->x_out);
+    // final layer: (shift, scale) = Linear(SiLU(c)); Linear(modulate(RMSNorm(x)))
+    linear_forward(A->ada_f, A->sc, PV(A->fa_w), PV(A->fa_b), B, D, 2 * D);
+    rmsnorm_forward(A->xnf, A->rstd_f, A->x_out, PV(A->nf_w), N, D, NORM_EPS);
+    modulate_forward(A->xmf, A->xnf, A->ada_f, A->ada_f + D, B, T, D, 2 * D);
+    linear_forward(A->otok, A->xmf, PV(A->fl_w), PV(A->fl_b), N, D, P);
+    unpatchify_forward(v, A->otok, B, C, S, S, p, PATCH_PQC);
+    return 0;
+}
+
+// ---- backward -------------------------------------------------------------
+
+static void zero(float *p, size_t n) { memset(p, 0, n * sizeof(float)); }
+
+// On entry A->dres = d(block output); on exit d(block input).
+static void block_backward(ldit *m, int l, int B) {
+    const ldit_config *c = &m->cfg;
+    struct ldit_acts *A = m->a;
+    const blk_params *p = &A->bp[l];
+    const blk_acts *a = &A->ba[l];
+    const int T = m->T, N = B * T, D = c->hidden, NH = c->heads, HD = D / NH, H = m->H;
+    const size_t ND = (size_t)N * D;
+    zero(A->dada, (size_t)B * 6 * D);
+    // MLP branch: x_next = x_mid + gate2 * ym
+    zero(A->dy, ND);
+    gate_residual_backward(NULL, A->dy, A->dada + 5 * D, A->dres, a->ym, a->ada + 5 * D, B, T, D, 6 * D);
+    zero(A->dh, (size_t)N * H);
+    linear_backward(A->dh, PG(p->w3_w), PG(p->w3_b), A->dy, a->hh, PV(p->w3_w), N, H, D);
+    zero(A->dx12, (size_t)N * 2 * H);
+    swiglu_backward(A->dx12, A->dh, a->x12, N, H);
+    zero(A->dxm, ND);
+    linear_backward(A->dxm, PG(p->w12_w), PG(p->w12_b), A->dx12, a->xm2, PV(p->w12_w), N, D, 2 * H);
+    zero(A->dxn, ND);
+    modulate_backward(A->dxn, A->dada + 3 * D, A->dada + 4 * D, A->dxm, a->xn2, a->ada + 4 * D, B, T, D, 6 * D);
+    rmsnorm_backward(A->dres, PG(p->norm2), A->dxn, a->x_mid, PV(p->norm2), a->rstd2, N, D);
+    // attention branch: x_mid = x_in + gate1 * ya
+    zero(A->dy, ND);
+    gate_residual_backward(NULL, A->dy, A->dada + 2 * D, A->dres, a->ya, a->ada + 2 * D, B, T, D, 6 * D);
+    zero(A->datt, ND);
+    linear_backward(A->datt, PG(p->proj_w), PG(p->proj_b), A->dy, a->att, PV(p->proj_w), N, D, D);
+    zero(A->dqkv, 3 * ND);
+    attention_backward(A->dqkv, A->datt, a->qkv, a->att, a->lse, B, T, NH, HD);
+    for (int s = 0; s < 2; s++) {
+        zero(A->dtmp, ND);
+        rope_backward(A->dtmp, A->dqkv + (size_t)s * D, m->rope_cos, m->rope_sin, B, T, NH, HD, D, 3 * D);
+        const float *src = A->dtmp;
+        if (c->qk_norm) {
+            zero(A->dtmp2, ND);
+            rmsnorm_backward(A->dtmp2, PG(s ? p->kn : p->qn), A->dtmp, s ? a->kraw : a->qraw,
+                             PV(s ? p->kn : p->qn), s ? a->rstd_k : a->rstd_q, N * NH, HD);
+            src = A->dtmp2;
+        }
+        slot_put(A->dqkv, src, N, D, s);
+    }
+    zero(A->dxm, ND);
+    linear_backward(A->dxm, PG(p->qkv_w), PG(p->qkv_b), A->dqkv, a->xm1, PV(p->qkv_w), N, D, 3 * D);
+    zero(A->dxn, ND);
+    modulate_backward(A->dxn, A->dada, A->dada + D, A->dxm, a->xn1, a->ada + D, B, T, D, 6 * D);
+    rmsnorm_backward(A->dres, PG(p->norm1), A->dxn, a->x_in, PV(p->norm1), a->rstd1, N, D);
+    // adaLN Linear
+    linear_backward(A->dsc, PG(p->ada_w), PG(p->ada_b), A->dada, A->sc, PV(p->ada_w), B, D, 6 * D);
+}
+
+void ldit_backward(ldit *m, float *dx, const float *dv) {
+    const ldit_config *c = &m->cfg;
+    struct ldit_acts *A = m->a;
+    const int B = m->lastB;
+    CHECK(B >= 1);
+    const int T = m->T, N = B * T, D = c->hidden, S = c->input_size, p = c->patch;
+    const int C = c->in_channels, P = p * p * C;
+    const size_t ND = (size_t)N * D;
+    // final layer
+    zero(A->dotok, (size_t)N * P);
+    unpatchify_backward(A->dotok, dv, B, C, S, S, p, PATCH_PQC);
+    zero(A->dxm, ND);
+    linear_backward(A->dxm, PG(A->fl_w), PG(A->fl_b), A->dotok, A->xmf, PV(A->fl_w), N, D, P);
+    zero(A->dada, (size_t)B * 2 * D);
+    zero(A->dxn, ND);
+    modulate_backward(A->dxn, A->dada, A->dada + D, A->dxm, A->xnf, A->ada_f + D, B, T, D, 2 * D);
+    zero(A->dres, ND);
+    rmsnorm_backward(A->dres, PG(A->nf_w), A->dxn, A->x_out, PV(A->nf_w), A->rstd_f, N, D);
+    zero(A->dsc, (size_t)B * D);
+    linear_backward(A->dsc, PG(A->fa_w), PG(A->fa_b), A->dada, A->sc, PV(A->fa_w), B, D, 2 * D);
+    for (int l = c->depth - 1; l >= 0; l--) block_backward(m, l, B);
+    // patch embedding (pos_embed is fixed)
+    if (dx) zero(A->dxtok, (size_t)N * P);
+    linear_backward(dx ? A->dxtok : NULL, PG(A->xe_w), PG(A->xe_b), A->dres, A->xtok,
+                    PV(A->xe_w), N, P, D);
+    if (dx) patchify_backward(dx, A->dxtok, B, C, S, S, p, PATCH_CPQ);
+    // conditioning
+    zero(A->dc, (size_t)B * D);
+    silu_backward(A->dc, A->dsc, A->c, (int64_t)B * D);
+    label_embed_backward(PG(A->ytab), A->dc, A->y, A->drop, B, D, c->num_classes);
+    zero(A->dt1s, (size_t)B * D);
+    linear_backward(A->dt1s, PG(A->t2_w), PG(A->t2_b), A->dc, A->t1s, PV(A->t2_w), B, D, D);
+    zero(A->dt1, (size_t)B * D);
+    silu_backward(A->dt1, A->dt1s, A->t1, (int64_t)B * D);
+    linear_backward(NULL, PG(A->t0_w), PG(A->t0_b), A->dt1, A->temb_in, PV(A->t0_w), B, FREQ_DIM, D);
+}
