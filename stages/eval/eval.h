@@ -1,0 +1,9 @@
+// eval.h: entry points of the eval stage, one per --model (main.c is only
+// the dispatcher). Each takes the full argv (including --model) and returns
+// the process exit code: 0 ok, 1 runtime failure, 2 bad usage.
+#ifndef STAGES_EVAL_EVAL_H
+#define STAGES_EVAL_EVAL_H
+
+int eval_toy_main(int argc, char **argv);   // stages/eval/toy_eval.c
+
+#endif

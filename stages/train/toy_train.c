@@ -1,0 +1,407 @@
+// toy_train.c: `train --model toy-tokenizer` and `train --model toy-flow`,
+// the 2D toy's training loops (SPEC.md section 2, issue 6).
+//   toy-tokenizer: fresh points from the class-A mixture each step, KL or VE
+//     regulariser, Adam with lr_ref / sqrt(max(it/512, 1)).
+//   toy-flow: latents from a store (mu, sigma of the training points), a
+//     fresh z = mu + sigma * eps each step, normalised by the store's stats
+//     (store_normalise, the one place), flow matching with t ~ U(0, 1).
+// Each writes into --out: config.json (resolved flags), log.jsonl (one line
+// per --log-every steps), the checkpoint (safetensors), and a progress line
+// on stderr. Not here: the networks (models/toy_mlp.h), data (data/toy_gmm.h).
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "data/toy_gmm.h"
+#include "models/toy_mlp.h"
+#include "nn/base.h"
+#include "nn/mt19937.h"
+#include "stages/train/train.h"
+#include "store/store.h"
+
+typedef struct {
+    const char *out, *store;
+    int depth, width, batch, iters, log_every, seed;
+    float lr, beta1, beta2;
+    toy_tok_cfg tok;
+    int time_logit_normal;
+} train_opts;
+
+static int mkdir_p(const char *path) {
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0777) && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) && errno != EEXIST) return -1;
+    return 0;
+}
+
+static int write_json(const char *path, cJSON *j) {
+    char *s = cJSON_Print(j);
+    FILE *f = fopen(path, "w");
+    int rc = (!s || !f || fputs(s, f) < 0) ? -1 : 0;
+    if (f && fclose(f)) rc = -1;
+    free(s);
+    return rc;
+}
+
+static const char *VE_FORMS[] = {"inv-var", "neg-var", "neg-logstd"};
+
+static void help_tok(void) {
+    printf("usage: train --model toy-tokenizer --out DIR [options]\n"
+           "Trains the 2D toy tokenizer (encoder 2 -> mu, logvar; decoder 2 -> 2) on fresh\n"
+           "points of the class-A mixture each step. Writes DIR/config.json, DIR/log.jsonl,\n"
+           "DIR/tokenizer.safetensors.\n"
+           "  --reg kl|ve          regulariser (default kl)\n"
+           "  --kl-weight W        KL weight beta (default 1e-6)\n"
+           "  --lambda-ve L        VE weight (default 1e-3)\n"
+           "  --lambda-reg L       magnitude regulariser weight (default 1)\n"
+           "  --tau T              magnitude threshold (default 1)\n"
+           "  --delta D            VE delta (default 1e-6)\n"
+           "  --ve-form F          inv-var (iii, default) | neg-var (i) | neg-logstd (ii)\n"
+           "  --reg-form F         global (RMS, default) | elem (element-wise)\n"
+           "  --depth N --width N  hidden layers and width (default 4 x 128; paper 8 x 512)\n"
+           "  --batch N --iters N  (default 1024, 4000)\n"
+           "  --lr X               lr_ref of lr_ref/sqrt(max(it/512,1)) (default 4e-3)\n"
+           "  --seed N             init, data and noise seed (default 0)\n"
+           "  --log-every N        (default 100)\n");
+}
+
+static void help_flow(void) {
+    printf("usage: train --model toy-flow --store DIR --out DIR [options]\n"
+           "Trains the 2D toy flow model (z_t, t) -> v by flow matching on z = mu + sigma*eps\n"
+           "drawn afresh each step from the store's moments, normalised by the store's stats.\n"
+           "Writes DIR/config.json, DIR/log.jsonl, DIR/flow.safetensors.\n"
+           "  --depth N --width N  (default 4 x 128; paper 8 x 512)\n"
+           "  --batch N --iters N  (default 1024, 10000)\n"
+           "  --lr X               lr_ref (default 4e-3)\n"
+           "  --time uniform|logit-normal   t sampling (default uniform, as the paper)\n"
+           "  --seed N             (default 0)\n"
+           "  --log-every N        (default 100)\n");
+}
+
+// Parses the flags of both models; returns 0, 1 for --help, 2 on a bad flag.
+static int parse(int argc, char **argv, train_opts *o, int flow) {
+    *o = (train_opts){.depth = 4, .width = 128, .batch = 1024, .iters = flow ? 10000 : 4000,
+                      .log_every = 100, .lr = 4e-3f, .beta1 = 0.9f, .beta2 = 0.99f};
+    o->tok = (toy_tok_cfg){.reg = TOY_REG_KL, .kl_weight = 1e-6f, .lambda_ve = 1e-3f,
+                           .lambda_reg = 1.0f, .tau = 1.0f, .delta = 1e-6f,
+                           .ve_form = TOY_VE_INV_VAR, .reg_global = 1};
+    static struct option L[] = {
+        {"model", 1, 0, 'm'}, {"out", 1, 0, 'o'}, {"store", 1, 0, 's'}, {"reg", 1, 0, 'r'},
+        {"kl-weight", 1, 0, 'k'}, {"lambda-ve", 1, 0, 'V'}, {"lambda-reg", 1, 0, 'R'},
+        {"tau", 1, 0, 'T'}, {"delta", 1, 0, 'D'}, {"ve-form", 1, 0, 'F'}, {"reg-form", 1, 0, 'G'},
+        {"depth", 1, 0, 'd'}, {"width", 1, 0, 'w'}, {"batch", 1, 0, 'b'}, {"iters", 1, 0, 'i'},
+        {"lr", 1, 0, 'l'}, {"seed", 1, 0, 'S'}, {"log-every", 1, 0, 'e'}, {"time", 1, 0, 't'},
+        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
+        char *end = NULL;
+        switch (c) {
+        case 'm': break;
+        case 'o': o->out = optarg; break;
+        case 's': o->store = optarg; break;
+        case 'r':
+            if (!strcmp(optarg, "kl")) o->tok.reg = TOY_REG_KL;
+            else if (!strcmp(optarg, "ve")) o->tok.reg = TOY_REG_VE;
+            else { fprintf(stderr, "train: --reg must be kl or ve, not '%s'\n", optarg); return 2; }
+            break;
+        case 'k': o->tok.kl_weight = strtof(optarg, &end); break;
+        case 'V': o->tok.lambda_ve = strtof(optarg, &end); break;
+        case 'R': o->tok.lambda_reg = strtof(optarg, &end); break;
+        case 'T': o->tok.tau = strtof(optarg, &end); break;
+        case 'D': o->tok.delta = strtof(optarg, &end); break;
+        case 'F': {
+            int k = -1;
+            for (int i = 0; i < 3; i++) if (!strcmp(optarg, VE_FORMS[i])) k = i;
+            if (k < 0) { fprintf(stderr, "train: --ve-form must be inv-var, neg-var or neg-logstd\n"); return 2; }
+            o->tok.ve_form = (toy_ve_form)k;
+            break;
+        }
+        case 'G':
+            if (!strcmp(optarg, "global")) o->tok.reg_global = 1;
+            else if (!strcmp(optarg, "elem")) o->tok.reg_global = 0;
+            else { fprintf(stderr, "train: --reg-form must be global or elem\n"); return 2; }
+            break;
+        case 'd': o->depth = (int)strtol(optarg, &end, 10); break;
+        case 'w': o->width = (int)strtol(optarg, &end, 10); break;
+        case 'b': o->batch = (int)strtol(optarg, &end, 10); break;
+        case 'i': o->iters = (int)strtol(optarg, &end, 10); break;
+        case 'l': o->lr = strtof(optarg, &end); break;
+        case 'S': o->seed = (int)strtol(optarg, &end, 10); break;
+        case 'e': o->log_every = (int)strtol(optarg, &end, 10); break;
+        case 't':
+            if (!strcmp(optarg, "uniform")) o->time_logit_normal = 0;
+            else if (!strcmp(optarg, "logit-normal")) o->time_logit_normal = 1;
+            else { fprintf(stderr, "train: --time must be uniform or logit-normal\n"); return 2; }
+            break;
+        case 'h': return 1;
+        default:
+            fprintf(stderr, "train: unknown or incomplete option '%s' (see --help)\n", argv[optind - 1]);
+            return 2;
+        }
+        if (end && *end) {
+            fprintf(stderr, "train: bad number '%s' for --%s\n", optarg, L[0].name ? argv[optind - 2] + 2 : "?");
+            return 2;
+        }
+    }
+    if (!o->out) { fprintf(stderr, "train: --out DIR is required\n"); return 2; }
+    if (flow && !o->store) { fprintf(stderr, "train: --store DIR is required for toy-flow\n"); return 2; }
+    if (o->depth < 0 || o->depth > TOY_MAX_LAYERS - 1 || o->width < 1 || o->batch < 1 || o->iters < 0 ||
+        o->log_every < 1 || !(o->lr > 0) || o->tok.kl_weight < 0 || o->tok.lambda_ve < 0 ||
+        o->tok.lambda_reg < 0 || o->tok.delta < 0) {
+        fprintf(stderr, "train: depth must be 0..%d, width/batch/log-every >= 1, lr > 0, weights >= 0\n",
+                TOY_MAX_LAYERS - 1);
+        return 2;
+    }
+    return 0;
+}
+
+static cJSON *config_json(const train_opts *o, const char *model) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "model", model);
+    cJSON_AddNumberToObject(j, "depth", o->depth);
+    cJSON_AddNumberToObject(j, "width", o->width);
+    cJSON_AddNumberToObject(j, "batch", o->batch);
+    cJSON_AddNumberToObject(j, "iters", o->iters);
+    cJSON_AddNumberToObject(j, "lr_ref", o->lr);
+    cJSON_AddNumberToObject(j, "beta1", o->beta1);
+    cJSON_AddNumberToObject(j, "beta2", o->beta2);
+    cJSON_AddNumberToObject(j, "seed", o->seed);
+    cJSON_AddStringToObject(j, "lr_schedule", "lr_ref/sqrt(max(it/512,1))");
+    if (!strcmp(model, "toy-tokenizer")) {
+        cJSON_AddStringToObject(j, "reg", o->tok.reg == TOY_REG_KL ? "kl" : "ve");
+        if (o->tok.reg == TOY_REG_KL) {
+            cJSON_AddNumberToObject(j, "kl_weight", o->tok.kl_weight);
+        } else {
+            cJSON_AddNumberToObject(j, "lambda_ve", o->tok.lambda_ve);
+            cJSON_AddNumberToObject(j, "lambda_reg", o->tok.lambda_reg);
+            cJSON_AddNumberToObject(j, "tau", o->tok.tau);
+            cJSON_AddNumberToObject(j, "delta", o->tok.delta);
+            cJSON_AddStringToObject(j, "ve_form", VE_FORMS[o->tok.ve_form]);
+            cJSON_AddStringToObject(j, "reg_form", o->tok.reg_global ? "global" : "elem");
+        }
+    } else {
+        cJSON_AddStringToObject(j, "store", o->store);
+        cJSON_AddStringToObject(j, "time", o->time_logit_normal ? "logit-normal" : "uniform");
+    }
+    return j;
+}
+
+static FILE *open_run(const train_opts *o, const char *model) {
+    if (mkdir_p(o->out)) {
+        fprintf(stderr, "train: cannot create %s: %s\n", o->out, strerror(errno));
+        return NULL;
+    }
+    char path[1200];
+    snprintf(path, sizeof path, "%s/config.json", o->out);
+    cJSON *j = config_json(o, model);
+    int rc = write_json(path, j);
+    char *s = cJSON_PrintUnformatted(j);
+    fprintf(stderr, "[train %s] config %s\n", model, s);
+    free(s);
+    cJSON_Delete(j);
+    if (rc) { fprintf(stderr, "train: cannot write %s\n", path); return NULL; }
+    snprintf(path, sizeof path, "%s/log.jsonl", o->out);
+    FILE *log = fopen(path, "w");
+    if (!log) fprintf(stderr, "train: cannot write %s: %s\n", path, strerror(errno));
+    return log;
+}
+
+int train_toy_tokenizer_main(int argc, char **argv) {
+    train_opts o;
+    int rc = parse(argc, argv, &o, 0);
+    if (rc == 1) { help_tok(); return 0; }
+    if (rc) return 2;
+    FILE *log = open_run(&o, "toy-tokenizer");
+    if (!log) return 1;
+    toy_gmm *g = NULL;
+    toy_tok *t = NULL;
+    toy_adam opt = {0};
+    float *x = malloc(sizeof(float) * 2 * o.batch), *eps = malloc(sizeof(float) * 2 * o.batch);
+    if (!x || !eps || toy_gmm_build(&g, "A") || toy_tok_create(&t, o.depth, o.width, o.batch) ||
+        toy_adam_init(&opt, t->pt.total, o.lr, o.beta1, o.beta2, 1e-8f)) {
+        fprintf(stderr, "train: out of memory\n");
+        rc = 1;
+        goto done;
+    }
+    toy_tok_init(t, (uint32_t)o.seed);
+    mt19937 data_rng, noise_rng;
+    mt_seed(&data_rng, 1000u + (uint32_t)o.seed);
+    mt_seed(&noise_rng, 2000u + (uint32_t)o.seed);
+    double t0 = vel_now();
+    toy_tok_losses acc = {0};
+    int nacc = 0;
+    for (int it = 0; it < o.iters; it++) {
+        toy_gmm_sample(g, &data_rng, x, o.batch);
+        for (int i = 0; i < 2 * o.batch; i++) eps[i] = (float)mt_randn(&noise_rng);
+        toy_tok_losses L = toy_tok_loss_backward(t, &o.tok, x, eps, o.batch);
+        if (!isfinite(L.total)) {
+            fprintf(stderr, "\ntrain: loss is not finite at iteration %d (lr too high?)\n", it);
+            rc = 1;
+            goto done;
+        }
+        float lr = toy_lr(o.lr, it);
+        toy_adam_step(&opt, t->pt.values, t->pt.grads, lr);
+        acc.total += L.total, acc.rec += L.rec, acc.kl += L.kl, acc.ve += L.ve, acc.reg += L.reg;
+        nacc++;
+        if ((it + 1) % o.log_every == 0 || it + 1 == o.iters) {
+            double ms = 0, mm = 0;
+            for (int i = 0; i < 2 * o.batch; i++) ms += t->sigma[i], mm += (double)t->mu[i] * t->mu[i];
+            fprintf(log, "{\"it\":%d,\"lr\":%.6g,\"loss\":%.6g,\"rec\":%.6g,\"kl\":%.6g,\"ve\":%.6g,"
+                         "\"reg\":%.6g,\"mean_sigma\":%.6g,\"rms_mu\":%.6g}\n",
+                    it + 1, lr, acc.total / nacc, acc.rec / nacc, acc.kl / nacc, acc.ve / nacc,
+                    acc.reg / nacc, ms / (2 * o.batch), sqrt(mm / (2 * o.batch)));
+            fflush(log);
+            double el = vel_now() - t0;
+            fprintf(stderr, "\r[train toy-tokenizer] it %d/%d loss %.4g rec %.4g %.0f it/s   ", it + 1,
+                    o.iters, acc.total / nacc, acc.rec / nacc, (it + 1) / (el > 0 ? el : 1e-9));
+            acc = (toy_tok_losses){0};
+            nacc = 0;
+        }
+    }
+    fprintf(stderr, "\n");
+    char path[1200], err[512], num[6][32];
+    snprintf(path, sizeof path, "%s/tokenizer.safetensors", o.out);
+    snprintf(num[0], 32, "%g", o.tok.kl_weight);
+    snprintf(num[1], 32, "%g", o.tok.lambda_ve);
+    snprintf(num[2], 32, "%g", o.tok.lambda_reg);
+    snprintf(num[3], 32, "%g", o.tok.tau);
+    snprintf(num[4], 32, "%g", o.tok.delta);
+    snprintf(num[5], 32, "%d", o.iters);
+    toy_kv kv[] = {{"reg", o.tok.reg == TOY_REG_KL ? "kl" : "ve"}, {"kl_weight", num[0]},
+                   {"lambda_ve", num[1]}, {"lambda_reg", num[2]}, {"tau", num[3]},
+                   {"delta", num[4]}, {"iters", num[5]}, {"ve_form", VE_FORMS[o.tok.ve_form]},
+                   {"reg_form", o.tok.reg_global ? "global" : "elem"}};
+    if (toy_save(path, &t->pt, "toy-tokenizer", o.depth, o.width, kv, 9, err, sizeof err)) {
+        fprintf(stderr, "train: cannot save checkpoint: %s\n", err);
+        rc = 1;
+        goto done;
+    }
+    fprintf(stderr, "[train toy-tokenizer] wrote %s (%.1f s)\n", path, vel_now() - t0);
+done:
+    fclose(log);
+    free(x);
+    free(eps);
+    toy_adam_free(&opt);
+    toy_tok_destroy(&t);
+    toy_gmm_destroy(&g);
+    return rc;
+}
+
+int train_toy_flow_main(int argc, char **argv) {
+    train_opts o;
+    int rc = parse(argc, argv, &o, 1);
+    if (rc == 1) { help_flow(); return 0; }
+    if (rc) return 2;
+    store *st = NULL;
+    int64_t shape[3] = {2, 1, 1};
+    rc = store_open(&st, o.store, NULL, NULL, NULL);
+    if (rc) {
+        fprintf(stderr, "train: cannot open store %s: %s (%s)\n", o.store, store_strerror(rc),
+                store_last_error());
+        return 1;
+    }
+    const store_meta *meta = store_get_meta(st);
+    if (meta->shape[0] != shape[0] || meta->shape[1] != 1 || meta->shape[2] != 1) {
+        fprintf(stderr, "train: store %s holds latents of shape (%lld,%lld,%lld); the toy flow needs (2,1,1)\n",
+                o.store, (long long)meta->shape[0], (long long)meta->shape[1], (long long)meta->shape[2]);
+        store_close(&st);
+        return 1;
+    }
+    if (!meta->has_stats) {
+        fprintf(stderr, "train: store %s has no latent statistics (run encode to the end)\n", o.store);
+        store_close(&st);
+        return 1;
+    }
+    uint64_t N = 0;
+    if ((rc = store_count(st, &N)) || N == 0) {
+        fprintf(stderr, "train: store %s is empty or unreadable\n", o.store);
+        store_close(&st);
+        return 1;
+    }
+    FILE *log = open_run(&o, "toy-flow");
+    if (!log) { store_close(&st); return 1; }
+    float *mu = malloc(sizeof(float) * 2 * N), *sg = malloc(sizeof(float) * 2 * N);
+    uint64_t *idx = malloc(sizeof(uint64_t) * N);
+    float *z = malloc(sizeof(float) * 2 * o.batch), *x0 = malloc(sizeof(float) * 2 * o.batch);
+    float *tt = malloc(sizeof(float) * o.batch);
+    toy_flow *f = NULL;
+    toy_adam opt = {0};
+    rc = 1;
+    if (!mu || !sg || !idx || !z || !x0 || !tt || toy_flow_create(&f, o.depth, o.width, o.batch) ||
+        toy_adam_init(&opt, f->pt.total, o.lr, o.beta1, o.beta2, 1e-8f)) {
+        fprintf(stderr, "train: out of memory\n");
+        goto done;
+    }
+    for (uint64_t i = 0; i < N; i++) idx[i] = i;
+    int e = store_read_batch(st, mu, sg, NULL, idx, NULL, N);
+    if (e) {
+        fprintf(stderr, "train: reading store %s: %s (%s)\n", o.store, store_strerror(e), store_last_error());
+        goto done;
+    }
+    toy_flow_init(f, (uint32_t)o.seed);
+    mt19937 rng;
+    mt_seed(&rng, 3000u + (uint32_t)o.seed);
+    double t0 = vel_now(), acc = 0;
+    int nacc = 0;
+    for (int it = 0; it < o.iters; it++) {
+        for (int i = 0; i < o.batch; i++) {
+            uint64_t k = (uint64_t)(mt_random_sample(&rng) * (double)N);
+            if (k >= N) k = N - 1;
+            for (int d = 0; d < 2; d++) z[2 * i + d] = mu[2 * k + d] + sg[2 * k + d] * (float)mt_randn(&rng);
+            for (int d = 0; d < 2; d++) x0[2 * i + d] = (float)mt_randn(&rng);
+            double u = o.time_logit_normal ? 1.0 / (1.0 + exp(-mt_randn(&rng))) : mt_random_sample(&rng);
+            tt[i] = (float)u;
+        }
+        store_normalise(z, z, meta, o.batch);
+        double l = toy_flow_loss_backward(f, z, x0, tt, o.batch);
+        if (!isfinite(l)) {
+            fprintf(stderr, "\ntrain: loss is not finite at iteration %d (lr too high?)\n", it);
+            goto done;
+        }
+        float lr = toy_lr(o.lr, it);
+        toy_adam_step(&opt, f->pt.values, f->pt.grads, lr);
+        acc += l;
+        nacc++;
+        if ((it + 1) % o.log_every == 0 || it + 1 == o.iters) {
+            fprintf(log, "{\"it\":%d,\"lr\":%.6g,\"loss\":%.6g}\n", it + 1, lr, acc / nacc);
+            fflush(log);
+            double el = vel_now() - t0;
+            fprintf(stderr, "\r[train toy-flow] it %d/%d loss %.4g %.0f it/s   ", it + 1, o.iters, acc / nacc,
+                    (it + 1) / (el > 0 ? el : 1e-9));
+            acc = 0;
+            nacc = 0;
+        }
+    }
+    fprintf(stderr, "\n");
+    char path[1200], err[512], n1[32];
+    snprintf(path, sizeof path, "%s/flow.safetensors", o.out);
+    snprintf(n1, sizeof n1, "%d", o.iters);
+    toy_kv kv[] = {{"tokenizer_hash", meta->tokenizer_hash}, {"iters", n1},
+                   {"time", o.time_logit_normal ? "logit-normal" : "uniform"}};
+    if (toy_save(path, &f->pt, "toy-flow", o.depth, o.width, kv, 3, err, sizeof err)) {
+        fprintf(stderr, "train: cannot save checkpoint: %s\n", err);
+        goto done;
+    }
+    fprintf(stderr, "[train toy-flow] wrote %s (%.1f s)\n", path, vel_now() - t0);
+    rc = 0;
+done:
+    fclose(log);
+    free(mu); free(sg); free(idx); free(z); free(x0); free(tt);
+    toy_adam_free(&opt);
+    toy_flow_destroy(&f);
+    store_close(&st);
+    return rc;
+}
