@@ -1,0 +1,88 @@
+// ops.h: CUDA versions of the nn core's ops. Each mirrors the CPU op of the
+// same name (nn/linear.h, nn/activation.h, nn/norm.h, nn/optim.h) with a
+// `_cuda` suffix: the same arguments in the same order, all pointers DEVICE
+// pointers, preceded by the context whose stream runs the op (vcuda.h).
+// Same semantics: backward ACCUMULATES (+=) into every gradient it writes,
+// NULL gradient = not needed, NULL weight/bias in norms = 1 / 0.
+// Ops are asynchronous on the context's stream and return 0 or a VCUDA_E*
+// code (launch errors; faults inside kernels surface at vcuda_sync).
+//
+// Precision: fp32 ops compute in fp32 (GEMMs with TF32 off unless the
+// context enables it) and match the CPU within 1e-4. `_bf16` variants take
+// bf16 activations and weights (uint16_t bit patterns, as nn/tensor.h) and
+// accumulate in fp32; parameter gradients stay fp32 (master weights).
+//
+// Determinism: no atomics; every reduction has a fixed order, so two runs
+// give identical bits.
+//
+// Not here yet: conv (cuDNN), attention, RoPE, modulate, SwiGLU, losses, Muon.
+// Include only under #ifdef VEL_HAVE_CUDA (see vcuda.h).
+#ifndef NN_CUDA_OPS_H
+#define NN_CUDA_OPS_H
+
+#include <stdint.h>
+
+#include "nn/cuda/vcuda.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// ---- linear (cuBLAS) ------------------------------------------------------
+int linear_forward_cuda(vcuda_ctx *ctx, float *out, const float *inp, const float *weight,
+                        const float *bias, int N, int C, int OC);
+int linear_backward_cuda(vcuda_ctx *ctx, float *dinp, float *dweight, float *dbias,
+                         const float *dout, const float *inp, const float *weight,
+                         int N, int C, int OC);
+// bf16 activations and weight, fp32 bias; fp32 accumulation in the GEMM.
+int linear_forward_cuda_bf16(vcuda_ctx *ctx, uint16_t *out, const uint16_t *inp,
+                             const uint16_t *weight, const float *bias, int N, int C, int OC);
+// dinp bf16 (+=, rounded once per call), dweight / dbias fp32 (+=).
+int linear_backward_cuda_bf16(vcuda_ctx *ctx, uint16_t *dinp, float *dweight, float *dbias,
+                              const uint16_t *dout, const uint16_t *inp, const uint16_t *weight,
+                              int N, int C, int OC);
+
+// ---- activations and softmax ---------------------------------------------
+int relu_forward_cuda(vcuda_ctx *ctx, float *out, const float *inp, int64_t n);
+int relu_backward_cuda(vcuda_ctx *ctx, float *dinp, const float *dout, const float *inp, int64_t n);
+int silu_forward_cuda(vcuda_ctx *ctx, float *out, const float *inp, int64_t n);
+int silu_backward_cuda(vcuda_ctx *ctx, float *dinp, const float *dout, const float *inp, int64_t n);
+int gelu_forward_cuda(vcuda_ctx *ctx, float *out, const float *inp, int64_t n);
+int gelu_backward_cuda(vcuda_ctx *ctx, float *dinp, const float *dout, const float *inp, int64_t n);
+int leaky_relu_forward_cuda(vcuda_ctx *ctx, float *out, const float *inp, int64_t n, float slope);
+int leaky_relu_backward_cuda(vcuda_ctx *ctx, float *dinp, const float *dout, const float *inp,
+                             int64_t n, float slope);
+int softmax_forward_cuda(vcuda_ctx *ctx, float *out, const float *inp, int N, int C);
+int softmax_backward_cuda(vcuda_ctx *ctx, float *dinp, const float *dout, const float *out,
+                          int N, int C);
+
+// ---- norms -----------------------------------------------------------------
+int groupnorm_forward_cuda(vcuda_ctx *ctx, float *out, float *mean, float *rstd, const float *inp,
+                           const float *weight, const float *bias, int B, int C, int HW, int G,
+                           float eps);
+int groupnorm_backward_cuda(vcuda_ctx *ctx, float *dinp, float *dweight, float *dbias,
+                            const float *dout, const float *inp, const float *weight,
+                            const float *mean, const float *rstd, int B, int C, int HW, int G);
+int layernorm_forward_cuda(vcuda_ctx *ctx, float *out, float *mean, float *rstd, const float *inp,
+                           const float *weight, const float *bias, int N, int C, float eps);
+int layernorm_backward_cuda(vcuda_ctx *ctx, float *dinp, float *dweight, float *dbias,
+                            const float *dout, const float *inp, const float *weight,
+                            const float *mean, const float *rstd, int N, int C);
+int rmsnorm_forward_cuda(vcuda_ctx *ctx, float *out, float *rstd, const float *inp,
+                         const float *weight, int N, int C, float eps);
+int rmsnorm_backward_cuda(vcuda_ctx *ctx, float *dinp, float *dweight, const float *dout,
+                          const float *inp, const float *weight, const float *rstd, int N, int C);
+
+// ---- optimizer ----------------------------------------------------------------
+// One Adam (decoupled = 0) or AdamW (decoupled = 1) update of n elements with
+// exactly the arithmetic of nn/optim.c (torch's single-tensor path); t is the
+// step number after incrementing (>= 1).
+int adam_update_cuda(vcuda_ctx *ctx, float *p, const float *g, float *m, float *v, int64_t n,
+                     double lr, double wd, int decoupled, double beta1, double beta2, double eps,
+                     int64_t t);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
