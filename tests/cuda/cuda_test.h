@@ -5,7 +5,12 @@
 #ifndef TESTS_CUDA_CUDA_TEST_H
 #define TESTS_CUDA_CUDA_TEST_H
 
+#include <stdlib.h>
+
 #include <criterion/criterion.h>
+
+#include "nn/tensor.h"
+#include "tests/util.h"
 
 #ifdef VEL_HAVE_CUDA
 #include "nn/cuda/vcuda.h"
@@ -42,6 +47,47 @@ static inline void cuda_test_download(vcuda_ctx *ctx, void *host, const void *de
         int r_ = (call);                                                       \
         cr_assert_eq(r_, 0, "%s: %s: %s", #call, vcuda_strerror(r_), vcuda_last_error()); \
     } while (0)
+
+// Downloads n floats from dev and compares with the CPU result (STYLE.md's
+// |x - r| <= atol + rtol |r|, full report on failure).
+static inline void parity_f32(vcuda_ctx *ctx, const char *what, const float *dev, const float *cpu,
+                              int64_t n, double atol, double rtol) {
+    float *h = (float *)malloc((size_t)n * sizeof(float));
+    cuda_test_download(ctx, h, dev, (size_t)n * sizeof(float));
+    cmp_result r = compare_f32(h, cpu, n, atol, rtol);
+    cr_log_info("%s: n=%lld max_abs=%.3g max_rel=%.3g nmse=%.3g", what, (long long)n, r.max_abs,
+                r.max_rel, r.nmse);
+    expect_close_f32(what, h, cpu, n, atol, rtol);
+    free(h);
+}
+
+// bf16 results: rtol 1e-2 (atol for values near zero) and NMSE <= 1e-4
+// (issue 4's bf16 criteria), after widening the device bf16 to f32.
+static inline void parity_bf16(vcuda_ctx *ctx, const char *what, const uint16_t *dev,
+                               const float *cpu, int64_t n, double atol) {
+    uint16_t *hb = (uint16_t *)malloc((size_t)n * 2);
+    float *h = (float *)malloc((size_t)n * sizeof(float));
+    cuda_test_download(ctx, hb, dev, (size_t)n * 2);
+    for (int64_t i = 0; i < n; i++) h[i] = bf16_to_f32(hb[i]);
+    cmp_result r = compare_f32(h, cpu, n, atol, 1e-2);
+    cr_log_info("%s (bf16): n=%lld max_abs=%.3g max_rel=%.3g nmse=%.3g", what, (long long)n,
+                r.max_abs, r.max_rel, r.nmse);
+    cr_expect_leq(r.nmse, 1e-4, "%s: NMSE %.3g > 1e-4", what, r.nmse);
+    expect_close_f32(what, h, cpu, n, atol, 1e-2);
+    free(h);
+    free(hb);
+}
+
+// Host array of n floats rounded to bf16 (bits) and the rounded values back
+// as f32, so the CPU reference sees exactly the inputs the GPU sees.
+static inline uint16_t *to_bf16_round(float *x, int64_t n) {
+    uint16_t *b = (uint16_t *)malloc((size_t)n * 2);
+    for (int64_t i = 0; i < n; i++) {
+        b[i] = f32_to_bf16(x[i]);
+        x[i] = bf16_to_f32(b[i]);
+    }
+    return b;
+}
 #endif
 
 #endif
