@@ -1,0 +1,145 @@
+// toy_decode.c: `decode --model toy`: pulls "latents" (normalised z
+// (count, 2)) from the samplers, undoes the store's latent normalisation
+// (store_denormalise, the one place), decodes with the toy tokenizer (or
+// passes z through with --identity, the raw-data diagnostic) and pushes
+// "points" with tensors "x" (count, 2) (decoded) and "z" (count, 2) (the
+// latents, for the latent-space figure) to the eval sink, keeping each
+// item's (src, id, seed). Stops when every job source has published eos.
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus/bus.h"
+#include "models/toy_mlp.h"
+#include "nn/base.h"
+#include "stages/decode/decode.h"
+#include "store/store.h"
+
+static void help(void) {
+    printf("usage: decode --model toy (--ckpt TOKENIZER.safetensors | --identity) --store DIR --in EP --ctl EP --out EP [options]\n"
+           "  --store DIR      latent store whose statistics undo the normalisation\n"
+           "  --in EP          bind: latents from the samplers (PULL)\n"
+           "  --ctl EP         connect: the job sources' eos broadcasts (SUB)\n"
+           "  --out EP         connect: the eval sink (PUSH)\n"
+           "  --sources P      job sources to hear eos from (default 1)\n"
+           "  --identity       no tokenizer: points = latents (raw-data diagnostic)\n");
+}
+
+int decode_toy_main(int argc, char **argv) {
+    const char *ckpt = NULL, *spath = NULL, *in_ep = NULL, *ctl_ep = NULL, *out_ep = NULL;
+    int sources = 1, identity = 0;
+    static struct option L[] = {{"model", 1, 0, 'm'}, {"ckpt", 1, 0, 'c'}, {"store", 1, 0, 's'},
+                                {"in", 1, 0, 'i'}, {"ctl", 1, 0, 'C'}, {"out", 1, 0, 'o'},
+                                {"sources", 1, 0, 'P'}, {"identity", 0, 0, 'I'}, {"help", 0, 0, 'h'},
+                                {0, 0, 0, 0}};
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
+        char *end = NULL;
+        switch (c) {
+        case 'm': break;
+        case 'c': ckpt = optarg; break;
+        case 's': spath = optarg; break;
+        case 'i': in_ep = optarg; break;
+        case 'C': ctl_ep = optarg; break;
+        case 'o': out_ep = optarg; break;
+        case 'P': sources = (int)strtol(optarg, &end, 10); break;
+        case 'I': identity = 1; break;
+        case 'h': help(); return 0;
+        default: fprintf(stderr, "decode: unknown or incomplete option '%s' (see --help)\n", argv[optind - 1]); return 2;
+        }
+        if (end && *end) { fprintf(stderr, "decode: bad number '%s'\n", optarg); return 2; }
+    }
+    if ((!ckpt && !identity) || (ckpt && identity) || !spath || !in_ep || !ctl_ep || !out_ep || sources < 1) {
+        fprintf(stderr, "decode: need exactly one of --ckpt/--identity, and --store, --in, --ctl, --out\n");
+        return 2;
+    }
+    char err[600];
+    toy_tok *t = NULL;
+    if (ckpt && toy_tok_load(&t, ckpt, 1024, err, sizeof err)) {
+        fprintf(stderr, "decode: cannot load tokenizer: %s\n", err);
+        return 1;
+    }
+    store *st = NULL;
+    int e = store_open(&st, spath, NULL, (int64_t[]){2, 1, 1}, NULL);
+    if (e) {
+        fprintf(stderr, "decode: cannot open store %s: %s (%s)\n", spath, store_strerror(e), store_last_error());
+        toy_tok_destroy(&t);
+        return 1;
+    }
+    const store_meta *meta = store_get_meta(st);
+    char hash[17];
+    if (ckpt && !toy_file_hash(ckpt, hash) && strcmp(hash, meta->tokenizer_hash) != 0)
+        fprintf(stderr, "decode: warning: %s (hash %s) is not the tokenizer that filled %s (hash %s)\n", ckpt,
+                hash, spath, meta->tokenizer_hash);
+    bus_socket *in = NULL, *ctl = NULL, *out = NULL;
+    bus_eos *eos = NULL;
+    float *z = NULL, *x = NULL;
+    int64_t cap = 0;
+    int rc = 1, done = 0;
+    if ((e = bus_socket_open(&in, BUS_PULL, NULL)) || (e = bus_bind(in, in_ep)) ||
+        (e = bus_socket_open(&ctl, BUS_SUB, NULL)) || (e = bus_connect(ctl, ctl_ep)) ||
+        (e = bus_socket_open(&out, BUS_PUSH, NULL)) || (e = bus_connect(out, out_ep)) ||
+        (e = bus_eos_new(&eos, sources))) {
+        fprintf(stderr, "decode: cannot set up sockets: %s\n", bus_strerror(e));
+        goto done;
+    }
+    while (!bus_eos_done(eos)) {
+        bus_socket *socks[2] = {in, ctl};   // data first: drain items before eos
+        int which = -1;
+        bus_msg *m = NULL;
+        e = bus_recv_any(socks, 2, 1000, &which, &m);
+        if (e == BUS_ETIMEOUT) continue;
+        if (e) { fprintf(stderr, "decode: rejected a message: %s\n", bus_strerror(e)); continue; }
+        if (which == 1) {
+            if (bus_eos_note(eos, m) < 0) fprintf(stderr, "decode: eos from an unknown source %u\n", bus_msg_src(m));
+            bus_msg_destroy(&m);
+            continue;
+        }
+        tensor tz;
+        if (!bus_msg_is(m, "latents") || bus_msg_find(m, "z", &tz) || tz.dtype != DT_F32 || tz.ndim != 2 ||
+            tz.shape[1] != 2) {
+            fprintf(stderr, "decode: item %llu: expected 'latents' with z f32 (n, 2); dropped\n",
+                    (unsigned long long)bus_msg_id(m));
+            bus_msg_destroy(&m);
+            continue;
+        }
+        int64_t n = tz.shape[0];
+        if (n > cap) {
+            free(z); free(x);
+            z = malloc(sizeof(float) * 2 * n);
+            x = malloc(sizeof(float) * 2 * n);
+            cap = n;
+            if (!z || !x) { fprintf(stderr, "decode: out of memory\n"); bus_msg_destroy(&m); goto done; }
+        }
+        if ((e = store_denormalise(z, tz.data, meta, n))) {
+            fprintf(stderr, "decode: %s\n", store_strerror(e));
+            bus_msg_destroy(&m);
+            goto done;
+        }
+        if (t) toy_tok_decode(t, x, z, (int)n);
+        else memcpy(x, z, sizeof(float) * 2 * n);
+        bus_msg *rep = NULL;
+        tensor tx = tensor_view(DT_F32, x, 2, (int64_t[]){n, 2});
+        tensor tl = tensor_view(DT_F32, z, 2, (int64_t[]){n, 2});
+        if ((e = bus_msg_new_reply(&rep, "points", m)) || (e = bus_msg_add_tensor(rep, "x", &tx)) ||
+            (e = bus_msg_add_tensor(rep, "z", &tl)) || (e = bus_send(out, &rep, -1))) {
+            fprintf(stderr, "decode: cannot send points: %s\n", bus_strerror(e));
+            bus_msg_destroy(&rep);
+        } else {
+            done++;
+        }
+        bus_msg_destroy(&m);
+    }
+    fprintf(stderr, "[decode toy] decoded %d items\n", done);
+    rc = 0;
+done:
+    bus_socket_close(&in); bus_socket_close(&ctl); bus_socket_close(&out);
+    bus_eos_destroy(&eos);
+    free(z); free(x);
+    store_close(&st);
+    toy_tok_destroy(&t);
+    return rc;
+}
