@@ -232,3 +232,26 @@ out:
     free(opath);
     return rc;
 }
+
+int ckpt_save_ema_weights(const char *path, const param_table *pt, const ema *e, dtype_t dtype,
+                          const st_kv *meta, int nmeta, st_err *err) {
+    if (!pt->values || !e || nmeta < 0) return fail(err, VEL_EINVAL, "ckpt_save_ema_weights: bad arguments");
+    CHECK(e->total == pt->total);
+    st_tensor_out *t = malloc(((size_t)pt->count + 1) * sizeof *t);
+    st_kv *m = malloc(((size_t)nmeta + 1) * sizeof *m);
+    if (!t || !m) {
+        free(t);
+        free(m);
+        return fail(err, VEL_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < pt->count; i++) {
+        const param_info *p = &pt->info[i];
+        t[i] = (st_tensor_out){p->name, dtype, p->ndim, p->shape, e->shadow + p->offset};
+    }
+    m[0] = (st_kv){"format", "pt"};
+    for (int i = 0; i < nmeta; i++) m[1 + i] = meta[i];
+    int rc = st_write(path, t, pt->count, m, nmeta + 1, err);
+    free(t);
+    free(m);
+    return rc;
+}

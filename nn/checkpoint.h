@@ -44,4 +44,10 @@ int ckpt_save(const char *prefix, const param_table *pt, const optim *o, const e
 int ckpt_load(const char *prefix, param_table *pt, optim *o, ema *e, ckpt_state *st,
               st_err *err);
 
+// The EMA weights as a plain model file at path (PyTorch names, stored as
+// dtype, metadata "format": "pt" plus meta), ready for st_load_params /
+// ckpt_load(..., NULL, NULL, NULL) in the sampler.
+int ckpt_save_ema_weights(const char *path, const param_table *pt, const ema *e, dtype_t dtype,
+                          const st_kv *meta, int nmeta, st_err *err);
+
 #endif

@@ -91,6 +91,10 @@ static int cmp_name(const void *a, const void *b) {
     return strcmp(((const st_entry *)a)->name, ((const st_entry *)b)->name);
 }
 
+static int cmp_cstr(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static int cmp_offset(const void *a, const void *b) {
     const st_entry *x = *(const st_entry *const *)a, *y = *(const st_entry *const *)b;
     if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
@@ -235,12 +239,17 @@ static int parse_header(st_file *f, const char *hdr, size_t hlen, st_err *err) {
             rc = fail(err, CKPT_EDUP, "tensor '%s' appears twice in the header", f->e[i].name);
             goto out;
         }
-    for (int i = 1; i < f->nmeta; i++)
-        for (int j = 0; j < i && j < 64; j++)   // bounded: metadata is small
-            if (strcmp(f->meta[2 * i], f->meta[2 * j]) == 0) {
-                rc = fail(err, CKPT_EDUP, "metadata key '%s' appears twice", f->meta[2 * i]);
-                goto out;
-            }
+    if (f->nmeta > 1) {   // duplicate keys: sort a copy of the key pointers
+        char **keys = malloc((size_t)f->nmeta * sizeof *keys);
+        if (!keys) { rc = fail(err, VEL_ENOMEM, "out of memory"); goto out; }
+        for (int i = 0; i < f->nmeta; i++) keys[i] = f->meta[2 * i];
+        qsort(keys, (size_t)f->nmeta, sizeof *keys, cmp_cstr);
+        for (int i = 1; i < f->nmeta && rc == 0; i++)
+            if (strcmp(keys[i - 1], keys[i]) == 0)
+                rc = fail(err, CKPT_EDUP, "metadata key '%s' appears twice", keys[i]);
+        free(keys);
+        if (rc != 0) goto out;
+    }
     // The tensors must tile [0, data_len): sort by offset, walk once.
     {
         const st_entry **by = malloc(((size_t)f->n + 1) * sizeof *by);
@@ -469,10 +478,6 @@ static int write_tensor_data(int fd, const st_tensor_out *t, int64_t numel) {
     return 0;
 }
 
-static int cmp_str_ptr(const void *a, const void *b) {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 int st_write(const char *path, const st_tensor_out *t, int n, const st_kv *meta, int nmeta,
              st_err *err) {
     if (n < 0 || nmeta < 0) return fail(err, VEL_EINVAL, "negative tensor or metadata count");
@@ -508,7 +513,7 @@ int st_write(const char *path, const st_tensor_out *t, int n, const st_kv *meta,
             cap += 6 * (strlen(meta[i].key) + strlen(meta[i].value)) + 8;
     }
     if (rc == 0 && n > 1) {
-        qsort(names, (size_t)n, sizeof *names, cmp_str_ptr);
+        qsort(names, (size_t)n, sizeof *names, cmp_cstr);
         for (int i = 1; i < n && rc == 0; i++)
             if (strcmp(names[i - 1], names[i]) == 0)
                 rc = fail(err, CKPT_EDUP, "tensor '%s' given twice", names[i]);

@@ -117,6 +117,15 @@ static void roundtrip(optim_kind kind) {
     make_table(&w, 8);
     cr_assert_eq(ckpt_load(prefix, &w, NULL, NULL, NULL, &e), 0, "%s", e.msg);
     cr_expect_eq(memcmp(w.values, a.pt.values, (size_t)w.total * 4), 0);
+    // EMA weights as a model file (f32 exact; bf16 = the converter's rounding).
+    snprintf(path, sizeof path, "%s/ema.safetensors", dir);
+    cr_assert_eq(ckpt_save_ema_weights(path, &a.pt, a.e, DT_F32, extra, 1, &e), 0, "%s", e.msg);
+    cr_assert_eq(st_load_params(path, &w, &e), 0, "%s", e.msg);
+    cr_expect_eq(memcmp(w.values, a.e->shadow, (size_t)w.total * 4), 0);
+    cr_assert_eq(ckpt_save_ema_weights(path, &a.pt, a.e, DT_BF16, NULL, 0, &e), 0, "%s", e.msg);
+    cr_assert_eq(st_load_params(path, &w, &e), 0, "%s", e.msg);
+    for (int64_t k = 0; k < w.total; k++)
+        cr_assert_eq(w.values[k], bf16_to_f32(f32_to_bf16(a.e->shadow[k])), "bf16 ema %lld", (long long)k);
     param_table_free(&w);
     free_run(&a);
     free_run(&b);

@@ -315,6 +315,17 @@ Test(safetensors, truncations_and_flips) {
     cr_log_info("byte changes accepted: %d of %d", accepted, (int)(3 * (8 + hlen)));
 }
 
+// Duplicate metadata keys far apart are found too (sorted, not a window).
+Test(safetensors, duplicate_meta_far_apart) {
+    char hdr[8192];
+    size_t at = (size_t)sprintf(hdr, "{\"__metadata__\":{\"dup\":\"a\"");
+    for (int i = 0; i < 300; i++) at += (size_t)sprintf(hdr + at, ",\"k%d\":\"v\"", i);
+    sprintf(hdr + at, ",\"dup\":\"b\"}}");
+    st_err e;
+    cr_expect_eq(parse_str(hdr, 0, &e), CKPT_EDUP);
+    cr_expect(strstr(e.msg, "'dup'") != NULL, "%s", e.msg);
+}
+
 // Parsing is O(n log n): 20000 tensors must take well under a second.
 Test(safetensors, many_tensors_fast) {
     int n = 20000;
