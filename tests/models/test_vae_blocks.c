@@ -3,7 +3,9 @@
 // numpy reference of tests/ref/gen_vae.py (forward), and every block's
 // backward (input and parameter gradients) against central finite
 // differences of L = sum(out * r) evaluated through the float forward.
+#include <cblas.h>
 #include <criterion/criterion.h>
+#include <omp.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,15 @@
 #include "models/vae_blocks.h"
 #include "nn/base.h"
 #include "tests/util.h"
+
+// Tiny tensors: with several engineers' jobs on 2 cores, OpenMP/OpenBLAS
+// barriers between hundreds of small ops dominated (measured 129 s vs 1.6 s
+// for the KL gradient test). The ops are thread-count independent by
+// contract, so the tests run single-threaded.
+static void one_thread(void) {
+    omp_set_num_threads(1);
+    openblas_set_num_threads(1);
+}
 
 typedef int (*build_fn)(vtape *t, int x);
 static int b_res(vtape *t, int x) { return vtape_resnet_block(t, "blk", x, 64, 32); }
@@ -131,13 +142,13 @@ static void block_case(const char *tag, build_fn fn, int B, int C, int H, int W)
     rig_free(&r);
 }
 
-Test(vae_blocks, resnet_block_with_shortcut) { block_case("res", b_res, 2, 32, 5, 4); }
-Test(vae_blocks, resnet_block_same_channels) { block_case("res_same", b_res, 2, 64, 4, 4); }
-Test(vae_blocks, attn_block) { block_case("attn", b_attn, 2, 64, 4, 3); }
-Test(vae_blocks, downsample) { block_case("down", b_down, 2, 32, 7, 6); }
-Test(vae_blocks, upsample) { block_case("up", b_up, 2, 32, 3, 4); }
+Test(vae_blocks, resnet_block_with_shortcut, .init = one_thread) { block_case("res", b_res, 2, 32, 5, 4); }
+Test(vae_blocks, resnet_block_same_channels, .init = one_thread) { block_case("res_same", b_res, 2, 64, 4, 4); }
+Test(vae_blocks, attn_block, .init = one_thread) { block_case("attn", b_attn, 2, 64, 4, 3); }
+Test(vae_blocks, downsample, .init = one_thread) { block_case("down", b_down, 2, 32, 7, 6); }
+Test(vae_blocks, upsample, .init = one_thread) { block_case("up", b_up, 2, 32, 3, 4); }
 
-Test(vae_blocks, param_names_are_compvis) {
+Test(vae_blocks, param_names_are_compvis, .init = one_thread) {
     param_table pt;
     param_table_init(&pt);
     vtape t;
