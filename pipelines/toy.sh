@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# pipelines/toy.sh: the paper's 2D toy experiment (section 4.1) end to end
+# through the five stages, for both arms (small-KL tokenizer vs VE tokenizer),
+# then a comparison table. Each arm: train tokenizer -> encode (store +
+# diagnostics) -> train flow (from the store) -> job source + N samplers ->
+# decode -> eval (report.json, report.md, figures). Stages talk over ZeroMQ
+# (ipc:// sockets under a temp dir) and share the LMDB store.
+# Outputs: OUT/seedS/ARM/{tok,store,flow,eval}/..., OUT/summary.md, OUT/summary.json,
+# OUT/seedS/side_by_side.png. See pipelines/TOY.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+usage() {
+  cat <<'USAGE'
+usage: pipelines/toy.sh [options]
+  --out DIR          output folder (default runs/toy-<config>)
+  --paper            paper config: 8 x 512 MLPs, batch 4096, 200k iterations (GPU-scale)
+  --long             longer CPU config (about an hour on 2 cores)
+  --quick            tiny config for tests (seconds)
+  --seeds N          seeds 0..N-1 (default 1)
+  --samplers N       sample workers per arm (default 2)
+  --sweep-kl         KL weights 1e-6 .. 1e-1 beside VE (toy analogue of Table 2)
+  --raw              also the no-tokenizer diagnostic (flow on raw data)
+  --arms LIST        comma-separated subset of arms to run (e.g. kl,ve)
+  --ve "ARGS"        VE tokenizer flags (default: the recorded sweep's choice)
+  --jobs N           arms run in parallel (default 2; each arm is single-threaded)
+  --depth N --width N --batch N --tok-iters N --flow-iters N --lr X --flow-lr X
+  --n-train N --n-samples N --steps N
+USAGE
+}
+
+DEPTH=4; WIDTH=128; BATCH=1024; TOK_ITERS=3000; FLOW_ITERS=6000; LR=4e-3; FLOW_LR=4e-3
+N_TRAIN=20000; N_SAMPLES=10000; STEPS=20; SEEDS=1; SAMPLERS=2; SWEEP=0; RAW=0; PAR=2
+CONFIG=default; OUT=""; ARMS_ONLY=""; JOB_SIZE=500; N_TRUE=10000; N_HOLD=10000
+# VE defaults chosen by the sweep recorded in pipelines/TOY.md (runs/toy-sweep-ve)
+VE_ARGS="--reg ve --lambda-ve 1e-4 --lambda-reg 1 --tau 1 --delta 1e-6 --reg-form global"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --out) OUT=$2; shift ;;
+    --paper) CONFIG=paper; DEPTH=8; WIDTH=512; BATCH=4096; TOK_ITERS=200000; FLOW_ITERS=200000; LR=1e-3; FLOW_LR=1e-3; N_TRAIN=100000; N_SAMPLES=50000 ;;
+    --long) CONFIG=long; DEPTH=5; WIDTH=256; BATCH=2048; TOK_ITERS=10000; FLOW_ITERS=40000; N_SAMPLES=20000 ;;
+    --quick) CONFIG=quick; DEPTH=2; WIDTH=32; BATCH=256; TOK_ITERS=150; FLOW_ITERS=150; N_TRAIN=2000; N_SAMPLES=1200; JOB_SIZE=100; N_TRUE=2000; N_HOLD=1000 ;;
+    --seeds) SEEDS=$2; shift ;;
+    --samplers) SAMPLERS=$2; shift ;;
+    --sweep-kl) SWEEP=1 ;;
+    --raw) RAW=1 ;;
+    --arms) ARMS_ONLY=$2; shift ;;
+    --ve) VE_ARGS=$2; shift ;;
+    --jobs) PAR=$2; shift ;;
+    --depth) DEPTH=$2; shift ;;
+    --width) WIDTH=$2; shift ;;
+    --batch) BATCH=$2; shift ;;
+    --tok-iters) TOK_ITERS=$2; shift ;;
+    --flow-iters) FLOW_ITERS=$2; shift ;;
+    --lr) LR=$2; shift ;;
+    --flow-lr) FLOW_LR=$2; shift ;;
+    --n-train) N_TRAIN=$2; shift ;;
+    --n-samples) N_SAMPLES=$2; shift ;;
+    --steps) STEPS=$2; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "toy.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+[ -n "$OUT" ] || OUT="runs/toy-$CONFIG"
+for b in train encode sample decode eval; do
+  [ -x "bin/$b" ] || { echo "toy.sh: bin/$b is missing; run make first" >&2; exit 1; }
+done
+# one thread per process: the arms run side by side and OpenBLAS + OpenMP
+# threads oversubscribe 2 cores badly (measured 10x slower)
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
+mkdir -p "$OUT"
+
+# arm name -> tokenizer flags ("raw" = no tokenizer)
+declare -A ARM
+ARM[kl]="--reg kl --kl-weight 1e-6"
+ARM[ve]="$VE_ARGS"
+ARM[kl1e-4]="--reg kl --kl-weight 1e-4"
+ARMS="kl ve"
+if [ "$SWEEP" = 1 ]; then
+  for w in 1e-5 1e-4 1e-3 1e-2 1e-1; do ARM[kl$w]="--reg kl --kl-weight $w"; ARMS="$ARMS kl$w"; done
+fi
+[ "$RAW" = 1 ] && ARMS="$ARMS raw"
+[ -n "$ARMS_ONLY" ] && ARMS=${ARMS_ONLY//,/ }
+
+PIDS_FILE=$(mktemp)
+cleanup() { while read -r p; do kill "$p" 2>/dev/null || true; done <"$PIDS_FILE"; rm -f "$PIDS_FILE"; }
+trap cleanup EXIT
+
+# sampling over the bus: eval <- decode <- N samplers <- job source
+run_sampling() {  # dir tokflag(--ckpt F | --identity) seed
+  local dir=$1 tokflag=$2 seed=$3 sock
+  sock=$(mktemp -d /tmp/toy.XXXXXX)
+  local J=ipc://$sock/jobs A=ipc://$sock/acks C=ipc://$sock/ctl L=ipc://$sock/lat P=ipc://$sock/pts
+  local extra=()
+  [ -f "$dir/diagnostics.json" ] && extra=(--extra "$dir/diagnostics.json")
+  bin/eval --model toy --in "$P" --ctl "$C" --acks "$A" --out "$dir/eval" --n-true $N_TRUE \
+    --store "$dir/store" --title "$(basename "$dir") seed $seed" "${extra[@]}" 2>"$dir/eval.log" &
+  local ev=$!; echo $ev >>"$PIDS_FILE"
+  bin/decode --model toy $tokflag --store "$dir/store" --in "$L" --ctl "$C" --out "$P" 2>"$dir/decode.log" &
+  local de=$!; echo $de >>"$PIDS_FILE"
+  local ws=()
+  for i in $(seq 1 "$SAMPLERS"); do
+    bin/sample --model toy-flow --ckpt "$dir/flow/flow.safetensors" --jobs "$J" --ctl "$C" --out "$L" \
+      --steps $STEPS 2>"$dir/sample$i.log" &
+    ws+=($!); echo $! >>"$PIDS_FILE"
+  done
+  bin/sample --model toy-flow --role source --n $N_SAMPLES --job-size $JOB_SIZE --seed $((seed + 100)) \
+    --jobs-bind "$J" --acks-bind "$A" --ctl-bind "$C" 2>"$dir/source.log"
+  local rc=0
+  wait $ev || rc=$?
+  wait $de || true
+  for w in "${ws[@]}"; do wait "$w" || true; done
+  rm -rf "$sock"
+  return $rc
+}
+
+run_arm() {  # name seed
+  local name=$1 seed=$2 dir="$OUT/seed$2/$1"
+  mkdir -p "$dir"
+  local t0=$SECONDS tokflag
+  if [ "$name" = raw ]; then
+    tokflag=--identity
+    bin/encode --model toy --identity --store "$dir/store" --n $N_TRAIN --data-seed $((seed + 1)) 2>"$dir/encode.log"
+  else
+    bin/train --model toy-tokenizer --out "$dir/tok" ${ARM[$name]} --depth $DEPTH --width $WIDTH \
+      --batch $BATCH --iters $TOK_ITERS --lr $LR --seed $seed 2>"$dir/train_tok.log"
+    tokflag="--ckpt $dir/tok/tokenizer.safetensors"
+    bin/encode --model toy $tokflag --store "$dir/store" --n $N_TRAIN --data-seed $((seed + 1)) \
+      --n-holdout $N_HOLD --diagnostics "$dir/diagnostics.json" 2>"$dir/encode.log"
+  fi
+  bin/train --model toy-flow --store "$dir/store" --out "$dir/flow" --depth $DEPTH --width $WIDTH \
+    --batch $BATCH --iters $FLOW_ITERS --lr $FLOW_LR --seed $seed 2>"$dir/train_flow.log"
+  run_sampling "$dir" "$tokflag" "$seed"
+  echo "[toy.sh] $name seed $seed done in $((SECONDS - t0)) s: $(tail -n 1 "$dir/eval.log")"
+}
+
+echo "[toy.sh] config $CONFIG: ${DEPTH}x${WIDTH} batch $BATCH tok $TOK_ITERS flow $FLOW_ITERS it, arms: $ARMS, seeds $SEEDS, samplers $SAMPLERS -> $OUT"
+START=$SECONDS
+fail=0
+running=0
+for s in $(seq 0 $((SEEDS - 1))); do
+  for a in $ARMS; do
+    run_arm "$a" "$s" &
+    running=$((running + 1))
+    if [ $running -ge "$PAR" ]; then wait -n || fail=1; running=$((running - 1)); fi
+  done
+done
+while [ $running -gt 0 ]; do wait -n || fail=1; running=$((running - 1)); done
+[ $fail = 0 ] || { echo "toy.sh: an arm failed; see the *.log files under $OUT" >&2; exit 1; }
+
+for s in $(seq 0 $((SEEDS - 1))); do
+  pngs=()
+  for a in $ARMS; do [ -f "$OUT/seed$s/$a/eval/density.png" ] && pngs+=("$OUT/seed$s/$a/eval/density.png"); done
+  for a in $ARMS; do [ -f "$OUT/seed$s/$a/eval/latent.png" ] && pngs+=("$OUT/seed$s/$a/eval/latent.png"); done
+  [ ${#pngs[@]} -gt 0 ] && bin/eval --model toy --side-by-side "$OUT/seed$s/side_by_side.png" "${pngs[@]}"
+done
+
+/usr/bin/python3 - "$OUT" "$SEEDS" $ARMS <<'PY'
+import json, sys, os, statistics as st
+out, seeds, arms = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+cols = [("off_manifold", "off-manifold"), ("mean_logp", "mean log p"), ("median_logp", "median log p"),
+        ("precision_k3", "precision"), ("recall_k3", "recall")]
+xcols = [("rec_mse_mu", "rec MSE(mu)"), ("rec_mse_z", "rec MSE(z)"), ("mean_sigma", "mean sigma"),
+         ("mu_spread", "mu spread"), ("sigma_over_spread", "sigma/spread"), ("floor_off_manifold", "floor off")]
+rows, summary = [], {}
+for a in arms:
+    reps = []
+    for s in range(seeds):
+        p = os.path.join(out, f"seed{s}", a, "eval", "report.json")
+        if os.path.exists(p):
+            reps.append(json.load(open(p)))
+    if not reps:
+        continue
+    def agg(get):
+        v = [get(r) for r in reps]
+        v = [x for x in v if x is not None]
+        if not v: return None, None
+        return st.mean(v), (st.stdev(v) if len(v) > 1 else 0.0)
+    ent = {}
+    for k, _ in cols: ent[k] = agg(lambda r: r.get(k))
+    for k, _ in xcols: ent[k] = agg(lambda r: r.get("extra", {}).get(k))
+    flow_loss = []
+    for s in range(seeds):
+        p = os.path.join(out, f"seed{s}", a, "flow", "log.jsonl")
+        if os.path.exists(p):
+            lines = open(p).read().split("\n")
+            lines = [json.loads(l) for l in lines if l.strip()]
+            if lines: flow_loss.append(st.mean(l["loss"] for l in lines[-5:]))
+    ent["flow_loss"] = (st.mean(flow_loss), st.stdev(flow_loss) if len(flow_loss) > 1 else 0.0) if flow_loss else (None, None)
+    ent["true_mean_logp"] = agg(lambda r: r.get("true_mean_logp"))
+    summary[a] = {k: {"mean": v[0], "std": v[1]} for k, v in ent.items()}
+    summary[a]["n_seeds"] = len(reps)
+    rows.append((a, ent, len(reps)))
+def f(v):
+    m, s = v
+    if m is None: return "-"
+    return f"{m:.4g}" + (f" ± {s:.2g}" if s else "")
+hdr = ["arm", "seeds"] + [c[1] for c in cols] + ["flow loss"] + [c[1] for c in xcols]
+lines = ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
+for a, ent, n in rows:
+    lines.append("| " + " | ".join([a, str(n)] + [f(ent[k]) for k, _ in cols] + [f(ent["flow_loss"])] + [f(ent[k]) for k, _ in xcols]) + " |")
+if rows:
+    lines.append("")
+    lines.append(f"true samples: mean log p {f(rows[0][1]['true_mean_logp'])}")
+txt = "\n".join(lines)
+print(txt)
+open(os.path.join(out, "summary.md"), "w").write(txt + "\n")
+json.dump(summary, open(os.path.join(out, "summary.json"), "w"), indent=1)
+PY
+echo "[toy.sh] total $((SECONDS - START)) s; summary in $OUT/summary.md"
