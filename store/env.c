@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "nn/base.h"
 #include "store/internal.h"
@@ -106,9 +107,9 @@ static bool is_dir(const char *path) {
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static bool has_data_file(const char *path) {
+static bool has_file(const char *path, const char *name) {
     char *p;
-    if (asprintf(&p, "%s/data.mdb", path) < 0) return false;
+    if (asprintf(&p, "%s/%s", path, name) < 0) return false;
     struct stat st;
     bool ok = stat(p, &st) == 0 && S_ISREG(st.st_mode);
     free(p);
@@ -133,9 +134,18 @@ static int env_open(store *s, const char *path) {
     unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
     if (s->readonly) flags |= MDB_RDONLY;
     if (s->opts.nosync) flags |= MDB_NOSYNC;
-    if ((rc = mdb_env_open(s->env, path, flags, 0664)))
+    // LMDB creates lock.mdb before it looks at data.mdb; if the directory
+    // turns out not to be a cache, remove the lock file it left there.
+    bool had_lock = has_file(path, "lock.mdb");
+    if ((rc = mdb_env_open(s->env, path, flags, 0664))) {
+        char *lock;
+        if (!had_lock && asprintf(&lock, "%s/lock.mdb", path) >= 0) {
+            unlink(lock);
+            free(lock);
+        }
         return store_fail(STORE_ENOTCACHE, "%s: not an LMDB cache (mdb_env_open: %s)", path,
                           mdb_strerror(rc));
+    }
     // Reader slots of processes that died (SIGKILL) would pin old pages.
     int dead = 0;
     if ((rc = mdb_reader_check(s->env, &dead))) return store_lmdb_fail(rc, "mdb_reader_check");
@@ -175,7 +185,7 @@ static int open_existing(store **out, const char *path, const char *expect_hash,
     if (!path || !*path) return store_fail(VEL_EINVAL, "store: empty path");
     if (!is_dir(path))
         return store_fail(STORE_ENOTCACHE, "%s: not a cache directory (missing or not a directory)", path);
-    if (!has_data_file(path))
+    if (!has_file(path, "data.mdb"))
         return store_fail(STORE_ENOTCACHE, "%s: directory holds no data.mdb (not an LMDB cache)", path);
     store *s = store_new(opts, readonly);
     if (!s) return store_fail(VEL_ENOMEM, "store: handle");

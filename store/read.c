@@ -153,3 +153,34 @@ void store_iter_close(store_iter **itp) {
     free(*itp);
     *itp = NULL;
 }
+
+int store_list_indices(store *s, uint64_t **out, size_t *n) {
+    *out = NULL;
+    *n = 0;
+    store_iter *it;
+    int rc = store_iter_open(s, &it, 0);
+    if (rc) return rc;
+    // Sized from the snapshot the iterator reads, so a concurrent writer
+    // cannot make the list outgrow it.
+    MDB_stat st;
+    if ((rc = mdb_stat(it->t->txn, s->dbi, &st))) {
+        store_iter_close(&it);
+        return store_lmdb_fail(rc, "mdb_stat");
+    }
+    uint64_t *arr = malloc((st.ms_entries ? st.ms_entries : 1) * sizeof *arr);
+    if (!arr) {
+        store_iter_close(&it);
+        return store_fail(VEL_ENOMEM, "store_list_indices: %zu indices", st.ms_entries);
+    }
+    size_t k = 0;
+    store_view v;
+    while (k < st.ms_entries && (rc = store_iter_next(it, &v)) == 1) arr[k++] = v.index;
+    store_iter_close(&it);
+    if (rc < 0 || k == 0) {
+        free(arr);
+        return rc < 0 ? rc : 0;
+    }
+    *out = arr;
+    *n = k;
+    return 0;
+}

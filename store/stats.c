@@ -21,30 +21,10 @@ static int cmp_u64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-// All indices in the cache, ascending.
-static int all_indices(store *s, uint64_t **out, size_t *n) {
-    uint64_t cnt;
-    int rc = store_count(s, &cnt);
-    if (rc) return rc;
-    // The count may grow while we iterate (a writer): stop at cnt entries.
-    uint64_t *arr = malloc((cnt ? cnt : 1) * sizeof *arr);
-    if (!arr) return store_fail(VEL_ENOMEM, "stats: %llu indices", (unsigned long long)cnt);
-    store_iter *it;
-    if ((rc = store_iter_open(s, &it, 0))) { free(arr); return rc; }
-    size_t k = 0;
-    store_view v;
-    while (k < cnt && (rc = store_iter_next(it, &v)) == 1) arr[k++] = v.index;
-    store_iter_close(&it);
-    if (rc < 0) { free(arr); return rc; }
-    *out = arr;
-    *n = k;
-    return 0;
-}
-
 int store_compute_stats(store *s, float *mean, float *std, size_t n_subset, uint64_t seed) {
     uint64_t *idx = NULL;
     size_t n = 0;
-    int rc = all_indices(s, &idx, &n);
+    int rc = store_list_indices(s, &idx, &n);
     if (rc) return rc;
     if (n == 0) { free(idx); return store_fail(STORE_ENOKEY, "%s: no records to compute stats from", s->path); }
     if (n_subset > 0 && n_subset < n) {

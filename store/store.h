@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nn/base.h"
 #include "nn/tensor.h"
 
 enum {
@@ -131,7 +132,8 @@ typedef struct store_iter store_iter;
 // several processes at once. Caller closes with store_close.
 int store_create(store **out, const char *path, const store_meta *meta, const store_opts *opts);
 
-// Opens an existing cache read-only (creates no files). expect_hash and
+// Opens an existing cache read-only. Creates nothing, except LMDB's
+// lock.mdb in a valid cache directory that lacks one (readers need it). expect_hash and
 // expect_shape (C,H,W) are checked when non-NULL.
 int store_open(store **out, const char *path, const char *expect_hash,
                const int64_t *expect_shape, const store_opts *opts);
@@ -194,6 +196,11 @@ int store_view_copy(float *mu, float *sigma, const store_view *v, bool flip);
 int store_iter_open(store *s, store_iter **out, uint64_t start);
 int store_iter_next(store_iter *it, store_view *out);
 void store_iter_close(store_iter **it);   // NULL-safe
+
+// Every index in the cache, ascending, from one snapshot (the train stage
+// draws its shuffled batches from this list). *out malloc'ed, caller frees
+// with free(); NULL when the cache is empty.
+int store_list_indices(store *s, uint64_t **out, size_t *n);
 
 // Per-channel latent statistics (SPEC.md: over (N,H,W) of a fixed, seeded
 // subset): subset = n_subset indices drawn from the cache by a seeded

@@ -194,6 +194,17 @@ Test(store_basic, iterate_in_index_order_and_missing_ranges) {
     size_t nmiss;
     ASSERT_OK(store_count(s, &cnt));
     cr_assert_eq(cnt, 300 - 43 + 2);
+    uint64_t *all;
+    size_t nall;
+    ASSERT_OK(store_list_indices(s, &all, &nall));
+    cr_assert_eq(nall, cnt);
+    for (size_t i = 0, want = 1; i + 2 < nall; i++, want++) {
+        while (want % 7 == 0) want++;
+        cr_assert_eq(all[i], want, "list[%zu]", i);
+    }
+    cr_assert_eq(all[nall - 2], 70000);
+    cr_assert_eq(all[nall - 1], STORE_MAX_INDEX);
+    free(all);
     ASSERT_OK(store_missing(s, 0, 320, &miss, &nmiss));
     size_t k = 0;
     for (uint64_t i = 0; i < 320; i++)
@@ -335,6 +346,11 @@ Test(store_basic, empty_batch_and_bad_records) {
     store_put_result res;
     ASSERT_OK(store_put_batch(s, NULL, 0, &res));
     cr_assert_eq(res.written, 0);
+    uint64_t *all = (uint64_t *)&res;
+    size_t nall = 9;
+    ASSERT_OK(store_list_indices(s, &all, &nall));
+    cr_assert_null(all);
+    cr_assert_eq(nall, 0);
     float buf[8];
     store_record r = td_record(buf, 1, 2, false);   // cache needs the flip pair
     cr_assert_eq(store_put_batch(s, &r, 1, NULL), VEL_EINVAL);

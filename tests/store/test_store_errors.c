@@ -94,6 +94,8 @@ Test(store_errors, paths_that_are_not_caches) {
     ASSERT_ERR(store_open(&s, p, NULL, NULL, NULL), STORE_ENOTCACHE, "not an LMDB cache");
     ASSERT_ERR(store_create(&s, p, &m, NULL), STORE_ENOTCACHE, "not an LMDB cache");
     cr_assert_null(s);
+    snprintf(q, sizeof q, "%s/lock.mdb", p);
+    cr_assert_neq(access(q, F_OK), 0, "a failed open left lock.mdb behind");
     ASSERT_ERR(store_open(&s, "", NULL, NULL, NULL), VEL_EINVAL, "empty path");
     rm_rf(dir); free(dir);
 }
