@@ -27,6 +27,15 @@ const char *optim_kind_name(optim_kind kind) {
     return "?";
 }
 
+int optim_kind_parse(const char *name, optim_kind *out) {
+    for (int k = OPTIM_ADAM; k <= OPTIM_MUON; k++)
+        if (name && strcmp(name, optim_kind_name((optim_kind)k)) == 0) {
+            *out = (optim_kind)k;
+            return 0;
+        }
+    return VEL_EINVAL;
+}
+
 static int muon_eligible(const param_info *p) { return p->ndim >= 2 && !p->no_decay; }
 
 int optim_create(optim **out, const param_table *pt, const optim_config *cfg) {

@@ -49,6 +49,7 @@ typedef struct {
 // lr ratio 1, weight decay 0.
 optim_config optim_defaults(optim_kind kind);
 const char *optim_kind_name(optim_kind kind);   // "adam", "adamw", "muon"
+int optim_kind_parse(const char *name, optim_kind *out);   // 0 or VEL_EINVAL (for --optimizer)
 
 typedef struct {
     optim_config cfg;

@@ -2,6 +2,7 @@
 #include "nn/schedule.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "nn/base.h"
 
@@ -45,4 +46,13 @@ const char *lr_decay_name(lr_decay d) {
     case LR_COSINE: return "cosine";
     }
     return "?";
+}
+
+int lr_decay_parse(const char *name, lr_decay *out) {
+    for (int d = LR_CONSTANT; d <= LR_COSINE; d++)
+        if (name && strcmp(name, lr_decay_name((lr_decay)d)) == 0) {
+            *out = (lr_decay)d;
+            return 0;
+        }
+    return VEL_EINVAL;
 }

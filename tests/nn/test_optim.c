@@ -156,6 +156,10 @@ Test(optim, bad_configs) {
     c = optim_defaults(OPTIM_ADAM);
     cr_expect_eq(optim_create(&o, &empty, &c), VEL_EINVAL);   // not committed
     cr_expect_str_eq(optim_kind_name(OPTIM_MUON), "muon");
+    optim_kind kind;
+    cr_expect_eq(optim_kind_parse("adamw", &kind), 0);
+    cr_expect_eq(kind, OPTIM_ADAMW);
+    cr_expect_eq(optim_kind_parse("sgd", &kind), VEL_EINVAL);
     param_table_free(&pt);
 }
 

@@ -71,3 +71,13 @@ Test(schedule, validation) {
     cr_expect_eq(lr_schedule_check(&s, &why), 0);
     cr_expect_null(why);
 }
+
+Test(schedule, names) {
+    lr_decay d;
+    for (int k = LR_CONSTANT; k <= LR_COSINE; k++) {
+        cr_expect_eq(lr_decay_parse(lr_decay_name((lr_decay)k), &d), 0);
+        cr_expect_eq(d, k);
+    }
+    cr_expect_eq(lr_decay_parse("linear", &d), VEL_EINVAL);
+    cr_expect_eq(lr_decay_parse(NULL, &d), VEL_EINVAL);
+}
