@@ -193,3 +193,49 @@ Test(store_multiproc, concurrent_writer_processes_split_by_range, .timeout = 60)
     verify_all(dir);
     rm_rf(dir); free(dir);
 }
+
+// A reader opened on a small map, then another process grows the map far
+// past it: the reader's next transaction gets MDB_MAP_RESIZED from LMDB and
+// must adopt the new size instead of failing.
+Test(store_multiproc, reader_follows_map_growth_by_another_process, .timeout = 60) {
+    char *dir = test_tmpdir("store-mp-resize");
+    {
+        store_meta m = td_meta(16, 8, 8, true);
+        store_opts o = {.map_size = 1 << 20};
+        store *s;
+        cr_assert_eq(store_create(&s, dir, &m, &o), 0, "%s", store_last_error());
+        store_close(&s);
+    }
+    int go[2];
+    cr_assert_eq(pipe(go), 0);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        close(go[1]);
+        char c;
+        if (read(go[0], &c, 1) != 1) _exit(9);
+        uint64_t order[NREC / BATCH];
+        for (int b = 0; b < NREC / BATCH; b++) order[b] = b;
+        _exit(writer_main(dir, order, NREC / BATCH, false, 1 << 20));
+    }
+    close(go[0]);
+    store *s;
+    cr_assert_eq(store_open(&s, dir, NULL, NULL, NULL), 0, "%s", store_last_error());
+    size_t before, after;
+    cr_assert_eq(store_map_size(s, &before), 0);
+    cr_assert_eq(write(go[1], "g", 1), 1);
+    close(go[1]);
+    wait_all(&pid, 1, "writer");
+    uint64_t n;
+    cr_assert_eq(store_count(s, &n), 0, "%s", store_last_error());
+    cr_assert_eq(n, NREC);
+    cr_assert_eq(store_map_size(s, &after), 0);
+    cr_assert(after > before && after >= ((size_t)6 << 20), "reader map %zu -> %zu", before, after);
+    uint64_t idx[4] = {NREC - 1, 0, 200, 399};
+    float *mu = malloc(4 * NUMEL * sizeof(float));
+    cr_assert_eq(store_read_batch(s, mu, NULL, NULL, idx, NULL, 4), 0, "%s", store_last_error());
+    for (int k = 0; k < 4; k++) cr_assert_eq(td_check_bytes(mu + k * NUMEL, idx[k], 0, NUMEL), 0);
+    free(mu);
+    store_close(&s);
+    rm_rf(dir); free(dir);
+}
