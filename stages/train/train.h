@@ -6,5 +6,6 @@
 
 int train_toy_tokenizer_main(int argc, char **argv);   // stages/train/toy_train.c
 int train_toy_flow_main(int argc, char **argv);        // stages/train/toy_train.c
+int train_vae_main(int argc, char **argv);             // stages/train/image_vae.c
 
 #endif
