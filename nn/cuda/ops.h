@@ -15,7 +15,8 @@
 // Determinism: no atomics; every reduction has a fixed order, so two runs
 // give identical bits.
 //
-// Not here yet: conv (cuDNN), attention, RoPE, modulate, SwiGLU, losses, Muon.
+// Not here yet: conv (cuDNN), attention, RoPE, modulate, SwiGLU, losses other
+// than MSE's gradient, Muon.
 // Include only under #ifdef VEL_HAVE_CUDA (see vcuda.h).
 #ifndef NN_CUDA_OPS_H
 #define NN_CUDA_OPS_H
@@ -72,6 +73,11 @@ int rmsnorm_forward_cuda(vcuda_ctx *ctx, float *out, float *rstd, const float *i
                          const float *weight, int N, int C, float eps);
 int rmsnorm_backward_cuda(vcuda_ctx *ctx, float *dinp, float *dweight, const float *dout,
                           const float *inp, const float *weight, const float *rstd, int N, int C);
+
+// ---- losses -------------------------------------------------------------------
+// dpred += dloss * 2 (pred - target) / n; dtarget -= the same. n > 0.
+int mse_loss_backward_cuda(vcuda_ctx *ctx, float *dpred, float *dtarget, const float *pred,
+                           const float *target, int64_t n, float dloss);
 
 // ---- optimizer ----------------------------------------------------------------
 // One Adam (decoupled = 0) or AdamW (decoupled = 1) update of n elements with
