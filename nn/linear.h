@@ -5,10 +5,15 @@
 // Backward ACCUMULATES (+=) into dinp, dweight and dbias; NULL = not needed.
 // Callers zero gradient buffers once per step.
 //
-// Threads: the GEMMs run on OpenBLAS's own pthread pool (not OpenMP); with the
-// Debian pthread build the blocking does not split the K (reduction) dim, so
-// results are bit-identical for 1 and 2 threads (tests/nn/test_linear.c checks
-// this). The bias reduction runs over OpenMP threads in a fixed order.
+// Threads: the GEMMs run on OpenBLAS's own pthread pool (Debian's pthread
+// build; OPENBLAS_NUM_THREADS, else OMP_NUM_THREADS, sets its size), the
+// rest is serial. Observed: sgemm results are NOT bit-identical between 1
+// and 2 OpenBLAS threads (rounding-level differences, measured max abs 1.7e-6
+// on outputs of size ~1); with the OpenBLAS thread count fixed they are
+// reproducible and independent of the OpenMP thread count
+// (tests/nn/test_linear.c). Run with OMP_WAIT_POLICY=passive when OpenMP ops
+// and GEMMs alternate: spinning OpenMP workers slow OpenBLAS (see
+// bench/bench_nn_dense.c).
 #ifndef NN_LINEAR_H
 #define NN_LINEAR_H
 

@@ -7,9 +7,13 @@
 // With G == 1 the GEMM writes straight into out / dinp and a 1x1, stride-1,
 // unpadded conv skips im2col altogether (the input already is col).
 //
-// Determinism: im2col/col2im/scatter are partitioned so that every output
-// element is written by one thread in a fixed order; sgemm does not split its
-// reduction dim across threads (checked in tests/nn/test_conv.c).
+// Threads: only the GEMMs are parallel (OpenBLAS's own pthread pool). The
+// im2col / col2im / scatter / bias loops are plain serial loops on purpose:
+// after an OpenMP parallel region libgomp's idle workers spin (default
+// OMP_WAIT_POLICY), and on a 2-core machine they then compete with the
+// OpenBLAS threads of the very next sgemm; bench/bench_nn_dense measured the
+// conv at 0.18-0.41 of bare sgemm with OpenMP copies versus ~0.7 without.
+// Serial loops also make the result independent of the OpenMP thread count.
 #include "nn/conv.h"
 
 #include <cblas.h>
@@ -64,13 +68,22 @@ size_t conv2d_scratch_floats(const conv2d_cfg *c) {
     return K * cols + (g > 1 ? (size_t)c->OC * cols : 0);
 }
 
+// Output columns ow in [lo, hi) read input column ow*s + iw0 inside [0, W).
+static void valid_range(int iw0, int s, int W, int OW, int *lo, int *hi) {
+    int l = iw0 >= 0 ? 0 : (-iw0 + s - 1) / s;
+    int h = (W - 1 - iw0) >= 0 ? (W - 1 - iw0) / s + 1 : 0;
+    if (h > OW) h = OW;
+    if (l > h) l = h;
+    *lo = l;
+    *hi = h;
+}
+
 // col (K, G*OHW) from images b0..b0+G-1 of inp.
 static void im2col(float *col, const float *inp, int b0, int G, const conv2d_cfg *c,
                    int OH, int OW) {
     const int KH = c->KH, KW = c->KW, H = c->H, W = c->W, s = c->stride;
     const int K = c->C * KH * KW, OHW = OH * OW;
     const size_t ld = (size_t)G * OHW;
-    #pragma omp parallel for collapse(2) schedule(static)
     for (int r = 0; r < K; r++) {
         for (int g = 0; g < G; g++) {
             int ch = r / (KH * KW), kh = (r / KW) % KH, kw = r % KW;
@@ -86,23 +99,24 @@ static void im2col(float *col, const float *inp, int b0, int G, const conv2d_cfg
                     memcpy(d, srow + iw0, sizeof(float) * OW);
                     continue;
                 }
-                for (int ow = 0; ow < OW; ow++) {
-                    int iw = ow * s + iw0;
-                    d[ow] = (iw >= 0 && iw < W) ? srow[iw] : 0.0f;
-                }
+                // Valid output columns [lo, hi): iw = ow*s + iw0 in [0, W).
+                int lo, hi;
+                valid_range(iw0, s, W, OW, &lo, &hi);
+                for (int ow = 0; ow < lo; ow++) d[ow] = 0.0f;
+                for (int ow = lo; ow < hi; ow++) d[ow] = srow[ow * s + iw0];
+                for (int ow = hi; ow < OW; ow++) d[ow] = 0.0f;
             }
         }
     }
 }
 
-// dinp images b0..b0+G-1 += col2im(dcol (K, G*OHW)). One thread per
-// (image, channel) plane, kernel taps in a fixed order: deterministic.
+// dinp images b0..b0+G-1 += col2im(dcol (K, G*OHW)), kernel taps in a
+// fixed order.
 static void col2im_add(float *dinp, const float *dcol, int b0, int G, const conv2d_cfg *c,
                        int OH, int OW) {
     const int KH = c->KH, KW = c->KW, H = c->H, W = c->W, s = c->stride, C = c->C;
     const int OHW = OH * OW;
     const size_t ld = (size_t)G * OHW;
-    #pragma omp parallel for collapse(2) schedule(static)
     for (int g = 0; g < G; g++) {
         for (int ch = 0; ch < C; ch++) {
             float *dst = dinp + ((size_t)(b0 + g) * C + ch) * H * W;
@@ -115,11 +129,9 @@ static void col2im_add(float *dinp, const float *dcol, int b0, int G, const conv
                         if (ih < 0 || ih >= H) continue;
                         float *drow = dst + (size_t)ih * W;
                         const float *srow = src + (size_t)oh * OW;
-                        int iw0 = -c->pad_left + kw;
-                        for (int ow = 0; ow < OW; ow++) {
-                            int iw = ow * s + iw0;
-                            if (iw >= 0 && iw < W) drow[iw] += srow[ow];
-                        }
+                        int iw0 = -c->pad_left + kw, lo, hi;
+                        valid_range(iw0, s, W, OW, &lo, &hi);
+                        for (int ow = lo; ow < hi; ow++) drow[ow * s + iw0] += srow[ow];
                     }
                 }
             }
@@ -147,7 +159,6 @@ void conv2d_forward(float *out, const float *inp, const float *weight,
             float *o = out + (size_t)b0 * OC * OHW;
             float beta = 0.0f;
             if (bias) {
-                #pragma omp parallel for schedule(static)
                 for (int oc = 0; oc < OC; oc++)
                     for (int i = 0; i < OHW; i++) o[(size_t)oc * OHW + i] = bias[oc];
                 beta = 1.0f;
@@ -157,8 +168,7 @@ void conv2d_forward(float *out, const float *inp, const float *weight,
         } else {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, cols, K,
                         1.0f, weight, K, cm, cols, 0.0f, ybuf, cols);
-            #pragma omp parallel for collapse(2) schedule(static)
-            for (int i = 0; i < g; i++) {
+                    for (int i = 0; i < g; i++) {
                 for (int oc = 0; oc < OC; oc++) {
                     const float *src = ybuf + (size_t)oc * cols + (size_t)i * OHW;
                     float *dst = out + ((size_t)(b0 + i) * OC + oc) * OHW;
@@ -183,7 +193,6 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias,
     if (dbias) {
         // Per channel, images then pixels in order; double because B*OHW can
         // be ~10^5 terms.
-        #pragma omp parallel for schedule(static)
         for (int oc = 0; oc < OC; oc++) {
             double acc = 0.0;
             for (int b = 0; b < B; b++) {
@@ -205,8 +214,7 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias,
         if (G == 1) {
             dy = dout + (size_t)b0 * OC * OHW;
         } else {
-            #pragma omp parallel for collapse(2) schedule(static)
-            for (int i = 0; i < g; i++)
+                    for (int i = 0; i < g; i++)
                 for (int oc = 0; oc < OC; oc++)
                     memcpy(dybuf + (size_t)oc * cols + (size_t)i * OHW,
                            dout + ((size_t)(b0 + i) * OC + oc) * OHW, sizeof(float) * OHW);

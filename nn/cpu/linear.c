@@ -1,6 +1,11 @@
 // linear.c: CPU linear layer (see nn/linear.h) on OpenBLAS cblas_sgemm.
 // All three GEMMs are row-major calls on the PyTorch layouts, so no
 // transposed copies are made. Backward accumulates (beta = 1).
+// The bias copy and the bias-gradient column sums are serial loops on
+// purpose: they are O(N*OC) next to O(N*C*OC) GEMMs, and an OpenMP region
+// here would leave libgomp workers spinning while the next sgemm's OpenBLAS
+// threads need the cores (see nn/cpu/conv.c). Serial also means the result
+// does not depend on the OpenMP thread count.
 #include "nn/linear.h"
 
 #include <cblas.h>
@@ -17,7 +22,6 @@ void linear_forward(float *out, const float *inp, const float *weight,
     if (bias) {
         // Seed out with the bias rows and let sgemm add onto them (beta = 1):
         // one pass over out instead of a second bias pass after the GEMM.
-        #pragma omp parallel for schedule(static)
         for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, sizeof(float) * OC);
         beta = 1.0f;
     }
@@ -38,13 +42,10 @@ void linear_backward(float *dinp, float *dweight, float *dbias,
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N,
                     1.0f, dout, OC, inp, C, 1.0f, dweight, C);
     if (dbias) {
-        // Column sums in a fixed order per output channel: each thread owns a
-        // contiguous block of channels, so the result does not depend on the
-        // thread count. Rows are walked in blocks to keep dout reads
-        // streaming instead of striding by OC per element.
+        // Column sums over rows in order, in blocks of 64 channels so dout is
+        // read row by row instead of striding by OC per element.
         enum { CB = 64 };
         int nblk = (OC + CB - 1) / CB;
-        #pragma omp parallel for schedule(static)
         for (int blk = 0; blk < nblk; blk++) {
             int o0 = blk * CB, o1 = o0 + CB < OC ? o0 + CB : OC;
             double acc[CB];  // double: N can be B*T = thousands of rows
