@@ -43,7 +43,10 @@ static double act_floats(const ldit_config *c, int B) {
     double fixed = T * D + 2 * T * HD                       // pos_embed, rope tables
                  + N * P * 2 + B * (256 + 6 * D)            // patches, final tokens, conditioning
                  + N * D * 3 + N + B * 2 * D;               // x_out, final norm/modulate, final adaLN
-    double scratch = N * D * 8 + N * 3 * D + N * 3 * H + B * 10 * D + 2 * N * P;
+    if (c->qk_norm) fixed += N * D;                        // normalised q/k before RoPE
+    // dres, dy, dxm, dxn, datt, dtmp, dtmp2; dqkv; dx12 + dh; adaLN and
+    // conditioning grads; token grads
+    double scratch = N * D * 7 + N * 3 * D + N * 3 * H + B * 10 * D + 2 * N * P;
     return c->depth * blk + fixed + scratch;
 }
 

@@ -379,6 +379,7 @@ int ldit_forward(ldit *m, float *v, const float *x, const float *t,
                  const int32_t *y, const uint8_t *drop, int B) {
     const ldit_config *c = &m->cfg;
     struct ldit_acts *A = m->a;
+    m->lastB = 0;   // a failed forward leaves nothing for ldit_backward to use
     if (B < 1 || B > m->Bmax) return LDIT_EBATCH;
     const int T = m->T, N = B * T, D = c->hidden, S = c->input_size, p = c->patch;
     const int C = c->in_channels, P = p * p * C;
@@ -386,7 +387,6 @@ int ldit_forward(ldit *m, float *v, const float *x, const float *t,
         return LDIT_ELABEL;
     memcpy(A->y, y, sizeof(int32_t) * B);
     for (int b = 0; b < B; b++) A->drop[b] = drop ? (drop[b] != 0) : 0;
-    m->lastB = B;
     // conditioning c = t_emb + y_emb, and SiLU(c) for every adaLN Linear
     timestep_embedding(A->temb_in, t, B, FREQ_DIM, MAX_PERIOD);
     linear_forward(A->t1, A->temb_in, PV(A->t0_w), PV(A->t0_b), B, FREQ_DIM, D);
@@ -412,6 +412,7 @@ int ldit_forward(ldit *m, float *v, const float *x, const float *t,
     modulate_forward(A->xmf, A->xnf, A->ada_f, A->ada_f + D, B, T, D, 2 * D);
     linear_forward(A->otok, A->xmf, PV(A->fl_w), PV(A->fl_b), N, D, P);
     unpatchify_forward(v, A->otok, B, C, S, S, p, PATCH_PQC);
+    m->lastB = B;
     return 0;
 }
 

@@ -100,7 +100,8 @@ void ldit_init_params(ldit *m, uint64_t seed);
 int ldit_forward(ldit *m, float *v, const float *x, const float *t,
                  const int32_t *y, const uint8_t *drop, int B);
 // Gradient of sum(dv .* v) for the last forward: parameter grads +=, and
-// dx (B,C,S,S) += if dx is not NULL.
+// dx (B,C,S,S) += if dx is not NULL. The last forward must have succeeded
+// (CHECKed), and the parameters must not have changed since.
 void ldit_backward(ldit *m, float *dx, const float *dv);
 
 const char *ldit_strerror(int err);
