@@ -13,8 +13,8 @@
 //   m = lerp(m, g, (float)(1-beta1)); v = v*beta2 + ((1-beta2)*g)*g
 //   denom = sqrt(v) / (float)sqrt(1-beta2^t) + eps     (eps outside the sqrt)
 //   p = p + (-(float)(lr / (1-beta1^t)) * m) / denom
-// (the grouping of each product is that of torch's CPU addcmul/addcdiv).
-// with wd = 0 for parameters marked no_decay.
+// with wd = 0 for parameters marked no_decay; the grouping of each product is
+// that of torch's CPU addcmul/addcdiv (nn/cuda/adam.cu mirrors this).
 // lerp(a, b, w) is PyTorch's: w < 0.5 ? a + w*(b-a) : b - (b-a)*(1-w).
 //
 // Muon (OPTIM_MUON) for parameters with ndim >= 2 and !no_decay, viewed as
@@ -22,6 +22,8 @@
 //   buf = lerp(buf, g, 1-mu); u = nesterov ? lerp(g, buf, mu) : buf
 //   u = muon_newton_schulz(u) * sqrt(max(1, rows/cols))
 //   p *= (float)(1 - lr_m*wd_m); p += -lr_m * u,   lr_m = lr * muon_lr_ratio
+// in fp32 (the reference runs Newton-Schulz in bf16). Models mark embeddings
+// and output heads no_decay if they want them on AdamW, as the reference does.
 // The remaining parameters get AdamW with (beta1, beta2, eps, weight_decay).
 #ifndef NN_OPTIM_H
 #define NN_OPTIM_H
