@@ -32,12 +32,19 @@
 // are the ones that come and go:
 //
 //   source s (bus_source):  PUSH bind jobs[s]   PULL bind acks[s]   PUB bind ctl[s]
-//   sample worker:          PULL connect jobs[*]    SUB connect ctl[*]
+//   sample worker:          bus_inbox: PULL connect jobs[*], SUB connect ctl[*]
 //                           PUSH connect lat[*]     (every decoder's input)
-//   decode worker:          PULL bind lat[m]        SUB connect ctl[*]
+//   decode worker:          bus_inbox: PULL bind lat[m], SUB connect ctl[*]
 //                           PUSH connect img
-//   eval sink:              PULL bind img           SUB connect ctl[*]
-//                           bus_acker -> PUSH connect acks[*]
+//   eval sink (bus_sink):   PULL bind img, SUB connect ctl[*],
+//                           PUSH connect acks[*] (one socket per source)
+//
+// A worker is then:   bus_inbox_open(&in, &(bus_inbox_opts){jobs, 0, ctl, P});
+//                     while ((rc = bus_inbox_next(in, &m, -1)) != BUS_EEOS) {
+//                         if (rc) continue;                  // bad message: logged, counted
+//                         bus_msg_new_reply(&r, "latents", m); ...add tensors...
+//                         bus_send(out, &r, -1); bus_msg_destroy(&m); }
+// and the sink the same with bus_sink_open / bus_sink_next (first copies only).
 //
 // - Work goes over PUSH/PULL (fair queuing). A worker answers a message with
 //   bus_msg_new_reply, which keeps the item's (src, id) and extra fields
@@ -49,6 +56,12 @@
 //   Intermediate stages forward re-issued copies like any other item (the
 //   first copy may be the lost one); only the final sink drops duplicates
 //   (bus_dedupe), and it acks duplicates too (the first ack may be lost).
+//   The sink acks on receipt: it is the end of the line, and if it dies the
+//   run is restarted (its results live in its memory).
+// - Re-issue cost: a deadline shorter than a job's queueing plus compute time
+//   makes the source re-send jobs that are merely slow (correct, but wasted
+//   work); max_inflight bounds the queueing, so choose deadline_ms above
+//   max_inflight / workers x time per job.
 // - End of stream: when every one of its jobs is acked, source s publishes
 //   `eos` (src = s) on ctl[s], repeated for eos_linger_ms so a late subscriber
 //   still hears it. Workers and the sink count eos per producer (bus_eos) and

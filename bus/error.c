@@ -21,6 +21,7 @@ const char *bus_strerror(int err) {
     case BUS_EENDPOINT: return "bus: endpoint not allowed (use ipc://, inproc:// or tcp://127.0.0.1; other tcp binds need allow_remote)";
     case BUS_EINTR: return "bus: interrupted (signal or context terminating)";
     case BUS_ENAME: return "bus: name or kind empty, too long or repeated";
+    case BUS_EEOS: return "bus: end of stream (every producer has ended)";
     default: return vel_strerror(err);
     }
 }

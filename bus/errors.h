@@ -19,7 +19,8 @@ enum {
     BUS_EENDPOINT = -112, // endpoint string not allowed (ipc://, tcp://127.0.0.1, inproc://)
     BUS_EINTR = -113,     // interrupted by a signal or the context is terminating
     BUS_ENAME = -114,     // a name or kind is empty, too long, or repeated
-    BUS_ECODE_MIN = -114, // lowest code in use (for per-code counters)
+    BUS_EEOS = -115,      // every producer has ended (bus_inbox_next, bus_sink_next; not a fault)
+    BUS_ECODE_MIN = -115, // lowest code in use (for per-code counters)
 };
 
 // Number of distinct bus codes (index = -(code) - 100).

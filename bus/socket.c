@@ -80,6 +80,14 @@ int bus_socket_open(bus_socket **out, bus_socket_type type, const bus_socket_opt
         rc = rc || zmq_setsockopt(s->z, ZMQ_RCVHWM, &o.hwm, sizeof o.hwm);
     }
     if (type == BUS_SUB) rc = rc || zmq_setsockopt(s->z, ZMQ_SUBSCRIBE, "", 0);
+    if (type == BUS_PUSH) {
+        // Without IMMEDIATE a connecting PUSH keeps a pipe (and keeps
+        // round-robining messages into it) for a peer that has died, until
+        // the HWM fills: with a killed decoder, half of every re-issue round
+        // vanished again (measured: 5.1 s instead of 0.7 s to finish).
+        int one = 1;
+        rc = rc || zmq_setsockopt(s->z, ZMQ_IMMEDIATE, &one, sizeof one);
+    }
     if (rc) {
         bus_socket_close(&s);
         return BUS_EZMQ;

@@ -26,6 +26,7 @@ int bus_eos_new(bus_eos **out, int nproducers);
 int bus_eos_note(bus_eos *e, const bus_msg *m);
 int bus_eos_done(const bus_eos *e);     // every producer has ended
 int bus_eos_count(const bus_eos *e);    // distinct producers ended so far
+int bus_eos_ended(const bus_eos *e, uint32_t producer);  // 1 if that producer has ended
 void bus_eos_destroy(bus_eos **e);
 
 // ---- duplicate filter (final sink) ---------------------------------------
@@ -54,7 +55,8 @@ typedef struct {
     const char *jobs_ep;     // PUSH, bound: workers connect their input here
     const char *acks_ep;     // PULL, bound: the sink's acker connects here
     const char *ctl_ep;      // PUB, bound: workers and the sink subscribe for eos
-    int deadline_ms;         // re-issue a job not acked this long after sending; 0 = 5000
+    int deadline_ms;         // re-issue a job not acked this long after sending; 0 = 5000;
+                             // doubles with each re-issue of that job, up to 32x
     int max_inflight;        // jobs sent but not acked at once; 0 = 64
     int eos_linger_ms;       // after the last ack, keep publishing eos this long; 0 = 500
     bus_socket_opts sock;    // for the three sockets
@@ -79,5 +81,47 @@ int bus_source_run(bus_source *s, int timeout_ms);
 int bus_source_endpoint(bus_source *s, int which, char *buf, size_t cap);
 void bus_source_get_stats(const bus_source *s, bus_source_stats *out);
 void bus_source_close(bus_source **s);
+
+// ---- a stage's input in one call (workers and the sink) ---------------------
+// Data on a PULL socket plus the sources' eos broadcast on a SUB socket
+// (an eos arriving on the data socket counts as well, for plain fan-in
+// streams without a job source).
+typedef struct bus_inbox bus_inbox;
+typedef struct {
+    const char *data_ep;     // PULL endpoint(s), comma-separated
+    int bind;                // 1: bind data_ep (a fan-in point), 0: connect
+    const char *ctl_ep;      // every source's ctl endpoint, comma-separated (NULL: none)
+    int nproducers;          // producers to hear eos from before the stream ends
+    bus_socket_opts sock;
+} bus_inbox_opts;
+int bus_inbox_open(bus_inbox **out, const bus_inbox_opts *o);
+// 0 and the next work item (caller destroys it), BUS_EEOS once every
+// producer has ended, BUS_ETIMEOUT, or a validation code (that message was
+// dropped and counted; call again).
+int bus_inbox_next(bus_inbox *in, bus_msg **out, int timeout_ms);
+// Sends *m on out (a worker's downstream socket), waiting as long as needed
+// but not past the end of the stream: a downstream stage that has finished
+// (the sink exits after the last eos) would otherwise block a worker still
+// holding re-issued duplicates forever. 0, BUS_EEOS (m destroyed), or an
+// error from bus_send. Consumes *m except on error.
+int bus_inbox_send(bus_inbox *in, bus_socket *out, bus_msg **m);
+bus_socket *bus_inbox_data(bus_inbox *in);   // borrowed: stats, bus_last_endpoint
+void bus_inbox_close(bus_inbox **in);
+
+// ---- the final sink: inbox + duplicate filter + acks -------------------------
+typedef struct bus_sink bus_sink;
+typedef struct {
+    bus_inbox_opts in;
+    const char *acks_ep;     // every source's ack endpoint, the i-th for source i
+} bus_sink_opts;
+int bus_sink_open(bus_sink **out, const bus_sink_opts *o);
+// Like bus_inbox_next, but returns each (src, id) only once; every copy,
+// duplicates included, is acked to its source before this returns (except
+// to a source that has already ended: it has every ack it needs, and may
+// have exited, so an ack would only wait for a timeout).
+int bus_sink_next(bus_sink *s, bus_msg **out, int timeout_ms);
+uint64_t bus_sink_duplicates(const bus_sink *s);
+bus_inbox *bus_sink_inbox(bus_sink *s);      // borrowed
+void bus_sink_close(bus_sink **s);
 
 #endif

@@ -5,6 +5,8 @@
 // killed by SIGKILL mid-stream. The parent only forks, reads pipes and checks;
 // all ZeroMQ work happens in the children (bus.h: a child never uses its
 // parent's sockets). Every child arms alarm() so nothing can hang the suite.
+// Workers use bus_inbox (data + eos); the first sink is spelled out with the
+// low-level pieces (eos tracker, dedupe, acker), the chain's with bus_sink.
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <poll.h>
@@ -109,42 +111,33 @@ static void source_main(const setup *su, uint32_t s, int ep_fd, int stats_fd) {
 static void worker_main(const setup *su, int w, const char *jobs, const char *ctl,
                         const char *sink, int progress_fd) {
     alarm(60);
-    bus_socket *in, *sub, *out;
-    if (bus_socket_open(&in, BUS_PULL, NULL) || bus_socket_open(&sub, BUS_SUB, NULL) ||
-        bus_socket_open(&out, BUS_PUSH, NULL))
+    bus_inbox *in;
+    bus_socket *out;
+    bus_inbox_opts io = {.data_ep = jobs, .ctl_ep = ctl, .nproducers = NSRC};
+    if (bus_inbox_open(&in, &io) || bus_socket_open(&out, BUS_PUSH, NULL) ||
+        bus_connect(out, sink))
         _exit(20);
-    if (bus_connect(in, jobs) || bus_connect(sub, ctl) || bus_connect(out, sink)) _exit(21);
-    bus_eos *eos;
-    if (bus_eos_new(&eos, NSRC)) _exit(22);
-    bus_socket *socks[2] = {sub, in};
-    while (!bus_eos_done(eos)) {
-        int which;
-        bus_msg *m;
-        int rc = bus_recv_any(socks, 2, 1000, &which, &m);
+    bus_msg *m, *r;
+    int rc;
+    while ((rc = bus_inbox_next(in, &m, 1000)) != BUS_EEOS) {
         if (rc) continue;   // timeout, or a bad message (counted): keep serving
-        if (which == 0) {
-            bus_eos_note(eos, m);
-            bus_msg_destroy(&m);
-            continue;
-        }
         uint64_t seed;
         if (bus_msg_get_uint(m, "seed", &seed)) _exit(23);
         float res[RES_N];
         for (int k = 0; k < RES_N; k++) res[k] = result_value(seed, k);
         int64_t n = RES_N;
         tensor t = tensor_view(DT_F32, res, 1, &n);
-        bus_msg *r;
         if (bus_msg_new_reply(&r, "result", m) || bus_msg_add_tensor(r, "y", &t) ||
             bus_msg_set_int(r, "worker", w))
             _exit(24);
         bus_msg_destroy(&m);
         if (su->slow_us[w]) usleep((useconds_t)su->slow_us[w]);
-        if (bus_send(out, &r, -1)) _exit(25);
+        rc = bus_inbox_send(in, out, &r);
+        if (rc == BUS_EEOS) break;
+        if (rc) _exit(25);
         if (progress_fd >= 0) write_full(progress_fd, "x", 1);
     }
-    bus_eos_destroy(&eos);
-    bus_socket_close(&in);
-    bus_socket_close(&sub);
+    bus_inbox_close(&in);
     bus_socket_close(&out);
     _exit(0);
 }
@@ -200,7 +193,9 @@ static void sink_main(const setup *su, const char *acks, const char *ctl, int ep
         } else {
             res.dups++;
         }
-        bus_ack(ack, m, 1000);   // duplicates too: the first ack may be lost
+        // Duplicates too (the first ack may be lost), but not to a source
+        // that has ended (it may be gone; the ack would only time out).
+        if (!bus_eos_ended(eos, s)) bus_ack(ack, m, 1000);
         bus_msg_destroy(&m);
     }
     res.eos = bus_eos_count(eos);
@@ -307,3 +302,166 @@ Test(bus_pipeline, tcp_2src_3workers_1sink, .timeout = 90) { run_pipeline("tcp",
 Test(bus_pipeline, ipc_worker_killed, .timeout = 90) { run_pipeline("ipc", 1); }
 Test(bus_pipeline, tcp_worker_killed, .timeout = 90) { run_pipeline("tcp", 1); }
 Test(bus_pipeline, ipc_short_deadline_duplicates, .timeout = 90) { run_pipeline("ipc", 2); }
+
+// ---- the documented wiring with the stage helpers ----------------------------
+// 1 source -> 2 samplers -> 2 decoders -> 1 sink (bus.h), every stage built
+// on bus_inbox / bus_sink; optionally one decoder is SIGKILLed mid-stream.
+
+#define CHAIN_JOBS 120
+
+static void chain_sampler(const char *jobs, const char *ctl, const char *lat) {
+    alarm(60);
+    bus_inbox *in;
+    bus_socket *out;
+    if (bus_inbox_open(&in, &(bus_inbox_opts){.data_ep = jobs, .ctl_ep = ctl, .nproducers = 1}) ||
+        bus_socket_open(&out, BUS_PUSH, NULL) || bus_connect(out, lat))
+        _exit(40);
+    bus_msg *m, *r;
+    int rc;
+    while ((rc = bus_inbox_next(in, &m, 1000)) != BUS_EEOS) {
+        if (rc) continue;
+        uint64_t seed;
+        if (bus_msg_get_uint(m, "seed", &seed)) _exit(41);
+        float z[RES_N];
+        for (int k = 0; k < RES_N; k++) z[k] = result_value(seed, k);
+        int64_t n = RES_N;
+        tensor t = tensor_view(DT_F32, z, 1, &n);
+        if (bus_msg_new_reply(&r, "latents", m) || bus_msg_add_tensor(r, "z", &t)) _exit(42);
+        bus_msg_destroy(&m);
+        if ((rc = bus_inbox_send(in, out, &r)) == BUS_EEOS) break;
+        if (rc) _exit(43);
+    }
+    bus_inbox_close(&in);
+    bus_socket_close(&out);
+    _exit(0);
+}
+
+static void chain_decoder(const char *lat, const char *ctl, const char *img, int progress_fd,
+                          int slow_us) {
+    alarm(60);
+    bus_inbox *in;
+    bus_socket *out;
+    if (bus_inbox_open(&in, &(bus_inbox_opts){.data_ep = lat, .bind = 1, .ctl_ep = ctl,
+                                              .nproducers = 1}) ||
+        bus_socket_open(&out, BUS_PUSH, NULL) || bus_connect(out, img))
+        _exit(50);
+    bus_msg *m, *r;
+    int rc;
+    while ((rc = bus_inbox_next(in, &m, 1000)) != BUS_EEOS) {
+        if (rc) continue;
+        tensor z;
+        if (bus_msg_find(m, "z", &z)) _exit(51);
+        float y[RES_N];
+        for (int k = 0; k < RES_N; k++) y[k] = 2 * ((const float *)z.data)[k];
+        int64_t n = RES_N;
+        tensor t = tensor_view(DT_F32, y, 1, &n);
+        if (bus_msg_new_reply(&r, "images", m) || bus_msg_add_tensor(r, "y", &t)) _exit(52);
+        bus_msg_destroy(&m);
+        if (slow_us) usleep((useconds_t)slow_us);
+        if ((rc = bus_inbox_send(in, out, &r)) == BUS_EEOS) break;
+        if (rc) _exit(53);
+        if (progress_fd >= 0) write_full(progress_fd, "x", 1);
+    }
+    bus_inbox_close(&in);
+    bus_socket_close(&out);
+    _exit(0);
+}
+
+typedef struct { int got[CHAIN_JOBS]; int bad; uint64_t dups; } chain_result;
+
+static void chain_sink(const char *img, const char *ctl, const char *acks, int res_fd) {
+    alarm(60);
+    static chain_result res;
+    bus_sink *s;
+    bus_sink_opts o = {.in = {.data_ep = img, .bind = 1, .ctl_ep = ctl, .nproducers = 1},
+                       .acks_ep = acks};
+    if (bus_sink_open(&s, &o)) _exit(60);
+    bus_msg *m;
+    int rc;
+    while ((rc = bus_sink_next(s, &m, 1000)) != BUS_EEOS) {
+        if (rc) continue;
+        uint64_t id = bus_msg_id(m), seed;
+        tensor y;
+        int ok = id < CHAIN_JOBS && bus_msg_get_uint(m, "seed", &seed) == 0 &&
+                 seed == job_seed(0, id) && bus_msg_find(m, "y", &y) == 0 && y.shape[0] == RES_N;
+        for (int k = 0; ok && k < RES_N; k++)
+            ok = ((const float *)y.data)[k] == 2 * result_value(seed, k);
+        if (ok) res.got[id]++;
+        else res.bad++;
+        bus_msg_destroy(&m);
+    }
+    res.dups = bus_sink_duplicates(s);
+    write_full(res_fd, &res, sizeof res);
+    bus_sink_close(&s);
+    _exit(0);
+}
+
+static void chain_source(const char *dir, int deadline_ms) {
+    alarm(60);
+    char j[EP], a[EP], c[EP];
+    snprintf(j, EP, "ipc://%s/jobs", dir);
+    snprintf(a, EP, "ipc://%s/acks", dir);
+    snprintf(c, EP, "ipc://%s/ctl", dir);
+    bus_source *src;
+    bus_source_opts o = {.jobs_ep = j, .acks_ep = a, .ctl_ep = c, .deadline_ms = deadline_ms,
+                         .max_inflight = 16};
+    if (bus_source_open(&src, &o)) _exit(70);
+    for (uint64_t id = 0; id < CHAIN_JOBS; id++) {
+        bus_msg *m;
+        if (bus_msg_new(&m, "job", 0, id) || bus_msg_set_uint(m, "seed", job_seed(0, id)) ||
+            bus_source_add(src, &m))
+            _exit(71);
+    }
+    int rc = bus_source_run(src, 45000);
+    bus_source_close(&src);
+    _exit(rc == 0 ? 0 : 72);
+}
+
+static void run_chain(int kill_decoder) {
+    char *dir = test_tmpdir("buschain");
+    char jobs[EP], acks[EP], ctl[EP], lat[2][EP], lat_all[2 * EP + 2], img[EP];
+    snprintf(jobs, EP, "ipc://%s/jobs", dir);
+    snprintf(acks, EP, "ipc://%s/acks", dir);
+    snprintf(ctl, EP, "ipc://%s/ctl", dir);
+    snprintf(lat[0], EP, "ipc://%s/lat0", dir);
+    snprintf(lat[1], EP, "ipc://%s/lat1", dir);
+    snprintf(lat_all, sizeof lat_all, "%s,%s", lat[0], lat[1]);
+    snprintf(img, EP, "ipc://%s/img", dir);
+    int res_pipe[2], prog[2];
+    cr_assert_eq(pipe(res_pipe), 0);
+    cr_assert_eq(pipe(prog), 0);
+    pid_t pid[6];
+    // Bind-side processes first (ipc endpoints are known in advance, and
+    // ZeroMQ connects retry anyway, so the order is not a requirement).
+    if ((pid[0] = fork()) == 0) chain_source(dir, kill_decoder ? 400 : 5000);
+    if ((pid[1] = fork()) == 0) chain_sink(img, ctl, acks, res_pipe[1]);
+    for (int d = 0; d < 2; d++)
+        if ((pid[2 + d] = fork()) == 0)
+            chain_decoder(lat[d], ctl, img, d == 0 && kill_decoder ? prog[1] : -1,
+                          d == 0 && kill_decoder ? 20000 : 0);
+    for (int s = 0; s < 2; s++)
+        if ((pid[4 + s] = fork()) == 0) chain_sampler(jobs, ctl, lat_all);
+    for (int i = 0; i < 6; i++) cr_assert_gt(pid[i], 0);
+    if (kill_decoder) {
+        char buf[3];
+        cr_assert_eq(read_full(prog[0], buf, sizeof buf, 20000), 0, "decoder 0 progress");
+        cr_assert_eq(kill(pid[2], SIGKILL), 0);
+    }
+    static chain_result res;
+    cr_assert_eq(read_full(res_pipe[0], &res, sizeof res, 55000), 0, "sink result");
+    for (int i = 0; i < 6; i++) {
+        int status;
+        cr_assert_eq(waitpid(pid[i], &status, 0), pid[i]);
+        if (kill_decoder && i == 2) cr_assert(WIFSIGNALED(status));
+        else cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d status %d", i, status);
+    }
+    for (int i = 0; i < CHAIN_JOBS; i++)
+        cr_assert_eq(res.got[i], 1, "item %d arrived %d times", i, res.got[i]);
+    cr_assert_eq(res.bad, 0);
+    cr_log_info("chain kill=%d: dups dropped at sink %llu", kill_decoder, (unsigned long long)res.dups);
+    rm_rf(dir);
+    free(dir);
+}
+
+Test(bus_pipeline, chain_2samplers_2decoders, .timeout = 90) { run_chain(0); }
+Test(bus_pipeline, chain_decoder_killed, .timeout = 90) { run_chain(1); }
