@@ -15,6 +15,9 @@ done
 bins=$(find build/tests -type f -name 'test_*' -perm -u+x 2>/dev/null | sort)
 [ $asan -eq 1 ] && bins="$bins $(find build/asan/tests -type f -name 'test_*' -perm -u+x 2>/dev/null | sort)"
 passed=0; failed=0; bad_bins=""
+# Idle OpenMP threads spin by default, which starves the other test
+# processes on a 2-core machine.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 for b in $bins; do
