@@ -162,7 +162,9 @@ int bus_connect(bus_socket *s, const char *endpoints);
 // The endpoint actually bound last (resolves tcp://127.0.0.1:*).
 int bus_last_endpoint(bus_socket *s, char *buf, size_t cap);
 
-// timeout_ms: -1 waits forever, 0 polls once.
+// timeout_ms: -1 waits forever, 0 polls once. PUSH sockets are
+// ZMQ_IMMEDIATE: work goes only to peers with a live connection (a killed
+// worker's endpoint gets nothing), so with no live peer a send waits.
 int bus_send(bus_socket *s, bus_msg **m, int timeout_ms);
 // Sends a copy; m stays with the caller (the job source re-sends its jobs).
 int bus_send_copy(bus_socket *s, const bus_msg *m, int timeout_ms);

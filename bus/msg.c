@@ -177,7 +177,8 @@ static int add_desc(bus_msg *m, const char *name, const tensor *t) {
     if (!name_ok(name, BUS_NAME_MAX)) return BUS_ENAME;
     if (m->h.ntensors == BUS_MAX_TENSORS) return VEL_ERANGE;
     if ((unsigned)t->dtype >= DT_COUNT || t->ndim < 0 || t->ndim > TENSOR_MAX_DIMS) return VEL_EINVAL;
-    if (shape_numel_checked(t->ndim, t->shape) < 0 || !tensor_is_contiguous(t)) return VEL_EINVAL;
+    int64_t numel = shape_numel_checked(t->ndim, t->shape);
+    if (numel < 0 || !tensor_is_contiguous(t) || (numel > 0 && !t->data)) return VEL_EINVAL;
     for (int i = 0; i < m->h.ntensors; i++)
         if (!strcmp(m->h.tensors[i].name, name)) return BUS_ENAME;
     bus_tensor_desc *d = &m->h.tensors[m->h.ntensors];

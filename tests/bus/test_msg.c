@@ -416,3 +416,52 @@ Test(bus_header, fuzz_seed_corpus_is_valid) {
         cr_assert_str_eq(h.kind, !strcmp(names[k], "halfs") ? "points" : names[k]);
     }
 }
+
+Test(bus_msg, builder_rejects_bad_tensors_and_fields) {
+    bus_msg *m;
+    cr_assert_eq(bus_msg_new(&m, "job", 0, 1), 0);
+    int64_t shape[2] = {2, 3};
+    float x[6] = {0};
+    tensor t = tensor_view(DT_F32, x, 2, shape);
+    tensor bad = t;
+    bad.data = NULL;
+    cr_assert_eq(bus_msg_add_tensor(m, "x", &bad), VEL_EINVAL, "NULL data");
+    bad = t;
+    bad.stride[0] = 1; bad.stride[1] = 2;   // transposed view
+    cr_assert_eq(bus_msg_add_tensor(m, "x", &bad), VEL_EINVAL, "not contiguous");
+    bad = t;
+    bad.shape[0] = -1;
+    cr_assert_eq(bus_msg_add_tensor(m, "x", &bad), VEL_EINVAL, "negative dim");
+    bad = t;
+    bad.dtype = DT_COUNT;
+    cr_assert_eq(bus_msg_add_tensor(m, "x", &bad), VEL_EINVAL, "unknown dtype");
+    cr_assert_eq(bus_msg_add_tensor(m, "", &t), BUS_ENAME);
+    cr_assert_eq(bus_msg_add_tensor_zc(m, "x", &t, NULL, NULL), VEL_EINVAL, "zero-copy needs a free fn");
+    for (int i = 0; i < BUS_MAX_TENSORS; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "t%d", i);
+        cr_assert_eq(bus_msg_add_tensor(m, name, &t), 0);
+    }
+    cr_assert_eq(bus_msg_add_tensor(m, "one_too_many", &t), VEL_ERANGE);
+    for (int i = 0; i < BUS_MAX_FIELDS; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%d", i);
+        cr_assert_eq(bus_msg_set_int(m, key, i), 0);
+    }
+    cr_assert_eq(bus_msg_set_int(m, "one_too_many", 1), VEL_ERANGE);
+    cr_assert_eq(bus_msg_set_str(m, "k0", NULL), VEL_EINVAL);
+    cr_assert_eq(bus_msg_set_int(m, "tensors", 1), BUS_ENAME, "reserved key");
+    int64_t v;
+    cr_assert_eq(bus_msg_get_int(m, "k63", &v), 0);
+    cr_assert_eq(v, 63);
+    // The full message still encodes into a header the decoder accepts.
+    uint8_t *hb;
+    size_t hl, fl[BUS_MAX_TENSORS];
+    for (int i = 0; i < BUS_MAX_TENSORS; i++) fl[i] = sizeof x;
+    cr_assert_eq(bus_msg_encode_header(m, &hb, &hl), 0);
+    bus_header h;
+    cr_assert_eq(bus_header_decode(hb, hl, fl, BUS_MAX_TENSORS, NULL, &h), 0);
+    cr_assert_eq(h.nfields, BUS_MAX_FIELDS);
+    free(hb);
+    bus_msg_destroy(&m);
+}
