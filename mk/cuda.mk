@@ -23,3 +23,12 @@ NVCCFLAGS += -DVEL_HAVE_CUDA=1
 # after it so those references resolve whichever objects a binary pulled.
 LDLIBS := $(LIB) $(LDLIBS)
 endif
+
+# tests/device/bench_cuda: our side of the device run's speed table (a plain
+# program, not a Criterion test; tests/device/run.sh starts it).
+DEVICE_BENCH := build/tests/device/bench_cuda
+all: $(DEVICE_BENCH)
+$(DEVICE_BENCH): build/tests/device/bench_cuda.o $(LIB) $(CUDA_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(CUDA_LIB) $(LDLIBS) $(CUDA_LDLIBS)
+-include build/tests/device/bench_cuda.d
