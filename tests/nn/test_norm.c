@@ -97,9 +97,10 @@ Test(norm, one_vs_two_threads_identical) {
     const int B = 4, C = 64, HW = 64, Gr = 32, N = 300, D = 96;
     const int64_t n = (int64_t)B * C * HW, m = (int64_t)N * D;
     float *x = malloc(sizeof(float) * n), *dy = malloc(sizeof(float) * n);
-    float *w = malloc(sizeof(float) * C), *b = malloc(sizeof(float) * C);
+    // weight/bias serve both the C = 64 group norm and the D = 96 rows
+    float *w = malloc(sizeof(float) * D), *b = malloc(sizeof(float) * D);
     fill_normal(x, n, 21, 2.0f); fill_normal(dy, n, 22, 1.0f);
-    fill_normal(w, C, 23, 1.0f); fill_normal(b, C, 24, 1.0f);
+    fill_normal(w, D, 23, 1.0f); fill_normal(b, D, 24, 1.0f);
     float *r[2][12];
     for (int t = 0; t < 2; t++) {
         omp_set_num_threads(t + 1);
