@@ -505,3 +505,27 @@ void ldit_backward(ldit *m, float *dx, const float *dv) {
     silu_backward(A->dt1, A->dt1s, A->t1, (int64_t)B * D);
     linear_backward(NULL, PG(A->t0_w), PG(A->t0_b), A->dt1, A->temb_in, PV(A->t0_w), B, FREQ_DIM, D);
 }
+
+// ---- one block alone ------------------------------------------------------
+
+int ldit_block_forward(ldit *m, int l, float *x_out, const float *x_in, const float *sc, int B) {
+    CHECK(l >= 0 && l < m->cfg.depth);
+    m->lastB = 0;   // the model's forward state is no longer valid
+    if (B < 1 || B > m->Bmax) return LDIT_EBATCH;
+    const size_t D = m->cfg.hidden;
+    memcpy(m->a->ba[l].x_in, x_in, sizeof(float) * B * m->T * D);
+    memcpy(m->a->sc, sc, sizeof(float) * B * D);
+    block_forward(m, l, B, x_out);
+    return 0;
+}
+
+void ldit_block_backward(ldit *m, int l, float *dx_in, float *dsc, const float *dx_out, int B) {
+    CHECK(l >= 0 && l < m->cfg.depth && B >= 1 && B <= m->Bmax);
+    struct ldit_acts *A = m->a;
+    const size_t D = m->cfg.hidden, ND = (size_t)B * m->T * D;
+    memcpy(A->dres, dx_out, sizeof(float) * ND);
+    zero(A->dsc, (size_t)B * D);
+    block_backward(m, l, B);
+    if (dx_in) add_inplace(dx_in, A->dres, (int64_t)ND);
+    if (dsc) add_inplace(dsc, A->dsc, (int64_t)B * D);
+}

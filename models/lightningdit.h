@@ -104,6 +104,15 @@ int ldit_forward(ldit *m, float *v, const float *x, const float *t,
 // (CHECKed), and the parameters must not have changed since.
 void ldit_backward(ldit *m, float *dx, const float *dv);
 
+// One block alone (tests, profiling): x_out (B,T,D) = block l applied to
+// x_in (B,T,D) with sc = SiLU(c) (B,D). Uses (and overwrites) the model's
+// activations of block l and its SiLU(c) buffer, so it must not be mixed with
+// a pending ldit_forward/ldit_backward pair. Returns 0 or LDIT_EBATCH.
+int ldit_block_forward(ldit *m, int l, float *x_out, const float *x_in, const float *sc, int B);
+// Backward of the last ldit_block_forward of block l: dx_in (B,T,D) +=,
+// dsc (B,D) +=, and block l's parameter gradients +=.
+void ldit_block_backward(ldit *m, int l, float *dx_in, float *dsc, const float *dx_out, int B);
+
 const char *ldit_strerror(int err);
 
 #endif

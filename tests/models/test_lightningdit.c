@@ -1,4 +1,4 @@
-// Tests for models/lightningdit.h: a whole tiny LightningDiT (two blocks,
+// Tests for models/lightningdit.h: one block alone and a whole tiny LightningDiT (two blocks,
 // D 64, 4 heads) forward and backward against the float64 numpy model of
 // tests/ref/gen_dit.py (same weights, loaded by PyTorch name; the numpy
 // backward is itself checked by finite differences there), with and without
@@ -83,6 +83,47 @@ Test(lightningdit, tiny_qknorm_patch2_drop_vs_numpy, .timeout = 60) {
     c.qk_norm = 1;
     c.patch = 2;
     run_case("tinyqk", c, 3);
+}
+
+// One block alone (block 0 of a depth-1 model with q/k norm): output, input
+// and conditioning gradients and every block parameter gradient.
+Test(lightningdit, block_vs_numpy) {
+    ldit_config c;
+    ldit_config_preset("tiny", &c);
+    c.depth = 1;
+    c.qk_norm = 1;
+    const int B = 2, T = 64, D = 64, n = B * T * D;
+    ldit *m;
+    cr_assert_eq(ldit_create(&m, &c, B), 0);
+    int64_t k;
+    for (int i = 0; i < m->pt.count; i++) {
+        if (strncmp(m->pt.info[i].name, "blocks.0.", 9)) continue;
+        float *w = ref_f32("dit/block", m->pt.info[i].name, &k);
+        cr_assert_eq(k, m->pt.info[i].numel);
+        memcpy(param_data(&m->pt, i), w, k * 4);
+        free(w);
+    }
+    float *x = ref_f32("dit/block", "in_x", &k), *sc = ref_f32("dit/block", "in_sc", &k);
+    float *dout = ref_f32("dit/block", "in_dout", &k), *yr = ref_f32("dit/block", "out_y", &k);
+    float *dxr = ref_f32("dit/block", "out_dx", &k), *dscr = ref_f32("dit/block", "out_dsc", &k);
+    float *y = malloc(n * 4), *dx = calloc(n, 4), dsc[2 * 64] = {0};
+    cr_assert_eq(ldit_block_forward(m, 0, y, x, sc, B), 0);
+    report("block y", y, yr, n, 2e-5, 1e-4);
+    param_zero_grads(&m->pt);
+    ldit_block_backward(m, 0, dx, dsc, dout, B);
+    report("block dx", dx, dxr, n, 2e-5, 1e-4);
+    report("block dsc", dsc, dscr, B * D, 1e-4, 1e-4);
+    char name[160];
+    for (int i = 0; i < m->pt.count; i++) {
+        if (strncmp(m->pt.info[i].name, "blocks.0.", 9)) continue;
+        snprintf(name, sizeof name, "grad.%s", m->pt.info[i].name);
+        float *g = ref_f32("dit/block", name, &k);
+        snprintf(name, sizeof name, "block %s", m->pt.info[i].name);
+        report(name, param_grad(&m->pt, i), g, k, 1e-4, 1e-4);
+        free(g);
+    }
+    free(x); free(sc); free(dout); free(yr); free(dxr); free(dscr); free(y); free(dx);
+    ldit_destroy(&m);
 }
 
 Test(lightningdit, names_and_counts) {

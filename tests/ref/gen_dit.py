@@ -11,6 +11,8 @@ x*cos + rotate_half(x)*sin with EVA-02's tables, DiT's unpatchify einsum,
 the patch embed as a strided convolution (im2col by reshape).
 
 Cases (each in its own prefix):
+  block:  one block alone (D 64, 4 heads, 8 x 8 tokens, q/k norm), B 2:
+          y = block(x_in, SiLU(c)) and the grads of sum(dout * y)
   tiny:   depth 2, D 64, 4 heads, patch 1, 4 x 8 x 8, 10 classes, B 2
   tinyqk: the same with q/k RMSNorm, patch 2, B 3, one label dropped
 Weights are random (not the adaLN-Zero init) so every gradient is non-zero.
@@ -133,6 +135,81 @@ def lin_bwd(dy, x, W):
     return dy @ W, d2.T @ x.reshape(-1, x.shape[-1]), d2.sum(0)
 
 
+def block_fwd(c, W, b, h, sc):
+    """One block: h (B,T,D), sc = SiLU(c) (B,D) -> (output, cache)."""
+    B, D, NH, HD, T = h.shape[0], c.D, c.NH, c.HD, c.T
+    cos, sin = rope_tables(c.L, HD)
+    k = {"x_in": h}
+    ada = lin(sc, W[b + "adaLN_modulation.1.weight"], W[b + "adaLN_modulation.1.bias"])
+    sh1, s1, g1, sh2, s2, g2 = [ada[:, i * D:(i + 1) * D][:, None] for i in range(6)]
+    k["ada"] = (sh1, s1, g1, sh2, s2, g2)
+    xn1, r1 = rms(h, W[b + "norm1.weight"])
+    xm1 = xn1 * (1 + s1) + sh1
+    qkv = lin(xm1, W[b + "attn.qkv.weight"], W[b + "attn.qkv.bias"])
+    qkv = qkv.reshape(B, T, 3, NH, HD).transpose(2, 0, 3, 1, 4)
+    q, kk, v = qkv[0], qkv[1], qkv[2]
+    k.update(xn1=xn1, r1=r1, xm1=xm1, q=q, k=kk, v=v)
+    if c.qk:
+        q, k["rq"] = rms(q, W[b + "attn.q_norm.weight"])
+        kk, k["rk"] = rms(kk, W[b + "attn.k_norm.weight"])
+    q = q * cos + rotate_half(q) * sin
+    kk = kk * cos + rotate_half(kk) * sin
+    s = q @ kk.transpose(0, 1, 3, 2) / np.sqrt(HD)
+    P = np.exp(s - s.max(-1, keepdims=True))
+    P /= P.sum(-1, keepdims=True)
+    o = (P @ v).transpose(0, 2, 1, 3).reshape(B, T, D)
+    k.update(qr=q, kr=kk, P=P, o=o)
+    ya = lin(o, W[b + "attn.proj.weight"], W[b + "attn.proj.bias"])
+    xmid = h + g1 * ya
+    xn2, r2 = rms(xmid, W[b + "norm2.weight"])
+    xm2 = xn2 * (1 + s2) + sh2
+    x12 = lin(xm2, W[b + "mlp.w12.weight"], W[b + "mlp.w12.bias"])
+    a, bb = x12[..., :c.H], x12[..., c.H:]
+    hh = silu(a) * bb
+    ym = lin(hh, W[b + "mlp.w3.weight"], W[b + "mlp.w3.bias"])
+    k.update(ya=ya, xmid=xmid, xn2=xn2, r2=r2, xm2=xm2, x12=x12, hh=hh, ym=ym)
+    return xmid + g2 * ym, k
+
+
+def block_bwd(c, W, G, b, k, dh, sc):
+    """Backward of block_fwd: dh = d(output) -> (d x_in, d sc); grads into G."""
+    B, D, NH, HD, T = dh.shape[0], c.D, c.NH, c.HD, c.T
+    cos, sin = rope_tables(c.L, HD)
+    sh1, s1, g1, sh2, s2, g2 = k["ada"]
+    dg2 = (dh * k["ym"]).sum(1)
+    dym = dh * g2
+    dhh, G[b + "mlp.w3.weight"], G[b + "mlp.w3.bias"] = lin_bwd(dym, k["hh"], W[b + "mlp.w3.weight"])
+    a, bb = k["x12"][..., :c.H], k["x12"][..., c.H:]
+    dx12 = np.concatenate([dhh * bb * dsilu(a), dhh * silu(a)], axis=-1)
+    dxm2, G[b + "mlp.w12.weight"], G[b + "mlp.w12.bias"] = lin_bwd(dx12, k["xm2"], W[b + "mlp.w12.weight"])
+    dsh2, ds2 = dxm2.sum(1), (dxm2 * k["xn2"]).sum(1)
+    dxmid, G[b + "norm2.weight"] = rms_bwd(dxm2 * (1 + s2), k["xmid"], W[b + "norm2.weight"], k["r2"])
+    dxmid = dxmid + dh
+    dg1 = (dxmid * k["ya"]).sum(1)
+    dya = dxmid * g1
+    do, G[b + "attn.proj.weight"], G[b + "attn.proj.bias"] = lin_bwd(dya, k["o"], W[b + "attn.proj.weight"])
+    do = do.reshape(B, T, NH, HD).transpose(0, 2, 1, 3)
+    P, v, qr, kr = k["P"], k["v"], k["qr"], k["kr"]
+    dv_ = P.transpose(0, 1, 3, 2) @ do
+    dP = do @ v.transpose(0, 1, 3, 2)
+    dS = P * (dP - (dP * P).sum(-1, keepdims=True)) / np.sqrt(HD)
+    dqr, dkr = dS @ kr, dS.transpose(0, 1, 3, 2) @ qr
+    dq = dqr * cos - rotate_half(dqr * sin)
+    dk = dkr * cos - rotate_half(dkr * sin)
+    if c.qk:
+        dq, G[b + "attn.q_norm.weight"] = rms_bwd(dq, k["q"], W[b + "attn.q_norm.weight"], k["rq"])
+        dk, G[b + "attn.k_norm.weight"] = rms_bwd(dk, k["k"], W[b + "attn.k_norm.weight"], k["rk"])
+    dqkv = np.stack([dq, dk, dv_]).transpose(1, 3, 0, 2, 4).reshape(B, T, 3 * D)
+    dxm1, G[b + "attn.qkv.weight"], G[b + "attn.qkv.bias"] = lin_bwd(dqkv, k["xm1"], W[b + "attn.qkv.weight"])
+    dsh1, ds1 = dxm1.sum(1), (dxm1 * k["xn1"]).sum(1)
+    dxin, G[b + "norm1.weight"] = rms_bwd(dxm1 * (1 + s1), k["x_in"], W[b + "norm1.weight"], k["r1"])
+    dh = dxin + dxmid
+    dada = np.concatenate([dsh1, ds1, dg1, dsh2, ds2, dg2], axis=1)
+    dsc_l, G[b + "adaLN_modulation.1.weight"], G[b + "adaLN_modulation.1.bias"] = \
+        lin_bwd(dada, sc, W[b + "adaLN_modulation.1.weight"])
+    return dh, dsc_l
+
+
 def forward(c, W, x, t, y, drop):
     B, D, NH, HD, T, p, L = x.shape[0], c.D, c.NH, c.HD, c.T, c.p, c.L
     cos, sin = rope_tables(L, HD)
@@ -149,37 +226,7 @@ def forward(c, W, x, t, y, drop):
     sc = silu(cc)
     K.update(te=te, t1=t1, rows=rows, cc=cc, sc=sc, blocks=[])
     for l in range(c.depth):
-        b = f"blocks.{l}."
-        k = {"x_in": h}
-        ada = lin(sc, W[b + "adaLN_modulation.1.weight"], W[b + "adaLN_modulation.1.bias"])
-        sh1, s1, g1, sh2, s2, g2 = [ada[:, i * D:(i + 1) * D][:, None] for i in range(6)]
-        k["ada"] = (sh1, s1, g1, sh2, s2, g2)
-        xn1, r1 = rms(h, W[b + "norm1.weight"])
-        xm1 = xn1 * (1 + s1) + sh1
-        qkv = lin(xm1, W[b + "attn.qkv.weight"], W[b + "attn.qkv.bias"])
-        qkv = qkv.reshape(B, T, 3, NH, HD).transpose(2, 0, 3, 1, 4)
-        q, kk, v = qkv[0], qkv[1], qkv[2]
-        k.update(xn1=xn1, r1=r1, xm1=xm1, q=q, k=kk, v=v)
-        if c.qk:
-            q, k["rq"] = rms(q, W[b + "attn.q_norm.weight"])
-            kk, k["rk"] = rms(kk, W[b + "attn.k_norm.weight"])
-        q = q * cos + rotate_half(q) * sin
-        kk = kk * cos + rotate_half(kk) * sin
-        s = q @ kk.transpose(0, 1, 3, 2) / np.sqrt(HD)
-        P = np.exp(s - s.max(-1, keepdims=True))
-        P /= P.sum(-1, keepdims=True)
-        o = (P @ v).transpose(0, 2, 1, 3).reshape(B, T, D)
-        k.update(qr=q, kr=kk, P=P, o=o)
-        ya = lin(o, W[b + "attn.proj.weight"], W[b + "attn.proj.bias"])
-        xmid = h + g1 * ya
-        xn2, r2 = rms(xmid, W[b + "norm2.weight"])
-        xm2 = xn2 * (1 + s2) + sh2
-        x12 = lin(xm2, W[b + "mlp.w12.weight"], W[b + "mlp.w12.bias"])
-        a, bb = x12[..., :c.H], x12[..., c.H:]
-        hh = silu(a) * bb
-        ym = lin(hh, W[b + "mlp.w3.weight"], W[b + "mlp.w3.bias"])
-        h = xmid + g2 * ym
-        k.update(ya=ya, xmid=xmid, xn2=xn2, r2=r2, xm2=xm2, x12=x12, hh=hh, ym=ym)
+        h, k = block_fwd(c, W, f"blocks.{l}.", h, sc)
         K["blocks"].append(k)
     K["x_out"] = h
     adaf = lin(sc, W["final_layer.adaLN_modulation.1.weight"], W["final_layer.adaLN_modulation.1.bias"])
@@ -207,40 +254,7 @@ def backward(c, W, x, dv, K):
     dsc, G["final_layer.adaLN_modulation.1.weight"], G["final_layer.adaLN_modulation.1.bias"] = \
         lin_bwd(dadaf, K["sc"], W["final_layer.adaLN_modulation.1.weight"])
     for l in reversed(range(c.depth)):
-        b = f"blocks.{l}."
-        k = K["blocks"][l]
-        sh1, s1, g1, sh2, s2, g2 = k["ada"]
-        dg2 = (dh * k["ym"]).sum(1)
-        dym = dh * g2
-        dhh, G[b + "mlp.w3.weight"], G[b + "mlp.w3.bias"] = lin_bwd(dym, k["hh"], W[b + "mlp.w3.weight"])
-        a, bb = k["x12"][..., :c.H], k["x12"][..., c.H:]
-        dx12 = np.concatenate([dhh * bb * dsilu(a), dhh * silu(a)], axis=-1)
-        dxm2, G[b + "mlp.w12.weight"], G[b + "mlp.w12.bias"] = lin_bwd(dx12, k["xm2"], W[b + "mlp.w12.weight"])
-        dsh2, ds2 = dxm2.sum(1), (dxm2 * k["xn2"]).sum(1)
-        dxmid, G[b + "norm2.weight"] = rms_bwd(dxm2 * (1 + s2), k["xmid"], W[b + "norm2.weight"], k["r2"])
-        dxmid = dxmid + dh
-        dg1 = (dxmid * k["ya"]).sum(1)
-        dya = dxmid * g1
-        do, G[b + "attn.proj.weight"], G[b + "attn.proj.bias"] = lin_bwd(dya, k["o"], W[b + "attn.proj.weight"])
-        do = do.reshape(B, T, NH, HD).transpose(0, 2, 1, 3)
-        P, v, qr, kr = k["P"], k["v"], k["qr"], k["kr"]
-        dv_ = P.transpose(0, 1, 3, 2) @ do
-        dP = do @ v.transpose(0, 1, 3, 2)
-        dS = P * (dP - (dP * P).sum(-1, keepdims=True)) / np.sqrt(HD)
-        dqr, dkr = dS @ kr, dS.transpose(0, 1, 3, 2) @ qr
-        dq = dqr * cos - rotate_half(dqr * sin)
-        dk = dkr * cos - rotate_half(dkr * sin)
-        if c.qk:
-            dq, G[b + "attn.q_norm.weight"] = rms_bwd(dq, k["q"], W[b + "attn.q_norm.weight"], k["rq"])
-            dk, G[b + "attn.k_norm.weight"] = rms_bwd(dk, k["k"], W[b + "attn.k_norm.weight"], k["rk"])
-        dqkv = np.stack([dq, dk, dv_]).transpose(1, 3, 0, 2, 4).reshape(B, T, 3 * D)
-        dxm1, G[b + "attn.qkv.weight"], G[b + "attn.qkv.bias"] = lin_bwd(dqkv, k["xm1"], W[b + "attn.qkv.weight"])
-        dsh1, ds1 = dxm1.sum(1), (dxm1 * k["xn1"]).sum(1)
-        dxin, G[b + "norm1.weight"] = rms_bwd(dxm1 * (1 + s1), k["x_in"], W[b + "norm1.weight"], k["r1"])
-        dh = dxin + dxmid
-        dada = np.concatenate([dsh1, ds1, dg1, dsh2, ds2, dg2], axis=1)
-        dsc_l, G[b + "adaLN_modulation.1.weight"], G[b + "adaLN_modulation.1.bias"] = \
-            lin_bwd(dada, K["sc"], W[b + "adaLN_modulation.1.weight"])
+        dh, dsc_l = block_bwd(c, W, G, f"blocks.{l}.", K["blocks"][l], dh, K["sc"])
         dsc = dsc + dsc_l
     dxt, gw, G["x_embedder.proj.bias"] = lin_bwd(dh, K["xt"], W["x_embedder.proj.weight"].reshape(D, -1))
     G["x_embedder.proj.weight"] = gw.reshape(W["x_embedder.proj.weight"].shape)
@@ -295,11 +309,47 @@ def make_case(out, prefix, c, B, seed, drop):
     np.save(os.path.join(d, "in_drop.npy"), drop.astype(np.int32))
 
 
+def make_block_case(out, prefix, c, B, seed):
+    """One block alone: y = block(x_in, sc); grads of sum(dout * y)."""
+    rng = np.random.RandomState(seed)
+    W = {k: v for k, v in random_params(c, rng).items() if k.startswith("blocks.0.")}
+    f32 = lambda a: a.astype(np.float32).astype(np.float64)
+    x = f32(rng.randn(B, c.T, c.D))
+    sc = f32(silu(rng.randn(B, c.D)))
+    dout = f32(rng.randn(B, c.T, c.D))
+    y, k = block_fwd(c, W, "blocks.0.", x, sc)
+    G = {n: np.zeros_like(v) for n, v in W.items()}
+    dx, dsc = block_bwd(c, W, G, "blocks.0.", k, dout, sc)
+    for trial in range(2):
+        U = {n: rng.randn(*v.shape) for n, v in W.items()}
+        ux, us = rng.randn(*x.shape), rng.randn(*sc.shape)
+        h = 1e-5
+
+        def L(sg):
+            W2 = {n: W[n] + sg * h * U[n] for n in W}
+            return (block_fwd(c, W2, "blocks.0.", x + sg * h * ux, sc + sg * h * us)[0] * dout).sum()
+        fd = (L(1) - L(-1)) / (2 * h)
+        an = sum((G[n] * U[n]).sum() for n in W) + (dx * ux).sum() + (dsc * us).sum()
+        rel = abs(fd - an) / abs(an)
+        assert rel < 1e-6, f"numpy block backward wrong: rel {rel}"
+        print(f"gen_dit: block directional check {trial}: rel err {rel:.2e}")
+    d = os.path.join(out, prefix)
+    os.makedirs(d, exist_ok=True)
+    for n in W:
+        np.save(os.path.join(d, n + ".npy"), W[n].astype(np.float32))
+        np.save(os.path.join(d, "grad." + n + ".npy"), G[n].astype(np.float32))
+    for n, a in (("in_x", x), ("in_sc", sc), ("in_dout", dout), ("out_y", y),
+                 ("out_dx", dx), ("out_dsc", dsc)):
+        np.save(os.path.join(d, n + ".npy"), a.astype(np.float32))
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     make_case(out, "tiny", Cfg(2, 64, 4, 1, 4, 8, 10, False), 2, 101, np.array([0, 0]))
     make_case(out, "tinyqk", Cfg(2, 64, 4, 2, 4, 8, 10, True), 3, 202, np.array([0, 1, 0]))
+    # one block, 8 x 8 tokens, q/k norm on
+    make_block_case(out, "block", Cfg(1, 64, 4, 1, 4, 8, 10, True), 2, 303)
 
 
 if __name__ == "__main__":
