@@ -276,6 +276,10 @@ static void roundtrip_dtype(dtype_t dt, const char *scheme) {
         bus_msg_destroy(&r);
         free(a);
     }
+    bus_stats st;
+    bus_socket_stats(p.rx, &st);
+    cr_log_info("%s %s: %llu messages, %llu payloads realigned", dtype_name(dt), scheme,
+                (unsigned long long)st.received, (unsigned long long)st.realigned);
     close_pair(&p);   // closing terminates the context: every frame is released by now
     cr_assert_eq(atomic_load(&g_freed), TENSOR_MAX_DIMS + 1, "zero-copy free called once per message");
 }
