@@ -22,6 +22,20 @@
 // - The map grows on MDB_MAP_FULL (grow, retry the whole batch). Growing needs
 //   no read transaction of this process to be open (STORE_EBUSY otherwise).
 //
+// Typical use:
+//   encode (any number of processes, each a range [first, end)):
+//     store_meta_init(&m, ckpt_hash, C, H, W, has_flip, "fashion-mnist", N, version);
+//     store_create(&s, dir, &m, NULL);
+//     store_missing(s, first, end, &todo, &n);       // resume: only what is absent
+//     ... encode a batch ...; store_put_batch(s, recs, B, NULL);
+//     then ONE process, after all ranges are done:
+//     store_compute_stats(s, mean, std, 10000, seed); store_set_stats(s, mean, std);
+//   train:
+//     store_open(&s, dir, ckpt_hash, shape, NULL); store_list_indices(s, &idx, &n);
+//     per step: store_read_batch(s, mu, sigma, labels, batch_idx, flips, B);
+//     z = mu + sigma * eps; store_normalise(z, z, store_get_meta(s), B);
+//   sample/decode: store_denormalise(z, zn, meta, B) before the decoder.
+//
 // Errors: 0 or a negative code; store range -200..-299 plus nn/base.h codes;
 // store_strerror() names the code and store_last_error() gives the detail of
 // the latest failure in the calling thread (which file, index, field).
