@@ -182,6 +182,8 @@ int store_put_batch(store *s, const store_record *recs, size_t n, store_put_resu
 
 // The indices in [first, end) that are not in the cache, ascending; *out is
 // malloc'ed (NULL when none), caller frees with free(). For resuming writers.
+// end - first <= STORE_MISSING_MAX_RANGE (VEL_ERANGE otherwise).
+#define STORE_MISSING_MAX_RANGE (UINT64_C(1) << 28)
 int store_missing(store *s, uint64_t first, uint64_t end, uint64_t **out, size_t *n);
 
 // One record copied out: mu, sigma (C,H,W) each (either may be NULL), label

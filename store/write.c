@@ -130,6 +130,12 @@ int store_missing(store *s, uint64_t first, uint64_t end, uint64_t **out, size_t
     *n = 0;
     if (end > STORE_MAX_INDEX + 1) end = STORE_MAX_INDEX + 1;
     if (first >= end) return 0;
+    // The answer can be as long as the range; bound it so that a typo'd
+    // range fails at once instead of allocating gigabytes first.
+    if (end - first > STORE_MISSING_MAX_RANGE)
+        return store_fail(VEL_ERANGE, "store_missing: range [%llu, %llu) is longer than %llu",
+                          (unsigned long long)first, (unsigned long long)end,
+                          (unsigned long long)STORE_MISSING_MAX_RANGE);
     MDB_txn *txn;
     int rc = store_rtxn_begin(s, &txn);
     if (rc) return rc;

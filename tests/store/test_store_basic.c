@@ -226,6 +226,8 @@ Test(store_basic, iterate_in_index_order_and_missing_ranges) {
     free(miss);
     ASSERT_OK(store_missing(s, 5, 5, &miss, &nmiss));
     cr_assert_eq(nmiss, 0);
+    cr_assert_eq(store_missing(s, 0, UINT64_MAX, &miss, &nmiss), VEL_ERANGE);
+    cr_assert_null(miss);
     store_close(&s);
     rm_rf(dir); free(dir);
 }
