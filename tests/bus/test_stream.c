@@ -162,3 +162,40 @@ Test(bus_source, reissues_lost_jobs, .timeout = 60) {
     bus_socket_close(&sub);
     bus_source_close(&src);
 }
+
+// Plain fan-in without a job source: each producer ends its own stream with
+// eos on the data socket; the inbox ends after hearing every producer once,
+// having returned every item sent before those eos.
+Test(bus_inbox, fan_in_eos_on_the_data_plane) {
+    bus_inbox *in;
+    bus_inbox_opts o = {.data_ep = "inproc://fanin", .bind = 1, .nproducers = 2};
+    cr_assert_eq(bus_inbox_open(&in, &o), 0);
+    bus_socket *p[2];
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(bus_socket_open(&p[k], BUS_PUSH, NULL), 0);
+        cr_assert_eq(bus_connect(p[k], "inproc://fanin"), 0);
+    }
+    for (int i = 0; i < 10; i++) {
+        bus_msg *m;
+        cr_assert_eq(bus_msg_new(&m, "item", (uint32_t)(i % 2), (uint64_t)i), 0);
+        cr_assert_eq(bus_send(p[i % 2], &m, 1000), 0);
+    }
+    cr_assert_eq(bus_send_eos(p[0], 0, 1000), 0);
+    cr_assert_eq(bus_send_eos(p[0], 0, 1000), 0);   // repeated: counted once
+    int seen = 0, rc;
+    bus_msg *m;
+    // Only producer 0 has ended: after its items the inbox waits (timeout).
+    while ((rc = bus_inbox_next(in, &m, 200)) == 0) { seen++; bus_msg_destroy(&m); }
+    cr_assert_eq(rc, BUS_ETIMEOUT);
+    cr_assert_eq(bus_send_eos(p[1], 1, 1000), 0);
+    while ((rc = bus_inbox_next(in, &m, 2000)) == 0) { seen++; bus_msg_destroy(&m); }
+    cr_assert_eq(rc, BUS_EEOS, "%s", bus_strerror(rc));
+    cr_assert_eq(seen, 10);
+    cr_assert_eq(bus_inbox_next(in, &m, 0), BUS_EEOS, "stays ended");
+    bus_stats st;
+    bus_socket_stats(bus_inbox_data(in), &st);
+    cr_assert_eq(st.received, 13);
+    for (int k = 0; k < 2; k++) bus_socket_close(&p[k]);
+    bus_inbox_close(&in);
+    cr_assert_null(in);
+}
