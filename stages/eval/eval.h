@@ -5,5 +5,6 @@
 #define STAGES_EVAL_EVAL_H
 
 int eval_toy_main(int argc, char **argv);   // stages/eval/toy_eval.c
+int eval_vae_main(int argc, char **argv);   // stages/eval/image_vae.c
 
 #endif

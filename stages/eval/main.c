@@ -9,6 +9,7 @@
 typedef int (*entry_fn)(int, char **);
 static const struct { const char *name; entry_fn fn; const char *what; } MODELS[] = {
     {"toy", eval_toy_main, "2D toy points: log-density, off-manifold, precision/recall, figures"},
+    {"vae", eval_vae_main, "image tokenizer reconstruction metrics and robustness probe"},
     {"images", NULL, "image metrics (FID, IS, precision/recall)"},
 };
 #define NMODELS (int)(sizeof MODELS / sizeof *MODELS)
