@@ -43,7 +43,10 @@
 //                     while ((rc = bus_inbox_next(in, &m, -1)) != BUS_EEOS) {
 //                         if (rc) continue;                  // bad message: logged, counted
 //                         bus_msg_new_reply(&r, "latents", m); ...add tensors...
-//                         bus_send(out, &r, -1); bus_msg_destroy(&m); }
+//                         bus_msg_destroy(&m);
+//                         if (bus_inbox_send(in, out, &r) == BUS_EEOS) break; }
+//                     (bus_inbox_send, not bus_send: once the run has ended the
+//                     next stage may be gone, and a plain send would wait forever)
 // and the sink the same with bus_sink_open / bus_sink_next (first copies only).
 //
 // - Work goes over PUSH/PULL (fair queuing). A worker answers a message with
@@ -61,7 +64,10 @@
 // - Re-issue cost: a deadline shorter than a job's queueing plus compute time
 //   makes the source re-send jobs that are merely slow (correct, but wasted
 //   work); max_inflight bounds the queueing, so choose deadline_ms above
-//   max_inflight / workers x time per job.
+//   max_inflight / workers x time per job. The deadline of a job doubles with
+//   each of its re-issues (up to 32x), which bounds the waste when it is not.
+// - A worker started after its sources ended never hears their eos; stage
+//   loops should use a finite timeout and give up after a long idle spell.
 // - End of stream: when every one of its jobs is acked, source s publishes
 //   `eos` (src = s) on ctl[s], repeated for eos_linger_ms so a late subscriber
 //   still hears it. Workers and the sink count eos per producer (bus_eos) and
