@@ -1,7 +1,7 @@
 """bench_ops.py: PyTorch forward+backward timings of single ops, with the
 shapes tests/device/bench_cuda.c uses for our CUDA ops (names must match for
-the ratio table): linear (fp32 with TF32 off, and bf16), conv 3x3 (bf16,
-channels-last off: NCHW like ours), attention (bf16 SDPA, LightningDiT-B
+the ratio table): linear (fp32 with TF32 off, and bf16), conv 3x3 (fp32
+with TF32 off, and bf16; NCHW like ours), attention (bf16 SDPA, LightningDiT-B
 shapes: 12 heads of 64, 256 tokens). Usage: python3 bench_ops.py [--quick]
 """
 import sys
@@ -33,6 +33,7 @@ def linear(name, N, C, OC, dtype, tf32=False):
 
 def conv(name, B, C, H, W, OC, dtype):
     torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.allow_tf32 = False   # fp32 case: true fp32, as ours
     x = torch.randn(B, C, H, W, device="cuda", dtype=dtype, requires_grad=True)
     w = torch.randn(OC, C, 3, 3, device="cuda", dtype=dtype, requires_grad=True)
     gy = torch.randn(B, OC, H, W, device="cuda", dtype=dtype)
@@ -68,6 +69,7 @@ def main():
         ("linear_f32_16384x768x768", lambda: linear("linear_f32_16384x768x768", 16384, 768, 768, torch.float32)),
         ("linear_bf16_16384x768x3072", lambda: linear("linear_bf16_16384x768x3072", 16384, 768, 3072, torch.bfloat16)),
         ("linear_bf16_16384x768x768", lambda: linear("linear_bf16_16384x768x768", 16384, 768, 768, torch.bfloat16)),
+        ("conv3x3_f32_b16_c128_64x64", lambda: conv("conv3x3_f32_b16_c128_64x64", 16, 128, 64, 64, 128, torch.float32)),
         ("conv3x3_bf16_b16_c128_64x64", lambda: conv("conv3x3_bf16_b16_c128_64x64", 16, 128, 64, 64, 128, torch.bfloat16)),
         ("attn_bf16_b64_h12_t256_d64", lambda: attention("attn_bf16_b64_h12_t256_d64", 64, 12, 256, 64, torch.bfloat16)),
     ]

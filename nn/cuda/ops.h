@@ -15,7 +15,7 @@
 // Determinism: no atomics; every reduction has a fixed order, so two runs
 // give identical bits.
 //
-// Not here yet: conv (cuDNN), attention, RoPE, modulate, SwiGLU, losses other
+// Not here yet: attention, RoPE, modulate, SwiGLU, losses other
 // than MSE's gradient, Muon.
 // Include only under #ifdef VEL_HAVE_CUDA (see vcuda.h).
 #ifndef NN_CUDA_OPS_H
@@ -28,6 +28,9 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+// nn/ headers are C: included inside the extern "C" block for the .cu files.
+#include "nn/conv.h"
 
 // ---- linear (cuBLAS) ------------------------------------------------------
 int linear_forward_cuda(vcuda_ctx *ctx, float *out, const float *inp, const float *weight,
@@ -42,6 +45,16 @@ int linear_forward_cuda_bf16(vcuda_ctx *ctx, uint16_t *out, const uint16_t *inp,
 int linear_backward_cuda_bf16(vcuda_ctx *ctx, uint16_t *dinp, float *dweight, float *dbias,
                               const uint16_t *dout, const uint16_t *inp, const uint16_t *weight,
                               int N, int C, int OC);
+
+// ---- 2-D convolution (cuDNN) ---------------------------------------------------
+// conv2d_cfg as nn/conv.h. scratch: device floats, conv2d_scratch_floats_cuda(c)
+// of them (0 = may be NULL: only asymmetric padding needs a padded copy).
+size_t conv2d_scratch_floats_cuda(const conv2d_cfg *c);
+int conv2d_forward_cuda(vcuda_ctx *ctx, float *out, const float *inp, const float *weight,
+                        const float *bias, float *scratch, const conv2d_cfg *c);
+int conv2d_backward_cuda(vcuda_ctx *ctx, float *dinp, float *dweight, float *dbias,
+                         const float *dout, const float *inp, const float *weight,
+                         float *scratch, const conv2d_cfg *c);
 
 // ---- activations and softmax ---------------------------------------------
 int relu_forward_cuda(vcuda_ctx *ctx, float *out, const float *inp, int64_t n);

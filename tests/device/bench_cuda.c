@@ -1,7 +1,7 @@
 // bench_cuda.c: timings of our CUDA ops for tests/device/run.sh, printed as
 // JSON lines with the same names as bench/torch/*.py so the run can pair
 // them into a ratio table: linear forward and forward+backward (fp32 with
-// TF32 off, bf16 with fp32 accumulation) and the toy MLP training step
+// TF32 off, bf16 with fp32 accumulation), conv 3x3 fp32 (cuDNN) and the toy MLP training step
 // (8 x Linear(512)+ReLU, batch 4096, MSE, Adam; fp32) built from nn/cuda ops.
 // Host wall clock around `iters` calls bracketed by vcuda_sync, median of 3.
 // Not a test: it checks nothing; the parity tests do. Without a GPU (or a
@@ -113,6 +113,43 @@ static void bench_linear(vcuda_ctx *ctx, const char *name, int N, int C, int OC,
     vcuda_free((void **)&l.b);
     vcuda_free((void **)&l.dw);
     vcuda_free((void **)&l.db);
+}
+
+// ---- conv 3x3, fp32 (cuDNN, TF32 off) -----------------------------------------
+
+typedef struct {
+    vcuda_ctx *ctx;
+    conv2d_cfg c;
+    float *x, *w, *b, *y, *dy, *dx, *dw, *db;
+} cnv;
+
+static int conv_fwd(void *p) {
+    cnv *k = p;
+    return conv2d_forward_cuda(k->ctx, k->y, k->x, k->w, k->b, NULL, &k->c);
+}
+
+static int conv_fwdbwd(void *p) {
+    cnv *k = p;
+    int r = conv_fwd(p);
+    return r ? r : conv2d_backward_cuda(k->ctx, k->dx, k->dw, k->db, k->dy, k->x, k->w, NULL, &k->c);
+}
+
+static void bench_conv(vcuda_ctx *ctx, const char *name, int B, int C, int H, int W, int OC) {
+    cnv k = {.ctx = ctx, .c = conv2d_make(B, C, H, W, OC, 3, 1, 1)};
+    size_t nx = (size_t)B * C * H * W, nw = (size_t)OC * C * 9, ny = (size_t)B * OC * H * W;
+    float **bufs[] = {&k.x, &k.w, &k.b, &k.y, &k.dy, &k.dx, &k.dw, &k.db};
+    size_t sizes[] = {nx, nw, (size_t)OC, ny, ny, nx, nw, (size_t)OC};
+    for (int i = 0; i < 8; i++) {
+        TRY(vcuda_malloc((void **)bufs[i], sizes[i] * 4));
+        TRY(vcuda_memset0(ctx, *bufs[i], sizes[i] * 4));
+    }
+    double f = 2.0 * B * OC * H * W * C * 9;
+    char nm[128];
+    snprintf(nm, sizeof nm, "%s.fwd", name);
+    emit(nm, time_ms(ctx, conv_fwd, &k, 3, 10), f, 0);
+    snprintf(nm, sizeof nm, "%s.fwdbwd", name);
+    emit(nm, time_ms(ctx, conv_fwdbwd, &k, 3, 10), 3 * f, 0);
+    for (int i = 0; i < 8; i++) vcuda_free((void **)bufs[i]);
 }
 
 // ---- toy MLP training step ---------------------------------------------------
@@ -242,6 +279,7 @@ int main(int argc, char **argv) {
     bench_linear(ctx, "linear_f32_16384x768x768", 16384, 768, 768, 0);
     bench_linear(ctx, "linear_bf16_16384x768x3072", 16384, 768, 3072, 1);
     bench_linear(ctx, "linear_bf16_16384x768x768", 16384, 768, 768, 1);
+    bench_conv(ctx, "conv3x3_f32_b16_c128_64x64", 16, 128, 64, 64, 128);
     bench_mlp(ctx);
     vcuda_ctx_destroy(&ctx);
 #else
