@@ -22,7 +22,7 @@ Test(attention, fast_expf_accuracy) {
         double e = fabs((double)fast_expf(x) - r) / r;
         if (e > worst) worst = e;
     }
-    // measured: 1.3e-7 (about 1 ulp)
+    fprintf(stderr, "[attention] fast_expf max rel error %.3g on [-87, 10]\n", worst);
     cr_assert(worst < 3e-7, "fast_expf max rel error %.3g", worst);
     cr_assert(fast_expf(-INFINITY) < 2e-38f && fast_expf(-INFINITY) >= 0.0f);
     cr_assert(fast_expf(-1000.0f) < 2e-38f);
@@ -60,6 +60,7 @@ static void check_case(const char *name, int B, int T, int NH, int HD) {
     attention_backward(dqkv, dout, qkv, out, lse, B, T, NH, HD);
     for (int64_t i = 0; i < nq; i++) dqkv[i] -= 0.25f;
     snprintf(key, sizeof key, "%s dqkv", name);
+    // long reductions (T keys, HD dims): STYLE's 1e-4; measured max abs 5.7e-6
     close_report(key, dqkv, dqkv_r, nq, 1e-4, 1e-4);
     free(qkv); free(dout); free(out_r); free(lse_r); free(dqkv_r);
     free(out); free(lse); free(dqkv);
@@ -122,8 +123,10 @@ Test(attention, backward_vs_finite_differences) {
         fd[i] = (lp - lm) / (2 * h);
         an[i] = dqkv[i];
     }
-    // float32 op vs double FD: measured max abs error ~1e-6
-    expect_close_f64("dqkv vs FD", an, fd, nq, 2e-5, 1e-4);
+    // float32 op vs double FD: measured max abs 4.5e-7
+    cmp_result c = compare_f64(an, fd, nq, 5e-6, 1e-4);
+    fprintf(stderr, "[attention] dqkv vs FD      max_abs %.3g max_rel %.3g\n", c.max_abs, c.max_rel);
+    expect_close_f64("dqkv vs FD", an, fd, nq, 5e-6, 1e-4);
     free(qkv); free(dout); free(out); free(lse); free(dqkv);
     free(x); free(g); free(fd); free(an);
 }
