@@ -56,7 +56,8 @@ static double mean_logp_euler(toy_gmm *g, int steps, int n, uint32_t seed) {
 Test(toy_sampler, exact_velocity_reproduces_data) {
     toy_gmm *g;
     cr_assert_eq(toy_gmm_build(&g, "A"), 0);
-    const int n = 2000;
+    // 1000 points: the exact velocity costs 1016 Gaussians per point and step
+    const int n = 1000;
     float *x = malloc(sizeof(float) * 2 * n);
     double *lp = malloc(sizeof(double) * n);
     mt19937 r;
@@ -69,11 +70,11 @@ Test(toy_sampler, exact_velocity_reproduces_data) {
     double e200 = mean_logp_euler(g, 200, n, 9);
     double e20 = mean_logp_euler(g, 20, n, 9);
     cr_log_info("mean log p: true %.4f, Euler(v*) 200 steps %.4f, 20 steps %.4f", truth, e200, e20);
-    // Measured: true 1.336, Euler(v*) 200 steps 1.457 (+0.12: the coarse
+    // Measured: true 1.357, Euler(v*) 200 steps 1.441 (+0.08: the
     // integrator concentrates mass slightly), Monte-Carlo std of a mean over
-    // 2000 points ~0.03; 0.25 covers both.
+    // 1000 points ~0.05; 0.25 covers both.
     cr_assert(fabs(e200 - truth) < 0.25, "200 steps: %.4f vs true %.4f", e200, truth);
-    // 20 steps is far coarser: measured -1.002, 2.3 nats below the truth;
+    // 20 steps is far coarser: measured -1.044, 2.4 nats below the truth;
     // bound loosely so a broken integrator (tens of nats) still fails.
     cr_assert(e20 > truth - 3.0, "20 steps: %.4f vs true %.4f", e20, truth);
     free(x); free(lp);
