@@ -18,10 +18,11 @@ int store_normalise(float *zn, const float *z, const store_meta *m, int64_t B) {
     const int64_t C = m->shape[0], HW = m->shape[1] * m->shape[2];
     for (int64_t b = 0; b < B; b++)
         for (int64_t c = 0; c < C; c++) {
-            const float mc = m->mean[c], inv = 1.0f / m->std[c];
+            // A true division (not * 1/std): bit-for-bit the SPEC formula.
+            const float mc = m->mean[c], sc = m->std[c];
             const float *src = z + (b * C + c) * HW;
             float *dst = zn + (b * C + c) * HW;
-            for (int64_t j = 0; j < HW; j++) dst[j] = (src[j] - mc) * inv;
+            for (int64_t j = 0; j < HW; j++) dst[j] = (src[j] - mc) / sc;
         }
     return 0;
 }

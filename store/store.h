@@ -177,7 +177,9 @@ typedef struct {
 
 // Writes n records in ONE write transaction: all of them become visible
 // together or none do. Existing indices: opts.existing. On STORE_EMISMATCH
-// nothing of the batch is written. res may be NULL.
+// nothing of the batch is written. res may be NULL. Keep batches to a few
+// thousand records: LMDB refuses a transaction that dirties more than ~128k
+// pages (MDB_TXN_FULL, reported as STORE_ELMDB), i.e. ~500 MB.
 int store_put_batch(store *s, const store_record *recs, size_t n, store_put_result *res);
 
 // The indices in [first, end) that are not in the cache, ascending; *out is

@@ -239,3 +239,46 @@ Test(store_multiproc, reader_follows_map_growth_by_another_process, .timeout = 6
     store_close(&s);
     rm_rf(dir); free(dir);
 }
+
+// Stats written by another process (the encode stage, after all ranges are
+// done) become visible to an open reader through store_meta_reload.
+Test(store_multiproc, reader_reloads_stats_set_by_another_process, .timeout = 30) {
+    char *dir = test_tmpdir("store-mp-stats");
+    {
+        store_meta m = td_meta(2, 1, 1, false);
+        store *s;
+        cr_assert_eq(store_create(&s, dir, &m, NULL), 0, "%s", store_last_error());
+        store_close(&s);
+    }
+    int go[2];
+    cr_assert_eq(pipe(go), 0);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        close(go[1]);
+        char c;
+        if (read(go[0], &c, 1) != 1) _exit(9);
+        store *w;
+        if (store_open_rw(&w, dir, NULL, NULL, NULL)) _exit(1);
+        float mean[2] = {0.25f, -1.5f}, std[2] = {2.0f, 0.125f};
+        int rc = store_set_stats(w, mean, std);
+        store_close(&w);
+        _exit(rc ? 2 : 0);
+    }
+    close(go[0]);
+    store *s;
+    cr_assert_eq(store_open(&s, dir, NULL, NULL, NULL), 0, "%s", store_last_error());
+    cr_assert(!store_get_meta(s)->has_stats);
+    cr_assert_eq(write(go[1], "g", 1), 1);
+    close(go[1]);
+    wait_all(&pid, 1, "stats writer");
+    cr_assert(!store_get_meta(s)->has_stats, "the cached meta changes only on reload");
+    cr_assert_eq(store_meta_reload(s), 0, "%s", store_last_error());
+    const store_meta *m = store_get_meta(s);
+    cr_assert(m->has_stats && m->mean[1] == -1.5f && m->std[1] == 0.125f);
+    float z[2] = {0.25f + 2.0f * 3, -1.5f - 0.125f * 2}, zn[2];
+    cr_assert_eq(store_normalise(zn, z, m, 1), 0);
+    cr_assert(zn[0] == 3.0f && zn[1] == -2.0f, "zn = %g %g", zn[0], zn[1]);   // exact: dyadic values
+    store_close(&s);
+    rm_rf(dir); free(dir);
+}

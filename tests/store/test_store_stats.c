@@ -115,7 +115,7 @@ Test(store_stats, set_stats_persists_and_normalise_pair) {
                 z[i] = (float)((double)m->mean[c] + (double)m->std[c] * k[i]);
             }
     ASSERT_OK(store_normalise(zn, z, m, 2));
-    // One rounding in z plus two in (z - mean) * (1/std): |err| <= ~4 ulp of |k|+|mean/std|.
+    // Roundings in z, z - mean and the division: a few ulp of |k| + |mean/std|.
     expect_close_f32("normalise", zn, k, 24, 2e-6, 1e-6);
     ASSERT_OK(store_denormalise(back, zn, m, 2));
     expect_close_f32("denormalise(normalise(z))", back, z, 24, 2e-6, 1e-6);
