@@ -276,3 +276,16 @@ Test(image_io, grid_layout) {
     rm_rf(dir);
     free(dir);
 }
+
+#include "data/augment.h"
+
+Test(image_io, hflip_mirrors_rows_and_is_an_involution) {
+    enum { B = 2, C = 3, H = 4, W = 5, N = B * C * H * W };
+    float a[N], b[N], c[N];
+    fill_uniform(a, N, 8, -1, 1);
+    image_hflip(b, a, B, C, H, W);
+    for (int r = 0; r < B * C * H; r++)
+        for (int x = 0; x < W; x++) cr_assert_eq(b[r * W + x], a[r * W + W - 1 - x]);
+    image_hflip(c, b, B, C, H, W);
+    cr_assert(memcmp(a, c, sizeof a) == 0);
+}
