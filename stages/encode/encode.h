@@ -5,5 +5,6 @@
 #define STAGES_ENCODE_ENCODE_H
 
 int encode_toy_main(int argc, char **argv);   // stages/encode/toy_encode.c
+int encode_vae_main(int argc, char **argv);   // stages/encode/image_vae.c
 
 #endif

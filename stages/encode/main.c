@@ -9,7 +9,7 @@
 typedef int (*entry_fn)(int, char **);
 static const struct { const char *name; entry_fn fn; const char *what; } MODELS[] = {
     {"toy", encode_toy_main, "2D toy tokenizer: training points -> store (mu, sigma)"},
-    {"vae", NULL, "image tokenizer (conv VAE)"},
+    {"vae", encode_vae_main, "image tokenizer (conv VAE): Fashion-MNIST -> store"},
 };
 #define NMODELS (int)(sizeof MODELS / sizeof *MODELS)
 

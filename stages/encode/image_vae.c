@@ -1,0 +1,192 @@
+// image_vae.c: `encode --model vae`, Fashion-MNIST images -> the LMDB latent
+// store: per image the posterior mu and sigma = exp(0.5*clamp(logvar)) of the
+// image and of its horizontal flip, and the label; then (when asked, or when
+// this process covered the whole split) the per-channel latent mean and std
+// from a seeded subset (store_compute_stats, the one normalisation).
+// Resumable and splittable: only the indices of [--first, --end) missing
+// from the store are encoded, so several processes may fill one store by
+// index ranges and an interrupted run continues where it stopped.
+// Not here: the RGB image-folder datasets (the model is the 1-channel one).
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/augment.h"
+#include "data/idx.h"
+#include "models/vae.h"
+#include "nn/base.h"
+#include "nn/safetensors.h"
+#include "stages/encode/encode.h"
+#include "store/store.h"
+
+static void help(void) {
+    printf("usage: encode --model vae --ckpt PREFIX --store DIR [options]\n"
+           "Encodes Fashion-MNIST into the latent store (mu, sigma, label, flipped variant).\n"
+           "  --ckpt PREFIX    tokenizer weights PREFIX.safetensors\n"
+           "  --config NAME    f4c4 (default), f4c8, f8c4 (must match the checkpoint)\n"
+           "  --split S        train (default) or test\n"
+           "  --first N --end N  index range to encode (default the whole split)\n"
+           "  --batch N        (default 32)\n"
+           "  --stats          compute the latent statistics after encoding (default: only\n"
+           "                   when this process covered the whole split)\n"
+           "  --stats-n N      subset size for the statistics (default 10000)  --seed N (0)\n"
+           "  --data DIR       Fashion-MNIST folder (default %s)\n", FMNIST_DEFAULT_DIR);
+}
+
+// FNV-1a 64 of the checkpoint file: identifies the tokenizer in __meta__.
+static int file_hash(const char *path, char out[17]) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    uint64_t h = 1469598103934665603ULL;
+    unsigned char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        for (size_t i = 0; i < n; i++) { h ^= buf[i]; h *= 1099511628211ULL; }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) return -1;
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+    return 0;
+}
+
+int encode_vae_main(int argc, char **argv) {
+    const char *ckpt = NULL, *spath = NULL, *config = "f4c4", *split = "train", *data_dir = NULL;
+    long long first = 0, end = -1, stats_n = 10000;
+    int batch = 32, want_stats = 0;
+    uint64_t seed = 0;
+    static const struct option L[] = {
+        {"model", 1, 0, 'm'}, {"ckpt", 1, 0, 'k'}, {"store", 1, 0, 'o'}, {"config", 1, 0, 'c'},
+        {"split", 1, 0, 'p'}, {"first", 1, 0, 'f'}, {"end", 1, 0, 'e'}, {"batch", 1, 0, 'b'},
+        {"stats", 0, 0, 't'}, {"stats-n", 1, 0, 'n'}, {"seed", 1, 0, 's'}, {"data", 1, 0, 'D'},
+        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
+        char *e = NULL;
+        switch (c) {
+        case 'm': break;
+        case 'h': help(); return 0;
+        case 'k': ckpt = optarg; break;
+        case 'o': spath = optarg; break;
+        case 'c': config = optarg; break;
+        case 'p': split = optarg; break;
+        case 'D': data_dir = optarg; break;
+        case 't': want_stats = 1; break;
+        case 'f': first = strtoll(optarg, &e, 10); break;
+        case 'e': end = strtoll(optarg, &e, 10); break;
+        case 'n': stats_n = strtoll(optarg, &e, 10); break;
+        case 'b': batch = (int)strtol(optarg, &e, 10); break;
+        case 's': seed = strtoull(optarg, &e, 10); break;
+        default: fprintf(stderr, "encode: unknown or incomplete option (see --help)\n"); return 2;
+        }
+        if (e && *e) { fprintf(stderr, "encode: bad number '%s'\n", optarg); return 2; }
+    }
+    if (!ckpt || !spath) { fprintf(stderr, "encode: --ckpt PREFIX and --store DIR are required\n"); return 2; }
+    if (batch < 1 || stats_n < 1) { fprintf(stderr, "encode: --batch and --stats-n must be >= 1\n"); return 2; }
+    vae_config vc;
+    if (vae_config_preset(config, 1, &vc)) { fprintf(stderr, "encode: unknown --config '%s'\n", config); return 2; }
+    char msg[512], wpath[1200], hash[17];
+    fmnist *ds = NULL;
+    if (fmnist_load(data_dir, split, &ds, msg, sizeof msg)) { fprintf(stderr, "encode: %s\n", msg); return 2; }
+    if (end < 0) end = ds->n;
+    if (first < 0 || end > ds->n || first > end) {
+        fprintf(stderr, "encode: range [%lld, %lld) outside the split's 0..%lld\n", first, end,
+                (long long)ds->n);
+        fmnist_destroy(&ds);
+        return 2;
+    }
+    snprintf(wpath, sizeof wpath, "%s.safetensors", ckpt);
+    if (file_hash(wpath, hash)) { fprintf(stderr, "encode: cannot read %s\n", wpath); fmnist_destroy(&ds); return 1; }
+    vae *m = NULL;
+    store *st = NULL;
+    int rc = 0;
+    uint64_t *todo = NULL;
+    size_t ntodo = 0;
+    int zc = vc.z_channels, zs = vae_latent_side(&vc), per = zc * zs * zs;
+    float *x = malloc(sizeof(float) * (size_t)batch * 1024), *xf = malloc(sizeof(float) * (size_t)batch * 1024);
+    float *mu = malloc(sizeof(float) * (size_t)batch * per * 4);
+    int64_t *idx = malloc(sizeof(int64_t) * (size_t)batch);
+    int32_t *lab = malloc(sizeof(int32_t) * (size_t)batch);
+    store_record *recs = malloc(sizeof(store_record) * (size_t)batch);
+    if (!x || !xf || !mu || !idx || !lab || !recs || vae_create(&m, &vc, batch, 0)) {
+        fprintf(stderr, "encode: out of memory\n");
+        rc = 1;
+        goto done;
+    }
+    st_err err;
+    int e = st_load_params(wpath, &m->pt, &err);
+    if (e) { fprintf(stderr, "encode: %s: %s (%s)\n", wpath, ckpt_strerror(e), err.msg); rc = 1; goto done; }
+    store_meta meta;
+    char dname[64];
+    snprintf(dname, sizeof dname, "fashion-mnist-%s", split);
+    if (store_meta_init(&meta, hash, zc, zs, zs, true, dname, (uint64_t)ds->n, "vae-v1")) {
+        fprintf(stderr, "encode: bad store metadata\n");
+        rc = 1;
+        goto done;
+    }
+    if ((e = store_create(&st, spath, &meta, NULL))) {
+        fprintf(stderr, "encode: cannot create store %s: %s (%s)\n", spath, store_strerror(e), store_last_error());
+        rc = 1;
+        goto done;
+    }
+    if ((e = store_missing(st, (uint64_t)first, (uint64_t)end, &todo, &ntodo))) {
+        fprintf(stderr, "encode: %s: %s (%s)\n", spath, store_strerror(e), store_last_error());
+        rc = 1;
+        goto done;
+    }
+    fprintf(stderr, "[encode vae] %zu of %lld images in [%lld, %lld) to encode\n", ntodo, end - first,
+            first, end);
+    float *sig = mu + (size_t)batch * per, *muf = sig + (size_t)batch * per, *sigf = muf + (size_t)batch * per;
+    for (size_t k0 = 0; k0 < ntodo; k0 += (size_t)batch) {
+        int B = (int)(ntodo - k0 < (size_t)batch ? ntodo - k0 : (size_t)batch);
+        for (int b = 0; b < B; b++) idx[b] = (int64_t)todo[k0 + b];
+        fmnist_batch_f32(ds, x, lab, idx, 0, B);
+        image_hflip(xf, x, B, 1, 32, 32);
+        float *outs[2][2] = {{mu, sig}, {muf, sigf}};
+        const float *ins[2] = {x, xf};
+        for (int v = 0; v < 2; v++) {
+            vae_encode(m, ins[v], B);
+            memcpy(outs[v][0], m->mu, sizeof(float) * (size_t)B * per);
+            for (int64_t i = 0; i < (int64_t)B * per; i++) {
+                float l = m->logvar[i];
+                l = l < LOGVAR_MIN ? LOGVAR_MIN : l > LOGVAR_MAX ? LOGVAR_MAX : l;
+                outs[v][1][i] = expf(0.5f * l);
+            }
+        }
+        for (int b = 0; b < B; b++)
+            recs[b] = (store_record){.index = (uint64_t)idx[b], .label = lab[b],
+                                     .mu = mu + (size_t)b * per, .sigma = sig + (size_t)b * per,
+                                     .mu_flip = muf + (size_t)b * per, .sigma_flip = sigf + (size_t)b * per};
+        store_put_result res;
+        if ((e = store_put_batch(st, recs, (size_t)B, &res))) {
+            fprintf(stderr, "\nencode: writing %s: %s (%s)\n", spath, store_strerror(e), store_last_error());
+            rc = 1;
+            goto done;
+        }
+        fprintf(stderr, "\r[encode vae] %zu/%zu", k0 + (size_t)B, ntodo);
+    }
+    fprintf(stderr, "\n");
+    if (want_stats || (first == 0 && end == ds->n)) {
+        float mean[STORE_MAX_CHANNELS], sd[STORE_MAX_CHANNELS];
+        uint64_t have = 0;
+        store_count(st, &have);
+        size_t sub = (size_t)(stats_n < (long long)have ? stats_n : (long long)have);
+        if ((e = store_compute_stats(st, mean, sd, sub, seed)) || (e = store_set_stats(st, mean, sd))) {
+            fprintf(stderr, "encode: latent statistics: %s (%s)\n", store_strerror(e), store_last_error());
+            rc = 1;
+            goto done;
+        }
+        fprintf(stderr, "[encode vae] latent stats over %zu images:", sub);
+        for (int ch = 0; ch < zc; ch++) fprintf(stderr, " c%d mean %.4g std %.4g;", ch, mean[ch], sd[ch]);
+        fprintf(stderr, "\n");
+    }
+done:
+    free(todo);
+    store_close(&st);
+    vae_destroy(&m);
+    fmnist_destroy(&ds);
+    free(x); free(xf); free(mu); free(idx); free(lab); free(recs);
+    return rc;
+}
