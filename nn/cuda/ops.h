@@ -15,8 +15,8 @@
 // Determinism: no atomics; every reduction has a fixed order, so two runs
 // give identical bits.
 //
-// Not here yet: attention, RoPE, modulate, SwiGLU, losses other
-// than MSE's gradient, Muon.
+// Not here yet: losses other than MSE's gradient, embeddings, Muon, bf16
+// variants of the non-GEMM ops, a tiled (flash) attention.
 // Include only under #ifdef VEL_HAVE_CUDA (see vcuda.h).
 #ifndef NN_CUDA_OPS_H
 #define NN_CUDA_OPS_H
@@ -86,6 +86,35 @@ int rmsnorm_forward_cuda(vcuda_ctx *ctx, float *out, float *rstd, const float *i
                          const float *weight, int N, int C, float eps);
 int rmsnorm_backward_cuda(vcuda_ctx *ctx, float *dinp, float *dweight, const float *dout,
                           const float *inp, const float *weight, const float *rstd, int N, int C);
+
+// ---- DiT block pieces (nn/swiglu.h, nn/modulate.h, nn/rope.h, nn/attention.h) --
+int swiglu_forward_cuda(vcuda_ctx *ctx, float *h, const float *x12, int N, int H);
+int swiglu_backward_cuda(vcuda_ctx *ctx, float *dx12, const float *dh, const float *x12, int N, int H);
+int modulate_forward_cuda(vcuda_ctx *ctx, float *out, const float *x, const float *shift,
+                          const float *scale, int B, int T, int C, int ld);
+int modulate_backward_cuda(vcuda_ctx *ctx, float *dx, float *dshift, float *dscale,
+                           const float *dout, const float *x, const float *scale, int B, int T,
+                           int C, int ld);
+int gate_residual_forward_cuda(vcuda_ctx *ctx, float *out, const float *x, const float *y,
+                               const float *gate, int B, int T, int C, int ld);
+int gate_residual_backward_cuda(vcuda_ctx *ctx, float *dx, float *dy, float *dgate,
+                                const float *dout, const float *y, const float *gate, int B, int T,
+                                int C, int ld);
+// cos_t / sin_t: device copies of rope2d_tables' output.
+int rope_forward_cuda(vcuda_ctx *ctx, float *out, const float *inp, const float *cos_t,
+                      const float *sin_t, int B, int T, int NH, int HD, int ld_out, int ld_inp);
+int rope_backward_cuda(vcuda_ctx *ctx, float *dinp, const float *dout, const float *cos_t,
+                       const float *sin_t, int B, int T, int NH, int HD, int ld_dinp, int ld_dout);
+// Exact attention, not yet tiled (see transformer.cu); T <= ATTN_CUDA_T_MAX
+// (the score row lives in shared memory). Backward needs scratch of
+// attention_scratch_floats_cuda(B, T, NH) device floats (the CPU op needs none).
+#define ATTN_CUDA_T_MAX 6144
+size_t attention_scratch_floats_cuda(int B, int T, int NH);
+int attention_forward_cuda(vcuda_ctx *ctx, float *out, float *lse, const float *qkv, int B, int T,
+                           int NH, int HD);
+int attention_backward_cuda(vcuda_ctx *ctx, float *dqkv, const float *dout, const float *qkv,
+                            const float *out, const float *lse, float *scratch, int B, int T,
+                            int NH, int HD);
 
 // ---- losses -------------------------------------------------------------------
 // dpred += dloss * 2 (pred - target) / n; dtarget -= the same. n > 0.
