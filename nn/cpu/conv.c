@@ -89,21 +89,21 @@ static void im2col(float *col, const float *inp, int b0, int G, const conv2d_cfg
             int ch = r / (KH * KW), kh = (r / KW) % KH, kw = r % KW;
             const float *src = inp + ((size_t)(b0 + g) * c->C + ch) * H * W;
             float *dst = col + (size_t)r * ld + (size_t)g * OHW;
+            // Valid output columns [lo, hi): iw = ow*s + iw0 in [0, W).
+            const int iw0 = -c->pad_left + kw;
+            int lo, hi;
+            valid_range(iw0, s, W, OW, &lo, &hi);
             for (int oh = 0; oh < OH; oh++) {
                 int ih = oh * s - c->pad_top + kh;
                 float *d = dst + (size_t)oh * OW;
                 if (ih < 0 || ih >= H) { memset(d, 0, sizeof(float) * OW); continue; }
                 const float *srow = src + (size_t)ih * W;
-                int iw0 = -c->pad_left + kw;
-                if (s == 1 && iw0 >= 0 && iw0 + OW <= W) {
-                    memcpy(d, srow + iw0, sizeof(float) * OW);
-                    continue;
-                }
-                // Valid output columns [lo, hi): iw = ow*s + iw0 in [0, W).
-                int lo, hi;
-                valid_range(iw0, s, W, OW, &lo, &hi);
                 for (int ow = 0; ow < lo; ow++) d[ow] = 0.0f;
-                for (int ow = lo; ow < hi; ow++) d[ow] = srow[ow * s + iw0];
+                if (s == 1) {
+                    if (hi > lo) memcpy(d + lo, srow + lo + iw0, sizeof(float) * (hi - lo));
+                } else {
+                    for (int ow = lo; ow < hi; ow++) d[ow] = srow[ow * s + iw0];
+                }
                 for (int ow = hi; ow < OW; ow++) d[ow] = 0.0f;
             }
         }
@@ -112,7 +112,7 @@ static void im2col(float *col, const float *inp, int b0, int G, const conv2d_cfg
 
 // dinp images b0..b0+G-1 += col2im(dcol (K, G*OHW)), kernel taps in a
 // fixed order.
-static void col2im_add(float *dinp, const float *dcol, int b0, int G, const conv2d_cfg *c,
+static void col2im_add(float *restrict dinp, const float *restrict dcol, int b0, int G, const conv2d_cfg *c,
                        int OH, int OW) {
     const int KH = c->KH, KW = c->KW, H = c->H, W = c->W, s = c->stride, C = c->C;
     const int OHW = OH * OW;
@@ -124,19 +124,38 @@ static void col2im_add(float *dinp, const float *dcol, int b0, int G, const conv
                 for (int kw = 0; kw < KW; kw++) {
                     int r = (ch * KH + kh) * KW + kw;
                     const float *src = dcol + (size_t)r * ld + (size_t)g * OHW;
+                    int iw0 = -c->pad_left + kw, lo, hi;
+                    valid_range(iw0, s, W, OW, &lo, &hi);
                     for (int oh = 0; oh < OH; oh++) {
                         int ih = oh * s - c->pad_top + kh;
                         if (ih < 0 || ih >= H) continue;
-                        float *drow = dst + (size_t)ih * W;
-                        const float *srow = src + (size_t)oh * OW;
-                        int iw0 = -c->pad_left + kw, lo, hi;
-                        valid_range(iw0, s, W, OW, &lo, &hi);
-                        for (int ow = lo; ow < hi; ow++) drow[ow * s + iw0] += srow[ow];
+                        float *restrict drow = dst + (size_t)ih * W;
+                        const float *restrict srow = src + (size_t)oh * OW;
+                        if (s == 1) {
+                            // unit stride: vectorised (-O2 alone does not; omp simd
+                            // starts no threads)
+                            #pragma omp simd
+                            for (int ow = lo; ow < hi; ow++) drow[ow + iw0] += srow[ow];
+                        } else {
+                            for (int ow = lo; ow < hi; ow++) drow[ow * s + iw0] += srow[ow];
+                        }
                     }
                 }
             }
         }
     }
+}
+
+// Sum of n floats with 8 interleaved partial sums (a fixed order, so
+// deterministic; one serial accumulator would be bound by add latency).
+static float plane_sum(const float *x, int n) {
+    float p[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) p[k] += x[i + k];
+    float s = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+    for (; i < n; i++) s += x[i];
+    return s;
 }
 
 void conv2d_forward(float *out, const float *inp, const float *weight,
@@ -195,12 +214,8 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias,
         // be ~10^5 terms.
         for (int oc = 0; oc < OC; oc++) {
             double acc = 0.0;
-            for (int b = 0; b < B; b++) {
-                const float *d = dout + ((size_t)b * OC + oc) * OHW;
-                float part = 0.0f;
-                for (int i = 0; i < OHW; i++) part += d[i];
-                acc += part;
-            }
+            for (int b = 0; b < B; b++)
+                acc += plane_sum(dout + ((size_t)b * OC + oc) * OHW, OHW);
             dbias[oc] += (float)acc;
         }
     }
