@@ -188,32 +188,7 @@ void vae_destroy(vae **pm) {
     *pm = NULL;
 }
 
-void vae_init_params(vae *m, uint64_t seed) {
-    param_table *pt = &m->pt;
-    for (int i = 0; i < pt->count; i++) {
-        const param_info *pi = &pt->info[i];
-        float *v = param_data(pt, i);
-        size_t len = strlen(pi->name);
-        int is_norm = strstr(pi->name, "norm") != NULL && pi->ndim == 1;
-        if (is_norm) {
-            float fill = (len > 7 && !strcmp(pi->name + len - 7, ".weight")) ? 1.0f : 0.0f;
-            for (int64_t k = 0; k < pi->numel; k++) v[k] = fill;
-            continue;
-        }
-        // Conv weight (OC, C, KH, KW) or its bias: fan_in of the conv. The
-        // bias directly follows its weight in the table.
-        int64_t fan_in;
-        if (pi->ndim == 4) fan_in = pi->shape[1] * pi->shape[2] * pi->shape[3];
-        else {
-            CHECK(i > 0 && pt->info[i - 1].ndim == 4);
-            const param_info *w = &pt->info[i - 1];
-            fan_in = w->shape[1] * w->shape[2] * w->shape[3];
-        }
-        float bound = 1.0f / sqrtf((float)fan_in);
-        philox_uniform(v, pi->numel, seed, (uint32_t)i, 0);
-        for (int64_t k = 0; k < pi->numel; k++) v[k] = (2.0f * v[k] - 1.0f) * bound;
-    }
-}
+void vae_init_params(vae *m, uint64_t seed) { vtape_init_params(&m->pt, seed); }
 
 void vae_encode(vae *m, const float *x, int B) {
     CHECK(B >= 1 && B <= m->Bmax);
@@ -301,4 +276,23 @@ int vae_train_step(vae *m, const float *x, const float *eps, int B, const vae_lo
     vae_encoder_backward(m, dmu, dlv, B);
     if (parts) *parts = lp;
     return 0;
+}
+
+static double tape_flops(const vtape *t, int B) {
+    double f = 0;
+    for (int i = 0; i < t->nops; i++) {
+        const vtape_op *o = &t->ops[i];
+        const vtape_buf *ob = &t->bufs[o->out];
+        if (o->kind == VT_CONV)
+            f += 2.0 * B * (double)o->OC * o->C * o->k * o->k * ob->H * ob->W;
+        else if (o->kind == VT_ATTN) {
+            double T = (double)o->H * o->W;
+            f += 2.0 * 2.0 * B * o->C * T * T;
+        }
+    }
+    return f;
+}
+
+double vae_forward_flops(const vae *m, int B) {
+    return tape_flops(&m->enc, B) + tape_flops(&m->dec, B);
 }

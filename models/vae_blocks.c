@@ -15,6 +15,7 @@
 #include "nn/base.h"
 #include "nn/elementwise.h"
 #include "nn/norm.h"
+#include "nn/philox.h"
 #include "nn/shape_ops.h"
 
 void vtape_init(vtape *t, param_table *pt) {
@@ -110,6 +111,13 @@ int vtape_add(vtape *t, int a, int b) {
 int vtape_upsample(vtape *t, int x) {
     vtape_op *o = push_op(t, VT_UP, x);
     int out = vtape_buffer(t, o->C, 2 * o->H, 2 * o->W);
+    t->ops[t->nops - 1].out = out;
+    return out;
+}
+
+int vtape_avgpool(vtape *t, int x) {
+    vtape_op *o = push_op(t, VT_POOL, x);
+    int out = vtape_buffer(t, o->C, 1, 1);
     t->ops[t->nops - 1].out = out;
     return out;
 }
@@ -284,6 +292,15 @@ void vtape_forward(vtape *t, int B) {
         case VT_ADD: add_forward(out, in, t->bufs[o->in2].v, n); break;
         case VT_UP: upsample2x_forward(out, in, B, o->C, o->H, o->W); break;
         case VT_ATTN: attn_forward(t, o, B); break;
+        case VT_POOL: {
+            int hw = o->H * o->W;
+            for (int64_t r = 0; r < (int64_t)B * o->C; r++) {
+                double s = 0;
+                for (int k = 0; k < hw; k++) s += in[r * hw + k];
+                out[r] = (float)(s / hw);
+            }
+            break;
+        }
         }
     }
 }
@@ -314,6 +331,36 @@ void vtape_backward(vtape *t, const float *dout, int B) {
         case VT_ADD: add_backward(din, t->bufs[o->in2].g, dout_i, n); break;
         case VT_UP: upsample2x_backward(din, dout_i, B, o->C, o->H, o->W); break;
         case VT_ATTN: attn_backward(t, o, B); break;
+        case VT_POOL: {
+            int hw = o->H * o->W;
+            for (int64_t r = 0; r < (int64_t)B * o->C; r++)
+                for (int k = 0; k < hw; k++) din[r * hw + k] += dout_i[r] / (float)hw;
+            break;
         }
+        }
+    }
+}
+
+void vtape_init_params(param_table *pt, uint64_t seed) {
+    for (int i = 0; i < pt->count; i++) {
+        const param_info *pi = &pt->info[i];
+        float *v = param_data(pt, i);
+        size_t len = strlen(pi->name);
+        if (strstr(pi->name, "norm") != NULL && pi->ndim == 1) {
+            float fill = (len > 7 && !strcmp(pi->name + len - 7, ".weight")) ? 1.0f : 0.0f;
+            for (int64_t k = 0; k < pi->numel; k++) v[k] = fill;
+            continue;
+        }
+        int64_t fan_in;
+        if (pi->ndim == 4) {
+            fan_in = pi->shape[1] * pi->shape[2] * pi->shape[3];
+        } else {
+            CHECK(i > 0 && pt->info[i - 1].ndim == 4);
+            const param_info *w = &pt->info[i - 1];
+            fan_in = w->shape[1] * w->shape[2] * w->shape[3];
+        }
+        float bound = 1.0f / sqrtf((float)fan_in);
+        philox_uniform(v, pi->numel, seed, (uint32_t)i, 0);
+        for (int64_t k = 0; k < pi->numel; k++) v[k] = (2.0f * v[k] - 1.0f) * bound;
     }
 }

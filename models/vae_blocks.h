@@ -23,7 +23,7 @@
 #include "nn/conv.h"
 #include "nn/params.h"
 
-typedef enum { VT_CONV, VT_GN, VT_SILU, VT_ADD, VT_UP, VT_ATTN } vtape_kind;
+typedef enum { VT_CONV, VT_GN, VT_SILU, VT_ADD, VT_UP, VT_ATTN, VT_POOL } vtape_kind;
 
 typedef struct {
     vtape_kind kind;
@@ -66,6 +66,8 @@ int vtape_groupnorm(vtape *t, const char *prefix, int x, int G, float eps);
 int vtape_silu(vtape *t, int x);
 int vtape_add(vtape *t, int a, int b);
 int vtape_upsample(vtape *t, int x);
+// Global average pool: (C, H, W) -> (C, 1, 1).
+int vtape_avgpool(vtape *t, int x);
 // ResnetBlock (no time embedding, dropout 0): norm1, swish, conv1, norm2,
 // swish, conv2, plus nin_shortcut (1x1) when channels change.
 int vtape_resnet_block(vtape *t, const char *prefix, int x, int OC, int G);
@@ -75,6 +77,11 @@ int vtape_attn_block(vtape *t, const char *prefix, int x, int G);
 int vtape_downsample(vtape *t, const char *prefix, int x);
 // Upsample: nearest x2, conv3x3 (prefix.conv).
 int vtape_upsample_block(vtape *t, const char *prefix, int x);
+
+// PyTorch's default Conv2d init for every conv in pt (kaiming_uniform
+// a=sqrt(5): U(+-1/sqrt(fan_in)) for weight and bias; a bias follows its
+// weight in the table), GroupNorm weight 1 and bias 0; Philox-seeded.
+void vtape_init_params(param_table *pt, uint64_t seed);
 
 // Allocates all buffers for Bmax samples (and gradients if train). Call after
 // param_table_commit. Returns 0 or VEL_ENOMEM.

@@ -11,7 +11,7 @@ static const struct { const char *name; entry_fn fn; const char *what; } MODELS[
     {"toy-tokenizer", train_toy_tokenizer_main, "2D toy MLP tokenizer (KL or VE regulariser)"},
     {"toy-flow", train_toy_flow_main, "2D toy flow model on latents from a store"},
     {"vae", train_vae_main, "image tokenizer (conv VAE)"},
-    {"classifier", NULL, "feature classifier for image metrics"},
+    {"classifier", train_classifier_main, "feature classifier for image metrics"},
     {"dit", NULL, "LightningDiT on image latents"},
 };
 #define NMODELS (int)(sizeof MODELS / sizeof *MODELS)

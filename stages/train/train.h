@@ -7,5 +7,6 @@
 int train_toy_tokenizer_main(int argc, char **argv);   // stages/train/toy_train.c
 int train_toy_flow_main(int argc, char **argv);        // stages/train/toy_train.c
 int train_vae_main(int argc, char **argv);             // stages/train/image_vae.c
+int train_classifier_main(int argc, char **argv);      // stages/train/image_classifier.c
 
 #endif

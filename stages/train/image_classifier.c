@@ -1,0 +1,161 @@
+// image_classifier.c: `train --model classifier`, the Fashion-MNIST feature
+// classifier (models/classifier.h) whose pooled features feed the Frechet
+// distance of reconstructions. Softmax cross-entropy, Adam (PyTorch
+// defaults), Philox-seeded shuffles. Writes DIR/config.json, DIR/log.jsonl,
+// DIR/classifier.safetensors and the test accuracy (DIR/report.json).
+// Not here: resume (the run is short; rerun it).
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "data/idx.h"
+#include "models/classifier.h"
+#include "nn/base.h"
+#include "nn/optim.h"
+#include "nn/philox.h"
+#include "nn/safetensors.h"
+#include "stages/train/train.h"
+
+static void help(void) {
+    printf("usage: train --model classifier --out DIR [options]\n"
+           "Trains the Fashion-MNIST feature classifier used for Frechet distances.\n"
+           "  --steps N (2000)  --batch N (32)  --lr X (1e-3)  --seed N (0)\n"
+           "  --test-n N        test images for the reported accuracy (default 10000)\n"
+           "  --log-every N (50)  --data DIR (default %s)\n"
+           "Writes DIR/config.json, DIR/log.jsonl, DIR/classifier.safetensors, DIR/report.json.\n",
+           FMNIST_DEFAULT_DIR);
+}
+
+int train_classifier_main(int argc, char **argv) {
+    const char *out = NULL, *data_dir = NULL;
+    int steps = 2000, batch = 32, log_every = 50, test_n = 10000;
+    double lr = 1e-3;
+    uint64_t seed = 0;
+    static const struct option L[] = {
+        {"model", 1, 0, 'm'}, {"out", 1, 0, 'o'}, {"steps", 1, 0, 'S'}, {"batch", 1, 0, 'B'},
+        {"lr", 1, 0, 'L'}, {"seed", 1, 0, 's'}, {"test-n", 1, 0, 't'}, {"log-every", 1, 0, 'E'},
+        {"data", 1, 0, 'D'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
+        char *e = NULL;
+        switch (c) {
+        case 'm': break;
+        case 'h': help(); return 0;
+        case 'o': out = optarg; break;
+        case 'D': data_dir = optarg; break;
+        case 'S': steps = (int)strtol(optarg, &e, 10); break;
+        case 'B': batch = (int)strtol(optarg, &e, 10); break;
+        case 'E': log_every = (int)strtol(optarg, &e, 10); break;
+        case 't': test_n = (int)strtol(optarg, &e, 10); break;
+        case 'L': lr = strtod(optarg, &e); break;
+        case 's': seed = strtoull(optarg, &e, 10); break;
+        default: fprintf(stderr, "train: unknown or incomplete option (see --help)\n"); return 2;
+        }
+        if (e && *e) { fprintf(stderr, "train: bad number '%s'\n", optarg); return 2; }
+    }
+    if (!out) { fprintf(stderr, "train: --out DIR is required\n"); return 2; }
+    if (steps < 0 || batch < 1 || log_every < 1 || test_n < 1 || !(lr > 0)) {
+        fprintf(stderr, "train: steps >= 0, batch/log-every/test-n >= 1, lr > 0\n");
+        return 2;
+    }
+    if (mkdir(out, 0755) && errno != EEXIST) {
+        fprintf(stderr, "train: cannot create %s: %s\n", out, strerror(errno));
+        return 1;
+    }
+    char msg[512], path[1200];
+    fmnist *tr = NULL, *te = NULL;
+    if (fmnist_load(data_dir, "train", &tr, msg, sizeof msg) || fmnist_load(data_dir, "test", &te, msg, sizeof msg)) {
+        fprintf(stderr, "train: %s\n", msg);
+        fmnist_destroy(&tr);
+        return 1;
+    }
+    classifier *cl = NULL;
+    optim *opt = NULL;
+    int rc = 0;
+    FILE *log = NULL;
+    float *x = malloc(sizeof(float) * (size_t)batch * 1024), *u = malloc(sizeof(float) * (size_t)batch);
+    int32_t *lab = malloc(sizeof(int32_t) * (size_t)batch);
+    int64_t *idx = malloc(sizeof(int64_t) * (size_t)batch);
+    optim_config oc = optim_defaults(OPTIM_ADAM);
+    if (!x || !u || !lab || !idx || classifier_create(&cl, batch, 1) || optim_create(&opt, &cl->pt, &oc)) {
+        fprintf(stderr, "train: out of memory\n");
+        rc = 1;
+        goto done;
+    }
+    classifier_init_params(cl, seed);
+    snprintf(path, sizeof path, "%s/config.json", out);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fprintf(f, "{\"model\":\"classifier\",\"steps\":%d,\"batch\":%d,\"lr\":%g,\"seed\":%llu,"
+                   "\"optimizer\":\"adam(0.9,0.999)\",\"features\":%d}\n",
+                steps, batch, lr, (unsigned long long)seed, CLASSIFIER_FEAT_DIM);
+        fclose(f);
+    }
+    snprintf(path, sizeof path, "%s/log.jsonl", out);
+    log = fopen(path, "w");
+    if (!log) { fprintf(stderr, "train: cannot write %s\n", path); rc = 1; goto done; }
+    double acc_l = 0, t0 = vel_now();
+    int acc_hit = 0, acc_n = 0;
+    for (int s = 0; s < steps; s++) {
+        // Sampling with replacement from Philox uniforms: simple and a pure
+        // function of (seed, step).
+        philox_uniform(u, batch, seed, 3, (uint64_t)s * (uint64_t)batch);
+        for (int b = 0; b < batch; b++) {
+            idx[b] = (int64_t)(u[b] * (float)tr->n);
+            if (idx[b] >= tr->n) idx[b] = tr->n - 1;
+        }
+        fmnist_batch_f32(tr, x, lab, idx, 0, batch);
+        param_zero_grads(&cl->pt);
+        classifier_forward(cl, x, batch);
+        int hit;
+        double l = classifier_loss_backward(cl, lab, batch, &hit);
+        if (!isfinite(l)) { fprintf(stderr, "\ntrain: loss not finite at step %d\n", s); rc = 1; goto done; }
+        optim_step(opt, &cl->pt, lr);
+        acc_l += l; acc_hit += hit; acc_n += batch;
+        if ((s + 1) % log_every == 0 || s + 1 == steps) {
+            fprintf(log, "{\"step\":%d,\"loss\":%.6g,\"train_acc\":%.4f,\"wall_s\":%.2f}\n", s + 1,
+                    acc_l * batch / acc_n, (double)acc_hit / acc_n, vel_now() - t0);
+            fflush(log);
+            fprintf(stderr, "\r[train classifier] step %d/%d loss %.4f acc %.3f", s + 1, steps,
+                    acc_l * batch / acc_n, (double)acc_hit / acc_n);
+            acc_l = 0; acc_hit = 0; acc_n = 0;
+        }
+    }
+    fprintf(stderr, "\n");
+    snprintf(path, sizeof path, "%s/classifier.safetensors", out);
+    st_err err;
+    st_kv meta[1] = {{"format", "pt"}};
+    int e = st_save_params(path, &cl->pt, DT_F32, meta, 1, &err);
+    if (e) { fprintf(stderr, "train: saving %s: %s (%s)\n", path, ckpt_strerror(e), err.msg); rc = 1; goto done; }
+    if (test_n > te->n) test_n = (int)te->n;
+    int hits = 0;
+    for (int i0 = 0; i0 < test_n; i0 += batch) {
+        int B = test_n - i0 < batch ? test_n - i0 : batch;
+        fmnist_batch_f32(te, x, lab, NULL, i0, B);
+        const float *lg = classifier_forward(cl, x, B);
+        for (int b = 0; b < B; b++) {
+            int arg = 0;
+            for (int k = 1; k < CLASSIFIER_CLASSES; k++)
+                if (lg[b * CLASSIFIER_CLASSES + k] > lg[b * CLASSIFIER_CLASSES + arg]) arg = k;
+            hits += arg == lab[b];
+        }
+    }
+    double acc = (double)hits / test_n;
+    fprintf(stderr, "[train classifier] test accuracy %.4f on %d images\n", acc, test_n);
+    snprintf(path, sizeof path, "%s/report.json", out);
+    f = fopen(path, "w");
+    if (f) { fprintf(f, "{\"test_accuracy\":%.6f,\"test_images\":%d,\"steps\":%d}\n", acc, test_n, steps); fclose(f); }
+done:
+    if (log) fclose(log);
+    optim_destroy(&opt);
+    classifier_destroy(&cl);
+    fmnist_destroy(&tr);
+    fmnist_destroy(&te);
+    free(x); free(u); free(lab); free(idx);
+    return rc;
+}
