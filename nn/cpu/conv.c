@@ -102,6 +102,7 @@ static void im2col(float *col, const float *inp, int b0, int G, const conv2d_cfg
                 if (s == 1) {
                     if (hi > lo) memcpy(d + lo, srow + lo + iw0, sizeof(float) * (hi - lo));
                 } else {
+                    #pragma omp simd
                     for (int ow = lo; ow < hi; ow++) d[ow] = srow[ow * s + iw0];
                 }
                 for (int ow = hi; ow < OW; ow++) d[ow] = 0.0f;
@@ -136,7 +137,8 @@ static void col2im_add(float *restrict dinp, const float *restrict dcol, int b0,
                             // starts no threads)
                             #pragma omp simd
                             for (int ow = lo; ow < hi; ow++) drow[ow + iw0] += srow[ow];
-                        } else {
+                        } else {   // distinct targets per ow: safe to vectorise
+                            #pragma omp simd
                             for (int ow = lo; ow < hi; ow++) drow[ow * s + iw0] += srow[ow];
                         }
                     }
