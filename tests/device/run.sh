@@ -90,15 +90,19 @@ have_headers && log "C dependencies: found" || log "C dependencies: MISSING (bui
 LINKDIR=/tmp/vel-cudalinks
 mkdir -p "$LINKDIR"
 SITE=$($PY -c "import sysconfig; print(sysconfig.get_paths()['purelib'])" 2>/dev/null || true)
-for spec in "cudnn:libcudnn.so.9:cudnn.h" "cublas:libcublas.so.13:cublas_v2.h" "cublas:libcublasLt.so.13:" "nccl:libnccl.so.2:"; do
-  IFS=: read -r pkg lib hdr <<<"$spec"
-  [ -e "/usr/local/cuda/lib64/${lib%.*}" ] && continue
-  d="$SITE/nvidia/$pkg"
-  [ -n "$SITE" ] && [ -e "$d/lib/$lib" ] || continue
-  ln -sf "$d/lib/$lib" "$LINKDIR/${lib%.*}"
-  ln -sf "$d/lib/$lib" "$LINKDIR/$lib"
-  [ -n "$hdr" ] && [ -e "$d/include/$hdr" ] && export CPATH="$d/include${CPATH:+:$CPATH}"
-  log "using $pkg from $d"
+for spec in "libcudnn.so.9:cudnn.h" "libcublas.so.13:cublas_v2.h" "libcublasLt.so.13:" "libnccl.so.2:"; do
+  IFS=: read -r lib hdr <<<"$spec"
+  if [ -e "/usr/local/cuda/lib64/${lib%.*}" ] || ldconfig -p 2>/dev/null | grep -q " ${lib%.*} "; then continue; fi
+  # The wheels' layout differs between CUDA 12 and 13 packages: search.
+  f=$( [ -n "$SITE" ] && find "$SITE/nvidia" -name "$lib" 2>/dev/null | head -1 )
+  [ -n "$f" ] || { log "no $lib found (toolkit, ldconfig or $SITE/nvidia)"; continue; }
+  ln -sf "$f" "$LINKDIR/${lib%.*}"
+  ln -sf "$f" "$LINKDIR/$lib"
+  if [ -n "$hdr" ] && [ ! -e "/usr/local/cuda/include/$hdr" ]; then
+    h=$(find "$SITE/nvidia" -name "$hdr" 2>/dev/null | head -1)
+    [ -n "$h" ] && export CPATH="$(dirname "$h")${CPATH:+:$CPATH}"
+  fi
+  log "using $f"
 done
 export LIBRARY_PATH="$LINKDIR${LIBRARY_PATH:+:$LIBRARY_PATH}"
 export LD_LIBRARY_PATH="$LINKDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
