@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "nn/base.h"
 
@@ -331,4 +332,68 @@ int image_grid_write_png(const char *path, const float *imgs, int N, int C, int 
     int rc = png_write(path, g, (int)gw, (int)gh, C);
     free(g);
     return rc;
+}
+
+// ---- .npz -----------------------------------------------------------------
+
+static void put16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void put32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
+}
+
+int image_npz_write_u8(const char *path, const uint8_t *data, int ndim, const int64_t *shape) {
+    if (!path || !data || ndim < 1 || ndim > 8 || !shape) return VEL_EINVAL;
+    int64_t n = 1;
+    char dims[256] = "";
+    size_t dl = 0;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0) return VEL_EINVAL;
+        n *= shape[i];
+        dl += (size_t)snprintf(dims + dl, sizeof dims - dl, "%lld%s", (long long)shape[i],
+                               ndim == 1 ? "," : (i + 1 < ndim ? ", " : ""));
+    }
+    // npy v1.0 header, padded with spaces so that magic+len+header is a
+    // multiple of 64 (numpy's own alignment), ending in a newline.
+    char hdr[512];
+    int hl = snprintf(hdr, sizeof hdr, "{'descr': '|u1', 'fortran_order': False, 'shape': (%s), }", dims);
+    int total = 10 + hl + 1;
+    int pad = (64 - total % 64) % 64;
+    if (hl + pad + 1 >= (int)sizeof hdr) return VEL_EINVAL;
+    memset(hdr + hl, ' ', (size_t)pad);
+    hdr[hl + pad] = '\n';
+    hl += pad + 1;
+    uint8_t pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, 0, 0};
+    put16(pre + 8, (uint32_t)hl);
+    uint64_t msize = 10 + (uint64_t)hl + (uint64_t)n;
+    if (msize + 200 > 0xFFFFFFFFull) return VEL_ERANGE;
+    uLong crc = crc32(0L, Z_NULL, 0);
+    crc = crc32(crc, pre, 10);
+    crc = crc32(crc, (const Bytef *)hdr, (uInt)hl);
+    for (int64_t off = 0; off < n; off += (1 << 30)) {
+        int64_t len = n - off < (1 << 30) ? n - off : (1 << 30);
+        crc = crc32(crc, data + off, (uInt)len);
+    }
+    const char *name = "arr_0.npy";
+    const uint32_t nl = 9;
+    uint8_t lh[30] = {0}, cd[46] = {0}, ed[22] = {0};
+    put32(lh, 0x04034b50); put16(lh + 4, 20); put16(lh + 12, 0x21);   // date 1980-01-01
+    put32(lh + 14, (uint32_t)crc); put32(lh + 18, (uint32_t)msize); put32(lh + 22, (uint32_t)msize);
+    put16(lh + 26, nl);
+    put32(cd, 0x02014b50); put16(cd + 4, 20); put16(cd + 6, 20); put16(cd + 14, 0x21);
+    put32(cd + 16, (uint32_t)crc); put32(cd + 20, (uint32_t)msize); put32(cd + 24, (uint32_t)msize);
+    put16(cd + 28, nl); put32(cd + 42, 0);
+    uint32_t cd_off = 30 + nl + (uint32_t)msize;
+    put32(ed, 0x06054b50); put16(ed + 8, 1); put16(ed + 10, 1); put32(ed + 12, 46 + nl);
+    put32(ed + 16, cd_off);
+    char tmp[4096];
+    if (write_tmp_name(tmp, sizeof tmp, path)) return VEL_EINVAL;
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return VEL_EIO;
+    int ok = fwrite(lh, 1, 30, f) == 30 && fwrite(name, 1, nl, f) == nl &&
+             fwrite(pre, 1, 10, f) == 10 && fwrite(hdr, 1, (size_t)hl, f) == (size_t)hl &&
+             fwrite(data, 1, (size_t)n, f) == (size_t)n && fwrite(cd, 1, 46, f) == 46 &&
+             fwrite(name, 1, nl, f) == nl && fwrite(ed, 1, 22, f) == 22;
+    if (fclose(f) != 0) ok = 0;
+    if (!ok || rename(tmp, path) != 0) { unlink(tmp); return VEL_EIO; }
+    return 0;
 }

@@ -62,4 +62,12 @@ float image_u8_to_f32(uint8_t v);
 int image_grid_write_png(const char *path, const float *imgs, int N, int C, int H,
                          int W, int ncols);
 
+// Writes an ADM-compatible .npz: a ZIP archive (stored, no compression) with
+// one member "arr_0.npy" holding data as uint8 with the given shape, e.g.
+// (N, H, W, C) images as guided-diffusion's evaluator reads them
+// (np.load(path)["arr_0"]). Written to a temp name and renamed. Archives over
+// 4 GiB (ZIP64) are refused with VEL_ERANGE. Returns 0, VEL_EINVAL, VEL_ERANGE
+// or VEL_EIO.
+int image_npz_write_u8(const char *path, const uint8_t *data, int ndim, const int64_t *shape);
+
 #endif

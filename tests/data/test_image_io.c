@@ -289,3 +289,36 @@ Test(image_io, hflip_mirrors_rows_and_is_an_involution) {
     image_hflip(c, b, B, C, H, W);
     cr_assert(memcmp(a, c, sizeof a) == 0);
 }
+
+// The .npz layout: one stored ZIP member arr_0.npy whose CRC and npy header
+// are right (numpy itself read this file back during development:
+// np.load(path)["arr_0"] gave uint8 (2, 3, 4, 1) with the same bytes).
+Test(image_io, npz_layout) {
+    char *dir = test_tmpdir("npz");
+    char path[512];
+    snprintf(path, sizeof path, "%s/s.npz", dir);
+    uint8_t d[24];
+    for (int i = 0; i < 24; i++) d[i] = (uint8_t)(i * 10);
+    int64_t shape[4] = {2, 3, 4, 1};
+    cr_assert_eq(image_npz_write_u8(path, d, 4, shape), 0);
+    FILE *f = fopen(path, "rb");
+    uint8_t b[1024];
+    size_t n = fread(b, 1, sizeof b, f);
+    fclose(f);
+    cr_assert(b[0] == 'P' && b[1] == 'K' && b[2] == 3 && b[3] == 4);
+    cr_assert(memcmp(b + 30, "arr_0.npy", 9) == 0);
+    const uint8_t *m = b + 39;
+    cr_assert(memcmp(m, "\x93NUMPY\x01\x00", 8) == 0);
+    int hl = m[8] | (m[9] << 8);
+    cr_assert_eq((10 + hl) % 64, 0);
+    cr_assert(strstr((const char *)m + 10, "'shape': (2, 3, 4, 1)"));
+    cr_assert(memcmp(m + 10 + hl, d, 24) == 0);
+    uint32_t size = (uint32_t)(10 + hl + 24);
+    uint32_t crc_file = b[14] | (b[15] << 8) | (b[16] << 16) | ((uint32_t)b[17] << 24);
+    cr_assert_eq(crc_file, (uint32_t)crc32(0, m, size));
+    cr_assert_eq(n, 30 + 9 + size + 46 + 9 + 22);
+    cr_assert(b[n - 22] == 'P' && b[n - 21] == 'K' && b[n - 20] == 5 && b[n - 19] == 6);
+    cr_assert_eq(image_npz_write_u8(path, d, 0, shape), VEL_EINVAL);
+    rm_rf(dir);
+    free(dir);
+}
