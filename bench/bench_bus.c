@@ -1,8 +1,10 @@
 // bench_bus.c: bus throughput for 64 KiB and 4 MiB f32 tensor messages over
 // ipc:// and tcp://127.0.0.1, sender in a forked child (zero-copy send from
 // one static buffer), receiver here (validated, in-place receive). Printed
-// next to memcpy of the same bytes measured in the same run, as a ratio.
-// Bounded: each case stops after its message count or 4 s, whichever first.
+// next to memcpy of the same bytes and next to raw ZeroMQ (zmq_msg_send /
+// zmq_msg_recv of the same bytes, no header, no checks), both measured in the
+// same run, as ratios.
+// Bounded: each case stops after its message count or 2.5 s, whichever first.
 // Not a test: numbers depend on the machine and its load.
 #include <signal.h>
 #include <stdio.h>
@@ -11,8 +13,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <zmq.h>
+
 #include "bus/bus.h"
 #include "nn/base.h"
+
+#define CASE_SECONDS 2.5
 
 static void no_free(void *data, void *hint) { (void)data; (void)hint; } // static buffer
 
@@ -36,6 +42,70 @@ static void sender(const char *ep, size_t bytes, int count) {
     bus_socket_close(&tx);
     free(buf);
     _exit(0);
+}
+
+// The same transfer with bare ZeroMQ: the floor the bus is measured against.
+static void raw_sender(const char *ep, size_t bytes, int count) {
+    alarm(30);
+    char *buf = aligned_alloc(64, bytes);
+    if (!buf) _exit(2);
+    memset(buf, 1, bytes);
+    void *ctx = zmq_ctx_new(), *tx = zmq_socket(ctx, ZMQ_PUSH);
+    int linger = 10000;
+    zmq_setsockopt(tx, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_connect(tx, ep)) _exit(3);
+    for (int i = 0; i < count; i++) {
+        zmq_msg_t m;
+        zmq_msg_init_data(&m, buf, bytes, no_free, NULL);
+        if (zmq_msg_send(&m, tx, 0) < 0) _exit(4);
+    }
+    zmq_close(tx);
+    zmq_ctx_term(ctx);
+    free(buf);
+    _exit(0);
+}
+
+static double raw_gbs(const char *scheme, size_t bytes, int count) {
+    char ep[256];
+    char dir[] = "/tmp/vel-bench-bus-XXXXXX";
+    if (!strcmp(scheme, "ipc")) {
+        CHECK(mkdtemp(dir));
+        snprintf(ep, sizeof ep, "ipc://%s/raw", dir);
+    } else {
+        snprintf(ep, sizeof ep, "tcp://127.0.0.1:*");
+    }
+    void *ctx = zmq_ctx_new(), *rx = zmq_socket(ctx, ZMQ_PULL);
+    CHECK(zmq_bind(rx, ep) == 0);
+    size_t n = sizeof ep;
+    CHECK(zmq_getsockopt(rx, ZMQ_LAST_ENDPOINT, ep, &n) == 0);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) raw_sender(ep, bytes, count);
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    CHECK(zmq_msg_recv(&m, rx, 0) >= 0);
+    int got = 1, timeout = 1000;
+    zmq_setsockopt(rx, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    double t0 = vel_now();
+    while (got < count && vel_now() - t0 < CASE_SECONDS) {
+        if (zmq_msg_recv(&m, rx, 0) < 0) continue;
+        got++;
+    }
+    double dt = vel_now() - t0;
+    zmq_msg_close(&m);
+    if (got < count) kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    int zero = 0;
+    zmq_setsockopt(rx, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_close(rx);
+    zmq_ctx_term(ctx);
+    if (!strcmp(scheme, "ipc")) {
+        char p[300];
+        snprintf(p, sizeof p, "%s/raw", dir);
+        unlink(p);
+        rmdir(dir);
+    }
+    return (double)bytes * (got - 1) / dt / 1e9;
 }
 
 static double memcpy_gbs(size_t bytes, int count) {
@@ -76,7 +146,7 @@ static void run_case(const char *scheme, size_t bytes, int count) {
     CHECK(bus_recv(rx, &m, 10000) == 0);   // first message starts the clock
     bus_msg_destroy(&m);
     int got = 1;
-    double t0 = vel_now(), limit = 4.0;
+    double t0 = vel_now(), limit = CASE_SECONDS;
     float sum = 0;
     while (got < count && vel_now() - t0 < limit) {
         int rc = bus_recv(rx, &m, 1000);
@@ -103,9 +173,10 @@ static void run_case(const char *scheme, size_t bytes, int count) {
     }
     double gbs = (double)bytes * msgs / dt / 1e9, mps = msgs / dt;
     double ref = memcpy_gbs(bytes, msgs > 0 ? msgs : 1);
-    printf("%-4s %8zu KiB  %6d msgs  %7.2f GB/s  %9.0f msg/s   memcpy %6.2f GB/s   ratio %.3f"
-           "   realigned %llu/%llu%s\n",
-           scheme, bytes >> 10, msgs, gbs, mps, ref, gbs / ref,
+    double raw = raw_gbs(scheme, bytes, count);
+    printf("%-4s %5zu KiB %6d msgs %6.2f GB/s %7.0f msg/s | memcpy %6.2f GB/s bus/memcpy %.3f"
+           " | raw zmq %5.2f GB/s bus/raw %.2f | realigned %llu/%llu%s\n",
+           scheme, bytes >> 10, msgs, gbs, mps, ref, gbs / ref, raw, gbs / raw,
            (unsigned long long)st.realigned, (unsigned long long)st.received,
            sum == -1.0f ? "!" : "");
     fflush(stdout);
@@ -114,7 +185,7 @@ static void run_case(const char *scheme, size_t bytes, int count) {
 int main(int argc, char **argv) {
     if (argc > 1) {
         printf("usage: %s\n  Bus throughput (64 KiB and 4 MiB f32 messages, ipc:// and "
-               "tcp://127.0.0.1)\n  against memcpy of the same bytes; < 30 s in total.\n",
+               "tcp://127.0.0.1)\n  against memcpy and raw ZeroMQ of the same bytes; < 30 s in total.\n",
                argv[0]);
         return strcmp(argv[1], "--help") == 0 ? 0 : 2;
     }
@@ -122,7 +193,7 @@ int main(int argc, char **argv) {
     const char *schemes[] = {"ipc", "tcp"};
     for (int s = 0; s < 2; s++) {
         run_case(schemes[s], 64 << 10, 20000);
-        run_case(schemes[s], 4 << 20, 400);
+        run_case(schemes[s], 4 << 20, 300);
     }
     return 0;
 }

@@ -171,9 +171,6 @@ static void free_buf(void *data, void *hint) {
 // Sends m; copy=1 never transfers ownership (bus_send_copy). Returns 0,
 // BUS_ETIMEOUT with nothing sent, or an error after a partial send attempt.
 static int send_msg(bus_socket *s, bus_msg *m, int timeout_ms, int copy) {
-    int w = wait_io(s, ZMQ_POLLOUT, timeout_ms);
-    if (w < 0) return w;
-    if (w == 0) return BUS_ETIMEOUT;
     uint8_t *hb;
     size_t hl;
     int rc = bus_msg_encode_header(m, &hb, &hl);
@@ -183,11 +180,21 @@ static int send_msg(bus_socket *s, bus_msg *m, int timeout_ms, int copy) {
     if (zmq_msg_init_data(&part, hb, hl, free_buf, NULL)) { free(hb); return VEL_ENOMEM; }
     // DONTWAIT on the first part only: ZeroMQ queues a multipart message
     // atomically, so once the header is in, the payloads follow without
-    // blocking, and an EAGAIN here means nothing of m has left.
-    if (zmq_msg_send(&part, s->z, ZMQ_DONTWAIT | (nt ? ZMQ_SNDMORE : 0)) < 0) {
-        int e = errno;
-        zmq_msg_close(&part);
-        return e == EAGAIN ? BUS_ETIMEOUT : (errno = e, zerr());
+    // blocking, and an EAGAIN here means nothing of m has left. Try first,
+    // poll only when the socket is full (saves a poll per message).
+    double t0 = vel_now();
+    while (zmq_msg_send(&part, s->z, ZMQ_DONTWAIT | (nt ? ZMQ_SNDMORE : 0)) < 0) {
+        int e = errno, left = timeout_ms;
+        if (e == EAGAIN && timeout_ms > 0) {
+            left = timeout_ms - (int)((vel_now() - t0) * 1000);
+            if (left < 0) left = 0;
+        }
+        int w = e != EAGAIN ? (errno = e, zerr()) : timeout_ms == 0 ? 0
+                                                  : wait_io(s, ZMQ_POLLOUT, left);
+        if (w <= 0) {
+            zmq_msg_close(&part);
+            return w < 0 ? w : BUS_ETIMEOUT;
+        }
     }
     size_t bytes = hl;
     for (int i = 0; i < nt; i++) {
@@ -240,12 +247,19 @@ static int reject(bus_socket *s, int code) {
 // Receives one whole multipart message (the socket is readable).
 static int recv_one(bus_socket *s, bus_msg **out) {
     *out = NULL;
+    // First frame without waiting, and before allocating anything: callers
+    // try this before they poll, so "nothing there" must stay cheap.
+    zmq_msg_t t;
+    zmq_msg_init(&t);
+    if (zmq_msg_recv(&t, s->z, ZMQ_DONTWAIT) < 0) {
+        int rc = errno == EAGAIN ? BUS_ETIMEOUT : zerr();
+        zmq_msg_close(&t);
+        return rc;
+    }
     bus_msg *m = calloc(1, sizeof *m);
     if (!m) {
         // Still drain the message so the socket stays in step.
-        zmq_msg_t t; zmq_msg_init(&t);
-        int more = 1;
-        while (more && zmq_msg_recv(&t, s->z, 0) >= 0) more = zmq_msg_more(&t);
+        while (zmq_msg_more(&t) && zmq_msg_recv(&t, s->z, 0) >= 0) {}
         zmq_msg_close(&t);
         return VEL_ENOMEM;
     }
@@ -253,12 +267,13 @@ static int recv_one(bus_socket *s, bus_msg **out) {
     int too_many = 0, rc = 0;
     size_t bytes = 0;
     for (int more = 1, first = 1; more; first = 0) {
-        zmq_msg_t t;
-        zmq_msg_init(&t);
-        if (zmq_msg_recv(&t, s->z, first ? ZMQ_DONTWAIT : 0) < 0) {
-            rc = errno == EAGAIN ? BUS_ETIMEOUT : zerr();
-            zmq_msg_close(&t);
-            break;
+        if (!first) {
+            zmq_msg_init(&t);
+            if (zmq_msg_recv(&t, s->z, 0) < 0) {   // parts arrive together: no wait
+                rc = zerr();
+                zmq_msg_close(&t);
+                break;
+            }
         }
         more = zmq_msg_more(&t);
         bytes += zmq_msg_size(&t);
@@ -309,20 +324,19 @@ int bus_recv_any(bus_socket **socks, int n, int timeout_ms, int *which, bus_msg 
     for (int i = 0; i < n; i++) it[i] = (zmq_pollitem_t){.socket = socks[i]->z, .events = ZMQ_POLLIN};
     double t0 = vel_now();
     for (;;) {
-        int r = zmq_poll(it, n, timeout_ms);
-        if (r < 0) return zerr();
-        if (r == 0) return BUS_ETIMEOUT;
+        // Try every socket (lowest index first) before sleeping in poll:
+        // a busy stream then costs no poll call per message.
         for (int i = 0; i < n; i++) {
-            if (!(it[i].revents & ZMQ_POLLIN)) continue;
             int rc = recv_one(socks[i], out);
-            if (rc == BUS_ETIMEOUT) continue; // raced with nothing: poll again
+            if (rc == BUS_ETIMEOUT) continue;
             *which = i;
             return rc;
         }
+        int left = timeout_ms;
         if (timeout_ms >= 0) {
-            int left = timeout_ms - (int)((vel_now() - t0) * 1000);
+            left = timeout_ms - (int)((vel_now() - t0) * 1000);
             if (left <= 0) return BUS_ETIMEOUT;
-            timeout_ms = left;
         }
+        if (zmq_poll(it, n, left) < 0) return zerr();
     }
 }
