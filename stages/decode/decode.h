@@ -5,5 +5,6 @@
 #define STAGES_DECODE_DECODE_H
 
 int decode_toy_main(int argc, char **argv);   // stages/decode/toy_decode.c
+int decode_vae_main(int argc, char **argv);   // stages/decode/image_vae.c
 
 #endif

@@ -9,7 +9,7 @@
 typedef int (*entry_fn)(int, char **);
 static const struct { const char *name; entry_fn fn; const char *what; } MODELS[] = {
     {"toy", decode_toy_main, "2D toy tokenizer decoder: latents -> points"},
-    {"vae", NULL, "image tokenizer decoder"},
+    {"vae", decode_vae_main, "image tokenizer decoder: store latents -> PNG grid + .npz"},
 };
 #define NMODELS (int)(sizeof MODELS / sizeof *MODELS)
 
