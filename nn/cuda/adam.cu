@@ -2,8 +2,9 @@
 // nn/optim.c's adam_update step for step: the same float roundings of the
 // hyperparameters on the host, the same grouping of products, and explicit
 // _rn intrinsics so nvcc cannot contract a*b+c into an FMA the CPU does not
-// do. Not here: Muon (Newton-Schulz needs batched GEMMs), a multi-tensor
-// launch over all parameters (one launch per parameter for now).
+// do. optim_step_cuda walks a param_table like optim_step (one launch per
+// parameter). Not here: Muon (Newton-Schulz needs batched GEMMs), a fused
+// multi-tensor launch over all parameters.
 #include <cmath>
 
 #include "nn/cuda/check.cuh"
@@ -45,5 +46,26 @@ extern "C" int adam_update_cuda(vcuda_ctx *ctx, float *p, const float *g, float 
         p, g, m, v, n, (float)(lr / bc1), (float)sqrt(bc2), (float)(1.0 - lr * wd_d), (float)wd_d,
         decoupled, (float)(1.0 - beta1), (float)beta2, (float)(1.0 - beta2), (float)eps);
     VCUDA_LAUNCHED();
+    return 0;
+}
+
+extern "C" int optim_step_cuda(vcuda_ctx *ctx, optim *o, const param_table *pt, float *values,
+                               const float *grads, float *state, double lr) {
+    if (pt->total != o->total || pt->count != o->count || lr <= 0) return VEL_EINVAL;
+    if (o->cfg.kind == OPTIM_MUON) {
+        vcuda_set_error(__FILE__, __LINE__, "Muon has no CUDA implementation yet");
+        return VEL_EINVAL;
+    }
+    const optim_config *c = &o->cfg;
+    int64_t t = o->step + 1;
+    for (int i = 0; i < pt->count; i++) {
+        const param_info *p = &pt->info[i];
+        int r = adam_update_cuda(ctx, values + p->offset, grads + p->offset, state + p->offset,
+                                 state + o->total + p->offset, p->numel, lr,
+                                 p->no_decay ? 0.0 : c->weight_decay, c->kind != OPTIM_ADAM,
+                                 c->beta1, c->beta2, c->eps, t);
+        if (r) return r;
+    }
+    o->step = t;
     return 0;
 }

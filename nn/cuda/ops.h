@@ -31,6 +31,7 @@ extern "C" {
 
 // nn/ headers are C: included inside the extern "C" block for the .cu files.
 #include "nn/conv.h"
+#include "nn/optim.h"
 
 // ---- linear (cuBLAS) ------------------------------------------------------
 int linear_forward_cuda(vcuda_ctx *ctx, float *out, const float *inp, const float *weight,
@@ -128,6 +129,12 @@ int mse_loss_backward_cuda(vcuda_ctx *ctx, float *dpred, float *dtarget, const f
 int adam_update_cuda(vcuda_ctx *ctx, float *p, const float *g, float *m, float *v, int64_t n,
                      double lr, double wd, int decoupled, double beta1, double beta2, double eps,
                      int64_t t);
+// optim_step on the GPU for OPTIM_ADAM / OPTIM_ADAMW (VEL_EINVAL for Muon):
+// values, grads (pt->total floats) and state (2 * o->total floats, the same
+// layout as o->state) are device buffers; o supplies the config and the step
+// count, which this increments. pt supplies the layout and no_decay flags.
+int optim_step_cuda(vcuda_ctx *ctx, optim *o, const param_table *pt, float *values,
+                    const float *grads, float *state, double lr);
 
 #ifdef __cplusplus
 }

@@ -34,18 +34,28 @@ static void run(optim_kind kind) {
     float *d_g = cuda_test_upload(ctx, NULL, bytes);
     float *d_s = cuda_test_upload(ctx, NULL, 2 * bytes);
     const double lr = 1e-2;
+    // The CUDA side keeps its own optim (config + step counter) over device state.
+    optim *og = NULL;
+    cr_assert_eq(optim_create(&og, &pt, &cfg), 0);
     for (int step = 1; step <= 3; step++) {
         fill_normal(pt.grads, pt.total, 70 + (uint64_t)step, 1.0f);
         CUDA_OK(vcuda_h2d_sync(ctx, d_g, pt.grads, bytes));
         optim_step(o, &pt, lr);
-        for (int i = 0; i < pt.count; i++) {
-            const param_info *p = &pt.info[i];
-            CUDA_OK(adam_update_cuda(ctx, d_p + p->offset, d_g + p->offset, d_s + p->offset,
-                                     d_s + pt.total + p->offset, p->numel, lr,
-                                     p->no_decay ? 0.0 : cfg.weight_decay, kind != OPTIM_ADAM,
-                                     cfg.beta1, cfg.beta2, cfg.eps, step));
+        if (step < 3) {
+            CUDA_OK(optim_step_cuda(ctx, og, &pt, d_p, d_g, d_s, lr));
+        } else {   // the last step through the per-parameter call directly
+            og->step++;
+            for (int i = 0; i < pt.count; i++) {
+                const param_info *p = &pt.info[i];
+                CUDA_OK(adam_update_cuda(ctx, d_p + p->offset, d_g + p->offset, d_s + p->offset,
+                                         d_s + pt.total + p->offset, p->numel, lr,
+                                         p->no_decay ? 0.0 : cfg.weight_decay, kind != OPTIM_ADAM,
+                                         cfg.beta1, cfg.beta2, cfg.eps, step));
+            }
         }
     }
+    cr_assert_eq(og->step, 3);
+    optim_destroy(&og);
     CUDA_OK(vcuda_sync(ctx));
     parity_f32(ctx, "adam params", d_p, pt.values, pt.total, 1e-6, 1e-6);
     parity_f32(ctx, "adam exp_avg", d_s, o->state, pt.total, 1e-6, 1e-6);
