@@ -24,7 +24,7 @@ done
 mkdir -p "$OUT"
 
 if [ ! -f "$OUT/classifier/classifier.safetensors" ]; then
-  bin/train --model classifier --out "$OUT/classifier" --steps "$CLS_STEPS"
+  bin/train --model classifier --out "$OUT/classifier" --steps "$CLS_STEPS" --test-n "${CLS_TEST_N:-10000}"
 fi
 for reg in kl ve; do
   run="$OUT/vae-$CONFIG-$reg"
@@ -40,7 +40,7 @@ for reg in kl ve; do
     --first 0 --end "$ENCODE_N" --stats --stats-n "$ENCODE_N"
   mkdir -p "$run/decoded"
   bin/decode --model vae --config "$CONFIG" --ckpt "$run/vae" --store "$run/store" \
-    --out "$run/decoded" --n 64
+    --out "$run/decoded" --n "$(( ENCODE_N < 64 ? ENCODE_N : 64 ))"
 done
 
 {
