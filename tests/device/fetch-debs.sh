@@ -8,6 +8,11 @@
 # a private root (never into /) when the image lacks the headers.
 # Pass .devdeps to the device tool's `carry`.
 set -euo pipefail
+case "${1:-}" in
+  -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+  "") ;;
+  *) echo "fetch-debs.sh: takes no arguments (see --help)" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/../.."
 grep -qx '/.devdeps/' .git/info/exclude 2>/dev/null || echo '/.devdeps/' >> .git/info/exclude
 mkdir -p .devdeps

@@ -34,6 +34,9 @@ def fmt(r, key):
 
 
 def main():
+    if len(sys.argv) != 3 or sys.argv[1] in ("-h", "--help"):
+        print("usage: summarize.py OURS.jsonl TORCH.jsonl  (prints the markdown speed table)")
+        return 0 if len(sys.argv) > 1 and sys.argv[1] in ("-h", "--help") else 2
     ours, bad_o = load(sys.argv[1])
     torch, bad_t = load(sys.argv[2])
     for src in (ours, torch):
@@ -65,4 +68,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
