@@ -24,7 +24,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-OUT=${OUT:-$ROOT/device_out}
+OUT=${OUT:-/tmp/vel-device-out}
 mkdir -p "$OUT"
 QUICK=0
 for a in "$@"; do
