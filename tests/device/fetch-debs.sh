@@ -3,7 +3,7 @@
 # on the GPU machine. Downloads the Debian packages that the GPU machine's
 # image lacks (headers and shared libraries for Criterion, OpenBLAS/LAPACKE,
 # ZeroMQ, msgpack-c, LMDB, libpng, libjpeg, zlib, cJSON and their library
-# dependencies) into .devdeps/ (git-ignored via .git/info/exclude), with the
+# dependencies, and GNU make in case the image has none) into .devdeps/ (git-ignored via .git/info/exclude), with the
 # ordinary apt client. tests/device/run.sh unpacks them with dpkg-deb -x into
 # a private root (never into /) when the image lacks the headers.
 # Pass .devdeps to the device tool's `carry`.
@@ -23,7 +23,8 @@ pkgs="libcriterion-dev libcriterion3 libnanomsg5 libgit2-1.5 libmbedtls14 libmbe
  liblapacke-dev liblapacke libtmglib3 libblas3 liblapack3
  libzmq3-dev libzmq5 libsodium23 libpgm-5.3-0 libnorm1 libbsd0 libmd0
  libmsgpack-dev libmsgpackc2 liblmdb-dev liblmdb0 libpng-dev libpng16-16
- libjpeg62-turbo-dev libjpeg62-turbo zlib1g-dev zlib1g libcjson-dev libcjson1"
+ libjpeg62-turbo-dev libjpeg62-turbo zlib1g-dev zlib1g libcjson-dev libcjson1
+ make"
 # apt-get download as root warns that _apt cannot write here; harmless.
 apt-get download $pkgs 2>&1 | grep -v '^W: Download is performed unsandboxed' || true
 ls -1 *.deb | wc -l

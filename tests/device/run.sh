@@ -74,7 +74,7 @@ have_headers() {
     cc -E -x c - >/dev/null 2>&1
 }
 DEVROOT=/tmp/vel-devroot
-if ! have_headers && ls .devdeps/*.deb >/dev/null 2>&1; then
+if { ! have_headers || ! command -v make >/dev/null 2>&1; } && ls .devdeps/*.deb >/dev/null 2>&1; then
   log "unpacking $(ls .devdeps/*.deb | wc -l) carried .deb files into $DEVROOT"
   mkdir -p "$DEVROOT"
   for f in .devdeps/*.deb; do dpkg-deb -x "$f" "$DEVROOT" >>"$OUT/build.log" 2>&1; done
@@ -83,6 +83,7 @@ if ! have_headers && ls .devdeps/*.deb >/dev/null 2>&1; then
   LIBS="$L:$L/openblas-pthread:$L/lapack:$L/blas:$DEVROOT/lib/x86_64-linux-gnu"
   export LIBRARY_PATH="$LIBS${LIBRARY_PATH:+:$LIBRARY_PATH}"
   export LD_LIBRARY_PATH="$LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  command -v make >/dev/null 2>&1 || export PATH="$PATH:$DEVROOT/usr/bin"
 fi
 have_headers && log "C dependencies: found" || log "C dependencies: MISSING (build will fail; carry .devdeps, see tests/device/fetch-debs.sh)"
 # cuDNN / cuBLAS / NCCL: the toolkit's, else the ones PyTorch's wheels bring
