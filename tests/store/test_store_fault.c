@@ -9,7 +9,8 @@
 // and without MDB_NOSYNC (a killed process loses nothing either way).
 // The writer may die holding LMDB's write lock: the next writer only gets on
 // because LMDB's lock is a robust mutex; without that this test would hang
-// and hit its timeout.
+// and its writer would die by alarm() (no Criterion .timeout: see
+// test_store_multiproc.c).
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <lmdb.h>
@@ -179,18 +180,18 @@ static void fault_run(uint64_t seed) {
     free(dir);
 }
 
-Test(store_fault, sigkill_seed_1, .timeout = 60) { fault_run(1); }
-Test(store_fault, sigkill_seed_2, .timeout = 60) { fault_run(2); }
-Test(store_fault, sigkill_seed_3, .timeout = 60) { fault_run(3); }
-Test(store_fault, sigkill_seed_4, .timeout = 60) { fault_run(4); }
-Test(store_fault, sigkill_seed_5, .timeout = 60) { fault_run(5); }
-Test(store_fault, sigkill_seed_6, .timeout = 60) { fault_run(6); }
+Test(store_fault, sigkill_seed_1) { fault_run(1); }
+Test(store_fault, sigkill_seed_2) { fault_run(2); }
+Test(store_fault, sigkill_seed_3) { fault_run(3); }
+Test(store_fault, sigkill_seed_4) { fault_run(4); }
+Test(store_fault, sigkill_seed_5) { fault_run(5); }
+Test(store_fault, sigkill_seed_6) { fault_run(6); }
 
 // Deterministic worst case: the writer dies while inside a write transaction
 // that already holds half a batch (raw LMDB, so the kill point is exact) and
 // owns LMDB's write lock. Nothing of it may be visible; the next writer must
 // get the lock (robust mutex) and complete the set.
-Test(store_fault, killed_inside_write_txn_holding_the_lock, .timeout = 60) {
+Test(store_fault, killed_inside_write_txn_holding_the_lock) {
     char *dir = test_tmpdir("store-fault-txn");
     bool reported[NB] = {0};
     // A cache holding batches 0..19, written normally.
@@ -212,6 +213,7 @@ Test(store_fault, killed_inside_write_txn_holding_the_lock, .timeout = 60) {
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
+        alarm(50);
         MDB_env *env;
         MDB_txn *txn;
         MDB_dbi dbi;
