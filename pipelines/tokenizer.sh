@@ -22,6 +22,9 @@ for b in train eval encode decode; do
   [ -x "bin/$b" ] || { echo "tokenizer.sh: bin/$b missing (run make)" >&2; exit 1; }
 done
 mkdir -p "$OUT"
+# The photo bank (Debian sample photos) for the gray photo PSNR; optional.
+photos=()
+if scripts/photos.sh; then photos=(--photos); else echo "tokenizer.sh: no photo bank, skipping photo PSNR" >&2; fi
 
 if [ ! -f "$OUT/classifier/classifier.safetensors" ]; then
   bin/train --model classifier --out "$OUT/classifier" --steps "$CLS_STEPS" --test-n "${CLS_TEST_N:-10000}"
@@ -35,7 +38,7 @@ for reg in kl ve; do
   bin/train --model vae --config "$CONFIG" "${args[@]}" --steps "$STEPS" --batch "$BATCH" \
     --out "$run" "${resume[@]}"
   bin/eval --model vae --config "$CONFIG" --ckpt "$run/vae" --out "$run/eval" --n "$EVAL_N" \
-    --scales "$SCALES" --classifier "$OUT/classifier/classifier.safetensors"
+    --scales "$SCALES" --classifier "$OUT/classifier/classifier.safetensors" "${photos[@]}"
   bin/encode --model vae --config "$CONFIG" --ckpt "$run/vae" --store "$run/store" \
     --first 0 --end "$ENCODE_N" --stats --stats-n "$ENCODE_N"
   mkdir -p "$run/decoded"

@@ -12,7 +12,10 @@
 //     pooled features of the project's own Fashion-MNIST classifier on the
 //     originals and on the reconstructions (and on each probe scale); these
 //     are classifier-feature distances, not Inception FID.
-// Not here: the photo-bank PSNR (needs an RGB tokenizer).
+//   - with --photos: PSNR/SSIM on the photo bank's 32x32 crops (data/photos.h)
+//     converted to gray (601 luma), since the Fashion-MNIST tokenizer is
+//     1-channel: natural-image texture it never saw in training.
+// Not here: an RGB tokenizer's colour photo PSNR.
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -25,6 +28,7 @@
 
 #include "data/idx.h"
 #include "data/image_io.h"
+#include "data/photos.h"
 #include "models/classifier.h"
 #include "nn/frechet.h"
 #include "models/vae.h"
@@ -45,6 +49,7 @@ static void help(void) {
            "  --batch N       (default 16)\n"
            "  --scales LIST   robustness probe scales, comma separated (default 0.5,1,2)\n"
            "  --seed N        probe noise seed (default 0)\n"
+           "  --photos        also PSNR/SSIM on the photo bank crops (gray), needs scripts/photos.sh\n"
            "  --classifier F  classifier weights (train --model classifier) for the Frechet\n"
            "                  distance on its features (omitted when not given)\n"
            "  --data DIR      Fashion-MNIST folder (default %s)\n"
@@ -63,12 +68,12 @@ static void add_feats(classifier *cl, float *feats, const float *x, int B) {
 int eval_vae_main(int argc, char **argv) {
     const char *ckpt = NULL, *out = NULL, *config = "f4c4", *data_dir = NULL;
     const char *scales_s = "0.5,1,2", *cls_path = NULL;
-    int n = 256, batch = 16;
+    int n = 256, batch = 16, use_photos = 0;
     uint64_t seed = 0;
     static const struct option L[] = {
         {"model", 1, 0, 'm'}, {"ckpt", 1, 0, 'k'}, {"out", 1, 0, 'o'}, {"config", 1, 0, 'c'},
         {"n", 1, 0, 'n'}, {"batch", 1, 0, 'b'}, {"scales", 1, 0, 's'}, {"seed", 1, 0, 'S'},
-        {"data", 1, 0, 'D'}, {"classifier", 1, 0, 'C'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"data", 1, 0, 'D'}, {"classifier", 1, 0, 'C'}, {"photos", 0, 0, 'P'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
@@ -81,6 +86,7 @@ int eval_vae_main(int argc, char **argv) {
         case 'c': config = optarg; break;
         case 'D': data_dir = optarg; break;
         case 'C': cls_path = optarg; break;
+        case 'P': use_photos = 1; break;
         case 's': scales_s = optarg; break;
         case 'n': n = (int)strtol(optarg, &end, 10); break;
         case 'b': batch = (int)strtol(optarg, &end, 10); break;
@@ -232,6 +238,36 @@ int eval_vae_main(int argc, char **argv) {
         fprintf(stderr, "[eval vae] probe s=%g done\n", scales[si]);
     }
     for (int i = 0; i <= nscales; i++) { sc[i].psnr /= n; sc[i].ssim /= n; }
+    // Photo bank crops, gray: PSNR/SSIM through mu.
+    double ph_psnr = NAN, ph_ssim = NAN;
+    int ph_n = 0;
+    if (use_photos) {
+        photo_bank *pb = NULL;
+        if (photos_open(NULL, 128, 32, &pb, msg, sizeof msg)) {
+            fprintf(stderr, "eval: --photos: %s\n", msg);
+            rc = 1;
+            goto free_bufs;
+        }
+        ph_psnr = ph_ssim = 0;
+        ph_n = (int)pb->n;
+        for (int i0 = 0; i0 < ph_n; i0 += batch) {
+            int B = ph_n - i0 < batch ? ph_n - i0 : batch;
+            for (int b = 0; b < B; b++) {
+                const float *im = pb->imgs + (size_t)(i0 + b) * 3 * 1024;
+                for (int k = 0; k < 1024; k++)
+                    x[b * 1024 + k] = 0.299f * im[k] + 0.587f * im[1024 + k] + 0.114f * im[2048 + k];
+            }
+            vae_encode(m, x, B);
+            const float *rec = vae_decode(m, m->mu, B);
+            for (int b = 0; b < B; b++) {
+                ph_psnr += image_psnr(rec + b * 1024, x + b * 1024, 1, 32, 32);
+                ph_ssim += image_ssim(rec + b * 1024, x + b * 1024, 1, 32, 32);
+            }
+        }
+        ph_psnr /= ph_n;
+        ph_ssim /= ph_n;
+        photos_destroy(&pb);
+    }
 
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "model", "vae");
@@ -253,6 +289,12 @@ int eval_vae_main(int argc, char **argv) {
     } else {
         cJSON_AddNullToObject(j, "frechet_classifier_features");
         cJSON_AddStringToObject(j, "frechet_note", "not computed: no --classifier given");
+    }
+    if (use_photos) {
+        cJSON *ph = cJSON_AddObjectToObject(j, "photo_bank_gray");
+        cJSON_AddNumberToObject(ph, "crops", ph_n);
+        cJSON_AddNumberToObject(ph, "psnr", ph_psnr);
+        cJSON_AddNumberToObject(ph, "ssim", ph_ssim);
     }
     cJSON *pr = cJSON_AddArrayToObject(j, "robustness");
     for (int si = 0; si < nscales; si++) {
@@ -288,6 +330,9 @@ int eval_vae_main(int argc, char **argv) {
                     sc[si + 1].frechet);
         fprintf(outs[k], "\nFrechet distances use the project's own Fashion-MNIST classifier features "
                          "(64-d), not Inception; nan = no --classifier.\n");
+        if (use_photos)
+            fprintf(outs[k], "\nPhoto bank (%d crops 32x32, gray): PSNR %.3f, SSIM %.4f\n", ph_n, ph_psnr,
+                    ph_ssim);
     }
     if (f) fclose(f);
 free_bufs:
