@@ -1,0 +1,104 @@
+// test_vae_stages.c: the image stages as processes. Two `bin/encode --model
+// vae` processes fill one store over overlapping index ranges at the same
+// time; every record must equal the in-process encoding (mu, sigma, label,
+// flipped variant), and `bin/decode` must turn the store back into a PNG grid
+// and an .npz. Skips when the stage binaries are not built.
+#include <cblas.h>
+#include <criterion/criterion.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "data/augment.h"
+#include "data/image_io.h"
+#include "data/idx.h"
+#include "models/vae.h"
+#include "nn/safetensors.h"
+#include "store/store.h"
+#include "tests/util.h"
+
+static void one_thread(void) {
+    omp_set_num_threads(1);
+    openblas_set_num_threads(1);
+}
+
+Test(vae_stages, encode_two_processes_then_decode, .init = one_thread, .timeout = 120) {
+    if (access("bin/encode", X_OK) || access("bin/decode", X_OK))
+        cr_skip_test("bin/encode or bin/decode not built (make)");
+    if (access(FMNIST_DEFAULT_DIR "/t10k-images-idx3-ubyte.gz", R_OK))
+        cr_skip_test("Fashion-MNIST not installed");
+    vae_config vc;
+    cr_assert_eq(vae_config_preset("f4c4", 1, &vc), 0);
+    vae *m = NULL;
+    cr_assert_eq(vae_create(&m, &vc, 12, 0), 0);
+    vae_init_params(m, 77);
+    char *dir = test_tmpdir("vae_stages");
+    char ck[512], wpath[600], spath[600], cmd[4096];
+    snprintf(ck, sizeof ck, "%s/vae", dir);
+    snprintf(wpath, sizeof wpath, "%s.safetensors", ck);
+    snprintf(spath, sizeof spath, "%s/store", dir);
+    st_err err;
+    cr_assert_eq(st_save_params(wpath, &m->pt, DT_F32, NULL, 0, &err), 0, "%s", err.msg);
+    snprintf(cmd, sizeof cmd,
+             "OMP_NUM_THREADS=1 bin/encode --model vae --split test --ckpt %s --store %s --first 0 --end 8 --batch 3 >/dev/null 2>&1 & "
+             "OMP_NUM_THREADS=1 bin/encode --model vae --split test --ckpt %s --store %s --first 4 --end 12 --batch 5 >/dev/null 2>&1; "
+             "r=$?; wait $!; r2=$?; exit $((r + r2))",
+             ck, spath, ck, spath);
+    cr_assert_eq(system(cmd), 0, "encode processes failed: %s", cmd);
+
+    fmnist *ds = NULL;
+    char msg[256];
+    cr_assert_eq(fmnist_load(NULL, "test", &ds, msg, sizeof msg), 0, "%s", msg);
+    float x[12 * 1024], xf[12 * 1024];
+    int32_t lab[12];
+    fmnist_batch_f32(ds, x, lab, NULL, 0, 12);
+    image_hflip(xf, x, 12, 1, 32, 32);
+    int per = 4 * 8 * 8;
+    store *st = NULL;
+    int64_t shape[3] = {4, 8, 8};
+    cr_assert_eq(store_open(&st, spath, NULL, shape, NULL), 0, "%s", store_last_error());
+    uint64_t count = 0;
+    store_count(st, &count);
+    cr_assert_eq(count, 12);
+    float mu[256], sg[256], want_mu[12 * 256], want_sg[12 * 256];
+    for (int v = 0; v < 2; v++) {
+        vae_encode(m, v ? xf : x, 12);
+        memcpy(want_mu, m->mu, sizeof(float) * 12 * per);
+        for (int i = 0; i < 12 * per; i++) {
+            float l = fminf(fmaxf(m->logvar[i], LOGVAR_MIN), LOGVAR_MAX);
+            want_sg[i] = expf(0.5f * l);
+        }
+        for (int i = 0; i < 12; i++) {
+            int32_t l = -1;
+            cr_assert_eq(store_get(st, mu, sg, &l, (uint64_t)i, v == 1), 0);
+            cr_assert_eq(l, lab[i]);
+            // Same code, same weights, but batch sizes 3/5 vs 12: GEMM blocking
+            // may differ, so compare at 1e-5 rather than bit-exactly.
+            expect_close_f32("store mu vs in-process", mu, want_mu + i * per, per, 1e-5, 1e-5);
+            expect_close_f32("store sigma vs in-process", sg, want_sg + i * per, per, 1e-5, 1e-5);
+        }
+    }
+    const store_meta *meta = store_get_meta(st);
+    cr_assert(meta->has_flip);
+    store_close(&st);
+
+    snprintf(cmd, sizeof cmd,
+             "OMP_NUM_THREADS=1 bin/decode --model vae --ckpt %s --store %s --out %s --n 12 --batch 5 >/dev/null 2>&1",
+             ck, spath, dir);
+    cr_assert_eq(system(cmd), 0, "decode failed: %s", cmd);
+    snprintf(wpath, sizeof wpath, "%s/decoded.png", dir);
+    uint8_t *pix = NULL;
+    int w, h, c;
+    cr_assert_eq(png_read(wpath, 0, &pix, &w, &h, &c), 0);
+    cr_assert(w == 8 * 34 + 2 && h == 2 * 34 + 2 && c == 1, "grid %dx%dx%d", w, h, c);
+    free(pix);
+    snprintf(wpath, sizeof wpath, "%s/decoded.npz", dir);
+    cr_assert_eq(access(wpath, R_OK), 0);
+    fmnist_destroy(&ds);
+    vae_destroy(&m);
+    rm_rf(dir);
+    free(dir);
+}
