@@ -67,9 +67,13 @@ int store_grow(store *s, size_t more) {
     if (atomic_load(&s->open_txns) != 0)
         return store_fail(STORE_EBUSY, "%s: map is full and cannot grow while this process "
                           "holds a read transaction", s->path);
+    // Reader slots left by killed processes pin old pages and make the map
+    // look fuller than it is; clear them before deciding to grow.
+    int dead = 0;
+    int rc = mdb_reader_check(s->env, &dead);
+    if (rc) return store_lmdb_fail(rc, "mdb_reader_check");
     MDB_envinfo info;
-    int rc = mdb_env_info(s->env, &info);
-    if (rc) return store_lmdb_fail(rc, "mdb_env_info");
+    if ((rc = mdb_env_info(s->env, &info))) return store_lmdb_fail(rc, "mdb_env_info");
     size_t cur = info.me_mapsize, cap = s->opts.max_map_size;
     if (cur >= cap)
         return store_fail(STORE_EMAPCAP, "%s: map of %zu bytes is full and at its cap", s->path, cur);
@@ -277,7 +281,7 @@ int store_meta_reload(store *s) {
     MDB_txn *txn;
     int rc = store_rtxn_begin(s, &txn);
     if (rc) return rc;
-    store_meta m;
+    store_meta m = {0};
     rc = store_meta_read_txn(txn, s->dbi, &m);
     store_rtxn_end(s, txn);
     if (!rc) s->meta = m;
@@ -289,7 +293,7 @@ int store_set_stats(store *s, const float *mean, const float *std) {
         MDB_txn *txn;
         int rc = store_wtxn_begin(s, &txn);
         if (rc) return rc;
-        store_meta m;
+        store_meta m = {0};
         if ((rc = store_meta_read_txn(txn, s->dbi, &m))) { mdb_txn_abort(txn); return rc; }
         memcpy(m.mean, mean, (size_t)m.shape[0] * sizeof(float));
         memcpy(m.std, std, (size_t)m.shape[0] * sizeof(float));

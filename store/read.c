@@ -73,7 +73,7 @@ int store_txn_read_batch(store_txn *t, float *mu, float *sigma, int32_t *labels,
                                   "cache has none", t->s->path, b);
     size_t numel = (size_t)store_meta_numel(&t->s->meta);
     for (size_t b = 0; b < B; b++) {
-        store_view v;
+        store_view v = {0};
         int rc = store_txn_view(t, &v, idx[b]);
         if (rc) return rc;
         rc = store_view_copy(mu ? mu + b * numel : NULL, sigma ? sigma + b * numel : NULL, &v,
