@@ -1,8 +1,8 @@
 """bench_ops.py: PyTorch forward+backward timings of single ops, with the
 shapes tests/device/bench_cuda.c uses for our CUDA ops (names must match for
 the ratio table): linear (fp32 with TF32 off, and bf16), conv 3x3 (fp32
-with TF32 off, and bf16; NCHW like ours), attention (bf16 SDPA, LightningDiT-B
-shapes: 12 heads of 64, 256 tokens). Usage: python3 bench_ops.py [--quick]
+with TF32 off, and bf16; NCHW like ours), attention (SDPA, fp32 and bf16,
+LightningDiT-B shapes: 12 heads of 64, 256 tokens). Usage: python3 bench_ops.py [--quick]
 """
 import sys
 
@@ -71,6 +71,7 @@ def main():
         ("linear_bf16_16384x768x768", lambda: linear("linear_bf16_16384x768x768", 16384, 768, 768, torch.bfloat16)),
         ("conv3x3_f32_b16_c128_64x64", lambda: conv("conv3x3_f32_b16_c128_64x64", 16, 128, 64, 64, 128, torch.float32)),
         ("conv3x3_bf16_b16_c128_64x64", lambda: conv("conv3x3_bf16_b16_c128_64x64", 16, 128, 64, 64, 128, torch.bfloat16)),
+        ("attn_f32_b64_h12_t256_d64", lambda: attention("attn_f32_b64_h12_t256_d64", 64, 12, 256, 64, torch.float32)),
         ("attn_bf16_b64_h12_t256_d64", lambda: attention("attn_bf16_b64_h12_t256_d64", 64, 12, 256, 64, torch.bfloat16)),
     ]
     for name, fn in cases:

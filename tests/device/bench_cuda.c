@@ -1,7 +1,8 @@
 // bench_cuda.c: timings of our CUDA ops for tests/device/run.sh, printed as
 // JSON lines with the same names as bench/torch/*.py so the run can pair
 // them into a ratio table: linear forward and forward+backward (fp32 with
-// TF32 off, bf16 with fp32 accumulation), conv 3x3 fp32 (cuDNN) and the toy MLP training step
+// TF32 off, bf16 with fp32 accumulation), conv 3x3 fp32 (cuDNN), attention
+// fp32 (the exact untiled kernel: a baseline for the flash kernel to come) and the toy MLP training step
 // (8 x Linear(512)+ReLU, batch 4096, MSE, Adam; fp32) built from nn/cuda ops.
 // Host wall clock around `iters` calls bracketed by vcuda_sync, median of 3.
 // Not a test: it checks nothing; the parity tests do. Without a GPU (or a
@@ -157,6 +158,44 @@ static void bench_conv(vcuda_ctx *ctx, const char *name, int B, int C, int H, in
     for (int i = 0; i < 8; i++) vcuda_free((void **)bufs[i]);
 }
 
+// ---- attention, fp32 (exact, untiled kernel) ---------------------------------------
+
+typedef struct {
+    vcuda_ctx *ctx;
+    int B, T, NH, HD;
+    float *qkv, *out, *lse, *dout, *dqkv, *scratch;
+} att;
+
+static int att_fwd(void *p) {
+    att *a = p;
+    return attention_forward_cuda(a->ctx, a->out, a->lse, a->qkv, a->B, a->T, a->NH, a->HD);
+}
+
+static int att_fwdbwd(void *p) {
+    att *a = p;
+    int r = att_fwd(p);
+    return r ? r : attention_backward_cuda(a->ctx, a->dqkv, a->dout, a->qkv, a->out, a->lse,
+                                           a->scratch, a->B, a->T, a->NH, a->HD);
+}
+
+static void bench_attention(vcuda_ctx *ctx, const char *name, int B, int NH, int T, int HD) {
+    att a = {.ctx = ctx, .B = B, .T = T, .NH = NH, .HD = HD};
+    size_t nqkv = (size_t)B * T * 3 * NH * HD, no = (size_t)B * T * NH * HD, nl = (size_t)B * NH * T;
+    float **bufs[] = {&a.qkv, &a.out, &a.lse, &a.dout, &a.dqkv, &a.scratch};
+    size_t sizes[] = {nqkv, no, nl, no, nqkv, attention_scratch_floats_cuda(B, T, NH)};
+    for (int i = 0; i < 6; i++) {
+        TRY(vcuda_malloc((void **)bufs[i], sizes[i] * 4));
+        fill_dev(ctx, *bufs[i], sizes[i], 0);
+    }
+    double f = 4.0 * B * NH * (double)T * T * HD;
+    char nm[128];
+    snprintf(nm, sizeof nm, "%s.fwd", name);
+    emit(nm, time_ms(ctx, att_fwd, &a, 2, 5), f, 0);
+    snprintf(nm, sizeof nm, "%s.fwdbwd", name);
+    emit(nm, time_ms(ctx, att_fwdbwd, &a, 2, 5), 3.5 * f, 0);
+    for (int i = 0; i < 6; i++) vcuda_free((void **)bufs[i]);
+}
+
 // ---- toy MLP training step ---------------------------------------------------
 
 enum { MLP_B = 4096, MLP_W = 512, MLP_IN = 3, MLP_OUT = 2, MLP_L = 9 };
@@ -285,6 +324,7 @@ int main(int argc, char **argv) {
     bench_linear(ctx, "linear_bf16_16384x768x3072", 16384, 768, 3072, 1);
     bench_linear(ctx, "linear_bf16_16384x768x768", 16384, 768, 768, 1);
     bench_conv(ctx, "conv3x3_f32_b16_c128_64x64", 16, 128, 64, 64, 128);
+    bench_attention(ctx, "attn_f32_b64_h12_t256_d64", 64, 12, 256, 64);
     bench_mlp(ctx);
     vcuda_ctx_destroy(&ctx);
 #else
