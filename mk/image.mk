@@ -13,3 +13,11 @@ $(IMAGE_STAGE_LIB): $(IMAGE_STAGE_OBJS)
 
 $(IMAGE_STAGE_TESTS): $(IMAGE_STAGE_LIB)
 $(IMAGE_STAGE_TESTS): LIB = $(IMAGE_STAGE_LIB) build/libvel.a
+
+# The photo bank (scripts/photos.sh: apt-get download + dpkg-deb of Debian's
+# skimage/sklearn/opencv-doc sample photos into build/photos/). Idempotent;
+# when it cannot fetch, tests/data/test_photos skips its real-bank test.
+.PHONY: photos
+photos:
+	@scripts/photos.sh || echo "photos: not fetched; the photo-bank tests will skip"
+test test-quick: photos
