@@ -21,6 +21,8 @@ usage: pipelines/toy.sh [options]
   --samplers N       sample workers per arm (default 2)
   --sweep-kl         KL weights 1e-6 .. 1e-1 beside VE (toy analogue of Table 2)
   --raw              also the no-tokenizer diagnostic (flow on raw data)
+  --diagnostics      --raw, a KL 1e-4 control, and Euler with the exact velocity at 20 and
+                     100 steps (arms exact20, exact100): SPEC section 2's diagnostics
   --arms LIST        comma-separated subset of arms to run (e.g. kl,ve)
   --ve "ARGS"        VE tokenizer flags (default: the recorded sweep's choice)
   --jobs N           arms run in parallel (default 2; each arm is single-threaded)
@@ -31,9 +33,9 @@ USAGE
 
 DEPTH=4; WIDTH=128; BATCH=1024; TOK_ITERS=3000; FLOW_ITERS=6000; LR=4e-3; FLOW_LR=4e-3
 N_TRAIN=20000; N_SAMPLES=10000; STEPS=20; SEEDS=1; SAMPLERS=2; SWEEP=0; RAW=0; PAR=2
-CONFIG=default; OUT=""; ARMS_ONLY=""; JOB_SIZE=500; N_TRUE=10000; N_HOLD=10000
+DIAG=0; CONFIG=default; OUT=""; ARMS_ONLY=""; JOB_SIZE=500; N_TRUE=10000; N_HOLD=10000
 # VE defaults chosen by the sweep recorded in pipelines/TOY.md (runs/toy-sweep-ve)
-VE_ARGS="--reg ve --lambda-ve 1e-4 --lambda-reg 1 --tau 1 --delta 1e-6 --reg-form global"
+VE_ARGS="--reg ve --lambda-ve 1e-6 --lambda-reg 1 --tau 1 --delta 1e-6 --reg-form elem"
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) OUT=$2; shift ;;
@@ -44,6 +46,7 @@ while [ $# -gt 0 ]; do
     --samplers) SAMPLERS=$2; shift ;;
     --sweep-kl) SWEEP=1 ;;
     --raw) RAW=1 ;;
+    --diagnostics) RAW=1; DIAG=1 ;;
     --arms) ARMS_ONLY=$2; shift ;;
     --ve) VE_ARGS=$2; shift ;;
     --jobs) PAR=$2; shift ;;
@@ -81,6 +84,7 @@ if [ "$SWEEP" = 1 ]; then
   for w in 1e-5 1e-4 1e-3 1e-2 1e-1; do ARM[kl$w]="--reg kl --kl-weight $w"; ARMS="$ARMS kl$w"; done
 fi
 [ "$RAW" = 1 ] && ARMS="$ARMS raw"
+[ "$DIAG" = 1 ] && ARMS="$ARMS kl1e-4 exact20 exact100"
 [ -n "$ARMS_ONLY" ] && ARMS=${ARMS_ONLY//,/ }
 
 PIDS_FILE=$(mktemp)
@@ -88,25 +92,26 @@ cleanup() { while read -r p; do kill "$p" 2>/dev/null || true; done <"$PIDS_FILE
 trap cleanup EXIT
 
 # sampling over the bus: eval <- decode <- N samplers <- job source
-run_sampling() {  # dir tokflag(--ckpt F | --identity) seed
-  local dir=$1 tokflag=$2 seed=$3 sock
+run_sampling() {  # dir tokflag(--ckpt F | --identity) seed [steps] [model flag]
+  local dir=$1 tokflag=$2 seed=$3 steps=${4:-$STEPS} model=${5:---ckpt $1/flow/flow.safetensors} sock
   sock=$(mktemp -d /tmp/toy.XXXXXX)
   local J=ipc://$sock/jobs A=ipc://$sock/acks C=ipc://$sock/ctl L=ipc://$sock/lat P=ipc://$sock/pts
-  local extra=()
+  local extra=() store=()
   [ -f "$dir/diagnostics.json" ] && extra=(--extra "$dir/diagnostics.json")
+  [ -d "$dir/store" ] && store=(--store "$dir/store")
   bin/eval --model toy --in "$P" --ctl "$C" --acks "$A" --out "$dir/eval" --n-true $N_TRUE \
-    --store "$dir/store" --title "$(basename "$dir") seed $seed" "${extra[@]}" 2>"$dir/eval.log" &
+    "${store[@]}" --title "$(basename "$dir") seed $seed" "${extra[@]}" 2>"$dir/eval.log" &
   local ev=$!; echo $ev >>"$PIDS_FILE"
-  bin/decode --model toy $tokflag --store "$dir/store" --in "$L" --ctl "$C" --out "$P" 2>"$dir/decode.log" &
+  bin/decode --model toy $tokflag "${store[@]}" --in "$L" --ctl "$C" --out "$P" 2>"$dir/decode.log" &
   local de=$!; echo $de >>"$PIDS_FILE"
   local ws=()
   for i in $(seq 1 "$SAMPLERS"); do
-    bin/sample --model toy-flow --ckpt "$dir/flow/flow.safetensors" --jobs "$J" --ctl "$C" --out "$L" \
-      --steps $STEPS 2>"$dir/sample$i.log" &
+    bin/sample --model toy-flow $model --jobs "$J" --ctl "$C" --out "$L" \
+      --steps $steps 2>"$dir/sample$i.log" &
     ws+=($!); echo $! >>"$PIDS_FILE"
   done
   bin/sample --model toy-flow --role source --n $N_SAMPLES --job-size $JOB_SIZE --seed $((seed + 100)) \
-    --jobs-bind "$J" --acks-bind "$A" --ctl-bind "$C" 2>"$dir/source.log"
+    --deadline-ms 30000 --jobs-bind "$J" --acks-bind "$A" --ctl-bind "$C" 2>"$dir/source.log"
   local rc=0
   wait $ev || rc=$?
   wait $de || true
@@ -119,6 +124,11 @@ run_arm() {  # name seed
   local name=$1 seed=$2 dir="$OUT/seed$2/$1"
   mkdir -p "$dir"
   local t0=$SECONDS tokflag
+  if [[ "$name" == exact* ]]; then   # Euler with the exact velocity v*: the sampler's own floor
+    run_sampling "$dir" --identity "$seed" "${name#exact}" --exact
+    echo "[toy.sh] $name seed $seed done in $((SECONDS - t0)) s: $(tail -n 1 "$dir/eval.log")"
+    return
+  fi
   if [ "$name" = raw ]; then
     tokflag=--identity
     bin/encode --model toy --identity --store "$dir/store" --n $N_TRAIN --data-seed $((seed + 1)) 2>"$dir/encode.log"

@@ -5,6 +5,8 @@
 // "points" with tensors "x" (count, 2) (decoded) and "z" (count, 2) (the
 // latents, for the latent-space figure) to the eval sink, keeping each
 // item's (src, id, seed). Stops when every job source has published eos.
+// `--identity` without `--store`: latents are already data-space points
+// (the exact-velocity diagnostic of `sample --exact`).
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +25,8 @@ static void help(void) {
            "  --ctl EP         connect: the job sources' eos broadcasts (SUB)\n"
            "  --out EP         connect: the eval sink (PUSH)\n"
            "  --sources P      job sources to hear eos from (default 1)\n"
-           "  --identity       no tokenizer: points = latents (raw-data diagnostic)\n");
+           "  --identity       no tokenizer: points = latents (raw-data diagnostic);\n"
+           "                   without --store the latents are not denormalised\n");
 }
 
 int decode_toy_main(int argc, char **argv) {
@@ -52,8 +55,9 @@ int decode_toy_main(int argc, char **argv) {
         }
         if (end && *end) { fprintf(stderr, "decode: bad number '%s'\n", optarg); return 2; }
     }
-    if ((!ckpt && !identity) || (ckpt && identity) || !spath || !in_ep || !ctl_ep || !out_ep || sources < 1) {
-        fprintf(stderr, "decode: need exactly one of --ckpt/--identity, and --store, --in, --ctl, --out\n");
+    if ((!ckpt && !identity) || (ckpt && identity) || (!spath && !identity) || !in_ep || !ctl_ep || !out_ep ||
+        sources < 1) {
+        fprintf(stderr, "decode: need exactly one of --ckpt/--identity, and --store (optional with --identity), --in, --ctl, --out\n");
         return 2;
     }
     char err[600];
@@ -63,13 +67,13 @@ int decode_toy_main(int argc, char **argv) {
         return 1;
     }
     store *st = NULL;
-    int e = store_open(&st, spath, NULL, (int64_t[]){2, 1, 1}, NULL);
+    int e = spath ? store_open(&st, spath, NULL, (int64_t[]){2, 1, 1}, NULL) : 0;
     if (e) {
         fprintf(stderr, "decode: cannot open store %s: %s (%s)\n", spath, store_strerror(e), store_last_error());
         toy_tok_destroy(&t);
         return 1;
     }
-    const store_meta *meta = store_get_meta(st);
+    const store_meta *meta = st ? store_get_meta(st) : NULL;   // NULL: latents are data-space points
     char hash[17];
     if (ckpt && !toy_file_hash(ckpt, hash) && strcmp(hash, meta->tokenizer_hash) != 0)
         fprintf(stderr, "decode: warning: %s (hash %s) is not the tokenizer that filled %s (hash %s)\n", ckpt,
@@ -114,7 +118,8 @@ int decode_toy_main(int argc, char **argv) {
             cap = n;
             if (!z || !x) { fprintf(stderr, "decode: out of memory\n"); bus_msg_destroy(&m); goto done; }
         }
-        if ((e = store_denormalise(z, tz.data, meta, n))) {
+        if (!meta) memcpy(z, tz.data, sizeof(float) * 2 * n);
+        else if ((e = store_denormalise(z, tz.data, meta, n))) {
             fprintf(stderr, "decode: %s\n", store_strerror(e));
             bus_msg_destroy(&m);
             goto done;

@@ -10,6 +10,9 @@
 //     normalised latents ("latents", tensor "z" (count, 2)) to the decoders.
 // Results depend only on the job list, never on how many workers ran or
 // which job a worker took, because every job carries its own seed.
+// --exact: the worker integrates the exact velocity v* of the class-A
+// mixture in data space instead of a flow model (the sampler's own floor,
+// SPEC section 2 diagnostics; pair it with `decode --identity` and no store).
 // --die-after K (tests): a worker exits abruptly after taking K jobs,
 // without answering the last one, to check that nothing is lost.
 #include <getopt.h>
@@ -19,6 +22,7 @@
 #include <unistd.h>
 
 #include "bus/bus.h"
+#include "data/toy_gmm.h"
 #include "models/toy_mlp.h"
 #include "models/toy_sampler.h"
 #include "nn/base.h"
@@ -37,6 +41,7 @@ static void help(void) {
            "worker options:\n"
            "  --steps N           Euler steps on a uniform grid (default 20)\n"
            "  --sources P         job sources to hear eos from (default 1)\n"
+           "  --exact             integrate the exact velocity v* of the mixture (no --ckpt)\n"
            "  --die-after K       (tests) exit abruptly after taking K jobs\n");
 }
 
@@ -46,6 +51,10 @@ static void flow_velocity(void *ctx, float *v, const float *x, double t, int64_t
     flow_ctx *c = ctx;
     for (int64_t i = 0; i < n; i++) c->tb[i] = (float)t;
     toy_flow_velocity(c->f, v, x, c->tb, (int)n);
+}
+
+static void exact_velocity(void *ctx, float *v, const float *x, double t, int64_t n) {
+    toy_gmm_velocity_batch(ctx, v, x, n, t);
 }
 
 static int run_source(int n, int job_size, int seed, int src, int deadline, const char *jobs_ep,
@@ -84,8 +93,9 @@ static int run_worker(const char *ckpt, const char *jobs_ep, const char *ctl_ep,
                       int sources, int steps, int die_after) {
     char err[600];
     toy_flow *f = NULL;
-    int rc = toy_flow_load(&f, ckpt, 1024, err, sizeof err);
-    if (rc) { fprintf(stderr, "sample: cannot load flow model: %s\n", err); return 1; }
+    toy_gmm *g = NULL;
+    int rc = ckpt ? toy_flow_load(&f, ckpt, 1024, err, sizeof err) : toy_gmm_build(&g, "A");
+    if (rc) { fprintf(stderr, "sample: cannot load flow model: %s\n", ckpt ? err : "mixture"); return 1; }
     bus_socket *in = NULL, *ctl = NULL, *out = NULL;
     bus_eos *eos = NULL;
     float *x = NULL, *scratch = NULL, *tb = malloc(sizeof(float) * 1024);
@@ -141,7 +151,8 @@ static int run_worker(const char *ckpt, const char *jobs_ep, const char *ctl_ep,
         mt19937 r;
         mt_seed(&r, (uint32_t)(seed ^ (seed >> 32)));
         for (int64_t i = 0; i < 2 * count; i++) x[i] = (float)mt_randn(&r);
-        toy_euler(x, count, 2, ts, steps, flow_velocity, &fc, scratch);
+        if (f) toy_euler(x, count, 2, ts, steps, flow_velocity, &fc, scratch);
+        else toy_euler(x, count, 2, ts, steps, exact_velocity, g, scratch);
         bus_msg *rep = NULL;
         tensor t = tensor_view(DT_F32, x, 2, (int64_t[]){count, 2});
         if ((e = bus_msg_new_reply(&rep, "latents", m)) || (e = bus_msg_add_tensor(rep, "z", &t)) ||
@@ -160,6 +171,7 @@ done:
     bus_eos_destroy(&eos);
     free(x); free(scratch); free(tb); free(ts);
     toy_flow_destroy(&f);
+    toy_gmm_destroy(&g);
     return rc;
 }
 
@@ -167,12 +179,13 @@ int sample_toy_flow_main(int argc, char **argv) {
     const char *role = "worker", *ckpt = NULL, *jobs = NULL, *ctl = NULL, *out = NULL;
     const char *jobs_bind = NULL, *acks_bind = NULL, *ctl_bind = NULL;
     int n = 10000, job_size = 500, seed = 0, src = 0, deadline = 5000, steps = 20, sources = 1, die_after = 0;
+    int exact = 0;
     static struct option L[] = {
         {"model", 1, 0, 'm'}, {"role", 1, 0, 'r'}, {"ckpt", 1, 0, 'c'}, {"jobs", 1, 0, 'j'},
         {"ctl", 1, 0, 'C'}, {"out", 1, 0, 'o'}, {"jobs-bind", 1, 0, 'J'}, {"acks-bind", 1, 0, 'A'},
         {"ctl-bind", 1, 0, 'B'}, {"n", 1, 0, 'n'}, {"job-size", 1, 0, 'k'}, {"seed", 1, 0, 'S'},
         {"src", 1, 0, 'i'}, {"deadline-ms", 1, 0, 'd'}, {"steps", 1, 0, 's'}, {"sources", 1, 0, 'P'},
-        {"die-after", 1, 0, 'X'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"die-after", 1, 0, 'X'}, {"exact", 0, 0, 'E'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     optind = 1;
     opterr = 0;
     int c;
@@ -196,6 +209,7 @@ int sample_toy_flow_main(int argc, char **argv) {
         case 's': steps = (int)strtol(optarg, &end, 10); break;
         case 'P': sources = (int)strtol(optarg, &end, 10); break;
         case 'X': die_after = (int)strtol(optarg, &end, 10); break;
+        case 'E': exact = 1; break;
         case 'h': help(); return 0;
         default: fprintf(stderr, "sample: unknown or incomplete option '%s' (see --help)\n", argv[optind - 1]); return 2;
         }
@@ -210,8 +224,8 @@ int sample_toy_flow_main(int argc, char **argv) {
         return run_source(n, job_size, seed, src, deadline, jobs_bind, acks_bind, ctl_bind);
     }
     if (strcmp(role, "worker") != 0) { fprintf(stderr, "sample: --role must be source or worker\n"); return 2; }
-    if (!ckpt || !jobs || !ctl || !out) {
-        fprintf(stderr, "sample: a worker needs --ckpt, --jobs, --ctl and --out\n");
+    if ((!ckpt == !exact) || !jobs || !ctl || !out) {
+        fprintf(stderr, "sample: a worker needs exactly one of --ckpt/--exact, and --jobs, --ctl, --out\n");
         return 2;
     }
     if (steps < 1 || steps > 100000 || sources < 1) { fprintf(stderr, "sample: need 1 <= --steps <= 100000 and --sources >= 1\n"); return 2; }
