@@ -15,7 +15,8 @@
 // Determinism: no atomics; every reduction has a fixed order, so two runs
 // give identical bits.
 //
-// Not here yet: losses other than MSE's gradient, embeddings, Muon, bf16
+// Not here yet: losses other than MSE's gradient, embeddings (timestep /
+// label / 2-D position tables: small, computed on the host), Muon, bf16
 // variants of the non-GEMM ops, a tiled (flash) attention.
 // Include only under #ifdef VEL_HAVE_CUDA (see vcuda.h).
 #ifndef NN_CUDA_OPS_H
@@ -32,6 +33,7 @@ extern "C" {
 // nn/ headers are C: included inside the extern "C" block for the .cu files.
 #include "nn/conv.h"
 #include "nn/optim.h"
+#include "nn/shape_ops.h"
 
 // ---- linear (cuBLAS) ------------------------------------------------------
 int linear_forward_cuda(vcuda_ctx *ctx, float *out, const float *inp, const float *weight,
@@ -116,6 +118,42 @@ int attention_forward_cuda(vcuda_ctx *ctx, float *out, float *lse, const float *
 int attention_backward_cuda(vcuda_ctx *ctx, float *dqkv, const float *dout, const float *qkv,
                             const float *out, const float *lse, float *scratch, int B, int T,
                             int NH, int HD);
+
+// ---- element-wise and data movement (nn/elementwise.h, nn/shape_ops.h) -------------
+int add_forward_cuda(vcuda_ctx *ctx, float *out, const float *a, const float *b, int64_t n);
+int add_backward_cuda(vcuda_ctx *ctx, float *da, float *db, const float *dout, int64_t n);
+int add_inplace_cuda(vcuda_ctx *ctx, float *x, const float *y, int64_t n);
+int mul_forward_cuda(vcuda_ctx *ctx, float *out, const float *a, const float *b, int64_t n);
+int mul_backward_cuda(vcuda_ctx *ctx, float *da, float *db, const float *dout, const float *a,
+                      const float *b, int64_t n);
+int scale_forward_cuda(vcuda_ctx *ctx, float *out, const float *a, float s, int64_t n);
+int scale_backward_cuda(vcuda_ctx *ctx, float *da, const float *dout, float s, int64_t n);
+int add_channel_bias_forward_cuda(vcuda_ctx *ctx, float *out, const float *inp, const float *bias,
+                                  int B, int C, int HW);
+int add_channel_bias_backward_cuda(vcuda_ctx *ctx, float *dinp, float *dbias, const float *dout,
+                                   int B, int C, int HW);
+int upsample2x_forward_cuda(vcuda_ctx *ctx, float *out, const float *inp, int B, int C, int H, int W);
+int upsample2x_backward_cuda(vcuda_ctx *ctx, float *dinp, const float *dout, int B, int C, int H, int W);
+int pad2d_forward_cuda(vcuda_ctx *ctx, float *out, const float *inp, int B, int C, int H, int W,
+                       int pt, int pb, int pl, int pr);
+int pad2d_backward_cuda(vcuda_ctx *ctx, float *dinp, const float *dout, int B, int C, int H, int W,
+                        int pt, int pb, int pl, int pr);
+int concat_channels_forward_cuda(vcuda_ctx *ctx, float *out, const float *a, const float *b,
+                                 int B, int Ca, int Cb, int HW);
+int concat_channels_backward_cuda(vcuda_ctx *ctx, float *da, float *db, const float *dout,
+                                  int B, int Ca, int Cb, int HW);
+int split_channels_forward_cuda(vcuda_ctx *ctx, float *a, float *b, const float *inp,
+                                int B, int Ca, int Cb, int HW);
+int split_channels_backward_cuda(vcuda_ctx *ctx, float *dinp, const float *da, const float *db,
+                                 int B, int Ca, int Cb, int HW);
+int patchify_forward_cuda(vcuda_ctx *ctx, float *out, const float *inp, int B, int C, int H, int W,
+                          int p, patch_order order);
+int patchify_backward_cuda(vcuda_ctx *ctx, float *dinp, const float *dout, int B, int C, int H,
+                           int W, int p, patch_order order);
+int unpatchify_forward_cuda(vcuda_ctx *ctx, float *out, const float *inp, int B, int C, int H,
+                            int W, int p, patch_order order);
+int unpatchify_backward_cuda(vcuda_ctx *ctx, float *dinp, const float *dout, int B, int C, int H,
+                             int W, int p, patch_order order);
 
 // ---- losses -------------------------------------------------------------------
 // dpred += dloss * 2 (pred - target) / n; dtarget -= the same. n > 0.
