@@ -21,6 +21,9 @@
 # private root under /tmp (never into /) and put on the search paths.
 #
 # Usage: OUT=/some/dir tests/device/run.sh [--quick]   (--quick: no torch.compile)
+# From a session with a device: first tests/device/fetch-debs.sh here, then
+#   run(command="tests/device/run.sh", carry=[".devdeps"], timeout_s=560)
+# ($OUT is set there); the 8 files above come back.
 set -u
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -30,7 +33,7 @@ QUICK=0
 for a in "$@"; do
   case "$a" in
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $a (see --help)" >&2; exit 2 ;;
   esac
 done
