@@ -119,22 +119,46 @@ int png_read(const char *path, int want_channels, uint8_t **pix, int *w, int *h,
     }
     int rc = check_dims(img.width, img.height);
     if (rc) { png_image_free(&img); return rc; }
-    // File's own layout, 8 bits, no colour map: gray, GA, RGB or RGBA.
+    // File's own layout, no colour map: gray, GA, RGB or RGBA.
     int color = (img.format & PNG_FORMAT_FLAG_COLOR) != 0;
     int alpha = (img.format & PNG_FORMAT_FLAG_ALPHA) != 0;
+    int wide = (img.format & PNG_FORMAT_FLAG_LINEAR) != 0;   // a 16-bit file
     img.format = color ? (alpha ? PNG_FORMAT_RGBA : PNG_FORMAT_RGB)
                        : (alpha ? PNG_FORMAT_GA : PNG_FORMAT_GRAY);
     int c = (color ? 3 : 1) + alpha;
     int64_t n = (int64_t)img.width * img.height;
     uint8_t *buf = malloc((size_t)n * c);
-    if (!buf) { png_image_free(&img); return VEL_ENOMEM; }
-    if (!png_image_finish_read(&img, NULL, buf, 0, NULL)) {
+    uint16_t *b16 = NULL;
+    if (wide) {
+        // Asking for 8-bit output would make libpng treat the 16-bit samples
+        // as linear light and gamma-encode them (50*257 -> 121). Read them
+        // as 16-bit "linear" instead (no conversion) and scale to 8 bits
+        // ourselves; in that mode libpng premultiplies alpha, so undo it.
+        img.format |= PNG_FORMAT_FLAG_LINEAR;
+        b16 = malloc(sizeof(uint16_t) * (size_t)n * c);
+    }
+    if (!buf || (wide && !b16)) { free(buf); free(b16); png_image_free(&img); return VEL_ENOMEM; }
+    if (!png_image_finish_read(&img, NULL, wide ? (void *)b16 : (void *)buf, 0, NULL)) {
         // libpng says "Read Error" when the file ends inside the data.
         rc = strstr(img.message, "Read Error") || strstr(img.message, "EOF")
                  ? DATA_ETRUNC : DATA_EDECODE;
         free(buf);
+        free(b16);
         png_image_free(&img);
         return rc;
+    }
+    if (wide) {
+        for (int64_t i = 0; i < n; i++) {
+            const uint16_t *px = b16 + i * c;
+            uint32_t a = alpha ? px[c - 1] : 65535u;
+            for (int k = 0; k < c; k++) {
+                uint32_t v = px[k];
+                if (alpha && k < c - 1) v = a ? (v * 65535u + a / 2) / a : 0;
+                if (v > 65535u) v = 65535u;
+                buf[i * c + k] = (uint8_t)((v * 255u + 32895u) / 65535u);
+            }
+        }
+        free(b16);
     }
     png_image_free(&img);
     int want = want_channels ? want_channels : (c == 2 ? 4 : c);
