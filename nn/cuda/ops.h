@@ -15,7 +15,7 @@
 // Determinism: no atomics; every reduction has a fixed order, so two runs
 // give identical bits.
 //
-// Not here yet: losses other than MSE's gradient, embeddings (timestep /
+// Not here yet: KL / VE loss gradients, loss values on the device, embeddings (timestep /
 // label / 2-D position tables: small, computed on the host), Muon, bf16
 // variants of the non-GEMM ops, a tiled (flash) attention.
 // Include only under #ifdef VEL_HAVE_CUDA (see vcuda.h).
@@ -159,6 +159,12 @@ int unpatchify_backward_cuda(vcuda_ctx *ctx, float *dinp, const float *dout, int
 // dpred += dloss * 2 (pred - target) / n; dtarget -= the same. n > 0.
 int mse_loss_backward_cuda(vcuda_ctx *ctx, float *dpred, float *dtarget, const float *pred,
                            const float *target, int64_t n, float dloss);
+// dpred += dloss * sign(pred - target) / n (0 where equal); dtarget the negative.
+int l1_loss_backward_cuda(vcuda_ctx *ctx, float *dpred, float *dtarget, const float *pred,
+                          const float *target, int64_t n, float dloss);
+// Cosine loss along C of (outer, C, inner) views, as nn/loss.h.
+int cosine_loss_backward_cuda(vcuda_ctx *ctx, float *dpred, float *dtarget, const float *pred,
+                              const float *target, int outer, int C, int inner, float dloss);
 
 // ---- optimizer ----------------------------------------------------------------
 // One Adam (decoupled = 0) or AdamW (decoupled = 1) update of n elements with

@@ -1,4 +1,4 @@
-// test_parity_adam.c: (also the MSE gradient, the last test) AdamW / Adam on CUDA (adam_update_cuda, one call per
+// test_parity_adam.c: AdamW / Adam on CUDA (adam_update_cuda, one call per
 // parameter with the table's no_decay flags) vs nn/optim.c's optim_step over
 // three steps: parameters and both moments. The kernel repeats the CPU's
 // float operations in the same order without FMA contraction, so the results
@@ -75,29 +75,3 @@ Test(parity_adam, adam_three_steps) { run(OPTIM_ADAM); }
 Test(parity_adam, skipped) { cr_skip_test("built without nvcc: CUDA parity tests skipped"); }
 #endif
 
-#ifdef VEL_HAVE_CUDA
-#include "nn/loss.h"
-
-// MSE gradient (the toy MLP's loss), accumulating into both gradients.
-Test(parity_loss, mse_backward) {
-    vcuda_ctx *ctx = cuda_test_ctx();
-    enum { n = 4099 };
-    float *p = malloc(n * 4), *t = malloc(n * 4), *dp = malloc(n * 4), *dt = malloc(n * 4);
-    fill_normal(p, n, 81, 1.0f);
-    fill_normal(t, n, 82, 1.0f);
-    fill_normal(dp, n, 83, 0.1f);
-    fill_normal(dt, n, 84, 0.1f);
-    float *d_p = cuda_test_upload(ctx, p, n * 4), *d_t = cuda_test_upload(ctx, t, n * 4);
-    float *d_dp = cuda_test_upload(ctx, dp, n * 4), *d_dt = cuda_test_upload(ctx, dt, n * 4);
-    mse_loss_backward(dp, dt, p, t, n, 0.7f);
-    CUDA_OK(mse_loss_backward_cuda(ctx, d_dp, d_dt, d_p, d_t, n, 0.7f));
-    CUDA_OK(vcuda_sync(ctx));
-    parity_f32(ctx, "mse dpred", d_dp, dp, n, 1e-6, 1e-6);
-    parity_f32(ctx, "mse dtarget", d_dt, dt, n, 1e-6, 1e-6);
-    cr_assert_eq(mse_loss_backward_cuda(ctx, d_dp, NULL, d_p, d_t, 0, 1.0f), VEL_EINVAL);
-    void *ptrs[] = {d_p, d_t, d_dp, d_dt};
-    for (int i = 0; i < 4; i++) vcuda_free(&ptrs[i]);
-    free(p); free(t); free(dp); free(dt);
-    vcuda_ctx_destroy(&ctx);
-}
-#endif
