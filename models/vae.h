@@ -109,4 +109,9 @@ typedef struct {
 int vae_train_step(vae *m, const float *x, const float *eps, int B, const vae_loss_cfg *lc,
                    vae_loss_parts *parts, float *xrec_out);
 
+// Multiply-add FLOPs (2 per MAC) of one encoder + decoder forward on B
+// images, counting convolutions and attention matmuls (the GEMM work);
+// a training step is about 3x this (forward, data and weight gradients).
+double vae_forward_flops(const vae *m, int B);
+
 #endif
