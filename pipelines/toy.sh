@@ -33,7 +33,7 @@ USAGE
 
 DEPTH=4; WIDTH=128; BATCH=1024; TOK_ITERS=3000; FLOW_ITERS=6000; LR=4e-3; FLOW_LR=4e-3
 N_TRAIN=20000; N_SAMPLES=10000; STEPS=20; SEEDS=1; SAMPLERS=2; SWEEP=0; RAW=0; PAR=2
-DIAG=0; CONFIG=default; OUT=""; ARMS_ONLY=""; JOB_SIZE=500; N_TRUE=10000; N_HOLD=10000
+DIAG=0; REUSE=0; CONFIG=default; OUT=""; ARMS_ONLY=""; JOB_SIZE=500; N_TRUE=10000; N_HOLD=10000
 # VE defaults chosen by the sweep recorded in pipelines/TOY.md (runs/toy-sweep-ve)
 VE_ARGS="--reg ve --lambda-ve 1e-6 --lambda-reg 1 --tau 1 --delta 1e-6 --reg-form elem"
 while [ $# -gt 0 ]; do
@@ -60,12 +60,14 @@ while [ $# -gt 0 ]; do
     --n-train) N_TRAIN=$2; shift ;;
     --n-samples) N_SAMPLES=$2; shift ;;
     --steps) STEPS=$2; shift ;;
+    --reuse) REUSE=1 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "toy.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
 [ -n "$OUT" ] || OUT="runs/toy-$CONFIG"
+EVAL=eval; [ "$STEPS" = 20 ] || EVAL=eval-s$STEPS
 for b in train encode sample decode eval; do
   [ -x "bin/$b" ] || { echo "toy.sh: bin/$b is missing; run make first" >&2; exit 1; }
 done
@@ -99,8 +101,8 @@ run_sampling() {  # dir tokflag(--ckpt F | --identity) seed [steps] [model flag]
   local extra=() store=()
   [ -f "$dir/diagnostics.json" ] && extra=(--extra "$dir/diagnostics.json")
   [ -d "$dir/store" ] && store=(--store "$dir/store")
-  bin/eval --model toy --in "$P" --ctl "$C" --acks "$A" --out "$dir/eval" --n-true $N_TRUE \
-    "${store[@]}" --title "$(basename "$dir") seed $seed" "${extra[@]}" 2>"$dir/eval.log" &
+  bin/eval --model toy --in "$P" --ctl "$C" --acks "$A" --out "$dir/$EVAL" --n-true $N_TRUE \
+    "${store[@]}" --title "$(basename "$dir") seed $seed" "${extra[@]}" 2>"$dir/$EVAL.log" &
   local ev=$!; echo $ev >>"$PIDS_FILE"
   bin/decode --model toy $tokflag "${store[@]}" --in "$L" --ctl "$C" --out "$P" 2>"$dir/decode.log" &
   local de=$!; echo $de >>"$PIDS_FILE"
@@ -126,23 +128,28 @@ run_arm() {  # name seed
   local t0=$SECONDS tokflag
   if [[ "$name" == exact* ]]; then   # Euler with the exact velocity v*: the sampler's own floor
     run_sampling "$dir" --identity "$seed" "${name#exact}" --exact
-    echo "[toy.sh] $name seed $seed done in $((SECONDS - t0)) s: $(tail -n 1 "$dir/eval.log")"
+    echo "[toy.sh] $name seed $seed done in $((SECONDS - t0)) s: $(tail -n 1 "$dir/$EVAL.log")"
     return
   fi
   if [ "$name" = raw ]; then
     tokflag=--identity
+    [ "$REUSE" = 1 ] && [ -d "$dir/store" ] ||
     bin/encode --model toy --identity --store "$dir/store" --n $N_TRAIN --data-seed $((seed + 1)) 2>"$dir/encode.log"
   else
-    bin/train --model toy-tokenizer --out "$dir/tok" ${ARM[$name]} --depth $DEPTH --width $WIDTH \
-      --batch $BATCH --iters $TOK_ITERS --lr $LR --seed $seed 2>"$dir/train_tok.log"
     tokflag="--ckpt $dir/tok/tokenizer.safetensors"
-    bin/encode --model toy $tokflag --store "$dir/store" --n $N_TRAIN --data-seed $((seed + 1)) \
+    if [ "$REUSE" = 0 ] || [ ! -f "$dir/tok/tokenizer.safetensors" ]; then
+      bin/train --model toy-tokenizer --out "$dir/tok" ${ARM[$name]} --depth $DEPTH --width $WIDTH \
+        --batch $BATCH --iters $TOK_ITERS --lr $LR --seed $seed 2>"$dir/train_tok.log"
+      rm -rf "$dir/store"
+    fi
+    [ -d "$dir/store" ] || bin/encode --model toy $tokflag --store "$dir/store" --n $N_TRAIN --data-seed $((seed + 1)) \
       --n-holdout $N_HOLD --diagnostics "$dir/diagnostics.json" 2>"$dir/encode.log"
   fi
+  [ "$REUSE" = 1 ] && [ -f "$dir/flow/flow.safetensors" ] ||
   bin/train --model toy-flow --store "$dir/store" --out "$dir/flow" --depth $DEPTH --width $WIDTH \
     --batch $BATCH --iters $FLOW_ITERS --lr $FLOW_LR --seed $seed 2>"$dir/train_flow.log"
   run_sampling "$dir" "$tokflag" "$seed"
-  echo "[toy.sh] $name seed $seed done in $((SECONDS - t0)) s: $(tail -n 1 "$dir/eval.log")"
+  echo "[toy.sh] $name seed $seed done in $((SECONDS - t0)) s: $(tail -n 1 "$dir/$EVAL.log")"
 }
 
 echo "[toy.sh] config $CONFIG: ${DEPTH}x${WIDTH} batch $BATCH tok $TOK_ITERS flow $FLOW_ITERS it, arms: $ARMS, seeds $SEEDS, samplers $SAMPLERS -> $OUT"
@@ -161,14 +168,14 @@ while [ $running -gt 0 ]; do wait -n || fail=1; running=$((running - 1)); done
 
 for s in $(seq 0 $((SEEDS - 1))); do
   pngs=()
-  for a in $ARMS; do [ -f "$OUT/seed$s/$a/eval/density.png" ] && pngs+=("$OUT/seed$s/$a/eval/density.png"); done
-  for a in $ARMS; do [ -f "$OUT/seed$s/$a/eval/latent.png" ] && pngs+=("$OUT/seed$s/$a/eval/latent.png"); done
-  [ ${#pngs[@]} -gt 0 ] && bin/eval --model toy --side-by-side "$OUT/seed$s/side_by_side.png" "${pngs[@]}"
+  for a in $ARMS; do [ -f "$OUT/seed$s/$a/$EVAL/density.png" ] && pngs+=("$OUT/seed$s/$a/$EVAL/density.png"); done
+  for a in $ARMS; do [ -f "$OUT/seed$s/$a/$EVAL/latent.png" ] && pngs+=("$OUT/seed$s/$a/$EVAL/latent.png"); done
+  [ ${#pngs[@]} -gt 0 ] && bin/eval --model toy --side-by-side "$OUT/seed$s/side_by_side_$EVAL.png" "${pngs[@]}"
 done
 
-/usr/bin/python3 - "$OUT" "$SEEDS" $ARMS <<'PY'
+/usr/bin/python3 - "$OUT" "$SEEDS" "$EVAL" $ARMS <<'PY'
 import json, sys, os, statistics as st
-out, seeds, arms = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+out, seeds, evd, arms = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
 cols = [("off_manifold", "off-manifold"), ("mean_logp", "mean log p"), ("median_logp", "median log p"),
         ("precision_k3", "precision"), ("recall_k3", "recall")]
 xcols = [("rec_mse_mu", "rec MSE(mu)"), ("rec_mse_z", "rec MSE(z)"), ("mean_sigma", "mean sigma"),
@@ -177,7 +184,7 @@ rows, summary = [], {}
 for a in arms:
     reps = []
     for s in range(seeds):
-        p = os.path.join(out, f"seed{s}", a, "eval", "report.json")
+        p = os.path.join(out, f"seed{s}", a, evd, "report.json")
         if os.path.exists(p):
             reps.append(json.load(open(p)))
     if not reps:
@@ -215,7 +222,8 @@ if rows:
     lines.append(f"true samples: mean log p {f(rows[0][1]['true_mean_logp'])}")
 txt = "\n".join(lines)
 print(txt)
-open(os.path.join(out, "summary.md"), "w").write(txt + "\n")
-json.dump(summary, open(os.path.join(out, "summary.json"), "w"), indent=1)
+tag = "" if evd == "eval" else "_" + evd
+open(os.path.join(out, f"summary{tag}.md"), "w").write(txt + "\n")
+json.dump(summary, open(os.path.join(out, f"summary{tag}.json"), "w"), indent=1)
 PY
 echo "[toy.sh] total $((SECONDS - START)) s; summary in $OUT/summary.md"
