@@ -226,4 +226,4 @@ tag = "" if evd == "eval" else "_" + evd
 open(os.path.join(out, f"summary{tag}.md"), "w").write(txt + "\n")
 json.dump(summary, open(os.path.join(out, f"summary{tag}.json"), "w"), indent=1)
 PY
-echo "[toy.sh] total $((SECONDS - START)) s; summary in $OUT/summary.md"
+echo "[toy.sh] total $((SECONDS - START)) s; summary in $OUT/summary$( [ "$EVAL" = eval ] || echo _$EVAL).md"
