@@ -218,7 +218,7 @@ static int scan_files(const char *root, const char *rel, strvec *out, int depth)
     while ((e = readdir(d)))
         if (e->d_name[0] != '.' && (rc = sv_push(&names, e->d_name))) break;
     closedir(d);
-    if (!rc) qsort(names.v, (size_t)names.n, sizeof(char *), cmp_str);
+    if (!rc && names.n > 1) qsort(names.v, (size_t)names.n, sizeof(char *), cmp_str);   // qsort(NULL, 0) is UB
     for (int64_t i = 0; !rc && i < names.n; i++) {
         char sub[4096], full[8192];
         snprintf(sub, sizeof sub, "%s/%s", rel, names.v[i]);
