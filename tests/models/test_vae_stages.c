@@ -10,8 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "bus/bus.h"
 #include "data/augment.h"
 #include "data/image_io.h"
 #include "data/idx.h"
@@ -138,6 +141,99 @@ Test(vae_stages, train_resume_is_bit_exact, .timeout = 180) {
     snprintf(a, sizeof a, "%s/a/vae.optim.safetensors", dir);
     snprintf(b, sizeof b, "%s/b/vae.optim.safetensors", dir);
     cr_assert(files_equal(a, b), "resumed optimizer state differs");
+    rm_rf(dir);
+    free(dir);
+}
+
+// Bus mode of `decode --model vae`: normalised latents in over PULL, images
+// out over PUSH, eos on the control PUB; the images must equal the
+// in-process decode of the de-normalised latents.
+Test(vae_stages, decode_bus_mode, .init = one_thread, .timeout = 120) {
+    if (access("bin/encode", X_OK) || access("bin/decode", X_OK))
+        cr_skip_test("bin/encode or bin/decode not built (make)");
+    if (access(FMNIST_DEFAULT_DIR "/t10k-images-idx3-ubyte.gz", R_OK))
+        cr_skip_test("Fashion-MNIST not installed");
+    vae_config vc;
+    cr_assert_eq(vae_config_preset("f4c4", 1, &vc), 0);
+    vae *m = NULL;
+    cr_assert_eq(vae_create(&m, &vc, 3, 0), 0);
+    vae_init_params(m, 78);
+    char *dir = test_tmpdir("vae_bus");
+    char ck[512], wpath[600], spath[600], cmd[4096], ep_in[600], ep_ctl[600], ep_out[600];
+    snprintf(ck, sizeof ck, "%s/vae", dir);
+    snprintf(wpath, sizeof wpath, "%s.safetensors", ck);
+    snprintf(spath, sizeof spath, "%s/store", dir);
+    snprintf(ep_in, sizeof ep_in, "ipc://%s/in", dir);
+    snprintf(ep_ctl, sizeof ep_ctl, "ipc://%s/ctl", dir);
+    snprintf(ep_out, sizeof ep_out, "ipc://%s/out", dir);
+    st_err err;
+    cr_assert_eq(st_save_params(wpath, &m->pt, DT_F32, NULL, 0, &err), 0, "%s", err.msg);
+    snprintf(cmd, sizeof cmd,
+             "OMP_NUM_THREADS=1 bin/encode --model vae --split test --ckpt %s --store %s --first 0 --end 8 --stats >/dev/null 2>&1",
+             ck, spath);
+    cr_assert_eq(system(cmd), 0, "encode failed: %s", cmd);
+
+    bus_socket *ctl = NULL, *rep = NULL, *push = NULL;
+    cr_assert_eq(bus_socket_open(&ctl, BUS_PUB, NULL), 0);
+    cr_assert_eq(bus_bind(ctl, ep_ctl), 0);
+    cr_assert_eq(bus_socket_open(&rep, BUS_PULL, NULL), 0);
+    cr_assert_eq(bus_bind(rep, ep_out), 0);
+    snprintf(cmd, sizeof cmd,
+             "OMP_NUM_THREADS=1 exec bin/decode --model vae --ckpt %s --store %s --in %s --ctl %s --reply %s --batch 2",
+             ck, spath, ep_in, ep_ctl, ep_out);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    cr_assert_gt(pid, 0);
+    cr_assert_eq(bus_socket_open(&push, BUS_PUSH, NULL), 0);
+    cr_assert_eq(bus_connect(push, ep_in), 0);
+
+    store *st = NULL;
+    cr_assert_eq(store_open(&st, spath, NULL, NULL, NULL), 0);
+    const store_meta *meta = store_get_meta(st);
+    cr_assert(meta->has_stats);
+    float mu[3 * 256], zn[3 * 256];
+    uint64_t idx[3] = {0, 1, 2};
+    cr_assert_eq(store_read_batch(st, mu, NULL, NULL, idx, NULL, 3), 0);
+    cr_assert_eq(store_normalise(zn, mu, meta, 3), 0);
+    bus_msg *msg = NULL;
+    tensor tz = tensor_view(DT_F32, zn, 4, (int64_t[]){3, 4, 8, 8});
+    cr_assert_eq(bus_msg_new(&msg, "latents", 0, 5), 0);
+    cr_assert_eq(bus_msg_add_tensor(msg, "z", &tz), 0);
+    cr_assert_eq(bus_send(push, &msg, 30000), 0);
+    bus_msg *got = NULL;
+    cr_assert_eq(bus_recv(rep, &got, 60000), 0, "no images from decode");
+    cr_assert(bus_msg_is(got, "images"));
+    cr_assert_eq(bus_msg_id(got), 5);
+    tensor tx, tu;
+    cr_assert_eq(bus_msg_find(got, "x", &tx), 0);
+    cr_assert_eq(bus_msg_find(got, "u8", &tu), 0);
+    cr_assert(tx.ndim == 4 && tx.shape[0] == 3 && tu.dtype == DT_U8);
+    // Reference: de-normalise in-process and decode (z_n round trip ~1 ulp).
+    float z[3 * 256];
+    cr_assert_eq(store_denormalise(z, zn, meta, 3), 0);
+    const float *want = vae_decode(m, z, 3);
+    float *gx = malloc(sizeof(float) * 3 * 1024);
+    memcpy(gx, tx.data, sizeof(float) * 3 * 1024);   // payloads may be unaligned
+    expect_close_f32("bus-decoded images vs in-process", gx, want, 3 * 1024, 1e-5, 1e-5);
+    const uint8_t *gu = tu.data;
+    for (int k = 0; k < 3 * 1024; k++) cr_assert_eq(gu[k], image_f32_to_u8(gx[k]));
+    free(gx);
+    bus_msg_destroy(&got);
+    // End of stream: decode exits 0.
+    int status = -1;
+    for (int t = 0; t < 100; t++) {
+        bus_send_eos(ctl, 0, 1000);
+        if (waitpid(pid, &status, WNOHANG) == pid) break;
+        usleep(100000);
+    }
+    if (!WIFEXITED(status)) { kill(pid, SIGKILL); waitpid(pid, &status, 0); }
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "decode did not finish cleanly");
+    store_close(&st);
+    bus_socket_close(&push); bus_socket_close(&ctl); bus_socket_close(&rep);
+    vae_destroy(&m);
     rm_rf(dir);
     free(dir);
 }
