@@ -236,3 +236,35 @@ Test(vae, checkpoint_resume_is_bit_exact, .init = one_thread) {
     rm_rf(dir);
     free(dir);
 }
+
+// The f16d32 layout (5 levels, 2 encoder / 3 decoder blocks, attention at
+// 16x16 and in the mid blocks, z 32) at a small width and resolution so it
+// fits a test: names, the attention placement, latent shape, finite output.
+Test(vae, f16d32_layout_small, .init = one_thread) {
+    vae_config c;
+    cr_assert_eq(vae_config_preset("f16d32", 3, &c), 0);
+    c.ch = 32;
+    c.resolution = 32;   // 32 -> 16 (attn level 1) -> 8 -> 4 -> 2
+    vae *m = NULL;
+    cr_assert_eq(vae_create(&m, &c, 1, 0), 0);
+    cr_assert_eq(m->zside, 2);
+    const char *must[] = {"encoder.down.1.attn.1.q.weight", "encoder.down.4.block.1.conv2.weight",
+                          "decoder.up.1.attn.2.proj_out.weight", "decoder.up.4.block.2.conv1.weight",
+                          "decoder.up.4.upsample.conv.weight", "quant_conv.weight"};
+    for (size_t i = 0; i < sizeof must / sizeof must[0]; i++)
+        cr_assert_geq(param_find(&m->pt, must[i]), 0, "missing %s", must[i]);
+    cr_assert_eq(param_find(&m->pt, "encoder.down.0.attn.0.q.weight"), -1);
+    cr_assert_eq(param_find(&m->pt, "encoder.down.4.downsample.conv.weight"), -1);
+    int i = param_find(&m->pt, "quant_conv.weight");
+    cr_assert(m->pt.info[i].shape[0] == 64 && m->pt.info[i].shape[1] == 64);
+    i = param_find(&m->pt, "encoder.down.4.block.0.conv1.weight");
+    cr_assert(m->pt.info[i].shape[0] == 128 && m->pt.info[i].shape[1] == 64);
+    vae_init_params(m, 2);
+    float x[3 * 32 * 32];
+    fill_uniform(x, 3 * 1024, 6, -1, 1);
+    vae_encode(m, x, 1);
+    const float *y = vae_decode(m, m->mu, 1);
+    for (int k = 0; k < 3 * 1024; k++) cr_assert(isfinite(y[k]));
+    cr_log_info("f16d32 layout at ch 32: %d tensors, %lld parameters", m->pt.count, (long long)m->pt.total);
+    vae_destroy(&m);
+}
