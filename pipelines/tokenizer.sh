@@ -12,6 +12,9 @@
 # EVAL_N (1000), CONFIG (f4c4), KL_BETA (1e-6), VE_LAMBDA (1e-3), TAU (3),
 # LAMBDA_REG (1), SCALES (0.5,1,2), ENCODE_N (256). Build first with `make`.
 set -euo pipefail
+case "${1:-}" in
+  -h|--help) sed -n '2,/^set /p' "$0" | sed -e '/^set /d' -e 's/^# \{0,1\}//'; echo "usage: pipelines/tokenizer.sh [OUT]   (default runs/tokenizer; budgets from env, see header)"; exit 0 ;;
+esac
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/tokenizer}
 STEPS=${STEPS:-2000}; BATCH=${BATCH:-16}; CLS_STEPS=${CLS_STEPS:-2000}

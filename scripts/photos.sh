@@ -8,6 +8,9 @@
 # Idempotent: does nothing when every listed image is already there.
 # Not here: cutting photos into crops (data/photos.c does that).
 set -eu
+case "${1:-}" in
+  -h|--help) sed -n '2,/^set /p' "$0" | sed -e '/^set /d' -e 's/^# \{0,1\}//'; echo "usage: scripts/photos.sh [OUTDIR]   (default build/photos)"; exit 0 ;;
+esac
 cd "$(dirname "$0")/.."
 out=${1:-build/photos}
 img="$out/images"; debs="$out/debs"
