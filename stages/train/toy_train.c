@@ -152,7 +152,7 @@ static int parse(int argc, char **argv, train_opts *o, int flow) {
             return 2;
         }
         if (end && *end) {
-            fprintf(stderr, "train: bad number '%s' for --%s\n", optarg, L[0].name ? argv[optind - 2] + 2 : "?");
+            fprintf(stderr, "train: bad number '%s' (see --help)\n", optarg);
             return 2;
         }
     }
