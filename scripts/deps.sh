@@ -9,7 +9,7 @@ PKGS=(
   libpng-dev libjpeg-dev zlib1g-dev libcjson-dev libstb-dev
   libcriterion-dev
   libopenmpi-dev openmpi-bin
-  python3 python3-numpy python3-scipy
+  python3 python3-numpy python3-scipy python3-pil
   dataset-fashion-mnist
 )
 missing=()
