@@ -1,46 +1,16 @@
 // main.c of bin/encode: a thin dispatcher on --model. The work of each model
 // lives in its own file behind stages/encode/encode.h; models listed without
 // an entry are announced and refused with exit code 2.
-#include <stdio.h>
-#include <string.h>
+#include <stddef.h>
 
+#include "nn/dispatch.h"
 #include "stages/encode/encode.h"
 
-typedef int (*entry_fn)(int, char **);
-static const struct { const char *name; entry_fn fn; const char *what; } MODELS[] = {
+static const model_entry MODELS[] = {
     {"toy", encode_toy_main, "2D toy tokenizer: training points -> store (mu, sigma)"},
     {"vae", encode_vae_main, "image tokenizer (conv VAE): Fashion-MNIST -> store"},
 };
-#define NMODELS (int)(sizeof MODELS / sizeof *MODELS)
-
-static void usage(FILE *f) {
-    fprintf(f, "usage: encode --model NAME [options]   (encode --model NAME --help for options)\nmodels:\n");
-    for (int i = 0; i < NMODELS; i++)
-        fprintf(f, "  %-14s %s%s\n", MODELS[i].name, MODELS[i].what, MODELS[i].fn ? "" : " (not built yet)");
-}
 
 int main(int argc, char **argv) {
-    const char *model = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[i + 1];
-        else if (!strncmp(argv[i], "--model=", 8)) model = argv[i] + 8;
-    }
-    if (!model) {
-        int help = 0;
-        for (int i = 1; i < argc; i++) help |= !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
-        usage(help ? stdout : stderr);
-        if (!help) fprintf(stderr, "encode: --model is required\n");
-        return help ? 0 : 2;
-    }
-    for (int i = 0; i < NMODELS; i++) {
-        if (strcmp(model, MODELS[i].name) != 0) continue;
-        if (!MODELS[i].fn) {
-            fprintf(stderr, "encode: model '%s' is not built yet\n", model);
-            return 2;
-        }
-        return MODELS[i].fn(argc, argv);
-    }
-    fprintf(stderr, "encode: unknown model '%s'\n", model);
-    usage(stderr);
-    return 2;
+    return model_dispatch("encode", MODELS, (int)(sizeof MODELS / sizeof *MODELS), argc, argv);
 }
