@@ -68,9 +68,11 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$OUT" ] || OUT="runs/toy-$CONFIG"
 EVAL=eval; [ "$STEPS" = 20 ] || EVAL=eval-s$STEPS
-for b in train encode sample decode eval; do
-  [ -x "bin/$b" ] || { echo "toy.sh: bin/$b is missing; run make first" >&2; exit 1; }
-done
+# Fresh machine: install missing Debian packages (or print the command), then
+# build the five stages (a no-op when they are up to date).
+scripts/deps.sh || { echo "toy.sh: missing Debian packages (command above)" >&2; exit 1; }
+make -s -j"$(nproc)" bin/train bin/encode bin/sample bin/decode bin/eval >&2 ||
+  { echo "toy.sh: build failed" >&2; exit 1; }
 # one thread per process: the arms run side by side and OpenBLAS + OpenMP
 # threads oversubscribe 2 cores badly (measured 10x slower)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
