@@ -72,10 +72,17 @@ $(CUDA_LIB): $(CUDA_OBJS)
 	@mkdir -p $(dir $@)
 	@rm -f $@.tmp.$$$$; ar rcs $@.tmp.$$$$ $^ && mv $@.tmp.$$$$ $@
 
-.SECONDEXPANSION:
-bin/%: $$(patsubst %.c,build/%.o,$$(wildcard stages/$$*/*.c)) $(LIB) $(CUDA_LIB)
+# One explicit rule per stage (bin/NAME from every stages/NAME/*.c). A single
+# pattern rule cannot list them: inside `bin/%: $$(patsubst %.c,...)` make
+# replaces the patsubst's own `%` by the stem before the second expansion.
+STAGE_OBJS = $(patsubst %.c,build/%.o,$(wildcard stages/$(1)/*.c))
+define STAGE_RULE
+bin/$(1): $(call STAGE_OBJS,$(1)) $$(LIB) $$(CUDA_LIB)
 	@mkdir -p bin
-	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB) $(CUDA_LIB) $(LDLIBS) $(CUDA_LDLIBS)
+	$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $$(LIB) $$(CUDA_LIB) $$(LDLIBS) $$(CUDA_LDLIBS)
+endef
+$(foreach s,$(STAGES),$(eval $(call STAGE_RULE,$(s))))
+ALL_STAGE_OBJS := $(foreach s,$(STAGES),$(call STAGE_OBJS,$(s)))
 
 $(TOOL_BINS): bin/%: build/tools/%.o $(LIB) $(CUDA_LIB)
 	@mkdir -p bin
@@ -115,7 +122,8 @@ fuzz:
 clean:
 	rm -rf build bin
 
--include $(LIB_OBJS:.o=.d) $(TEST_BINS:=.d) $(BENCH_BINS:=.d)
+-include $(LIB_OBJS:.o=.d) $(ALL_STAGE_OBJS:.o=.d) $(TOOL_BINS:bin/%=build/tools/%.d) \
+  $(TEST_BINS:=.d) $(BENCH_BINS:=.d)
 
 # Area-specific rules (extra binaries, MPI tests, ...) live in mk/*.mk.
 -include $(wildcard mk/*.mk)

@@ -15,9 +15,3 @@ $(TOY_STAGE_LIB): $(TOY_STAGE_OBJS)
 $(TOY_STAGE_TESTS): $(TOY_STAGE_LIB)
 $(TOY_STAGE_TESTS): LIB = $(TOY_STAGE_LIB) build/libvel.a
 
-# Workaround for the Makefile's stage rule: in `bin/%: $$(patsubst %.c,...)`
-# make substitutes the stem for the `%` inside patsubst before the second
-# expansion, so no stage object is listed and bin/NAME links without main.
-# Listing the objects explicitly here (the recipe links $(filter %.o,$^))
-# fixes every stage; harmless once the Makefile rule is fixed.
-$(foreach s,$(STAGES),$(eval bin/$(s): $(patsubst %.c,build/%.o,$(wildcard stages/$(s)/*.c))))
