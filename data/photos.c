@@ -10,6 +10,8 @@
 
 #include "data/image_folder.h"
 #include "data/image_io.h"
+#include "nn/base.h"
+#include "nn/philox.h"
 
 static void say(char *msg, int cap, const char *fmt, ...) {
     if (!msg || cap <= 0) return;
@@ -41,6 +43,61 @@ void photos_destroy(photo_bank **pb) {
     *pb = NULL;
 }
 
+// Sorted .png/.jpg names of dir; DATA_ENOPHOTOS (with a message) if none.
+static int list_photos(const char *dir, char ***names_out, int *n_out, char *msg, int cap) {
+    *names_out = NULL;
+    *n_out = 0;
+    DIR *d = opendir(dir);
+    if (!d) {
+        say(msg, cap, "%s: photo bank not found; run scripts/photos.sh", dir);
+        return DATA_ENOPHOTOS;
+    }
+    char **names = NULL;
+    int n = 0, ncap = 0, rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!is_photo(e->d_name)) continue;
+        if (n == ncap) {
+            ncap = ncap ? 2 * ncap : 32;
+            char **nn = realloc(names, sizeof(char *) * (size_t)ncap);
+            if (!nn) { rc = VEL_ENOMEM; break; }
+            names = nn;
+        }
+        if (!(names[n] = strdup(e->d_name))) { rc = VEL_ENOMEM; break; }
+        n++;
+    }
+    closedir(d);
+    if (!rc && n == 0) {
+        say(msg, cap, "%s: no .png/.jpg photos; run scripts/photos.sh", dir);
+        rc = DATA_ENOPHOTOS;
+    }
+    if (rc) {
+        for (int i = 0; i < n; i++) free(names[i]);
+        free(names);
+        return rc;
+    }
+    qsort(names, (size_t)n, sizeof(char *), cmp_str);
+    *names_out = names;
+    *n_out = n;
+    return 0;
+}
+
+// Reads dir/name and reduces it with ADM's centre crop to sq (base, base, 3).
+static int load_square(const char *dir, const char *name, int base, uint8_t *sq, char *msg, int cap) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    uint8_t *pix;
+    int w, h, c, rc;
+    if ((rc = image_read(path, 3, &pix, &w, &h, &c))) {
+        say(msg, cap, "%s: %s", path, data_strerror(rc));
+        return rc;
+    }
+    rc = image_center_crop_adm(sq, pix, w, h, 3, base);
+    free(pix);
+    if (rc) say(msg, cap, "%s: crop failed", path);
+    return rc;
+}
+
 int photos_open(const char *dir, int base, int crop, photo_bank **out, char *msg, int cap) {
     *out = NULL;
     if (msg && cap > 0) msg[0] = 0;
@@ -49,33 +106,10 @@ int photos_open(const char *dir, int base, int crop, photo_bank **out, char *msg
         return VEL_EINVAL;
     }
     if (!dir) dir = PHOTOS_DEFAULT_DIR;
-    DIR *d = opendir(dir);
-    if (!d) {
-        say(msg, cap, "%s: photo bank not found; run scripts/photos.sh", dir);
-        return DATA_ENOPHOTOS;
-    }
     photo_bank *pb = calloc(1, sizeof *pb);
-    if (!pb) { closedir(d); return VEL_ENOMEM; }
-    int ncap = 0, rc = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!is_photo(e->d_name)) continue;
-        if (pb->nphotos == ncap) {
-            ncap = ncap ? 2 * ncap : 32;
-            char **nn = realloc(pb->names, sizeof(char *) * (size_t)ncap);
-            if (!nn) { rc = VEL_ENOMEM; break; }
-            pb->names = nn;
-        }
-        if (!(pb->names[pb->nphotos] = strdup(e->d_name))) { rc = VEL_ENOMEM; break; }
-        pb->nphotos++;
-    }
-    closedir(d);
-    if (!rc && pb->nphotos == 0) {
-        say(msg, cap, "%s: no .png/.jpg photos; run scripts/photos.sh", dir);
-        rc = DATA_ENOPHOTOS;
-    }
+    if (!pb) return VEL_ENOMEM;
+    int rc = list_photos(dir, &pb->names, &pb->nphotos, msg, cap);
     if (rc) { photos_destroy(&pb); return rc; }
-    qsort(pb->names, (size_t)pb->nphotos, sizeof(char *), cmp_str);
     int g = base / crop;
     pb->size = crop;
     pb->per_photo = g * g;
@@ -85,17 +119,7 @@ int photos_open(const char *dir, int base, int crop, photo_bank **out, char *msg
     uint8_t *sq = malloc((size_t)base * base * 3);
     if (!pb->imgs || !sq) { free(sq); photos_destroy(&pb); return VEL_ENOMEM; }
     for (int p = 0; p < pb->nphotos && !rc; p++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", dir, pb->names[p]);
-        uint8_t *pix;
-        int w, h, c;
-        if ((rc = image_read(path, 3, &pix, &w, &h, &c))) {
-            say(msg, cap, "%s: %s", path, data_strerror(rc));
-            break;
-        }
-        rc = image_center_crop_adm(sq, pix, w, h, 3, base);
-        free(pix);
-        if (rc) { say(msg, cap, "%s: crop failed", path); break; }
+        if ((rc = load_square(dir, pb->names[p], base, sq, msg, cap))) break;
         for (int t = 0; t < pb->per_photo; t++) {
             int ty = t / g, tx = t % g;
             float *o = pb->imgs + ((size_t)p * pb->per_photo + t) * per;   // (3, crop, crop)
@@ -110,4 +134,83 @@ int photos_open(const char *dir, int base, int crop, photo_bank **out, char *msg
     if (rc) { photos_destroy(&pb); return rc; }
     *out = pb;
     return 0;
+}
+
+int photos_is_test(int p) { return p % PHOTOS_TEST_EVERY == PHOTOS_TEST_EVERY - 1; }
+
+void photo_set_destroy(photo_set **ps) {
+    if (!ps || !*ps) return;
+    for (int i = 0; i < (*ps)->nphotos; i++) free((*ps)->names[i]);
+    free((*ps)->names);
+    free((*ps)->pix);
+    free(*ps);
+    *ps = NULL;
+}
+
+int photos_open_split(const char *dir, int base, int split, photo_set **out, char *msg, int cap) {
+    *out = NULL;
+    if (msg && cap > 0) msg[0] = 0;
+    if (base <= 0 || (split != PHOTOS_TRAIN && split != PHOTOS_TEST)) {
+        say(msg, cap, "photos: bad base %d or split %d", base, split);
+        return VEL_EINVAL;
+    }
+    if (!dir) dir = PHOTOS_DEFAULT_DIR;
+    char **all = NULL;
+    int nall = 0;
+    int rc = list_photos(dir, &all, &nall, msg, cap);
+    if (rc) return rc;
+    photo_set *ps = calloc(1, sizeof *ps);
+    if (!ps) rc = VEL_ENOMEM;
+    if (!rc) {
+        ps->base = base;
+        ps->names = calloc((size_t)nall, sizeof(char *));
+        if (!ps->names) rc = VEL_ENOMEM;
+    }
+    // Names of the split move into ps; the others are freed.
+    for (int p = 0; p < nall; p++) {
+        if (!rc && (photos_is_test(p) ? PHOTOS_TEST : PHOTOS_TRAIN) == split) {
+            ps->names[ps->nphotos++] = all[p];
+        } else {
+            free(all[p]);
+        }
+    }
+    free(all);
+    if (!rc && ps->nphotos == 0) {
+        say(msg, cap, "%s: no photos in the %s split", dir, split == PHOTOS_TEST ? "test" : "train");
+        rc = DATA_ENOPHOTOS;
+    }
+    if (!rc) {
+        ps->pix = malloc((size_t)ps->nphotos * base * base * 3);
+        if (!ps->pix) rc = VEL_ENOMEM;
+    }
+    for (int p = 0; !rc && p < ps->nphotos; p++)
+        rc = load_square(dir, ps->names[p], base, ps->pix + (size_t)p * base * base * 3, msg, cap);
+    if (rc) { photo_set_destroy(&ps); return rc; }
+    *out = ps;
+    return 0;
+}
+
+void photos_random_crops(float *out, const photo_set *ps, int crop, int B, uint64_t seed,
+                         uint64_t step) {
+    // out (B, 3, crop, crop)
+    CHECK(crop >= 1 && crop <= ps->base && B >= 1);
+    int base = ps->base, room = base - crop + 1;
+    for (int b = 0; b < B; b++) {
+        float u[4];
+        philox_uniform(u, 4, seed, PHOTOS_CROP_STREAM, (step * (uint64_t)B + (uint64_t)b) * 4);
+        int p = (int)(u[0] * (float)ps->nphotos), y0 = (int)(u[1] * (float)room);
+        int x0 = (int)(u[2] * (float)room), flip = u[3] < 0.5f;
+        if (p >= ps->nphotos) p = ps->nphotos - 1;
+        if (y0 >= room) y0 = room - 1;
+        if (x0 >= room) x0 = room - 1;
+        const uint8_t *sq = ps->pix + (size_t)p * base * base * 3;
+        float *o = out + (size_t)b * 3 * crop * crop;
+        for (int ch = 0; ch < 3; ch++)
+            for (int y = 0; y < crop; y++)
+                for (int x = 0; x < crop; x++) {
+                    int sx = x0 + (flip ? crop - 1 - x : x);
+                    o[((size_t)ch * crop + y) * crop + x] =
+                        image_u8_to_f32(sq[((size_t)(y0 + y) * base + sx) * 3 + ch]);
+                }
+    }
 }
