@@ -1,7 +1,8 @@
 // toy_mlp.c: see toy_mlp.h. Losses follow LDM's scaling so that the KL
 // weight means what it means there: the reconstruction and KL terms are
-// summed over a sample's 2 coordinates and averaged over the batch; the VE
-// and magnitude terms are means over elements (SPEC.md section 1).
+// summed over a sample's 2 coordinates and averaged over the batch (rec =
+// 2 * nn/loss.h's element mean MSE); the VE and magnitude terms are means
+// over elements (SPEC.md section 1), all computed by nn/loss.h.
 #include "models/toy_mlp.h"
 
 #include <math.h>
@@ -13,8 +14,6 @@
 #include "nn/linear.h"
 #include "nn/safetensors.h"
 
-#define LV_MIN (-30.0f)
-#define LV_MAX 20.0f
 
 const char *toy_strerror(int err) {
     switch (err) {
@@ -124,44 +123,6 @@ void toy_mlp_backward(toy_mlp *m, float *din, const float *dout, int B) {
     }
 }
 
-// ---------------------------------------------------------------- Adam
-int toy_adam_init(toy_adam *o, int64_t n, float lr_ref, float beta1, float beta2, float eps) {
-    memset(o, 0, sizeof *o);
-    o->m = calloc((size_t)n, sizeof(float));
-    o->v = calloc((size_t)n, sizeof(float));
-    if (!o->m || !o->v) {
-        toy_adam_free(o);
-        return VEL_ENOMEM;
-    }
-    o->n = n, o->lr_ref = lr_ref, o->beta1 = beta1, o->beta2 = beta2, o->eps = eps;
-    return 0;
-}
-
-void toy_adam_free(toy_adam *o) {
-    free(o->m);
-    free(o->v);
-    o->m = o->v = NULL;
-}
-
-float toy_lr(float lr_ref, int64_t it) {
-    double r = (double)it / 512.0;
-    return (float)(lr_ref / sqrt(r > 1.0 ? r : 1.0));
-}
-
-void toy_adam_step(toy_adam *o, float *p, const float *g, float lr) {
-    o->t++;
-    double bc1 = 1.0 - pow(o->beta1, (double)o->t), bc2 = 1.0 - pow(o->beta2, (double)o->t);
-    float b1 = o->beta1, b2 = o->beta2, eps = o->eps;
-    float step = (float)(lr / bc1);
-    float rbc2 = (float)(1.0 / sqrt(bc2));
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < o->n; i++) {
-        float m = o->m[i] = b1 * o->m[i] + (1.0f - b1) * g[i];
-        float v = o->v[i] = b2 * o->v[i] + (1.0f - b2) * g[i] * g[i];
-        p[i] -= step * m / (sqrtf(v) * rbc2 + eps);
-    }
-}
-
 // ---------------------------------------------------------------- tokenizer
 static void tok_carve(toy_tok *t, arena *a) {
     size_t B = (size_t)t->max_batch;
@@ -169,7 +130,7 @@ static void tok_carve(toy_tok *t, arena *a) {
     toy_mlp_carve(&t->dec, a);
     t->h = arena_floats(a, B * 4);
     t->dh = arena_floats(a, B * 4);
-    float **two[] = {&t->mu, &t->lv, &t->sigma, &t->eps, &t->z, &t->xr, &t->dxr, &t->dz};
+    float **two[] = {&t->mu, &t->lv, &t->sigma, &t->z, &t->xr, &t->dxr, &t->dz, &t->dmu, &t->dlv};
     for (size_t i = 0; i < sizeof two / sizeof *two; i++) *two[i] = arena_floats(a, B * 2);
 }
 
@@ -221,8 +182,8 @@ void toy_tok_encode(toy_tok *t, float *mu, float *logvar, const float *x, int B)
             mu[2 * (s + i)] = t->h[4 * i];
             mu[2 * (s + i) + 1] = t->h[4 * i + 1];
             if (logvar) {
-                logvar[2 * (s + i)] = clampf(t->h[4 * i + 2], LV_MIN, LV_MAX);
-                logvar[2 * (s + i) + 1] = clampf(t->h[4 * i + 3], LV_MIN, LV_MAX);
+                logvar[2 * (s + i)] = clampf(t->h[4 * i + 2], LOGVAR_MIN, LOGVAR_MAX);
+                logvar[2 * (s + i) + 1] = clampf(t->h[4 * i + 3], LOGVAR_MIN, LOGVAR_MAX);
             }
         }
     }
@@ -235,7 +196,8 @@ void toy_tok_decode(toy_tok *t, float *x, const float *z, int B) {
     }
 }
 
-// Forward of one step; fills the step buffers and returns the loss terms.
+// Forward of one step; fills the step buffers and returns the loss terms
+// (all of them, whichever regulariser trains, for the log).
 static toy_tok_losses tok_forward(toy_tok *t, const toy_tok_cfg *cfg, const float *x,
                                   const float *eps, int B) {
     CHECK(B > 0 && B <= t->max_batch);
@@ -243,39 +205,18 @@ static toy_tok_losses tok_forward(toy_tok *t, const toy_tok_cfg *cfg, const floa
     toy_mlp_forward(&t->enc, t->h, x, B);
     for (int i = 0; i < B; i++)
         for (int d = 0; d < 2; d++) {
-            int k = 2 * i + d;
-            t->mu[k] = t->h[4 * i + d];
-            t->lv[k] = t->h[4 * i + 2 + d];
-            t->sigma[k] = expf(0.5f * clampf(t->lv[k], LV_MIN, LV_MAX));
-            t->eps[k] = eps[k];
-            t->z[k] = t->mu[k] + t->sigma[k] * eps[k];
+            t->mu[2 * i + d] = t->h[4 * i + d];
+            t->lv[2 * i + d] = t->h[4 * i + 2 + d];
         }
-    toy_mlp_forward(&t->dec, t->xr, t->z, B);
     int n = 2 * B;
-    double rec = 0, kl = 0, ve = 0, reg = 0, ss = 0;
-    for (int k = 0; k < n; k++) {
-        double e = (double)t->xr[k] - x[k];
-        rec += e * e;
-        double lvc = clampf(t->lv[k], LV_MIN, LV_MAX), s2 = exp(lvc), mu = t->mu[k];
-        kl += 0.5 * (mu * mu + s2 - 1.0 - lvc);
-        switch (cfg->ve_form) {
-        case TOY_VE_INV_VAR: ve += 1.0 / (s2 + cfg->delta); break;
-        case TOY_VE_NEG_VAR: ve += -s2; break;
-        case TOY_VE_NEG_LOGSTD: ve += -0.5 * lvc; break;
-        }
-        double over = fabs(mu) - cfg->tau;
-        reg += over > 0 ? exp(over) - 1.0 : 0.0;
-        ss += mu * mu;
-    }
-    L.rec = rec / B;
-    L.kl = kl / B;
-    L.ve = ve / n;
-    if (cfg->reg_global) {
-        double over = sqrt(ss / n) - cfg->tau;
-        L.reg = over > 0 ? exp(over) - 1.0 : 0.0;
-    } else {
-        L.reg = reg / n;
-    }
+    for (int k = 0; k < n; k++) t->sigma[k] = expf(0.5f * clampf(t->lv[k], LOGVAR_MIN, LOGVAR_MAX));
+    reparam_forward(t->z, t->mu, t->lv, eps, n);
+    toy_mlp_forward(&t->dec, t->xr, t->z, B);
+    L.rec = 2.0 * mse_loss_forward(t->xr, x, n);   // summed over the 2 coordinates
+    L.kl = kl_loss_forward(t->mu, t->lv, B, 2);
+    L.ve = ve_loss_forward(t->lv, n, cfg->ve_form, cfg->delta);
+    L.reg = cfg->reg_global ? mag_reg_global_forward(t->mu, B, 1, 2, cfg->tau)
+                            : mag_reg_elem_forward(t->mu, n, cfg->tau);
     L.total = L.rec + (cfg->reg == TOY_REG_KL ? cfg->kl_weight * L.kl
                                               : cfg->lambda_ve * L.ve + cfg->lambda_reg * L.reg);
     return L;
@@ -291,68 +232,77 @@ toy_tok_losses toy_tok_loss_backward(toy_tok *t, const toy_tok_cfg *cfg, const f
     toy_tok_losses L = tok_forward(t, cfg, x, eps, B);
     param_zero_grads(&t->pt);
     int n = 2 * B;
-    for (int k = 0; k < n; k++) t->dxr[k] = 2.0f * (t->xr[k] - x[k]) / B;
-    memset(t->dz, 0, sizeof(float) * n);
+    size_t bytes = sizeof(float) * (size_t)n;
+    memset(t->dxr, 0, bytes);
+    mse_loss_backward(t->dxr, NULL, t->xr, x, n, 2.0f);
+    memset(t->dz, 0, bytes);
     toy_mlp_backward(&t->dec, t->dz, t->dxr, B);
-    double gscale = 0;   // global magnitude term: dL/dmu = g * mu
-    if (cfg->reg == TOY_REG_VE && cfg->reg_global) {
-        double ss = 0;
-        for (int k = 0; k < n; k++) ss += (double)t->mu[k] * t->mu[k];
-        double m = sqrt(ss / n), over = m - cfg->tau;
-        if (over > 0 && m > 0) gscale = cfg->lambda_reg * exp(over) / (m * n);
+    memset(t->dmu, 0, bytes);
+    memset(t->dlv, 0, bytes);
+    reparam_backward(t->dmu, t->dlv, t->dz, t->lv, eps, n);
+    if (cfg->reg == TOY_REG_KL) {
+        kl_loss_backward(t->dmu, t->dlv, t->mu, t->lv, B, 2, cfg->kl_weight);
+    } else {
+        ve_loss_backward(t->dlv, t->lv, n, cfg->ve_form, cfg->delta, cfg->lambda_ve);
+        if (cfg->reg_global) mag_reg_global_backward(t->dmu, t->mu, B, 1, 2, cfg->tau, cfg->lambda_reg);
+        else mag_reg_elem_backward(t->dmu, t->mu, n, cfg->tau, cfg->lambda_reg);
     }
     for (int i = 0; i < B; i++)
         for (int d = 0; d < 2; d++) {
-            int k = 2 * i + d;
-            float lv = t->lv[k], s = t->sigma[k], mu = t->mu[k];
-            int inside = lv >= LV_MIN && lv <= LV_MAX;   // clamp passes the gradient
-            double s2 = (double)s * s;
-            double dmu = t->dz[k], dlv = inside ? t->dz[k] * t->eps[k] * 0.5 * s : 0.0;
-            if (cfg->reg == TOY_REG_KL) {
-                dmu += cfg->kl_weight * mu / B;
-                if (inside) dlv += cfg->kl_weight * 0.5 * (s2 - 1.0) / B;
-            } else {
-                if (inside) {
-                    double g = 0;
-                    switch (cfg->ve_form) {
-                    case TOY_VE_INV_VAR: g = -s2 / ((s2 + cfg->delta) * (s2 + cfg->delta)); break;
-                    case TOY_VE_NEG_VAR: g = -s2; break;
-                    case TOY_VE_NEG_LOGSTD: g = -0.5; break;
-                    }
-                    dlv += cfg->lambda_ve * g / n;
-                }
-                if (cfg->reg_global) {
-                    dmu += gscale * mu;
-                } else {
-                    double over = fabs(mu) - cfg->tau;
-                    if (over > 0) dmu += cfg->lambda_reg * exp(over) * (mu > 0 ? 1.0 : -1.0) / n;
-                }
-            }
-            t->dh[4 * i + d] = (float)dmu;
-            t->dh[4 * i + 2 + d] = (float)dlv;
+            t->dh[4 * i + d] = t->dmu[2 * i + d];
+            t->dh[4 * i + 2 + d] = t->dlv[2 * i + d];
         }
     toy_mlp_backward(&t->enc, NULL, t->dh, B);
     return L;
 }
 
 // ---------------------------------------------------------------- flow
+const char *toy_time_embed_name(toy_time_embed te) { return te == TOY_TIME_FOURIER ? "fourier" : "raw"; }
+
+int toy_time_embed_parse(const char *name, toy_time_embed *out) {
+    if (!strcmp(name, "raw")) *out = TOY_TIME_RAW;
+    else if (!strcmp(name, "fourier")) *out = TOY_TIME_FOURIER;
+    else return TOY_ECONFIG;
+    return 0;
+}
+
+int toy_time_features_dim(toy_time_embed te, int nfreq) { return te == TOY_TIME_FOURIER ? 2 * nfreq : 1; }
+
+void toy_time_features(float *feat, float t, toy_time_embed te, int nfreq) {
+    if (te != TOY_TIME_FOURIER) {
+        feat[0] = t;
+        return;
+    }
+    for (int k = 0; k < nfreq; k++) {
+        double w = 1000.0 * pow(10000.0, -(double)k / nfreq), a = w * (double)t;
+        feat[k] = (float)sin(a);
+        feat[nfreq + k] = (float)cos(a);
+    }
+}
+
 static void flow_carve(toy_flow *f, arena *a) {
     size_t B = (size_t)f->max_batch;
     toy_mlp_carve(&f->net, a);
-    f->inp = arena_floats(a, B * 3);
+    f->inp = arena_floats(a, B * f->in_dim);
     f->v = arena_floats(a, B * 2);
     f->target = arena_floats(a, B * 2);
     f->dv = arena_floats(a, B * 2);
 }
 
-int toy_flow_create(toy_flow **out, int depth, int width, int max_batch) {
+int toy_flow_create(toy_flow **out, int depth, int width, int max_batch, toy_time_embed te,
+                    int nfreq) {
     *out = NULL;
     if (depth < 0 || depth + 1 > TOY_MAX_LAYERS || width <= 0 || max_batch <= 0) return TOY_ECONFIG;
+    if (te != TOY_TIME_RAW && te != TOY_TIME_FOURIER) return TOY_ECONFIG;
+    if (te == TOY_TIME_FOURIER && (nfreq < 1 || nfreq > TOY_FOURIER_MAX)) return TOY_ECONFIG;
     toy_flow *f = calloc(1, sizeof *f);
     if (!f) return VEL_ENOMEM;
     f->depth = depth, f->width = width, f->max_batch = max_batch;
+    f->time_embed = te;
+    f->nfreq = te == TOY_TIME_FOURIER ? nfreq : 0;
+    f->in_dim = 2 + toy_time_features_dim(te, nfreq);
     param_table_init(&f->pt);
-    toy_mlp_declare(&f->net, &f->pt, "net", 3, 2, depth, width, max_batch);
+    toy_mlp_declare(&f->net, &f->pt, "net", f->in_dim, 2, depth, width, max_batch);
     int rc = param_table_commit(&f->pt);
     if (rc) { param_table_free(&f->pt); free(f); return rc; }
     toy_mlp_bind(&f->net, &f->pt);
@@ -379,14 +329,18 @@ void toy_flow_init(toy_flow *f, uint32_t seed) {
     toy_mlp_init(&f->net, &r);
 }
 
+// Row i of the MLP input: [z (2), time features of t].
+static void flow_input_row(toy_flow *f, int i, float z0, float z1, float t) {
+    float *r = f->inp + (size_t)i * f->in_dim;
+    r[0] = z0;
+    r[1] = z1;
+    toy_time_features(r + 2, t, f->time_embed, f->nfreq);
+}
+
 void toy_flow_velocity(toy_flow *f, float *v, const float *zt, const float *t, int B) {
     for (int s = 0; s < B; s += f->max_batch) {
         int n = B - s < f->max_batch ? B - s : f->max_batch;
-        for (int i = 0; i < n; i++) {
-            f->inp[3 * i] = zt[2 * (s + i)];
-            f->inp[3 * i + 1] = zt[2 * (s + i) + 1];
-            f->inp[3 * i + 2] = t[s + i];
-        }
+        for (int i = 0; i < n; i++) flow_input_row(f, i, zt[2 * (s + i)], zt[2 * (s + i) + 1], t[s + i]);
         toy_mlp_forward(&f->net, v + 2 * (size_t)s, f->inp, n);
     }
 }
@@ -394,20 +348,16 @@ void toy_flow_velocity(toy_flow *f, float *v, const float *zt, const float *t, i
 static double flow_forward(toy_flow *f, const float *z1, const float *x0, const float *t, int B) {
     CHECK(B > 0 && B <= f->max_batch);
     for (int i = 0; i < B; i++) {
+        float zt[2];
         for (int d = 0; d < 2; d++) {
             int k = 2 * i + d;
-            f->inp[3 * i + d] = t[i] * z1[k] + (1.0f - t[i]) * x0[k];
+            zt[d] = t[i] * z1[k] + (1.0f - t[i]) * x0[k];
             f->target[k] = z1[k] - x0[k];
         }
-        f->inp[3 * i + 2] = t[i];
+        flow_input_row(f, i, zt[0], zt[1], t[i]);
     }
     toy_mlp_forward(&f->net, f->v, f->inp, B);
-    double l = 0;
-    for (int k = 0; k < 2 * B; k++) {
-        double e = (double)f->v[k] - f->target[k];
-        l += e * e;
-    }
-    return l / (2 * B);
+    return mse_loss_forward(f->v, f->target, 2 * (int64_t)B);
 }
 
 double toy_flow_loss(toy_flow *f, const float *z1, const float *x0, const float *t, int B) {
@@ -417,7 +367,8 @@ double toy_flow_loss(toy_flow *f, const float *z1, const float *x0, const float 
 double toy_flow_loss_backward(toy_flow *f, const float *z1, const float *x0, const float *t, int B) {
     double l = flow_forward(f, z1, x0, t, B);
     param_zero_grads(&f->pt);
-    for (int k = 0; k < 2 * B; k++) f->dv[k] = (f->v[k] - f->target[k]) / B;   // 2/(2B)
+    memset(f->dv, 0, sizeof(float) * 2 * (size_t)B);
+    mse_loss_backward(f->dv, NULL, f->v, f->target, 2 * (int64_t)B, 1.0f);
     toy_mlp_backward(&f->net, NULL, f->dv, B);
     return l;
 }
@@ -498,12 +449,41 @@ int toy_tok_load(toy_tok **out, const char *path, int max_batch, char *err, int 
     return rc;
 }
 
+int toy_flow_save(const char *path, const toy_flow *f, const toy_kv *extra, int nextra, char *err,
+                  int errlen) {
+    char kstr[16];
+    snprintf(kstr, sizeof kstr, "%d", f->nfreq);
+    toy_kv kv[32];
+    int n = 0;
+    kv[n++] = (toy_kv){"time_embed", toy_time_embed_name(f->time_embed)};
+    kv[n++] = (toy_kv){"time_freqs", kstr};
+    for (int i = 0; i < nextra && n < 32; i++) kv[n++] = extra[i];
+    return toy_save(path, &f->pt, "toy-flow", f->depth, f->width, kv, n, err, errlen);
+}
+
 int toy_flow_load(toy_flow **out, const char *path, int max_batch, char *err, int errlen) {
     *out = NULL;
     int depth, width;
     int rc = toy_ckpt_arch(path, "toy-flow", &depth, &width, err, errlen);
     if (rc) return rc;
-    if ((rc = toy_flow_create(out, depth, width, max_batch))) return rc;
+    // time input: absent = raw (checkpoints written before the option)
+    toy_time_embed te = TOY_TIME_RAW;
+    int nfreq = 0;
+    char val[64];
+    if (toy_ckpt_meta(path, "time_embed", val, sizeof val) == 0 && toy_time_embed_parse(val, &te)) {
+        if (err) snprintf(err, errlen, "%s: unknown time_embed '%s' in metadata", path, val);
+        return TOY_EMODEL;
+    }
+    if (te == TOY_TIME_FOURIER) {
+        char *end = NULL;
+        long k = toy_ckpt_meta(path, "time_freqs", val, sizeof val) == 0 ? strtol(val, &end, 10) : -1;
+        if (k < 1 || k > TOY_FOURIER_MAX || !end || *end) {
+            if (err) snprintf(err, errlen, "%s: bad or missing time_freqs in metadata", path);
+            return TOY_EMODEL;
+        }
+        nfreq = (int)k;
+    }
+    if ((rc = toy_flow_create(out, depth, width, max_batch, te, nfreq))) return rc;
     if ((rc = load_into(path, &(*out)->pt, err, errlen))) toy_flow_destroy(out);
     return rc;
 }

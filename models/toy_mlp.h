@@ -4,22 +4,22 @@
 //     Linear (paper config depth 8, width 512); PyTorch default init;
 //   - toy_tok: tokenizer, encoder 2 -> (mu 2, logvar 2), decoder 2 -> 2, with
 //     the KL baseline or the VE regulariser (SPEC section 1);
-//   - toy_flow: flow model (z_t 2, t) -> v 2, flow-matching loss;
-//   - Adam with the AutoGuidance schedule lr_ref / sqrt(max(it/512, 1));
+//   - toy_flow: flow model (z_t 2, time features of t) -> v 2, flow-matching
+//     loss; t enters raw (one input) or as fixed Fourier features;
 //   - checkpoints as safetensors with the architecture in __metadata__.
+// The loss terms are nn/loss.h's (MSE, KL, VE, magnitude regulariser,
+// reparameterisation); training uses nn/optim.h (Adam) with nn/schedule.h's
+// LR_INV_SQRT (the AutoGuidance schedule lr_ref / sqrt(max(it/512, 1))).
 // Conventions as in nn/: backward accumulates into the parameter table's
 // grads (callers zero them; the *_step functions do it themselves).
 // Not here: data (data/toy_gmm.h), the sampler (models/toy_sampler.h).
-//
-// Local workarounds (documented in the report): the loss terms here are the
-// 2-D forms of nn/loss.h's and the optimizer is a local Adam, because
-// nn/cpu/loss*.c and nn/optim.h were not built yet when this was written.
 #ifndef MODELS_TOY_MLP_H
 #define MODELS_TOY_MLP_H
 
 #include <stdint.h>
 
 #include "nn/arena.h"
+#include "nn/loss.h"
 #include "nn/mt19937.h"
 #include "nn/params.h"
 
@@ -59,26 +59,17 @@ void toy_mlp_forward(toy_mlp *m, float *out, const float *in, int B);
 // Uses the latest forward. Accumulates parameter grads; din (B, in) += if not NULL.
 void toy_mlp_backward(toy_mlp *m, float *din, const float *dout, int B);
 
-// ---- Adam (local; see header note) ----
-typedef struct {
-    float lr_ref, beta1, beta2, eps;
-    int64_t n, t;          // parameter count, steps taken
-    float *m, *v;          // owned
-} toy_adam;
-int toy_adam_init(toy_adam *o, int64_t n, float lr_ref, float beta1, float beta2, float eps);
-void toy_adam_free(toy_adam *o);
-// AutoGuidance schedule: lr_ref / sqrt(max(it / 512, 1)).
-float toy_lr(float lr_ref, int64_t it);
-void toy_adam_step(toy_adam *o, float *params, const float *grads, float lr);
+// The AutoGuidance schedule used by both toy trainers: lr_ref / sqrt(max(it /
+// 512, 1)) (nn/schedule.h LR_INV_SQRT, t_ref 512, no warm-up).
+#define TOY_LR_T_REF 512
 
 // ---- tokenizer ----
 typedef enum { TOY_REG_KL = 0, TOY_REG_VE = 1 } toy_reg;
-typedef enum { TOY_VE_INV_VAR = 0, TOY_VE_NEG_VAR = 1, TOY_VE_NEG_LOGSTD = 2 } toy_ve_form;
 typedef struct {
     toy_reg reg;
     float kl_weight;             // KL arm: beta
     float lambda_ve, lambda_reg, tau, delta;   // VE arm
-    toy_ve_form ve_form;         // (iii) default
+    ve_kind ve_form;             // nn/loss.h; VE_INV_VAR (iii) default
     int reg_global;              // 0: element-wise (a), 1: global RMS (b)
 } toy_tok_cfg;
 
@@ -90,7 +81,7 @@ typedef struct {
     toy_mlp enc, dec;
     arena act;
     // step buffers (max_batch rows)
-    float *h, *mu, *lv, *sigma, *eps, *z, *xr, *dxr, *dz, *dh;
+    float *h, *mu, *lv, *sigma, *z, *xr, *dxr, *dz, *dmu, *dlv, *dh;
 } toy_tok;
 
 int toy_tok_create(toy_tok **out, int depth, int width, int max_batch);
@@ -108,15 +99,33 @@ toy_tok_losses toy_tok_loss(toy_tok *t, const toy_tok_cfg *cfg, const float *x,
                             const float *eps, int B);
 
 // ---- flow model ----
+// Time input. TOY_TIME_RAW: t itself (one input, the original model).
+// TOY_TIME_FOURIER: 2K fixed features [sin(w_k t), cos(w_k t)], k = 0..K-1,
+// w_k = 1000 * 10000^(-k/K) (the DDPM / transformer sinusoidal embedding of
+// 1000 t: periods from 2pi/1000 up to ~2pi/0.18 for K = 16), no raw t.
+// The MLP's input is [z_t (2), time features] either way.
+typedef enum { TOY_TIME_RAW = 0, TOY_TIME_FOURIER = 1 } toy_time_embed;
+#define TOY_FOURIER_DEFAULT 16
+#define TOY_FOURIER_MAX 256
+const char *toy_time_embed_name(toy_time_embed te);   // "raw", "fourier"
+int toy_time_embed_parse(const char *name, toy_time_embed *out);   // 0 or TOY_ECONFIG
+// Writes the time features of t into feat (toy_time_features_dim floats).
+int toy_time_features_dim(toy_time_embed te, int nfreq);
+void toy_time_features(float *feat, float t, toy_time_embed te, int nfreq);
+
 typedef struct {
     int depth, width, max_batch;
+    toy_time_embed time_embed;
+    int nfreq, in_dim;           // Fourier frequencies K (0 for raw); MLP input 2 + time dim
     param_table pt;
     toy_mlp net;
     arena act;
     float *inp, *v, *target, *dv;
 } toy_flow;
 
-int toy_flow_create(toy_flow **out, int depth, int width, int max_batch);
+// nfreq is used by TOY_TIME_FOURIER only (1..TOY_FOURIER_MAX).
+int toy_flow_create(toy_flow **out, int depth, int width, int max_batch, toy_time_embed te,
+                    int nfreq);
 void toy_flow_destroy(toy_flow **f);
 void toy_flow_init(toy_flow *f, uint32_t seed);
 // v (B, 2) = model(z_t (B, 2), t (B)); B <= max_batch.
@@ -127,6 +136,9 @@ double toy_flow_loss_backward(toy_flow *f, const float *z1, const float *x0, con
 double toy_flow_loss(toy_flow *f, const float *z1, const float *x0, const float *t, int B);
 
 // ---- checkpoints (safetensors; __metadata__ model, depth, width + extras) ----
+// Flow checkpoints also carry "time_embed" (raw | fourier) and "time_freqs"
+// (K); a checkpoint without them is a raw-time model (written before the
+// option existed). toy_flow_save writes them.
 typedef struct { const char *key, *value; } toy_kv;
 int toy_save(const char *path, const param_table *pt, const char *model, int depth, int width,
              const toy_kv *extra, int nextra, char *err, int errlen);
@@ -134,6 +146,8 @@ int toy_save(const char *path, const param_table *pt, const char *model, int dep
 int toy_ckpt_arch(const char *path, const char *want_model, int *depth, int *width,
                   char *err, int errlen);
 int toy_tok_load(toy_tok **out, const char *path, int max_batch, char *err, int errlen);
+int toy_flow_save(const char *path, const toy_flow *f, const toy_kv *extra, int nextra, char *err,
+                  int errlen);
 int toy_flow_load(toy_flow **out, const char *path, int max_batch, char *err, int errlen);
 // A metadata value of a checkpoint (copied into out); VEL_ENOTFOUND if absent.
 int toy_ckpt_meta(const char *path, const char *key, char *out, int outlen);

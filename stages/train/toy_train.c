@@ -1,10 +1,12 @@
 // toy_train.c: `train --model toy-tokenizer` and `train --model toy-flow`,
 // the 2D toy's training loops (SPEC.md section 2, issue 6).
 //   toy-tokenizer: fresh points from the class-A mixture each step, KL or VE
-//     regulariser, Adam with lr_ref / sqrt(max(it/512, 1)).
+//     regulariser, Adam (nn/optim.h) with lr_ref / sqrt(max(it/512, 1))
+//     (nn/schedule.h LR_INV_SQRT).
 //   toy-flow: latents from a store (mu, sigma of the training points), a
 //     fresh z = mu + sigma * eps each step, normalised by the store's stats
-//     (store_normalise, the one place), flow matching with t ~ U(0, 1).
+//     (store_normalise, the one place), flow matching with t ~ U(0, 1);
+//     t enters the model raw or as Fourier features (--time-embed).
 // Each writes into --out: config.json (resolved flags), log.jsonl (one line
 // per --log-every steps), the checkpoint (safetensors), and a progress line
 // on stderr. Not here: the networks (models/toy_mlp.h), data (data/toy_gmm.h).
@@ -21,6 +23,8 @@
 #include "models/toy_mlp.h"
 #include "nn/base.h"
 #include "nn/mt19937.h"
+#include "nn/optim.h"
+#include "nn/schedule.h"
 #include "stages/train/train.h"
 #include "store/store.h"
 
@@ -30,6 +34,8 @@ typedef struct {
     float lr, beta1, beta2;
     toy_tok_cfg tok;
     int time_logit_normal;
+    toy_time_embed time_embed;
+    int time_freqs;
 } train_opts;
 
 static int mkdir_p(const char *path) {
@@ -85,24 +91,29 @@ static void help_flow(void) {
            "  --batch N --iters N  (default 1024, 10000)\n"
            "  --lr X               lr_ref (default 4e-3)\n"
            "  --time uniform|logit-normal   t sampling (default uniform, as the paper)\n"
+           "  --time-embed raw|fourier      time input: t itself (default) or K sin/cos pairs\n"
+           "                       sin(w_k t), cos(w_k t), w_k = 1000 * 10000^(-k/K)\n"
+           "                       (recorded in the checkpoint; sample builds the same model)\n"
+           "  --time-freqs K       Fourier frequencies (default %d, 1..%d)\n"
            "  --seed N             (default 0)\n"
-           "  --log-every N        (default 100)\n");
+           "  --log-every N        (default 100)\n", TOY_FOURIER_DEFAULT, TOY_FOURIER_MAX);
 }
 
 // Parses the flags of both models; returns 0, 1 for --help, 2 on a bad flag.
 static int parse(int argc, char **argv, train_opts *o, int flow) {
     *o = (train_opts){.depth = 4, .width = 128, .batch = 1024, .iters = flow ? 10000 : 4000,
-                      .log_every = 100, .lr = 4e-3f, .beta1 = 0.9f, .beta2 = 0.99f};
+                      .log_every = 100, .lr = 4e-3f, .beta1 = 0.9f, .beta2 = 0.99f,
+                      .time_embed = TOY_TIME_RAW, .time_freqs = TOY_FOURIER_DEFAULT};
     o->tok = (toy_tok_cfg){.reg = TOY_REG_KL, .kl_weight = 1e-6f, .lambda_ve = 1e-3f,
                            .lambda_reg = 1.0f, .tau = 1.0f, .delta = 1e-6f,
-                           .ve_form = TOY_VE_INV_VAR, .reg_global = 1};
+                           .ve_form = VE_INV_VAR, .reg_global = 1};
     static struct option L[] = {
         {"model", 1, 0, 'm'}, {"out", 1, 0, 'o'}, {"store", 1, 0, 's'}, {"reg", 1, 0, 'r'},
         {"kl-weight", 1, 0, 'k'}, {"lambda-ve", 1, 0, 'V'}, {"lambda-reg", 1, 0, 'R'},
         {"tau", 1, 0, 'T'}, {"delta", 1, 0, 'D'}, {"ve-form", 1, 0, 'F'}, {"reg-form", 1, 0, 'G'},
         {"depth", 1, 0, 'd'}, {"width", 1, 0, 'w'}, {"batch", 1, 0, 'b'}, {"iters", 1, 0, 'i'},
         {"lr", 1, 0, 'l'}, {"seed", 1, 0, 'S'}, {"log-every", 1, 0, 'e'}, {"time", 1, 0, 't'},
-        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"time-embed", 1, 0, 'E'}, {"time-freqs", 1, 0, 'K'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     optind = 1;
     opterr = 0;
     int c;
@@ -126,7 +137,7 @@ static int parse(int argc, char **argv, train_opts *o, int flow) {
             int k = -1;
             for (int i = 0; i < 3; i++) if (!strcmp(optarg, VE_FORMS[i])) k = i;
             if (k < 0) { fprintf(stderr, "train: --ve-form must be inv-var, neg-var or neg-logstd\n"); return 2; }
-            o->tok.ve_form = (toy_ve_form)k;
+            o->tok.ve_form = (ve_kind)k;   // VE_FORMS is in ve_kind order
             break;
         }
         case 'G':
@@ -146,6 +157,13 @@ static int parse(int argc, char **argv, train_opts *o, int flow) {
             else if (!strcmp(optarg, "logit-normal")) o->time_logit_normal = 1;
             else { fprintf(stderr, "train: --time must be uniform or logit-normal\n"); return 2; }
             break;
+        case 'E':
+            if (toy_time_embed_parse(optarg, &o->time_embed)) {
+                fprintf(stderr, "train: --time-embed must be raw or fourier, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'K': o->time_freqs = (int)strtol(optarg, &end, 10); break;
         case 'h': return 1;
         default:
             fprintf(stderr, "train: unknown or incomplete option '%s' (see --help)\n", argv[optind - 1]);
@@ -160,9 +178,9 @@ static int parse(int argc, char **argv, train_opts *o, int flow) {
     if (flow && !o->store) { fprintf(stderr, "train: --store DIR is required for toy-flow\n"); return 2; }
     if (o->depth < 0 || o->depth > TOY_MAX_LAYERS - 1 || o->width < 1 || o->batch < 1 || o->iters < 0 ||
         o->log_every < 1 || !(o->lr > 0) || o->tok.kl_weight < 0 || o->tok.lambda_ve < 0 ||
-        o->tok.lambda_reg < 0 || o->tok.delta < 0) {
-        fprintf(stderr, "train: depth must be 0..%d, width/batch/log-every >= 1, lr > 0, weights >= 0\n",
-                TOY_MAX_LAYERS - 1);
+        o->tok.lambda_reg < 0 || o->tok.delta < 0 || o->time_freqs < 1 || o->time_freqs > TOY_FOURIER_MAX) {
+        fprintf(stderr, "train: depth must be 0..%d, width/batch/log-every >= 1, lr > 0, weights >= 0, "
+                        "time-freqs 1..%d\n", TOY_MAX_LAYERS - 1, TOY_FOURIER_MAX);
         return 2;
     }
     return 0;
@@ -195,6 +213,8 @@ static cJSON *config_json(const train_opts *o, const char *model) {
     } else {
         cJSON_AddStringToObject(j, "store", o->store);
         cJSON_AddStringToObject(j, "time", o->time_logit_normal ? "logit-normal" : "uniform");
+        cJSON_AddStringToObject(j, "time_embed", toy_time_embed_name(o->time_embed));
+        if (o->time_embed == TOY_TIME_FOURIER) cJSON_AddNumberToObject(j, "time_freqs", o->time_freqs);
     }
     return j;
 }
@@ -228,10 +248,13 @@ int train_toy_tokenizer_main(int argc, char **argv) {
     if (!log) return 1;
     toy_gmm *g = NULL;
     toy_tok *t = NULL;
-    toy_adam opt = {0};
+    optim *opt = NULL;
+    optim_config oc = optim_defaults(OPTIM_ADAM);
+    oc.beta1 = o.beta1, oc.beta2 = o.beta2, oc.eps = 1e-8;
+    lr_schedule sched = {.lr = o.lr, .decay = LR_INV_SQRT, .t_ref = TOY_LR_T_REF};
     float *x = malloc(sizeof(float) * 2 * o.batch), *eps = malloc(sizeof(float) * 2 * o.batch);
     if (!x || !eps || toy_gmm_build(&g, "A") || toy_tok_create(&t, o.depth, o.width, o.batch) ||
-        toy_adam_init(&opt, t->pt.total, o.lr, o.beta1, o.beta2, 1e-8f)) {
+        optim_create(&opt, &t->pt, &oc)) {
         fprintf(stderr, "train: out of memory\n");
         rc = 1;
         goto done;
@@ -252,8 +275,8 @@ int train_toy_tokenizer_main(int argc, char **argv) {
             rc = 1;
             goto done;
         }
-        float lr = toy_lr(o.lr, it);
-        toy_adam_step(&opt, t->pt.values, t->pt.grads, lr);
+        double lr = lr_at(&sched, it);
+        optim_step(opt, &t->pt, lr);
         acc.total += L.total, acc.rec += L.rec, acc.kl += L.kl, acc.ve += L.ve, acc.reg += L.reg;
         nacc++;
         if ((it + 1) % o.log_every == 0 || it + 1 == o.iters) {
@@ -294,7 +317,7 @@ done:
     fclose(log);
     free(x);
     free(eps);
-    toy_adam_free(&opt);
+    optim_destroy(&opt);
     toy_tok_destroy(&t);
     toy_gmm_destroy(&g);
     return rc;
@@ -338,10 +361,13 @@ int train_toy_flow_main(int argc, char **argv) {
     float *z = malloc(sizeof(float) * 2 * o.batch), *x0 = malloc(sizeof(float) * 2 * o.batch);
     float *tt = malloc(sizeof(float) * o.batch);
     toy_flow *f = NULL;
-    toy_adam opt = {0};
+    optim *opt = NULL;
+    optim_config oc = optim_defaults(OPTIM_ADAM);
+    oc.beta1 = o.beta1, oc.beta2 = o.beta2, oc.eps = 1e-8;
+    lr_schedule sched = {.lr = o.lr, .decay = LR_INV_SQRT, .t_ref = TOY_LR_T_REF};
     rc = 1;
-    if (!mu || !sg || !idx || !z || !x0 || !tt || toy_flow_create(&f, o.depth, o.width, o.batch) ||
-        toy_adam_init(&opt, f->pt.total, o.lr, o.beta1, o.beta2, 1e-8f)) {
+    if (!mu || !sg || !idx || !z || !x0 || !tt || toy_flow_create(&f, o.depth, o.width, o.batch, o.time_embed, o.time_freqs) ||
+        optim_create(&opt, &f->pt, &oc)) {
         fprintf(stderr, "train: out of memory\n");
         goto done;
     }
@@ -371,8 +397,8 @@ int train_toy_flow_main(int argc, char **argv) {
             fprintf(stderr, "\ntrain: loss is not finite at iteration %d (lr too high?)\n", it);
             goto done;
         }
-        float lr = toy_lr(o.lr, it);
-        toy_adam_step(&opt, f->pt.values, f->pt.grads, lr);
+        double lr = lr_at(&sched, it);
+        optim_step(opt, &f->pt, lr);
         acc += l;
         nacc++;
         if ((it + 1) % o.log_every == 0 || it + 1 == o.iters) {
@@ -391,7 +417,7 @@ int train_toy_flow_main(int argc, char **argv) {
     snprintf(n1, sizeof n1, "%d", o.iters);
     toy_kv kv[] = {{"tokenizer_hash", meta->tokenizer_hash}, {"iters", n1},
                    {"time", o.time_logit_normal ? "logit-normal" : "uniform"}};
-    if (toy_save(path, &f->pt, "toy-flow", o.depth, o.width, kv, 3, err, sizeof err)) {
+    if (toy_flow_save(path, f, kv, 3, err, sizeof err)) {
         fprintf(stderr, "train: cannot save checkpoint: %s\n", err);
         goto done;
     }
@@ -400,7 +426,7 @@ int train_toy_flow_main(int argc, char **argv) {
 done:
     fclose(log);
     free(mu); free(sg); free(idx); free(z); free(x0); free(tt);
-    toy_adam_free(&opt);
+    optim_destroy(&opt);
     toy_flow_destroy(&f);
     store_close(&st);
     return rc;

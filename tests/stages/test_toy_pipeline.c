@@ -61,7 +61,7 @@ static void setup_models(void) {
     cr_assert_eq(toy_save(p, &t->pt, "toy-tokenizer", 1, 16, NULL, 0, err, sizeof err), 0, "%s", err);
     toy_tok_destroy(&t);
     toy_flow *f;
-    cr_assert_eq(toy_flow_create(&f, 1, 16, 64), 0);
+    cr_assert_eq(toy_flow_create(&f, 1, 16, 64, TOY_TIME_RAW, 0), 0);
     toy_flow_init(f, 2);
     snprintf(p, sizeof p, "%s/flow.safetensors", dir);
     cr_assert_eq(toy_save(p, &f->pt, "toy-flow", 1, 16, NULL, 0, err, sizeof err), 0, "%s", err);
