@@ -30,7 +30,7 @@
 
 typedef struct {
     const char *out, *store;
-    int depth, width, batch, iters, log_every, seed;
+    int depth, width, batch, iters, log_every, seed, save_every;
     float lr, beta1, beta2;
     toy_tok_cfg tok;
     int time_logit_normal;
@@ -95,6 +95,9 @@ static void help_flow(void) {
            "                       sin(w_k t), cos(w_k t), w_k = 1000 * 10000^(-k/K)\n"
            "                       (recorded in the checkpoint; sample builds the same model)\n"
            "  --time-freqs K       Fourier frequencies (default %d, 1..%d)\n"
+           "  --save-every N       also write DIR/flow-itN.safetensors every N steps (the\n"
+           "                       schedule does not depend on --iters, so a snapshot is\n"
+           "                       the model a run of N iterations gives; default 0: off)\n"
            "  --seed N             (default 0)\n"
            "  --log-every N        (default 100)\n", TOY_FOURIER_DEFAULT, TOY_FOURIER_MAX);
 }
@@ -113,7 +116,8 @@ static int parse(int argc, char **argv, train_opts *o, int flow) {
         {"tau", 1, 0, 'T'}, {"delta", 1, 0, 'D'}, {"ve-form", 1, 0, 'F'}, {"reg-form", 1, 0, 'G'},
         {"depth", 1, 0, 'd'}, {"width", 1, 0, 'w'}, {"batch", 1, 0, 'b'}, {"iters", 1, 0, 'i'},
         {"lr", 1, 0, 'l'}, {"seed", 1, 0, 'S'}, {"log-every", 1, 0, 'e'}, {"time", 1, 0, 't'},
-        {"time-embed", 1, 0, 'E'}, {"time-freqs", 1, 0, 'K'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"time-embed", 1, 0, 'E'}, {"time-freqs", 1, 0, 'K'}, {"save-every", 1, 0, 'P'},
+        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     optind = 1;
     opterr = 0;
     int c;
@@ -164,6 +168,7 @@ static int parse(int argc, char **argv, train_opts *o, int flow) {
             }
             break;
         case 'K': o->time_freqs = (int)strtol(optarg, &end, 10); break;
+        case 'P': o->save_every = (int)strtol(optarg, &end, 10); break;
         case 'h': return 1;
         default:
             fprintf(stderr, "train: unknown or incomplete option '%s' (see --help)\n", argv[optind - 1]);
@@ -177,10 +182,10 @@ static int parse(int argc, char **argv, train_opts *o, int flow) {
     if (!o->out) { fprintf(stderr, "train: --out DIR is required\n"); return 2; }
     if (flow && !o->store) { fprintf(stderr, "train: --store DIR is required for toy-flow\n"); return 2; }
     if (o->depth < 0 || o->depth > TOY_MAX_LAYERS - 1 || o->width < 1 || o->batch < 1 || o->iters < 0 ||
-        o->log_every < 1 || !(o->lr > 0) || o->tok.kl_weight < 0 || o->tok.lambda_ve < 0 ||
+        o->log_every < 1 || o->save_every < 0 || !(o->lr > 0) || o->tok.kl_weight < 0 || o->tok.lambda_ve < 0 ||
         o->tok.lambda_reg < 0 || o->tok.delta < 0 || o->time_freqs < 1 || o->time_freqs > TOY_FOURIER_MAX) {
         fprintf(stderr, "train: depth must be 0..%d, width/batch/log-every >= 1, lr > 0, weights >= 0, "
-                        "time-freqs 1..%d\n", TOY_MAX_LAYERS - 1, TOY_FOURIER_MAX);
+                        "save-every >= 0, time-freqs 1..%d\n", TOY_MAX_LAYERS - 1, TOY_FOURIER_MAX);
         return 2;
     }
     return 0;
@@ -198,6 +203,7 @@ static cJSON *config_json(const train_opts *o, const char *model) {
     cJSON_AddNumberToObject(j, "beta2", o->beta2);
     cJSON_AddNumberToObject(j, "seed", o->seed);
     cJSON_AddStringToObject(j, "lr_schedule", "lr_ref/sqrt(max(it/512,1))");
+    if (o->save_every) cJSON_AddNumberToObject(j, "save_every", o->save_every);
     if (!strcmp(model, "toy-tokenizer")) {
         cJSON_AddStringToObject(j, "reg", o->tok.reg == TOY_REG_KL ? "kl" : "ve");
         if (o->tok.reg == TOY_REG_KL) {
@@ -401,6 +407,17 @@ int train_toy_flow_main(int argc, char **argv) {
         optim_step(opt, &f->pt, lr);
         acc += l;
         nacc++;
+        if (o.save_every > 0 && (it + 1) % o.save_every == 0 && it + 1 < o.iters) {
+            char sp[1200], serr[512], sn[32];
+            snprintf(sp, sizeof sp, "%s/flow-it%d.safetensors", o.out, it + 1);
+            snprintf(sn, sizeof sn, "%d", it + 1);
+            toy_kv skv[] = {{"tokenizer_hash", meta->tokenizer_hash}, {"iters", sn},
+                            {"time", o.time_logit_normal ? "logit-normal" : "uniform"}};
+            if (toy_flow_save(sp, f, skv, 3, serr, sizeof serr)) {
+                fprintf(stderr, "\ntrain: cannot save snapshot: %s\n", serr);
+                goto done;
+            }
+        }
         if ((it + 1) % o.log_every == 0 || it + 1 == o.iters) {
             fprintf(log, "{\"it\":%d,\"lr\":%.6g,\"loss\":%.6g}\n", it + 1, lr, acc / nacc);
             fflush(log);
