@@ -69,9 +69,22 @@ int idx_read(const char *path, idx_array *out) {
         // 2^31 bytes is far above any IDX dataset; stops absurd headers early.
         if (out->numel > ((int64_t)1 << 31)) { rc = DATA_EDIMS; goto fail; }
     }
-    out->data = malloc((size_t)out->numel);
-    if (!out->data) { rc = VEL_ENOMEM; goto fail; }
-    if ((rc = gz_read_exact(f, out->data, out->numel))) goto fail;
+    // The buffer grows with the bytes that actually arrive (doubling from
+    // 1 MiB), so a 13-byte file whose header promises 2 GiB fails as
+    // truncated having allocated 1 MiB, not 2 GiB.
+    int64_t cap = 0, have = 0;
+    while (have < out->numel) {
+        if (have == cap) {
+            int64_t want = cap ? 2 * cap : ((int64_t)1 << 20);
+            if (want > out->numel) want = out->numel;
+            uint8_t *p = realloc(out->data, (size_t)want);
+            if (!p) { rc = VEL_ENOMEM; goto fail; }
+            out->data = p;
+            cap = want;
+        }
+        if ((rc = gz_read_exact(f, out->data + have, cap - have))) goto fail;
+        have = cap;
+    }
     if ((rc = gz_expect_end(f))) goto fail;
     gzclose(f);
     return 0;

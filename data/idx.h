@@ -30,7 +30,8 @@ typedef struct {
 // (0x00 0x00 0x08 ndim), that ndim is 1..4 and dims are nonzero with a product
 // under 2^31, that exactly numel bytes follow (DATA_ETRUNC if fewer,
 // DATA_ETRAILING if more) and that the gzip stream and CRC are intact
-// (DATA_EGZIP). Returns 0, VEL_EIO (cannot open), VEL_ENOMEM, DATA_EMAGIC,
+// (DATA_EGZIP). Memory follows the bytes actually read (at most twice the
+// data), never just the header's promise. Returns 0, VEL_EIO (cannot open), VEL_ENOMEM, DATA_EMAGIC,
 // DATA_EDIMS, DATA_ETRUNC, DATA_ETRAILING or DATA_EGZIP.
 int idx_read(const char *path, idx_array *out);
 void idx_free(idx_array *a);
