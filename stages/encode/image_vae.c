@@ -10,7 +10,11 @@
 // SKIP), not verified: encodings made with other batch sizes may differ in
 // the last bits (GEMM blocking), which verification would call a mismatch
 // (tests/models/test_vae_stages.c found exactly that with overlapping ranges).
-// Not here: the RGB image-folder datasets (the model is the 1-channel one).
+// The images follow the checkpoint (models/vae_ckpt.h): a 1-channel
+// tokenizer encodes Fashion-MNIST, a 3-channel (RGB) one the photo bank's
+// fixed-grid 32x32 tiles (data/photos.h) of the train or test photos, the
+// label being the photo's index in the bank.
+// Not here: the image-folder (ImageNet layout) datasets.
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -19,7 +23,9 @@
 
 #include "data/augment.h"
 #include "data/idx.h"
+#include "data/photos.h"
 #include "models/vae.h"
+#include "models/vae_ckpt.h"
 #include "nn/base.h"
 #include "nn/safetensors.h"
 #include "stages/encode/encode.h"
@@ -27,10 +33,14 @@
 
 static void help(void) {
     printf("usage: encode --model vae --ckpt PREFIX --store DIR [options]\n"
-           "Encodes Fashion-MNIST into the latent store (mu, sigma, label, flipped variant).\n"
+           "Encodes images into the latent store (mu, sigma, label, flipped variant): Fashion-MNIST\n"
+           "for a 1-channel tokenizer, the photo bank's 32x32 tiles (label = photo index) for a\n"
+           "3-channel one (channels read from the checkpoint's weights).\n"
            "  --ckpt PREFIX    tokenizer weights PREFIX.safetensors\n"
-           "  --config NAME    f4c4 (default), f4c8, f8c4 (must match the checkpoint)\n"
-           "  --split S        train (default) or test\n"
+           "  --config NAME    f4c4, f4c8, f8c4: only needed when the checkpoint has no vae.config\n"
+           "                   metadata (default then f4c4); must match it otherwise\n"
+           "  --split S        train (default) or test (photos: the held-out photos, data/photos.h)\n"
+           "  --photo-base N   RGB: side the photos are reduced to before tiling (default 128)\n"
            "  --first N --end N  index range to encode (default the whole split)\n"
            "  --batch N        (default 32)\n"
            "  --stats          compute the latent statistics after encoding (default: only\n"
@@ -55,16 +65,44 @@ static int file_hash(const char *path, char out[17]) {
     return 0;
 }
 
+// The photo tiles of one split: imgs (n, 3, 32, 32), labels = photo index.
+typedef struct { int64_t n; float *imgs; int32_t *labels; } photo_tiles;
+
+static int load_photo_tiles(int base, int split, photo_tiles *t, char *msg, int cap) {
+    photo_bank *pb = NULL;
+    int e = photos_open(NULL, base, 32, &pb, msg, cap);
+    if (e) return e;
+    int64_t cnt = 0;
+    for (int64_t i = 0; i < pb->n; i++) cnt += photos_is_test((int)(i / pb->per_photo)) == split;
+    t->imgs = malloc(sizeof(float) * ((size_t)cnt * 3 * 1024 + 1));
+    t->labels = malloc(sizeof(int32_t) * ((size_t)cnt + 1));
+    if (!t->imgs || !t->labels) {
+        photos_destroy(&pb);
+        snprintf(msg, (size_t)cap, "out of memory");
+        return VEL_ENOMEM;
+    }
+    t->n = 0;
+    for (int64_t i = 0; i < pb->n; i++) {
+        int p = (int)(i / pb->per_photo);
+        if (photos_is_test(p) != split) continue;
+        memcpy(t->imgs + (size_t)t->n * 3 * 1024, pb->imgs + (size_t)i * 3 * 1024, sizeof(float) * 3 * 1024);
+        t->labels[t->n++] = p;
+    }
+    photos_destroy(&pb);
+    if (!t->n) { snprintf(msg, (size_t)cap, "photo bank: no tiles in this split"); return DATA_ENOPHOTOS; }
+    return 0;
+}
+
 int encode_vae_main(int argc, char **argv) {
-    const char *ckpt = NULL, *spath = NULL, *config = "f4c4", *split = "train", *data_dir = NULL;
+    const char *ckpt = NULL, *spath = NULL, *config = NULL, *split = "train", *data_dir = NULL;
     long long first = 0, end = -1, stats_n = 10000;
-    int batch = 32, want_stats = 0;
+    int batch = 32, want_stats = 0, photo_base = 128;
     uint64_t seed = 0;
     static const struct option L[] = {
         {"model", 1, 0, 'm'}, {"ckpt", 1, 0, 'k'}, {"store", 1, 0, 'o'}, {"config", 1, 0, 'c'},
         {"split", 1, 0, 'p'}, {"first", 1, 0, 'f'}, {"end", 1, 0, 'e'}, {"batch", 1, 0, 'b'},
         {"stats", 0, 0, 't'}, {"stats-n", 1, 0, 'n'}, {"seed", 1, 0, 's'}, {"data", 1, 0, 'D'},
-        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"photo-base", 1, 0, 'P'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
@@ -82,6 +120,7 @@ int encode_vae_main(int argc, char **argv) {
         case 'e': end = strtoll(optarg, &e, 10); break;
         case 'n': stats_n = strtoll(optarg, &e, 10); break;
         case 'b': batch = (int)strtol(optarg, &e, 10); break;
+        case 'P': photo_base = (int)strtol(optarg, &e, 10); break;
         case 's': seed = strtoull(optarg, &e, 10); break;
         default: fprintf(stderr, "encode: unknown or incomplete option (see --help)\n"); return 2;
         }
@@ -89,27 +128,59 @@ int encode_vae_main(int argc, char **argv) {
     }
     if (!ckpt || !spath) { fprintf(stderr, "encode: --ckpt PREFIX and --store DIR are required\n"); return 2; }
     if (batch < 1 || stats_n < 1) { fprintf(stderr, "encode: --batch and --stats-n must be >= 1\n"); return 2; }
-    vae_config vc;
-    if (vae_config_preset(config, 1, &vc)) { fprintf(stderr, "encode: unknown --config '%s'\n", config); return 2; }
-    char msg[512], wpath[1200], hash[17];
-    fmnist *ds = NULL;
-    if (fmnist_load(data_dir, split, &ds, msg, sizeof msg)) { fprintf(stderr, "encode: %s\n", msg); return 2; }
-    if (end < 0) end = ds->n;
-    if (first < 0 || end > ds->n || first > end) {
-        fprintf(stderr, "encode: range [%lld, %lld) outside the split's 0..%lld\n", first, end,
-                (long long)ds->n);
-        fmnist_destroy(&ds);
+    if (photo_base < 32 || photo_base > 4096 || photo_base % 32) {
+        fprintf(stderr, "encode: --photo-base must be a multiple of 32 in 32..4096\n");
         return 2;
     }
+    if (strcmp(split, "train") && strcmp(split, "test")) {
+        fprintf(stderr, "encode: --split must be train or test, not '%s'\n", split);
+        return 2;
+    }
+    char msg[512], wpath[1200], hash[17];
     snprintf(wpath, sizeof wpath, "%s.safetensors", ckpt);
-    if (file_hash(wpath, hash)) { fprintf(stderr, "encode: cannot read %s\n", wpath); fmnist_destroy(&ds); return 1; }
+    vae_config vc;
+    int e = vae_config_from_ckpt(wpath, config, &vc, msg, sizeof msg);
+    if (e) { fprintf(stderr, "encode: %s\n", msg); return e == VEL_EINVAL ? 2 : 1; }
+    const int C = vc.in_ch, npix = C * 1024;
+    if (vc.out_ch != C || vc.resolution != 32) {
+        fprintf(stderr, "encode: %s: only 32x32 tokenizers with in_ch == out_ch are supported\n", wpath);
+        return 2;
+    }
+    fmnist *ds = NULL;
+    photo_tiles tiles = {0};
+    int64_t nsplit;
+    if (C == 1) {
+        if (fmnist_load(data_dir, split, &ds, msg, sizeof msg)) { fprintf(stderr, "encode: %s\n", msg); return 2; }
+        nsplit = ds->n;
+    } else {
+        if (load_photo_tiles(photo_base, !strcmp(split, "test"), &tiles, msg, sizeof msg)) {
+            fprintf(stderr, "encode: %s\n", msg);
+            free(tiles.imgs); free(tiles.labels);
+            return 2;
+        }
+        nsplit = tiles.n;
+    }
+    if (end < 0) end = nsplit;
+    if (first < 0 || end > nsplit || first > end) {
+        fprintf(stderr, "encode: range [%lld, %lld) outside the split's 0..%lld\n", first, end,
+                (long long)nsplit);
+        fmnist_destroy(&ds);
+        free(tiles.imgs); free(tiles.labels);
+        return 2;
+    }
+    if (file_hash(wpath, hash)) {
+        fprintf(stderr, "encode: cannot read %s\n", wpath);
+        fmnist_destroy(&ds);
+        free(tiles.imgs); free(tiles.labels);
+        return 1;
+    }
     vae *m = NULL;
     store *st = NULL;
     int rc = 0;
     uint64_t *todo = NULL;
     size_t ntodo = 0;
     int zc = vc.z_channels, zs = vae_latent_side(&vc), per = zc * zs * zs;
-    float *x = malloc(sizeof(float) * (size_t)batch * 1024), *xf = malloc(sizeof(float) * (size_t)batch * 1024);
+    float *x = malloc(sizeof(float) * (size_t)batch * npix), *xf = malloc(sizeof(float) * (size_t)batch * npix);
     float *mu = malloc(sizeof(float) * (size_t)batch * per * 4);
     int64_t *idx = malloc(sizeof(int64_t) * (size_t)batch);
     int32_t *lab = malloc(sizeof(int32_t) * (size_t)batch);
@@ -120,12 +191,13 @@ int encode_vae_main(int argc, char **argv) {
         goto done;
     }
     st_err err;
-    int e = st_load_params(wpath, &m->pt, &err);
+    e = st_load_params(wpath, &m->pt, &err);
     if (e) { fprintf(stderr, "encode: %s: %s (%s)\n", wpath, ckpt_strerror(e), err.msg); rc = 1; goto done; }
     store_meta meta;
     char dname[64];
-    snprintf(dname, sizeof dname, "fashion-mnist-%s", split);
-    if (store_meta_init(&meta, hash, zc, zs, zs, true, dname, (uint64_t)ds->n, "vae-v1")) {
+    if (C == 1) snprintf(dname, sizeof dname, "fashion-mnist-%s", split);
+    else snprintf(dname, sizeof dname, "photos-%s-%d", split, photo_base);
+    if (store_meta_init(&meta, hash, zc, zs, zs, true, dname, (uint64_t)nsplit, "vae-v1")) {
         fprintf(stderr, "encode: bad store metadata\n");
         rc = 1;
         goto done;
@@ -147,8 +219,13 @@ int encode_vae_main(int argc, char **argv) {
     for (size_t k0 = 0; k0 < ntodo; k0 += (size_t)batch) {
         int B = (int)(ntodo - k0 < (size_t)batch ? ntodo - k0 : (size_t)batch);
         for (int b = 0; b < B; b++) idx[b] = (int64_t)todo[k0 + b];
-        fmnist_batch_f32(ds, x, lab, idx, 0, B);
-        image_hflip(xf, x, B, 1, 32, 32);
+        if (C == 1) fmnist_batch_f32(ds, x, lab, idx, 0, B);
+        else
+            for (int b = 0; b < B; b++) {
+                memcpy(x + (size_t)b * npix, tiles.imgs + (size_t)idx[b] * npix, sizeof(float) * (size_t)npix);
+                lab[b] = tiles.labels[idx[b]];
+            }
+        image_hflip(xf, x, B, C, 32, 32);
         float *outs[2][2] = {{mu, sig}, {muf, sigf}};
         const float *ins[2] = {x, xf};
         for (int v = 0; v < 2; v++) {
@@ -173,7 +250,7 @@ int encode_vae_main(int argc, char **argv) {
         fprintf(stderr, "\r[encode vae] %zu/%zu", k0 + (size_t)B, ntodo);
     }
     fprintf(stderr, "\n");
-    if (want_stats || (first == 0 && end == ds->n)) {
+    if (want_stats || (first == 0 && end == nsplit)) {
         float mean[STORE_MAX_CHANNELS], sd[STORE_MAX_CHANNELS];
         uint64_t have = 0;
         store_count(st, &have);
@@ -192,6 +269,7 @@ done:
     store_close(&st);
     vae_destroy(&m);
     fmnist_destroy(&ds);
+    free(tiles.imgs); free(tiles.labels);
     free(x); free(xf); free(mu); free(idx); free(lab); free(recs);
     return rc;
 }

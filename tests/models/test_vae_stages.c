@@ -18,7 +18,9 @@
 #include "data/augment.h"
 #include "data/image_io.h"
 #include "data/idx.h"
+#include "data/photos.h"
 #include "models/vae.h"
+#include "models/vae_ckpt.h"
 #include "nn/safetensors.h"
 #include "store/store.h"
 #include "tests/util.h"
@@ -233,6 +235,131 @@ Test(vae_stages, decode_bus_mode, .init = one_thread, .timeout = 120) {
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "decode did not finish cleanly");
     store_close(&st);
     bus_socket_close(&push); bus_socket_close(&ctl); bus_socket_close(&rep);
+    vae_destroy(&m);
+    rm_rf(dir);
+    free(dir);
+}
+
+// SPEC 5 PSNR on the uint8 images (as stages/eval/metrics_image.c, which
+// is not linked into this test).
+static double psnr_u8(const float *a, const float *b, int n) {
+    double se = 0;
+    for (int i = 0; i < n; i++) {
+        double d = (double)image_f32_to_u8(a[i]) - (double)image_f32_to_u8(b[i]);
+        se += d * d;
+    }
+    return se == 0 ? 100.0 : 10.0 * log10(255.0 * 255.0 / (se / n));
+}
+
+// An RGB (3-channel) tokenizer checkpoint with vae.config metadata: `eval`
+// must take the channels from the weights and evaluate the photo bank's
+// held-out tiles in colour; `encode --split test` must store exactly those
+// tiles (label = photo index) as the in-process encoding; a --config that
+// contradicts the metadata is a usage error (exit 2). Then
+// --plot-robustness turns two reports into a PNG. Skips without the photo
+// bank (scripts/photos.sh).
+Test(vae_stages, rgb_eval_encode_and_plot, .init = one_thread, .timeout = 120) {
+    if (access("bin/encode", X_OK) || access("bin/eval", X_OK)) cr_skip_test("bin/encode or bin/eval not built");
+    photo_bank *pb = NULL;
+    char msg[256];
+    if (photos_open(NULL, 64, 32, &pb, msg, sizeof msg)) cr_skip_test("no photo bank: %s", msg);
+    vae_config vc;
+    cr_assert_eq(vae_config_preset("f4c4", 3, &vc), 0);
+    vae *m = NULL;
+    cr_assert_eq(vae_create(&m, &vc, 8, 0), 0);
+    vae_init_params(m, 5);
+    char *dir = test_tmpdir("vae_rgb_stages");
+    char ck[512], wpath[600], spath[600], cmd[4096];
+    snprintf(ck, sizeof ck, "%s/vae", dir);
+    snprintf(wpath, sizeof wpath, "%s.safetensors", ck);
+    snprintf(spath, sizeof spath, "%s/store", dir);
+    st_err err;
+    st_kv meta[2] = {{"vae.config", "f4c4"}, {"vae.reg", "ve"}};
+    cr_assert_eq(st_save_params(wpath, &m->pt, DT_F32, meta, 2, &err), 0, "%s", err.msg);
+    vae_config got;
+    cr_assert_eq(vae_config_from_ckpt(wpath, NULL, &got, msg, sizeof msg), 0, "%s", msg);
+    cr_assert(got.in_ch == 3 && got.out_ch == 3 && !strcmp(got.name, "f4c4"));
+    cr_assert_eq(vae_config_from_ckpt(wpath, "f4c8", &got, msg, sizeof msg), VEL_EINVAL);
+
+    // Held-out tiles at base 64: 4 per held-out photo.
+    int ntest = 0;
+    for (int64_t i = 0; i < pb->n; i++) ntest += photos_is_test((int)(i / pb->per_photo));
+    cr_assert(ntest >= 4);
+    snprintf(cmd, sizeof cmd,
+             "bin/eval --model vae --ckpt %s --out %s/ev --n 6 --batch 4 --scales 1 --photo-base 64 >/dev/null 2>&1 && "
+             "bin/encode --model vae --ckpt %s --store %s --split test --photo-base 64 --batch 3 >/dev/null 2>&1",
+             ck, dir, ck, spath);
+    cr_assert_eq(system(cmd), 0, "eval/encode failed: %s", cmd);
+    snprintf(cmd, sizeof cmd, "bin/eval --model vae --ckpt %s --config f4c8 --out %s/ev2 >/dev/null 2>&1", ck, dir);
+    int st_rc = system(cmd);
+    cr_assert(WIFEXITED(st_rc) && WEXITSTATUS(st_rc) == 2, "config mismatch should exit 2");
+
+    // report.json: in_ch 3, 6 images, PSNR of the first 6 tiles as computed here.
+    snprintf(wpath, sizeof wpath, "%s/ev/report.json", dir);
+    FILE *f = fopen(wpath, "r");
+    cr_assert(f);
+    char buf[8192];
+    size_t nb = fread(buf, 1, sizeof buf - 1, f);
+    buf[nb] = 0;
+    fclose(f);
+    cr_assert(strstr(buf, "\"in_ch\":\t3") && strstr(buf, "\"n_images\":\t6"), "%s", buf);
+    float *x = malloc(sizeof(float) * (size_t)ntest * 3072);
+    int32_t *labs = malloc(sizeof(int32_t) * (size_t)ntest);
+    int k = 0;
+    for (int64_t i = 0; i < pb->n; i++)
+        if (photos_is_test((int)(i / pb->per_photo))) {
+            memcpy(x + (size_t)k * 3072, pb->imgs + (size_t)i * 3072, sizeof(float) * 3072);
+            labs[k++] = (int32_t)(i / pb->per_photo);
+        }
+    double psnr = 0;
+    for (int i0 = 0; i0 < 6; i0 += 4) {
+        int B = 6 - i0 < 4 ? 6 - i0 : 4;
+        vae_encode(m, x + (size_t)i0 * 3072, B);
+        const float *rec = vae_decode(m, m->mu, B);
+        for (int b = 0; b < B; b++) psnr += psnr_u8(rec + b * 3072, x + (size_t)(i0 + b) * 3072, 3072);
+    }
+    psnr /= 6;
+    char *p = strstr(buf, "\"psnr\":\t");
+    cr_assert(p);
+    double rep = strtod(p + 8, NULL);
+    cr_assert(fabs(rep - psnr) < 1e-6, "report PSNR %.9g vs %.9g", rep, psnr);
+
+    // The store: every held-out tile, label = photo index, mu as in-process.
+    store *st = NULL;
+    int64_t shape[3] = {4, 8, 8};
+    cr_assert_eq(store_open(&st, spath, NULL, shape, NULL), 0, "%s", store_last_error());
+    uint64_t count = 0;
+    store_count(st, &count);
+    cr_assert_eq(count, (uint64_t)ntest);
+    float mu[256], sg[256];
+    for (int i = 0; i < ntest; i++) {
+        int32_t l = -1;
+        cr_assert_eq(store_get(st, mu, sg, &l, (uint64_t)i, false), 0);
+        cr_assert_eq(l, labs[i]);
+        vae_encode(m, x + (size_t)i * 3072, 1);
+        expect_close_f32("rgb store mu vs in-process", mu, m->mu, 256, 1e-5, 1e-5);
+    }
+    cr_assert(strstr(store_get_meta(st)->dataset, "photos-test"));
+    store_close(&st);
+
+    // Two reports -> one figure.
+    snprintf(cmd, sizeof cmd,
+             "bin/eval --model vae --plot-robustness %s/rob.png --labels A,B %s/ev/report.json %s/ev/report.json "
+             ">/dev/null 2>&1",
+             dir, dir, dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    snprintf(wpath, sizeof wpath, "%s/rob.png", dir);
+    uint8_t *pix = NULL;
+    int w, h, c;
+    cr_assert_eq(png_read(wpath, 3, &pix, &w, &h, &c), 0);
+    cr_assert(w == 920 && h == 330);
+    free(pix);
+    snprintf(cmd, sizeof cmd, "bin/eval --model vae --plot-robustness %s/bad.png %s >/dev/null 2>&1", dir, wpath);
+    st_rc = system(cmd);
+    cr_assert(WIFEXITED(st_rc) && WEXITSTATUS(st_rc) == 2, "a non-report should exit 2");
+    free(x);
+    free(labs);
+    photos_destroy(&pb);
     vae_destroy(&m);
     rm_rf(dir);
     free(dir);
