@@ -49,3 +49,21 @@ Test(vae_metrics, closed_forms) {
     cr_assert(s < 1.0 && s > 0.99, "ssim %f", s);
     cr_assert(isnan(image_ssim(x, y, C, 10, 10)));
 }
+
+// Colour images (the RGB photo tokenizer's eval): SSIM is the mean of the
+// per-channel SSIMs, PSNR uses the MSE over all C*H*W values, i.e.
+// 10 log10(255^2 / mean of the per-channel MSEs).
+Test(vae_metrics, colour_is_channel_mean) {
+    enum { C = 3, H = 32, W = 32, P = H * W, N = C * P };
+    static float x[N], y[N];
+    fill_uniform(x, N, 11, -1.0f, 1.0f);
+    fill_uniform(y, N, 12, -0.2f, 0.2f);
+    for (int i = 0; i < N; i++) y[i] = fminf(fmaxf(x[i] + y[i] * (float)(1 + i / P), -1.0f), 1.0f);
+    double s = 0, mse = 0;
+    for (int c = 0; c < C; c++) {
+        s += image_ssim(x + c * P, y + c * P, 1, H, W) / C;
+        mse += pow(10.0, -image_psnr(x + c * P, y + c * P, 1, H, W) / 10.0) * 255.0 * 255.0 / C;
+    }
+    cr_assert_float_eq(image_ssim(x, y, C, H, W), s, 1e-12);
+    cr_assert_float_eq(image_psnr(x, y, C, H, W), 10 * log10(255.0 * 255.0 / mse), 1e-9);
+}
