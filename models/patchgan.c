@@ -235,6 +235,19 @@ void patchgan_backward(patchgan *d, float *dx, const float *dlogits, int B, int 
     }
 }
 
+double hinge_d_loss_part(float *dlogits, const float *logits, int64_t n, int real) {
+    double s = 0;
+    float gs = (float)(0.5 / (double)n);
+    for (int64_t i = 0; i < n; i++) {
+        double h = real ? 1.0 - logits[i] : 1.0 + logits[i];
+        if (h > 0) {
+            s += h;
+            if (dlogits) dlogits[i] += real ? -gs : gs;
+        }
+    }
+    return 0.5 * s / (double)n;
+}
+
 double hinge_d_loss(float *dreal, float *dfake, const float *real, const float *fake, int64_t n) {
     double sr = 0, sf = 0;
     float gs = (float)(0.5 / (double)n);

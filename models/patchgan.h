@@ -80,6 +80,9 @@ void patchgan_backward(patchgan *d, float *dx, const float *dlogits, int B, int 
 // Hinge discriminator loss 0.5 * (mean(relu(1 - real)) + mean(relu(1 + fake)))
 // over n logits each; dreal, dfake (n) += its gradient (either may be NULL).
 double hinge_d_loss(float *dreal, float *dfake, const float *real, const float *fake, int64_t n);
+// One half of it (real = 1: 0.5*mean(relu(1 - l)); real = 0: 0.5*mean(relu(1 + l))),
+// dlogits += its gradient (or NULL), for when D sees the two batches apart.
+double hinge_d_loss_part(float *dlogits, const float *logits, int64_t n, int real);
 // Generator loss -mean(fake); dfake (n) += -scale / n.
 double gan_g_loss(float *dfake, const float *fake, int64_t n, float scale);
 // LDM's adaptive weight: ||g_rec|| / (||g_gan|| + 1e-4) clamped to [0, 1e4],

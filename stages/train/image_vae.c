@@ -1,15 +1,35 @@
 // image_vae.c: `train --model vae`, the image tokenizer on Fashion-MNIST
+// (default, 1 channel) or on the colour photo bank (--dataset photos, 3
+// channels; data/photos.h: split by photo, random 32x32 crops + flips)
 // (SPEC section 3): L1 reconstruction + beta*KL (--reg kl) or the VE terms
-// (--reg ve), Adam (0.5, 0.9). Writes into --out: config.json, log.jsonl (one
-// line per logged step), vae.safetensors + vae.optim.safetensors (exact
-// resume with --resume), recon.png (test images over their reconstructions
-// through mu) and a last line with throughput: CPU seconds per 1000 training
-// images and the step's share of a measured sgemm rate.
-// Not here: the PatchGAN discriminator (not implemented yet), encode/decode.
+// (--reg ve), Adam (0.5, 0.9); optionally LDM's PatchGAN hinge discriminator
+// (--disc-weight > 0, models/patchgan.h). Writes into --out: config.json,
+// log.jsonl (one line per logged step), vae.safetensors +
+// vae.optim.safetensors (exact resume with --resume; metadata vae.config,
+// vae.reg, vae.in_ch, vae.dataset), disc.safetensors + disc.optim.safetensors
+// with the GAN, recon.png (test images over their reconstructions through mu),
+// heldout.json for the photos (PSNR/SSIM through mu of the held-out photos'
+// fixed 32x32 tiles and a small robustness probe) and a last line with
+// throughput: CPU seconds per 1000 training images and the step's share of a
+// measured sgemm rate.
+//
+// GAN step (LDM's LPIPSWithDiscriminator without LPIPS), from --disc-start on:
+//   generator: loss = rec + reg + d_weight * g_loss, g_loss = -mean(D(xrec)),
+//     d_weight = disc_weight * clamp(||dRec/dW|| / (||dG/dW|| + 1e-4), 0, 1e4)
+//     with W = decoder.conv_out.weight (the gradient of the regulariser does
+//     not reach W, so dRec/dW is the L1 term's); computed as two backward
+//     passes combined: grads = G_rec + d_weight * G_gan.
+//   discriminator: 0.5*(mean(relu(1 - D(x))) + mean(relu(1 + D(xrec)))),
+//     its own Adam (0.5, 0.9) at --disc-lr; D sees real and fake as two
+//     batches (two BatchNorm batches), as LDM's two calls.
+// Differences from LDM: the discriminator step reuses the generator step's
+// reconstruction (LDM's Lightning loop re-runs the autoencoder after the
+// generator update), and before --disc-start neither the discriminator nor
+// its BatchNorm running statistics move (LDM multiplies by 0 but still runs).
 //
 // Determinism: the batch of step s and its noise depend only on (seed, s):
-// a Philox-drawn permutation per epoch and Philox normals at offset s, so a
-// resumed run continues bit-identically.
+// a Philox-drawn permutation per epoch (photos: Philox crops at offset s)
+// and Philox normals at offset s, so a resumed run continues bit-identically.
 #include <cblas.h>
 #include <errno.h>
 #include <getopt.h>
@@ -24,11 +44,14 @@
 
 #include "data/idx.h"
 #include "data/image_io.h"
+#include "data/photos.h"
+#include "models/patchgan.h"
 #include "models/vae.h"
 #include "nn/base.h"
 #include "nn/checkpoint.h"
 #include "nn/optim.h"
 #include "nn/philox.h"
+#include "stages/eval/metrics_image.h"
 #include "stages/train/train.h"
 
 typedef struct {
@@ -37,11 +60,19 @@ typedef struct {
     double lr;
     uint64_t seed;
     vae_loss_cfg loss;
+    int photos, photo_base;          // --dataset photos, --photo-base
+    double disc_weight, disc_lr;     // disc_lr 0: = lr
+    int disc_start, disc_ndf, disc_layers;
 } vae_opts;
 
 static void help(void) {
     printf("usage: train --model vae --out DIR [options]\n"
-           "Trains the conv VAE tokenizer on Fashion-MNIST (train split, 32x32, [-1,1]).\n"
+           "Trains the conv VAE tokenizer on Fashion-MNIST (train split, 32x32, [-1,1]) or on\n"
+           "the colour photo bank.\n"
+           "  --dataset NAME     fashion-mnist (default, 1 channel) or photos (3 channels: random\n"
+           "                     32x32 crops + flips of the training photos reduced to --photo-base;\n"
+           "                     every 4th photo by name is held out, see data/photos.h)\n"
+           "  --photo-base N     side the photos are reduced to before cropping (default 128)\n"
            "  --config NAME      f4c4 (default), f4c8, f8c4\n"
            "  --reg kl|ve        regulariser (default kl)\n"
            "  --beta X           KL weight (default 1e-6, LDM/VA-VAE)\n"
@@ -51,9 +82,15 @@ static void help(void) {
            "  --lambda-reg X     (default 1.0)  --tau X  (default 3.0)\n"
            "  --batch N (16)  --steps N (1000)  --lr X (1e-4)  --seed N (0)\n"
            "  --log-every N (10)  --ckpt-every N (500)  --resume (continue from DIR/vae)\n"
+           "  --disc-weight X    PatchGAN hinge discriminator weight (default 0 = off; LDM 0.5)\n"
+           "  --disc-start N     step from which the GAN losses are used (default 0)\n"
+           "  --disc-lr X        discriminator Adam (0.5, 0.9) learning rate (default = --lr)\n"
+           "  --disc-ndf N (64)  --disc-layers N (3)   discriminator width and depth\n"
            "  --data DIR         Fashion-MNIST folder (default %s)\n"
            "Writes DIR/config.json, DIR/log.jsonl, DIR/vae.safetensors, DIR/vae.optim.safetensors,\n"
-           "DIR/recon.png.\n", FMNIST_DEFAULT_DIR);
+           "DIR/recon.png; with the GAN DIR/disc.safetensors, DIR/disc.optim.safetensors; with\n"
+           "--dataset photos DIR/heldout.json (held-out photo tiles: PSNR/SSIM through mu, probe).\n",
+           FMNIST_DEFAULT_DIR);
 }
 
 static int parse(int argc, char **argv, vae_opts *o) {
@@ -61,6 +98,9 @@ static int parse(int argc, char **argv, vae_opts *o) {
     o->config = "f4c4";
     o->batch = 16; o->steps = 1000; o->log_every = 10; o->ckpt_every = 500;
     o->lr = 1e-4;
+    o->photo_base = 128;
+    o->disc_ndf = 64;
+    o->disc_layers = 3;
     o->loss = (vae_loss_cfg){.reg = VAE_REG_KL, .beta = 1e-6f, .ve = VE_INV_VAR,
                              .lambda_ve = 1e-3f, .delta = 1e-6f, .mag = VAE_MAG_GLOBAL,
                              .lambda_reg = 1.0f, .tau = 3.0f};
@@ -70,7 +110,10 @@ static int parse(int argc, char **argv, vae_opts *o) {
         {"ve-form", 1, 0, 'f'}, {"mag", 1, 0, 'g'}, {"lambda-reg", 1, 0, 'l'},
         {"tau", 1, 0, 't'}, {"batch", 1, 0, 'B'}, {"steps", 1, 0, 'S'}, {"lr", 1, 0, 'L'},
         {"seed", 1, 0, 's'}, {"log-every", 1, 0, 'E'}, {"ckpt-every", 1, 0, 'C'},
-        {"resume", 0, 0, 'R'}, {"data", 1, 0, 'D'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"resume", 0, 0, 'R'}, {"data", 1, 0, 'D'}, {"dataset", 1, 0, 'T'},
+        {"photo-base", 1, 0, 'P'}, {"disc-weight", 1, 0, 'W'}, {"disc-start", 1, 0, 'X'},
+        {"disc-lr", 1, 0, 'Y'}, {"disc-ndf", 1, 0, 'N'}, {"disc-layers", 1, 0, 'Z'},
+        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
@@ -82,6 +125,17 @@ static int parse(int argc, char **argv, vae_opts *o) {
         case 'c': o->config = optarg; break;
         case 'D': o->data_dir = optarg; break;
         case 'R': o->resume = 1; break;
+        case 'T':
+            if (!strcmp(optarg, "fashion-mnist")) o->photos = 0;
+            else if (!strcmp(optarg, "photos")) o->photos = 1;
+            else { fprintf(stderr, "train: --dataset must be fashion-mnist or photos, not '%s'\n", optarg); return 2; }
+            break;
+        case 'P': o->photo_base = (int)strtol(optarg, &end, 10); break;
+        case 'W': o->disc_weight = strtod(optarg, &end); break;
+        case 'X': o->disc_start = (int)strtol(optarg, &end, 10); break;
+        case 'Y': o->disc_lr = strtod(optarg, &end); break;
+        case 'N': o->disc_ndf = (int)strtol(optarg, &end, 10); break;
+        case 'Z': o->disc_layers = (int)strtol(optarg, &end, 10); break;
         case 'r':
             if (!strcmp(optarg, "kl")) o->loss.reg = VAE_REG_KL;
             else if (!strcmp(optarg, "ve")) o->loss.reg = VAE_REG_VE;
@@ -114,7 +168,7 @@ static int parse(int argc, char **argv, vae_opts *o) {
             fprintf(stderr, "train: unknown or incomplete option '%s' (see --help)\n", argv[optind - 1]);
             return 2;
         }
-        if (end && *end) {
+        if (end && (end == optarg || *end)) {
             fprintf(stderr, "train: bad number '%s'\n", optarg);
             return 2;
         }
@@ -123,6 +177,21 @@ static int parse(int argc, char **argv, vae_opts *o) {
     if (o->batch < 1 || o->steps < 0 || o->log_every < 1 || o->ckpt_every < 1 || !(o->lr > 0) ||
         o->loss.beta < 0 || o->loss.lambda_ve < 0 || o->loss.lambda_reg < 0 || o->loss.delta < 0) {
         fprintf(stderr, "train: batch/log-every/ckpt-every >= 1, steps >= 0, lr > 0, weights >= 0\n");
+        return 2;
+    }
+    if (!(o->disc_weight >= 0) || o->disc_start < 0 || o->disc_lr < 0 || o->disc_ndf < 1 ||
+        o->disc_ndf > 4096 || o->disc_layers < 1 || o->disc_layers > 3) {
+        fprintf(stderr, "train: --disc-weight >= 0, --disc-start >= 0, --disc-lr > 0, "
+                        "--disc-ndf in 1..4096, --disc-layers in 1..3 (32x32 images)\n");
+        return 2;
+    }
+    if (o->photo_base < 32 || o->photo_base > 4096 || o->photo_base % 32) {
+        fprintf(stderr, "train: --photo-base must be a multiple of 32 in 32..4096\n");
+        return 2;
+    }
+    if (o->photos && o->data_dir) {
+        fprintf(stderr, "train: --data is the Fashion-MNIST folder; the photos come from %s\n",
+                PHOTOS_DEFAULT_DIR);
         return 2;
     }
     return 0;
@@ -140,7 +209,15 @@ static int write_config(const vae_opts *o, const vae_config *vc, int64_t nparams
     cJSON_AddNumberToObject(j, "num_res_blocks", vc->num_res_blocks);
     cJSON_AddNumberToObject(j, "z_channels", vc->z_channels);
     cJSON_AddNumberToObject(j, "parameters", (double)nparams);
-    cJSON_AddStringToObject(j, "data", o->data_dir ? o->data_dir : FMNIST_DEFAULT_DIR);
+    cJSON_AddNumberToObject(j, "in_ch", vc->in_ch);
+    cJSON_AddStringToObject(j, "dataset", o->photos ? "photos" : "fashion-mnist");
+    if (o->photos) {
+        cJSON_AddStringToObject(j, "data", PHOTOS_DEFAULT_DIR);
+        cJSON_AddNumberToObject(j, "photo_base", o->photo_base);
+        cJSON_AddNumberToObject(j, "photo_test_every", PHOTOS_TEST_EVERY);
+    } else {
+        cJSON_AddStringToObject(j, "data", o->data_dir ? o->data_dir : FMNIST_DEFAULT_DIR);
+    }
     cJSON_AddStringToObject(j, "reg", o->loss.reg == VAE_REG_KL ? "kl" : "ve");
     if (o->loss.reg == VAE_REG_KL) {
         cJSON_AddNumberToObject(j, "beta", o->loss.beta);
@@ -158,7 +235,17 @@ static int write_config(const vae_opts *o, const vae_config *vc, int64_t nparams
     cJSON_AddNumberToObject(j, "adam_beta1", 0.5);
     cJSON_AddNumberToObject(j, "adam_beta2", 0.9);
     cJSON_AddNumberToObject(j, "seed", (double)o->seed);
-    cJSON_AddStringToObject(j, "discriminator", "none (not implemented)");
+    if (o->disc_weight > 0) {
+        cJSON *d = cJSON_AddObjectToObject(j, "discriminator");
+        cJSON_AddStringToObject(d, "kind", "patchgan-hinge");
+        cJSON_AddNumberToObject(d, "ndf", o->disc_ndf);
+        cJSON_AddNumberToObject(d, "n_layers", o->disc_layers);
+        cJSON_AddNumberToObject(d, "weight", o->disc_weight);
+        cJSON_AddNumberToObject(d, "start", o->disc_start);
+        cJSON_AddNumberToObject(d, "lr", o->disc_lr > 0 ? o->disc_lr : o->lr);
+    } else {
+        cJSON_AddStringToObject(j, "discriminator", "none");
+    }
     char *s = cJSON_Print(j);
     char path[1200];
     snprintf(path, sizeof path, "%s/config.json", o->out);
@@ -208,13 +295,134 @@ static double sgemm_rate(void) {
     return reps * 2.0 * n * n * n / dt;
 }
 
+// Held-out photo evaluation (--dataset photos): the fixed 32x32 tiles of the
+// test photos at the training base size, reconstructed through mu: PSNR and
+// SSIM (stages/eval/metrics_image.h), the same for the training photos' tiles,
+// and decode(mu + s*eps*latent_std) for s in 0.5, 1, 2 (latent_std per
+// channel over the held-out tiles' mu, eps Philox stream 9 of the seed).
+static int photos_heldout_eval(vae *m, const vae_opts *o, const char *path) {
+    photo_bank *pb = NULL;
+    char msg[512];
+    if (photos_open(NULL, o->photo_base, 32, &pb, msg, sizeof msg)) {
+        fprintf(stderr, "train: held-out eval: %s\n", msg);
+        return 1;
+    }
+    const int per = 3 * 1024, Bm = m->Bmax, zc = m->cfg.z_channels, zhw = m->zside * m->zside;
+    int64_t ntest = 0;
+    for (int k = 0; k < pb->nphotos; k++) ntest += photos_is_test(k) ? pb->per_photo : 0;
+    float *mu = malloc(sizeof(float) * (size_t)(ntest * zc * zhw));
+    float *x = malloc(sizeof(float) * (size_t)Bm * per), *z = malloc(sizeof(float) * (size_t)Bm * zc * zhw);
+    int64_t *tidx = malloc(sizeof(int64_t) * (size_t)(ntest ? ntest : 1));
+    int64_t *bidx = malloc(sizeof(int64_t) * (size_t)Bm);
+    if (!mu || !x || !z || !tidx || !bidx || !ntest) {
+        fprintf(stderr, "train: held-out eval: out of memory or no held-out photos\n");
+        free(mu); free(x); free(z); free(tidx); free(bidx);
+        photos_destroy(&pb);
+        return 1;
+    }
+    double psnr[2] = {0, 0}, ssim[2] = {0, 0};
+    int64_t cnt[2] = {0, 0}, t = 0;
+    for (int64_t i = 0; i < pb->n; i++)
+        if (photos_is_test((int)(i / pb->per_photo))) tidx[t++] = i;
+    for (int split = 0; split < 2; split++) {
+        // split 0: held-out tiles (and their mu kept), 1: training photos' tiles.
+        int64_t i = 0;
+        while (i < pb->n) {
+            int B = 0;
+            int64_t *idx = bidx;
+            for (; i < pb->n && B < Bm; i++) {
+                int test = photos_is_test((int)(i / pb->per_photo));
+                if (test == (split == 0)) idx[B++] = i;
+            }
+            if (!B) continue;
+            for (int b = 0; b < B; b++) memcpy(x + (size_t)b * per, pb->imgs + idx[b] * per, sizeof(float) * per);
+            vae_encode(m, x, B);
+            if (split == 0)
+                memcpy(mu + cnt[0] * zc * zhw, m->mu, sizeof(float) * (size_t)B * zc * zhw);
+            const float *rec = vae_decode(m, m->mu, B);
+            for (int b = 0; b < B; b++) {
+                psnr[split] += image_psnr(rec + (size_t)b * per, x + (size_t)b * per, 3, 32, 32);
+                ssim[split] += image_ssim(rec + (size_t)b * per, x + (size_t)b * per, 3, 32, 32);
+            }
+            cnt[split] += B;
+        }
+    }
+    // Probe on the held-out tiles.
+    static const double scales[3] = {0.5, 1, 2};
+    double pps[3] = {0}, pss[3] = {0}, stdc[64] = {0};
+    for (int c = 0; c < zc && c < 64; c++) {
+        double s1 = 0, s2 = 0;
+        for (int64_t n = 0; n < ntest; n++)
+            for (int k = 0; k < zhw; k++) { double v = mu[(n * zc + c) * zhw + k]; s1 += v; s2 += v * v; }
+        double nn = (double)ntest * zhw, mean = s1 / nn;
+        stdc[c] = sqrt(fmax(0, s2 / nn - mean * mean));
+    }
+    for (int si = 0; si < 3; si++) {
+        for (int64_t i0 = 0; i0 < ntest; i0 += Bm) {
+            int B = (int)(ntest - i0 < Bm ? ntest - i0 : Bm);
+            int64_t nz = (int64_t)B * zc * zhw;
+            philox_normal(z, nz, o->seed, 9, (uint64_t)(i0 * zc * zhw));
+            for (int64_t j = 0; j < nz; j++) {
+                int c = (int)((j / zhw) % zc);
+                z[j] = mu[i0 * zc * zhw + j] + (float)(scales[si] * stdc[c < 64 ? c : 63]) * z[j];
+            }
+            const float *rec = vae_decode(m, z, B);
+            for (int b = 0; b < B; b++) {
+                const float *im = pb->imgs + tidx[i0 + b] * per;
+                pps[si] += image_psnr(rec + (size_t)b * per, im, 3, 32, 32);
+                pss[si] += image_ssim(rec + (size_t)b * per, im, 3, 32, 32);
+            }
+        }
+    }
+    FILE *f = fopen(path, "w");
+    int rc = 0;
+    if (!f) { fprintf(stderr, "train: cannot write %s\n", path); rc = 1; }
+    else {
+        fprintf(f, "{\"heldout_photos\":[");
+        int first = 1;
+        for (int k = 0; k < pb->nphotos; k++)
+            if (photos_is_test(k)) { fprintf(f, "%s\"%s\"", first ? "" : ",", pb->names[k]); first = 0; }
+        fprintf(f, "],\"base\":%d,\"tile\":32,\"heldout_tiles\":%lld,\"heldout_psnr\":%.4f,"
+                   "\"heldout_ssim\":%.5f,\"train_tiles\":%lld,\"train_psnr\":%.4f,\"train_ssim\":%.5f,"
+                   "\"probe\":[",
+                o->photo_base, (long long)cnt[0], psnr[0] / (double)cnt[0], ssim[0] / (double)cnt[0],
+                (long long)cnt[1], cnt[1] ? psnr[1] / (double)cnt[1] : NAN,
+                cnt[1] ? ssim[1] / (double)cnt[1] : NAN);
+        for (int si = 0; si < 3; si++)
+            fprintf(f, "%s{\"scale\":%g,\"psnr\":%.4f,\"ssim\":%.5f}", si ? "," : "", scales[si],
+                    pps[si] / (double)ntest, pss[si] / (double)ntest);
+        fprintf(f, "],\"latent_std\":[");
+        for (int c = 0; c < zc && c < 64; c++) fprintf(f, "%s%.5g", c ? "," : "", stdc[c]);
+        fprintf(f, "]}\n");
+        if (fclose(f)) rc = 1;
+        fprintf(stderr, "[train vae] held-out photo tiles (%lld): PSNR %.3f SSIM %.4f; training photos' "
+                        "tiles: PSNR %.3f SSIM %.4f\n",
+                (long long)cnt[0], psnr[0] / (double)cnt[0], ssim[0] / (double)cnt[0],
+                cnt[1] ? psnr[1] / (double)cnt[1] : NAN, cnt[1] ? ssim[1] / (double)cnt[1] : NAN);
+    }
+    free(mu); free(x); free(z); free(tidx); free(bidx);
+    photos_destroy(&pb);
+    return rc;
+}
+
+// Multiply-add FLOPs of one discriminator forward on B images (convolutions).
+static double disc_forward_flops(const patchgan *d, int B) {
+    double f = 0;
+    for (int l = 0; l < d->nl; l++) {
+        const conv2d_cfg *c = &d->L[l].conv;
+        f += 2.0 * B * (double)c->OC * c->C * c->KH * c->KW * conv2d_out_h(c) * conv2d_out_w(c);
+    }
+    return f;
+}
+
 int train_vae_main(int argc, char **argv) {
     vae_opts o;
     int rc = parse(argc, argv, &o);
     if (rc == 1) { help(); return 0; }
     if (rc) return 2;
+    const int in_ch = o.photos ? 3 : 1, npix = in_ch * 1024;
     vae_config vc;
-    if (vae_config_preset(o.config, 1, &vc)) {
+    if (vae_config_preset(o.config, in_ch, &vc)) {
         fprintf(stderr, "train: unknown --config '%s' (f4c4, f4c8, f8c4)\n", o.config);
         return 2;
     }
@@ -224,22 +432,41 @@ int train_vae_main(int argc, char **argv) {
     }
     char msg[512];
     fmnist *train = NULL, *test = NULL;
-    if ((rc = fmnist_load(o.data_dir, "train", &train, msg, sizeof msg)) ||
-        (rc = fmnist_load(o.data_dir, "test", &test, msg, sizeof msg))) {
+    photo_set *ptrain = NULL, *ptest = NULL;
+    if (o.photos) {
+        if ((rc = photos_open_split(NULL, o.photo_base, PHOTOS_TRAIN, &ptrain, msg, sizeof msg)) ||
+            (rc = photos_open_split(NULL, o.photo_base, PHOTOS_TEST, &ptest, msg, sizeof msg))) {
+            fprintf(stderr, "train: %s\n", msg);
+            photo_set_destroy(&ptrain);
+            return 1;
+        }
+        fprintf(stderr, "[train vae] photos: %d training, %d held out (every %dth by name)\n",
+                ptrain->nphotos, ptest->nphotos, PHOTOS_TEST_EVERY);
+    } else if ((rc = fmnist_load(o.data_dir, "train", &train, msg, sizeof msg)) ||
+               (rc = fmnist_load(o.data_dir, "test", &test, msg, sizeof msg))) {
         fprintf(stderr, "train: %s\n", msg);
         fmnist_destroy(&train);
         return 1;
     }
     vae *m = NULL;
-    optim *opt = NULL;
+    optim *opt = NULL, *dopt = NULL;
+    patchgan *disc = NULL;
     FILE *log = NULL;
-    batcher bt = {.n = train->n, .epoch = -1};
-    bt.perm = malloc(sizeof(int64_t) * (size_t)train->n);
-    bt.u = malloc(sizeof(float) * (size_t)train->n);
+    const int gan = o.disc_weight > 0;
+    const double disc_lr = o.disc_lr > 0 ? o.disc_lr : o.lr;
+    int64_t ntrain = train ? train->n : 1;
+    batcher bt = {.n = ntrain, .epoch = -1};
+    bt.perm = malloc(sizeof(int64_t) * (size_t)ntrain);
+    bt.u = malloc(sizeof(float) * (size_t)ntrain);
     int B = o.batch, zs = vae_latent_side(&vc);
     int64_t nz = (int64_t)B * vc.z_channels * zs * zs;
-    float *x = malloc(sizeof(float) * (size_t)B * 1024), *eps = malloc(sizeof(float) * (size_t)nz);
+    float *x = malloc(sizeof(float) * (size_t)B * npix), *eps = malloc(sizeof(float) * (size_t)nz);
     int64_t *idx = malloc(sizeof(int64_t) * (size_t)B);
+    // GAN buffers: reconstruction, its gradient from the generator loss, the
+    // saved rec+reg gradients, conv_out's rec gradient, logits and their grads.
+    float *xrec = NULL, *dxg = NULL, *gsave = NULL, *grec = NULL, *lreal = NULL, *dlog = NULL;
+    int iw = -1;
+    int64_t nlog = 0, nw = 0;
     if (!bt.perm || !bt.u || !x || !eps || !idx || vae_create(&m, &vc, B, 1)) {
         fprintf(stderr, "train: out of memory\n");
         rc = 1;
@@ -250,8 +477,33 @@ int train_vae_main(int argc, char **argv) {
     oc.beta1 = 0.5;
     oc.beta2 = 0.9;
     if (optim_create(&opt, &m->pt, &oc)) { fprintf(stderr, "train: out of memory\n"); rc = 1; goto done; }
-    char prefix[1100];
+    if (gan) {
+        patchgan_config dc = {.in_ch = in_ch, .ndf = o.disc_ndf, .n_layers = o.disc_layers};
+        if (patchgan_create(&disc, &dc, B, 32, 32) || optim_create(&dopt, &disc->pt, &oc)) {
+            fprintf(stderr, "train: cannot build the discriminator (out of memory?)\n");
+            rc = 1;
+            goto done;
+        }
+        patchgan_init_params(disc, o.seed);
+        iw = param_find(&m->pt, "decoder.conv_out.weight");
+        CHECK(iw >= 0);
+        nw = m->pt.info[iw].numel;
+        nlog = (int64_t)B * patchgan_out_per(disc);
+        xrec = malloc(sizeof(float) * (size_t)B * npix);
+        dxg = malloc(sizeof(float) * (size_t)B * npix);
+        gsave = malloc(sizeof(float) * (size_t)m->pt.total);
+        grec = malloc(sizeof(float) * (size_t)nw);
+        lreal = malloc(sizeof(float) * (size_t)nlog);
+        dlog = malloc(sizeof(float) * (size_t)nlog);
+        if (!xrec || !dxg || !gsave || !grec || !lreal || !dlog) {
+            fprintf(stderr, "train: out of memory\n");
+            rc = 1;
+            goto done;
+        }
+    }
+    char prefix[1100], dprefix[1100];
     snprintf(prefix, sizeof prefix, "%s/vae", o.out);
+    snprintf(dprefix, sizeof dprefix, "%s/disc", o.out);
     int64_t start = 0;
     if (o.resume) {
         ckpt_state st;
@@ -269,6 +521,22 @@ int train_vae_main(int argc, char **argv) {
             goto done;
         }
         start = (int64_t)st.step;
+        if (gan) {
+            ckpt_state ds;
+            e = ckpt_load(dprefix, &disc->pt, dopt, NULL, &ds, &err);
+            if (e) {
+                fprintf(stderr, "train: --resume with --disc-weight: %s: %s (%s)\n", dprefix,
+                        ckpt_strerror(e), err.msg);
+                rc = 1;
+                goto done;
+            }
+            if (ds.step != st.step) {
+                fprintf(stderr, "train: --resume: discriminator at step %llu, autoencoder at %llu\n",
+                        (unsigned long long)ds.step, (unsigned long long)st.step);
+                rc = 1;
+                goto done;
+            }
+        }
         fprintf(stderr, "[train vae] resumed at step %lld\n", (long long)start);
     }
     if (write_config(&o, &vc, m->pt.total)) {
@@ -281,24 +549,77 @@ int train_vae_main(int argc, char **argv) {
     log = fopen(path, o.resume ? "a" : "w");
     if (!log) { fprintf(stderr, "train: cannot write %s: %s\n", path, strerror(errno)); rc = 1; goto done; }
 
-    double gemm = sgemm_rate(), flops_step = 3.0 * vae_forward_flops(m, B);
+    double gemm = sgemm_rate(), flops_vae = 3.0 * vae_forward_flops(m, B), flops_done = 0;
+    // With the GAN on: + decoder and encoder backward again (~2 forwards) and
+    // the discriminator's 3 forwards, one input-only backward and two full ones.
+    double flops_gan = gan ? 2.0 * vae_forward_flops(m, B) + 8.0 * disc_forward_flops(disc, B) : 0;
     double wall0 = vel_now();
     clock_t cpu0 = clock();
     vae_loss_parts acc = {0};
-    int nacc = 0;
+    double g_acc = 0, d_acc = 0, w_acc = 0, lr_acc = 0, lf_acc = 0;
+    int nacc = 0, ngan = 0;
+    char sname[16];
+    snprintf(sname, sizeof sname, "%d", in_ch);
     for (int64_t s = start; s < o.steps; s++) {
-        batch_indices(&bt, o.seed, s, B, idx);
-        fmnist_batch_f32(train, x, NULL, idx, 0, B);
+        if (o.photos) {
+            photos_random_crops(x, ptrain, 32, B, o.seed, (uint64_t)s);
+        } else {
+            batch_indices(&bt, o.seed, s, B, idx);
+            fmnist_batch_f32(train, x, NULL, idx, 0, B);
+        }
         philox_normal(eps, nz, o.seed, 2, (uint64_t)s * (uint64_t)nz);
         param_zero_grads(&m->pt);
         vae_loss_parts lp;
-        vae_train_step(m, x, eps, B, &o.loss, &lp, NULL);
+        const int gan_now = gan && s >= o.disc_start;
+        vae_train_step(m, x, eps, B, &o.loss, &lp, gan_now ? xrec : NULL);
         if (!isfinite(lp.total)) {
             fprintf(stderr, "\ntrain: loss is not finite at step %lld (lr too high?)\n", (long long)s);
             rc = 1;
             goto done;
         }
-        optim_step(opt, &m->pt, o.lr);
+        flops_done += flops_vae;
+        if (gan_now) {
+            // Generator: G_rec saved, G_gan computed alone, then combined.
+            int64_t nx = (int64_t)B * npix;
+            memcpy(grec, param_grad(&m->pt, iw), sizeof(float) * (size_t)nw);
+            memcpy(gsave, m->pt.grads, sizeof(float) * (size_t)m->pt.total);
+            param_zero_grads(&m->pt);
+            const float *lf = patchgan_forward(disc, xrec, B, 1);
+            memset(dlog, 0, sizeof(float) * (size_t)nlog);
+            double g_loss = gan_g_loss(dlog, lf, nlog, 1.0f);
+            memset(dxg, 0, sizeof(float) * (size_t)nx);
+            patchgan_backward(disc, dxg, dlog, B, 0);
+            memset(m->dz, 0, sizeof(float) * (size_t)nz);
+            vae_decoder_backward(m, m->dz, dxg, B);
+            double dw = gan_adaptive_weight(grec, param_grad(&m->pt, iw), nw, o.disc_weight);
+            memset(m->dmu, 0, sizeof(float) * (size_t)nz);
+            memset(m->dlv, 0, sizeof(float) * (size_t)nz);
+            reparam_backward(m->dmu, m->dlv, m->dz, m->logvar, eps, nz);
+            vae_encoder_backward(m, m->dmu, m->dlv, B);
+            float dwf = (float)dw;
+            for (int64_t i = 0; i < m->pt.total; i++) m->pt.grads[i] = gsave[i] + dwf * m->pt.grads[i];
+            optim_step(opt, &m->pt, o.lr);
+            // Discriminator on the real batch and on the (detached) reconstruction.
+            param_zero_grads(&disc->pt);
+            const float *lo = patchgan_forward(disc, x, B, 1);
+            memcpy(lreal, lo, sizeof(float) * (size_t)nlog);
+            memset(dlog, 0, sizeof(float) * (size_t)nlog);
+            double d_loss = hinge_d_loss_part(dlog, lreal, nlog, 1);
+            patchgan_backward(disc, NULL, dlog, B, 1);
+            lo = patchgan_forward(disc, xrec, B, 1);
+            memset(dlog, 0, sizeof(float) * (size_t)nlog);
+            d_loss += hinge_d_loss_part(dlog, lo, nlog, 0);
+            patchgan_backward(disc, NULL, dlog, B, 1);
+            optim_step(dopt, &disc->pt, disc_lr);
+            double mr = 0, mf = 0;
+            for (int64_t i = 0; i < nlog; i++) { mr += lreal[i]; mf += lo[i]; }
+            g_acc += g_loss; d_acc += d_loss; w_acc += dw; lr_acc += mr / nlog; lf_acc += mf / nlog;
+            ngan++;
+            lp.total += dw * g_loss;
+            flops_done += flops_gan;
+        } else {
+            optim_step(opt, &m->pt, o.lr);
+        }
         acc.total += lp.total; acc.rec_l1 += lp.rec_l1; acc.kl += lp.kl; acc.ve += lp.ve;
         acc.mag += lp.mag; acc.mean_sigma += lp.mean_sigma;
         nacc++;
@@ -307,21 +628,34 @@ int train_vae_main(int argc, char **argv) {
             double imgs = (double)(s + 1 - start) * B;
             fprintf(log,
                     "{\"step\":%lld,\"loss\":%.6g,\"l1\":%.6g,\"kl\":%.6g,\"ve\":%.6g,\"mag\":%.6g,"
-                    "\"mean_sigma\":%.6g,\"lr\":%g,\"wall_s\":%.3f,\"cpu_s\":%.3f}\n",
+                    "\"mean_sigma\":%.6g,\"lr\":%g,",
                     (long long)(s + 1), acc.total / nacc, acc.rec_l1 / nacc, acc.kl / nacc,
-                    acc.ve / nacc, acc.mag / nacc, acc.mean_sigma / nacc, o.lr, wall, cpu);
+                    acc.ve / nacc, acc.mag / nacc, acc.mean_sigma / nacc, o.lr);
+            if (ngan)
+                fprintf(log, "\"g_loss\":%.6g,\"d_loss\":%.6g,\"d_weight\":%.6g,\"logits_real\":%.6g,"
+                             "\"logits_fake\":%.6g,",
+                        g_acc / ngan, d_acc / ngan, w_acc / ngan, lr_acc / ngan, lf_acc / ngan);
+            fprintf(log, "\"wall_s\":%.3f,\"cpu_s\":%.3f}\n", wall, cpu);
             fflush(log);
-            fprintf(stderr, "\r[train vae] step %lld/%d loss %.4f l1 %.4f sigma %.3g  %.1f img/s   ",
+            fprintf(stderr, "\r[train vae] step %lld/%d loss %.4f l1 %.4f sigma %.3g",
                     (long long)(s + 1), o.steps, acc.total / nacc, acc.rec_l1 / nacc,
-                    acc.mean_sigma / nacc, imgs / wall);
+                    acc.mean_sigma / nacc);
+            if (ngan) fprintf(stderr, " g %.3f d %.3f w %.3g", g_acc / ngan, d_acc / ngan, w_acc / ngan);
+            fprintf(stderr, "  %.1f img/s   ", imgs / wall);
             memset(&acc, 0, sizeof acc);
-            nacc = 0;
+            nacc = ngan = 0;
+            g_acc = d_acc = w_acc = lr_acc = lf_acc = 0;
         }
         if ((s + 1) % o.ckpt_every == 0 || s + 1 == o.steps) {
             ckpt_state st = {.step = (uint64_t)(s + 1), .rng_seed = o.seed, .rng_offset = (uint64_t)(s + 1)};
-            st_kv meta[2] = {{"vae.config", vc.name}, {"vae.reg", o.loss.reg == VAE_REG_KL ? "kl" : "ve"}};
+            st_kv meta[4] = {{"vae.config", vc.name}, {"vae.reg", o.loss.reg == VAE_REG_KL ? "kl" : "ve"},
+                             {"vae.in_ch", sname}, {"vae.dataset", o.photos ? "photos" : "fashion-mnist"}};
             st_err err;
-            int e = ckpt_save(prefix, &m->pt, opt, NULL, &st, meta, 2, &err);
+            int e = ckpt_save(prefix, &m->pt, opt, NULL, &st, meta, 4, &err);
+            if (!e && gan) {
+                st_kv dmeta[1] = {{"model", "patchgan"}};
+                e = ckpt_save(dprefix, &disc->pt, dopt, NULL, &st, dmeta, 1, &err);
+            }
             if (e) {
                 fprintf(stderr, "\ntrain: saving %s: %s (%s)\n", prefix, ckpt_strerror(e), err.msg);
                 rc = 1;
@@ -333,35 +667,44 @@ int train_vae_main(int argc, char **argv) {
     double wall = vel_now() - wall0, cpu = (double)(clock() - cpu0) / CLOCKS_PER_SEC;
     int64_t done_imgs = (int64_t)(o.steps - start) * B;
     if (done_imgs > 0) {
-        double share = flops_step * (o.steps - start) / wall / gemm;
+        double share = flops_done / wall / gemm;
         fprintf(log, "{\"throughput\":{\"cpu_s_per_1000_img\":%.4g,\"wall_s_per_1000_img\":%.4g,"
                      "\"step_gflops\":%.4g,\"sgemm_gflops\":%.4g,\"share_of_sgemm\":%.4g}}\n",
                 1000.0 * cpu / done_imgs, 1000.0 * wall / done_imgs,
-                flops_step * (o.steps - start) / wall / 1e9, gemm / 1e9, share);
+                flops_done / wall / 1e9, gemm / 1e9, share);
         fprintf(stderr, "[train vae] %.3g CPU s / 1000 images, %.3g GFLOP/s = %.1f%% of sgemm (%.3g GFLOP/s)\n",
-                1000.0 * cpu / done_imgs, flops_step * (o.steps - start) / wall / 1e9, 100 * share,
-                gemm / 1e9);
+                1000.0 * cpu / done_imgs, flops_done / wall / 1e9, 100 * share, gemm / 1e9);
     }
-    // Reconstructions through mu of the first B test images: row of originals,
-    // row of reconstructions.
-    fmnist_batch_f32(test, x, NULL, NULL, 0, B);
+    // Reconstructions through mu of B test images: row of originals, row of
+    // reconstructions (photos: the first held-out photo's random crops).
+    if (o.photos) photos_random_crops(x, ptest, 32, B, o.seed, 0);
+    else fmnist_batch_f32(test, x, NULL, NULL, 0, B);
     vae_encode(m, x, B);
     const float *rec = vae_decode(m, m->mu, B);
-    float *grid = malloc(sizeof(float) * 2 * (size_t)B * 1024);
+    float *grid = malloc(sizeof(float) * 2 * (size_t)B * npix);
     if (grid) {
-        memcpy(grid, x, sizeof(float) * (size_t)B * 1024);
-        memcpy(grid + (size_t)B * 1024, rec, sizeof(float) * (size_t)B * 1024);
+        memcpy(grid, x, sizeof(float) * (size_t)B * npix);
+        memcpy(grid + (size_t)B * npix, rec, sizeof(float) * (size_t)B * npix);
         snprintf(path, sizeof path, "%s/recon.png", o.out);
-        if (image_grid_write_png(path, grid, 2 * B, 1, 32, 32, B))
+        if (image_grid_write_png(path, grid, 2 * B, in_ch, 32, 32, B))
             fprintf(stderr, "train: cannot write %s\n", path);
         free(grid);
+    }
+    if (o.photos) {
+        snprintf(path, sizeof path, "%s/heldout.json", o.out);
+        if (photos_heldout_eval(m, &o, path)) rc = 1;
     }
 done:
     if (log) fclose(log);
     optim_destroy(&opt);
+    optim_destroy(&dopt);
+    patchgan_destroy(&disc);
     vae_destroy(&m);
     fmnist_destroy(&train);
     fmnist_destroy(&test);
+    photo_set_destroy(&ptrain);
+    photo_set_destroy(&ptest);
     free(bt.perm); free(bt.u); free(x); free(eps); free(idx);
+    free(xrec); free(dxg); free(gsave); free(grec); free(lreal); free(dlog);
     return rc;
 }
