@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "bus/bus.h"
+#include "bus/worker.h"
 #include "models/toy_mlp.h"
 #include "nn/base.h"
 #include "stages/decode/decode.h"
@@ -27,6 +28,49 @@ static void help(void) {
            "  --sources P      job sources to hear eos from (default 1)\n"
            "  --identity       no tokenizer: points = latents (raw-data diagnostic);\n"
            "                   without --store the latents are not denormalised\n");
+}
+
+typedef struct {
+    toy_tok *t;                // NULL with --identity
+    const store_meta *meta;    // NULL: latents are data-space points
+    float *z, *x;              // (cap, 2) each, grown on demand
+    int64_t cap;
+} toy_decode_ctx;
+
+// One "latents" item -> its "points" reply (bus/worker.h callback).
+static int decode_item(void *ctx, const bus_msg *m, bus_msg **reply) {
+    toy_decode_ctx *c = ctx;
+    tensor tz;
+    if (!bus_msg_is(m, "latents") || bus_msg_find(m, "z", &tz) || tz.dtype != DT_F32 || tz.ndim != 2 ||
+        tz.shape[1] != 2) {
+        fprintf(stderr, "decode: item %llu: expected 'latents' with z f32 (n, 2); dropped\n",
+                (unsigned long long)bus_msg_id(m));
+        return 0;
+    }
+    int64_t n = tz.shape[0];
+    if (n > c->cap) {
+        free(c->z); free(c->x);
+        c->z = malloc(sizeof(float) * 2 * n);
+        c->x = malloc(sizeof(float) * 2 * n);
+        c->cap = n;
+        if (!c->z || !c->x) { fprintf(stderr, "decode: out of memory\n"); c->cap = 0; return VEL_ENOMEM; }
+    }
+    int e;
+    if (!c->meta) memcpy(c->z, tz.data, sizeof(float) * 2 * n);
+    else if ((e = store_denormalise(c->z, tz.data, c->meta, n))) {
+        fprintf(stderr, "decode: %s\n", store_strerror(e));
+        return e;
+    }
+    if (c->t) toy_tok_decode(c->t, c->x, c->z, (int)n);
+    else memcpy(c->x, c->z, sizeof(float) * 2 * n);
+    tensor tx = tensor_view(DT_F32, c->x, 2, (int64_t[]){n, 2});
+    tensor tl = tensor_view(DT_F32, c->z, 2, (int64_t[]){n, 2});
+    if ((e = bus_msg_new_reply(reply, "points", m)) || (e = bus_msg_add_tensor(*reply, "x", &tx)) ||
+        (e = bus_msg_add_tensor(*reply, "z", &tl))) {
+        fprintf(stderr, "decode: cannot build points: %s\n", bus_strerror(e));
+        bus_msg_destroy(reply);
+    }
+    return 0;
 }
 
 int decode_toy_main(int argc, char **argv) {
@@ -78,73 +122,15 @@ int decode_toy_main(int argc, char **argv) {
     if (ckpt && !toy_file_hash(ckpt, hash) && strcmp(hash, meta->tokenizer_hash) != 0)
         fprintf(stderr, "decode: warning: %s (hash %s) is not the tokenizer that filled %s (hash %s)\n", ckpt,
                 hash, spath, meta->tokenizer_hash);
-    bus_socket *in = NULL, *ctl = NULL, *out = NULL;
-    bus_eos *eos = NULL;
-    float *z = NULL, *x = NULL;
-    int64_t cap = 0;
-    int rc = 1, done = 0;
-    if ((e = bus_socket_open(&in, BUS_PULL, NULL)) || (e = bus_bind(in, in_ep)) ||
-        (e = bus_socket_open(&ctl, BUS_SUB, NULL)) || (e = bus_connect(ctl, ctl_ep)) ||
-        (e = bus_socket_open(&out, BUS_PUSH, NULL)) || (e = bus_connect(out, out_ep)) ||
-        (e = bus_eos_new(&eos, sources))) {
-        fprintf(stderr, "decode: cannot set up sockets: %s\n", bus_strerror(e));
-        goto done;
-    }
-    while (!bus_eos_done(eos)) {
-        bus_socket *socks[2] = {in, ctl};   // data first: drain items before eos
-        int which = -1;
-        bus_msg *m = NULL;
-        e = bus_recv_any(socks, 2, 1000, &which, &m);
-        if (e == BUS_ETIMEOUT) continue;
-        if (e) { fprintf(stderr, "decode: rejected a message: %s\n", bus_strerror(e)); continue; }
-        if (which == 1) {
-            if (bus_eos_note(eos, m) < 0) fprintf(stderr, "decode: eos from an unknown source %u\n", bus_msg_src(m));
-            bus_msg_destroy(&m);
-            continue;
-        }
-        tensor tz;
-        if (!bus_msg_is(m, "latents") || bus_msg_find(m, "z", &tz) || tz.dtype != DT_F32 || tz.ndim != 2 ||
-            tz.shape[1] != 2) {
-            fprintf(stderr, "decode: item %llu: expected 'latents' with z f32 (n, 2); dropped\n",
-                    (unsigned long long)bus_msg_id(m));
-            bus_msg_destroy(&m);
-            continue;
-        }
-        int64_t n = tz.shape[0];
-        if (n > cap) {
-            free(z); free(x);
-            z = malloc(sizeof(float) * 2 * n);
-            x = malloc(sizeof(float) * 2 * n);
-            cap = n;
-            if (!z || !x) { fprintf(stderr, "decode: out of memory\n"); bus_msg_destroy(&m); goto done; }
-        }
-        if (!meta) memcpy(z, tz.data, sizeof(float) * 2 * n);
-        else if ((e = store_denormalise(z, tz.data, meta, n))) {
-            fprintf(stderr, "decode: %s\n", store_strerror(e));
-            bus_msg_destroy(&m);
-            goto done;
-        }
-        if (t) toy_tok_decode(t, x, z, (int)n);
-        else memcpy(x, z, sizeof(float) * 2 * n);
-        bus_msg *rep = NULL;
-        tensor tx = tensor_view(DT_F32, x, 2, (int64_t[]){n, 2});
-        tensor tl = tensor_view(DT_F32, z, 2, (int64_t[]){n, 2});
-        if ((e = bus_msg_new_reply(&rep, "points", m)) || (e = bus_msg_add_tensor(rep, "x", &tx)) ||
-            (e = bus_msg_add_tensor(rep, "z", &tl)) || (e = bus_send(out, &rep, -1))) {
-            fprintf(stderr, "decode: cannot send points: %s\n", bus_strerror(e));
-            bus_msg_destroy(&rep);
-        } else {
-            done++;
-        }
-        bus_msg_destroy(&m);
-    }
-    fprintf(stderr, "[decode toy] decoded %d items\n", done);
-    rc = 0;
-done:
-    bus_socket_close(&in); bus_socket_close(&ctl); bus_socket_close(&out);
-    bus_eos_destroy(&eos);
-    free(z); free(x);
+    toy_decode_ctx cx = {.t = t, .meta = meta};
+    bus_worker_opts wo = {.name = "decode",
+                          .in = {.data_ep = in_ep, .bind = 1, .ctl_ep = ctl_ep, .nproducers = sources},
+                          .out_ep = out_ep};
+    bus_worker_stats ws;
+    e = bus_worker_run(&wo, decode_item, &cx, &ws);
+    if (!e) fprintf(stderr, "[decode toy] decoded %llu items\n", (unsigned long long)ws.answered);
+    free(cx.z); free(cx.x);
     store_close(&st);
     toy_tok_destroy(&t);
-    return rc;
+    return e ? 1 : 0;
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "bus/bus.h"
+#include "bus/worker.h"
 #include "data/toy_gmm.h"
 #include "models/toy_mlp.h"
 #include "models/toy_sampler.h"
@@ -45,12 +46,19 @@ static void help(void) {
            "  --die-after K       (tests) exit abruptly after taking K jobs\n");
 }
 
+#define FLOW_BMAX 1024   // the flow model's batch buffers (toy_flow_load) and tb
+
 typedef struct { toy_flow *f; float *tb; } flow_ctx;
 
+// In chunks of FLOW_BMAX rows: a job may hold more points than the model's
+// buffers (--job-size above 1024 used to overrun them).
 static void flow_velocity(void *ctx, float *v, const float *x, double t, int64_t n) {
     flow_ctx *c = ctx;
-    for (int64_t i = 0; i < n; i++) c->tb[i] = (float)t;
-    toy_flow_velocity(c->f, v, x, c->tb, (int)n);
+    for (int i = 0; i < FLOW_BMAX; i++) c->tb[i] = (float)t;
+    for (int64_t i0 = 0; i0 < n; i0 += FLOW_BMAX) {
+        int b = (int)(n - i0 < FLOW_BMAX ? n - i0 : FLOW_BMAX);
+        toy_flow_velocity(c->f, v + 2 * i0, x + 2 * i0, c->tb, b);
+    }
 }
 
 static void exact_velocity(void *ctx, float *v, const float *x, double t, int64_t n) {
@@ -89,89 +97,80 @@ static int run_source(int n, int job_size, int seed, int src, int deadline, cons
     return 0;
 }
 
+typedef struct {
+    toy_flow *f;               // NULL with --exact
+    toy_gmm *g;                // the mixture for --exact
+    flow_ctx fc;
+    const double *ts;          // Euler grid (steps + 1)
+    int steps, die_after, taken;
+    float *x, *scratch;        // (cap, 2) each, grown on demand
+    int64_t cap;
+} sample_ctx;
+
+// One "job" (count, seed) -> its "latents" reply (bus/worker.h callback).
+static int sample_item(void *ctx, const bus_msg *m, bus_msg **reply) {
+    sample_ctx *c = ctx;
+    int64_t count = 0;
+    if (!bus_msg_is(m, "job") || bus_msg_get_int(m, "count", &count) || count < 1 || count > (1 << 24)) {
+        fprintf(stderr, "sample: dropped a message that is not a valid job (kind '%s')\n", bus_msg_kind(m));
+        return 0;
+    }
+    uint64_t seed = 0;
+    if (bus_msg_get_uint(m, "seed", &seed)) {
+        fprintf(stderr, "sample: job %llu has no seed; dropped\n", (unsigned long long)bus_msg_id(m));
+        return 0;
+    }
+    if (++c->taken == c->die_after) {
+        fprintf(stderr, "[sample worker] --die-after %d: exiting with job %llu unanswered\n", c->die_after,
+                (unsigned long long)bus_msg_id(m));
+        _exit(3);
+    }
+    if (count > c->cap) {
+        free(c->x); free(c->scratch);
+        c->x = malloc(sizeof(float) * 2 * count);
+        c->scratch = malloc(sizeof(float) * 2 * count);
+        c->cap = count;
+        if (!c->x || !c->scratch) { fprintf(stderr, "sample: out of memory\n"); c->cap = 0; return VEL_ENOMEM; }
+    }
+    mt19937 r;
+    mt_seed(&r, (uint32_t)(seed ^ (seed >> 32)));
+    for (int64_t i = 0; i < 2 * count; i++) c->x[i] = (float)mt_randn(&r);
+    if (c->f) toy_euler(c->x, count, 2, c->ts, c->steps, flow_velocity, &c->fc, c->scratch);
+    else toy_euler(c->x, count, 2, c->ts, c->steps, exact_velocity, c->g, c->scratch);
+    tensor t = tensor_view(DT_F32, c->x, 2, (int64_t[]){count, 2});
+    int e;
+    if ((e = bus_msg_new_reply(reply, "latents", m)) || (e = bus_msg_add_tensor(*reply, "z", &t))) {
+        fprintf(stderr, "sample: cannot build latents: %s\n", bus_strerror(e));
+        bus_msg_destroy(reply);
+    }
+    return 0;
+}
+
 static int run_worker(const char *ckpt, const char *jobs_ep, const char *ctl_ep, const char *out_ep,
                       int sources, int steps, int die_after) {
     char err[600];
-    toy_flow *f = NULL;
-    toy_gmm *g = NULL;
-    int rc = ckpt ? toy_flow_load(&f, ckpt, 1024, err, sizeof err) : toy_gmm_build(&g, "A");
+    sample_ctx c = {.steps = steps, .die_after = die_after};
+    int rc = ckpt ? toy_flow_load(&c.f, ckpt, FLOW_BMAX, err, sizeof err) : toy_gmm_build(&c.g, "A");
     if (rc) { fprintf(stderr, "sample: cannot load flow model: %s\n", ckpt ? err : "mixture"); return 1; }
-    bus_socket *in = NULL, *ctl = NULL, *out = NULL;
-    bus_eos *eos = NULL;
-    float *x = NULL, *scratch = NULL, *tb = malloc(sizeof(float) * 1024);
+    float *tb = malloc(sizeof(float) * FLOW_BMAX);
     double *ts = malloc(sizeof(double) * (steps + 1));
-    int cap = 0, taken = 0, done = 0;
     rc = 1;
-    int e;
-    if ((e = bus_socket_open(&in, BUS_PULL, NULL)) || (e = bus_connect(in, jobs_ep)) ||
-        (e = bus_socket_open(&ctl, BUS_SUB, NULL)) || (e = bus_connect(ctl, ctl_ep)) ||
-        (e = bus_socket_open(&out, BUS_PUSH, NULL)) || (e = bus_connect(out, out_ep)) ||
-        (e = bus_eos_new(&eos, sources))) {
-        fprintf(stderr, "sample: cannot set up sockets: %s\n", bus_strerror(e));
-        goto done;
-    }
+    if (!tb || !ts) { fprintf(stderr, "sample: out of memory\n"); goto done; }
     toy_time_grid_uniform(ts, steps);
-    flow_ctx fc = {f, tb};
-    while (!bus_eos_done(eos)) {
-        bus_socket *socks[2] = {ctl, in};   // ctl first: eos is cheap to notice
-        int which = -1;
-        bus_msg *m = NULL;
-        e = bus_recv_any(socks, 2, 1000, &which, &m);
-        if (e == BUS_ETIMEOUT) continue;
-        if (e) { fprintf(stderr, "sample: rejected a message: %s\n", bus_strerror(e)); continue; }
-        if (which == 0) {
-            if (bus_eos_note(eos, m) < 0) fprintf(stderr, "sample: eos from an unknown source %u\n", bus_msg_src(m));
-            bus_msg_destroy(&m);
-            continue;
-        }
-        int64_t count = 0;
-        if (!bus_msg_is(m, "job") || bus_msg_get_int(m, "count", &count) || count < 1 || count > (1 << 24)) {
-            fprintf(stderr, "sample: dropped a message that is not a valid job (kind '%s')\n", bus_msg_kind(m));
-            bus_msg_destroy(&m);
-            continue;
-        }
-        uint64_t seed = 0;
-        if (bus_msg_get_uint(m, "seed", &seed)) {
-            fprintf(stderr, "sample: job %llu has no seed; dropped\n", (unsigned long long)bus_msg_id(m));
-            bus_msg_destroy(&m);
-            continue;
-        }
-        if (++taken == die_after) {
-            fprintf(stderr, "[sample worker] --die-after %d: exiting with job %llu unanswered\n", die_after,
-                    (unsigned long long)bus_msg_id(m));
-            _exit(3);
-        }
-        if (count > cap) {
-            free(x); free(scratch);
-            x = malloc(sizeof(float) * 2 * count);
-            scratch = malloc(sizeof(float) * 2 * count);
-            cap = (int)count;
-            if (!x || !scratch) { fprintf(stderr, "sample: out of memory\n"); bus_msg_destroy(&m); goto done; }
-        }
-        mt19937 r;
-        mt_seed(&r, (uint32_t)(seed ^ (seed >> 32)));
-        for (int64_t i = 0; i < 2 * count; i++) x[i] = (float)mt_randn(&r);
-        if (f) toy_euler(x, count, 2, ts, steps, flow_velocity, &fc, scratch);
-        else toy_euler(x, count, 2, ts, steps, exact_velocity, g, scratch);
-        bus_msg *rep = NULL;
-        tensor t = tensor_view(DT_F32, x, 2, (int64_t[]){count, 2});
-        if ((e = bus_msg_new_reply(&rep, "latents", m)) || (e = bus_msg_add_tensor(rep, "z", &t)) ||
-            (e = bus_send(out, &rep, -1))) {
-            fprintf(stderr, "sample: cannot send latents: %s\n", bus_strerror(e));
-            bus_msg_destroy(&rep);
-        } else {
-            done++;
-        }
-        bus_msg_destroy(&m);
+    c.fc = (flow_ctx){c.f, tb};
+    c.ts = ts;
+    bus_worker_opts wo = {.name = "sample",
+                          .in = {.data_ep = jobs_ep, .bind = 0, .ctl_ep = ctl_ep, .nproducers = sources},
+                          .out_ep = out_ep};
+    bus_worker_stats ws;
+    if (bus_worker_run(&wo, sample_item, &c, &ws) == 0) {
+        fprintf(stderr, "[sample worker] answered %llu jobs\n", (unsigned long long)ws.answered);
+        rc = 0;
     }
-    fprintf(stderr, "[sample worker] answered %d jobs\n", done);
-    rc = 0;
 done:
-    bus_socket_close(&in); bus_socket_close(&ctl); bus_socket_close(&out);
-    bus_eos_destroy(&eos);
-    free(x); free(scratch); free(tb); free(ts);
-    toy_flow_destroy(&f);
-    toy_gmm_destroy(&g);
+    free(c.x); free(c.scratch); free(tb); free(ts);
+    toy_flow_destroy(&c.f);
+    toy_gmm_destroy(&c.g);
     return rc;
 }
 
