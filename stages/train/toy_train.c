@@ -32,6 +32,7 @@ typedef struct {
     const char *out, *store;
     int depth, width, batch, iters, log_every, seed, save_every;
     float lr, beta1, beta2;
+    double ema;   // toy-flow: EMA decay of the saved weights (0: off)
     toy_tok_cfg tok;
     int time_logit_normal;
     toy_time_embed time_embed;
@@ -95,6 +96,10 @@ static void help_flow(void) {
            "                       sin(w_k t), cos(w_k t), w_k = 1000 * 10000^(-k/K)\n"
            "                       (recorded in the checkpoint; sample builds the same model)\n"
            "  --time-freqs K       Fourier frequencies (default %d, 1..%d)\n"
+           "  --ema B              save an exponential moving average of the weights,\n"
+           "                       ema += (1-B) (w - ema) after every step, from the initial\n"
+           "                       weights (e.g. 0.999; default 0: the raw weights); the raw\n"
+           "                       final weights then also go to DIR/flow-noema.safetensors\n"
            "  --save-every N       also write DIR/flow-itN.safetensors every N steps (the\n"
            "                       schedule does not depend on --iters, so a snapshot is\n"
            "                       the model a run of N iterations gives; default 0: off)\n"
@@ -116,7 +121,7 @@ static int parse(int argc, char **argv, train_opts *o, int flow) {
         {"tau", 1, 0, 'T'}, {"delta", 1, 0, 'D'}, {"ve-form", 1, 0, 'F'}, {"reg-form", 1, 0, 'G'},
         {"depth", 1, 0, 'd'}, {"width", 1, 0, 'w'}, {"batch", 1, 0, 'b'}, {"iters", 1, 0, 'i'},
         {"lr", 1, 0, 'l'}, {"seed", 1, 0, 'S'}, {"log-every", 1, 0, 'e'}, {"time", 1, 0, 't'},
-        {"time-embed", 1, 0, 'E'}, {"time-freqs", 1, 0, 'K'}, {"save-every", 1, 0, 'P'},
+        {"time-embed", 1, 0, 'E'}, {"time-freqs", 1, 0, 'K'}, {"save-every", 1, 0, 'P'}, {"ema", 1, 0, 'A'},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     optind = 1;
     opterr = 0;
@@ -169,6 +174,7 @@ static int parse(int argc, char **argv, train_opts *o, int flow) {
             break;
         case 'K': o->time_freqs = (int)strtol(optarg, &end, 10); break;
         case 'P': o->save_every = (int)strtol(optarg, &end, 10); break;
+        case 'A': o->ema = strtod(optarg, &end); break;
         case 'h': return 1;
         default:
             fprintf(stderr, "train: unknown or incomplete option '%s' (see --help)\n", argv[optind - 1]);
@@ -182,10 +188,10 @@ static int parse(int argc, char **argv, train_opts *o, int flow) {
     if (!o->out) { fprintf(stderr, "train: --out DIR is required\n"); return 2; }
     if (flow && !o->store) { fprintf(stderr, "train: --store DIR is required for toy-flow\n"); return 2; }
     if (o->depth < 0 || o->depth > TOY_MAX_LAYERS - 1 || o->width < 1 || o->batch < 1 || o->iters < 0 ||
-        o->log_every < 1 || o->save_every < 0 || !(o->lr > 0) || o->tok.kl_weight < 0 || o->tok.lambda_ve < 0 ||
+        o->log_every < 1 || o->save_every < 0 || !(o->ema >= 0 && o->ema < 1) || !(o->lr > 0) || o->tok.kl_weight < 0 || o->tok.lambda_ve < 0 ||
         o->tok.lambda_reg < 0 || o->tok.delta < 0 || o->time_freqs < 1 || o->time_freqs > TOY_FOURIER_MAX) {
         fprintf(stderr, "train: depth must be 0..%d, width/batch/log-every >= 1, lr > 0, weights >= 0, "
-                        "save-every >= 0, time-freqs 1..%d\n", TOY_MAX_LAYERS - 1, TOY_FOURIER_MAX);
+                        "save-every >= 0, 0 <= ema < 1, time-freqs 1..%d\n", TOY_MAX_LAYERS - 1, TOY_FOURIER_MAX);
         return 2;
     }
     return 0;
@@ -204,6 +210,7 @@ static cJSON *config_json(const train_opts *o, const char *model) {
     cJSON_AddNumberToObject(j, "seed", o->seed);
     cJSON_AddStringToObject(j, "lr_schedule", "lr_ref/sqrt(max(it/512,1))");
     if (o->save_every) cJSON_AddNumberToObject(j, "save_every", o->save_every);
+    if (o->ema > 0) cJSON_AddNumberToObject(j, "ema", o->ema);
     if (!strcmp(model, "toy-tokenizer")) {
         cJSON_AddStringToObject(j, "reg", o->tok.reg == TOY_REG_KL ? "kl" : "ve");
         if (o->tok.reg == TOY_REG_KL) {
@@ -329,6 +336,19 @@ done:
     return rc;
 }
 
+// Saves the flow with the EMA weights in place of the raw ones when ema is
+// not NULL (keep: scratch of the same size), restoring the raw weights after.
+static int flow_save_maybe_ema(const char *path, toy_flow *f, const float *ema, float *keep,
+                               const toy_kv *kv, int nkv, char *err, int errlen) {
+    if (!ema) return toy_flow_save(path, f, kv, nkv, err, errlen);
+    size_t bytes = sizeof(float) * (size_t)f->pt.total;
+    memcpy(keep, f->pt.values, bytes);
+    memcpy(f->pt.values, ema, bytes);
+    int rc = toy_flow_save(path, f, kv, nkv, err, errlen);
+    memcpy(f->pt.values, keep, bytes);
+    return rc;
+}
+
 int train_toy_flow_main(int argc, char **argv) {
     train_opts o;
     int rc = parse(argc, argv, &o, 1);
@@ -367,6 +387,7 @@ int train_toy_flow_main(int argc, char **argv) {
     float *z = malloc(sizeof(float) * 2 * o.batch), *x0 = malloc(sizeof(float) * 2 * o.batch);
     float *tt = malloc(sizeof(float) * o.batch);
     toy_flow *f = NULL;
+    float *ema = NULL, *keep = NULL;   // EMA weights and a swap buffer (--ema)
     optim *opt = NULL;
     optim_config oc = optim_defaults(OPTIM_ADAM);
     oc.beta1 = o.beta1, oc.beta2 = o.beta2, oc.eps = 1e-8;
@@ -384,6 +405,12 @@ int train_toy_flow_main(int argc, char **argv) {
         goto done;
     }
     toy_flow_init(f, (uint32_t)o.seed);
+    if (o.ema > 0) {
+        ema = malloc(sizeof(float) * f->pt.total);
+        keep = malloc(sizeof(float) * f->pt.total);
+        if (!ema || !keep) { fprintf(stderr, "train: out of memory\n"); goto done; }
+        memcpy(ema, f->pt.values, sizeof(float) * f->pt.total);
+    }
     mt19937 rng;
     mt_seed(&rng, 3000u + (uint32_t)o.seed);
     double t0 = vel_now(), acc = 0;
@@ -405,6 +432,10 @@ int train_toy_flow_main(int argc, char **argv) {
         }
         double lr = lr_at(&sched, it);
         optim_step(opt, &f->pt, lr);
+        if (ema) {
+            float a = (float)(1.0 - o.ema);
+            for (int64_t i = 0; i < f->pt.total; i++) ema[i] += a * (f->pt.values[i] - ema[i]);
+        }
         acc += l;
         nacc++;
         if (o.save_every > 0 && (it + 1) % o.save_every == 0 && it + 1 < o.iters) {
@@ -413,7 +444,7 @@ int train_toy_flow_main(int argc, char **argv) {
             snprintf(sn, sizeof sn, "%d", it + 1);
             toy_kv skv[] = {{"tokenizer_hash", meta->tokenizer_hash}, {"iters", sn},
                             {"time", o.time_logit_normal ? "logit-normal" : "uniform"}};
-            if (toy_flow_save(sp, f, skv, 3, serr, sizeof serr)) {
+            if (flow_save_maybe_ema(sp, f, ema, keep, skv, 3, serr, sizeof serr)) {
                 fprintf(stderr, "\ntrain: cannot save snapshot: %s\n", serr);
                 goto done;
             }
@@ -434,7 +465,15 @@ int train_toy_flow_main(int argc, char **argv) {
     snprintf(n1, sizeof n1, "%d", o.iters);
     toy_kv kv[] = {{"tokenizer_hash", meta->tokenizer_hash}, {"iters", n1},
                    {"time", o.time_logit_normal ? "logit-normal" : "uniform"}};
-    if (toy_flow_save(path, f, kv, 3, err, sizeof err)) {
+    if (ema) {
+        snprintf(path, sizeof path, "%s/flow-noema.safetensors", o.out);
+        if (toy_flow_save(path, f, kv, 3, err, sizeof err)) {
+            fprintf(stderr, "train: cannot save checkpoint: %s\n", err);
+            goto done;
+        }
+        snprintf(path, sizeof path, "%s/flow.safetensors", o.out);
+    }
+    if (flow_save_maybe_ema(path, f, ema, keep, kv, 3, err, sizeof err)) {
         fprintf(stderr, "train: cannot save checkpoint: %s\n", err);
         goto done;
     }
@@ -443,6 +482,7 @@ int train_toy_flow_main(int argc, char **argv) {
 done:
     fclose(log);
     free(mu); free(sg); free(idx); free(z); free(x0); free(tt);
+    free(ema); free(keep);
     optim_destroy(&opt);
     toy_flow_destroy(&f);
     store_close(&st);
