@@ -676,7 +676,7 @@ int train_vae_main(int argc, char **argv) {
                 1000.0 * cpu / done_imgs, flops_done / wall / 1e9, 100 * share, gemm / 1e9);
     }
     // Reconstructions through mu of B test images: row of originals, row of
-    // reconstructions (photos: the first held-out photo's random crops).
+    // reconstructions (photos: random crops of the held-out photos).
     if (o.photos) photos_random_crops(x, ptest, 32, B, o.seed, 0);
     else fmnist_batch_f32(test, x, NULL, NULL, 0, B);
     vae_encode(m, x, B);
