@@ -21,7 +21,7 @@
 # LAMBDA_REG (1), SCALES (0.5,1,2), ENCODE_N (256), CLASSIFIER (unset: train
 # one into OUT/classifier; else a classifier.safetensors to copy there, with
 # its report.json next to it), RGB (0), RGB_STEPS (STEPS), RGB_BATCH (BATCH),
-# PHOTO_BASE (128), DISC_WEIGHT (unset: no discriminator; else train's
+# PHOTO_BASE (128), LR (unset: train's default), DISC_WEIGHT (unset: no discriminator; else train's
 # --disc-weight for every tokenizer), DISC_START (0). Build first with `make`.
 # Re-running with the same OUT resumes: finished training runs are kept and
 # only evaluated again.
@@ -42,7 +42,8 @@ for b in train eval encode decode; do
 done
 mkdir -p "$OUT"
 disc=()
-if [ -n "${DISC_WEIGHT:-}" ]; then disc=(--disc-weight "$DISC_WEIGHT" --disc-start "${DISC_START:-0}"); fi
+if [ -n "${LR:-}" ]; then disc=(--lr "$LR"); fi
+if [ -n "${DISC_WEIGHT:-}" ]; then disc+=(--disc-weight "$DISC_WEIGHT" --disc-start "${DISC_START:-0}"); fi
 # The photo bank (Debian sample photos) for the gray photo PSNR; optional.
 photos=()
 if scripts/photos.sh; then photos=(--photos); else echo "tokenizer.sh: no photo bank, skipping photo PSNR" >&2; fi
