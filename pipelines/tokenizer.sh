@@ -41,9 +41,9 @@ for b in train eval encode decode; do
   [ -x "bin/$b" ] || { echo "tokenizer.sh: bin/$b missing (run make)" >&2; exit 1; }
 done
 mkdir -p "$OUT"
-disc=()
-if [ -n "${LR:-}" ]; then disc=(--lr "$LR"); fi
-if [ -n "${DISC_WEIGHT:-}" ]; then disc+=(--disc-weight "$DISC_WEIGHT" --disc-start "${DISC_START:-0}"); fi
+extra=()   # --lr and the GAN flags, for every tokenizer
+if [ -n "${LR:-}" ]; then extra=(--lr "$LR"); fi
+if [ -n "${DISC_WEIGHT:-}" ]; then extra+=(--disc-weight "$DISC_WEIGHT" --disc-start "${DISC_START:-0}"); fi
 # The photo bank (Debian sample photos) for the gray photo PSNR; optional.
 photos=()
 if scripts/photos.sh; then photos=(--photos); else echo "tokenizer.sh: no photo bank, skipping photo PSNR" >&2; fi
@@ -67,7 +67,7 @@ train_vae() {
   [ -f "$run/vae.safetensors" ] && resume=(--resume)
   if [ "$reg" = kl ]; then args=(--reg kl --beta "$KL_BETA")
   else args=(--reg ve --lambda-ve "$VE_LAMBDA" --tau "$TAU" --lambda-reg "$LAMBDA_REG" --mag global); fi
-  bin/train --model vae --config "$CONFIG" "${args[@]}" "${disc[@]}" "$@" --out "$run" "${resume[@]}"
+  bin/train --model vae --config "$CONFIG" "${args[@]}" "${extra[@]}" "$@" --out "$run" "${resume[@]}"
 }
 
 for reg in kl ve; do
