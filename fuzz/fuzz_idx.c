@@ -3,43 +3,22 @@
 // Any input must be refused with an error code (and leave the array empty)
 // or read into an array whose dims multiply to numel. Built by Makefile.fuzz.
 //
-// idx_read takes a path, so the input is written to an in-memory file
-// (memfd_create) and read back through /proc/self/fd/N: the harness runs the
-// reader exactly as shipped (gzopen, gzread, gzerror), with no disk I/O and
-// no test-only entry point in data/idx.c. zlib has no in-memory gz* reader,
-// so a from-memory idx_read would have been a second, different code path.
+// idx_read takes a path: the input goes through fuzz/memfd_input.h, so the
+// reader runs exactly as shipped (gzopen, gzread, gzerror). zlib has no
+// in-memory gz* reader, so a from-memory idx_read would have been a second,
+// different code path.
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "data/idx.h"
+#include "fuzz/memfd_input.h"
 #include "nn/base.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int mem_fd = -1;
-static char mem_path[64];
-
-// Replaces the in-memory file's contents by data[0..size).
-static void mem_put(const uint8_t *data, size_t size) {
-    if (mem_fd < 0) {
-        mem_fd = memfd_create("fuzz_idx", 0);
-        CHECK(mem_fd >= 0);
-        snprintf(mem_path, sizeof mem_path, "/proc/self/fd/%d", mem_fd);
-    }
-    CHECK(ftruncate(mem_fd, 0) == 0);
-    size_t done = 0;
-    while (done < size) {
-        ssize_t k = pwrite(mem_fd, data + done, size - done, (off_t)done);
-        CHECK(k > 0);
-        done += (size_t)k;
-    }
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    mem_put(data, size);
+    const char *mem_path = memfd_input(data, size);
     idx_array a;
     int rc = idx_read(mem_path, &a);
     if (rc != 0) {

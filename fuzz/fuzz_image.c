@@ -6,44 +6,24 @@
 // input byte picks the requested channels (0 = file's own, 1, 3), so every
 // conversion is reached. Built by Makefile.fuzz.
 //
-// The readers take a path, so the input goes to an in-memory file
-// (memfd_create) read back through /proc/self/fd/N: the shipped code runs
-// unchanged (fopen + png_image_begin_read_from_file, jpeg_stdio_src), with no
-// disk I/O and no test-only entry point in data/image_io.c.
+// The readers take a path: the input goes through fuzz/memfd_input.h, so the
+// shipped code runs unchanged (fopen + png_image_begin_read_from_file,
+// jpeg_stdio_src).
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "data/image_io.h"
+#include "fuzz/memfd_input.h"
 #include "nn/base.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int mem_fd = -1;
-static char mem_path[64];
-
-static void mem_put(const uint8_t *data, size_t size) {
-    if (mem_fd < 0) {
-        mem_fd = memfd_create("fuzz_image", 0);
-        CHECK(mem_fd >= 0);
-        snprintf(mem_path, sizeof mem_path, "/proc/self/fd/%d", mem_fd);
-    }
-    CHECK(ftruncate(mem_fd, 0) == 0);
-    size_t done = 0;
-    while (done < size) {
-        ssize_t k = pwrite(mem_fd, data + done, size - done, (off_t)done);
-        CHECK(k > 0);
-        done += (size_t)k;
-    }
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const int wants[3] = {0, 1, 3};
     int want = size ? wants[data[size - 1] % 3] : 0;
-    mem_put(data, size);
+    const char *mem_path = memfd_input(data, size);
     uint8_t *pix = (uint8_t *)1;
     int w = -1, h = -1, c = -1;
     int rc = image_read(mem_path, want, &pix, &w, &h, &c);

@@ -417,3 +417,44 @@ Test(image_io, fixtures_decode) {
     cr_assert_eq(jpeg_read("tests/fixtures/images/cmyk.jpg", 0, &q, &w, &h, &c), DATA_EDIMS);
     cr_assert_null(q);
 }
+
+// A valid JPEG whose SOF0 header is patched to claim 60000 x 60000 is
+// refused as DATA_EDIMS before any pixel buffer is allocated; zero-byte
+// files are refused by every entry point.
+Test(image_io, jpeg_absurd_dimensions_and_zero_bytes) {
+    char *dir = test_tmpdir("jpeg_dims");
+    char good[512], bad[512];
+    snprintf(good, sizeof good, "%s/good.jpg", dir);
+    uint8_t *s = smooth(16, 16, 3);
+    cr_assert_eq(jpeg_write(good, s, 16, 16, 3, 90), 0);
+    long n = file_size(good);
+    FILE *f = fopen(good, "rb");
+    uint8_t *b = malloc(n);
+    cr_assert(fread(b, 1, n, f) == (size_t)n);
+    fclose(f);
+    long sof = -1;
+    for (long i = 2; i + 9 < n; i++)
+        if (b[i] == 0xFF && b[i + 1] == 0xC0) { sof = i; break; }
+    cr_assert(sof > 0, "no SOF0 marker in a baseline JPEG");
+    // FF C0, length (2), precision (1), height (2), width (2).
+    cr_assert_eq((b[sof + 5] << 8) | b[sof + 6], 16);
+    b[sof + 5] = 0xEA; b[sof + 6] = 0x60;   // 60000
+    b[sof + 7] = 0xEA; b[sof + 8] = 0x60;
+    snprintf(bad, sizeof bad, "%s/huge.jpg", dir);
+    write_bytes(bad, b, n);
+    uint8_t *q = NULL; int w, h, c;
+    cr_assert_eq(jpeg_read(bad, 0, &q, &w, &h, &c), DATA_EDIMS);
+    cr_assert_null(q);
+    cr_assert_eq(image_read(bad, 3, &q, &w, &h, &c), DATA_EDIMS);
+    cr_assert_null(q);
+    snprintf(bad, sizeof bad, "%s/empty.jpg", dir);
+    write_bytes(bad, "", 0);
+    cr_assert_eq(jpeg_read(bad, 0, &q, &w, &h, &c), DATA_EMAGIC);
+    cr_assert_eq(image_read(bad, 0, &q, &w, &h, &c), DATA_EMAGIC);
+    cr_assert_eq(image_read(bad, 1, &q, &w, &h, &c), DATA_EMAGIC);
+    cr_assert_null(q);
+    free(b);
+    free(s);
+    rm_rf(dir);
+    free(dir);
+}
