@@ -22,7 +22,7 @@ LIB_SRCS  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=build/%.o)
 LIB       := build/libvel.a
 
-STAGES     := $(notdir $(wildcard stages/*))
+STAGES     := $(patsubst stages/%/,%,$(wildcard stages/*/))
 STAGE_BINS := $(STAGES:%=bin/%)
 TOOL_BINS  := $(patsubst tools/%.c,bin/%,$(wildcard tools/*.c))
 
