@@ -39,6 +39,8 @@ static void help(void) {
            "  --seed S            base seed; job j uses seed S * 1000003 + j (default 0)\n"
            "  --src I             this source's producer id (default 0)\n"
            "  --deadline-ms MS    re-issue a job not acked this long (default 5000)\n"
+           "  --stall-s S         give up when no job has been acked for S seconds (default 600;\n"
+           "                      0 = wait forever): a dead eval sink ends the run with an error\n"
            "worker options:\n"
            "  --steps N           Euler steps on a uniform grid (default 20)\n"
            "  --sources P         job sources to hear eos from (default 1)\n"
@@ -65,8 +67,8 @@ static void exact_velocity(void *ctx, float *v, const float *x, double t, int64_
     toy_gmm_velocity_batch(ctx, v, x, n, t);
 }
 
-static int run_source(int n, int job_size, int seed, int src, int deadline, const char *jobs_ep,
-                      const char *acks_ep, const char *ctl_ep) {
+static int run_source(int n, int job_size, int seed, int src, int deadline, int stall_s,
+                      const char *jobs_ep, const char *acks_ep, const char *ctl_ep) {
     bus_source_opts o = {.src = (uint32_t)src, .jobs_ep = jobs_ep, .acks_ep = acks_ep, .ctl_ep = ctl_ep,
                          .deadline_ms = deadline};
     bus_source *s;
@@ -85,9 +87,23 @@ static int run_source(int n, int job_size, int seed, int src, int deadline, cons
             return 1;
         }
     }
-    double t0 = vel_now();
-    rc = bus_source_run(s, -1);
+    // Step until done; without acks for stall_s seconds the sink (or every
+    // worker) is gone, and waiting on would hang the pipeline silently.
+    double t0 = vel_now(), last_progress = t0;
+    uint64_t acked = 0;
     bus_source_stats st;
+    while ((rc = bus_source_step(s, 200)) == 0) {
+        bus_source_get_stats(s, &st);
+        if (st.acked != acked) { acked = st.acked; last_progress = vel_now(); }
+        if (stall_s > 0 && vel_now() - last_progress > stall_s) {
+            fprintf(stderr, "sample: no job acknowledged for %d s (%llu of %llu acked): is the eval sink "
+                    "running and connected to --acks-bind?\n", stall_s, (unsigned long long)st.acked,
+                    (unsigned long long)st.jobs);
+            rc = BUS_ETIMEOUT;
+            break;
+        }
+    }
+    if (rc == 1) rc = 0;
     bus_source_get_stats(s, &st);
     fprintf(stderr, "[sample source %d] %llu jobs, %llu issued, %llu re-issued, %llu acked (%.1f s)\n", src,
             (unsigned long long)st.jobs, (unsigned long long)st.issued, (unsigned long long)st.reissued,
@@ -177,14 +193,14 @@ done:
 int sample_toy_flow_main(int argc, char **argv) {
     const char *role = "worker", *ckpt = NULL, *jobs = NULL, *ctl = NULL, *out = NULL;
     const char *jobs_bind = NULL, *acks_bind = NULL, *ctl_bind = NULL;
-    int n = 10000, job_size = 500, seed = 0, src = 0, deadline = 5000, steps = 20, sources = 1, die_after = 0;
+    int n = 10000, job_size = 500, seed = 0, src = 0, deadline = 5000, steps = 20, sources = 1, die_after = 0, stall_s = 600;
     int exact = 0;
     static struct option L[] = {
         {"model", 1, 0, 'm'}, {"role", 1, 0, 'r'}, {"ckpt", 1, 0, 'c'}, {"jobs", 1, 0, 'j'},
         {"ctl", 1, 0, 'C'}, {"out", 1, 0, 'o'}, {"jobs-bind", 1, 0, 'J'}, {"acks-bind", 1, 0, 'A'},
         {"ctl-bind", 1, 0, 'B'}, {"n", 1, 0, 'n'}, {"job-size", 1, 0, 'k'}, {"seed", 1, 0, 'S'},
         {"src", 1, 0, 'i'}, {"deadline-ms", 1, 0, 'd'}, {"steps", 1, 0, 's'}, {"sources", 1, 0, 'P'},
-        {"die-after", 1, 0, 'X'}, {"exact", 0, 0, 'E'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"die-after", 1, 0, 'X'}, {"stall-s", 1, 0, 'T'}, {"exact", 0, 0, 'E'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     optind = 1;
     opterr = 0;
     int c;
@@ -207,6 +223,7 @@ int sample_toy_flow_main(int argc, char **argv) {
         case 'd': deadline = (int)strtol(optarg, &end, 10); break;
         case 's': steps = (int)strtol(optarg, &end, 10); break;
         case 'P': sources = (int)strtol(optarg, &end, 10); break;
+        case 'T': stall_s = (int)strtol(optarg, &end, 10); break;
         case 'X': die_after = (int)strtol(optarg, &end, 10); break;
         case 'E': exact = 1; break;
         case 'h': help(); return 0;
@@ -219,8 +236,11 @@ int sample_toy_flow_main(int argc, char **argv) {
             fprintf(stderr, "sample: the source needs --jobs-bind, --acks-bind and --ctl-bind\n");
             return 2;
         }
-        if (n < 1 || job_size < 1 || src < 0 || deadline < 1) { fprintf(stderr, "sample: need --n, --job-size, --deadline-ms >= 1\n"); return 2; }
-        return run_source(n, job_size, seed, src, deadline, jobs_bind, acks_bind, ctl_bind);
+        if (n < 1 || job_size < 1 || src < 0 || deadline < 1 || stall_s < 0) {
+            fprintf(stderr, "sample: need --n, --job-size, --deadline-ms >= 1 and --stall-s >= 0\n");
+            return 2;
+        }
+        return run_source(n, job_size, seed, src, deadline, stall_s, jobs_bind, acks_bind, ctl_bind);
     }
     if (strcmp(role, "worker") != 0) { fprintf(stderr, "sample: --role must be source or worker\n"); return 2; }
     if ((!ckpt == !exact) || !jobs || !ctl || !out) {
