@@ -23,8 +23,9 @@
 # its report.json next to it), RGB (0), RGB_STEPS (STEPS), RGB_BATCH (BATCH),
 # PHOTO_BASE (128), LR (unset: train's default), DISC_WEIGHT (unset: no discriminator; else train's
 # --disc-weight for every tokenizer), DISC_START (0). Build first with `make`.
-# Re-running with the same OUT resumes: finished training runs are kept and
-# only evaluated again.
+# Re-running with the same OUT resumes: finished training runs are kept, and
+# an eval whose report.json is newer than the weights is kept too unless
+# REEVAL=1 (after changing the eval code).
 set -euo pipefail
 case "${1:-}" in
   -h|--help) sed -n '2,/^set /p' "$0" | sed -e '/^set /d' -e 's/^# \{0,1\}//'; echo "usage: pipelines/tokenizer.sh [OUT]   (default runs/tokenizer; budgets from env, see header)"; exit 0 ;;
@@ -70,11 +71,18 @@ train_vae() {
   bin/train --model vae --config "$CONFIG" "${args[@]}" "${extra[@]}" "$@" --out "$run" "${resume[@]}"
 }
 
+# need_eval RUN: 0 (run eval) unless RUN/eval/report.json is newer than the weights.
+need_eval() {
+  [ "${REEVAL:-0}" = 1 ] || ! [ "$1/eval/report.json" -nt "$1/vae.safetensors" ]
+}
+
 for reg in kl ve; do
   run="$OUT/vae-$CONFIG-$reg"
   train_vae "$run" "$reg" --steps "$STEPS" --batch "$BATCH"
-  bin/eval --model vae --ckpt "$run/vae" --out "$run/eval" --n "$EVAL_N" \
-    --scales "$SCALES" --classifier "$OUT/classifier/classifier.safetensors" "${photos[@]}"
+  if need_eval "$run"; then
+    bin/eval --model vae --ckpt "$run/vae" --out "$run/eval" --n "$EVAL_N" \
+      --scales "$SCALES" --classifier "$OUT/classifier/classifier.safetensors" "${photos[@]}"
+  fi
   bin/encode --model vae --ckpt "$run/vae" --store "$run/store" \
     --first 0 --end "$ENCODE_N" --stats --stats-n "$ENCODE_N"
   mkdir -p "$run/decoded"
@@ -90,8 +98,10 @@ if [ "$RGB" = 1 ]; then
   for reg in kl ve; do
     run="$OUT/vae-$CONFIG-rgb-$reg"
     train_vae "$run" "$reg" --dataset photos --photo-base "$PHOTO_BASE" --steps "$RGB_STEPS" --batch "$RGB_BATCH"
-    bin/eval --model vae --ckpt "$run/vae" --out "$run/eval" --n "$EVAL_N" --scales "$SCALES" \
-      --photo-base "$PHOTO_BASE"
+    if need_eval "$run"; then
+      bin/eval --model vae --ckpt "$run/vae" --out "$run/eval" --n "$EVAL_N" --scales "$SCALES" \
+        --photo-base "$PHOTO_BASE"
+    fi
   done
   bin/eval --model vae --plot-robustness "$OUT/robustness_rgb.png" --labels "RGB KL,RGB VE" \
     "$OUT/vae-$CONFIG-rgb-kl/eval/report.json" "$OUT/vae-$CONFIG-rgb-ve/eval/report.json"
