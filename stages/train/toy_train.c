@@ -34,7 +34,7 @@ typedef struct {
     float lr, beta1, beta2;
     double ema;   // toy-flow: EMA decay of the saved weights (0: off)
     toy_tok_cfg tok;
-    int time_logit_normal;
+    int time_mode;   // index into TIME_MODES
     toy_time_embed time_embed;
     int time_freqs;
 } train_opts;
@@ -61,6 +61,9 @@ static int write_json(const char *path, cJSON *j) {
     return rc;
 }
 
+// t sampling of the flow: uniform (the paper), logit-normal(0, 1), late:
+// t = 1 - (1-u)^2, density 1 / (2 sqrt(1-t)) (more weight near the data end).
+static const char *TIME_MODES[] = {"uniform", "logit-normal", "late"};
 static const char *VE_FORMS[] = {"inv-var", "neg-var", "neg-logstd"};
 
 static void help_tok(void) {
@@ -91,7 +94,8 @@ static void help_flow(void) {
            "  --depth N --width N  (default 4 x 128; paper 8 x 512)\n"
            "  --batch N --iters N  (default 1024, 10000)\n"
            "  --lr X               lr_ref (default 4e-3)\n"
-           "  --time uniform|logit-normal   t sampling (default uniform, as the paper)\n"
+           "  --time uniform|logit-normal|late   t sampling (default uniform, as the paper;\n"
+           "                       logit-normal(0,1); late: t = 1-(1-u)^2, more steps near t = 1)\n"
            "  --time-embed raw|fourier      time input: t itself (default) or K sin/cos pairs\n"
            "                       sin(w_k t), cos(w_k t), w_k = 1000 * 10000^(-k/K)\n"
            "                       (recorded in the checkpoint; sample builds the same model)\n"
@@ -162,9 +166,9 @@ static int parse(int argc, char **argv, train_opts *o, int flow) {
         case 'S': o->seed = (int)strtol(optarg, &end, 10); break;
         case 'e': o->log_every = (int)strtol(optarg, &end, 10); break;
         case 't':
-            if (!strcmp(optarg, "uniform")) o->time_logit_normal = 0;
-            else if (!strcmp(optarg, "logit-normal")) o->time_logit_normal = 1;
-            else { fprintf(stderr, "train: --time must be uniform or logit-normal\n"); return 2; }
+            o->time_mode = -1;
+            for (int i = 0; i < 3; i++) if (!strcmp(optarg, TIME_MODES[i])) o->time_mode = i;
+            if (o->time_mode < 0) { fprintf(stderr, "train: --time must be uniform, logit-normal or late\n"); return 2; }
             break;
         case 'E':
             if (toy_time_embed_parse(optarg, &o->time_embed)) {
@@ -225,7 +229,7 @@ static cJSON *config_json(const train_opts *o, const char *model) {
         }
     } else {
         cJSON_AddStringToObject(j, "store", o->store);
-        cJSON_AddStringToObject(j, "time", o->time_logit_normal ? "logit-normal" : "uniform");
+        cJSON_AddStringToObject(j, "time", TIME_MODES[o->time_mode]);
         cJSON_AddStringToObject(j, "time_embed", toy_time_embed_name(o->time_embed));
         if (o->time_embed == TOY_TIME_FOURIER) cJSON_AddNumberToObject(j, "time_freqs", o->time_freqs);
     }
@@ -421,7 +425,10 @@ int train_toy_flow_main(int argc, char **argv) {
             if (k >= N) k = N - 1;
             for (int d = 0; d < 2; d++) z[2 * i + d] = mu[2 * k + d] + sg[2 * k + d] * (float)mt_randn(&rng);
             for (int d = 0; d < 2; d++) x0[2 * i + d] = (float)mt_randn(&rng);
-            double u = o.time_logit_normal ? 1.0 / (1.0 + exp(-mt_randn(&rng))) : mt_random_sample(&rng);
+            double u;
+            if (o.time_mode == 1) u = 1.0 / (1.0 + exp(-mt_randn(&rng)));
+            else if (o.time_mode == 2) u = 1.0 - pow(1.0 - mt_random_sample(&rng), 2.0);
+            else u = mt_random_sample(&rng);
             tt[i] = (float)u;
         }
         store_normalise(z, z, meta, o.batch);
@@ -443,7 +450,7 @@ int train_toy_flow_main(int argc, char **argv) {
             snprintf(sp, sizeof sp, "%s/flow-it%d.safetensors", o.out, it + 1);
             snprintf(sn, sizeof sn, "%d", it + 1);
             toy_kv skv[] = {{"tokenizer_hash", meta->tokenizer_hash}, {"iters", sn},
-                            {"time", o.time_logit_normal ? "logit-normal" : "uniform"}};
+                            {"time", TIME_MODES[o.time_mode]}};
             if (flow_save_maybe_ema(sp, f, ema, keep, skv, 3, serr, sizeof serr)) {
                 fprintf(stderr, "\ntrain: cannot save snapshot: %s\n", serr);
                 goto done;
@@ -464,7 +471,7 @@ int train_toy_flow_main(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/flow.safetensors", o.out);
     snprintf(n1, sizeof n1, "%d", o.iters);
     toy_kv kv[] = {{"tokenizer_hash", meta->tokenizer_hash}, {"iters", n1},
-                   {"time", o.time_logit_normal ? "logit-normal" : "uniform"}};
+                   {"time", TIME_MODES[o.time_mode]}};
     if (ema) {
         snprintf(path, sizeof path, "%s/flow-noema.safetensors", o.out);
         if (toy_flow_save(path, f, kv, 3, err, sizeof err)) {
