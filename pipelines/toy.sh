@@ -31,13 +31,15 @@ usage: pipelines/toy.sh [options]
   --time-embed raw|fourier        flow model's time input (default raw; fourier: 16
                      sin/cos pairs of t, see train --model toy-flow --help)
   --time-freqs K     Fourier frequencies (default 16)
+  --ema B            flow: sample with an EMA of the weights (decay B, e.g. 0.999; default 0: off)
+  --time-sampling M  flow: uniform (default) | logit-normal | late (train --model toy-flow --time)
   --n-train N --n-samples N --steps N
 USAGE
 }
 
 DEPTH=4; WIDTH=128; BATCH=1024; TOK_ITERS=3000; FLOW_ITERS=6000; LR=4e-3; FLOW_LR=4e-3
 N_TRAIN=20000; N_SAMPLES=10000; STEPS=20; SEEDS=1; SAMPLERS=2; SWEEP=0; RAW=0; PAR=2
-DIAG=0; REUSE=0; FLOW_DEPTH=""; FLOW_WIDTH=""; TIME_EMBED=raw; TIME_FREQS=16; CONFIG=default; OUT=""; ARMS_ONLY=""; JOB_SIZE=500; N_TRUE=10000; N_HOLD=10000
+DIAG=0; REUSE=0; FLOW_DEPTH=""; FLOW_WIDTH=""; TIME_EMBED=raw; TIME_FREQS=16; EMA=0; TSAMP=uniform; CONFIG=default; OUT=""; ARMS_ONLY=""; JOB_SIZE=500; N_TRUE=10000; N_HOLD=10000
 # VE defaults chosen by the sweep recorded in pipelines/TOY.md (runs/toy-sweep-ve)
 VE_ARGS="--reg ve --lambda-ve 1e-6 --lambda-reg 1 --tau 1 --delta 1e-6 --reg-form elem"
 while [ $# -gt 0 ]; do
@@ -65,6 +67,8 @@ while [ $# -gt 0 ]; do
     --flow-width) FLOW_WIDTH=$2; shift ;;
     --time-embed) TIME_EMBED=$2; shift ;;
     --time-freqs) TIME_FREQS=$2; shift ;;
+    --ema) EMA=$2; shift ;;
+    --time-sampling) TSAMP=$2; shift ;;
     --n-train) N_TRAIN=$2; shift ;;
     --n-samples) N_SAMPLES=$2; shift ;;
     --steps) STEPS=$2; shift ;;
@@ -161,12 +165,12 @@ run_arm() {  # name seed
   [ "$REUSE" = 1 ] && [ -f "$dir/flow/flow.safetensors" ] ||
   bin/train --model toy-flow --store "$dir/store" --out "$dir/flow" --depth $FLOW_DEPTH --width $FLOW_WIDTH \
     --batch $BATCH --iters $FLOW_ITERS --lr $FLOW_LR --time-embed $TIME_EMBED --time-freqs $TIME_FREQS \
-    --seed $seed 2>"$dir/train_flow.log"
+    --ema $EMA --time $TSAMP --seed $seed 2>"$dir/train_flow.log"
   run_sampling "$dir" "$tokflag" "$seed"
   echo "[toy.sh] $name seed $seed done in $((SECONDS - t0)) s: $(tail -n 1 "$dir/$EVAL.log")"
 }
 
-echo "[toy.sh] config $CONFIG: tok ${DEPTH}x${WIDTH} flow ${FLOW_DEPTH}x${FLOW_WIDTH} ($TIME_EMBED time) batch $BATCH tok $TOK_ITERS flow $FLOW_ITERS it, arms: $ARMS, seeds $SEEDS, samplers $SAMPLERS -> $OUT"
+echo "[toy.sh] config $CONFIG: tok ${DEPTH}x${WIDTH} flow ${FLOW_DEPTH}x${FLOW_WIDTH} ($TIME_EMBED time, $TSAMP t, ema $EMA) batch $BATCH tok $TOK_ITERS flow $FLOW_ITERS it, arms: $ARMS, seeds $SEEDS, samplers $SAMPLERS -> $OUT"
 START=$SECONDS
 fail=0
 running=0
