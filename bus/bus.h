@@ -48,6 +48,9 @@
 //                     (bus_inbox_send, not bus_send: once the run has ended the
 //                     next stage may be gone, and a plain send would wait forever)
 // and the sink the same with bus_sink_open / bus_sink_next (first copies only).
+// bus/worker.h packages that loop (bus_worker_run: a callback per item); the
+// stage workers use it. The job source gives up with an error when nothing is
+// acknowledged for a while (sample --stall-s), so a dead sink never hangs a run.
 //
 // - Work goes over PUSH/PULL (fair queuing). A worker answers a message with
 //   bus_msg_new_reply, which keeps the item's (src, id) and extra fields
