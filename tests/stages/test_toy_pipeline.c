@@ -190,3 +190,35 @@ Test(toy_pipeline, clear_errors_for_bad_checkpoints_stores_and_models) {
     cr_assert_eq(sh("bin/encode --help >/dev/null"), 0);
     cr_assert_eq(sh("bin/decode --model toy --help >/dev/null"), 0);
 }
+
+// train --model toy-flow's flow options through the executable: Fourier time
+// input recorded in the checkpoint (and loaded back as that model), --ema
+// writes the EMA and the raw weights to two different files, --save-every
+// snapshots, --time late; bad values exit 2.
+Test(toy_pipeline, flow_time_embed_ema_snapshots) {
+    cr_assert_eq(sh("OMP_NUM_THREADS=1 bin/train --model toy-flow --store %s/store --out %s/ff --depth 1 --width 8 "
+                    "--batch 32 --iters 5 --time-embed fourier --time-freqs 3 --ema 0.9 --time late --save-every 2 "
+                    "2>%s/ff.log", dir, dir, dir), 0, "train failed (see %s/ff.log)", dir);
+    char p[700], q[700], err[400];
+    const char *files[] = {"flow", "flow-noema", "flow-it2", "flow-it4"};
+    toy_flow *f[4] = {0};
+    for (int i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s/ff/%s.safetensors", dir, files[i]);
+        cr_assert_eq(toy_flow_load(&f[i], p, 8, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(f[i]->time_embed, TOY_TIME_FOURIER);
+        cr_assert_eq(f[i]->nfreq, 3);
+        cr_assert_eq(f[i]->in_dim, 8);
+    }
+    cr_assert_neq(memcmp(f[0]->pt.values, f[1]->pt.values, f[0]->pt.total * sizeof(float)), 0,
+                  "EMA and raw weights are identical");
+    for (int i = 0; i < 4; i++) toy_flow_destroy(&f[i]);
+    snprintf(q, sizeof q, "%s/ff/config.json", dir);
+    long n;
+    char *cfg = slurp(q, &n);
+    cr_assert(cfg && strstr(cfg, "\"fourier\"") && strstr(cfg, "\"late\""), "config: %s", cfg);
+    free(cfg);
+    const char *bad[] = {"--time-embed wavelet", "--time-freqs 0", "--ema 1", "--time early", "--save-every -1"};
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(sh("bin/train --model toy-flow --store %s/store --out %s/fb %s 2>/dev/null", dir, dir, bad[i]), 2,
+                     "%s", bad[i]);
+}
