@@ -22,7 +22,9 @@
 # one into OUT/classifier; else a classifier.safetensors to copy there, with
 # its report.json next to it), RGB (0), RGB_STEPS (STEPS), RGB_BATCH (BATCH),
 # PHOTO_BASE (128), LR (unset: train's default), DISC_WEIGHT (unset: no discriminator; else train's
-# --disc-weight for every tokenizer), DISC_START (0). Build first with `make`.
+# --disc-weight for every tokenizer), DISC_START (0), JOBS (2: the KL and
+# VE trainings run at the same time, single-threaded each, logs in
+# OUT/train*-ARM.log; 1: one after the other). Build first with `make`.
 # Re-running with the same OUT resumes: finished training runs are kept, and
 # an eval whose report.json is newer than the weights is kept too unless
 # REEVAL=1 (after changing the eval code).
@@ -37,7 +39,9 @@ STEPS=${STEPS:-2000}; BATCH=${BATCH:-16}; CLS_STEPS=${CLS_STEPS:-2000}
 EVAL_N=${EVAL_N:-1000}; CONFIG=${CONFIG:-f4c4}; SCALES=${SCALES:-0.5,1,2}
 KL_BETA=${KL_BETA:-1e-6}; VE_LAMBDA=${VE_LAMBDA:-1e-3}; TAU=${TAU:-3}; LAMBDA_REG=${LAMBDA_REG:-1}
 ENCODE_N=${ENCODE_N:-256}; RGB=${RGB:-0}; RGB_STEPS=${RGB_STEPS:-$STEPS}; RGB_BATCH=${RGB_BATCH:-$BATCH}
-PHOTO_BASE=${PHOTO_BASE:-128}
+PHOTO_BASE=${PHOTO_BASE:-128}; JOBS=${JOBS:-2}
+case "$JOBS" in 1) ;; 2) export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1} ;;
+  *) echo "tokenizer.sh: JOBS must be 1 or 2" >&2; exit 2 ;; esac
 for b in train eval encode decode; do
   [ -x "bin/$b" ] || { echo "tokenizer.sh: bin/$b missing (run make)" >&2; exit 1; }
 done
@@ -76,9 +80,27 @@ need_eval() {
   [ "${REEVAL:-0}" = 1 ] || ! [ "$1/eval/report.json" -nt "$1/vae.safetensors" ]
 }
 
+# train_arms DATASET_ARGS... : the kl and ve tokenizers of one dataset, both
+# at once when JOBS=2 (logs in OUT/train-ARM.log), else one after the other.
+train_arms() {
+  local suffix=$1; shift
+  local pids=() reg
+  for reg in kl ve; do
+    if [ "$JOBS" = 2 ]; then
+      train_vae "$OUT/vae-$CONFIG$suffix-$reg" "$reg" "$@" > "$OUT/train$suffix-$reg.log" 2>&1 &
+      pids+=($!)
+    else
+      train_vae "$OUT/vae-$CONFIG$suffix-$reg" "$reg" "$@"
+    fi
+  done
+  for p in "${pids[@]}"; do
+    wait "$p" || { echo "tokenizer.sh: a training run failed (see $OUT/train$suffix-*.log)" >&2; exit 1; }
+  done
+}
+
+train_arms "" --steps "$STEPS" --batch "$BATCH"
 for reg in kl ve; do
   run="$OUT/vae-$CONFIG-$reg"
-  train_vae "$run" "$reg" --steps "$STEPS" --batch "$BATCH"
   if need_eval "$run"; then
     bin/eval --model vae --ckpt "$run/vae" --out "$run/eval" --n "$EVAL_N" \
       --scales "$SCALES" --classifier "$OUT/classifier/classifier.safetensors" "${photos[@]}"
@@ -95,9 +117,9 @@ bin/eval --model vae --plot-robustness "$OUT/robustness.png" --labels "KL $KL_BE
 regs_rgb=()
 if [ "$RGB" = 1 ]; then
   regs_rgb=(kl ve)
+  train_arms -rgb --dataset photos --photo-base "$PHOTO_BASE" --steps "$RGB_STEPS" --batch "$RGB_BATCH"
   for reg in kl ve; do
     run="$OUT/vae-$CONFIG-rgb-$reg"
-    train_vae "$run" "$reg" --dataset photos --photo-base "$PHOTO_BASE" --steps "$RGB_STEPS" --batch "$RGB_BATCH"
     if need_eval "$run"; then
       bin/eval --model vae --ckpt "$run/vae" --out "$run/eval" --n "$EVAL_N" --scales "$SCALES" \
         --photo-base "$PHOTO_BASE"
