@@ -13,7 +13,8 @@
 // throughput: CPU seconds per 1000 training images and the step's share of a
 // measured sgemm rate.
 //
-// GAN step (LDM's LPIPSWithDiscriminator without LPIPS), from --disc-start on:
+// GAN step (LDM's LPIPSWithDiscriminator without LPIPS; models/vae_gan.h),
+// from --disc-start on:
 //   generator: loss = rec + reg + d_weight * g_loss, g_loss = -mean(D(xrec)),
 //     d_weight = disc_weight * clamp(||dRec/dW|| / (||dG/dW|| + 1e-4), 0, 1e4)
 //     with W = decoder.conv_out.weight (the gradient of the regulariser does
@@ -46,6 +47,7 @@
 #include "data/image_io.h"
 #include "data/photos.h"
 #include "models/patchgan.h"
+#include "models/vae_gan.h"
 #include "models/vae.h"
 #include "nn/base.h"
 #include "nn/checkpoint.h"
@@ -462,11 +464,7 @@ int train_vae_main(int argc, char **argv) {
     int64_t nz = (int64_t)B * vc.z_channels * zs * zs;
     float *x = malloc(sizeof(float) * (size_t)B * npix), *eps = malloc(sizeof(float) * (size_t)nz);
     int64_t *idx = malloc(sizeof(int64_t) * (size_t)B);
-    // GAN buffers: reconstruction, its gradient from the generator loss, the
-    // saved rec+reg gradients, conv_out's rec gradient, logits and their grads.
-    float *xrec = NULL, *dxg = NULL, *gsave = NULL, *grec = NULL, *lreal = NULL, *dlog = NULL;
-    int iw = -1;
-    int64_t nlog = 0, nw = 0;
+    vae_gan *vg = NULL;
     if (!bt.perm || !bt.u || !x || !eps || !idx || vae_create(&m, &vc, B, 1)) {
         fprintf(stderr, "train: out of memory\n");
         rc = 1;
@@ -485,17 +483,7 @@ int train_vae_main(int argc, char **argv) {
             goto done;
         }
         patchgan_init_params(disc, o.seed);
-        iw = param_find(&m->pt, "decoder.conv_out.weight");
-        CHECK(iw >= 0);
-        nw = m->pt.info[iw].numel;
-        nlog = (int64_t)B * patchgan_out_per(disc);
-        xrec = malloc(sizeof(float) * (size_t)B * npix);
-        dxg = malloc(sizeof(float) * (size_t)B * npix);
-        gsave = malloc(sizeof(float) * (size_t)m->pt.total);
-        grec = malloc(sizeof(float) * (size_t)nw);
-        lreal = malloc(sizeof(float) * (size_t)nlog);
-        dlog = malloc(sizeof(float) * (size_t)nlog);
-        if (!xrec || !dxg || !gsave || !grec || !lreal || !dlog) {
+        if (vae_gan_create(&vg, m, disc)) {
             fprintf(stderr, "train: out of memory\n");
             rc = 1;
             goto done;
@@ -568,57 +556,30 @@ int train_vae_main(int argc, char **argv) {
             fmnist_batch_f32(train, x, NULL, idx, 0, B);
         }
         philox_normal(eps, nz, o.seed, 2, (uint64_t)s * (uint64_t)nz);
-        param_zero_grads(&m->pt);
         vae_loss_parts lp;
+        vae_gan_parts gp;
         const int gan_now = gan && s >= o.disc_start;
-        vae_train_step(m, x, eps, B, &o.loss, &lp, gan_now ? xrec : NULL);
+        if (gan_now) {
+            vae_gan_generator_step(vg, x, eps, B, &o.loss, o.disc_weight, &lp, &gp);
+        } else {
+            param_zero_grads(&m->pt);
+            vae_train_step(m, x, eps, B, &o.loss, &lp, NULL);
+        }
         if (!isfinite(lp.total)) {
             fprintf(stderr, "\ntrain: loss is not finite at step %lld (lr too high?)\n", (long long)s);
             rc = 1;
             goto done;
         }
         flops_done += flops_vae;
+        optim_step(opt, &m->pt, o.lr);
         if (gan_now) {
-            // Generator: G_rec saved, G_gan computed alone, then combined.
-            int64_t nx = (int64_t)B * npix;
-            memcpy(grec, param_grad(&m->pt, iw), sizeof(float) * (size_t)nw);
-            memcpy(gsave, m->pt.grads, sizeof(float) * (size_t)m->pt.total);
-            param_zero_grads(&m->pt);
-            const float *lf = patchgan_forward(disc, xrec, B, 1);
-            memset(dlog, 0, sizeof(float) * (size_t)nlog);
-            double g_loss = gan_g_loss(dlog, lf, nlog, 1.0f);
-            memset(dxg, 0, sizeof(float) * (size_t)nx);
-            patchgan_backward(disc, dxg, dlog, B, 0);
-            memset(m->dz, 0, sizeof(float) * (size_t)nz);
-            vae_decoder_backward(m, m->dz, dxg, B);
-            double dw = gan_adaptive_weight(grec, param_grad(&m->pt, iw), nw, o.disc_weight);
-            memset(m->dmu, 0, sizeof(float) * (size_t)nz);
-            memset(m->dlv, 0, sizeof(float) * (size_t)nz);
-            reparam_backward(m->dmu, m->dlv, m->dz, m->logvar, eps, nz);
-            vae_encoder_backward(m, m->dmu, m->dlv, B);
-            float dwf = (float)dw;
-            for (int64_t i = 0; i < m->pt.total; i++) m->pt.grads[i] = gsave[i] + dwf * m->pt.grads[i];
-            optim_step(opt, &m->pt, o.lr);
-            // Discriminator on the real batch and on the (detached) reconstruction.
-            param_zero_grads(&disc->pt);
-            const float *lo = patchgan_forward(disc, x, B, 1);
-            memcpy(lreal, lo, sizeof(float) * (size_t)nlog);
-            memset(dlog, 0, sizeof(float) * (size_t)nlog);
-            double d_loss = hinge_d_loss_part(dlog, lreal, nlog, 1);
-            patchgan_backward(disc, NULL, dlog, B, 1);
-            lo = patchgan_forward(disc, xrec, B, 1);
-            memset(dlog, 0, sizeof(float) * (size_t)nlog);
-            d_loss += hinge_d_loss_part(dlog, lo, nlog, 0);
-            patchgan_backward(disc, NULL, dlog, B, 1);
+            vae_gan_discriminator_step(vg, x, B, &gp);
             optim_step(dopt, &disc->pt, disc_lr);
-            double mr = 0, mf = 0;
-            for (int64_t i = 0; i < nlog; i++) { mr += lreal[i]; mf += lo[i]; }
-            g_acc += g_loss; d_acc += d_loss; w_acc += dw; lr_acc += mr / nlog; lf_acc += mf / nlog;
+            g_acc += gp.g_loss; d_acc += gp.d_loss; w_acc += gp.d_weight;
+            lr_acc += gp.logits_real; lf_acc += gp.logits_fake;
             ngan++;
-            lp.total += dw * g_loss;
+            lp.total += gp.d_weight * gp.g_loss;
             flops_done += flops_gan;
-        } else {
-            optim_step(opt, &m->pt, o.lr);
         }
         acc.total += lp.total; acc.rec_l1 += lp.rec_l1; acc.kl += lp.kl; acc.ve += lp.ve;
         acc.mag += lp.mag; acc.mean_sigma += lp.mean_sigma;
@@ -698,6 +659,7 @@ done:
     if (log) fclose(log);
     optim_destroy(&opt);
     optim_destroy(&dopt);
+    vae_gan_destroy(&vg);
     patchgan_destroy(&disc);
     vae_destroy(&m);
     fmnist_destroy(&train);
@@ -705,6 +667,5 @@ done:
     photo_set_destroy(&ptrain);
     photo_set_destroy(&ptest);
     free(bt.perm); free(bt.u); free(x); free(eps); free(idx);
-    free(xrec); free(dxg); free(gsave); free(grec); free(lreal); free(dlog);
     return rc;
 }
