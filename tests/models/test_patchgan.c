@@ -2,7 +2,7 @@
 // statistics vs tests/ref/gen_patchgan.py (numpy float64 of LDM's
 // NLayerDiscriminator, tiny config); parameter names and shapes of the LDM
 // default; init statistics and seeding; backward (input and every parameter)
-// vs central finite differences of the float forward; hinge and generator
+// vs central finite differences of a float64 evaluation; hinge and generator
 // losses and the adaptive weight in closed form; and `train --model vae` with
 // the GAN on resuming bit-exactly (weights, optimizer and discriminator);
 // models/vae_gan.h's combined generator gradient vs a single backward pass.
