@@ -31,15 +31,17 @@ usage: pipelines/toy.sh [options]
   --time-embed raw|fourier        flow model's time input (default raw; fourier: 16
                      sin/cos pairs of t, see train --model toy-flow --help)
   --time-freqs K     Fourier frequencies (default 16)
-  --ema B            flow: sample with an EMA of the weights (decay B, e.g. 0.999; default 0: off)
-  --time-sampling M  flow: uniform (default) | logit-normal | late (train --model toy-flow --time)
+  --ema B            flow: sample with an EMA of the weights (decay B; default 0.999, --quick 0;
+                     0: the raw weights)
+  --time-sampling M  flow: late (default: t = 1-(1-u)^2) | uniform (the paper) | logit-normal
+                     (train --model toy-flow --time)
   --n-train N --n-samples N --steps N
 USAGE
 }
 
-DEPTH=4; WIDTH=128; BATCH=1024; TOK_ITERS=3000; FLOW_ITERS=6000; LR=4e-3; FLOW_LR=4e-3
+DEPTH=4; WIDTH=128; BATCH=1024; TOK_ITERS=3000; FLOW_ITERS=20000; LR=4e-3; FLOW_LR=4e-3
 N_TRAIN=20000; N_SAMPLES=10000; STEPS=20; SEEDS=1; SAMPLERS=2; SWEEP=0; RAW=0; PAR=2
-DIAG=0; REUSE=0; FLOW_DEPTH=""; FLOW_WIDTH=""; TIME_EMBED=raw; TIME_FREQS=16; EMA=0; TSAMP=uniform; CONFIG=default; OUT=""; ARMS_ONLY=""; JOB_SIZE=500; N_TRUE=10000; N_HOLD=10000
+DIAG=0; REUSE=0; FLOW_DEPTH=""; FLOW_WIDTH=""; TIME_EMBED=raw; TIME_FREQS=16; EMA=""; TSAMP=late; CONFIG=default; OUT=""; ARMS_ONLY=""; JOB_SIZE=500; N_TRUE=10000; N_HOLD=10000
 # VE defaults chosen by the sweep recorded in pipelines/TOY.md (runs/toy-sweep-ve)
 VE_ARGS="--reg ve --lambda-ve 1e-6 --lambda-reg 1 --tau 1 --delta 1e-6 --reg-form elem"
 while [ $# -gt 0 ]; do
@@ -79,6 +81,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ -n "$OUT" ] || OUT="runs/toy-$CONFIG"
+[ -n "$EMA" ] || { EMA=0.999; [ "$CONFIG" = quick ] && EMA=0; }
 [ -n "$FLOW_DEPTH" ] || FLOW_DEPTH=$DEPTH
 [ -n "$FLOW_WIDTH" ] || FLOW_WIDTH=$WIDTH
 case "$TIME_EMBED" in raw|fourier) ;; *) echo "toy.sh: --time-embed must be raw or fourier" >&2; exit 2 ;; esac
