@@ -286,7 +286,10 @@ Test(vae_stages, rgb_eval_encode_and_plot, .init = one_thread, .timeout = 120) {
     for (int64_t i = 0; i < pb->n; i++) ntest += photos_is_test((int)(i / pb->per_photo));
     cr_assert(ntest >= 4);
     snprintf(cmd, sizeof cmd,
+             // one thread like this process: OpenBLAS's 2-thread sgemm rounds differently
+             "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "
              "bin/eval --model vae --ckpt %s --out %s/ev --n 6 --batch 4 --scales 1 --photo-base 64 >/dev/null 2>&1 && "
+             "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "
              "bin/encode --model vae --ckpt %s --store %s --split test --photo-base 64 --batch 3 >/dev/null 2>&1",
              ck, dir, ck, spath);
     cr_assert_eq(system(cmd), 0, "eval/encode failed: %s", cmd);
