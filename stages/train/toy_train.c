@@ -6,7 +6,9 @@
 //   toy-flow: latents from a store (mu, sigma of the training points), a
 //     fresh z = mu + sigma * eps each step, normalised by the store's stats
 //     (store_normalise, the one place), flow matching with t ~ U(0, 1);
-//     t enters the model raw or as Fourier features (--time-embed).
+//     t enters the model raw or as Fourier features (--time-embed); t
+//     sampling uniform / logit-normal / late (--time); optional EMA of the
+//     saved weights (--ema) and snapshots (--save-every).
 // Each writes into --out: config.json (resolved flags), log.jsonl (one line
 // per --log-every steps), the checkpoint (safetensors), and a progress line
 // on stderr. Not here: the networks (models/toy_mlp.h), data (data/toy_gmm.h).
