@@ -49,5 +49,7 @@ void fill_uniform_f64(double *x, int64_t n, uint64_t seed, double lo, double hi)
 // Makes a fresh directory under /tmp for this test; returns a malloc'ed path.
 char *test_tmpdir(const char *tag);
 void rm_rf(const char *path);
+// 1 when both files exist and hold the same bytes.
+int test_files_equal(const char *a, const char *b);
 
 #endif

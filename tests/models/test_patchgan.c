@@ -284,19 +284,6 @@ Test(patchgan, adaptive_weight_closed_form) {
 
 // `train --model vae` with the GAN on from step 1: 3 steps straight vs 2 +
 // --resume to 3 give byte-identical autoencoder and discriminator files.
-static int files_equal(const char *a, const char *b) {
-    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
-    int eq = fa && fb;
-    while (eq) {
-        int ca = fgetc(fa), cb = fgetc(fb);
-        if (ca != cb) eq = 0;
-        if (ca == EOF || cb == EOF) break;
-    }
-    if (fa) fclose(fa);
-    if (fb) fclose(fb);
-    return eq;
-}
-
 Test(patchgan, train_with_gan_resumes_bit_exactly, .timeout = 180) {
     if (access("bin/train", X_OK)) cr_skip_test("bin/train not built (make)");
     if (access(FMNIST_DEFAULT_DIR "/train-images-idx3-ubyte.gz", R_OK))
@@ -316,7 +303,7 @@ Test(patchgan, train_with_gan_resumes_bit_exactly, .timeout = 180) {
     for (int k = 0; k < 4; k++) {
         snprintf(a, sizeof a, "%s/a/%s", dir, files[k]);
         snprintf(b, sizeof b, "%s/b/%s", dir, files[k]);
-        cr_assert(files_equal(a, b), "resumed %s differs", files[k]);
+        cr_assert(test_files_equal(a, b), "resumed %s differs", files[k]);
     }
     // The GAN terms are logged from step 2 on (disc-start 1).
     snprintf(a, sizeof a, "%s/a/log.jsonl", dir);

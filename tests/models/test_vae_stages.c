@@ -108,19 +108,6 @@ Test(vae_stages, encode_two_processes_then_decode, .init = one_thread, .timeout 
     free(dir);
 }
 
-static int files_equal(const char *a, const char *b) {
-    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
-    int eq = fa && fb;
-    while (eq) {
-        int ca = fgetc(fa), cb = fgetc(fb);
-        if (ca != cb) eq = 0;
-        if (ca == EOF || cb == EOF) break;
-    }
-    if (fa) fclose(fa);
-    if (fb) fclose(fb);
-    return eq;
-}
-
 // `train --model vae`: 3 steps straight vs 2 steps + --resume to 3 must write
 // byte-identical weights and optimizer files (batches and noise are pure
 // functions of (seed, step)).
@@ -139,10 +126,10 @@ Test(vae_stages, train_resume_is_bit_exact, .timeout = 180) {
     cr_assert_eq(system(cmd), 0, "train runs failed: %s", cmd);
     snprintf(a, sizeof a, "%s/a/vae.safetensors", dir);
     snprintf(b, sizeof b, "%s/b/vae.safetensors", dir);
-    cr_assert(files_equal(a, b), "resumed weights differ");
+    cr_assert(test_files_equal(a, b), "resumed weights differ");
     snprintf(a, sizeof a, "%s/a/vae.optim.safetensors", dir);
     snprintf(b, sizeof b, "%s/b/vae.optim.safetensors", dir);
-    cr_assert(files_equal(a, b), "resumed optimizer state differs");
+    cr_assert(test_files_equal(a, b), "resumed optimizer state differs");
     rm_rf(dir);
     free(dir);
 }
