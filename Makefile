@@ -1,7 +1,8 @@
 # One Makefile for the whole project. Sources are discovered by folder:
-#   library code    nn/ nn/cpu/ bus/ store/ data/ models/   -> build/libvel.a
-#   CUDA code       nn/cuda/*.cu (only when nvcc is present)  -> build/libvelcuda.a
-#   stages          stages/NAME/*.c                          -> bin/NAME
+#   library code    core/ nn/ nn/cpu/ bus/ store/ data/ models/ metrics/ dist/
+#                                                            -> build/libvel.a
+#   CUDA code       nn/cuda/*.cu dist/*.cu (only with nvcc)  -> build/libvelcuda.a
+#   stages          stages/NAME/*.c + stages/common/*.c      -> bin/NAME
 #   tools           tools/NAME.c                             -> bin/NAME
 #   tests           tests/**/test_*.c (Criterion)            -> build/tests/**/test_*
 #   benches         bench/bench_*.c                          -> build/bench/bench_*
@@ -17,12 +18,12 @@ CFLAGS  += -std=c11 -Wall -Wextra -Werror -fopenmp -D_GNU_SOURCE -I. -MMD -MP
 LDLIBS  := -llapacke -lopenblas -lzmq -lmsgpackc -llmdb -lpng -ljpeg -lz -lcjson -lm -lpthread
 LDFLAGS += -fopenmp
 
-LIB_DIRS  := nn nn/cpu bus store data models
+LIB_DIRS  := core nn nn/cpu bus store data models metrics dist
 LIB_SRCS  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=build/%.o)
 LIB       := build/libvel.a
 
-STAGES     := $(patsubst stages/%/,%,$(wildcard stages/*/))
+STAGES     := $(filter-out common,$(patsubst stages/%/,%,$(wildcard stages/*/)))
 STAGE_BINS := $(STAGES:%=bin/%)
 TOOL_BINS  := $(patsubst tools/%.c,bin/%,$(wildcard tools/*.c))
 
@@ -37,7 +38,7 @@ REF_STAMPS := $(REF_GENS:tests/ref/gen_%.py=build/ref/%.stamp)
 
 # CUDA: built whenever nvcc is on PATH; the CPU build never needs it.
 NVCC := $(shell command -v nvcc 2>/dev/null)
-CUDA_SRCS := $(wildcard nn/cuda/*.cu)
+CUDA_SRCS := $(wildcard nn/cuda/*.cu dist/*.cu)
 ifneq ($(NVCC),)
 ifneq ($(CUDA_SRCS),)
 CUDA_HOME  ?= $(patsubst %/bin/nvcc,%,$(NVCC))
@@ -75,7 +76,7 @@ $(CUDA_LIB): $(CUDA_OBJS)
 # One explicit rule per stage (bin/NAME from every stages/NAME/*.c). A single
 # pattern rule cannot list them: inside `bin/%: $$(patsubst %.c,...)` make
 # replaces the patsubst's own `%` by the stem before the second expansion.
-STAGE_OBJS = $(patsubst %.c,build/%.o,$(wildcard stages/$(1)/*.c))
+STAGE_OBJS = $(patsubst %.c,build/%.o,$(wildcard stages/$(1)/*.c stages/common/*.c))
 define STAGE_RULE
 bin/$(1): $(call STAGE_OBJS,$(1)) $$(LIB) $$(CUDA_LIB)
 	@mkdir -p bin

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "nn/attention.h"
-#include "nn/base.h"
+#include "core/base.h"
 
 static void fill(float *x, size_t n, unsigned seed) {
     uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;

@@ -16,7 +16,7 @@
 #include <zmq.h>
 
 #include "bus/bus.h"
-#include "nn/base.h"
+#include "core/base.h"
 
 #define CASE_SECONDS 2.5
 

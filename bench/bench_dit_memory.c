@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "models/lightningdit.h"
-#include "nn/base.h"
+#include "core/base.h"
 
 static long rss_kb(void) {
     FILE *f = fopen("/proc/self/status", "r");

@@ -27,10 +27,10 @@
 #include <time.h>
 
 #include "models/vae.h"
-#include "nn/base.h"
+#include "core/base.h"
 #include "nn/optim.h"
 #include "nn/params.h"
-#include "nn/philox.h"
+#include "core/philox.h"
 
 #define ROW_SECONDS 2.0
 #define MAX_REPS 30

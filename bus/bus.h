@@ -89,7 +89,7 @@
 
 #include "bus/errors.h"
 #include "bus/header.h"
-#include "nn/tensor.h"
+#include "core/tensor.h"
 
 typedef struct bus_msg bus_msg;
 typedef struct bus_socket bus_socket;

@@ -2,7 +2,7 @@
 // line is enough to find the sender's mistake.
 #include "bus/errors.h"
 
-#include "nn/base.h"
+#include "core/base.h"
 
 const char *bus_strerror(int err) {
     switch (err) {

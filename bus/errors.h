@@ -1,5 +1,5 @@
 // errors.h: the bus module's error codes (range -100..-199, HACKING.md) and
-// bus_strerror. Shared codes (-1..-99, nn/base.h) may also be returned.
+// bus_strerror. Shared codes (-1..-99, core/base.h) may also be returned.
 #ifndef BUS_ERRORS_H
 #define BUS_ERRORS_H
 

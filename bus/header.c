@@ -7,7 +7,7 @@
 
 #include "bus/errors.h"
 #include "bus/mp.h"
-#include "nn/base.h"
+#include "core/base.h"
 
 bus_limits bus_limits_resolve(const bus_limits *lim) {
     bus_limits r = {BUS_DEFAULT_MAX_HEADER, BUS_DEFAULT_MAX_TOTAL};

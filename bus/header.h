@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "nn/tensor.h"
+#include "core/tensor.h"
 
 #define BUS_VERSION 1
 #define BUS_MAX_TENSORS 32

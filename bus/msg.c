@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "bus/internal.h"
-#include "nn/base.h"
+#include "core/base.h"
 
 const uint8_t *bus_msg_base(const bus_msg *m) {
     return m->received ? (const uint8_t *)zmq_msg_data((zmq_msg_t *)&m->frames[0]) : m->xbuf;

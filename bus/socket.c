@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "bus/internal.h"
-#include "nn/base.h"
+#include "core/base.h"
 
 struct bus_socket {
     void *z;

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "bus/internal.h"
-#include "nn/base.h"
+#include "core/base.h"
 
 enum { PENDING = 0, INFLIGHT = 1, ACKED = 2 };
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "bus/internal.h"
-#include "nn/base.h"
+#include "core/base.h"
 
 struct bus_inbox {
     bus_socket *data, *ctl;   // ctl NULL when there is no job source

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "bus/internal.h"
-#include "nn/base.h"
+#include "core/base.h"
 
 int bus_send_eos(bus_socket *s, uint32_t producer, int timeout_ms) {
     bus_msg *m;

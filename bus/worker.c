@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 
 int bus_worker_run(const bus_worker_opts *o, bus_worker_fn *fn, void *ctx, bus_worker_stats *stats) {
     bus_worker_stats st;

@@ -1,7 +1,7 @@
 // data_error.c: messages for the data readers' error codes (see data_error.h).
 #include "data/data_error.h"
 
-#include "nn/base.h"
+#include "core/base.h"
 
 const char *data_strerror(int err) {
     switch (err) {

@@ -1,10 +1,10 @@
 // data_error.h: error codes of the data readers (range -400..-499, HACKING.md)
-// and data_strerror, which also knows the shared codes of nn/base.h.
+// and data_strerror, which also knows the shared codes of core/base.h.
 // Not here: the readers themselves (data/idx.h, data/image_io.h, ...).
 #ifndef DATA_DATA_ERROR_H
 #define DATA_DATA_ERROR_H
 
-#include "nn/base.h"   // the shared VEL_* codes the readers also return
+#include "core/base.h"   // the shared VEL_* codes the readers also return
 
 enum {
     DATA_EMAGIC = -401,    // file does not start with the expected magic
@@ -19,7 +19,7 @@ enum {
     DATA_ELABEL = -410,    // a label outside the class range
 };
 
-// Static message for any code (data range first, then nn/base.h's codes).
+// Static message for any code (data range first, then core/base.h's codes).
 const char *data_strerror(int err);
 
 #endif

@@ -10,8 +10,8 @@
 
 #include "data/image_folder.h"
 #include "data/image_io.h"
-#include "nn/base.h"
-#include "nn/philox.h"
+#include "core/base.h"
+#include "core/philox.h"
 
 static void say(char *msg, int cap, const char *fmt, ...) {
     if (!msg || cap <= 0) return;

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 
 #define TOY_MAX_DEPTH 7
 #define TOY_PER_BRANCH 8

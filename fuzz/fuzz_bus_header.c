@@ -12,7 +12,7 @@
 
 #include "bus/errors.h"
 #include "bus/header.h"
-#include "nn/base.h"
+#include "core/base.h"
 
 #define PROMISE(c) do { if (!(c)) __builtin_trap(); } while (0)
 

@@ -13,7 +13,7 @@
 
 #include "data/idx.h"
 #include "fuzz/memfd_input.h"
-#include "nn/base.h"
+#include "core/base.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

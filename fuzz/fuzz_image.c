@@ -16,7 +16,7 @@
 
 #include "data/image_io.h"
 #include "fuzz/memfd_input.h"
-#include "nn/base.h"
+#include "core/base.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

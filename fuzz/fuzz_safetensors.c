@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 #include "nn/safetensors.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 #include "store/meta.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 #include "store/record.h"
 
 static const int64_t NUMELS[4] = {1, 2, 8, 64};

@@ -12,7 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 
 // Replaces the in-memory file's contents by data[0..size); returns its path.
 static const char *memfd_input(const uint8_t *data, size_t size) {

@@ -4,7 +4,7 @@
 # (nn/device.c, tests/cuda/*) compile their CUDA branch only when
 # build/libvelcuda.a is linked; without nvcc they compile a "built without
 # CUDA" branch and plain `make` still works.
-# NCCL is not linked: nn/dist_nccl.c dlopens libnccl.so.2 at run time, so no
+# NCCL is not linked: dist/nccl.cu dlopens libnccl.so.2 at run time, so no
 # binary depends on it at load time.
 ifneq ($(CUDA_LIB),)
 CFLAGS += -DVEL_HAVE_CUDA=1

@@ -1,6 +1,6 @@
 # mk/dist.mk: the data-parallel test fixture. tests/dist/dp_worker.c is a
 # plain program (not a Criterion test) that tests/dist/test_dp.c starts
-# directly and under mpirun. MPI is dlopened by nn/dist_mpi.c, so nothing
+# directly and under mpirun. MPI is dlopened by dist/mpi.c, so nothing
 # here links -lmpi.
 DIST_WORKER := build/tests/dist/dp_worker
 all: $(DIST_WORKER)

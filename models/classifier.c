@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 
 int classifier_create(classifier **out, int Bmax, int train) {
     *out = NULL;

@@ -89,7 +89,7 @@ void ldit_destroy(ldit **m);
 // DiT's initialize_weights: Linears xavier-uniform (the patch conv on its
 // (D, C*p*p) view) with zero bias; label table and both t-MLP weights
 // N(0, 0.02); every adaLN_modulation Linear and final_layer.linear zero
-// (adaLN-Zero); RMSNorm weights 1. Draws: nn/philox.h, stream = parameter
+// (adaLN-Zero); RMSNorm weights 1. Draws: core/philox.h, stream = parameter
 // index, so the result depends only on the seed.
 void ldit_init_params(ldit *m, uint64_t seed);
 

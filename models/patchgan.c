@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "nn/activation.h"
-#include "nn/base.h"
+#include "core/base.h"
 #include "nn/batchnorm.h"
-#include "nn/philox.h"
+#include "core/philox.h"
 
 #define LRELU 0.2f
 #define BN_EPS 1e-5f

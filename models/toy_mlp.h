@@ -20,7 +20,7 @@
 
 #include "nn/arena.h"
 #include "nn/loss.h"
-#include "nn/mt19937.h"
+#include "core/mt19937.h"
 #include "nn/params.h"
 
 enum {
@@ -28,7 +28,7 @@ enum {
     TOY_EDIM = -502,     // data of the wrong dimension
     TOY_ECONFIG = -503,  // invalid configuration value
 };
-const char *toy_strerror(int err);   // also knows the nn/base.h and checkpoint codes
+const char *toy_strerror(int err);   // also knows the core/base.h and checkpoint codes
 
 #define TOY_MAX_LAYERS 33
 

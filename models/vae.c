@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/base.h"
-#include "nn/philox.h"
+#include "core/base.h"
+#include "core/philox.h"
 #include "nn/shape_ops.h"
 
 static void set_mult(vae_config *c, int n, const int *m) {

@@ -12,10 +12,10 @@
 #include <string.h>
 
 #include "nn/activation.h"
-#include "nn/base.h"
+#include "core/base.h"
 #include "nn/elementwise.h"
 #include "nn/norm.h"
-#include "nn/philox.h"
+#include "core/philox.h"
 #include "nn/shape_ops.h"
 
 void vtape_init(vtape *t, param_table *pt) {

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 #include "nn/safetensors.h"
 
 int vae_config_from_ckpt(const char *path, const char *want, vae_config *out, char *msg, int cap) {

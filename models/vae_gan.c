@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 #include "nn/loss.h"
 
 void vae_gan_destroy(vae_gan **pg) {

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 
 #define NAME_CAP (PARAM_NAME_MAX + 32)
 

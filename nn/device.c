@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 #ifdef VEL_HAVE_CUDA
 #include "nn/cuda/vcuda.h"
 #endif

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 
 int ema_create(ema **out, const param_table *pt) {
     *out = NULL;

@@ -3,7 +3,7 @@
 // (inverse variance (iii), -sigma^2 (i), -log sigma (ii)), the magnitude
 // regulariser (a: element-wise, b: global RMS), and the reparameterised
 // sample z = mu + exp(0.5*clamp(logvar)) * eps. CPU code in nn/cpu/loss*.c.
-// Not here: the RNG for eps (nn/philox.h), LPIPS, GAN losses.
+// Not here: the RNG for eps (core/philox.h), LPIPS, GAN losses.
 //
 // Loss values are returned as DOUBLE (accumulated in double over a fixed
 // chunking, so 1 and 2 OpenMP threads agree bit for bit).

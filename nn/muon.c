@@ -5,7 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 
 // X and its next iterate (r x c each, r = min dim) and A, B (r x r).
 int64_t muon_ns_scratch_floats(int64_t rows, int64_t cols) {

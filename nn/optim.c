@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 #include "nn/muon.h"
 
 optim_config optim_defaults(optim_kind kind) {

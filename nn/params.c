@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 
 // Offsets are rounded to 16 floats so every parameter starts 64-byte aligned.
 static int64_t round16(int64_t n) { return (n + 15) & ~(int64_t)15; }

@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #include "nn/params.h"
-#include "nn/tensor.h"
+#include "core/tensor.h"
 
 enum {
     CKPT_ETRUNC = -301,   // file shorter than its header says

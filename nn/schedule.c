@@ -4,7 +4,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 
 int lr_schedule_check(const lr_schedule *s, const char **why) {
     const char *w = NULL;

@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 #include "store/internal.h"
 #include "store/meta.h"
 

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 #include "store/internal.h"
 #include "store/meta.h"
 

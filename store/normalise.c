@@ -1,7 +1,7 @@
 // normalise.c: THE latent normalisation (STYLE.md: one pair of functions,
 // constants only in the cache's meta). zn = (z - mean_c) / std_c.
 // Not here: computing the stats (stats.c).
-#include "nn/base.h"
+#include "core/base.h"
 #include "store/internal.h"
 
 static int stats_ok(const store_meta *m) {

@@ -6,7 +6,7 @@
 #include <msgpack.h>
 #include <string.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 #include "store/internal.h"
 #include "store/mpscan.h"
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 #include "store/internal.h"
 
 static uint64_t splitmix64(uint64_t *x) {

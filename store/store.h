@@ -36,7 +36,7 @@
 //     z = mu + sigma * eps; store_normalise(z, z, store_get_meta(s), B);
 //   sample/decode: store_denormalise(z, zn, meta, B) before the decoder.
 //
-// Errors: 0 or a negative code; store range -200..-299 plus nn/base.h codes;
+// Errors: 0 or a negative code; store range -200..-299 plus core/base.h codes;
 // store_strerror() names the code and store_last_error() gives the detail of
 // the latest failure in the calling thread (which file, index, field).
 #ifndef STORE_STORE_H
@@ -46,8 +46,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "nn/base.h"
-#include "nn/tensor.h"
+#include "core/base.h"
+#include "core/tensor.h"
 
 enum {
     STORE_ENOTCACHE = -201, // path missing, not a directory, or not LMDB

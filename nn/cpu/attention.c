@@ -16,7 +16,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 #include "nn/cpu/fastexp.h"
 
 // Keys per tile: keep br*bc*HD <= 64*64*64 (see the header comment).

@@ -19,7 +19,7 @@
 #include <cblas.h>
 #include <string.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 
 // Columns per GEMM worth reaching before batching images (measured with
 // bench/bench_nn_dense: below ~1k columns sgemm throughput drops sharply).

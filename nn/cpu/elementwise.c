@@ -3,7 +3,7 @@
 
 #include <stddef.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 
 void add_forward(float *out, const float *a, const float *b, int64_t n) {
     #pragma omp parallel for schedule(static)

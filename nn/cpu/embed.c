@@ -4,7 +4,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 
 void timestep_embedding(float *out, const float *t, int B, int dim, double max_period) {
     // out (B, dim), t (B)

@@ -11,7 +11,7 @@
 #include <cblas.h>
 #include <string.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 
 void linear_forward(float *out, const float *inp, const float *weight,
                     const float *bias, int N, int C, int OC) {

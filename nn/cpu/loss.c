@@ -4,7 +4,7 @@
 
 #include <math.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 #include "nn/cpu/reduce.h"
 
 #define COS_EPS 1e-8   // PyTorch F.cosine_similarity default

@@ -7,7 +7,7 @@
 #include <math.h>
 #include <stddef.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 #include "nn/cpu/reduce.h"
 
 static inline float lv_clamp(float lv) {

@@ -3,7 +3,7 @@
 
 #include <stddef.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 
 void modulate_forward(float *out, const float *x, const float *shift, const float *scale,
                       int B, int T, int C, int ld) {

@@ -10,7 +10,7 @@
 
 #include <math.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 
 // ---- group norm ---------------------------------------------------------
 

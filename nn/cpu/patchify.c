@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 
 // Visits every (latent index, token index) pair of the permutation.
 // dir 0: tok[t] (op)= lat[l]; dir 1: lat[l] (op)= tok[t]; acc: += instead of =.

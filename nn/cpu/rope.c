@@ -3,7 +3,7 @@
 
 #include <math.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 
 void rope2d_tables(float *cos_t, float *sin_t, int H, int W, int HD, double theta) {
     // cos_t, sin_t (H*W, HD)

@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 
 void upsample2x_forward(float *out, const float *inp, int B, int C, int H, int W) {
     // out (B,C,2H,2W), inp (B,C,H,W)

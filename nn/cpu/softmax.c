@@ -4,7 +4,7 @@
 
 #include <math.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 
 void softmax_forward(float *out, const float *inp, int N, int C) {
     // out, inp (N,C)

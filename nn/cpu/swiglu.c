@@ -4,7 +4,7 @@
 
 #include <math.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 
 void swiglu_forward(float *h, const float *x12, int N, int H) {
     // h (N,H), x12 (N,2H)

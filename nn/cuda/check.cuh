@@ -12,12 +12,12 @@
 
 #include "nn/cuda/vcuda.h"
 
-// nn/base.h is C11: give C++ its _Noreturn spelling and C linkage.
+// core/base.h is C11: give C++ its _Noreturn spelling and C linkage.
 #ifndef _Noreturn
 #define _Noreturn [[noreturn]]
 #endif
 extern "C" {
-#include "nn/base.h"
+#include "core/base.h"
 }
 
 // Records a message (printf-style) as the last error of this thread.

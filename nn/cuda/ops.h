@@ -9,7 +9,7 @@
 //
 // Precision: fp32 ops compute in fp32 (GEMMs with TF32 off unless the
 // context enables it) and match the CPU within 1e-4. `_bf16` variants take
-// bf16 activations and weights (uint16_t bit patterns, as nn/tensor.h) and
+// bf16 activations and weights (uint16_t bit patterns, as core/tensor.h) and
 // accumulate in fp32; parameter gradients stay fp32 (master weights).
 //
 // Determinism: no atomics; every reduction has a fixed order, so two runs

@@ -4,7 +4,7 @@
 // bf16 <-> f32 conversion kernels, and error codes with messages.
 //
 // Not here: the ops themselves (nn/cuda/ops.h), the --device flag
-// (nn/device.h), NCCL (nn/dist.h).
+// (nn/device.h), NCCL (dist/dist.h).
 //
 // This header never includes CUDA headers, so plain C code (stages, tests)
 // compiles without them: streams and library handles travel as void *.
@@ -18,7 +18,7 @@
 // n = 0 and a message instead of an error exit.
 //
 // Errors: functions return 0 or a negative code from the range below (or
-// VEL_EINVAL / VEL_ENOMEM from nn/base.h); the text of the last CUDA, cuBLAS
+// VEL_EINVAL / VEL_ENOMEM from core/base.h); the text of the last CUDA, cuBLAS
 // or cuDNN failure on this thread (with file:line) is in vcuda_last_error().
 #ifndef NN_CUDA_VCUDA_H
 #define NN_CUDA_VCUDA_H
@@ -30,7 +30,7 @@
 extern "C" {
 #endif
 
-// Module range -600..-699 (nn/base.h lists the other ranges).
+// Module range -600..-699 (core/base.h lists the other ranges).
 enum {
     VCUDA_ENODEV = -600,    // no CUDA driver or no device (or bad device index)
     VCUDA_ERUNTIME = -601,  // a CUDA runtime call failed (see vcuda_last_error)
@@ -103,7 +103,7 @@ void vcuda_arena_reset(vcuda_arena *a);
 void vcuda_arena_free(vcuda_arena *a);
 
 // bf16 <-> f32 on the device, round to nearest even (NaN stays NaN), the same
-// rounding as f32_to_bf16 in nn/tensor.h, so both sides agree bit for bit.
+// rounding as f32_to_bf16 in core/tensor.h, so both sides agree bit for bit.
 int vcuda_f32_to_bf16(vcuda_ctx *ctx, uint16_t *dst, const float *src, int64_t n);
 int vcuda_bf16_to_f32(vcuda_ctx *ctx, float *dst, const uint16_t *src, int64_t n);
 

@@ -3,7 +3,7 @@
 // an entry are announced and refused with exit code 2.
 #include <stddef.h>
 
-#include "nn/dispatch.h"
+#include "stages/common/dispatch.h"
 #include "stages/decode/decode.h"
 
 static const model_entry MODELS[] = {

@@ -15,7 +15,7 @@
 #include "bus/bus.h"
 #include "bus/worker.h"
 #include "models/toy_mlp.h"
-#include "nn/base.h"
+#include "core/base.h"
 #include "stages/decode/decode.h"
 #include "store/store.h"
 

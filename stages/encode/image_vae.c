@@ -26,7 +26,7 @@
 #include "data/photos.h"
 #include "models/vae.h"
 #include "models/vae_ckpt.h"
-#include "nn/base.h"
+#include "core/base.h"
 #include "nn/safetensors.h"
 #include "stages/encode/encode.h"
 #include "store/store.h"

@@ -18,8 +18,8 @@
 
 #include "data/toy_gmm.h"
 #include "models/toy_mlp.h"
-#include "nn/base.h"
-#include "nn/mt19937.h"
+#include "core/base.h"
+#include "core/mt19937.h"
 #include "stages/encode/encode.h"
 #include "store/store.h"
 

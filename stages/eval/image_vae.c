@@ -12,7 +12,7 @@
 //     eps ~ N(0, I) from Philox (seeded), i.e. how gracefully the decoder
 //     handles latents off the encoder's means.
 // Writes DIR/report.json and DIR/report.md; prints the table.
-//   - with --classifier: the Frechet distance (nn/frechet.h) between the
+//   - with --classifier: the Frechet distance (metrics/frechet.h) between the
 //     pooled features of the project's own Fashion-MNIST classifier on the
 //     originals and on the reconstructions (and on each probe scale); these
 //     are classifier-feature distances, not Inception FID.
@@ -39,12 +39,12 @@
 #include "models/classifier.h"
 #include "models/vae.h"
 #include "models/vae_ckpt.h"
-#include "nn/base.h"
-#include "nn/frechet.h"
-#include "nn/philox.h"
+#include "core/base.h"
+#include "metrics/frechet.h"
+#include "core/philox.h"
 #include "nn/safetensors.h"
 #include "stages/eval/eval.h"
-#include "stages/eval/metrics_image.h"
+#include "metrics/image.h"
 #include "stages/eval/plot_lines.h"
 
 #define MAX_SCALES 16

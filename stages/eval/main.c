@@ -3,7 +3,7 @@
 // an entry are announced and refused with exit code 2.
 #include <stddef.h>
 
-#include "nn/dispatch.h"
+#include "stages/common/dispatch.h"
 #include "stages/eval/eval.h"
 
 static const model_entry MODELS[] = {

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "data/image_io.h"
-#include "nn/base.h"
+#include "core/base.h"
 
 int toy_canvas_new(toy_canvas *c, int w, int h, double x0, double x1, double y0, double y1) {
     if (w < 2 || h < 2 || !(x1 > x0) || !(y1 > y0)) return VEL_EINVAL;

@@ -26,10 +26,10 @@
 
 #include "bus/bus.h"
 #include "data/toy_gmm.h"
-#include "nn/base.h"
-#include "nn/mt19937.h"
+#include "core/base.h"
+#include "core/mt19937.h"
 #include "stages/eval/eval.h"
-#include "stages/eval/metrics_toy.h"
+#include "metrics/toy.h"
 #include "stages/eval/plot_toy.h"
 #include "store/store.h"
 

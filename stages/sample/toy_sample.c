@@ -26,8 +26,8 @@
 #include "data/toy_gmm.h"
 #include "models/toy_mlp.h"
 #include "models/toy_sampler.h"
-#include "nn/base.h"
-#include "nn/mt19937.h"
+#include "core/base.h"
+#include "core/mt19937.h"
 #include "stages/sample/sample.h"
 
 static void help(void) {

@@ -14,9 +14,9 @@
 
 #include "data/idx.h"
 #include "models/classifier.h"
-#include "nn/base.h"
+#include "core/base.h"
 #include "nn/optim.h"
-#include "nn/philox.h"
+#include "core/philox.h"
 #include "nn/safetensors.h"
 #include "stages/train/train.h"
 

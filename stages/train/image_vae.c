@@ -49,11 +49,11 @@
 #include "models/patchgan.h"
 #include "models/vae_gan.h"
 #include "models/vae.h"
-#include "nn/base.h"
+#include "core/base.h"
 #include "nn/checkpoint.h"
 #include "nn/optim.h"
-#include "nn/philox.h"
-#include "stages/eval/metrics_image.h"
+#include "core/philox.h"
+#include "metrics/image.h"
 #include "stages/train/train.h"
 
 typedef struct {
@@ -299,7 +299,7 @@ static double sgemm_rate(void) {
 
 // Held-out photo evaluation (--dataset photos): the fixed 32x32 tiles of the
 // test photos at the training base size, reconstructed through mu: PSNR and
-// SSIM (stages/eval/metrics_image.h), the same for the training photos' tiles,
+// SSIM (metrics/image.h), the same for the training photos' tiles,
 // and decode(mu + s*eps*latent_std) for s in 0.5, 1, 2 (latent_std per
 // channel over the held-out tiles' mu, eps Philox stream 9 of the seed).
 static int photos_heldout_eval(vae *m, const vae_opts *o, const char *path) {

@@ -9,7 +9,7 @@
 #include <zmq.h>
 
 #include "bus/bus.h"
-#include "nn/base.h"
+#include "core/base.h"
 #include "tests/util.h"
 
 // Small limits so "oversize" needs little memory.

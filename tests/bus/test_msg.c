@@ -11,7 +11,7 @@
 
 #include "bus/bus.h"
 #include "bus/mp.h"
-#include "nn/base.h"
+#include "core/base.h"
 #include "tests/util.h"
 
 // ---- msgpack reader ------------------------------------------------------

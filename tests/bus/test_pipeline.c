@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "bus/bus.h"
-#include "nn/base.h"
+#include "core/base.h"
 #include "tests/util.h"
 
 #define NSRC 2

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "bus/bus.h"
-#include "nn/base.h"
+#include "core/base.h"
 #include "tests/util.h"
 
 Test(bus_dedupe, many_ids_across_sources) {

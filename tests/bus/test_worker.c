@@ -14,7 +14,7 @@
 
 #include "bus/bus.h"
 #include "bus/worker.h"
-#include "nn/base.h"
+#include "core/base.h"
 #include "tests/util.h"
 
 typedef struct {

@@ -9,7 +9,7 @@
 
 #include <criterion/criterion.h>
 
-#include "nn/tensor.h"
+#include "core/tensor.h"
 #include "tests/util.h"
 
 #ifdef VEL_HAVE_CUDA

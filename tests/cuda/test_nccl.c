@@ -1,4 +1,4 @@
-// test_nccl.c: the DIST_NCCL backend of nn/dist.h on one GPU (world size 1):
+// test_nccl.c: the DIST_NCCL backend of dist/dist.h on one GPU (world size 1):
 // all-reduce-average, bucketed gradient sync (with the side-stream overlap
 // path) and broadcast leave device buffers bit-identical, as the single-rank
 // contract requires. Multi-GPU runs need a machine with several GPUs (one
@@ -9,8 +9,8 @@
 
 #include <criterion/criterion.h>
 
-#include "nn/base.h"
-#include "nn/dist.h"
+#include "core/base.h"
+#include "dist/dist.h"
 #include "tests/cuda/cuda_test.h"
 
 static void clear_env(void) {

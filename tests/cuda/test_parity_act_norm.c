@@ -10,7 +10,7 @@
 #include <criterion/criterion.h>
 
 #include "nn/activation.h"
-#include "nn/base.h"
+#include "core/base.h"
 #include "nn/norm.h"
 #include "tests/cuda/cuda_test.h"
 

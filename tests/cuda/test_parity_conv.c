@@ -9,7 +9,7 @@
 
 #include <criterion/criterion.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 #include "nn/conv.h"
 #include "tests/cuda/cuda_test.h"
 

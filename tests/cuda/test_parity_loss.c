@@ -10,7 +10,7 @@
 
 #include <criterion/criterion.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 #include "nn/loss.h"
 #include "tests/cuda/cuda_test.h"
 

@@ -8,7 +8,7 @@
 
 #include <criterion/criterion.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 #include "nn/elementwise.h"
 #include "nn/shape_ops.h"
 #include "tests/cuda/cuda_test.h"

@@ -9,7 +9,7 @@
 #include <criterion/criterion.h>
 
 #include "nn/attention.h"
-#include "nn/base.h"
+#include "core/base.h"
 #include "nn/modulate.h"
 #include "nn/rope.h"
 #include "nn/swiglu.h"

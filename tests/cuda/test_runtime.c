@@ -8,7 +8,7 @@
 #include <criterion/criterion.h>
 
 #include "nn/device.h"
-#include "nn/tensor.h"
+#include "core/tensor.h"
 #include "tests/cuda/cuda_test.h"
 #include "tests/util.h"
 

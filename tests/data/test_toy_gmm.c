@@ -1,5 +1,5 @@
 // Tests for data/toy_gmm.c: every component against
-// ../shared/ref/toy_gmm_components.csv (1e-9), the closed forms (log p_t,
+// tests/fixtures/toy_gmm_components.csv (a copy of the reference list) (1e-9), the closed forms (log p_t,
 // E[x1|x_t], v*) against an independent numpy implementation
 // (tests/ref/gen_toy.py), the velocity against finite differences of the
 // path identity, exact sampling against the class-A moments of SPEC.md.
@@ -10,10 +10,10 @@
 #include <string.h>
 
 #include "data/toy_gmm.h"
-#include "nn/base.h"
+#include "core/base.h"
 #include "tests/util.h"
 
-#define CSV_PATH "../shared/ref/toy_gmm_components.csv"
+#define CSV_PATH "tests/fixtures/toy_gmm_components.csv"
 
 // The CSV prints 10 significant digits, so 1e-9 absolute is as tight as the
 // file allows for values below 1 (largest: weights ~0.3, means ~1).

@@ -1,10 +1,10 @@
-// Tests for nn/mt19937.c against numpy's legacy RandomState (references from
+// Tests for core/mt19937.c against numpy's legacy RandomState (references from
 // tests/ref/gen_toy.py): raw 32-bit outputs, 53-bit doubles, polar gauss
 // including its one-value cache, and the first draws quoted in SPEC.md.
 #include <criterion/criterion.h>
 #include <math.h>
 
-#include "nn/mt19937.h"
+#include "core/mt19937.h"
 #include "tests/util.h"
 
 Test(mt19937, spec_first_draws) {

@@ -12,11 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/base.h"
-#include "nn/dist.h"
+#include "core/base.h"
+#include "dist/dist.h"
 #include "nn/linear.h"
 #include "nn/params.h"
-#include "nn/philox.h"
+#include "core/philox.h"
 
 enum { C = 12, OC = 5, NDATA = 96 };
 

@@ -1,4 +1,4 @@
-// test_dist.c: nn/dist.h pieces that need no second process: rank variables
+// test_dist.c: dist/dist.h pieces that need no second process: rank variables
 // (setenv), the epoch order and shards, backend parsing, the bucketed gradient
 // sync on the single-rank backend, and the NCCL id file (round trip, stale,
 // malformed, timeout, a writer in a child process). Multi-process training:
@@ -14,8 +14,8 @@
 
 #include <criterion/criterion.h>
 
-#include "nn/base.h"
-#include "nn/dist.h"
+#include "core/base.h"
+#include "dist/dist.h"
 #include "tests/util.h"
 
 static const char *all_vars[] = {"RANK", "WORLD_SIZE", "LOCAL_RANK", "SLURM_PROCID", "SLURM_NTASKS",

@@ -1,7 +1,7 @@
 // test_dp.c: data-parallel training end to end with a real collective
 // library: tests/dist/dp_worker (built by mk/dist.mk) run alone, under
 // `mpirun -np 1`, `-np 2` and `-np 3` (Open MPI, dlopened by
-// nn/dist_mpi.c). Checks: world size 1 with and without the data-parallel
+// dist/mpi.c). Checks: world size 1 with and without the data-parallel
 // path is bit-identical; world sizes 2 and 3 on split batches match size 1
 // on whole batches to fp32 rounding; the ranks' shards are disjoint and
 // together make up exactly the global batches. Skips when mpirun is missing.

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "models/lightningdit.h"
-#include "nn/base.h"
+#include "core/base.h"
 #include "tests/util.h"
 
 static void report(const char *what, const float *x, const float *r, int64_t n,

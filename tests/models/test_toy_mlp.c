@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "models/toy_mlp.h"
-#include "nn/base.h"
+#include "core/base.h"
 #include "nn/optim.h"
 #include "nn/schedule.h"
 #include "tests/util.h"

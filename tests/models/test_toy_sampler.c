@@ -9,7 +9,7 @@
 
 #include "data/toy_gmm.h"
 #include "models/toy_sampler.h"
-#include "nn/mt19937.h"
+#include "core/mt19937.h"
 
 Test(toy_sampler, uniform_grid) {
     double ts[21];

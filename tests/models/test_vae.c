@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "models/vae.h"
-#include "nn/base.h"
+#include "core/base.h"
 #include "nn/checkpoint.h"
 #include "nn/optim.h"
 #include "tests/util.h"

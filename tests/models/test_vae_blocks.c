@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "models/vae_blocks.h"
-#include "nn/base.h"
+#include "core/base.h"
 #include "tests/util.h"
 
 // Tiny tensors: with several engineers' jobs on 2 cores, OpenMP/OpenBLAS

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "models/classifier.h"
-#include "nn/base.h"
+#include "core/base.h"
 #include "nn/optim.h"
 #include "tests/util.h"
 

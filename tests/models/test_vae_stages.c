@@ -227,7 +227,7 @@ Test(vae_stages, decode_bus_mode, .init = one_thread, .timeout = 120) {
     free(dir);
 }
 
-// SPEC 5 PSNR on the uint8 images (as stages/eval/metrics_image.c, which
+// SPEC 5 PSNR on the uint8 images (as metrics/image.c, which
 // is not linked into this test).
 static double psnr_u8(const float *a, const float *b, int n) {
     double se = 0;

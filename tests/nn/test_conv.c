@@ -5,7 +5,7 @@
 #include <cblas.h>
 #include <omp.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 #include "nn/conv.h"
 #include "tests/nn/dense_check.h"
 

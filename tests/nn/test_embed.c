@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 #include "nn/embed.h"
 #include "tests/util.h"
 

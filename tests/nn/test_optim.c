@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 #include "nn/ema.h"
 #include "nn/optim.h"
 #include "nn/params.h"

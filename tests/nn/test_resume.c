@@ -14,7 +14,7 @@
 #include "nn/checkpoint.h"
 #include "nn/linear.h"
 #include "nn/loss.h"
-#include "nn/philox.h"
+#include "core/philox.h"
 #include "nn/schedule.h"
 #include "tests/util.h"
 

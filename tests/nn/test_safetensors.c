@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 #include "nn/params.h"
 #include "nn/safetensors.h"
 #include "tests/util.h"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""gen_frechet.py OUTDIR: references for nn/frechet.c.
+"""gen_frechet.py OUTDIR: references for metrics/frechet.c.
 
 Two seeded feature sets with correlated dimensions; their mean, unbiased
 covariance (numpy.cov) and the Frechet distance computed the way

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent numpy/Python reference for nn/philox.h's contract
+"""Independent numpy/Python reference for core/philox.h's contract
 (Philox4x32-10 with the Random123 constants, then the uniform and
 Box-Muller normal derivations), written from the header's description.
 

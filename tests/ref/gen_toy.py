@@ -14,7 +14,7 @@ Writes:
                     seeded weights, their outputs and the loss terms of
                     models/toy_mlp.c for several regulariser settings
   pr_real.npy, pr_fake.npy, pr.npy, pct_*.npy: precision/recall (k = 3) and
-                    percentiles for stages/eval/metrics_toy.c
+                    percentiles for metrics/toy.c
 The mixture is rebuilt here independently from the spec (edm2 toy_example
 construction), so the C code is checked against a second implementation, not
 against itself.

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """gen_vae_metrics.py OUTDIR: PSNR and SSIM references for
-stages/eval/metrics_image.c, from the definitions (Wang et al. 2004: 11x11
+metrics/image.c, from the definitions (Wang et al. 2004: 11x11
 Gaussian sigma 1.5, K1 0.01, K2 0.03, L 255, 'valid' window positions) with
 scipy.signal.correlate2d. Images are saved as floats in [-1, 1] that map
 exactly to the uint8 values used (v/127.5 - 1). numpy/scipy only, seeded.

@@ -1,4 +1,4 @@
-// Tests for stages/eval/metrics_toy.c: percentiles (numpy's linear rule),
+// Tests for metrics/toy.c: percentiles (numpy's linear rule),
 // k-NN radii, precision/recall (k = 3) against a numpy brute force, thread
 // independence, and the degenerate inputs.
 #include <criterion/criterion.h>
@@ -6,8 +6,8 @@
 #include <omp.h>
 #include <stdlib.h>
 
-#include "nn/base.h"
-#include "stages/eval/metrics_toy.h"
+#include "core/base.h"
+#include "metrics/toy.h"
 #include "tests/util.h"
 
 Test(toy_metrics, percentile_matches_numpy) {

@@ -1,14 +1,14 @@
 // base.h: what every module shares: project-wide error codes, the always-on
 // CHECK macro, checked allocation, and a few numeric helpers.
-// Not here: tensors (nn/tensor.h), arenas (nn/arena.h).
+// Not here: tensors (core/tensor.h), arenas (nn/arena.h).
 //
 // Conventions (STYLE.md): library functions return int, 0 on success and a
 // negative error code otherwise; each module keeps its own range of codes
 // and a *_strerror. The shared codes below are in -1..-99; bus uses
 // -100..-199, store -200..-299, nn checkpoints -300..-399, data -400..-499,
 // models and stages -500..-599.
-#ifndef NN_BASE_H
-#define NN_BASE_H
+#ifndef CORE_BASE_H
+#define CORE_BASE_H
 
 #include <stddef.h>
 #include <stdint.h>

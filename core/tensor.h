@@ -2,8 +2,8 @@
 // device buffers, bus messages or the store own the bytes (STYLE.md, ggml).
 // Dimension order is PyTorch's (outermost first) in memory, files and on the
 // wire; strides are in elements.
-#ifndef NN_TENSOR_H
-#define NN_TENSOR_H
+#ifndef CORE_TENSOR_H
+#define CORE_TENSOR_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -7,9 +7,9 @@
 // - SSIM (Wang et al. 2004): 11x11 Gaussian window, sigma 1.5, normalised;
 //   K1 0.01, K2 0.03, L 255; the map over "valid" window positions (as the
 //   authors' MATLAB filter2(..., 'valid')), averaged, then averaged over C.
-// Not here: Frechet distance (nn/frechet.h), feature networks.
-#ifndef STAGES_EVAL_METRICS_IMAGE_H
-#define STAGES_EVAL_METRICS_IMAGE_H
+// Not here: Frechet distance (metrics/frechet.h), feature networks.
+#ifndef METRICS_IMAGE_H
+#define METRICS_IMAGE_H
 
 #define METRIC_PSNR_MAX 100.0
 

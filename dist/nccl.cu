@@ -1,4 +1,4 @@
-// dist_nccl.cu: the DIST_NCCL backend (nn/dist.h): gradients all-reduced on
+// dist_nccl.cu: the DIST_NCCL backend (dist/dist.h): gradients all-reduced on
 // the GPU with NCCL, one process per GPU. libnccl.so.2 is loaded with dlopen
 // on first use, so binaries carry no link-time dependency on NCCL and a
 // machine without it fails only when --dist nccl is asked for, with a message.
@@ -22,7 +22,7 @@
 
 #include "nn/cuda/check.cuh"
 extern "C" {
-#include "nn/dist_backend.h"
+#include "dist/backend.h"
 }
 
 typedef struct { char internal[128]; } nccl_id;

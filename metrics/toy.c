@@ -1,11 +1,11 @@
 // metrics_toy.c: see metrics_toy.h.
-#include "stages/eval/metrics_toy.h"
+#include "metrics/toy.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;

@@ -1,4 +1,4 @@
-// test_vae_metrics.c: PSNR and SSIM of stages/eval/metrics_image.c against
+// test_image_metrics.c: PSNR and SSIM of metrics/image.c against
 // the scipy reference (tests/ref/gen_vae_metrics.py) and closed forms
 // (identical images: SSIM 1, PSNR capped; a constant offset: known MSE).
 #include <criterion/criterion.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "data/image_io.h"
-#include "stages/eval/metrics_image.h"
+#include "metrics/image.h"
 #include "tests/util.h"
 
 Test(vae_metrics, matches_scipy_reference) {

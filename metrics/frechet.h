@@ -9,8 +9,8 @@
 //
 // Unlike the training ops these functions allocate their own scratch (they
 // run once per evaluation, not inside a step) and report VEL_ENOMEM.
-#ifndef NN_FRECHET_H
-#define NN_FRECHET_H
+#ifndef METRICS_FRECHET_H
+#define METRICS_FRECHET_H
 
 #include <stdint.h>
 

@@ -1,9 +1,9 @@
 // tensor.c: dtype table, contiguous views, half-precision conversions.
-#include "nn/tensor.h"
+#include "core/tensor.h"
 
 #include <string.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 
 static const struct { const char *name; size_t size; } DTYPES[DT_COUNT] = {
     [DT_F32] = {"f32", 4}, [DT_BF16] = {"bf16", 2}, [DT_F16] = {"f16", 2},

@@ -1,5 +1,5 @@
 // dispatch.c: see dispatch.h.
-#include "nn/dispatch.h"
+#include "stages/common/dispatch.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 // philox.c: Philox4x32-10 and its uniform / normal fills (contract in philox.h).
-#include "nn/philox.h"
+#include "core/philox.h"
 
 #include <math.h>
 

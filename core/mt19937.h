@@ -6,9 +6,9 @@
 //     second normal of each pair is returned on the next call).
 // Used for the toy mixture (SPEC section 2, RandomState(2)) and wherever a
 // numpy reference must be matched exactly. Not a fast or parallel generator:
-// training noise uses counter-based streams (nn/philox.h).
-#ifndef NN_MT19937_H
-#define NN_MT19937_H
+// training noise uses counter-based streams (core/philox.h).
+#ifndef CORE_MT19937_H
+#define CORE_MT19937_H
 
 #include <stdint.h>
 

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "nn/arena.h"
-#include "nn/tensor.h"
+#include "core/tensor.h"
 
 Test(tensor, dtype_names_round_trip) {
     for (int i = 0; i < DT_COUNT; i++) {

@@ -11,7 +11,7 @@
 //             takes the r-th contiguous slice of each global batch).
 //   backends  DIST_NONE (world size 1, no library), DIST_MPI (Open MPI,
 //             host buffers; dlopened, see dist_mpi.c), DIST_NCCL (device
-//             buffers; dlopened, nn/cuda/dist_nccl.cu; the NCCL unique id is
+//             buffers; dlopened, dist/nccl.cu; the NCCL unique id is
 //             passed through a file, dist_idfile_*).
 //   gradients dist_grad_sync: bucketed all-reduce (average) over a flat
 //             gradient buffer (param_table.grads), buckets launched as
@@ -25,8 +25,8 @@
 //
 // Not here: the optimizer, gradient clipping (they run after dist_grad_sync
 // on identical buffers on every rank), model-parallel schemes.
-#ifndef NN_DIST_H
-#define NN_DIST_H
+#ifndef DIST_DIST_H
+#define DIST_DIST_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -57,7 +57,7 @@ int dist_env_read(dist_env *e);
 // ---- sharding --------------------------------------------------------------
 
 // order[0..n) = a permutation of 0..n-1 that depends only on (seed, epoch):
-// Fisher-Yates driven by Philox (nn/philox.h, stream = epoch). Every rank
+// Fisher-Yates driven by Philox (core/philox.h, stream = epoch). Every rank
 // computes the same order without communicating.
 void dist_epoch_order(int64_t *order, int64_t n, uint64_t seed, int64_t epoch);
 

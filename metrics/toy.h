@@ -10,8 +10,8 @@
 // Brute force O(n*m) with OpenMP; each output element is computed by one
 // thread in a fixed order, so results do not depend on the thread count.
 // Not here: the log-densities themselves (data/toy_gmm.h).
-#ifndef STAGES_EVAL_METRICS_TOY_H
-#define STAGES_EVAL_METRICS_TOY_H
+#ifndef METRICS_TOY_H
+#define METRICS_TOY_H
 
 #include <stdint.h>
 

@@ -1,5 +1,5 @@
 // base.c: shared error strings, CHECK failure, checked allocation, clock.
-#include "nn/base.h"
+#include "core/base.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -21,8 +21,8 @@
 // The u32 stream and the uniforms are bit-exact by construction; the normals
 // go through double-precision log/cos/sin, rounded once to float, so a port
 // that also computes them in double agrees except for rare last-bit ties.
-#ifndef NN_PHILOX_H
-#define NN_PHILOX_H
+#ifndef CORE_PHILOX_H
+#define CORE_PHILOX_H
 
 #include <stdint.h>
 

@@ -1,7 +1,7 @@
 // frechet.c: see frechet.h. Everything in double; covariances by BLAS dsyrk
 // over row chunks so a (10000, 2048) feature set never needs a double copy of
 // the whole matrix.
-#include "nn/frechet.h"
+#include "metrics/frechet.h"
 
 #include <cblas.h>
 #include <lapacke.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/base.h"
+#include "core/base.h"
 
 #define STATS_CHUNK 512
 

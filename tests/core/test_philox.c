@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/philox.h"
+#include "core/philox.h"
 #include "tests/util.h"
 
 static void kat(const uint32_t ctr[4], const uint32_t key[2], const uint32_t want[4]) {

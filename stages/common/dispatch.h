@@ -1,8 +1,8 @@
 // dispatch.h: the `--model NAME` dispatcher every stage executable shares.
 // A stage's main.c lists its models; this picks one, prints usage on --help
 // or a missing/unknown model (exit 2), and refuses unbuilt ones (fn NULL).
-#ifndef NN_DISPATCH_H
-#define NN_DISPATCH_H
+#ifndef STAGES_COMMON_DISPATCH_H
+#define STAGES_COMMON_DISPATCH_H
 
 typedef int (*model_entry_fn)(int, char **);
 typedef struct {

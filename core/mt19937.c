@@ -2,7 +2,7 @@
 // Nishimura's reference MT19937 (init_genrand, genrand_int32); the double
 // and gauss conventions are numpy's legacy ones, written from their
 // description in SPEC.md section 2.
-#include "nn/mt19937.h"
+#include "core/mt19937.h"
 
 #include <math.h>
 

@@ -1,8 +1,8 @@
 // dist.c: rank discovery, sharding, the backend-independent communicator
 // calls, bucketed gradient sync and the NCCL id file (API: dist.h). The
-// collective libraries live in nn/dist_mpi.c and nn/cuda/dist_nccl.cu and
-// are reached through the dist_ops table (nn/dist_backend.h).
-#include "nn/dist.h"
+// collective libraries live in dist/mpi.c and dist/nccl.cu and
+// are reached through the dist_ops table (dist/backend.h).
+#include "dist/dist.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,9 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "nn/base.h"
-#include "nn/dist_backend.h"
-#include "nn/philox.h"
+#include "core/base.h"
+#include "dist/backend.h"
+#include "core/philox.h"
 
 static _Thread_local char g_err[512];
 

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/base.h"
-#include "nn/frechet.h"
+#include "core/base.h"
+#include "metrics/frechet.h"
 #include "tests/util.h"
 
 Test(frechet, diagonal_closed_form) {

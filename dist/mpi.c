@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/base.h"
-#include "nn/dist_backend.h"
+#include "core/base.h"
+#include "dist/backend.h"
 
 typedef void *mpi_handle;
 #define OMPI_IN_PLACE ((void *)1)

@@ -1,12 +1,12 @@
-// dist_backend.h: what nn/dist.c needs from a collective backend (MPI in
-// nn/dist_mpi.c, NCCL in nn/cuda/dist_nccl.cu). Internal to nn/dist*: callers
-// use nn/dist.h. Plain C, also included from C++ (the NCCL .cu file).
-#ifndef NN_DIST_BACKEND_H
-#define NN_DIST_BACKEND_H
+// dist_backend.h: what dist/dist.c needs from a collective backend (MPI in
+// dist/mpi.c, NCCL in dist/nccl.cu). Internal to nn/dist*: callers
+// use dist/dist.h. Plain C, also included from C++ (the NCCL .cu file).
+#ifndef DIST_BACKEND_H
+#define DIST_BACKEND_H
 
 #include <stdint.h>
 
-#include "nn/dist.h"
+#include "dist/dist.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,6 +1,6 @@
 // metrics_image.c: PSNR and SSIM (see metrics_image.h). Everything in double;
 // the Gaussian window is separable, so local means are two 1-D passes.
-#include "stages/eval/metrics_image.h"
+#include "metrics/image.h"
 
 #include <math.h>
 #include <stdlib.h>
