@@ -1,4 +1,4 @@
-// bus.h: tensor messages over ZeroMQ (DESIGN.md "The bus"): a message is a
+// bus.h: tensor messages over ZeroMQ (docs/PROTOCOL.md): a message is a
 // msgpack header (bus/header.h) plus one raw little-endian frame per tensor.
 // This header: messages (build, read), sockets (open, bind/connect, send,
 // receive with validation and per-socket counters). Streams (end-of-stream,

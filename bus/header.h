@@ -2,7 +2,7 @@
 // outside bytes, and the read-side accessors of its extra fields. Pure code:
 // no ZeroMQ here, so the fuzzer (fuzz/fuzz_bus_header.c) drives it directly.
 //
-// Wire form (DESIGN.md "The bus"), frame 0 is one msgpack map:
+// Wire form (docs/PROTOCOL.md), frame 0 is one msgpack map:
 //   "v": 1, "kind": str, "id": u64, "src": u32 (producer id, default 0),
 //   "tensors": [ {"name": str, "dtype": "f32"|"bf16"|"f16"|"u8"|"i32",
 //                 "shape": [int, ...]} ... ]   (optional; absent = none),

@@ -2,7 +2,7 @@
 // CHECK macro, checked allocation, and a few numeric helpers.
 // Not here: tensors (core/tensor.h), arenas (nn/arena.h).
 //
-// Conventions (STYLE.md): library functions return int, 0 on success and a
+// Conventions (HACKING.md): library functions return int, 0 on success and a
 // negative error code otherwise; each module keeps its own range of codes
 // and a *_strerror. The shared codes below are in -1..-99; bus uses
 // -100..-199, store -200..-299, nn checkpoints -300..-399, data -400..-499,

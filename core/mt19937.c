@@ -1,7 +1,7 @@
 // mt19937.c: see mt19937.h. The recurrences are those of Matsumoto and
 // Nishimura's reference MT19937 (init_genrand, genrand_int32); the double
 // and gauss conventions are numpy's legacy ones, written from their
-// description in SPEC.md section 2.
+// description in docs/FORMULAS.md section 2.
 #include "core/mt19937.h"
 
 #include <math.h>

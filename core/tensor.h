@@ -1,5 +1,5 @@
 // tensor.h: dtypes and tensor views. A view never owns its data: arenas,
-// device buffers, bus messages or the store own the bytes (STYLE.md, ggml).
+// device buffers, bus messages or the store own the bytes (HACKING.md, ggml).
 // Dimension order is PyTorch's (outermost first) in memory, files and on the
 // wire; strides are in elements.
 #ifndef CORE_TENSOR_H

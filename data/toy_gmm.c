@@ -1,4 +1,4 @@
-// toy_gmm.c: see toy_gmm.h. The construction follows SPEC.md section 2 line
+// toy_gmm.c: see toy_gmm.h. The construction follows docs/FORMULAS.md section 2 line
 // by line (it mirrors edm2's toy_example.py): the order of the randn() draws
 // matters, because every later branch depends on the stream position.
 #include "data/toy_gmm.h"

@@ -1,5 +1,5 @@
 // toy_gmm.h: the tree-shaped 2D Gaussian mixture of the AutoGuidance toy
-// example (SPEC.md section 2), built exactly from numpy's RandomState(2)
+// example (docs/FORMULAS.md section 2), built exactly from numpy's RandomState(2)
 // stream, with its closed forms in double precision:
 //   - log-density log p(x) (log-sum-exp over components),
 //   - exact sampling,

@@ -1,4 +1,4 @@
-// metrics_toy.h: sample-quality metrics for 2D points (SPEC.md section 5 and
+// metrics_toy.h: sample-quality metrics for 2D points (docs/FORMULAS.md section 5 and
 // issue 6), knowing nothing of which model made the points:
 //   - percentiles as numpy's default (linear interpolation);
 //   - off-manifold rate: share of samples whose log-density under the true

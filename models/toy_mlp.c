@@ -2,7 +2,7 @@
 // weight means what it means there: the reconstruction and KL terms are
 // summed over a sample's 2 coordinates and averaged over the batch (rec =
 // 2 * nn/loss.h's element mean MSE); the VE and magnitude terms are means
-// over elements (SPEC.md section 1), all computed by nn/loss.h.
+// over elements (docs/FORMULAS.md section 1), all computed by nn/loss.h.
 #include "models/toy_mlp.h"
 
 #include <math.h>

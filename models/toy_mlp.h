@@ -1,4 +1,4 @@
-// toy_mlp.h: the 2D toy's networks (SPEC.md section 2) and their training
+// toy_mlp.h: the 2D toy's networks (docs/FORMULAS.md section 2) and their training
 // steps, fp32 on the CPU:
 //   - toy_mlp: `depth` hidden layers Linear+ReLU of `width`, then an output
 //     Linear (paper config depth 8, width 512); PyTorch default init;

@@ -1,4 +1,4 @@
-// toy_sampler.h: flow sampling as three separate parts (STYLE.md, from
+// toy_sampler.h: flow sampling as three separate parts (HACKING.md, from
 // stable-diffusion.cpp): a time schedule (a grid of times), the velocity
 // parameterisation (the model, passed as a callback), and the integrator
 // (Euler here). Used by the toy's sample stage with the trained flow model,

@@ -1,7 +1,7 @@
 // arena.h: one allocation per group (parameters, gradients, optimizer
 // moments, activations), carved into named views. Sizes come from a first
 // "measure" pass over the same carving code, so nothing is allocated inside a
-// training or sampling step (STYLE.md, llm.c).
+// training or sampling step (HACKING.md, llm.c).
 //
 //   arena a; arena_measure(&a);        // pass 1: only counts bytes
 //   carve(&a, ...);                    //   arena_alloc returns NULL here

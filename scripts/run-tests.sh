@@ -2,7 +2,7 @@
 # Runs every Criterion test binary (and, unless --no-asan, the sanitizer
 # builds of the bus/store/checkpoint tests), then prints one summary line
 # "N passed, N failed" summed over all of them. Exit status 1 on any failure.
-# Run from the repository root (tests read build/ref/ and shared/ref/).
+# Run from the repository root (tests read build/ref/ and tests/fixtures/).
 set -u
 cd "$(dirname "$0")/.."
 asan=1; filter=""

@@ -1,4 +1,4 @@
-// normalise.c: THE latent normalisation (STYLE.md: one pair of functions,
+// normalise.c: THE latent normalisation (HACKING.md: one pair of functions,
 // constants only in the cache's meta). zn = (z - mean_c) / std_c.
 // Not here: computing the stats (stats.c).
 #include "core/base.h"

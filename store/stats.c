@@ -1,5 +1,5 @@
 // stats.c: per-channel latent statistics over a fixed, seeded subset of the
-// cache (SPEC.md section on DiT latents). Computed here because only the
+// cache (docs/FORMULAS.md section on DiT latents). Computed here because only the
 // store knows which records exist; written to the meta by store_set_stats.
 // Not here: applying them (normalise.c).
 #include <math.h>

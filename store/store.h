@@ -1,4 +1,4 @@
-// store.h: the LMDB latent cache (DESIGN.md "The store"), the one API the
+// store.h: the LMDB latent cache (docs/ARCHITECTURE.md, "The store"), the one API the
 // stages use. One LMDB environment per cache directory; key = image index as
 // 8-byte big-endian (cursor order = dataset order); value = a msgpack record
 // header + raw little-endian f32 latent mean and sigma (C,H,W) [+ the mean and
@@ -220,7 +220,7 @@ void store_iter_close(store_iter **it);   // NULL-safe
 // with free(); NULL when the cache is empty.
 int store_list_indices(store *s, uint64_t **out, size_t *n);
 
-// Per-channel latent statistics (SPEC.md: over (N,H,W) of a fixed, seeded
+// Per-channel latent statistics (docs/FORMULAS.md: over (N,H,W) of a fixed, seeded
 // subset): subset = n_subset indices drawn from the cache by a seeded
 // shuffle (all records when n_subset >= count). For z = mu + sigma*eps the
 // moments are taken in expectation over eps, so no noise is drawn:
@@ -229,7 +229,7 @@ int store_list_indices(store *s, uint64_t **out, size_t *n);
 // variants only. mean, std: C floats. Does not write them (store_set_stats).
 int store_compute_stats(store *s, float *mean, float *std, size_t n_subset, uint64_t seed);
 
-// THE latent normalisation (STYLE.md: in exactly one place), from the meta's
+// THE latent normalisation (HACKING.md: in exactly one place), from the meta's
 // stats: zn = (z - mean_c) / std_c and back. z, zn (B,C,H,W); out may equal
 // the input. STORE_ENOSTATS when the meta has no stats.
 int store_normalise(float *zn, const float *z, const store_meta *m, int64_t B);

@@ -1,7 +1,7 @@
 // tests/util.h: helpers shared by the Criterion tests.
 // - .npy loading for references written by tests/ref/gen_*.py (numpy's
 //   np.save, little-endian '<f4', '<f8', '<i4', '<i8', C order only);
-// - closeness checks in STYLE.md's form |x - r| <= atol + rtol*|r|, which
+// - closeness checks in HACKING.md's form |x - r| <= atol + rtol*|r|, which
 //   report max abs/rel error, the worst index and the NMSE on failure;
 // - central finite differences in double precision;
 // - seeded test data and per-test temp directories.

@@ -3,7 +3,7 @@ issue compares against: batch 64, latent 32 x 16 x 16 (256 tokens, patch 1),
 depth 12, D 768, 12 heads, SwiGLU (hidden int(2/3*4D)), RMSNorm eps 1e-6,
 q/k RMSNorm, 2-D RoPE, adaLN-Zero, flow-matching MSE loss, AdamW
 (betas 0.9/0.95, wd 0), bf16 autocast with SDPA; eager and torch.compile.
-Written from SPEC.md section 4 for timing only (init details that do not
+Written from docs/FORMULAS.md section 4 for timing only (init details that do not
 change the cost are simplified). Also reports model FLOPs utilisation (MFU)
 against --peak TFLOP/s (default 989, H100/H200 dense bf16).
 Names: dit_b1_step_bf16[_compile].
@@ -31,7 +31,7 @@ class RMSNorm(nn.Module):
 
 def rope_tables(hd, side, device):
     # First half of the head dims rotated by row index, second by column;
-    # pairs are adjacent elements (SPEC.md section 4).
+    # pairs are adjacent elements (docs/FORMULAS.md section 4).
     quarter = hd // 4
     freqs = 1.0 / (10000 ** (torch.arange(quarter, device=device).float() / quarter))
     pos = torch.arange(side, device=device).float()

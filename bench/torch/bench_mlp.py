@@ -1,4 +1,4 @@
-"""bench_mlp.py: PyTorch training step of the 2-D toy's flow MLP (SPEC.md
+"""bench_mlp.py: PyTorch training step of the 2-D toy's flow MLP (docs/FORMULAS.md
 section 2: 8 hidden Linear+ReLU layers of width 512, input (z_t, t) = 3,
 output 2, batch 4096, MSE loss, Adam), fp32 with TF32 off (the toy trains in
 fp32), eager and torch.compile. Name: toy_mlp_step_fp32[_compile].

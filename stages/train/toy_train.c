@@ -1,5 +1,5 @@
 // toy_train.c: `train --model toy-tokenizer` and `train --model toy-flow`,
-// the 2D toy's training loops (SPEC.md section 2, issue 6).
+// the 2D toy's training loops (docs/FORMULAS.md section 2, issue 6).
 //   toy-tokenizer: fresh points from the class-A mixture each step, KL or VE
 //     regulariser, Adam (nn/optim.h) with lr_ref / sqrt(max(it/512, 1))
 //     (nn/schedule.h LR_INV_SQRT).

@@ -48,7 +48,7 @@ static inline void cuda_test_download(vcuda_ctx *ctx, void *host, const void *de
         cr_assert_eq(r_, 0, "%s: %s: %s", #call, vcuda_strerror(r_), vcuda_last_error()); \
     } while (0)
 
-// Downloads n floats from dev and compares with the CPU result (STYLE.md's
+// Downloads n floats from dev and compares with the CPU result (HACKING.md's
 // |x - r| <= atol + rtol |r|, full report on failure).
 static inline void parity_f32(vcuda_ctx *ctx, const char *what, const float *dev, const float *cpu,
                               int64_t n, double atol, double rtol) {

@@ -3,7 +3,7 @@
 // three steps: parameters and both moments. The kernel repeats the CPU's
 // float operations in the same order without FMA contraction, so the results
 // are expected to agree to the last bit or two; the check uses 1e-6
-// (tighter than STYLE.md's 1e-4) and logs the measured error.
+// (tighter than HACKING.md's 1e-4) and logs the measured error.
 #include <stdlib.h>
 #include <string.h>
 

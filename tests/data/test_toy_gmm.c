@@ -2,7 +2,7 @@
 // tests/fixtures/toy_gmm_components.csv (a copy of the reference list) (1e-9), the closed forms (log p_t,
 // E[x1|x_t], v*) against an independent numpy implementation
 // (tests/ref/gen_toy.py), the velocity against finite differences of the
-// path identity, exact sampling against the class-A moments of SPEC.md.
+// path identity, exact sampling against the class-A moments of docs/FORMULAS.md.
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>

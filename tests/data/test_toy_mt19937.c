@@ -1,6 +1,6 @@
 // Tests for core/mt19937.c against numpy's legacy RandomState (references from
 // tests/ref/gen_toy.py): raw 32-bit outputs, 53-bit doubles, polar gauss
-// including its one-value cache, and the first draws quoted in SPEC.md.
+// including its one-value cache, and the first draws quoted in docs/FORMULAS.md.
 #include <criterion/criterion.h>
 #include <math.h>
 

@@ -207,7 +207,7 @@ Test(patchgan, backward_matches_finite_differences, .init = one_thread) {
     cr_assert(!memcmp(dx, dx2, sizeof(float) * (size_t)nx));
     cr_assert(!memcmp(gcopy, d->pt.grads, sizeof(float) * (size_t)d->pt.total));
     // Central differences (h = 1e-6) of the float64 network at every input
-    // and every parameter; the float backward must match them at STYLE.md's
+    // and every parameter; the float backward must match them at HACKING.md's
     // default tolerance.
     const double h = 1e-6;
     double *P = malloc(sizeof(double) * (size_t)d->pt.total), *xd = malloc(sizeof(double) * (size_t)nx);

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""gen_toy.py OUTDIR: numpy references for the 2D toy (SPEC.md section 2).
+"""gen_toy.py OUTDIR: numpy references for the 2D toy (docs/FORMULAS.md section 2).
 
 Writes:
   randn.npy         first 1000 draws of RandomState(2).randn()  (f8)
