@@ -6,7 +6,7 @@
 //   - for the flow path x_t = t*x1 + (1-t)*x0 (x0 ~ N(0, I)): log p_t(x),
 //     E[x1 | x_t = x] and the exact velocity v*(x, t) = (E[x1|x] - x)/(1-t).
 // These are the ground truth for tests and for the toy metrics. Not here: the
-// sampler (models/toy_sampler.h), the metrics (metrics/toy.h).
+// sampler (models/sampler.h), the metrics (metrics/toy.h).
 // A toy_gmm is immutable after toy_gmm_build, so every query may run from
 // several threads at once.
 #ifndef DATA_TOY_GMM_H

@@ -6,7 +6,7 @@
 //     are acked.
 //   --role worker (default): pulls jobs, draws x0 ~ N(0, I) from the job's
 //     own seed (numpy-compatible MT19937), runs Euler (--steps, uniform
-//     grid, models/toy_sampler.h) with the flow model and pushes the
+//     grid, models/sampler.h) with the flow model and pushes the
 //     normalised latents ("latents", tensor "z" (count, 2)) to the decoders.
 // Results depend only on the job list, never on how many workers ran or
 // which job a worker took, because every job carries its own seed.
@@ -25,7 +25,7 @@
 #include "bus/worker.h"
 #include "data/toy_gmm.h"
 #include "models/toy_mlp.h"
-#include "models/toy_sampler.h"
+#include "models/sampler.h"
 #include "core/base.h"
 #include "core/mt19937.h"
 #include "stages/sample/sample.h"
@@ -54,17 +54,21 @@ typedef struct { toy_flow *f; float *tb; } flow_ctx;
 
 // In chunks of FLOW_BMAX rows: a job may hold more points than the model's
 // buffers (--job-size above 1024 used to overrun them).
-static void flow_velocity(void *ctx, float *v, const float *x, double t, int64_t n) {
+static int flow_velocity(void *ctx, float *v, const float *x, double t, const int32_t *y, int64_t n) {
+    (void)y;
     flow_ctx *c = ctx;
     for (int i = 0; i < FLOW_BMAX; i++) c->tb[i] = (float)t;
     for (int64_t i0 = 0; i0 < n; i0 += FLOW_BMAX) {
         int b = (int)(n - i0 < FLOW_BMAX ? n - i0 : FLOW_BMAX);
         toy_flow_velocity(c->f, v + 2 * i0, x + 2 * i0, c->tb, b);
     }
+    return 0;
 }
 
-static void exact_velocity(void *ctx, float *v, const float *x, double t, int64_t n) {
+static int exact_velocity(void *ctx, float *v, const float *x, double t, const int32_t *y, int64_t n) {
+    (void)y;
     toy_gmm_velocity_batch(ctx, v, x, n, t);
+    return 0;
 }
 
 static int run_source(int n, int job_size, int seed, int src, int deadline, int stall_s,
@@ -118,6 +122,7 @@ typedef struct {
     toy_gmm *g;                // the mixture for --exact
     flow_ctx fc;
     const double *ts;          // Euler grid (steps + 1)
+    smp_opts so;               // Euler, unconditional
     int steps, die_after, taken;
     float *x, *scratch;        // (cap, 2) each, grown on demand
     int64_t cap;
@@ -144,17 +149,17 @@ static int sample_item(void *ctx, const bus_msg *m, bus_msg **reply) {
     if (count > c->cap) {
         free(c->x); free(c->scratch);
         c->x = malloc(sizeof(float) * 2 * count);
-        c->scratch = malloc(sizeof(float) * 2 * count);
+        c->scratch = malloc(smp_scratch_bytes(&c->so, count, 2, 0));
         c->cap = count;
         if (!c->x || !c->scratch) { fprintf(stderr, "sample: out of memory\n"); c->cap = 0; return VEL_ENOMEM; }
     }
     mt19937 r;
     mt_seed(&r, (uint32_t)(seed ^ (seed >> 32)));
     for (int64_t i = 0; i < 2 * count; i++) c->x[i] = (float)mt_randn(&r);
-    if (c->f) toy_euler(c->x, count, 2, c->ts, c->steps, flow_velocity, &c->fc, c->scratch);
-    else toy_euler(c->x, count, 2, c->ts, c->steps, exact_velocity, c->g, c->scratch);
+    int e = smp_integrate(c->x, NULL, count, 2, c->ts, c->steps, &c->so, c->f ? flow_velocity : exact_velocity,
+                          c->f ? (void *)&c->fc : (void *)c->g, c->scratch);
+    if (e) { fprintf(stderr, "sample: %s\n", smp_strerror(e)); return e; }
     tensor t = tensor_view(DT_F32, c->x, 2, (int64_t[]){count, 2});
-    int e;
     if ((e = bus_msg_new_reply(reply, "latents", m)) || (e = bus_msg_add_tensor(*reply, "z", &t))) {
         fprintf(stderr, "sample: cannot build latents: %s\n", bus_strerror(e));
         bus_msg_destroy(reply);
@@ -165,14 +170,14 @@ static int sample_item(void *ctx, const bus_msg *m, bus_msg **reply) {
 static int run_worker(const char *ckpt, const char *jobs_ep, const char *ctl_ep, const char *out_ep,
                       int sources, int steps, int die_after) {
     char err[600];
-    sample_ctx c = {.steps = steps, .die_after = die_after};
+    sample_ctx c = {.steps = steps, .die_after = die_after, .so = smp_opts_default()};
     int rc = ckpt ? toy_flow_load(&c.f, ckpt, FLOW_BMAX, err, sizeof err) : toy_gmm_build(&c.g, "A");
     if (rc) { fprintf(stderr, "sample: cannot load flow model: %s\n", ckpt ? err : "mixture"); return 1; }
     float *tb = malloc(sizeof(float) * FLOW_BMAX);
     double *ts = malloc(sizeof(double) * (steps + 1));
     rc = 1;
     if (!tb || !ts) { fprintf(stderr, "sample: out of memory\n"); goto done; }
-    toy_time_grid_uniform(ts, steps);
+    smp_time_grid(ts, steps, 1.0);
     c.fc = (flow_ctx){c.f, tb};
     c.ts = ts;
     bus_worker_opts wo = {.name = "sample",
