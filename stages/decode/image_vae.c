@@ -24,8 +24,13 @@
 #include "bus/bus.h"
 #include "bus/worker.h"
 #include "nn/safetensors.h"
+#include "stages/common/flags.h"
 #include "stages/decode/decode.h"
 #include "store/store.h"
+
+static const char STAGE[] = "decode";
+// Bounds: --n images are held (and gridded) at once.
+enum { DECODE_MAX_N = 65536, DECODE_MAX_BATCH = 1024, DECODE_MAX_SOURCES = 1024 };
 
 static void help(void) {
     printf("usage: decode --model vae --ckpt PREFIX --store DIR --out DIR [options]\n"
@@ -40,7 +45,9 @@ static void help(void) {
            "Bus mode (instead of --out): --in EP (bind, PULL latents) --ctl EP (connect, SUB eos)\n"
            "  --reply EP (connect, PUSH images) --sources N (producers, default 1); --store gives\n"
            "  the latent normalisation. A 'labels' tensor (i32 (n)) on a latents message is passed\n"
-           "  on to its images message.\n");
+           "  on to its images message. --bind-any: allow binding --in on any address, not\n"
+           "  only 127.0.0.1 (default: loopback only).\n"
+           DEVICE_HELP);
 }
 
 typedef struct {
@@ -111,10 +118,11 @@ static int decode_item(void *ctx, const bus_msg *msg, bus_msg **reply) {
 
 // Bus mode: see the file header.
 static int decode_bus(vae *m, const store_meta *meta, const char *in_ep, const char *ctl_ep,
-                      const char *out_ep, int sources, int batch) {
+                      const char *out_ep, int sources, int batch, int bind_any) {
     vae_decode_ctx c = {.m = m, .meta = meta, .batch = batch};
     bus_worker_opts wo = {.name = "decode",
-                          .in = {.data_ep = in_ep, .bind = 1, .ctl_ep = ctl_ep, .nproducers = sources},
+                          .in = {.data_ep = in_ep, .bind = 1, .ctl_ep = ctl_ep, .nproducers = sources,
+                                 .sock = {.allow_remote = bind_any}},
                           .out_ep = out_ep};
     bus_worker_stats ws;
     int e = bus_worker_run(&wo, decode_item, &c, &ws);
@@ -126,17 +134,17 @@ static int decode_bus(vae *m, const store_meta *meta, const char *in_ep, const c
 int decode_vae_main(int argc, char **argv) {
     const char *ckpt = NULL, *spath = NULL, *out = NULL, *config = NULL;
     const char *in_ep = NULL, *ctl_ep = NULL, *reply_ep = NULL;
-    int n = 64, batch = 16, sample = 0, ncols = 8, sources = 1;
+    int n = 64, batch = 16, sample = 0, ncols = 8, sources = 1, bind_any = 0;
     uint64_t seed = 0;
     static const struct option L[] = {
         {"model", 1, 0, 'm'}, {"ckpt", 1, 0, 'k'}, {"store", 1, 0, 'S'}, {"out", 1, 0, 'o'},
         {"config", 1, 0, 'c'}, {"n", 1, 0, 'n'}, {"batch", 1, 0, 'b'}, {"sample", 0, 0, 'a'},
         {"seed", 1, 0, 's'}, {"ncols", 1, 0, 'C'}, {"in", 1, 0, 'i'}, {"ctl", 1, 0, 'T'},
-        {"reply", 1, 0, 'r'}, {"sources", 1, 0, 'P'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"reply", 1, 0, 'r'}, {"sources", 1, 0, 'P'}, {"bind-any", 0, 0, 'A'},
+        {"device", 1, 0, 'x'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
-        char *e = NULL;
         switch (c) {
         case 'm': break;
         case 'h': help(); return 0;
@@ -148,25 +156,26 @@ int decode_vae_main(int argc, char **argv) {
         case 'i': in_ep = optarg; break;
         case 'T': ctl_ep = optarg; break;
         case 'r': reply_ep = optarg; break;
-        case 'P': sources = (int)strtol(optarg, &e, 10); break;
-        case 'n': n = (int)strtol(optarg, &e, 10); break;
-        case 'b': batch = (int)strtol(optarg, &e, 10); break;
-        case 'C': ncols = (int)strtol(optarg, &e, 10); break;
-        case 's': seed = strtoull(optarg, &e, 10); break;
+        case 'P': if (flag_int(STAGE, "--sources", optarg, 1, DECODE_MAX_SOURCES, &sources)) return 2; break;
+        case 'n': if (flag_int(STAGE, "--n", optarg, 1, DECODE_MAX_N, &n)) return 2; break;
+        case 'b': if (flag_int(STAGE, "--batch", optarg, 1, DECODE_MAX_BATCH, &batch)) return 2; break;
+        case 'C': if (flag_int(STAGE, "--ncols", optarg, 1, DECODE_MAX_N, &ncols)) return 2; break;
+        case 's': if (flag_u64(STAGE, "--seed", optarg, &seed)) return 2; break;
+        case 'A': bind_any = 1; break;
+        case 'x': if (flag_device_use(STAGE, optarg)) return 2; break;
         default: fprintf(stderr, "decode: unknown or incomplete option (see --help)\n"); return 2;
         }
-        if (e && *e) { fprintf(stderr, "decode: bad number '%s'\n", optarg); return 2; }
     }
     int bus_mode = in_ep || ctl_ep || reply_ep;
-    if (bus_mode && (!in_ep || !ctl_ep || !reply_ep || sources < 1)) {
-        fprintf(stderr, "decode: bus mode needs --in, --ctl, --reply (and --sources >= 1)\n");
+    if (bus_mode && (!in_ep || !ctl_ep || !reply_ep)) {
+        fprintf(stderr, "decode: bus mode needs --in, --ctl, --reply\n");
         return 2;
     }
     if (!ckpt || !spath || (!out && !bus_mode)) {
         fprintf(stderr, "decode: --ckpt, --store and --out (or the bus flags) are required\n");
         return 2;
     }
-    if (n < 1 || batch < 1 || ncols < 1) { fprintf(stderr, "decode: --n, --batch, --ncols must be >= 1\n"); return 2; }
+    if (!bus_mode && stage_mkdir_p(STAGE, out)) return 1;
     // Preset and image channels from the checkpoint (models/vae_ckpt.h).
     char path[1200], msg[600];
     snprintf(path, sizeof path, "%s.safetensors", ckpt);
@@ -210,7 +219,7 @@ int decode_vae_main(int argc, char **argv) {
             rc = 1;
             goto done;
         }
-        rc = decode_bus(m, meta, in_ep, ctl_ep, reply_ep, sources, batch);
+        rc = decode_bus(m, meta, in_ep, ctl_ep, reply_ep, sources, batch, bind_any);
         goto done;
     }
     for (int i0 = 0; i0 < n; i0 += batch) {

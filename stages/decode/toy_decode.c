@@ -16,6 +16,7 @@
 #include "bus/worker.h"
 #include "models/toy_mlp.h"
 #include "core/base.h"
+#include "stages/common/flags.h"
 #include "stages/decode/decode.h"
 #include "store/store.h"
 
@@ -27,8 +28,14 @@ static void help(void) {
            "  --out EP         connect: the eval sink (PUSH)\n"
            "  --sources P      job sources to hear eos from (default 1)\n"
            "  --identity       no tokenizer: points = latents (raw-data diagnostic);\n"
-           "                   without --store the latents are not denormalised\n");
+           "                   without --store the latents are not denormalised\n"
+           "  --bind-any       allow binding tcp:// on any address, not only 127.0.0.1\n"
+           "                   (default: loopback only)\n"
+           DEVICE_HELP);
 }
+
+static const char STAGE[] = "decode";
+enum { DECODE_MAX_SOURCES = 1024 };
 
 typedef struct {
     toy_tok *t;                // NULL with --identity
@@ -75,16 +82,16 @@ static int decode_item(void *ctx, const bus_msg *m, bus_msg **reply) {
 
 int decode_toy_main(int argc, char **argv) {
     const char *ckpt = NULL, *spath = NULL, *in_ep = NULL, *ctl_ep = NULL, *out_ep = NULL;
-    int sources = 1, identity = 0;
+    int sources = 1, identity = 0, bind_any = 0;
     static struct option L[] = {{"model", 1, 0, 'm'}, {"ckpt", 1, 0, 'c'}, {"store", 1, 0, 's'},
                                 {"in", 1, 0, 'i'}, {"ctl", 1, 0, 'C'}, {"out", 1, 0, 'o'},
                                 {"sources", 1, 0, 'P'}, {"identity", 0, 0, 'I'}, {"help", 0, 0, 'h'},
+                                {"bind-any", 0, 0, 'a'}, {"device", 1, 0, 'x'},
                                 {0, 0, 0, 0}};
     optind = 1;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
-        char *end = NULL;
         switch (c) {
         case 'm': break;
         case 'c': ckpt = optarg; break;
@@ -92,15 +99,15 @@ int decode_toy_main(int argc, char **argv) {
         case 'i': in_ep = optarg; break;
         case 'C': ctl_ep = optarg; break;
         case 'o': out_ep = optarg; break;
-        case 'P': sources = (int)strtol(optarg, &end, 10); break;
+        case 'P': if (flag_int(STAGE, "--sources", optarg, 1, DECODE_MAX_SOURCES, &sources)) return 2; break;
         case 'I': identity = 1; break;
+        case 'a': bind_any = 1; break;
+        case 'x': if (flag_device_use(STAGE, optarg)) return 2; break;
         case 'h': help(); return 0;
         default: fprintf(stderr, "decode: unknown or incomplete option '%s' (see --help)\n", argv[optind - 1]); return 2;
         }
-        if (end && *end) { fprintf(stderr, "decode: bad number '%s'\n", optarg); return 2; }
     }
-    if ((!ckpt && !identity) || (ckpt && identity) || (!spath && !identity) || !in_ep || !ctl_ep || !out_ep ||
-        sources < 1) {
+    if ((!ckpt && !identity) || (ckpt && identity) || (!spath && !identity) || !in_ep || !ctl_ep || !out_ep) {
         fprintf(stderr, "decode: need exactly one of --ckpt/--identity, and --store (optional with --identity), --in, --ctl, --out\n");
         return 2;
     }
@@ -124,7 +131,8 @@ int decode_toy_main(int argc, char **argv) {
                 hash, spath, meta->tokenizer_hash);
     toy_decode_ctx cx = {.t = t, .meta = meta};
     bus_worker_opts wo = {.name = "decode",
-                          .in = {.data_ep = in_ep, .bind = 1, .ctl_ep = ctl_ep, .nproducers = sources},
+                          .in = {.data_ep = in_ep, .bind = 1, .ctl_ep = ctl_ep, .nproducers = sources,
+                                 .sock = {.allow_remote = bind_any}},
                           .out_ep = out_ep};
     bus_worker_stats ws;
     e = bus_worker_run(&wo, decode_item, &cx, &ws);

@@ -28,8 +28,14 @@
 #include "models/vae_ckpt.h"
 #include "core/base.h"
 #include "nn/safetensors.h"
+#include "stages/common/flags.h"
 #include "stages/encode/encode.h"
 #include "store/store.h"
+
+static const char STAGE[] = "encode";
+// Bounds: the batch's images and moments are held at once; the statistics
+// subset is read into memory.
+enum { ENCODE_MAX_BATCH = 1024, ENCODE_MAX_STATS_N = 10000000 };
 
 static void help(void) {
     printf("usage: encode --model vae --ckpt PREFIX --store DIR [options]\n"
@@ -46,7 +52,7 @@ static void help(void) {
            "  --stats          compute the latent statistics after encoding (default: only\n"
            "                   when this process covered the whole split)\n"
            "  --stats-n N      subset size for the statistics (default 10000)  --seed N (0)\n"
-           "  --data DIR       Fashion-MNIST folder (default %s)\n", FMNIST_DEFAULT_DIR);
+           "  --data DIR       Fashion-MNIST folder (default %s)\n" DEVICE_HELP, FMNIST_DEFAULT_DIR);
 }
 
 // FNV-1a 64 of the checkpoint file: identifies the tokenizer in __meta__.
@@ -95,18 +101,17 @@ static int load_photo_tiles(int base, int split, photo_tiles *t, char *msg, int 
 
 int encode_vae_main(int argc, char **argv) {
     const char *ckpt = NULL, *spath = NULL, *config = NULL, *split = "train", *data_dir = NULL;
-    long long first = 0, end = -1, stats_n = 10000;
+    int64_t first = 0, end = -1, stats_n = 10000;   // end -1: the whole split
     int batch = 32, want_stats = 0, photo_base = 128;
     uint64_t seed = 0;
     static const struct option L[] = {
         {"model", 1, 0, 'm'}, {"ckpt", 1, 0, 'k'}, {"store", 1, 0, 'o'}, {"config", 1, 0, 'c'},
         {"split", 1, 0, 'p'}, {"first", 1, 0, 'f'}, {"end", 1, 0, 'e'}, {"batch", 1, 0, 'b'},
         {"stats", 0, 0, 't'}, {"stats-n", 1, 0, 'n'}, {"seed", 1, 0, 's'}, {"data", 1, 0, 'D'},
-        {"photo-base", 1, 0, 'P'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"photo-base", 1, 0, 'P'}, {"device", 1, 0, 'x'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
-        char *e = NULL;
         switch (c) {
         case 'm': break;
         case 'h': help(); return 0;
@@ -116,19 +121,18 @@ int encode_vae_main(int argc, char **argv) {
         case 'p': split = optarg; break;
         case 'D': data_dir = optarg; break;
         case 't': want_stats = 1; break;
-        case 'f': first = strtoll(optarg, &e, 10); break;
-        case 'e': end = strtoll(optarg, &e, 10); break;
-        case 'n': stats_n = strtoll(optarg, &e, 10); break;
-        case 'b': batch = (int)strtol(optarg, &e, 10); break;
-        case 'P': photo_base = (int)strtol(optarg, &e, 10); break;
-        case 's': seed = strtoull(optarg, &e, 10); break;
+        case 'f': if (flag_i64(STAGE, "--first", optarg, 0, INT64_MAX, &first)) return 2; break;
+        case 'e': if (flag_i64(STAGE, "--end", optarg, 0, INT64_MAX, &end)) return 2; break;
+        case 'n': if (flag_i64(STAGE, "--stats-n", optarg, 1, ENCODE_MAX_STATS_N, &stats_n)) return 2; break;
+        case 'b': if (flag_int(STAGE, "--batch", optarg, 1, ENCODE_MAX_BATCH, &batch)) return 2; break;
+        case 'P': if (flag_int(STAGE, "--photo-base", optarg, 32, 4096, &photo_base)) return 2; break;
+        case 's': if (flag_u64(STAGE, "--seed", optarg, &seed)) return 2; break;
+        case 'x': if (flag_device_use(STAGE, optarg)) return 2; break;
         default: fprintf(stderr, "encode: unknown or incomplete option (see --help)\n"); return 2;
         }
-        if (e && *e) { fprintf(stderr, "encode: bad number '%s'\n", optarg); return 2; }
     }
     if (!ckpt || !spath) { fprintf(stderr, "encode: --ckpt PREFIX and --store DIR are required\n"); return 2; }
-    if (batch < 1 || stats_n < 1) { fprintf(stderr, "encode: --batch and --stats-n must be >= 1\n"); return 2; }
-    if (photo_base < 32 || photo_base > 4096 || photo_base % 32) {
+    if (photo_base % 32) {
         fprintf(stderr, "encode: --photo-base must be a multiple of 32 in 32..4096\n");
         return 2;
     }
@@ -162,7 +166,7 @@ int encode_vae_main(int argc, char **argv) {
     }
     if (end < 0) end = nsplit;
     if (first < 0 || end > nsplit || first > end) {
-        fprintf(stderr, "encode: range [%lld, %lld) outside the split's 0..%lld\n", first, end,
+        fprintf(stderr, "encode: range [%lld, %lld) outside the split's 0..%lld\n", (long long)first, (long long)end,
                 (long long)nsplit);
         fmnist_destroy(&ds);
         free(tiles.imgs); free(tiles.labels);
@@ -213,8 +217,8 @@ int encode_vae_main(int argc, char **argv) {
         rc = 1;
         goto done;
     }
-    fprintf(stderr, "[encode vae] %zu of %lld images in [%lld, %lld) to encode\n", ntodo, end - first,
-            first, end);
+    fprintf(stderr, "[encode vae] %zu of %lld images in [%lld, %lld) to encode\n", ntodo, (long long)(end - first),
+            (long long)first, (long long)end);
     float *sig = mu + (size_t)batch * per, *muf = sig + (size_t)batch * per, *sigf = muf + (size_t)batch * per;
     for (size_t k0 = 0; k0 < ntodo; k0 += (size_t)batch) {
         int B = (int)(ntodo - k0 < (size_t)batch ? ntodo - k0 : (size_t)batch);
@@ -254,7 +258,7 @@ int encode_vae_main(int argc, char **argv) {
         float mean[STORE_MAX_CHANNELS], sd[STORE_MAX_CHANNELS];
         uint64_t have = 0;
         store_count(st, &have);
-        size_t sub = (size_t)(stats_n < (long long)have ? stats_n : (long long)have);
+        size_t sub = (size_t)(stats_n < (int64_t)have ? stats_n : (int64_t)have);
         if ((e = store_compute_stats(st, mean, sd, sub, seed)) || (e = store_set_stats(st, mean, sd))) {
             fprintf(stderr, "encode: latent statistics: %s (%s)\n", store_strerror(e), store_last_error());
             rc = 1;

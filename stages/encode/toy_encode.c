@@ -11,6 +11,7 @@
 // Resumable: existing indices are verified (identical content) and skipped.
 #include <cjson/cJSON.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,8 +21,13 @@
 #include "models/toy_mlp.h"
 #include "core/base.h"
 #include "core/mt19937.h"
+#include "stages/common/flags.h"
 #include "stages/encode/encode.h"
 #include "store/store.h"
+
+static const char STAGE[] = "encode";
+// Bounds: the points, their moments and sigma are held at once (32 bytes each).
+enum { ENCODE_MAX_N = 10000000, ENCODE_MAX_BATCH = 1 << 16 };
 
 static void help(void) {
     printf("usage: encode --model toy --store DIR (--ckpt TOKENIZER.safetensors | --identity) [options]\n"
@@ -31,7 +37,8 @@ static void help(void) {
            "  --batch N          encoder batch (default 4096)\n"
            "  --identity         no tokenizer: mu = x, sigma = 0 (raw-data flow diagnostic)\n"
            "  --diagnostics F    write tokenizer diagnostics on held-out points to F (JSON)\n"
-           "  --n-holdout N      held-out points for diagnostics (default 10000, seed 777)\n");
+           "  --n-holdout N      held-out points for diagnostics (default 10000, seed 777)\n"
+           DEVICE_HELP);
 }
 
 static int cmp_d(const void *a, const void *b) {
@@ -131,32 +138,31 @@ int encode_toy_main(int argc, char **argv) {
     static struct option L[] = {{"model", 1, 0, 'm'}, {"ckpt", 1, 0, 'c'}, {"store", 1, 0, 's'},
                                 {"n", 1, 0, 'n'}, {"data-seed", 1, 0, 'S'}, {"batch", 1, 0, 'b'},
                                 {"identity", 0, 0, 'I'}, {"diagnostics", 1, 0, 'D'},
-                                {"n-holdout", 1, 0, 'H'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+                                {"n-holdout", 1, 0, 'H'}, {"device", 1, 0, 'x'}, {"help", 0, 0, 'h'},
+                                {0, 0, 0, 0}};
     optind = 1;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
-        char *end = NULL;
         switch (c) {
         case 'm': break;
         case 'c': ckpt = optarg; break;
         case 's': spath = optarg; break;
-        case 'n': n = (int)strtol(optarg, &end, 10); break;
-        case 'S': seed = (int)strtol(optarg, &end, 10); break;
-        case 'b': batch = (int)strtol(optarg, &end, 10); break;
+        case 'n': if (flag_int(STAGE, "--n", optarg, 4, ENCODE_MAX_N, &n)) return 2; break;
+        case 'S': if (flag_int(STAGE, "--data-seed", optarg, INT_MIN, INT_MAX, &seed)) return 2; break;
+        case 'b': if (flag_int(STAGE, "--batch", optarg, 1, ENCODE_MAX_BATCH, &batch)) return 2; break;
         case 'I': identity = 1; break;
         case 'D': diag = optarg; break;
-        case 'H': nhold = (int)strtol(optarg, &end, 10); break;
+        case 'H': if (flag_int(STAGE, "--n-holdout", optarg, 100, ENCODE_MAX_N, &nhold)) return 2; break;
+        case 'x': if (flag_device_use(STAGE, optarg)) return 2; break;
         case 'h': help(); return 0;
         default: fprintf(stderr, "encode: unknown or incomplete option '%s' (see --help)\n", argv[optind - 1]); return 2;
         }
-        if (end && *end) { fprintf(stderr, "encode: bad number '%s'\n", optarg); return 2; }
     }
     if (!spath || (!ckpt && !identity) || (ckpt && identity)) {
         fprintf(stderr, "encode: need --store DIR and exactly one of --ckpt FILE or --identity\n");
         return 2;
     }
-    if (n < 4 || batch < 1 || nhold < 100) { fprintf(stderr, "encode: need --n >= 4, --batch >= 1, --n-holdout >= 100\n"); return 2; }
     char err[600], hash[17] = "identity";
     toy_tok *t = NULL;
     if (ckpt) {
@@ -211,6 +217,7 @@ int encode_toy_main(int argc, char **argv) {
     }
     fprintf(stderr, "[encode toy] %s: %zu written, %zu already present; latent mean (%.4g, %.4g) std (%.4g, %.4g)\n",
             spath, written, skipped, mean[0], mean[1], std[0], std[1]);
+    if (diag && t && stage_mkdir_parent(STAGE, diag)) goto done;
     if (diag && t && (e = diagnostics(diag, t, g, nhold))) {
         fprintf(stderr, "encode: cannot write diagnostics %s: %s\n", diag, toy_strerror(e));
         goto done;

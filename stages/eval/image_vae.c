@@ -43,12 +43,17 @@
 #include "metrics/frechet.h"
 #include "core/philox.h"
 #include "nn/safetensors.h"
+#include "stages/common/flags.h"
 #include "stages/eval/eval.h"
 #include "metrics/image.h"
 #include "stages/eval/plot_lines.h"
 
 #define MAX_SCALES 16
 #define MAX_REPORTS 6
+
+static const char STAGE[] = "eval";
+// Bounds: the --n test images (and their reconstructions) are held at once.
+enum { EVAL_MAX_N = 100000, EVAL_MAX_BATCH = 1024 };
 
 static void help(void) {
     printf("usage: eval --model vae --ckpt PREFIX --out DIR [options]\n"
@@ -70,6 +75,7 @@ static void help(void) {
            "  --classifier F  classifier weights (train --model classifier) for the Frechet\n"
            "                  distance on its features (1-channel only; omitted when not given)\n"
            "  --data DIR      Fashion-MNIST folder (default %s)\n"
+           DEVICE_HELP
            "Writes DIR/report.json, DIR/report.md, DIR/recon.png (originals row, reconstructions\n"
            "row).\n"
            "--plot-robustness OUT.png REPORT.json...: draws PSNR and classifier-feature Frechet vs\n"
@@ -197,11 +203,10 @@ int eval_vae_main(int argc, char **argv) {
         {"n", 1, 0, 'n'}, {"batch", 1, 0, 'b'}, {"scales", 1, 0, 's'}, {"seed", 1, 0, 'S'},
         {"data", 1, 0, 'D'}, {"classifier", 1, 0, 'C'}, {"photos", 0, 0, 'P'},
         {"photo-base", 1, 0, 'B'}, {"plot-robustness", 1, 0, 'R'}, {"labels", 1, 0, 'L'},
-        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"device", 1, 0, 'x'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
-        char *end = NULL;
         switch (c) {
         case 'm': break;
         case 'h': help(); return 0;
@@ -214,19 +219,18 @@ int eval_vae_main(int argc, char **argv) {
         case 'R': plot_out = optarg; break;
         case 'L': labels = optarg; break;
         case 's': scales_s = optarg; break;
-        case 'n': n = (int)strtol(optarg, &end, 10); break;
-        case 'b': batch = (int)strtol(optarg, &end, 10); break;
-        case 'B': photo_base = (int)strtol(optarg, &end, 10); break;
-        case 'S': seed = strtoull(optarg, &end, 10); break;
+        case 'n': if (flag_int(STAGE, "--n", optarg, 2, EVAL_MAX_N, &n)) return 2; break;
+        case 'b': if (flag_int(STAGE, "--batch", optarg, 1, EVAL_MAX_BATCH, &batch)) return 2; break;
+        case 'B': if (flag_int(STAGE, "--photo-base", optarg, 32, 4096, &photo_base)) return 2; break;
+        case 'S': if (flag_u64(STAGE, "--seed", optarg, &seed)) return 2; break;
+        case 'x': if (flag_device_use(STAGE, optarg)) return 2; break;
         default: fprintf(stderr, "eval: unknown or incomplete option (see --help)\n"); return 2;
         }
-        if (end && *end) { fprintf(stderr, "eval: bad number '%s'\n", optarg); return 2; }
     }
     if (plot_out) return plot_robustness(plot_out, labels, argv + optind, argc - optind);
     if (optind < argc) { fprintf(stderr, "eval: unexpected argument '%s' (see --help)\n", argv[optind]); return 2; }
     if (!ckpt || !out) { fprintf(stderr, "eval: --ckpt PREFIX and --out DIR are required\n"); return 2; }
-    if (n < 2 || batch < 1) { fprintf(stderr, "eval: --n >= 2 and --batch >= 1\n"); return 2; }
-    if (photo_base < 32 || photo_base > 4096 || photo_base % 32) {
+    if (photo_base % 32) {
         fprintf(stderr, "eval: --photo-base must be a multiple of 32 in 32..4096\n");
         return 2;
     }
@@ -265,10 +269,7 @@ int eval_vae_main(int argc, char **argv) {
     if (C == 3 && (cls_path || use_photos))
         fprintf(stderr, "eval: RGB tokenizer: --classifier and --photos (gray) do not apply, ignored\n");
     if (C == 3) cls_path = NULL, use_photos = 0;
-    if (mkdir(out, 0755) && errno != EEXIST) {
-        fprintf(stderr, "eval: cannot create %s: %s\n", out, strerror(errno));
-        return 1;
-    }
+    if (stage_mkdir_p(STAGE, out)) return 1;
     // The test images, all in memory: (n, C, 32, 32).
     float *imgs = NULL;
     char split[160];

@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,10 +29,15 @@
 #include "data/toy_gmm.h"
 #include "core/base.h"
 #include "core/mt19937.h"
+#include "stages/common/flags.h"
 #include "stages/eval/eval.h"
 #include "metrics/toy.h"
 #include "stages/eval/plot_toy.h"
 #include "store/store.h"
+
+static const char STAGE[] = "eval";
+// Bounds: the reference statistics hold --n-true points and their k-NN radii.
+enum { EVAL_MAX_SOURCES = 1024, EVAL_MAX_N_TRUE = 10000000 };
 
 static void help(void) {
     printf("usage: eval --model toy --in EP --ctl EP --acks EP[,EP...] --out DIR [options]\n"
@@ -46,7 +52,9 @@ static void help(void) {
            "  --store DIR       latent store: adds training latents with sigma ellipses to latent.png\n"
            "  --title TEXT      label for the report (default: the --out folder)\n"
            "  --timeout-s S     give up when nothing arrives for S seconds (default 600)\n"
-           "  --no-figures      skip the PNG figures\n");
+           "  --no-figures      skip the PNG figures\n"
+           "  --bind-any        allow binding tcp:// on any address, not only 127.0.0.1\n"
+           "                    (default: loopback only)\n");
 }
 
 typedef struct { uint32_t src; uint64_t id; int64_t n; float *x, *z; } item;
@@ -260,36 +268,36 @@ static int report(const char *dir, const char *title, const float *x, int64_t n,
 int eval_toy_main(int argc, char **argv) {
     const char *in_ep = NULL, *ctl_ep = NULL, *acks = NULL, *out = NULL, *extra = NULL, *spath = NULL;
     const char *title = NULL, *sbs = NULL;
-    int sources = 1, n_true = 10000, true_seed = 4242, timeout_s = 600, figures = 1;
+    int sources = 1, n_true = 10000, true_seed = 4242, timeout_s = 600, figures = 1, bind_any = 0;
     static struct option L[] = {
         {"model", 1, 0, 'm'}, {"in", 1, 0, 'i'}, {"ctl", 1, 0, 'C'}, {"acks", 1, 0, 'a'},
         {"out", 1, 0, 'o'}, {"sources", 1, 0, 'P'}, {"n-true", 1, 0, 'n'}, {"true-seed", 1, 0, 'S'},
         {"extra", 1, 0, 'x'}, {"store", 1, 0, 's'}, {"title", 1, 0, 't'}, {"timeout-s", 1, 0, 'T'},
-        {"side-by-side", 1, 0, 'B'}, {"no-figures", 0, 0, 'F'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"side-by-side", 1, 0, 'B'}, {"no-figures", 0, 0, 'F'}, {"bind-any", 0, 0, 'A'},
+        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     optind = 1;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
-        char *end = NULL;
         switch (c) {
         case 'm': break;
         case 'i': in_ep = optarg; break;
         case 'C': ctl_ep = optarg; break;
         case 'a': acks = optarg; break;
         case 'o': out = optarg; break;
-        case 'P': sources = (int)strtol(optarg, &end, 10); break;
-        case 'n': n_true = (int)strtol(optarg, &end, 10); break;
-        case 'S': true_seed = (int)strtol(optarg, &end, 10); break;
+        case 'P': if (flag_int(STAGE, "--sources", optarg, 1, EVAL_MAX_SOURCES, &sources)) return 2; break;
+        case 'n': if (flag_int(STAGE, "--n-true", optarg, 10, EVAL_MAX_N_TRUE, &n_true)) return 2; break;
+        case 'S': if (flag_int(STAGE, "--true-seed", optarg, INT_MIN, INT_MAX, &true_seed)) return 2; break;
         case 'x': extra = optarg; break;
         case 's': spath = optarg; break;
         case 't': title = optarg; break;
-        case 'T': timeout_s = (int)strtol(optarg, &end, 10); break;
+        case 'T': if (flag_int(STAGE, "--timeout-s", optarg, 1, INT_MAX, &timeout_s)) return 2; break;
         case 'B': sbs = optarg; break;
         case 'F': figures = 0; break;
+        case 'A': bind_any = 1; break;
         case 'h': help(); return 0;
         default: fprintf(stderr, "eval: unknown or incomplete option '%s' (see --help)\n", argv[optind - 1]); return 2;
         }
-        if (end && *end) { fprintf(stderr, "eval: bad number '%s'\n", optarg); return 2; }
     }
     if (sbs) {
         int n = argc - optind;
@@ -298,14 +306,11 @@ int eval_toy_main(int argc, char **argv) {
         if (rc) fprintf(stderr, "eval: cannot compose %s: %s\n", sbs, vel_strerror(rc));
         return rc ? 1 : 0;
     }
-    if (!in_ep || !ctl_ep || !acks || !out || sources < 1 || n_true < 10 || timeout_s < 1) {
-        fprintf(stderr, "eval: need --in, --ctl, --acks, --out, --sources >= 1, --n-true >= 10\n");
+    if (!in_ep || !ctl_ep || !acks || !out) {
+        fprintf(stderr, "eval: need --in, --ctl, --acks, --out\n");
         return 2;
     }
-    if (mkdir(out, 0777) && errno != EEXIST) {
-        fprintf(stderr, "eval: cannot create %s: %s\n", out, strerror(errno));
-        return 1;
-    }
+    if (stage_mkdir_p(STAGE, out)) return 1;
     bus_socket *in = NULL, *ctl = NULL;
     bus_acker *ack = NULL;
     bus_eos *eos = NULL;
@@ -313,7 +318,7 @@ int eval_toy_main(int argc, char **argv) {
     item *items = NULL;
     int nitems = 0, cap = 0, rc = 1, e, has_z = 1;
     int64_t total = 0, dups = 0;
-    if ((e = bus_socket_open(&in, BUS_PULL, NULL)) || (e = bus_bind(in, in_ep)) ||
+    if ((e = bus_socket_open(&in, BUS_PULL, &(bus_socket_opts){.allow_remote = bind_any})) || (e = bus_bind(in, in_ep)) ||
         (e = bus_socket_open(&ctl, BUS_SUB, NULL)) || (e = bus_connect(ctl, ctl_ep)) ||
         (e = bus_acker_open(&ack, acks, NULL)) || (e = bus_eos_new(&eos, sources)) ||
         (e = bus_dedupe_new(&dd))) {

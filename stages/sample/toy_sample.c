@@ -16,6 +16,7 @@
 // --die-after K (tests): a worker exits abruptly after taking K jobs,
 // without answering the last one, to check that nothing is lost.
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,12 @@
 #include "models/sampler.h"
 #include "core/base.h"
 #include "core/mt19937.h"
+#include "stages/common/flags.h"
 #include "stages/sample/sample.h"
+
+static const char STAGE[] = "sample";
+// Bounds: the eval sink holds every sample, the source one message per job.
+enum { SAMPLE_MAX_N = 100000000, SAMPLE_MAX_JOB = 1 << 24, SAMPLE_MAX_SOURCES = 1024 };
 
 static void help(void) {
     printf("usage: sample --model toy-flow --role source --n N --jobs-bind EP --acks-bind EP --ctl-bind EP [options]\n"
@@ -41,11 +47,14 @@ static void help(void) {
            "  --deadline-ms MS    re-issue a job not acked this long (default 5000)\n"
            "  --stall-s S         give up when no job has been acked for S seconds (default 600;\n"
            "                      0 = wait forever): a dead eval sink ends the run with an error\n"
+           "  --bind-any          allow binding tcp:// on any address, not only 127.0.0.1\n"
+           "                      (default: loopback only)\n"
            "worker options:\n"
            "  --steps N           Euler steps on a uniform grid (default 20)\n"
            "  --sources P         job sources to hear eos from (default 1)\n"
            "  --exact             integrate the exact velocity v* of the mixture (no --ckpt)\n"
-           "  --die-after K       (tests) exit abruptly after taking K jobs\n");
+           "  --die-after K       (tests) exit abruptly after taking K jobs\n"
+           DEVICE_HELP);
 }
 
 #define FLOW_BMAX 1024   // the flow model's batch buffers (toy_flow_load) and tb
@@ -72,9 +81,9 @@ static int exact_velocity(void *ctx, float *v, const float *x, double t, const i
 }
 
 static int run_source(int n, int job_size, int seed, int src, int deadline, int stall_s,
-                      const char *jobs_ep, const char *acks_ep, const char *ctl_ep) {
+                      const char *jobs_ep, const char *acks_ep, const char *ctl_ep, int bind_any) {
     bus_source_opts o = {.src = (uint32_t)src, .jobs_ep = jobs_ep, .acks_ep = acks_ep, .ctl_ep = ctl_ep,
-                         .deadline_ms = deadline};
+                         .deadline_ms = deadline, .sock = {.allow_remote = bind_any}};
     bus_source *s;
     int rc = bus_source_open(&s, &o);
     if (rc) { fprintf(stderr, "sample: cannot open job source: %s\n", bus_strerror(rc)); return 1; }
@@ -199,18 +208,18 @@ int sample_toy_flow_main(int argc, char **argv) {
     const char *role = "worker", *ckpt = NULL, *jobs = NULL, *ctl = NULL, *out = NULL;
     const char *jobs_bind = NULL, *acks_bind = NULL, *ctl_bind = NULL;
     int n = 10000, job_size = 500, seed = 0, src = 0, deadline = 5000, steps = 20, sources = 1, die_after = 0, stall_s = 600;
-    int exact = 0;
+    int exact = 0, bind_any = 0;
     static struct option L[] = {
         {"model", 1, 0, 'm'}, {"role", 1, 0, 'r'}, {"ckpt", 1, 0, 'c'}, {"jobs", 1, 0, 'j'},
         {"ctl", 1, 0, 'C'}, {"out", 1, 0, 'o'}, {"jobs-bind", 1, 0, 'J'}, {"acks-bind", 1, 0, 'A'},
         {"ctl-bind", 1, 0, 'B'}, {"n", 1, 0, 'n'}, {"job-size", 1, 0, 'k'}, {"seed", 1, 0, 'S'},
         {"src", 1, 0, 'i'}, {"deadline-ms", 1, 0, 'd'}, {"steps", 1, 0, 's'}, {"sources", 1, 0, 'P'},
-        {"die-after", 1, 0, 'X'}, {"stall-s", 1, 0, 'T'}, {"exact", 0, 0, 'E'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"die-after", 1, 0, 'X'}, {"stall-s", 1, 0, 'T'}, {"exact", 0, 0, 'E'}, {"bind-any", 0, 0, 'a'},
+        {"device", 1, 0, 'x'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     optind = 1;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
-        char *end = NULL;
         switch (c) {
         case 'm': break;
         case 'r': role = optarg; break;
@@ -221,37 +230,33 @@ int sample_toy_flow_main(int argc, char **argv) {
         case 'J': jobs_bind = optarg; break;
         case 'A': acks_bind = optarg; break;
         case 'B': ctl_bind = optarg; break;
-        case 'n': n = (int)strtol(optarg, &end, 10); break;
-        case 'k': job_size = (int)strtol(optarg, &end, 10); break;
-        case 'S': seed = (int)strtol(optarg, &end, 10); break;
-        case 'i': src = (int)strtol(optarg, &end, 10); break;
-        case 'd': deadline = (int)strtol(optarg, &end, 10); break;
-        case 's': steps = (int)strtol(optarg, &end, 10); break;
-        case 'P': sources = (int)strtol(optarg, &end, 10); break;
-        case 'T': stall_s = (int)strtol(optarg, &end, 10); break;
-        case 'X': die_after = (int)strtol(optarg, &end, 10); break;
+        case 'n': if (flag_int(STAGE, "--n", optarg, 1, SAMPLE_MAX_N, &n)) return 2; break;
+        case 'k': if (flag_int(STAGE, "--job-size", optarg, 1, SAMPLE_MAX_JOB, &job_size)) return 2; break;
+        case 'S': if (flag_int(STAGE, "--seed", optarg, INT_MIN, INT_MAX, &seed)) return 2; break;
+        case 'i': if (flag_int(STAGE, "--src", optarg, 0, SAMPLE_MAX_SOURCES - 1, &src)) return 2; break;
+        case 'd': if (flag_int(STAGE, "--deadline-ms", optarg, 1, INT_MAX, &deadline)) return 2; break;
+        case 's': if (flag_int(STAGE, "--steps", optarg, 1, 100000, &steps)) return 2; break;
+        case 'P': if (flag_int(STAGE, "--sources", optarg, 1, SAMPLE_MAX_SOURCES, &sources)) return 2; break;
+        case 'T': if (flag_int(STAGE, "--stall-s", optarg, 0, INT_MAX, &stall_s)) return 2; break;
+        case 'X': if (flag_int(STAGE, "--die-after", optarg, 0, INT_MAX, &die_after)) return 2; break;
         case 'E': exact = 1; break;
+        case 'a': bind_any = 1; break;
+        case 'x': if (flag_device_use(STAGE, optarg)) return 2; break;
         case 'h': help(); return 0;
         default: fprintf(stderr, "sample: unknown or incomplete option '%s' (see --help)\n", argv[optind - 1]); return 2;
         }
-        if (end && *end) { fprintf(stderr, "sample: bad number '%s'\n", optarg); return 2; }
     }
     if (!strcmp(role, "source")) {
         if (!jobs_bind || !acks_bind || !ctl_bind) {
             fprintf(stderr, "sample: the source needs --jobs-bind, --acks-bind and --ctl-bind\n");
             return 2;
         }
-        if (n < 1 || job_size < 1 || src < 0 || deadline < 1 || stall_s < 0) {
-            fprintf(stderr, "sample: need --n, --job-size, --deadline-ms >= 1 and --stall-s >= 0\n");
-            return 2;
-        }
-        return run_source(n, job_size, seed, src, deadline, stall_s, jobs_bind, acks_bind, ctl_bind);
+        return run_source(n, job_size, seed, src, deadline, stall_s, jobs_bind, acks_bind, ctl_bind, bind_any);
     }
     if (strcmp(role, "worker") != 0) { fprintf(stderr, "sample: --role must be source or worker\n"); return 2; }
     if ((!ckpt == !exact) || !jobs || !ctl || !out) {
         fprintf(stderr, "sample: a worker needs exactly one of --ckpt/--exact, and --jobs, --ctl, --out\n");
         return 2;
     }
-    if (steps < 1 || steps > 100000 || sources < 1) { fprintf(stderr, "sample: need 1 <= --steps <= 100000 and --sources >= 1\n"); return 2; }
     return run_worker(ckpt, jobs, ctl, out, sources, steps, die_after);
 }

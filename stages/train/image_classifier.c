@@ -6,6 +6,7 @@
 // Not here: resume (the run is short; rerun it).
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "nn/optim.h"
 #include "core/philox.h"
 #include "nn/safetensors.h"
+#include "stages/common/flags.h"
 #include "stages/train/train.h"
 
 static void help(void) {
@@ -26,6 +28,7 @@ static void help(void) {
            "  --steps N (2000)  --batch N (32)  --lr X (1e-3)  --seed N (0)\n"
            "  --test-n N        test images for the reported accuracy (default 10000)\n"
            "  --log-every N (50)  --data DIR (default %s)\n"
+           DEVICE_HELP
            "Writes DIR/config.json, DIR/log.jsonl, DIR/classifier.safetensors, DIR/report.json.\n",
            FMNIST_DEFAULT_DIR);
 }
@@ -38,35 +41,27 @@ int train_classifier_main(int argc, char **argv) {
     static const struct option L[] = {
         {"model", 1, 0, 'm'}, {"out", 1, 0, 'o'}, {"steps", 1, 0, 'S'}, {"batch", 1, 0, 'B'},
         {"lr", 1, 0, 'L'}, {"seed", 1, 0, 's'}, {"test-n", 1, 0, 't'}, {"log-every", 1, 0, 'E'},
-        {"data", 1, 0, 'D'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"data", 1, 0, 'D'}, {"device", 1, 0, 'x'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
-        char *e = NULL;
         switch (c) {
         case 'm': break;
         case 'h': help(); return 0;
         case 'o': out = optarg; break;
         case 'D': data_dir = optarg; break;
-        case 'S': steps = (int)strtol(optarg, &e, 10); break;
-        case 'B': batch = (int)strtol(optarg, &e, 10); break;
-        case 'E': log_every = (int)strtol(optarg, &e, 10); break;
-        case 't': test_n = (int)strtol(optarg, &e, 10); break;
-        case 'L': lr = strtod(optarg, &e); break;
-        case 's': seed = strtoull(optarg, &e, 10); break;
+        case 'S': if (flag_int("train", "--steps", optarg, 0, INT_MAX, &steps)) return 2; break;
+        case 'B': if (flag_int("train", "--batch", optarg, 1, 4096, &batch)) return 2; break;
+        case 'E': if (flag_int("train", "--log-every", optarg, 1, INT_MAX, &log_every)) return 2; break;
+        case 't': if (flag_int("train", "--test-n", optarg, 1, 1000000, &test_n)) return 2; break;
+        case 'L': if (flag_f64("train", "--lr", optarg, 0, INFINITY, FLAG_OPEN_LO, &lr)) return 2; break;
+        case 's': if (flag_u64("train", "--seed", optarg, &seed)) return 2; break;
+        case 'x': if (flag_device_use("train", optarg)) return 2; break;
         default: fprintf(stderr, "train: unknown or incomplete option (see --help)\n"); return 2;
         }
-        if (e && *e) { fprintf(stderr, "train: bad number '%s'\n", optarg); return 2; }
     }
     if (!out) { fprintf(stderr, "train: --out DIR is required\n"); return 2; }
-    if (steps < 0 || batch < 1 || log_every < 1 || test_n < 1 || !(lr > 0)) {
-        fprintf(stderr, "train: steps >= 0, batch/log-every/test-n >= 1, lr > 0\n");
-        return 2;
-    }
-    if (mkdir(out, 0755) && errno != EEXIST) {
-        fprintf(stderr, "train: cannot create %s: %s\n", out, strerror(errno));
-        return 1;
-    }
+    if (stage_mkdir_p("train", out)) return 1;
     char msg[512], path[1200];
     fmnist *tr = NULL, *te = NULL;
     if (fmnist_load(data_dir, "train", &tr, msg, sizeof msg) || fmnist_load(data_dir, "test", &te, msg, sizeof msg)) {

@@ -34,6 +34,7 @@
 #include <cblas.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,7 @@
 #include "nn/optim.h"
 #include "core/philox.h"
 #include "metrics/image.h"
+#include "stages/common/flags.h"
 #include "stages/train/train.h"
 
 typedef struct {
@@ -66,6 +68,10 @@ typedef struct {
     double disc_weight, disc_lr;     // disc_lr 0: = lr
     int disc_start, disc_ndf, disc_layers;
 } vae_opts;
+
+static const char STAGE[] = "train";
+// Bound: the batch's activations (and the discriminator's) are held at once.
+enum { TRAIN_VAE_MAX_BATCH = 4096 };
 
 static void help(void) {
     printf("usage: train --model vae --out DIR [options]\n"
@@ -89,6 +95,7 @@ static void help(void) {
            "  --disc-lr X        discriminator Adam (0.5, 0.9) learning rate (default = --lr)\n"
            "  --disc-ndf N (64)  --disc-layers N (3)   discriminator width and depth\n"
            "  --data DIR         Fashion-MNIST folder (default %s)\n"
+           DEVICE_HELP
            "Writes DIR/config.json, DIR/log.jsonl, DIR/vae.safetensors, DIR/vae.optim.safetensors,\n"
            "DIR/recon.png; with the GAN DIR/disc.safetensors, DIR/disc.optim.safetensors; with\n"
            "--dataset photos DIR/heldout.json (held-out photo tiles: PSNR/SSIM through mu, probe).\n",
@@ -115,11 +122,10 @@ static int parse(int argc, char **argv, vae_opts *o) {
         {"resume", 0, 0, 'R'}, {"data", 1, 0, 'D'}, {"dataset", 1, 0, 'T'},
         {"photo-base", 1, 0, 'P'}, {"disc-weight", 1, 0, 'W'}, {"disc-start", 1, 0, 'X'},
         {"disc-lr", 1, 0, 'Y'}, {"disc-ndf", 1, 0, 'N'}, {"disc-layers", 1, 0, 'Z'},
-        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"device", 1, 0, 'x'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
-        char *end = NULL;
         switch (c) {
         case 'm': break;
         case 'h': return 1;
@@ -132,12 +138,13 @@ static int parse(int argc, char **argv, vae_opts *o) {
             else if (!strcmp(optarg, "photos")) o->photos = 1;
             else { fprintf(stderr, "train: --dataset must be fashion-mnist or photos, not '%s'\n", optarg); return 2; }
             break;
-        case 'P': o->photo_base = (int)strtol(optarg, &end, 10); break;
-        case 'W': o->disc_weight = strtod(optarg, &end); break;
-        case 'X': o->disc_start = (int)strtol(optarg, &end, 10); break;
-        case 'Y': o->disc_lr = strtod(optarg, &end); break;
-        case 'N': o->disc_ndf = (int)strtol(optarg, &end, 10); break;
-        case 'Z': o->disc_layers = (int)strtol(optarg, &end, 10); break;
+        case 'P': if (flag_int(STAGE, "--photo-base", optarg, 32, 4096, &o->photo_base)) return 2; break;
+        case 'W': if (flag_f64(STAGE, "--disc-weight", optarg, 0, INFINITY, 0, &o->disc_weight)) return 2; break;
+        case 'X': if (flag_int(STAGE, "--disc-start", optarg, 0, INT_MAX, &o->disc_start)) return 2; break;
+        case 'Y': if (flag_f64(STAGE, "--disc-lr", optarg, 0, INFINITY, 0, &o->disc_lr)) return 2; break;
+        case 'N': if (flag_int(STAGE, "--disc-ndf", optarg, 1, 4096, &o->disc_ndf)) return 2; break;
+        case 'Z': if (flag_int(STAGE, "--disc-layers", optarg, 1, 3, &o->disc_layers)) return 2; break;
+        case 'x': if (flag_device_use(STAGE, optarg)) return 2; break;
         case 'r':
             if (!strcmp(optarg, "kl")) o->loss.reg = VAE_REG_KL;
             else if (!strcmp(optarg, "ve")) o->loss.reg = VAE_REG_VE;
@@ -155,39 +162,24 @@ static int parse(int argc, char **argv, vae_opts *o) {
             else if (!strcmp(optarg, "global")) o->loss.mag = VAE_MAG_GLOBAL;
             else { fprintf(stderr, "train: bad --mag '%s'\n", optarg); return 2; }
             break;
-        case 'b': o->loss.beta = strtof(optarg, &end); break;
-        case 'v': o->loss.lambda_ve = strtof(optarg, &end); break;
-        case 'd': o->loss.delta = strtof(optarg, &end); break;
-        case 'l': o->loss.lambda_reg = strtof(optarg, &end); break;
-        case 't': o->loss.tau = strtof(optarg, &end); break;
-        case 'L': o->lr = strtod(optarg, &end); break;
-        case 'B': o->batch = (int)strtol(optarg, &end, 10); break;
-        case 'S': o->steps = (int)strtol(optarg, &end, 10); break;
-        case 'E': o->log_every = (int)strtol(optarg, &end, 10); break;
-        case 'C': o->ckpt_every = (int)strtol(optarg, &end, 10); break;
-        case 's': o->seed = strtoull(optarg, &end, 10); break;
+        case 'b': if (flag_f32(STAGE, "--beta", optarg, 0, INFINITY, 0, &o->loss.beta)) return 2; break;
+        case 'v': if (flag_f32(STAGE, "--lambda-ve", optarg, 0, INFINITY, 0, &o->loss.lambda_ve)) return 2; break;
+        case 'd': if (flag_f32(STAGE, "--delta", optarg, 0, INFINITY, 0, &o->loss.delta)) return 2; break;
+        case 'l': if (flag_f32(STAGE, "--lambda-reg", optarg, 0, INFINITY, 0, &o->loss.lambda_reg)) return 2; break;
+        case 't': if (flag_f32(STAGE, "--tau", optarg, -INFINITY, INFINITY, 0, &o->loss.tau)) return 2; break;
+        case 'L': if (flag_f64(STAGE, "--lr", optarg, 0, INFINITY, FLAG_OPEN_LO, &o->lr)) return 2; break;
+        case 'B': if (flag_int(STAGE, "--batch", optarg, 1, TRAIN_VAE_MAX_BATCH, &o->batch)) return 2; break;
+        case 'S': if (flag_int(STAGE, "--steps", optarg, 0, INT_MAX, &o->steps)) return 2; break;
+        case 'E': if (flag_int(STAGE, "--log-every", optarg, 1, INT_MAX, &o->log_every)) return 2; break;
+        case 'C': if (flag_int(STAGE, "--ckpt-every", optarg, 1, INT_MAX, &o->ckpt_every)) return 2; break;
+        case 's': if (flag_u64(STAGE, "--seed", optarg, &o->seed)) return 2; break;
         default:
             fprintf(stderr, "train: unknown or incomplete option '%s' (see --help)\n", argv[optind - 1]);
             return 2;
         }
-        if (end && (end == optarg || *end)) {
-            fprintf(stderr, "train: bad number '%s'\n", optarg);
-            return 2;
-        }
     }
     if (!o->out) { fprintf(stderr, "train: --out DIR is required\n"); return 2; }
-    if (o->batch < 1 || o->steps < 0 || o->log_every < 1 || o->ckpt_every < 1 || !(o->lr > 0) ||
-        o->loss.beta < 0 || o->loss.lambda_ve < 0 || o->loss.lambda_reg < 0 || o->loss.delta < 0) {
-        fprintf(stderr, "train: batch/log-every/ckpt-every >= 1, steps >= 0, lr > 0, weights >= 0\n");
-        return 2;
-    }
-    if (!(o->disc_weight >= 0) || o->disc_start < 0 || o->disc_lr < 0 || o->disc_ndf < 1 ||
-        o->disc_ndf > 4096 || o->disc_layers < 1 || o->disc_layers > 3) {
-        fprintf(stderr, "train: --disc-weight >= 0, --disc-start >= 0, --disc-lr > 0, "
-                        "--disc-ndf in 1..4096, --disc-layers in 1..3 (32x32 images)\n");
-        return 2;
-    }
-    if (o->photo_base < 32 || o->photo_base > 4096 || o->photo_base % 32) {
+    if (o->photo_base % 32) {
         fprintf(stderr, "train: --photo-base must be a multiple of 32 in 32..4096\n");
         return 2;
     }
@@ -428,10 +420,7 @@ int train_vae_main(int argc, char **argv) {
         fprintf(stderr, "train: unknown --config '%s' (f4c4, f4c8, f8c4)\n", o.config);
         return 2;
     }
-    if (mkdir(o.out, 0755) && errno != EEXIST) {
-        fprintf(stderr, "train: cannot create %s: %s\n", o.out, strerror(errno));
-        return 1;
-    }
+    if (stage_mkdir_p(STAGE, o.out)) return 1;
     char msg[512];
     fmnist *train = NULL, *test = NULL;
     photo_set *ptrain = NULL, *ptest = NULL;

@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 #include "core/mt19937.h"
 #include "nn/optim.h"
 #include "nn/schedule.h"
+#include "stages/common/flags.h"
 #include "stages/train/train.h"
 #include "store/store.h"
 
@@ -41,18 +43,10 @@ typedef struct {
     int time_freqs;
 } train_opts;
 
-static int mkdir_p(const char *path) {
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0777) && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    if (mkdir(buf, 0777) && errno != EEXIST) return -1;
-    return 0;
-}
+static const char STAGE[] = "train";
+// Upper bounds where memory follows from the number (the paper's toy is
+// 8 x 512, batch 4096): a width of 1e8 used to allocate gigabytes first.
+enum { TRAIN_TOY_MAX_WIDTH = 4096, TRAIN_TOY_MAX_BATCH = 1 << 16 };
 
 static int write_json(const char *path, cJSON *j) {
     char *s = cJSON_Print(j);
@@ -85,7 +79,7 @@ static void help_tok(void) {
            "  --batch N --iters N  (default 1024, 4000)\n"
            "  --lr X               lr_ref of lr_ref/sqrt(max(it/512,1)) (default 4e-3)\n"
            "  --seed N             init, data and noise seed (default 0)\n"
-           "  --log-every N        (default 100)\n");
+           "  --log-every N        (default 100)\n" DEVICE_HELP);
 }
 
 static void help_flow(void) {
@@ -110,7 +104,7 @@ static void help_flow(void) {
            "                       schedule does not depend on --iters, so a snapshot is\n"
            "                       the model a run of N iterations gives; default 0: off)\n"
            "  --seed N             (default 0)\n"
-           "  --log-every N        (default 100)\n", TOY_FOURIER_DEFAULT, TOY_FOURIER_MAX);
+           "  --log-every N        (default 100)\n" DEVICE_HELP, TOY_FOURIER_DEFAULT, TOY_FOURIER_MAX);
 }
 
 // Parses the flags of both models; returns 0, 1 for --help, 2 on a bad flag.
@@ -128,12 +122,11 @@ static int parse(int argc, char **argv, train_opts *o, int flow) {
         {"depth", 1, 0, 'd'}, {"width", 1, 0, 'w'}, {"batch", 1, 0, 'b'}, {"iters", 1, 0, 'i'},
         {"lr", 1, 0, 'l'}, {"seed", 1, 0, 'S'}, {"log-every", 1, 0, 'e'}, {"time", 1, 0, 't'},
         {"time-embed", 1, 0, 'E'}, {"time-freqs", 1, 0, 'K'}, {"save-every", 1, 0, 'P'}, {"ema", 1, 0, 'A'},
-        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"device", 1, 0, 'x'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     optind = 1;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
-        char *end = NULL;
         switch (c) {
         case 'm': break;
         case 'o': o->out = optarg; break;
@@ -143,11 +136,11 @@ static int parse(int argc, char **argv, train_opts *o, int flow) {
             else if (!strcmp(optarg, "ve")) o->tok.reg = TOY_REG_VE;
             else { fprintf(stderr, "train: --reg must be kl or ve, not '%s'\n", optarg); return 2; }
             break;
-        case 'k': o->tok.kl_weight = strtof(optarg, &end); break;
-        case 'V': o->tok.lambda_ve = strtof(optarg, &end); break;
-        case 'R': o->tok.lambda_reg = strtof(optarg, &end); break;
-        case 'T': o->tok.tau = strtof(optarg, &end); break;
-        case 'D': o->tok.delta = strtof(optarg, &end); break;
+        case 'k': if (flag_f32(STAGE, "--kl-weight", optarg, 0, INFINITY, 0, &o->tok.kl_weight)) return 2; break;
+        case 'V': if (flag_f32(STAGE, "--lambda-ve", optarg, 0, INFINITY, 0, &o->tok.lambda_ve)) return 2; break;
+        case 'R': if (flag_f32(STAGE, "--lambda-reg", optarg, 0, INFINITY, 0, &o->tok.lambda_reg)) return 2; break;
+        case 'T': if (flag_f32(STAGE, "--tau", optarg, -INFINITY, INFINITY, 0, &o->tok.tau)) return 2; break;
+        case 'D': if (flag_f32(STAGE, "--delta", optarg, 0, INFINITY, 0, &o->tok.delta)) return 2; break;
         case 'F': {
             int k = -1;
             for (int i = 0; i < 3; i++) if (!strcmp(optarg, VE_FORMS[i])) k = i;
@@ -160,13 +153,13 @@ static int parse(int argc, char **argv, train_opts *o, int flow) {
             else if (!strcmp(optarg, "elem")) o->tok.reg_global = 0;
             else { fprintf(stderr, "train: --reg-form must be global or elem\n"); return 2; }
             break;
-        case 'd': o->depth = (int)strtol(optarg, &end, 10); break;
-        case 'w': o->width = (int)strtol(optarg, &end, 10); break;
-        case 'b': o->batch = (int)strtol(optarg, &end, 10); break;
-        case 'i': o->iters = (int)strtol(optarg, &end, 10); break;
-        case 'l': o->lr = strtof(optarg, &end); break;
-        case 'S': o->seed = (int)strtol(optarg, &end, 10); break;
-        case 'e': o->log_every = (int)strtol(optarg, &end, 10); break;
+        case 'd': if (flag_int(STAGE, "--depth", optarg, 0, TOY_MAX_LAYERS - 1, &o->depth)) return 2; break;
+        case 'w': if (flag_int(STAGE, "--width", optarg, 1, TRAIN_TOY_MAX_WIDTH, &o->width)) return 2; break;
+        case 'b': if (flag_int(STAGE, "--batch", optarg, 1, TRAIN_TOY_MAX_BATCH, &o->batch)) return 2; break;
+        case 'i': if (flag_int(STAGE, "--iters", optarg, 0, INT_MAX, &o->iters)) return 2; break;
+        case 'l': if (flag_f32(STAGE, "--lr", optarg, 0, INFINITY, FLAG_OPEN_LO, &o->lr)) return 2; break;
+        case 'S': if (flag_int(STAGE, "--seed", optarg, INT_MIN, INT_MAX, &o->seed)) return 2; break;
+        case 'e': if (flag_int(STAGE, "--log-every", optarg, 1, INT_MAX, &o->log_every)) return 2; break;
         case 't':
             o->time_mode = -1;
             for (int i = 0; i < 3; i++) if (!strcmp(optarg, TIME_MODES[i])) o->time_mode = i;
@@ -178,28 +171,18 @@ static int parse(int argc, char **argv, train_opts *o, int flow) {
                 return 2;
             }
             break;
-        case 'K': o->time_freqs = (int)strtol(optarg, &end, 10); break;
-        case 'P': o->save_every = (int)strtol(optarg, &end, 10); break;
-        case 'A': o->ema = strtod(optarg, &end); break;
+        case 'K': if (flag_int(STAGE, "--time-freqs", optarg, 1, TOY_FOURIER_MAX, &o->time_freqs)) return 2; break;
+        case 'P': if (flag_int(STAGE, "--save-every", optarg, 0, INT_MAX, &o->save_every)) return 2; break;
+        case 'A': if (flag_f64(STAGE, "--ema", optarg, 0, 1, FLAG_OPEN_HI, &o->ema)) return 2; break;
+        case 'x': if (flag_device_use(STAGE, optarg)) return 2; break;
         case 'h': return 1;
         default:
             fprintf(stderr, "train: unknown or incomplete option '%s' (see --help)\n", argv[optind - 1]);
             return 2;
         }
-        if (end && *end) {
-            fprintf(stderr, "train: bad number '%s' (see --help)\n", optarg);
-            return 2;
-        }
     }
     if (!o->out) { fprintf(stderr, "train: --out DIR is required\n"); return 2; }
     if (flow && !o->store) { fprintf(stderr, "train: --store DIR is required for toy-flow\n"); return 2; }
-    if (o->depth < 0 || o->depth > TOY_MAX_LAYERS - 1 || o->width < 1 || o->batch < 1 || o->iters < 0 ||
-        o->log_every < 1 || o->save_every < 0 || !(o->ema >= 0 && o->ema < 1) || !(o->lr > 0) || o->tok.kl_weight < 0 || o->tok.lambda_ve < 0 ||
-        o->tok.lambda_reg < 0 || o->tok.delta < 0 || o->time_freqs < 1 || o->time_freqs > TOY_FOURIER_MAX) {
-        fprintf(stderr, "train: depth must be 0..%d, width/batch/log-every >= 1, lr > 0, weights >= 0, "
-                        "save-every >= 0, 0 <= ema < 1, time-freqs 1..%d\n", TOY_MAX_LAYERS - 1, TOY_FOURIER_MAX);
-        return 2;
-    }
     return 0;
 }
 
@@ -239,10 +222,7 @@ static cJSON *config_json(const train_opts *o, const char *model) {
 }
 
 static FILE *open_run(const train_opts *o, const char *model) {
-    if (mkdir_p(o->out)) {
-        fprintf(stderr, "train: cannot create %s: %s\n", o->out, strerror(errno));
-        return NULL;
-    }
+    if (stage_mkdir_p(STAGE, o->out)) return NULL;
     char path[1200];
     snprintf(path, sizeof path, "%s/config.json", o->out);
     cJSON *j = config_json(o, model);

@@ -1,0 +1,137 @@
+// flags.c: see flags.h.
+#include "stages/common/flags.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+// strtoll/strtod skip leading white space and accept an empty tail only when
+// they consumed something; the stages want the whole argument or nothing.
+static int starts_ok(const char *text) {
+    return text && *text && !isspace((unsigned char)*text);
+}
+
+int flag_i64(const char *stage, const char *flag, const char *text, int64_t lo, int64_t hi, int64_t *out) {
+    char *end = NULL;
+    errno = 0;
+    long long v = starts_ok(text) ? strtoll(text, &end, 10) : 0;
+    if (!starts_ok(text) || *end || errno == ERANGE || v < lo || v > hi) {
+        fprintf(stderr, "%s: %s must be an integer in [%lld, %lld], not '%s'\n", stage, flag, (long long)lo,
+                (long long)hi, text ? text : "");
+        return FLAG_EUSAGE;
+    }
+    *out = v;
+    return 0;
+}
+
+int flag_int(const char *stage, const char *flag, const char *text, int lo, int hi, int *out) {
+    int64_t v;
+    int e = flag_i64(stage, flag, text, lo, hi, &v);
+    if (!e) *out = (int)v;
+    return e;
+}
+
+int flag_u64(const char *stage, const char *flag, const char *text, uint64_t *out) {
+    char *end = NULL;
+    errno = 0;
+    int ok = starts_ok(text) && isdigit((unsigned char)*text);   // no sign: strtoull turns -1 into 2^64-1
+    unsigned long long v = ok ? strtoull(text, &end, 10) : 0;
+    if (!ok || *end || errno == ERANGE) {
+        fprintf(stderr, "%s: %s must be an integer in [0, %llu], not '%s'\n", stage, flag,
+                (unsigned long long)UINT64_MAX, text ? text : "");
+        return FLAG_EUSAGE;
+    }
+    *out = v;
+    return 0;
+}
+
+int flag_f64(const char *stage, const char *flag, const char *text, double lo, double hi, unsigned open,
+             double *out) {
+    char *end = NULL;
+    double v = starts_ok(text) ? strtod(text, &end) : NAN;
+    int ok = starts_ok(text) && !*end && isfinite(v) && ((open & FLAG_OPEN_LO) ? v > lo : v >= lo) &&
+             ((open & FLAG_OPEN_HI) ? v < hi : v <= hi);
+    if (!ok) {
+        fprintf(stderr, "%s: %s must be a number in %c%g, %g%c, not '%s'\n", stage, flag,
+                (open & FLAG_OPEN_LO) ? '(' : '[', lo, hi, (open & FLAG_OPEN_HI) ? ')' : ']', text ? text : "");
+        return FLAG_EUSAGE;
+    }
+    *out = v;
+    return 0;
+}
+
+int flag_f32(const char *stage, const char *flag, const char *text, double lo, double hi, unsigned open,
+             float *out) {
+    double v;
+    int e = flag_f64(stage, flag, text, lo, hi, open, &v);
+    if (e) return e;
+    if (!isfinite((float)v)) {   // e.g. 1e300 inside a range of (0, inf)
+        fprintf(stderr, "%s: %s: '%s' does not fit a 32-bit float\n", stage, flag, text);
+        return FLAG_EUSAGE;
+    }
+    *out = (float)v;
+    return 0;
+}
+
+int flag_device(const char *stage, const char *text, device_kind *kind, int *index) {
+    if (device_parse(text, kind, index)) {
+        fprintf(stderr, "%s: --device must be cpu, cuda or cuda:N, not '%s'\n", stage, text ? text : "");
+        return FLAG_EUSAGE;
+    }
+    return 0;
+}
+
+int flag_device_use(const char *stage, const char *text) {
+    device_kind kind;
+    int index;
+    char msg[512];
+    if (device_resolve(text, &kind, &index, msg, sizeof msg)) {
+        fprintf(stderr, "%s: %s\n", stage, msg);
+        return FLAG_EUSAGE;
+    }
+    return 0;
+}
+
+int stage_mkdir_p(const char *stage, const char *path) {
+    char buf[4096];
+    if (!path || !*path || strlen(path) >= sizeof buf) {
+        fprintf(stderr, "%s: cannot create '%s': path empty or too long\n", stage, path ? path : "");
+        return -1;
+    }
+    strcpy(buf, path);
+    for (char *p = buf + 1; *p; p++) {   // each parent in turn, then the path itself
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0777) && errno != EEXIST) goto fail;
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) && errno != EEXIST) goto fail;
+    struct stat sb;
+    if (stat(path, &sb) || !S_ISDIR(sb.st_mode)) {   // EEXIST also covers a file of that name
+        errno = ENOTDIR;
+        strcpy(buf, path);
+        goto fail;
+    }
+    return 0;
+fail:
+    fprintf(stderr, "%s: cannot create %s: %s\n", stage, buf, strerror(errno));
+    return -1;
+}
+
+int stage_mkdir_parent(const char *stage, const char *path) {
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    if (!slash || slash == path) return 0;
+    char buf[4096];
+    size_t n = (size_t)(slash - path);
+    if (n >= sizeof buf) {
+        fprintf(stderr, "%s: cannot create the folder of '%s': path too long\n", stage, path);
+        return -1;
+    }
+    memcpy(buf, path, n);
+    buf[n] = 0;
+    return stage_mkdir_p(stage, buf);
+}

@@ -1,0 +1,54 @@
+// flags.h: the number, device and folder parsing every stage's getopt loop
+// shares. Each stage keeps its own getopt_long table and --help text; for
+// each value it calls one of these, which parses the whole argument (no
+// trailing junk, no silent wrap: integers go through 64 bits and must lie
+// in [lo, hi]), prints one line naming the stage and the flag on failure,
+//   "sample: --n must be an integer in [1, 10000000], not '4294967297'"
+// and returns FLAG_EUSAGE (2, the stages' exit code for usage errors), so a
+// caller writes
+//   case 'n': if (flag_int("sample", "--n", optarg, 1, SAMPLE_MAX_N, &n)) return 2; break;
+// Upper bounds are the caller's: where memory or time follows from a number
+// (points held, widths, steps), the bound keeps a typo from allocating
+// gigabytes before failing.
+// Not here: the --model dispatcher (stages/common/dispatch.h).
+#ifndef STAGES_COMMON_FLAGS_H
+#define STAGES_COMMON_FLAGS_H
+
+#include <stdint.h>
+
+#include "nn/device.h"
+
+enum { FLAG_EUSAGE = 2 };
+
+// Integers: decimal, optional sign, nothing before or after.
+int flag_i64(const char *stage, const char *flag, const char *text, int64_t lo, int64_t hi, int64_t *out);
+int flag_int(const char *stage, const char *flag, const char *text, int lo, int hi, int *out);
+// Seeds: any value in [0, 2^64 - 1]; a sign is refused (strtoull would wrap -1).
+int flag_u64(const char *stage, const char *flag, const char *text, uint64_t *out);
+
+// Floats: strtod syntax (1e-3, 0.5, inf is refused), finite, in the range.
+// open: FLAG_OPEN_LO makes the lower bound strict (x > lo), FLAG_OPEN_HI the
+// upper (x < hi); 0 for a closed range.
+enum { FLAG_OPEN_LO = 1, FLAG_OPEN_HI = 2 };
+int flag_f64(const char *stage, const char *flag, const char *text, double lo, double hi, unsigned open,
+             double *out);
+// As flag_f64, stored as float (the range is checked on the double).
+int flag_f32(const char *stage, const char *flag, const char *text, double lo, double hi, unsigned open,
+             float *out);
+
+// --device cpu|cuda[:N]: parses the name (a bad name is a usage error).
+int flag_device(const char *stage, const char *text, device_kind *kind, int *index);
+// At the start of the run: checks that the device chosen is usable (cuda:
+// built with CUDA, a GPU present) and makes it the one the ops run on.
+// Prints "STAGE: --device cuda: ..." and returns FLAG_EUSAGE when it is not
+// (asking for a GPU the machine does not have is the caller's mistake).
+int flag_device_use(const char *stage, const char *text);
+
+// mkdir -p: creates path and every missing parent (mode 0777 before umask).
+// 0, or -1 with "STAGE: cannot create PATH: REASON" printed.
+int stage_mkdir_p(const char *stage, const char *path);
+// mkdir -p of the folder that will hold the file at path (nothing when the
+// path has no folder part).
+int stage_mkdir_parent(const char *stage, const char *path);
+
+#endif

@@ -1,0 +1,148 @@
+// test_flags.c: stages/common/flags.c, the number/device/folder parsing of
+// every stage. Values that used to wrap or pass with junk (2^32 + 1, 2^63,
+// "-1" for a seed, "12abc", " 5", "1e8" for an integer) are refused with
+// FLAG_EUSAGE and a message naming the flag; in-range values come back
+// exactly; float ranges honour open and closed ends; mkdir -p creates every
+// missing parent and refuses a file in the way.
+#include <criterion/criterion.h>
+#include <criterion/redirect.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "stages/common/flags.h"
+#include "tests/util.h"
+
+Test(flags, int_in_range_and_bounds) {
+    int v = -7;
+    cr_assert_eq(flag_int("t", "--n", "42", 1, 100, &v), 0);
+    cr_assert_eq(v, 42);
+    cr_assert_eq(flag_int("t", "--n", "1", 1, 100, &v), 0);
+    cr_assert_eq(v, 1);
+    cr_assert_eq(flag_int("t", "--n", "100", 1, 100, &v), 0);
+    cr_assert_eq(v, 100);
+    cr_assert_eq(flag_int("t", "--n", "+5", 1, 100, &v), 0);
+    cr_assert_eq(v, 5);
+    cr_assert_eq(flag_int("t", "--x", "-3", -5, 5, &v), 0);
+    cr_assert_eq(v, -3);
+    cr_assert_eq(flag_int("t", "--x", "2147483647", 0, INT_MAX, &v), 0);
+    cr_assert_eq(v, INT_MAX);
+}
+
+Test(flags, int_refuses_wrap_junk_and_range) {
+    const char *bad[] = {"4294967297", "4294967296", "2147483648", "9223372036854775808",
+                         "99999999999999999999", "-1", "0", "101", "12abc", "1e8", "1.5", "", " 5", "5 ",
+                         "0x10", "abc", "-", "+"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        int v = 77;
+        cr_assert_eq(flag_int("t", "--n", bad[i], 1, 100, &v), FLAG_EUSAGE, "'%s' accepted", bad[i]);
+        cr_assert_eq(v, 77, "'%s' wrote the output", bad[i]);
+    }
+    int v = 77;
+    cr_assert_eq(flag_int("t", "--n", NULL, 1, 100, &v), FLAG_EUSAGE);
+}
+
+Test(flags, i64_full_range) {
+    int64_t v = 0;
+    cr_assert_eq(flag_i64("t", "--first", "4294967297", 0, INT64_MAX, &v), 0);
+    cr_assert_eq(v, 4294967297LL);
+    cr_assert_eq(flag_i64("t", "--first", "9223372036854775807", 0, INT64_MAX, &v), 0);
+    cr_assert_eq(v, INT64_MAX);
+    cr_assert_eq(flag_i64("t", "--first", "9223372036854775808", 0, INT64_MAX, &v), FLAG_EUSAGE);
+    cr_assert_eq(flag_i64("t", "--first", "-9223372036854775808", INT64_MIN, 0, &v), 0);
+    cr_assert_eq(v, INT64_MIN);
+    cr_assert_eq(flag_i64("t", "--first", "-9223372036854775809", INT64_MIN, 0, &v), FLAG_EUSAGE);
+    cr_assert_eq(flag_i64("t", "--first", "-1", 0, INT64_MAX, &v), FLAG_EUSAGE);
+}
+
+Test(flags, u64_seed) {
+    uint64_t v = 0;
+    cr_assert_eq(flag_u64("t", "--seed", "18446744073709551615", &v), 0);
+    cr_assert_eq(v, UINT64_MAX);
+    cr_assert_eq(flag_u64("t", "--seed", "0", &v), 0);
+    cr_assert_eq(v, 0);
+    v = 5;
+    const char *bad[] = {"18446744073709551616", "-1", "+1", " 1", "1x", "", "1e3"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        cr_assert_eq(flag_u64("t", "--seed", bad[i], &v), FLAG_EUSAGE, "'%s' accepted", bad[i]);
+    cr_assert_eq(v, 5);
+}
+
+Test(flags, floats_ranges_open_and_closed) {
+    double d = 0;
+    cr_assert_eq(flag_f64("t", "--lr", "1e-3", 0, INFINITY, FLAG_OPEN_LO, &d), 0);
+    cr_assert_eq(d, 1e-3);
+    cr_assert_eq(flag_f64("t", "--lr", "0", 0, INFINITY, FLAG_OPEN_LO, &d), FLAG_EUSAGE);
+    cr_assert_eq(flag_f64("t", "--w", "0", 0, INFINITY, 0, &d), 0);
+    cr_assert_eq(d, 0.0);
+    cr_assert_eq(flag_f64("t", "--ema", "0.999", 0, 1, FLAG_OPEN_HI, &d), 0);
+    cr_assert_eq(d, 0.999);
+    cr_assert_eq(flag_f64("t", "--ema", "1", 0, 1, FLAG_OPEN_HI, &d), FLAG_EUSAGE);
+    cr_assert_eq(flag_f64("t", "--p", "1", 0, 1, 0, &d), 0);
+    cr_assert_eq(d, 1.0);
+    cr_assert_eq(flag_f64("t", "--p", "-0.5", -1, 1, 0, &d), 0);
+    cr_assert_eq(d, -0.5);
+    d = 3;
+    const char *bad[] = {"nan", "inf", "-inf", "1e400", "0.5x", "", " 0.5", "x", "-2", "2"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        cr_assert_eq(flag_f64("t", "--p", bad[i], -1, 1, 0, &d), FLAG_EUSAGE, "'%s' accepted", bad[i]);
+    cr_assert_eq(d, 3.0);
+    float f = 0;
+    cr_assert_eq(flag_f32("t", "--beta", "1e-6", 0, INFINITY, 0, &f), 0);
+    cr_assert_eq(f, 1e-6f);
+    cr_assert_eq(flag_f32("t", "--beta", "1e300", 0, INFINITY, 0, &f), FLAG_EUSAGE);   // finite double, inf float
+    cr_assert_eq(f, 1e-6f);
+}
+
+Test(flags, message_names_stage_flag_and_value, .init = cr_redirect_stderr) {
+    int v;
+    cr_assert_eq(flag_int("sample", "--n", "4294967297", 1, 1000, &v), FLAG_EUSAGE);
+    fflush(stderr);
+    cr_assert_stderr_eq_str("sample: --n must be an integer in [1, 1000], not '4294967297'\n");
+}
+
+Test(flags, device_names) {
+    device_kind k = DEVICE_CUDA;
+    int idx = 9;
+    cr_assert_eq(flag_device("t", "cpu", &k, &idx), 0);
+    cr_assert_eq(k, DEVICE_CPU);
+    cr_assert_eq(flag_device("t", "cuda:1", &k, &idx), 0);
+    cr_assert_eq(k, DEVICE_CUDA);
+    cr_assert_eq(idx, 1);
+    cr_assert_eq(flag_device("t", "tpu", &k, &idx), FLAG_EUSAGE);
+    cr_assert_eq(flag_device("t", "cuda:x", &k, &idx), FLAG_EUSAGE);
+    cr_assert_eq(flag_device_use("t", "cpu"), 0);
+    cr_assert_eq(flag_device_use("t", "tpu"), FLAG_EUSAGE);
+    // Without a usable GPU, cuda is refused with a usage error (never a crash).
+    if (device_cuda_count() == 0) cr_assert_eq(flag_device_use("t", "cuda"), FLAG_EUSAGE);
+}
+
+Test(flags, mkdir_p_creates_parents_and_refuses_files) {
+    char path[512];
+    char *dir = test_tmpdir("flags");
+    snprintf(path, sizeof path, "%s/a/b/c", dir);
+    cr_assert_eq(stage_mkdir_p("t", path), 0);
+    struct stat sb;
+    cr_assert_eq(stat(path, &sb), 0);
+    cr_assert(S_ISDIR(sb.st_mode));
+    cr_assert_eq(stage_mkdir_p("t", path), 0);   // already there
+    snprintf(path, sizeof path, "%s/a/b/c/file.npz", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fclose(f);
+    cr_assert_eq(stage_mkdir_p("t", path), -1);   // a file in the way
+    snprintf(path, sizeof path, "%s/a/b/c/file.npz/x", dir);
+    cr_assert_eq(stage_mkdir_p("t", path), -1);
+    snprintf(path, sizeof path, "%s/d/e/out.png", dir);
+    cr_assert_eq(stage_mkdir_parent("t", path), 0);
+    snprintf(path, sizeof path, "%s/d/e", dir);
+    cr_assert_eq(stat(path, &sb), 0);
+    cr_assert_eq(stage_mkdir_parent("t", "plain.png"), 0);
+    cr_assert_eq(stage_mkdir_p("t", ""), -1);
+    rm_rf(dir);
+    free(dir);
+}
