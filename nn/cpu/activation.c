@@ -1,27 +1,27 @@
 // activation.c: CPU element-wise activations (see nn/activation.h).
 // No reductions, so results do not depend on the thread count.
-#include "nn/activation.h"
+#include "nn/cpu/ops.h"
 
 #include <math.h>
 
 #define GELU_K 0.7978845608028654f   // sqrt(2/pi)
 #define GELU_A 0.044715f
 
-void relu_forward(float *out, const float *inp, int64_t n) {
+void relu_forward_cpu(float *out, const float *inp, int64_t n) {
     #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
 }
-void relu_backward(float *dinp, const float *dout, const float *inp, int64_t n) {
+void relu_backward_cpu(float *dinp, const float *dout, const float *inp, int64_t n) {
     // Gradient 0 at x == 0, as PyTorch.
     #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) if (inp[i] > 0.0f) dinp[i] += dout[i];
 }
 
-void silu_forward(float *out, const float *inp, int64_t n) {
+void silu_forward_cpu(float *out, const float *inp, int64_t n) {
     #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) out[i] = inp[i] / (1.0f + expf(-inp[i]));
 }
-void silu_backward(float *dinp, const float *dout, const float *inp, int64_t n) {
+void silu_backward_cpu(float *dinp, const float *dout, const float *inp, int64_t n) {
     // d/dx x*s(x) = s(x) * (1 + x*(1 - s(x)))
     #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) {
@@ -30,14 +30,14 @@ void silu_backward(float *dinp, const float *dout, const float *inp, int64_t n) 
     }
 }
 
-void gelu_forward(float *out, const float *inp, int64_t n) {
+void gelu_forward_cpu(float *out, const float *inp, int64_t n) {
     #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) {
         float x = inp[i];
         out[i] = 0.5f * x * (1.0f + tanhf(GELU_K * (x + GELU_A * x * x * x)));
     }
 }
-void gelu_backward(float *dinp, const float *dout, const float *inp, int64_t n) {
+void gelu_backward_cpu(float *dinp, const float *dout, const float *inp, int64_t n) {
     #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) {
         float x = inp[i];
@@ -48,11 +48,11 @@ void gelu_backward(float *dinp, const float *dout, const float *inp, int64_t n) 
     }
 }
 
-void leaky_relu_forward(float *out, const float *inp, int64_t n, float slope) {
+void leaky_relu_forward_cpu(float *out, const float *inp, int64_t n, float slope) {
     #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : slope * inp[i];
 }
-void leaky_relu_backward(float *dinp, const float *dout, const float *inp,
+void leaky_relu_backward_cpu(float *dinp, const float *dout, const float *inp,
                          int64_t n, float slope) {
     #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) dinp[i] += inp[i] > 0.0f ? dout[i] : slope * dout[i];

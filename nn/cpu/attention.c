@@ -10,7 +10,7 @@
 // Every sgemm call has M*N*K <= 64*64*64 = 262144, the size at or below which
 // OpenBLAS runs a GEMM on the calling thread; so the OpenMP threads here never
 // wake OpenBLAS's own pool (no oversubscription, thread-count independent).
-#include "nn/attention.h"
+#include "nn/cpu/ops.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -77,7 +77,7 @@ static void fwd_head(float *out, float *lse, const float *q, const float *k,
     }
 }
 
-void attention_forward(float *out, float *lse, const float *qkv,
+void attention_forward_cpu(float *out, float *lse, const float *qkv,
                        int B, int T, int NH, int HD) {
     // out (B,T,NH,HD), lse (B,NH,T), qkv (B,T,3,NH,HD)
     CHECK(B > 0 && T > 0 && NH > 0 && HD > 0 && HD <= ATTN_HD_MAX);
@@ -142,7 +142,7 @@ static void bwd_head(float *dq, float *dk, float *dv, const float *dout,
     }
 }
 
-void attention_backward(float *dqkv, const float *dout, const float *qkv,
+void attention_backward_cpu(float *dqkv, const float *dout, const float *qkv,
                         const float *out, const float *lse,
                         int B, int T, int NH, int HD) {
     // dqkv, qkv (B,T,3,NH,HD); dout, out (B,T,NH,HD); lse (B,NH,T)

@@ -1,10 +1,10 @@
 // batchnorm.c: CPU batch norm (see nn/batchnorm.h).
-#include "nn/batchnorm.h"
+#include "nn/cpu/ops.h"
 
 #include <math.h>
 #include <stdint.h>
 
-void batchnorm_forward_train(float *out, float *mean, float *rstd,
+void batchnorm_forward_train_cpu(float *out, float *mean, float *rstd,
                              float *running_mean, float *running_var,
                              const float *inp, const float *weight, const float *bias,
                              int B, int C, int HW, float eps, float momentum) {
@@ -41,7 +41,7 @@ void batchnorm_forward_train(float *out, float *mean, float *rstd,
     }
 }
 
-void batchnorm_forward_eval(float *out, const float *inp, const float *running_mean,
+void batchnorm_forward_eval_cpu(float *out, const float *inp, const float *running_mean,
                             const float *running_var, const float *weight, const float *bias,
                             int B, int C, int HW, float eps) {
     // out, inp (B, C, HW); running_*, weight, bias (C)
@@ -57,7 +57,7 @@ void batchnorm_forward_eval(float *out, const float *inp, const float *running_m
     }
 }
 
-void batchnorm_backward(float *dinp, float *dweight, float *dbias,
+void batchnorm_backward_cpu(float *dinp, float *dweight, float *dbias,
                         const float *dout, const float *inp, const float *weight,
                         const float *mean, const float *rstd, int B, int C, int HW) {
     // dinp, dout, inp (B, C, HW); dweight, dbias, weight, mean, rstd (C)

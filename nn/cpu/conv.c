@@ -14,7 +14,7 @@
 // OpenBLAS threads of the very next sgemm; bench/bench_nn_dense measured the
 // conv at 0.18-0.41 of bare sgemm with OpenMP copies versus ~0.7 without.
 // Serial loops also make the result independent of the OpenMP thread count.
-#include "nn/conv.h"
+#include "nn/cpu/ops.h"
 
 #include <cblas.h>
 #include <string.h>
@@ -24,28 +24,6 @@
 // Columns per GEMM worth reaching before batching images (measured with
 // bench/bench_nn_dense: below ~1k columns sgemm throughput drops sharply).
 #define CONV_COLS_TARGET 2048
-
-conv2d_cfg conv2d_make(int B, int C, int H, int W, int OC, int k, int stride, int pad) {
-    conv2d_cfg c = {B, C, H, W, OC, k, k, stride, pad, pad, pad, pad};
-    return c;
-}
-
-int conv2d_out_h(const conv2d_cfg *c) {
-    return (c->H + c->pad_top + c->pad_bottom - c->KH) / c->stride + 1;
-}
-int conv2d_out_w(const conv2d_cfg *c) {
-    return (c->W + c->pad_left + c->pad_right - c->KW) / c->stride + 1;
-}
-
-int conv2d_validate(const conv2d_cfg *c) {
-    if (c->B < 1 || c->C < 1 || c->H < 1 || c->W < 1 || c->OC < 1 ||
-        c->KH < 1 || c->KW < 1 || c->stride < 1 ||
-        c->pad_top < 0 || c->pad_bottom < 0 || c->pad_left < 0 || c->pad_right < 0)
-        return VEL_EINVAL;
-    if (c->H + c->pad_top + c->pad_bottom < c->KH || c->W + c->pad_left + c->pad_right < c->KW)
-        return VEL_EINVAL;
-    return 0;
-}
 
 static int group_size(const conv2d_cfg *c, int ohw) {
     int g = (CONV_COLS_TARGET + ohw - 1) / ohw;
@@ -57,7 +35,7 @@ static int is_pointwise(const conv2d_cfg *c) {
            c->pad_bottom == 0 && c->pad_left == 0 && c->pad_right == 0;
 }
 
-size_t conv2d_scratch_floats(const conv2d_cfg *c) {
+size_t conv2d_scratch_floats_cpu(const conv2d_cfg *c) {
     CHECK(conv2d_validate(c) == 0);
     size_t ohw = (size_t)conv2d_out_h(c) * conv2d_out_w(c);
     size_t K = (size_t)c->C * c->KH * c->KW;
@@ -160,7 +138,7 @@ static float plane_sum(const float *x, int n) {
     return s;
 }
 
-void conv2d_forward(float *out, const float *inp, const float *weight,
+void conv2d_forward_cpu(float *out, const float *inp, const float *weight,
                     const float *bias, float *scratch, const conv2d_cfg *c) {
     // out (B,OC,OH,OW), inp (B,C,H,W), weight (OC,C,KH,KW), bias (OC) or NULL,
     // scratch (conv2d_scratch_floats(c))
@@ -201,7 +179,7 @@ void conv2d_forward(float *out, const float *inp, const float *weight,
     }
 }
 
-void conv2d_backward(float *dinp, float *dweight, float *dbias,
+void conv2d_backward_cpu(float *dinp, float *dweight, float *dbias,
                      const float *dout, const float *inp, const float *weight,
                      float *scratch, const conv2d_cfg *c) {
     // dinp (B,C,H,W), dweight (OC,C,KH,KW), dbias (OC), dout (B,OC,OH,OW),

@@ -1,12 +1,12 @@
 // embed.c: CPU timestep / label / 2D position embeddings (see nn/embed.h).
-#include "nn/embed.h"
+#include "nn/cpu/ops.h"
 
 #include <math.h>
 #include <string.h>
 
 #include "core/base.h"
 
-void timestep_embedding(float *out, const float *t, int B, int dim, double max_period) {
+void timestep_embedding_cpu(float *out, const float *t, int B, int dim, double max_period) {
     // out (B, dim), t (B)
     CHECK(dim > 0 && dim % 2 == 0 && max_period > 1.0);
     const int half = dim / 2;
@@ -22,7 +22,7 @@ static int label_row(const int32_t *y, const uint8_t *drop, int b, int num_class
     return (drop && drop[b]) ? num_classes : y[b];
 }
 
-int label_embed_forward(float *out, const float *table, const int32_t *y,
+int label_embed_forward_cpu(float *out, const float *table, const int32_t *y,
                         const uint8_t *drop, int B, int D, int num_classes) {
     // out (B, D), table (num_classes+1, D), y (B), drop (B) or NULL
     CHECK(B >= 0 && D > 0 && num_classes > 0);
@@ -36,7 +36,7 @@ int label_embed_forward(float *out, const float *table, const int32_t *y,
     return 0;
 }
 
-void label_embed_backward(float *dtable, const float *dout, const int32_t *y,
+void label_embed_backward_cpu(float *dtable, const float *dout, const int32_t *y,
                           const uint8_t *drop, int B, int D, int num_classes) {
     // dtable (num_classes+1, D), dout (B, D), y (B), drop (B) or NULL
     for (int b = 0; b < B; b++) {
@@ -48,7 +48,7 @@ void label_embed_backward(float *dtable, const float *dout, const int32_t *y,
     }
 }
 
-void pos_embed_2d(float *out, int H, int W, int D) {
+void pos_embed_2d_cpu(float *out, int H, int W, int D) {
     // out (H*W, D)
     CHECK(H > 0 && W > 0 && D > 0 && D % 4 == 0);
     const int q = D / 4;

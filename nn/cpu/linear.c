@@ -6,14 +6,14 @@
 // here would leave libgomp workers spinning while the next sgemm's OpenBLAS
 // threads need the cores (see nn/cpu/conv.c). Serial also means the result
 // does not depend on the OpenMP thread count.
-#include "nn/linear.h"
+#include "nn/cpu/ops.h"
 
 #include <cblas.h>
 #include <string.h>
 
 #include "core/base.h"
 
-void linear_forward(float *out, const float *inp, const float *weight,
+void linear_forward_cpu(float *out, const float *inp, const float *weight,
                     const float *bias, int N, int C, int OC) {
     // out (N,OC), inp (N,C), weight (OC,C), bias (OC) or NULL
     CHECK(N >= 0 && C > 0 && OC > 0);
@@ -29,7 +29,7 @@ void linear_forward(float *out, const float *inp, const float *weight,
                 1.0f, inp, C, weight, C, beta, out, OC);
 }
 
-void linear_backward(float *dinp, float *dweight, float *dbias,
+void linear_backward_cpu(float *dinp, float *dweight, float *dbias,
                      const float *dout, const float *inp, const float *weight,
                      int N, int C, int OC) {
     // dinp (N,C), dweight (OC,C), dbias (OC), dout (N,OC), inp (N,C), weight (OC,C)

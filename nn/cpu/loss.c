@@ -1,6 +1,6 @@
 // loss.c: CPU reconstruction losses (see nn/loss.h): MSE, L1, cosine.
 // Values are summed in double with a fixed chunking (reduce.h).
-#include "nn/loss.h"
+#include "nn/cpu/ops.h"
 
 #include <math.h>
 
@@ -9,14 +9,14 @@
 
 #define COS_EPS 1e-8   // PyTorch F.cosine_similarity default
 
-double mse_loss_forward(const float *pred, const float *target, int64_t n) {
+double mse_loss_forward_cpu(const float *pred, const float *target, int64_t n) {
     CHECK(n > 0);
     double s;
     FIXED_ORDER_SUM(s, n, i, ((double)pred[i] - target[i]) * ((double)pred[i] - target[i]));
     return s / (double)n;
 }
 
-void mse_loss_backward(float *dpred, float *dtarget, const float *pred,
+void mse_loss_backward_cpu(float *dpred, float *dtarget, const float *pred,
                        const float *target, int64_t n, float dloss) {
     CHECK(n > 0);
     const float k = (float)(2.0 * dloss / (double)n);
@@ -28,14 +28,14 @@ void mse_loss_backward(float *dpred, float *dtarget, const float *pred,
     }
 }
 
-double l1_loss_forward(const float *pred, const float *target, int64_t n) {
+double l1_loss_forward_cpu(const float *pred, const float *target, int64_t n) {
     CHECK(n > 0);
     double s;
     FIXED_ORDER_SUM(s, n, i, fabs((double)pred[i] - target[i]));
     return s / (double)n;
 }
 
-void l1_loss_backward(float *dpred, float *dtarget, const float *pred,
+void l1_loss_backward_cpu(float *dpred, float *dtarget, const float *pred,
                       const float *target, int64_t n, float dloss) {
     CHECK(n > 0);
     const float k = (float)(dloss / (double)n);
@@ -67,7 +67,7 @@ static double cos_term(const float *pred, const float *target, int C, int inner,
     return 1.0 - d / (fmax(nx, COS_EPS) * fmax(ny, COS_EPS));
 }
 
-double cosine_loss_forward(const float *pred, const float *target,
+double cosine_loss_forward_cpu(const float *pred, const float *target,
                            int outer, int C, int inner) {
     CHECK(outer > 0 && C > 0 && inner > 0);
     const int64_t P = (int64_t)outer * inner;
@@ -76,7 +76,7 @@ double cosine_loss_forward(const float *pred, const float *target,
     return s / (double)P;
 }
 
-void cosine_loss_backward(float *dpred, float *dtarget, const float *pred,
+void cosine_loss_backward_cpu(float *dpred, float *dtarget, const float *pred,
                           const float *target, int outer, int C, int inner, float dloss) {
     CHECK(outer > 0 && C > 0 && inner > 0);
     const int64_t P = (int64_t)outer * inner;

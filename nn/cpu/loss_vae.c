@@ -2,7 +2,7 @@
 // magnitude regularisers and the reparameterised sample. logvar is clamped to
 // [LOGVAR_MIN, LOGVAR_MAX] with torch.clamp's gradient rule (passes on the
 // closed interval, zero strictly outside).
-#include "nn/loss.h"
+#include "nn/cpu/ops.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -22,14 +22,14 @@ static inline double kl_term(float mu, float lv) {
     return (double)mu * mu + exp(l) - 1.0 - l;
 }
 
-double kl_loss_forward(const float *mu, const float *logvar, int B, int64_t per_image) {
+double kl_loss_forward_cpu(const float *mu, const float *logvar, int B, int64_t per_image) {
     CHECK(B > 0 && per_image > 0);
     double s;
     FIXED_ORDER_SUM(s, (int64_t)B * per_image, i, kl_term(mu[i], logvar[i]));
     return 0.5 * s / B;
 }
 
-void kl_loss_backward(float *dmu, float *dlogvar, const float *mu, const float *logvar,
+void kl_loss_backward_cpu(float *dmu, float *dlogvar, const float *mu, const float *logvar,
                       int B, int64_t per_image, float dloss) {
     CHECK(B > 0 && per_image > 0);
     const int64_t n = (int64_t)B * per_image;
@@ -53,14 +53,14 @@ static inline double ve_term(float lv, ve_kind kind, double delta) {
     }
 }
 
-double ve_loss_forward(const float *logvar, int64_t n, ve_kind kind, float delta) {
+double ve_loss_forward_cpu(const float *logvar, int64_t n, ve_kind kind, float delta) {
     CHECK(n > 0 && (kind == VE_INV_VAR || kind == VE_NEG_VAR || kind == VE_NEG_LOGSTD));
     double s;
     FIXED_ORDER_SUM(s, n, i, ve_term(logvar[i], kind, delta));
     return s / (double)n;
 }
 
-void ve_loss_backward(float *dlogvar, const float *logvar, int64_t n, ve_kind kind,
+void ve_loss_backward_cpu(float *dlogvar, const float *logvar, int64_t n, ve_kind kind,
                       float delta, float dloss) {
     CHECK(n > 0 && (kind == VE_INV_VAR || kind == VE_NEG_VAR || kind == VE_NEG_LOGSTD));
     const double k = (double)dloss / (double)n;
@@ -82,14 +82,14 @@ static inline double mag_term(float mu, double tau) {
     return e > 0.0 ? expm1(e) : 0.0;
 }
 
-double mag_reg_elem_forward(const float *mu, int64_t n, float tau) {
+double mag_reg_elem_forward_cpu(const float *mu, int64_t n, float tau) {
     CHECK(n > 0);
     double s;
     FIXED_ORDER_SUM(s, n, i, mag_term(mu[i], tau));
     return s / (double)n;
 }
 
-void mag_reg_elem_backward(float *dmu, const float *mu, int64_t n, float tau, float dloss) {
+void mag_reg_elem_backward_cpu(float *dmu, const float *mu, int64_t n, float tau, float dloss) {
     CHECK(n > 0);
     const double k = (double)dloss / (double)n;
     #pragma omp parallel for schedule(static)
@@ -114,14 +114,14 @@ static double global_term(const float *mu, int B, int C, int inner, int c, doubl
     return e > 0.0 ? expm1(e) : 0.0;
 }
 
-double mag_reg_global_forward(const float *mu, int B, int C, int inner, float tau) {
+double mag_reg_global_forward_cpu(const float *mu, int B, int C, int inner, float tau) {
     CHECK(B > 0 && C > 0 && inner > 0);
     double s;
     FIXED_ORDER_SUM(s, C, c, global_term(mu, B, C, inner, (int)c, tau));
     return s / C;
 }
 
-void mag_reg_global_backward(float *dmu, const float *mu, int B, int C, int inner,
+void mag_reg_global_backward_cpu(float *dmu, const float *mu, int B, int C, int inner,
                              float tau, float dloss) {
     CHECK(B > 0 && C > 0 && inner > 0);
     const double M = (double)B * inner;
@@ -140,14 +140,14 @@ void mag_reg_global_backward(float *dmu, const float *mu, int B, int C, int inne
 
 // ---- reparameterisation -----------------------------------------------------
 
-void reparam_forward(float *z, const float *mu, const float *logvar,
+void reparam_forward_cpu(float *z, const float *mu, const float *logvar,
                      const float *eps, int64_t n) {
     // z, mu, logvar, eps (n)
     #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) z[i] = mu[i] + expf(0.5f * lv_clamp(logvar[i])) * eps[i];
 }
 
-void reparam_backward(float *dmu, float *dlogvar, const float *dz,
+void reparam_backward_cpu(float *dmu, float *dlogvar, const float *dz,
                       const float *logvar, const float *eps, int64_t n) {
     #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) {

@@ -1,11 +1,11 @@
 // modulate.c: CPU adaLN modulate and gated residual (see nn/modulate.h).
-#include "nn/modulate.h"
+#include "nn/cpu/ops.h"
 
 #include <stddef.h>
 
 #include "core/base.h"
 
-void modulate_forward(float *out, const float *x, const float *shift, const float *scale,
+void modulate_forward_cpu(float *out, const float *x, const float *shift, const float *scale,
                       int B, int T, int C, int ld) {
     // out, x (B,T,C); shift, scale (B,ld) first C used
     CHECK(ld >= C);
@@ -18,7 +18,7 @@ void modulate_forward(float *out, const float *x, const float *shift, const floa
     }
 }
 
-void modulate_backward(float *dx, float *dshift, float *dscale, const float *dout,
+void modulate_backward_cpu(float *dx, float *dshift, float *dscale, const float *dout,
                        const float *x, const float *scale, int B, int T, int C, int ld) {
     // dx, dout, x (B,T,C); dshift, dscale, scale (B,ld) first C used
     CHECK(ld >= C && (dx == NULL || dx != dout));
@@ -44,7 +44,7 @@ void modulate_backward(float *dx, float *dshift, float *dscale, const float *dou
     }
 }
 
-void gate_residual_forward(float *out, const float *x, const float *y, const float *gate,
+void gate_residual_forward_cpu(float *out, const float *x, const float *y, const float *gate,
                            int B, int T, int C, int ld) {
     // out, x, y (B,T,C); gate (B,ld) first C used
     CHECK(ld >= C);
@@ -57,7 +57,7 @@ void gate_residual_forward(float *out, const float *x, const float *y, const flo
     }
 }
 
-void gate_residual_backward(float *dx, float *dy, float *dgate, const float *dout,
+void gate_residual_backward_cpu(float *dx, float *dy, float *dgate, const float *dout,
                             const float *y, const float *gate, int B, int T, int C, int ld) {
     // dx, dy, dout, y (B,T,C); dgate, gate (B,ld) first C used
     CHECK(ld >= C && dx != dout && dy != dout);

@@ -6,7 +6,7 @@
 //   dx = rstd * (g - xhat * mean(g * xhat))                 (RMS norm, xhat = x*rstd)
 // Parameter gradients are reduced per channel by one thread each, over rows
 // in order, so 1 and 2 threads agree bit for bit.
-#include "nn/norm.h"
+#include "nn/cpu/ops.h"
 
 #include <math.h>
 
@@ -14,7 +14,7 @@
 
 // ---- group norm ---------------------------------------------------------
 
-void groupnorm_forward(float *out, float *mean, float *rstd, const float *inp,
+void groupnorm_forward_cpu(float *out, float *mean, float *rstd, const float *inp,
                        const float *weight, const float *bias,
                        int B, int C, int HW, int G, float eps) {
     // out, inp (B,C,HW); weight, bias (C) or NULL; mean, rstd (B,G)
@@ -47,7 +47,7 @@ void groupnorm_forward(float *out, float *mean, float *rstd, const float *inp,
     }
 }
 
-void groupnorm_backward(float *dinp, float *dweight, float *dbias,
+void groupnorm_backward_cpu(float *dinp, float *dweight, float *dbias,
                         const float *dout, const float *inp, const float *weight,
                         const float *mean, const float *rstd,
                         int B, int C, int HW, int G) {
@@ -106,7 +106,7 @@ void groupnorm_backward(float *dinp, float *dweight, float *dbias,
 
 // ---- layer norm ---------------------------------------------------------
 
-void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+void layernorm_forward_cpu(float *out, float *mean, float *rstd, const float *inp,
                        const float *weight, const float *bias, int N, int C, float eps) {
     // out, inp (N,C); weight, bias (C) or NULL; mean, rstd (N)
     CHECK(N >= 0 && C > 0);
@@ -158,7 +158,7 @@ static void affine_param_grads(float *dweight, float *dbias, const float *dout,
     }
 }
 
-void layernorm_backward(float *dinp, float *dweight, float *dbias,
+void layernorm_backward_cpu(float *dinp, float *dweight, float *dbias,
                         const float *dout, const float *inp, const float *weight,
                         const float *mean, const float *rstd, int N, int C) {
     // dinp, dout, inp (N,C); dweight, dbias, weight (C); mean, rstd (N)
@@ -187,7 +187,7 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias,
 
 // ---- RMS norm -----------------------------------------------------------
 
-void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight,
+void rmsnorm_forward_cpu(float *out, float *rstd, const float *inp, const float *weight,
                      int N, int C, float eps) {
     // out, inp (N,C); weight (C) or NULL; rstd (N)
     CHECK(N >= 0 && C > 0);
@@ -203,7 +203,7 @@ void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *wei
     }
 }
 
-void rmsnorm_backward(float *dinp, float *dweight, const float *dout,
+void rmsnorm_backward_cpu(float *dinp, float *dweight, const float *dout,
                       const float *inp, const float *weight, const float *rstd,
                       int N, int C) {
     // dinp, dout, inp (N,C); dweight, weight (C); rstd (N)

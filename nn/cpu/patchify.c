@@ -2,7 +2,7 @@
 // feature order of nn/shape_ops.h. Every op is a permutation, so each one is
 // a single index map walked in one direction; the backward of patchify is an
 // accumulating unpatchify and vice versa.
-#include "nn/shape_ops.h"
+#include "nn/cpu/ops.h"
 
 #include <stddef.h>
 
@@ -38,22 +38,22 @@ static void permute(float *dst, const float *src, int B, int C, int H, int W, in
     }
 }
 
-void patchify_forward(float *out, const float *inp, int B, int C, int H, int W,
+void patchify_forward_cpu(float *out, const float *inp, int B, int C, int H, int W,
                       int p, patch_order order) {
     // out (B, H/p*W/p, p*p*C), inp (B,C,H,W)
     permute(out, inp, B, C, H, W, p, order, 1, 0);
 }
-void patchify_backward(float *dinp, const float *dout, int B, int C, int H, int W,
+void patchify_backward_cpu(float *dinp, const float *dout, int B, int C, int H, int W,
                        int p, patch_order order) {
     // dinp (B,C,H,W), dout (B,T,D)
     permute(dinp, dout, B, C, H, W, p, order, 0, 1);
 }
-void unpatchify_forward(float *out, const float *inp, int B, int C, int H, int W,
+void unpatchify_forward_cpu(float *out, const float *inp, int B, int C, int H, int W,
                         int p, patch_order order) {
     // out (B,C,H,W), inp (B,T,D)
     permute(out, inp, B, C, H, W, p, order, 0, 0);
 }
-void unpatchify_backward(float *dinp, const float *dout, int B, int C, int H, int W,
+void unpatchify_backward_cpu(float *dinp, const float *dout, int B, int C, int H, int W,
                          int p, patch_order order) {
     // dinp (B,T,D), dout (B,C,H,W)
     permute(dinp, dout, B, C, H, W, p, order, 1, 1);

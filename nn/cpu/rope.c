@@ -1,11 +1,11 @@
 // rope.c: CPU 2D RoPE (see nn/rope.h for the exact formula).
-#include "nn/rope.h"
+#include "nn/cpu/ops.h"
 
 #include <math.h>
 
 #include "core/base.h"
 
-void rope2d_tables(float *cos_t, float *sin_t, int H, int W, int HD, double theta) {
+void rope2d_tables_cpu(float *cos_t, float *sin_t, int H, int W, int HD, double theta) {
     // cos_t, sin_t (H*W, HD)
     CHECK(H > 0 && W > 0 && HD > 0 && HD % 4 == 0 && theta > 1.0);
     const int Q = HD / 4;
@@ -22,7 +22,7 @@ void rope2d_tables(float *cos_t, float *sin_t, int H, int W, int HD, double thet
         }
 }
 
-void rope_forward(float *out, const float *inp, const float *cos_t, const float *sin_t,
+void rope_forward_cpu(float *out, const float *inp, const float *cos_t, const float *sin_t,
                   int B, int T, int NH, int HD, int ld_out, int ld_inp) {
     // out, inp (B*T rows of stride ld, NH*HD used); cos_t, sin_t (T, HD)
     CHECK(HD % 2 == 0 && ld_out >= NH * HD && ld_inp >= NH * HD);
@@ -42,7 +42,7 @@ void rope_forward(float *out, const float *inp, const float *cos_t, const float 
     }
 }
 
-void rope_backward(float *dinp, const float *dout, const float *cos_t, const float *sin_t,
+void rope_backward_cpu(float *dinp, const float *dout, const float *cos_t, const float *sin_t,
                    int B, int T, int NH, int HD, int ld_dinp, int ld_dout) {
     // dinp, dout (B*T rows of stride ld, NH*HD used); cos_t, sin_t (T, HD)
     CHECK(HD % 2 == 0 && ld_dinp >= NH * HD && ld_dout >= NH * HD && dinp != dout);

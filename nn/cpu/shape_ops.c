@@ -1,13 +1,13 @@
 // shape_ops.c: CPU nearest x2 upsample, zero padding and channel
 // concat/split (see nn/shape_ops.h). Pure data movement; every backward
 // element is summed by one thread in a fixed order.
-#include "nn/shape_ops.h"
+#include "nn/cpu/ops.h"
 
 #include <string.h>
 
 #include "core/base.h"
 
-void upsample2x_forward(float *out, const float *inp, int B, int C, int H, int W) {
+void upsample2x_forward_cpu(float *out, const float *inp, int B, int C, int H, int W) {
     // out (B,C,2H,2W), inp (B,C,H,W)
     CHECK(B >= 0 && C > 0 && H > 0 && W > 0);
     const int OW = 2 * W;
@@ -22,7 +22,7 @@ void upsample2x_forward(float *out, const float *inp, int B, int C, int H, int W
     }
 }
 
-void upsample2x_backward(float *dinp, const float *dout, int B, int C, int H, int W) {
+void upsample2x_backward_cpu(float *dinp, const float *dout, int B, int C, int H, int W) {
     // dinp (B,C,H,W), dout (B,C,2H,2W)
     CHECK(B >= 0 && C > 0 && H > 0 && W > 0);
     const int OW = 2 * W;
@@ -37,7 +37,7 @@ void upsample2x_backward(float *dinp, const float *dout, int B, int C, int H, in
     }
 }
 
-void pad2d_forward(float *out, const float *inp, int B, int C, int H, int W,
+void pad2d_forward_cpu(float *out, const float *inp, int B, int C, int H, int W,
                    int pt, int pb, int pl, int pr) {
     // out (B,C,H+pt+pb,W+pl+pr), inp (B,C,H,W)
     CHECK(B >= 0 && C > 0 && H > 0 && W > 0 && pt >= 0 && pb >= 0 && pl >= 0 && pr >= 0);
@@ -57,7 +57,7 @@ void pad2d_forward(float *out, const float *inp, int B, int C, int H, int W,
     }
 }
 
-void pad2d_backward(float *dinp, const float *dout, int B, int C, int H, int W,
+void pad2d_backward_cpu(float *dinp, const float *dout, int B, int C, int H, int W,
                     int pt, int pb, int pl, int pr) {
     // dinp (B,C,H,W), dout (B,C,H+pt+pb,W+pl+pr)
     CHECK(B >= 0 && C > 0 && H > 0 && W > 0 && pt >= 0 && pb >= 0 && pl >= 0 && pr >= 0);
@@ -72,7 +72,7 @@ void pad2d_backward(float *dinp, const float *dout, int B, int C, int H, int W,
     }
 }
 
-void concat_channels_forward(float *out, const float *a, const float *b,
+void concat_channels_forward_cpu(float *out, const float *a, const float *b,
                              int B, int Ca, int Cb, int HW) {
     // out (B,Ca+Cb,HW), a (B,Ca,HW), b (B,Cb,HW)
     CHECK(B >= 0 && Ca >= 0 && Cb >= 0 && HW > 0);
@@ -84,7 +84,7 @@ void concat_channels_forward(float *out, const float *a, const float *b,
     }
 }
 
-void concat_channels_backward(float *da, float *db, const float *dout,
+void concat_channels_backward_cpu(float *da, float *db, const float *dout,
                               int B, int Ca, int Cb, int HW) {
     // da (B,Ca,HW), db (B,Cb,HW), dout (B,Ca+Cb,HW)
     CHECK(B >= 0 && Ca >= 0 && Cb >= 0 && HW > 0);
@@ -97,7 +97,7 @@ void concat_channels_backward(float *da, float *db, const float *dout,
     }
 }
 
-void split_channels_forward(float *a, float *b, const float *inp,
+void split_channels_forward_cpu(float *a, float *b, const float *inp,
                             int B, int Ca, int Cb, int HW) {
     // a (B,Ca,HW), b (B,Cb,HW), inp (B,Ca+Cb,HW)
     CHECK(B >= 0 && Ca >= 0 && Cb >= 0 && HW > 0);
@@ -109,7 +109,7 @@ void split_channels_forward(float *a, float *b, const float *inp,
     }
 }
 
-void split_channels_backward(float *dinp, const float *da, const float *db,
+void split_channels_backward_cpu(float *dinp, const float *da, const float *db,
                              int B, int Ca, int Cb, int HW) {
     // dinp (B,Ca+Cb,HW), da (B,Ca,HW) or NULL, db (B,Cb,HW) or NULL
     CHECK(B >= 0 && Ca >= 0 && Cb >= 0 && HW > 0);

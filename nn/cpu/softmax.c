@@ -1,12 +1,12 @@
 // softmax.c: CPU softmax over the last dim (see nn/activation.h).
 // One row per thread iteration; row sums in double, in index order.
-#include "nn/activation.h"
+#include "nn/cpu/ops.h"
 
 #include <math.h>
 
 #include "core/base.h"
 
-void softmax_forward(float *out, const float *inp, int N, int C) {
+void softmax_forward_cpu(float *out, const float *inp, int N, int C) {
     // out, inp (N,C)
     CHECK(N >= 0 && C > 0);
     #pragma omp parallel for schedule(static)
@@ -22,7 +22,7 @@ void softmax_forward(float *out, const float *inp, int N, int C) {
     }
 }
 
-void softmax_backward(float *dinp, const float *dout, const float *out, int N, int C) {
+void softmax_backward_cpu(float *dinp, const float *dout, const float *out, int N, int C) {
     // dinp, dout, out (N,C)
     CHECK(N >= 0 && C > 0);
     #pragma omp parallel for schedule(static)

@@ -1,12 +1,12 @@
 // swiglu.c: CPU SwiGLU gate (see nn/swiglu.h).
 // d/da silu(a) = s + a s (1 - s), s = sigmoid(a).
-#include "nn/swiglu.h"
+#include "nn/cpu/ops.h"
 
 #include <math.h>
 
 #include "core/base.h"
 
-void swiglu_forward(float *h, const float *x12, int N, int H) {
+void swiglu_forward_cpu(float *h, const float *x12, int N, int H) {
     // h (N,H), x12 (N,2H)
     CHECK(N >= 0 && H > 0);
 #pragma omp parallel for schedule(static)
@@ -17,7 +17,7 @@ void swiglu_forward(float *h, const float *x12, int N, int H) {
     }
 }
 
-void swiglu_backward(float *dx12, const float *dh, const float *x12, int N, int H) {
+void swiglu_backward_cpu(float *dx12, const float *dh, const float *x12, int N, int H) {
     // dx12 (N,2H), dh (N,H), x12 (N,2H)
     CHECK(N >= 0 && H > 0);
 #pragma omp parallel for schedule(static)

@@ -18,6 +18,7 @@
 #endif
 extern "C" {
 #include "core/base.h"
+#include "nn/backend.h"
 }
 
 // Records a message (printf-style) as the last error of this thread.

@@ -1,7 +1,11 @@
-// ops.h: CUDA versions of the nn core's ops. Each mirrors the CPU op of the
-// same name (nn/linear.h, nn/activation.h, nn/norm.h, nn/optim.h) with a
-// `_cuda` suffix: the same arguments in the same order, all pointers DEVICE
-// pointers, preceded by the context whose stream runs the op (vcuda.h).
+// ops.h: the CUDA implementations behind the op API. Models never call these:
+// they call the op of nn/FAMILY.h (nn/linear.h, nn/norm.h, ...), whose
+// dispatcher in nn/FAMILY.c calls NAME_cuda here when the op's pointers are
+// device memory (nn/backend.h). Only those dispatchers, the GPU parity tests
+// (tests/cuda) and the device bench include this header.
+// Each NAME_cuda mirrors NAME with a `_cuda` suffix: the same arguments in the
+// same order, all pointers DEVICE pointers, preceded by the context whose
+// stream runs the op (vcuda.h).
 // Same semantics: backward ACCUMULATES (+=) into every gradient it writes,
 // NULL gradient = not needed, NULL weight/bias in norms = 1 / 0.
 // Ops are asynchronous on the context's stream and return 0 or a VCUDA_E*
@@ -18,7 +22,7 @@
 // Not here yet: KL / VE loss gradients, loss values on the device, embeddings (timestep /
 // label / 2-D position tables: small, computed on the host), Muon, bf16
 // variants of the non-GEMM ops, a tiled (flash) attention.
-// Include only under #ifdef VEL_HAVE_CUDA (see vcuda.h).
+// Call only under #ifdef VEL_HAVE_CUDA: libvelcuda.a exists only then (vcuda.h).
 #ifndef NN_CUDA_OPS_H
 #define NN_CUDA_OPS_H
 

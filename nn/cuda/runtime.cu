@@ -90,6 +90,8 @@ struct vcuda_ctx {
     cudnnHandle_t dnn;
     void *ws;
     size_t ws_bytes;
+    void *scratch;          // vcuda_ctx_scratch's buffer, grown on demand
+    size_t scratch_bytes;
     cudaDeviceProp prop;
 };
 
@@ -156,6 +158,7 @@ extern "C" void vcuda_ctx_destroy(vcuda_ctx **pc) {
     if (c->lt) cublasLtDestroy(c->lt);
     if (c->blas) cublasDestroy(c->blas);
     if (c->ws) cudaFree(c->ws);
+    if (c->scratch) cudaFree(c->scratch);
     if (c->stream) cudaStreamDestroy(c->stream);
     free(c);
     *pc = NULL;
@@ -171,6 +174,20 @@ extern "C" void *vcuda_workspace(const vcuda_ctx *c, size_t *bytes) {
     return c->ws;
 }
 extern "C" int vcuda_tf32(const vcuda_ctx *c) { return c->tf32; }
+
+extern "C" int vcuda_ctx_scratch(vcuda_ctx *c, size_t bytes, void **p) {
+    *p = NULL;
+    if (bytes > c->scratch_bytes) {
+        // cudaFree waits for the device, so no queued kernel still uses the old buffer.
+        if (c->scratch) cudaFree(c->scratch);
+        c->scratch = NULL;
+        c->scratch_bytes = 0;
+        VCUDA_TRY(cudaMalloc(&c->scratch, bytes));
+        c->scratch_bytes = bytes;
+    }
+    *p = c->scratch;
+    return 0;
+}
 
 extern "C" int vcuda_set_tf32(vcuda_ctx *c, int on) {
     CUBLAS_TRY(cublasSetMathMode(c->blas, math_mode(on)));
@@ -190,14 +207,29 @@ extern "C" int vcuda_sync(vcuda_ctx *c) {
     return 0;
 }
 
+// Every device allocation handed out is registered with nn/backend.h, so the
+// op API sends any op on it to the CUDA side.
+static int track(void *p, size_t bytes) {
+    int r = nn_register_device_range(p, bytes);
+    if (r) vcuda_set_error(__FILE__, __LINE__, "%s", nn_strerror(r));
+    return r;
+}
+
 extern "C" int vcuda_malloc(void **p, size_t bytes) {
     *p = NULL;
-    VCUDA_TRY(cudaMalloc(p, bytes ? bytes : 256));
-    return 0;
+    if (!bytes) bytes = 256;
+    VCUDA_TRY(cudaMalloc(p, bytes));
+    int r = track(*p, bytes);
+    if (r) {
+        cudaFree(*p);
+        *p = NULL;
+    }
+    return r;
 }
 
 extern "C" void vcuda_free(void **p) {
     if (!p || !*p) return;
+    nn_unregister_device_range(*p);
     cudaFree(*p);
     *p = NULL;
 }
@@ -238,6 +270,11 @@ extern "C" int vcuda_arena_init(vcuda_arena *a, size_t bytes) {
         cudaFree(p);
         VCUDA_TRY(e);
     }
+    int r = track(p, n);
+    if (r) {
+        cudaFree(p);
+        return r;
+    }
     memset(a, 0, sizeof *a);
     a->base = (char *)p;
     a->size = n;
@@ -268,6 +305,9 @@ extern "C" float *vcuda_arena_floats(vcuda_arena *a, size_t n) {
 extern "C" void vcuda_arena_reset(vcuda_arena *a) { a->used = 0; }
 
 extern "C" void vcuda_arena_free(vcuda_arena *a) {
-    if (a->base) cudaFree(a->base);
+    if (a->base) {
+        nn_unregister_device_range(a->base);
+        cudaFree(a->base);
+    }
     memset(a, 0, sizeof *a);
 }

@@ -30,7 +30,7 @@
 extern "C" {
 #endif
 
-// Module range -600..-699 (core/base.h lists the other ranges).
+// Range -600..-619 (nn/backend.h has -620..-649; core/base.h lists the others).
 enum {
     VCUDA_ENODEV = -600,    // no CUDA driver or no device (or bad device index)
     VCUDA_ERUNTIME = -601,  // a CUDA runtime call failed (see vcuda_last_error)
@@ -67,6 +67,12 @@ void *vcuda_cublaslt(const vcuda_ctx *ctx);      // cublasLtHandle_t
 void *vcuda_cudnn(const vcuda_ctx *ctx);         // cudnnHandle_t
 void *vcuda_workspace(const vcuda_ctx *ctx, size_t *bytes);  // cuBLASLt scratch
 int vcuda_tf32(const vcuda_ctx *ctx);
+// A device buffer of at least `bytes` owned by the context, for op scratch
+// the op API does not take from the caller (attention backward). It grows
+// (free + cudaMalloc, which waits for the device) only when a call needs
+// more than any before, i.e. in the first step of a loop of fixed shapes;
+// valid until the next call or vcuda_ctx_destroy.
+int vcuda_ctx_scratch(vcuda_ctx *ctx, size_t bytes, void **p);
 int vcuda_set_tf32(vcuda_ctx *ctx, int on);
 // One line: "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB, device 0)".
 int vcuda_describe(const vcuda_ctx *ctx, char *buf, size_t len);
@@ -74,7 +80,8 @@ int vcuda_describe(const vcuda_ctx *ctx, char *buf, size_t len);
 // Waits for all work on the context's stream; returns the first async error.
 int vcuda_sync(vcuda_ctx *ctx);
 
-// Device memory (cudaMalloc / cudaFree). *p = NULL on failure.
+// Device memory (cudaMalloc / cudaFree), registered with nn/backend.h while
+// allocated (so ops on it run on the GPU). *p = NULL on failure.
 int vcuda_malloc(void **p, size_t bytes);
 void vcuda_free(void **p);                 // sets *p = NULL; NULL-safe
 int vcuda_memset0(vcuda_ctx *ctx, void *dst, size_t bytes);   // async on stream

@@ -1,0 +1,38 @@
+// embed.c: the embed ops of nn/embed.h, dispatched by where their pointers live
+// (nn/backend.h): host -> nn/cpu/embed.c, device -> no CUDA implementation yet (sticky error).
+#include "nn/embed.h"
+
+#include "nn/backend.h"
+#include "nn/cpu/ops.h"
+
+void timestep_embedding(float *out, const float *t, int B, int dim, double max_period) {
+    int w = NN_WHERE(out, t);
+    if (w == NN_HOST)
+        timestep_embedding_cpu(out, t, B, dim, max_period);
+    else if (w == NN_DEVICE)
+        NN_NO_CUDA();
+}
+
+int label_embed_forward(float *out, const float *table, const int32_t *y, const uint8_t *drop,
+                        int B, int D, int num_classes) {
+    int w = NN_WHERE(out, table, y, drop);
+    if (w == NN_HOST) return label_embed_forward_cpu(out, table, y, drop, B, D, num_classes);
+    return w == NN_DEVICE ? NN_NO_CUDA() : nn_pending_error();
+}
+
+void label_embed_backward(float *dtable, const float *dout, const int32_t *y, const uint8_t *drop,
+                          int B, int D, int num_classes) {
+    int w = NN_WHERE(dtable, dout, y, drop);
+    if (w == NN_HOST)
+        label_embed_backward_cpu(dtable, dout, y, drop, B, D, num_classes);
+    else if (w == NN_DEVICE)
+        NN_NO_CUDA();
+}
+
+void pos_embed_2d(float *out, int H, int W, int D) {
+    int w = NN_WHERE(out);
+    if (w == NN_HOST)
+        pos_embed_2d_cpu(out, H, W, D);
+    else if (w == NN_DEVICE)
+        NN_NO_CUDA();
+}

@@ -1,0 +1,25 @@
+// swiglu.c: the swiglu ops of nn/swiglu.h, dispatched by where their pointers live
+// (nn/backend.h): host -> nn/cpu/swiglu.c, device -> nn/cuda/transformer.cu.
+#include "nn/swiglu.h"
+
+#include "nn/backend.h"
+#include "nn/cpu/ops.h"
+#ifdef VEL_HAVE_CUDA
+#include "nn/cuda/ops.h"
+#endif
+
+void swiglu_forward(float *h, const float *x12, int N, int H) {
+    int w = NN_WHERE(h, x12);
+    if (w == NN_HOST)
+        swiglu_forward_cpu(h, x12, N, H);
+    else if (w == NN_DEVICE)
+        NN_CUDA(swiglu_forward_cuda(NN_CTX, h, x12, N, H));
+}
+
+void swiglu_backward(float *dx12, const float *dh, const float *x12, int N, int H) {
+    int w = NN_WHERE(dx12, dh, x12);
+    if (w == NN_HOST)
+        swiglu_backward_cpu(dx12, dh, x12, N, H);
+    else if (w == NN_DEVICE)
+        NN_CUDA(swiglu_backward_cuda(NN_CTX, dx12, dh, x12, N, H));
+}
