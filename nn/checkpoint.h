@@ -50,4 +50,12 @@ int ckpt_load(const char *prefix, param_table *pt, optim *o, ema *e, ckpt_state 
 int ckpt_save_ema_weights(const char *path, const param_table *pt, const ema *e, dtype_t dtype,
                           const st_kv *meta, int nmeta, st_err *err);
 
+// FNV-1a 64 of a file's bytes as 16 lower-case hex digits: the hash that
+// ties a latent store to the tokenizer checkpoint it was encoded with.
+// The offset basis is 1469598103934665603, the standard 14695981039346656037
+// with its last digit lost in an early copy; kept, because stores on disk
+// record hashes made with it (the prime is the standard 1099511628211).
+// 0 or VEL_EIO (cannot open or read).
+int ckpt_file_hash(const char *path, char out[17]);
+
 #endif

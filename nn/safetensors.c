@@ -375,6 +375,17 @@ void st_meta_at(const st_file *f, int i, const char **key, const char **value) {
     *value = f->meta[2 * i + 1];
 }
 
+int st_meta_read(const char *path, const char *key, char *out, int outlen) {
+    st_file *f;
+    int rc = st_open(&f, path, NULL);
+    if (rc) return rc;
+    const char *v = st_meta_get(f, key);
+    if (!v) rc = VEL_ENOTFOUND;
+    else snprintf(out, outlen, "%s", v);
+    st_close(&f);
+    return rc;
+}
+
 int st_read_f32(const st_file *f, int i, float *out, int64_t n, st_err *err) {
     const st_entry *e = st_get(f, i);
     if (n != e->numel)

@@ -67,6 +67,9 @@ const void *st_data(const st_file *f, int i);     // raw bytes, possibly unalign
 int st_meta_count(const st_file *f);
 const char *st_meta_get(const st_file *f, const char *key);  // NULL if absent
 void st_meta_at(const st_file *f, int i, const char **key, const char **value);
+// Opens path, copies the metadata value of key into out (truncated to
+// outlen - 1 bytes) and closes it: 0, VEL_ENOTFOUND if absent, or st_open's code.
+int st_meta_read(const char *path, const char *key, char *out, int outlen);
 
 // Convert tensor i (F32, BF16 or F16) to floats; n must equal its numel.
 int st_read_f32(const st_file *f, int i, float *out, int64_t n, st_err *err);

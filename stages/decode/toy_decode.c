@@ -14,7 +14,8 @@
 
 #include "bus/bus.h"
 #include "bus/worker.h"
-#include "models/toy_mlp.h"
+#include "models/toy_tok.h"
+#include "nn/checkpoint.h"
 #include "core/base.h"
 #include "stages/common/flags.h"
 #include "stages/decode/decode.h"
@@ -126,7 +127,7 @@ int decode_toy_main(int argc, char **argv) {
     }
     const store_meta *meta = st ? store_get_meta(st) : NULL;   // NULL: latents are data-space points
     char hash[17];
-    if (ckpt && !toy_file_hash(ckpt, hash) && strcmp(hash, meta->tokenizer_hash) != 0)
+    if (ckpt && !ckpt_file_hash(ckpt, hash) && strcmp(hash, meta->tokenizer_hash) != 0)
         fprintf(stderr, "decode: warning: %s (hash %s) is not the tokenizer that filled %s (hash %s)\n", ckpt,
                 hash, spath, meta->tokenizer_hash);
     toy_decode_ctx cx = {.t = t, .meta = meta};

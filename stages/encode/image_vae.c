@@ -27,6 +27,7 @@
 #include "models/vae.h"
 #include "models/vae_ckpt.h"
 #include "core/base.h"
+#include "nn/checkpoint.h"
 #include "nn/safetensors.h"
 #include "stages/common/flags.h"
 #include "stages/encode/encode.h"
@@ -53,22 +54,6 @@ static void help(void) {
            "                   when this process covered the whole split)\n"
            "  --stats-n N      subset size for the statistics (default 10000)  --seed N (0)\n"
            "  --data DIR       Fashion-MNIST folder (default %s)\n" DEVICE_HELP, FMNIST_DEFAULT_DIR);
-}
-
-// FNV-1a 64 of the checkpoint file: identifies the tokenizer in __meta__.
-static int file_hash(const char *path, char out[17]) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    uint64_t h = 1469598103934665603ULL;
-    unsigned char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        for (size_t i = 0; i < n; i++) { h ^= buf[i]; h *= 1099511628211ULL; }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) return -1;
-    snprintf(out, 17, "%016llx", (unsigned long long)h);
-    return 0;
 }
 
 // The photo tiles of one split: imgs (n, 3, 32, 32), labels = photo index.
@@ -172,7 +157,7 @@ int encode_vae_main(int argc, char **argv) {
         free(tiles.imgs); free(tiles.labels);
         return 2;
     }
-    if (file_hash(wpath, hash)) {
+    if (ckpt_file_hash(wpath, hash)) {   // identifies the tokenizer in __meta__
         fprintf(stderr, "encode: cannot read %s\n", wpath);
         fmnist_destroy(&ds);
         free(tiles.imgs); free(tiles.labels);

@@ -18,7 +18,8 @@
 #include <string.h>
 
 #include "data/toy_gmm.h"
-#include "models/toy_mlp.h"
+#include "models/toy_tok.h"
+#include "nn/checkpoint.h"
 #include "core/base.h"
 #include "core/mt19937.h"
 #include "stages/common/flags.h"
@@ -168,7 +169,7 @@ int encode_toy_main(int argc, char **argv) {
     if (ckpt) {
         int rc = toy_tok_load(&t, ckpt, batch, err, sizeof err);
         if (rc) { fprintf(stderr, "encode: cannot load tokenizer: %s\n", err); return 1; }
-        if (toy_file_hash(ckpt, hash)) { fprintf(stderr, "encode: cannot read %s\n", ckpt); toy_tok_destroy(&t); return 1; }
+        if (ckpt_file_hash(ckpt, hash)) { fprintf(stderr, "encode: cannot read %s\n", ckpt); toy_tok_destroy(&t); return 1; }
     }
     toy_gmm *g = NULL;
     if (toy_gmm_build(&g, "A")) { toy_tok_destroy(&t); return 1; }

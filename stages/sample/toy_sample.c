@@ -25,7 +25,7 @@
 #include "bus/bus.h"
 #include "bus/worker.h"
 #include "data/toy_gmm.h"
-#include "models/toy_mlp.h"
+#include "models/toy_flow.h"
 #include "models/sampler.h"
 #include "core/base.h"
 #include "core/mt19937.h"

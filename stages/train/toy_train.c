@@ -11,7 +11,7 @@
 //     saved weights (--ema) and snapshots (--save-every).
 // Each writes into --out: config.json (resolved flags), log.jsonl (one line
 // per --log-every steps), the checkpoint (safetensors), and a progress line
-// on stderr. Not here: the networks (models/toy_mlp.h), data (data/toy_gmm.h).
+// on stderr. Not here: the networks (models/toy_tok.h, models/toy_flow.h), data (data/toy_gmm.h).
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
@@ -23,7 +23,9 @@
 #include <sys/stat.h>
 
 #include "data/toy_gmm.h"
-#include "models/toy_mlp.h"
+#include "models/toy_ckpt.h"
+#include "models/toy_flow.h"
+#include "models/toy_tok.h"
 #include "core/base.h"
 #include "core/mt19937.h"
 #include "nn/optim.h"
@@ -302,11 +304,11 @@ int train_toy_tokenizer_main(int argc, char **argv) {
     snprintf(num[3], 32, "%g", o.tok.tau);
     snprintf(num[4], 32, "%g", o.tok.delta);
     snprintf(num[5], 32, "%d", o.iters);
-    toy_kv kv[] = {{"reg", o.tok.reg == TOY_REG_KL ? "kl" : "ve"}, {"kl_weight", num[0]},
+    st_kv kv[] = {{"reg", o.tok.reg == TOY_REG_KL ? "kl" : "ve"}, {"kl_weight", num[0]},
                    {"lambda_ve", num[1]}, {"lambda_reg", num[2]}, {"tau", num[3]},
                    {"delta", num[4]}, {"iters", num[5]}, {"ve_form", VE_FORMS[o.tok.ve_form]},
                    {"reg_form", o.tok.reg_global ? "global" : "elem"}};
-    if (toy_save(path, &t->pt, "toy-tokenizer", o.depth, o.width, kv, 9, err, sizeof err)) {
+    if (toy_ckpt_save(path, &t->pt, "toy-tokenizer", o.depth, o.width, kv, 9, err, sizeof err)) {
         fprintf(stderr, "train: cannot save checkpoint: %s\n", err);
         rc = 1;
         goto done;
@@ -325,7 +327,7 @@ done:
 // Saves the flow with the EMA weights in place of the raw ones when ema is
 // not NULL (keep: scratch of the same size), restoring the raw weights after.
 static int flow_save_maybe_ema(const char *path, toy_flow *f, const float *ema, float *keep,
-                               const toy_kv *kv, int nkv, char *err, int errlen) {
+                               const st_kv *kv, int nkv, char *err, int errlen) {
     if (!ema) return toy_flow_save(path, f, kv, nkv, err, errlen);
     size_t bytes = sizeof(float) * (size_t)f->pt.total;
     memcpy(keep, f->pt.values, bytes);
@@ -431,7 +433,7 @@ int train_toy_flow_main(int argc, char **argv) {
             char sp[1200], serr[512], sn[32];
             snprintf(sp, sizeof sp, "%s/flow-it%d.safetensors", o.out, it + 1);
             snprintf(sn, sizeof sn, "%d", it + 1);
-            toy_kv skv[] = {{"tokenizer_hash", meta->tokenizer_hash}, {"iters", sn},
+            st_kv skv[] = {{"tokenizer_hash", meta->tokenizer_hash}, {"iters", sn},
                             {"time", TIME_MODES[o.time_mode]}};
             if (flow_save_maybe_ema(sp, f, ema, keep, skv, 3, serr, sizeof serr)) {
                 fprintf(stderr, "\ntrain: cannot save snapshot: %s\n", serr);
@@ -452,7 +454,7 @@ int train_toy_flow_main(int argc, char **argv) {
     char path[1200], err[512], n1[32];
     snprintf(path, sizeof path, "%s/flow.safetensors", o.out);
     snprintf(n1, sizeof n1, "%d", o.iters);
-    toy_kv kv[] = {{"tokenizer_hash", meta->tokenizer_hash}, {"iters", n1},
+    st_kv kv[] = {{"tokenizer_hash", meta->tokenizer_hash}, {"iters", n1},
                    {"time", TIME_MODES[o.time_mode]}};
     if (ema) {
         snprintf(path, sizeof path, "%s/flow-noema.safetensors", o.out);

@@ -1,4 +1,4 @@
-// Tests for models/toy_mlp.c: tokenizer and flow forward + loss terms against
+// Tests for models/toy_mlp.c, toy_tok.c, toy_flow.c and toy_ckpt.c: tokenizer and flow forward + loss terms against
 // numpy (tests/ref/gen_toy.py, seeded weights), every parameter gradient by
 // central finite differences for the KL, VE (3 forms) and both magnitude
 // regularisers, the flow's time input (raw and Fourier features: closed form,
@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/toy_mlp.h"
+#include "models/toy_ckpt.h"
+#include "models/toy_flow.h"
+#include "models/toy_tok.h"
 #include "core/base.h"
 #include "nn/optim.h"
 #include "nn/schedule.h"
@@ -235,7 +237,7 @@ Test(toy_mlp, fourier_flow_gradients_and_checkpoint) {
     char path[512], err[400], val[64];
     snprintf(path, sizeof path, "%s/flow.safetensors", dir);
     cr_assert_eq(toy_flow_save(path, f, NULL, 0, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(toy_ckpt_meta(path, "time_embed", val, sizeof val), 0);
+    cr_assert_eq(st_meta_read(path, "time_embed", val, sizeof val), 0);
     cr_assert_str_eq(val, "fourier");
     toy_flow *u;
     cr_assert_eq(toy_flow_load(&u, path, 16, err, sizeof err), 0, "%s", err);
@@ -251,21 +253,21 @@ Test(toy_mlp, fourier_flow_gradients_and_checkpoint) {
     for (int i = 0; i < 32; i++) cr_assert(fabsf(vv[i] - vref[i]) <= 1e-5f * (1 + fabsf(vref[i])));
     toy_flow_destroy(&u);
     // metadata naming K = 3 does not match the stored weights: clear error, no model
-    toy_kv bad[] = {{"time_freqs", "3"}};
+    st_kv bad[] = {{"time_freqs", "3"}};
     param_table *pt = &f->pt;
-    cr_assert_eq(toy_save(path, pt, "toy-flow", 2, 8, (toy_kv[]){{"time_embed", "fourier"}, bad[0]}, 2,
+    cr_assert_eq(toy_ckpt_save(path, pt, "toy-flow", 2, 8, (st_kv[]){{"time_embed", "fourier"}, bad[0]}, 2,
                           err, sizeof err), 0);
     cr_assert_neq(toy_flow_load(&u, path, 5, err, sizeof err), 0);
     cr_assert_null(u);
     cr_assert(strstr(err, "flow.safetensors"), "message: %s", err);
-    cr_assert_eq(toy_save(path, pt, "toy-flow", 2, 8, (toy_kv[]){{"time_embed", "wavelet"}}, 1,
+    cr_assert_eq(toy_ckpt_save(path, pt, "toy-flow", 2, 8, (st_kv[]){{"time_embed", "wavelet"}}, 1,
                           err, sizeof err), 0);
     cr_assert_eq(toy_flow_load(&u, path, 5, err, sizeof err), TOY_EMODEL);
     cr_assert(strstr(err, "wavelet"), "message: %s", err);
     // a checkpoint without time metadata (written before the option) is a raw-time model
     toy_flow *r;
     cr_assert_eq(toy_flow_create(&r, 1, 4, 8, TOY_TIME_RAW, 0), 0);
-    cr_assert_eq(toy_save(path, &r->pt, "toy-flow", 1, 4, NULL, 0, err, sizeof err), 0);
+    cr_assert_eq(toy_ckpt_save(path, &r->pt, "toy-flow", 1, 4, NULL, 0, err, sizeof err), 0);
     cr_assert_eq(toy_flow_load(&u, path, 8, err, sizeof err), 0, "%s", err);
     cr_assert_eq(u->time_embed, TOY_TIME_RAW);
     cr_assert_eq(u->in_dim, 3);
@@ -298,7 +300,7 @@ Test(toy_mlp, training_reduces_loss_and_resume_is_bit_identical) {
     char path[512];
     snprintf(path, sizeof path, "%s/tok.safetensors", dir);
     char err[400];
-    cr_assert_eq(toy_save(path, &t->pt, "toy-tokenizer", 2, 8, NULL, 0, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(toy_ckpt_save(path, &t->pt, "toy-tokenizer", 2, 8, NULL, 0, err, sizeof err), 0, "%s", err);
     toy_tok *u;
     cr_assert_eq(toy_tok_load(&u, path, 16, err, sizeof err), 0, "%s", err);
     cr_assert_eq(memcmp(u->pt.values, t->pt.values, t->pt.total * sizeof(float)), 0);

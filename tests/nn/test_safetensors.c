@@ -98,6 +98,16 @@ Test(safetensors, roundtrip_all_dtypes) {
     cr_assert_eq(st_load_tensor(f, odd, y, 3, (int64_t[]){10, 10, 10}, &e), 0, "%s", e.msg);
     for (int i = 0; i < N; i++) cr_expect_eq(bits(y[i]), bits(f16_to_f32(f32_to_f16(x[i]))), "f16 %d", i);
     st_close(&f);
+    // st_meta_read: one value straight from the path, truncated to the buffer
+    char val[8];
+    cr_expect_eq(st_meta_read(path, "format", val, sizeof val), 0);
+    cr_expect_str_eq(val, "pt");
+    cr_expect_eq(st_meta_read(path, "quote\"key", val, 5), 0);
+    cr_expect_str_eq(val, "line");
+    cr_expect_eq(st_meta_read(path, "absent", val, sizeof val), VEL_ENOTFOUND);
+    char nofile[600];
+    snprintf(nofile, sizeof nofile, "%s/absent.safetensors", dir);
+    cr_expect_eq(st_meta_read(nofile, "format", val, sizeof val), VEL_EIO);
 
     // Overwrite atomically; no temp files are left behind.
     cr_assert_eq(st_write(path, t, 1, NULL, 0, &e), 0, "%s", e.msg);

@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include "bus/bus.h"
-#include "models/toy_mlp.h"
+#include "models/toy_ckpt.h"
+#include "models/toy_flow.h"
+#include "models/toy_tok.h"
 #include "tests/util.h"
 
 static char *dir;
@@ -58,13 +60,13 @@ static void setup_models(void) {
     cr_assert_eq(toy_tok_create(&t, 1, 16, 64), 0);
     toy_tok_init(t, 1);
     snprintf(p, sizeof p, "%s/tok.safetensors", dir);
-    cr_assert_eq(toy_save(p, &t->pt, "toy-tokenizer", 1, 16, NULL, 0, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(toy_ckpt_save(p, &t->pt, "toy-tokenizer", 1, 16, NULL, 0, err, sizeof err), 0, "%s", err);
     toy_tok_destroy(&t);
     toy_flow *f;
     cr_assert_eq(toy_flow_create(&f, 1, 16, 64, TOY_TIME_RAW, 0), 0);
     toy_flow_init(f, 2);
     snprintf(p, sizeof p, "%s/flow.safetensors", dir);
-    cr_assert_eq(toy_save(p, &f->pt, "toy-flow", 1, 16, NULL, 0, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(toy_ckpt_save(p, &f->pt, "toy-flow", 1, 16, NULL, 0, err, sizeof err), 0, "%s", err);
     toy_flow_destroy(&f);
     cr_assert_eq(sh("OMP_NUM_THREADS=1 bin/encode --model toy --ckpt %s/tok.safetensors --store %s/store --n 500 2>%s/encode.log",
                     dir, dir, dir), 0, "encode failed (see %s/encode.log)", dir);

@@ -1,0 +1,166 @@
+// toy_flow.c: see toy_flow.h.
+#include "models/toy_flow.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/base.h"
+#include "models/toy_ckpt.h"
+#include "nn/loss.h"
+
+const char *toy_time_embed_name(toy_time_embed te) { return te == TOY_TIME_FOURIER ? "fourier" : "raw"; }
+
+int toy_time_embed_parse(const char *name, toy_time_embed *out) {
+    if (!strcmp(name, "raw")) *out = TOY_TIME_RAW;
+    else if (!strcmp(name, "fourier")) *out = TOY_TIME_FOURIER;
+    else return TOY_ECONFIG;
+    return 0;
+}
+
+int toy_time_features_dim(toy_time_embed te, int nfreq) { return te == TOY_TIME_FOURIER ? 2 * nfreq : 1; }
+
+void toy_time_features(float *feat, float t, toy_time_embed te, int nfreq) {
+    if (te != TOY_TIME_FOURIER) {
+        feat[0] = t;
+        return;
+    }
+    for (int k = 0; k < nfreq; k++) {
+        double w = 1000.0 * pow(10000.0, -(double)k / nfreq), a = w * (double)t;
+        feat[k] = (float)sin(a);
+        feat[nfreq + k] = (float)cos(a);
+    }
+}
+
+static void flow_carve(toy_flow *f, arena *a) {
+    size_t B = (size_t)f->max_batch;
+    toy_mlp_carve(&f->net, a);
+    f->inp = arena_floats(a, B * f->in_dim);
+    f->v = arena_floats(a, B * 2);
+    f->target = arena_floats(a, B * 2);
+    f->dv = arena_floats(a, B * 2);
+}
+
+int toy_flow_create(toy_flow **out, int depth, int width, int max_batch, toy_time_embed te,
+                    int nfreq) {
+    *out = NULL;
+    if (depth < 0 || depth + 1 > TOY_MAX_LAYERS || width <= 0 || max_batch <= 0) return TOY_ECONFIG;
+    if (te != TOY_TIME_RAW && te != TOY_TIME_FOURIER) return TOY_ECONFIG;
+    if (te == TOY_TIME_FOURIER && (nfreq < 1 || nfreq > TOY_FOURIER_MAX)) return TOY_ECONFIG;
+    toy_flow *f = calloc(1, sizeof *f);
+    if (!f) return VEL_ENOMEM;
+    f->depth = depth, f->width = width, f->max_batch = max_batch;
+    f->time_embed = te;
+    f->nfreq = te == TOY_TIME_FOURIER ? nfreq : 0;
+    f->in_dim = 2 + toy_time_features_dim(te, nfreq);
+    param_table_init(&f->pt);
+    toy_mlp_declare(&f->net, &f->pt, "net", f->in_dim, 2, depth, width, max_batch);
+    int rc = param_table_commit(&f->pt);
+    if (rc) { param_table_free(&f->pt); free(f); return rc; }
+    toy_mlp_bind(&f->net, &f->pt);
+    arena_measure(&f->act);
+    flow_carve(f, &f->act);
+    if ((rc = arena_commit(&f->act))) { param_table_free(&f->pt); free(f); return rc; }
+    flow_carve(f, &f->act);
+    *out = f;
+    return 0;
+}
+
+void toy_flow_destroy(toy_flow **pf) {
+    toy_flow *f = *pf;
+    if (!f) return;
+    param_table_free(&f->pt);
+    arena_free(&f->act);
+    free(f);
+    *pf = NULL;
+}
+
+void toy_flow_init(toy_flow *f, uint32_t seed) {
+    mt19937 r;
+    mt_seed(&r, seed);
+    toy_mlp_init(&f->net, &r);
+}
+
+// Row i of the MLP input: [z (2), time features of t].
+static void flow_input_row(toy_flow *f, int i, float z0, float z1, float t) {
+    float *r = f->inp + (size_t)i * f->in_dim;
+    r[0] = z0;
+    r[1] = z1;
+    toy_time_features(r + 2, t, f->time_embed, f->nfreq);
+}
+
+void toy_flow_velocity(toy_flow *f, float *v, const float *zt, const float *t, int B) {
+    for (int s = 0; s < B; s += f->max_batch) {
+        int n = B - s < f->max_batch ? B - s : f->max_batch;
+        for (int i = 0; i < n; i++) flow_input_row(f, i, zt[2 * (s + i)], zt[2 * (s + i) + 1], t[s + i]);
+        toy_mlp_forward(&f->net, v + 2 * (size_t)s, f->inp, n);
+    }
+}
+
+static double flow_forward(toy_flow *f, const float *z1, const float *x0, const float *t, int B) {
+    CHECK(B > 0 && B <= f->max_batch);
+    for (int i = 0; i < B; i++) {
+        float zt[2];
+        for (int d = 0; d < 2; d++) {
+            int k = 2 * i + d;
+            zt[d] = t[i] * z1[k] + (1.0f - t[i]) * x0[k];
+            f->target[k] = z1[k] - x0[k];
+        }
+        flow_input_row(f, i, zt[0], zt[1], t[i]);
+    }
+    toy_mlp_forward(&f->net, f->v, f->inp, B);
+    return mse_loss_forward(f->v, f->target, 2 * (int64_t)B);
+}
+
+double toy_flow_loss(toy_flow *f, const float *z1, const float *x0, const float *t, int B) {
+    return flow_forward(f, z1, x0, t, B);
+}
+
+double toy_flow_loss_backward(toy_flow *f, const float *z1, const float *x0, const float *t, int B) {
+    double l = flow_forward(f, z1, x0, t, B);
+    param_zero_grads(&f->pt);
+    memset(f->dv, 0, sizeof(float) * 2 * (size_t)B);
+    mse_loss_backward(f->dv, NULL, f->v, f->target, 2 * (int64_t)B, 1.0f);
+    toy_mlp_backward(&f->net, NULL, f->dv, B);
+    return l;
+}
+
+int toy_flow_save(const char *path, const toy_flow *f, const st_kv *extra, int nextra, char *err,
+                  int errlen) {
+    char kstr[16];
+    snprintf(kstr, sizeof kstr, "%d", f->nfreq);
+    st_kv kv[32];
+    int n = 0;
+    kv[n++] = (st_kv){"time_embed", toy_time_embed_name(f->time_embed)};
+    kv[n++] = (st_kv){"time_freqs", kstr};
+    for (int i = 0; i < nextra && n < 32; i++) kv[n++] = extra[i];
+    return toy_ckpt_save(path, &f->pt, "toy-flow", f->depth, f->width, kv, n, err, errlen);
+}
+
+int toy_flow_load(toy_flow **out, const char *path, int max_batch, char *err, int errlen) {
+    *out = NULL;
+    int depth, width;
+    int rc = toy_ckpt_arch(path, "toy-flow", &depth, &width, err, errlen);
+    if (rc) return rc;
+    // time input: absent = raw (checkpoints written before the option)
+    toy_time_embed te = TOY_TIME_RAW;
+    int nfreq = 0;
+    char val[64];
+    if (st_meta_read(path, "time_embed", val, sizeof val) == 0 && toy_time_embed_parse(val, &te)) {
+        if (err) snprintf(err, errlen, "%s: unknown time_embed '%s' in metadata", path, val);
+        return TOY_EMODEL;
+    }
+    if (te == TOY_TIME_FOURIER) {
+        char *end = NULL;
+        long k = st_meta_read(path, "time_freqs", val, sizeof val) == 0 ? strtol(val, &end, 10) : -1;
+        if (k < 1 || k > TOY_FOURIER_MAX || !end || *end) {
+            if (err) snprintf(err, errlen, "%s: bad or missing time_freqs in metadata", path);
+            return TOY_EMODEL;
+        }
+        nfreq = (int)k;
+    }
+    if ((rc = toy_flow_create(out, depth, width, max_batch, te, nfreq))) return rc;
+    if ((rc = toy_ckpt_load_params(path, &(*out)->pt, err, errlen))) toy_flow_destroy(out);
+    return rc;
+}

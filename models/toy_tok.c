@@ -1,0 +1,155 @@
+// toy_tok.c: see toy_tok.h. Losses follow LDM's scaling so that the KL
+// weight means what it means there: the reconstruction and KL terms are
+// summed over a sample's 2 coordinates and averaged over the batch (rec =
+// 2 * nn/loss.h's element mean MSE); the VE and magnitude terms are means
+// over elements (docs/FORMULAS.md section 1), all computed by nn/loss.h.
+#include "models/toy_tok.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/base.h"
+#include "models/toy_ckpt.h"
+
+static void tok_carve(toy_tok *t, arena *a) {
+    size_t B = (size_t)t->max_batch;
+    toy_mlp_carve(&t->enc, a);
+    toy_mlp_carve(&t->dec, a);
+    t->h = arena_floats(a, B * 4);
+    t->dh = arena_floats(a, B * 4);
+    float **two[] = {&t->mu, &t->lv, &t->sigma, &t->z, &t->xr, &t->dxr, &t->dz, &t->dmu, &t->dlv};
+    for (size_t i = 0; i < sizeof two / sizeof *two; i++) *two[i] = arena_floats(a, B * 2);
+}
+
+int toy_tok_create(toy_tok **out, int depth, int width, int max_batch) {
+    *out = NULL;
+    if (depth < 0 || depth + 1 > TOY_MAX_LAYERS || width <= 0 || max_batch <= 0) return TOY_ECONFIG;
+    toy_tok *t = calloc(1, sizeof *t);
+    if (!t) return VEL_ENOMEM;
+    t->depth = depth, t->width = width, t->max_batch = max_batch;
+    param_table_init(&t->pt);
+    toy_mlp_declare(&t->enc, &t->pt, "enc", 2, 4, depth, width, max_batch);
+    toy_mlp_declare(&t->dec, &t->pt, "dec", 2, 2, depth, width, max_batch);
+    int rc = param_table_commit(&t->pt);
+    if (rc) { param_table_free(&t->pt); free(t); return rc; }
+    toy_mlp_bind(&t->enc, &t->pt);
+    toy_mlp_bind(&t->dec, &t->pt);
+    arena_measure(&t->act);
+    tok_carve(t, &t->act);
+    if ((rc = arena_commit(&t->act))) { param_table_free(&t->pt); free(t); return rc; }
+    tok_carve(t, &t->act);
+    *out = t;
+    return 0;
+}
+
+void toy_tok_destroy(toy_tok **pt) {
+    toy_tok *t = *pt;
+    if (!t) return;
+    param_table_free(&t->pt);
+    arena_free(&t->act);
+    free(t);
+    *pt = NULL;
+}
+
+void toy_tok_init(toy_tok *t, uint32_t seed) {
+    mt19937 r;
+    mt_seed(&r, seed);
+    toy_mlp_init(&t->enc, &r);
+    toy_mlp_init(&t->dec, &r);
+}
+
+static inline float clampf(float x, float lo, float hi) { return x < lo ? lo : x > hi ? hi : x; }
+
+void toy_tok_encode(toy_tok *t, float *mu, float *logvar, const float *x, int B) {
+    // mu, logvar (B,2), x (B,2)
+    for (int s = 0; s < B; s += t->max_batch) {
+        int n = B - s < t->max_batch ? B - s : t->max_batch;
+        toy_mlp_forward(&t->enc, t->h, x + 2 * (size_t)s, n);
+        for (int i = 0; i < n; i++) {
+            mu[2 * (s + i)] = t->h[4 * i];
+            mu[2 * (s + i) + 1] = t->h[4 * i + 1];
+            if (logvar) {
+                logvar[2 * (s + i)] = clampf(t->h[4 * i + 2], LOGVAR_MIN, LOGVAR_MAX);
+                logvar[2 * (s + i) + 1] = clampf(t->h[4 * i + 3], LOGVAR_MIN, LOGVAR_MAX);
+            }
+        }
+    }
+}
+
+void toy_tok_decode(toy_tok *t, float *x, const float *z, int B) {
+    for (int s = 0; s < B; s += t->max_batch) {
+        int n = B - s < t->max_batch ? B - s : t->max_batch;
+        toy_mlp_forward(&t->dec, x + 2 * (size_t)s, z + 2 * (size_t)s, n);
+    }
+}
+
+// Forward of one step; fills the step buffers and returns the loss terms
+// (all of them, whichever regulariser trains, for the log).
+static toy_tok_losses tok_forward(toy_tok *t, const toy_tok_cfg *cfg, const float *x,
+                                  const float *eps, int B) {
+    CHECK(B > 0 && B <= t->max_batch);
+    toy_tok_losses L = {0};
+    toy_mlp_forward(&t->enc, t->h, x, B);
+    for (int i = 0; i < B; i++)
+        for (int d = 0; d < 2; d++) {
+            t->mu[2 * i + d] = t->h[4 * i + d];
+            t->lv[2 * i + d] = t->h[4 * i + 2 + d];
+        }
+    int n = 2 * B;
+    for (int k = 0; k < n; k++) t->sigma[k] = expf(0.5f * clampf(t->lv[k], LOGVAR_MIN, LOGVAR_MAX));
+    reparam_forward(t->z, t->mu, t->lv, eps, n);
+    toy_mlp_forward(&t->dec, t->xr, t->z, B);
+    L.rec = 2.0 * mse_loss_forward(t->xr, x, n);   // summed over the 2 coordinates
+    L.kl = kl_loss_forward(t->mu, t->lv, B, 2);
+    L.ve = ve_loss_forward(t->lv, n, cfg->ve_form, cfg->delta);
+    L.reg = cfg->reg_global ? mag_reg_global_forward(t->mu, B, 1, 2, cfg->tau)
+                            : mag_reg_elem_forward(t->mu, n, cfg->tau);
+    L.total = L.rec + (cfg->reg == TOY_REG_KL ? cfg->kl_weight * L.kl
+                                              : cfg->lambda_ve * L.ve + cfg->lambda_reg * L.reg);
+    return L;
+}
+
+toy_tok_losses toy_tok_loss(toy_tok *t, const toy_tok_cfg *cfg, const float *x, const float *eps,
+                            int B) {
+    return tok_forward(t, cfg, x, eps, B);
+}
+
+toy_tok_losses toy_tok_loss_backward(toy_tok *t, const toy_tok_cfg *cfg, const float *x,
+                                     const float *eps, int B) {
+    toy_tok_losses L = tok_forward(t, cfg, x, eps, B);
+    param_zero_grads(&t->pt);
+    int n = 2 * B;
+    size_t bytes = sizeof(float) * (size_t)n;
+    memset(t->dxr, 0, bytes);
+    mse_loss_backward(t->dxr, NULL, t->xr, x, n, 2.0f);
+    memset(t->dz, 0, bytes);
+    toy_mlp_backward(&t->dec, t->dz, t->dxr, B);
+    memset(t->dmu, 0, bytes);
+    memset(t->dlv, 0, bytes);
+    reparam_backward(t->dmu, t->dlv, t->dz, t->lv, eps, n);
+    if (cfg->reg == TOY_REG_KL) {
+        kl_loss_backward(t->dmu, t->dlv, t->mu, t->lv, B, 2, cfg->kl_weight);
+    } else {
+        ve_loss_backward(t->dlv, t->lv, n, cfg->ve_form, cfg->delta, cfg->lambda_ve);
+        if (cfg->reg_global) mag_reg_global_backward(t->dmu, t->mu, B, 1, 2, cfg->tau, cfg->lambda_reg);
+        else mag_reg_elem_backward(t->dmu, t->mu, n, cfg->tau, cfg->lambda_reg);
+    }
+    for (int i = 0; i < B; i++)
+        for (int d = 0; d < 2; d++) {
+            t->dh[4 * i + d] = t->dmu[2 * i + d];
+            t->dh[4 * i + 2 + d] = t->dlv[2 * i + d];
+        }
+    toy_mlp_backward(&t->enc, NULL, t->dh, B);
+    return L;
+}
+
+int toy_tok_load(toy_tok **out, const char *path, int max_batch, char *err, int errlen) {
+    *out = NULL;
+    int depth, width;
+    int rc = toy_ckpt_arch(path, "toy-tokenizer", &depth, &width, err, errlen);
+    if (rc) return rc;
+    if ((rc = toy_tok_create(out, depth, width, max_batch))) return rc;
+    if ((rc = toy_ckpt_load_params(path, &(*out)->pt, err, errlen))) toy_tok_destroy(out);
+    return rc;
+}
