@@ -105,12 +105,14 @@ refs: $(REF_STAMPS)
 # make test: installs what is missing, builds, generates the numpy references,
 # runs every test binary and, under ASan+UBSan, the bus and store tests.
 test: deps
+	@scripts/check-layering.sh
 	@$(MAKE) --no-print-directory all refs
 	@$(MAKE) --no-print-directory -f Makefile.asan all
 	@scripts/run-tests.sh
 
 # Only the CPU-side tests, no sanitizers (quick loop while developing).
 test-quick: all refs
+	@scripts/check-layering.sh
 	@scripts/run-tests.sh --no-asan
 
 bench: all

@@ -10,7 +10,7 @@
 #   core/                      nothing else of ours
 #   nn/ (nn/cpu, nn/cuda)      core
 #   models/                    core, nn
-#   metrics/                   core, nn, models
+#   metrics/                   core, nn, models, data (pixel bytes of images)
 #   data/, bus/, store/        core
 #   dist/                      core, nn
 #   stages/common/             every library above
@@ -46,7 +46,7 @@ allowed_for() {
     core) echo "" ;;
     nn) echo "core" ;;
     models) echo "core nn" ;;
-    metrics) echo "core nn models" ;;
+    metrics) echo "core nn models data" ;;
     data|bus|store) echo "core" ;;
     dist) echo "core nn" ;;
     stages/common) echo "$LIBS" ;;
