@@ -11,7 +11,7 @@ static const model_entry MODELS[] = {
     {"toy-flow", train_toy_flow_main, "2D toy flow model on latents from a store"},
     {"vae", train_vae_main, "image tokenizer (conv VAE)"},
     {"classifier", train_classifier_main, "feature classifier for image metrics"},
-    {"dit", NULL, "LightningDiT on image latents"},
+    {"dit", train_dit_main, "LightningDiT on image latents"},
 };
 
 int main(int argc, char **argv) {

@@ -8,5 +8,6 @@ int train_toy_tokenizer_main(int argc, char **argv);   // stages/train/toy_train
 int train_toy_flow_main(int argc, char **argv);        // stages/train/toy_train.c
 int train_vae_main(int argc, char **argv);             // stages/train/image_vae.c
 int train_classifier_main(int argc, char **argv);      // stages/train/image_classifier.c
+int train_dit_main(int argc, char **argv);             // stages/train/dit.c
 
 #endif

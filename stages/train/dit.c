@@ -1,0 +1,543 @@
+// dit.c: `train --model dit`, LightningDiT on the latent cache
+// (docs/FORMULAS.md section 4): flags, open, loop, close. The step math is
+// models/dit_train.h, batches come from store/loader.h (prefetch thread),
+// gradients are averaged over ranks by dist/ (Open MPI on the CPU; ranks from
+// RANK/WORLD_SIZE, Slurm or Open MPI variables, launched by mpirun/srun).
+//
+// Per step s (global batch G, this rank's slice of B = G / world samples at
+// global positions pos0 = s*G + rank*B ..):
+//   z = mu + sigma*eps (fresh eps), zn = store_normalise(z), x0, t, label
+//   dropout drawn at the same positions; grads = d(loss)/d(params) averaged
+//   over ranks; clip; AdamW (or Muon) at lr(s); EMA with decay d.
+// Every draw depends on (seed, position), so a resumed run continues
+// bit-exactly and world W on G equals world 1 on G to fp32 rounding.
+//
+// Writes into --out (rank 0 only): config.json, log.jsonl, dit.safetensors +
+// dit.optim.safetensors (checkpoint, every --ckpt-every steps and at the end),
+// dit-ema.safetensors (EMA weights for sampling), samples-STEP.png. Input errors (flags, missing store, store without stats,
+// mismatching checkpoint) exit 2 before anything is written.
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/base.h"
+#include "dist/dist.h"
+#include "nn/checkpoint.h"
+#include "nn/schedule.h"
+#include "stages/train/dit.h"
+#include "stages/train/train.h"
+#include "store/loader.h"
+
+static void help(void) {
+    printf("usage: train --model dit --store DIR --out DIR [options]\n"
+           "Trains LightningDiT by class-conditional flow matching on the latent cache written by\n"
+           "`encode` (z = mu + sigma*eps drawn afresh each step, normalised by the cache's stats).\n"
+           "Model:\n"
+           "  --preset NAME      tiny (default), S, B (patch 1, for small latents), B/1, B/2, L/2,\n"
+           "                     XL/1, XL/2 (reference sizes); latent shape from the cache\n"
+           "  --depth N --width N --heads N --patch N   override the preset\n"
+           "  --qk-norm          per-head RMSNorm on q and k\n"
+           "  --num-classes N    label table size (default: largest label in the cache + 1)\n"
+           "  --list-presets     print every preset's parameter count at 32x16x16 latents with\n"
+           "                     1000 classes and at 4x8x8 with 10 classes, then exit\n"
+           "Flow matching:\n"
+           "  --time logit-normal|uniform  t distribution (default logit-normal(0,1))\n"
+           "  --label-drop P     probability of the null class (default 0.1)\n"
+           "  --cos-weight W     weight of the cosine loss over channels (default 1; 0 = MSE only)\n"
+           "  --flip auto|on|off random horizontal flips from the cache (default auto: on if cached)\n"
+           "Optimisation:\n"
+           "  --batch N (64, global over ranks)  --steps N (10000)  --lr X (2e-4)  --warmup N (0)\n"
+           "  --optimizer adamw|muon (adamw)  --beta1 X (0.9)  --beta2 X (0.95)  --wd X (0)\n"
+           "  --clip X           global gradient-norm clip (default 1; 0 = off)\n"
+           "  --ema D            EMA decay per step (default 0.9999)\n"
+           "  --ema-halflife N   EMA half-life in steps instead (decay 0.5^(1/N); for short runs)\n"
+           "  --seed N (0)       --time-limit SEC  stop (and save) after SEC seconds of training\n"
+           "Output:\n"
+           "  --ckpt-every N (1000)  --sample-every N (1000; 0 = only at the end)\n"
+           "  --sample-steps N (50 Euler steps)  --tokenizer PREFIX (decode the preview samples)\n"
+           "  --log-every N (10 steps per log.jsonl line)  --progress S (seconds between reports, 5)\n"
+           "  --resume           continue the run in --out bit-exactly (same flags and cache)\n"
+           "Writes DIR/config.json, log.jsonl, dit.safetensors, dit.optim.safetensors,\n"
+           "dit-ema.safetensors (EMA weights: sample from these), samples-STEP.png.\n"
+           "Many ranks: mpirun -np W train --model dit ... (Open MPI; --batch is the global batch).\n");
+}
+
+static int list_presets(void) {
+    printf("%-6s %5s %6s %5s %5s %16s %16s\n", "preset", "depth", "width", "heads", "patch",
+           "32x16x16/1000", "4x8x8/10");
+    for (int i = 0; DIT_PRESET_NAMES[i]; i++) {
+        ldit_config a = {.in_channels = 32, .input_size = 16, .num_classes = 1000};
+        dit_preset(DIT_PRESET_NAMES[i], &a);
+        ldit_config b = a;
+        b.in_channels = 4, b.input_size = 8, b.num_classes = 10;
+        printf("%-6s %5d %6d %5d %5d %16lld %16lld\n", DIT_PRESET_NAMES[i], a.depth, a.hidden,
+               a.heads, a.patch, (long long)ldit_param_count(&a), (long long)ldit_param_count(&b));
+    }
+    return 0;
+}
+
+// Parses a number flag; 0 or 2 with a message.
+static int num(const char *flag, const char *s, double *out) {
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || !isfinite(v)) {
+        fprintf(stderr, "train: %s needs a number, not '%s'\n", flag, s);
+        return 2;
+    }
+    *out = v;
+    return 0;
+}
+
+// 0 ok, 1 help printed, 3 presets listed, 2 usage error.
+static int parse(int argc, char **argv, dit_opts *o, int *ovr) {
+    memset(o, 0, sizeof *o);
+    o->preset = "tiny";
+    o->fm = dit_fm_defaults();
+    o->batch = 64; o->steps = 10000; o->lr = 2e-4; o->beta1 = 0.9; o->beta2 = 0.95;
+    o->clip = 1.0; o->ema = 0.9999; o->flip = -1;
+    o->ckpt_every = 1000; o->sample_every = 1000; o->log_every = 10; o->sample_steps = 50;
+    o->progress_s = 5; o->optimizer = OPTIM_ADAMW;
+    o->cfg.num_classes = -1;
+    static const struct option L[] = {
+        {"model", 1, 0, 'm'}, {"store", 1, 0, 's'}, {"out", 1, 0, 'o'}, {"preset", 1, 0, 'p'},
+        {"depth", 1, 0, 'd'}, {"width", 1, 0, 'w'}, {"heads", 1, 0, 'H'}, {"patch", 1, 0, 'P'},
+        {"qk-norm", 0, 0, 'Q'}, {"num-classes", 1, 0, 'n'}, {"list-presets", 0, 0, 'z'},
+        {"time", 1, 0, 't'}, {"label-drop", 1, 0, 'D'}, {"cos-weight", 1, 0, 'c'},
+        {"flip", 1, 0, 'f'}, {"batch", 1, 0, 'b'}, {"steps", 1, 0, 'S'}, {"lr", 1, 0, 'l'},
+        {"warmup", 1, 0, 'W'}, {"optimizer", 1, 0, 'O'}, {"beta1", 1, 0, '1'},
+        {"beta2", 1, 0, '2'}, {"wd", 1, 0, 'y'}, {"clip", 1, 0, 'C'}, {"ema", 1, 0, 'e'},
+        {"ema-halflife", 1, 0, 'E'}, {"seed", 1, 0, 'r'}, {"time-limit", 1, 0, 'T'},
+        {"ckpt-every", 1, 0, 'k'}, {"sample-every", 1, 0, 'K'}, {"sample-steps", 1, 0, 'N'},
+        {"tokenizer", 1, 0, 'z' + 1}, {"log-every", 1, 0, 'L'}, {"progress", 1, 0, 'g'},
+        {"resume", 0, 0, 'R'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    int c, rc = 0;
+    double v = 0;
+    optind = 1;
+    opterr = 0;
+    int dims[4] = {0, 0, 0, 0};   // depth, width, heads, patch overrides
+    while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
+        switch (c) {
+        case 'm': break;
+        case 's': o->store = optarg; break;
+        case 'o': o->out = optarg; break;
+        case 'p': o->preset = optarg; break;
+        case 'z' + 1: o->tokenizer = optarg; break;
+        case 'Q': o->cfg.qk_norm = 1; break;
+        case 'z': return 3;
+        case 'R': o->resume = 1; break;
+        case 'h': return 1;
+        case 't':
+            if (dit_time_parse(optarg, &o->fm.time)) {
+                fprintf(stderr, "train: --time must be logit-normal or uniform, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'f':
+            if (!strcmp(optarg, "auto")) o->flip = -1;
+            else if (!strcmp(optarg, "on")) o->flip = 1;
+            else if (!strcmp(optarg, "off")) o->flip = 0;
+            else { fprintf(stderr, "train: --flip must be auto, on or off\n"); return 2; }
+            break;
+        case 'O':
+            if (optim_kind_parse(optarg, &o->optimizer) || o->optimizer == OPTIM_ADAM) {
+                fprintf(stderr, "train: --optimizer must be adamw or muon, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case '?':
+            fprintf(stderr, "train: unknown or incomplete option '%s' (see --help)\n", argv[optind - 1]);
+            return 2;
+        default:
+            if ((rc = num(argv[optind - 1], optarg, &v))) return rc;
+            switch (c) {
+            case 'd': dims[0] = (int)v; ovr[0] = 1; break;
+            case 'w': dims[1] = (int)v; ovr[1] = 1; break;
+            case 'H': dims[2] = (int)v; ovr[2] = 1; break;
+            case 'P': dims[3] = (int)v; ovr[3] = 1; break;
+            case 'n': o->cfg.num_classes = (int)v; break;
+            case 'D': o->fm.label_drop = (float)v; break;
+            case 'c': o->fm.cos_weight = (float)v; break;
+            case 'b': o->batch = (int)v; break;
+            case 'S': o->steps = (int64_t)v; break;
+            case 'l': o->lr = v; break;
+            case 'W': o->warmup = (int64_t)v; break;
+            case '1': o->beta1 = v; break;
+            case '2': o->beta2 = v; break;
+            case 'y': o->wd = v; break;
+            case 'C': o->clip = v; break;
+            case 'e': o->ema = v; break;
+            case 'E': o->ema_halflife = v; break;
+            case 'r': o->seed = (uint64_t)v; break;
+            case 'T': o->time_limit_s = v; break;
+            case 'k': o->ckpt_every = (int64_t)v; break;
+            case 'K': o->sample_every = (int64_t)v; break;
+            case 'N': o->sample_steps = (int)v; break;
+            case 'L': o->log_every = (int64_t)v; break;
+            case 'g': o->progress_s = v; break;
+            }
+        }
+    }
+    if (optind < argc) { fprintf(stderr, "train: unexpected argument '%s'\n", argv[optind]); return 2; }
+    if (dit_preset(o->preset, &o->cfg)) {
+        fprintf(stderr, "train: unknown --preset '%s' (see --list-presets)\n", o->preset);
+        return 2;
+    }
+    if (ovr[0]) o->cfg.depth = dims[0];
+    if (ovr[1]) o->cfg.hidden = dims[1];
+    if (ovr[2]) o->cfg.heads = dims[2];
+    if (ovr[3]) o->cfg.patch = dims[3];
+    if (!o->store || !o->out) { fprintf(stderr, "train: --store DIR and --out DIR are required\n"); return 2; }
+    const char *why = NULL;
+    if (o->batch < 1) why = "--batch must be >= 1";
+    else if (o->steps < 1) why = "--steps must be >= 1";
+    else if (!(o->lr > 0)) why = "--lr must be > 0";
+    else if (o->warmup < 0) why = "--warmup must be >= 0";
+    else if (!(o->beta1 >= 0 && o->beta1 < 1 && o->beta2 >= 0 && o->beta2 < 1)) why = "betas must be in [0, 1)";
+    else if (o->wd < 0 || o->clip < 0) why = "--wd and --clip must be >= 0";
+    else if (!(o->ema >= 0 && o->ema < 1)) why = "--ema must be in [0, 1)";
+    else if (o->ema_halflife < 0) why = "--ema-halflife must be >= 0";
+    else if (!(o->fm.label_drop >= 0 && o->fm.label_drop <= 1)) why = "--label-drop must be in [0, 1]";
+    else if (o->fm.cos_weight < 0) why = "--cos-weight must be >= 0";
+    else if (o->ckpt_every < 1 || o->log_every < 1 || o->sample_every < 0) why = "--ckpt-every and --log-every must be >= 1, --sample-every >= 0";
+    else if (o->sample_steps < 1 || o->sample_steps > 10000) why = "--sample-steps must be in 1..10000";
+    else if (!(o->progress_s > 0) || o->time_limit_s < 0) why = "--progress must be > 0, --time-limit >= 0";
+    if (why) { fprintf(stderr, "train: %s\n", why); return 2; }
+    if (o->ema_halflife > 0) o->ema = pow(0.5, 1.0 / o->ema_halflife);
+    return 0;
+}
+
+static int exists(const char *path) { struct stat s; return stat(path, &s) == 0; }
+
+// The largest label + 1 over the cache (labels only, in chunks); -1 when a
+// record has no label. Returns 0 or a store code.
+static int scan_labels(store *s, const uint64_t *idx, size_t n, int *max1) {
+    int32_t lab[4096];
+    *max1 = 0;
+    for (size_t i0 = 0; i0 < n; i0 += 4096) {
+        size_t k = n - i0 < 4096 ? n - i0 : 4096;
+        int e = store_read_batch(s, NULL, NULL, lab, idx + i0, NULL, k);
+        if (e) return e;
+        for (size_t i = 0; i < k; i++) {
+            if (lab[i] < 0) { *max1 = -1; return 0; }
+            if (lab[i] + 1 > *max1) *max1 = lab[i] + 1;
+        }
+    }
+    return 0;
+}
+
+typedef struct {
+    dit_opts o;
+    dist_comm *comm;
+    int rank, world;
+    store *st;
+    const store_meta *sm;
+    uint64_t *indices;
+    size_t nidx;
+    ldit *m;
+    dit_trainer *tr;
+    optim *opt;
+    ema *ema;
+    loader *ld;
+    float *z;
+    dit_meta meta;
+    FILE *log;
+    char prefix[1100], path[1200];
+} run_t;
+
+static void run_close(run_t *r) {
+    loader_destroy(&r->ld);
+    if (r->log) fclose(r->log);
+    free(r->z);
+    free(r->indices);
+    dit_meta_free(&r->meta);
+    ema_destroy(&r->ema);
+    optim_destroy(&r->opt);
+    dit_trainer_destroy(&r->tr);
+    ldit_destroy(&r->m);
+    store_close(&r->st);
+    dist_finalize(&r->comm);
+}
+
+// Opens the cache and checks everything that can be wrong with the inputs,
+// before anything is written. 0, 1 (runtime) or 2 (input error).
+static int open_inputs(run_t *r, const int *ovr) {
+    dit_opts *o = &r->o;
+    if (!exists(o->store)) {
+        fprintf(stderr, "train: no latent cache at %s (run encode first)\n", o->store);
+        return 2;
+    }
+    int e = store_open(&r->st, o->store, NULL, NULL, NULL);
+    if (e) {
+        fprintf(stderr, "train: cannot open the latent cache %s: %s (%s)\n", o->store, store_strerror(e),
+                store_last_error());
+        return 2;
+    }
+    r->sm = store_get_meta(r->st);
+    if (!r->sm->has_stats) {
+        fprintf(stderr, "train: the cache %s has no latent statistics (finish `encode`, or run it with --stats)\n",
+                o->store);
+        return 2;
+    }
+    if (r->sm->shape[1] != r->sm->shape[2]) {
+        fprintf(stderr, "train: the cache holds %lldx%lld latents; LightningDiT needs square ones\n",
+                (long long)r->sm->shape[1], (long long)r->sm->shape[2]);
+        return 2;
+    }
+    if ((e = store_list_indices(r->st, &r->indices, &r->nidx))) {
+        fprintf(stderr, "train: listing %s: %s (%s)\n", o->store, store_strerror(e), store_last_error());
+        return 1;
+    }
+    if ((int64_t)r->nidx < o->batch) {
+        fprintf(stderr, "train: the cache holds %zu records, fewer than --batch %d\n", r->nidx, o->batch);
+        return 2;
+    }
+    int max1 = 0;
+    if ((e = scan_labels(r->st, r->indices, r->nidx, &max1))) {
+        fprintf(stderr, "train: reading labels: %s (%s)\n", store_strerror(e), store_last_error());
+        return 1;
+    }
+    if (max1 < 0) { fprintf(stderr, "train: the cache has unlabelled records; class conditioning needs labels\n"); return 2; }
+    if (o->cfg.num_classes < 0) o->cfg.num_classes = max1;
+    if (o->cfg.num_classes < max1) {
+        fprintf(stderr, "train: --num-classes %d, but the cache has label %d\n", o->cfg.num_classes, max1 - 1);
+        return 2;
+    }
+    o->cfg.in_channels = (int)r->sm->shape[0];
+    o->cfg.input_size = (int)r->sm->shape[1];
+    char why[200];
+    if (ldit_config_validate(&o->cfg, why, sizeof why)) {
+        fprintf(stderr, "train: preset %s%s on %lldx%lldx%lld latents: %s\n", o->preset,
+                (ovr[0] || ovr[1] || ovr[2] || ovr[3]) ? " (with overrides)" : "",
+                (long long)r->sm->shape[0], (long long)r->sm->shape[1], (long long)r->sm->shape[2], why);
+        return 2;
+    }
+    if (o->flip < 0) o->flip = r->sm->has_flip;
+    if (o->flip && !r->sm->has_flip) { fprintf(stderr, "train: --flip on, but the cache has no flipped latents\n"); return 2; }
+    if (o->batch % r->world) {
+        fprintf(stderr, "train: --batch %d is not a multiple of the world size %d\n", o->batch, r->world);
+        return 2;
+    }
+    snprintf(r->prefix, sizeof r->prefix, "%s/dit", o->out);
+    snprintf(r->path, sizeof r->path, "%s.safetensors", r->prefix);
+    dit_meta_build(&r->meta, o, r->sm);
+    if (o->resume) {
+        if (!exists(r->path)) { fprintf(stderr, "train: --resume: no checkpoint %s\n", r->path); return 2; }
+        if (dit_meta_check(r->path, &r->meta)) return 2;
+    } else if (exists(r->path)) {
+        fprintf(stderr, "train: %s already holds a run (use --resume, or another --out)\n", o->out);
+        return 2;
+    }
+    return 0;
+}
+
+// Builds model, optimizer and EMA; loads the checkpoint on --resume.
+static int build(run_t *r, int64_t *start) {
+    dit_opts *o = &r->o;
+    int B = o->batch / r->world;
+    optim_config oc = optim_defaults(o->optimizer);
+    oc.beta1 = o->beta1, oc.beta2 = o->beta2, oc.weight_decay = o->wd, oc.eps = 1e-8;
+    if (ldit_create(&r->m, &o->cfg, B) || dit_trainer_create(&r->tr, r->m, &o->fm, B) ||
+        optim_create(&r->opt, &r->m->pt, &oc) ||
+        !(r->z = malloc(sizeof(float) * (size_t)B * (size_t)r->tr->numel))) {
+        fprintf(stderr, "train: out of memory building the model\n");
+        return 1;
+    }
+    ldit_init_params(r->m, o->seed);
+    if (ema_create(&r->ema, &r->m->pt)) { fprintf(stderr, "train: out of memory\n"); return 1; }
+    *start = 0;
+    if (o->resume) {
+        ckpt_state cs;
+        st_err err = {{0}};
+        int e = ckpt_load(r->prefix, &r->m->pt, r->opt, r->ema, &cs, &err);
+        if (e) {
+            fprintf(stderr, "train: --resume: %s: %s (%s)\n", r->prefix, ckpt_strerror(e), err.msg);
+            return 2;
+        }
+        if (cs.rng_seed != o->seed) {
+            fprintf(stderr, "train: --resume: checkpoint seed %llu differs from --seed %llu\n",
+                    (unsigned long long)cs.rng_seed, (unsigned long long)o->seed);
+            return 2;
+        }
+        *start = (int64_t)cs.step;
+        if (*start > o->steps) {
+            fprintf(stderr, "train: --resume: checkpoint is at step %lld, past --steps %lld\n",
+                    (long long)*start, (long long)o->steps);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+static int save(run_t *r, int64_t step) {
+    ckpt_state cs = {.step = (uint64_t)step, .rng_seed = r->o.seed, .rng_offset = (uint64_t)step};
+    st_err err = {{0}};
+    int e = ckpt_save(r->prefix, &r->m->pt, r->opt, r->ema, &cs, r->meta.kv, r->meta.n, &err);
+    if (!e) {
+        char p[1200];
+        snprintf(p, sizeof p, "%s/dit-ema.safetensors", r->o.out);
+        e = ckpt_save_ema_weights(p, &r->m->pt, r->ema, DT_F32, r->meta.kv, r->meta.n, &err);
+    }
+    if (e) fprintf(stderr, "\ntrain: saving the checkpoint in %s: %s (%s)\n", r->o.out, ckpt_strerror(e), err.msg);
+    return e ? 1 : 0;
+}
+
+static int preview(run_t *r, int64_t step) {
+    char p[1200];
+    snprintf(p, sizeof p, "%s/samples-%08lld.png", r->o.out, (long long)step);
+    return dit_preview(p, r->m, r->ema, &r->o, r->sm);
+}
+
+static void order_fn(int64_t *order, int64_t n, uint64_t seed, int64_t epoch) {
+    dist_epoch_order(order, n, seed, epoch);
+}
+
+// The training loop from step `start`. 0 or 1.
+static int train_loop(run_t *r, int64_t start) {
+    dit_opts *o = &r->o;
+    loader_opts lo = {.global_batch = o->batch, .rank = r->rank, .world = r->world, .seed = o->seed,
+                      .start_step = start, .flip = o->flip, .order = order_fn};
+    int e = loader_create(&r->ld, r->st, r->indices, (int64_t)r->nidx, &lo);
+    if (e) { fprintf(stderr, "train: loader: %s\n", store_strerror(e)); return 1; }
+    lr_schedule sched = {.lr = o->lr, .decay = LR_CONSTANT, .warmup = o->warmup};
+    int tty = isatty(STDOUT_FILENO), lead = r->rank == 0;
+    double t0 = vel_now(), last_report = t0, sum[4] = {0};
+    int64_t nsum = 0, step = start;
+    float gnorm = 0;
+    while (step < o->steps) {
+        const loader_batch *b = NULL;
+        if ((e = loader_next(r->ld, &b))) {
+            fprintf(stderr, "\ntrain: reading the cache: %s (%s)\n", store_strerror(e), store_last_error());
+            return 1;
+        }
+        CHECK(b->step == step);
+        int B = b->B;
+        dit_draw_latents(r->z, b->mu, b->sigma, r->tr->numel, B, o->seed, b->pos0);
+        store_normalise(r->z, r->z, r->sm, B);
+        dit_draw_step(r->tr, B, o->seed, b->pos0);
+        param_zero_grads(&r->m->pt);
+        dit_losses L;
+        if ((e = dit_loss_backward(r->tr, r->z, b->labels, B, &L))) {
+            fprintf(stderr, "\ntrain: step %lld: %s\n", (long long)step, ldit_strerror(e));
+            return 1;
+        }
+        float lv[3] = {(float)L.loss, (float)L.mse, (float)L.cos};
+        if (r->world > 1) {
+            if ((e = dist_allreduce_avg(r->comm, r->m->pt.grads, r->m->pt.total)) ||
+                (e = dist_allreduce_avg(r->comm, lv, 3))) {
+                fprintf(stderr, "\ntrain: all-reduce: %s (%s)\n", dist_strerror(e), dist_last_error());
+                return 1;
+            }
+        }
+        if (!isfinite(lv[0])) {
+            fprintf(stderr, "\ntrain: loss is not finite at step %lld (lr too high?)\n", (long long)step);
+            return 1;
+        }
+        gnorm = clip_grad_norm(&r->m->pt, (float)o->clip);
+        double lr = lr_at(&sched, step);
+        optim_step(r->opt, &r->m->pt, lr);
+        ema_update(r->ema, &r->m->pt, o->ema);
+        step++;
+        sum[0] += lv[0], sum[1] += lv[1], sum[2] += lv[2], sum[3] += gnorm;
+        nsum++;
+        double now = vel_now(), el = now - t0;
+        double ips = (double)(step - start) * o->batch / (el > 0 ? el : 1e-9);
+        int stop = o->time_limit_s > 0 && el >= o->time_limit_s;
+        if (lead && (step % o->log_every == 0 || step == o->steps || stop)) {
+            loader_stats ls;
+            loader_get_stats(r->ld, &ls);
+            fprintf(r->log, "{\"step\":%lld,\"loss\":%.6g,\"mse\":%.6g,\"cos\":%.6g,\"grad_norm\":%.6g,"
+                            "\"lr\":%.6g,\"images_per_s\":%.2f,\"loader_wait_s\":%.3f,\"time_s\":%.2f}\n",
+                    (long long)step, sum[0] / nsum, sum[1] / nsum, sum[2] / nsum, sum[3] / nsum, lr, ips,
+                    ls.wait_s, el);
+            fflush(r->log);
+            sum[0] = sum[1] = sum[2] = sum[3] = 0;
+            nsum = 0;
+        }
+        if (lead && (now - last_report >= o->progress_s || step == o->steps || stop)) {
+            double eta = (double)(o->steps - step) * o->batch / (ips > 0 ? ips : 1e-9);
+            printf("%s[train dit] step %lld/%lld loss %.4f (mse %.4f cos %.4f) %.1f img/s ETA %.0f s%s",
+                   tty ? "\r" : "", (long long)step, (long long)o->steps, lv[0], lv[1], lv[2], ips, eta,
+                   tty ? "   " : "\n");
+            fflush(stdout);
+            last_report = now;
+        }
+        int last = step == o->steps || stop;
+        if (lead && (step % o->ckpt_every == 0 || last) && save(r, step)) return 1;
+        if (lead && ((o->sample_every && step % o->sample_every == 0) || last) && preview(r, step)) return 1;
+        if (stop) {
+            if (lead) printf("%s[train dit] --time-limit %.0f s reached at step %lld\n", tty ? "\n" : "",
+                             o->time_limit_s, (long long)step);
+            break;
+        }
+    }
+    if (lead && tty) printf("\n");
+    loader_stats ls;
+    loader_get_stats(r->ld, &ls);
+    double el = vel_now() - t0;
+    if (lead) {
+        printf("[train dit] %lld steps in %.1f s; loader: read %.2f s for %lld latents (%.0f latents/s), "
+               "step waited %.3f s in total\n", (long long)(step - start), el, ls.read_s,
+               (long long)ls.latents, ls.read_s > 0 ? (double)ls.latents / ls.read_s : 0.0, ls.wait_s);
+    }
+    return 0;
+}
+
+int train_dit_main(int argc, char **argv) {
+    run_t r;
+    memset(&r, 0, sizeof r);
+    int ovr[4] = {0, 0, 0, 0};
+    int rc = parse(argc, argv, &r.o, ovr);
+    if (rc == 1) { help(); return 0; }
+    if (rc == 3) return list_presets();
+    if (rc) return 2;
+    dist_env env;
+    if ((rc = dist_env_read(&env))) {
+        fprintf(stderr, "train: rank variables: %s (%s)\n", dist_strerror(rc), dist_last_error());
+        return 2;
+    }
+    dist_opts dop = {.backend = env.world > 1 ? DIST_MPI : DIST_NONE};
+    if ((rc = dist_init(&r.comm, &dop))) {
+        fprintf(stderr, "train: joining the job: %s (%s)\n", dist_strerror(rc), dist_last_error());
+        return 1;
+    }
+    r.rank = dist_rank(r.comm), r.world = dist_world(r.comm);
+    int64_t start = 0;
+    if ((rc = open_inputs(&r, ovr)) || (rc = build(&r, &start))) goto done;
+    if (r.world > 1 && !r.o.resume && (rc = dist_broadcast(r.comm, r.m->pt.values, r.m->pt.total, 0))) {
+        fprintf(stderr, "train: broadcast: %s\n", dist_strerror(rc));
+        rc = 1;
+        goto done;
+    }
+    if (r.rank == 0) {
+        char p[1200];
+        if (mkdir(r.o.out, 0777) && errno != EEXIST) {
+            fprintf(stderr, "train: cannot create %s: %s\n", r.o.out, strerror(errno));
+            rc = 1;
+            goto done;
+        }
+        snprintf(p, sizeof p, "%s/config.json", r.o.out);
+        if (dit_write_config(p, &r.o, r.sm, r.world, r.m->pt.total, (int64_t)r.nidx)) { rc = 1; goto done; }
+        snprintf(p, sizeof p, "%s/log.jsonl", r.o.out);
+        if (!(r.log = fopen(p, r.o.resume ? "a" : "w"))) {
+            fprintf(stderr, "train: cannot write %s: %s\n", p, strerror(errno));
+            rc = 1;
+            goto done;
+        }
+        printf("[train dit] preset %s: depth %d width %d heads %d patch %d on %dx%dx%d latents, %d classes: "
+               "%lld parameters; %zu records, batch %d over %d rank%s; %s from step %lld\n",
+               r.o.preset, r.o.cfg.depth, r.o.cfg.hidden, r.o.cfg.heads, r.o.cfg.patch, r.o.cfg.in_channels,
+               r.o.cfg.input_size, r.o.cfg.input_size, r.o.cfg.num_classes, (long long)r.m->pt.total, r.nidx,
+               r.o.batch, r.world, r.world > 1 ? "s" : "", r.o.resume ? "resuming" : "starting", (long long)start);
+        fflush(stdout);
+    }
+    rc = train_loop(&r, start);
+done:
+    run_close(&r);
+    return rc;
+}
