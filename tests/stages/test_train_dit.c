@@ -47,26 +47,15 @@ static char *setup(const char *tag) {
     return dir;
 }
 
-static void *slurp(const char *path, size_t *n) {
+// A whole text file, NUL-terminated (caller frees); NULL if unreadable.
+static char *text(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *p = malloc((size_t)len + 1);
-    cr_assert_eq(fread(p, 1, (size_t)len, f), (size_t)len);
+    char *p = calloc(1, 1 << 20);
+    size_t n = fread(p, 1, (1 << 20) - 1, f);
     fclose(f);
-    *n = (size_t)len;
+    p[n] = 0;
     return p;
-}
-
-static int same_file(const char *a, const char *b) {
-    size_t na = 0, nb = 0;
-    void *x = slurp(a, &na), *y = slurp(b, &nb);
-    int same = x && y && na == nb && !memcmp(x, y, na);
-    free(x);
-    free(y);
-    return same;
 }
 
 Test(train_dit, writes_what_a_user_expects, .timeout = 120) {
@@ -82,18 +71,16 @@ Test(train_dit, writes_what_a_user_expects, .timeout = 120) {
     }
     // Not a terminal: one progress line per report, with step, loss, img/s, ETA.
     snprintf(p, sizeof p, "%s/stdout", d);
-    size_t n = 0;
-    char *out = slurp(p, &n);
+    char *out = text(p);
     cr_assert_not_null(out);
-    out[n] = 0;
     cr_expect_null(strchr(out, '\r'), "carriage return in non-terminal output");
     cr_expect_not_null(strstr(out, "step 6/6 loss "), "%s", out);
     cr_expect_not_null(strstr(out, "img/s ETA"), "%s", out);
     cr_expect_not_null(strstr(out, "parameters"), "%s", out);
     free(out);
     snprintf(p, sizeof p, "%s/run/log.jsonl", d);
-    out = slurp(p, &n);
-    out[n] = 0;
+    out = text(p);
+    cr_assert_not_null(out);
     int lines = 0;
     for (char *q = out; *q; q++) lines += *q == '\n';
     cr_expect_eq(lines, 6, "log.jsonl has %d lines", lines);
@@ -129,7 +116,7 @@ Test(train_dit, resume_is_bit_exact, .timeout = 120) {
         char a[1024], b[1024];
         snprintf(a, sizeof a, "%s/straight/%s", d, files[i]);
         snprintf(b, sizeof b, "%s/split/%s", d, files[i]);
-        cr_expect(same_file(a, b), "%s differs between 10 straight steps and 5 + resume + 5", files[i]);
+        cr_expect(test_files_equal(a, b), "%s differs between 10 straight steps and 5 + resume + 5", files[i]);
     }
     // 48 records, batch 8: 6 steps per epoch, so the resumed half crossed an
     // epoch boundary; and a run with another seed differs.
@@ -138,7 +125,7 @@ Test(train_dit, resume_is_bit_exact, .timeout = 120) {
     char a[1024], b[1024];
     snprintf(a, sizeof a, "%s/straight/dit.safetensors", d);
     snprintf(b, sizeof b, "%s/seed1/dit.safetensors", d);
-    cr_expect(!same_file(a, b), "seed does not change the run");
+    cr_expect(!test_files_equal(a, b), "seed does not change the run");
     rm_rf(d);
     free(d);
 }
@@ -205,12 +192,12 @@ static void expect_refused(const char *d, const char *why, const char *fmt, ...)
     int rc = sh("%s", cmd);
     char p[1024];
     snprintf(p, sizeof p, "%s/bad.err", d);
-    size_t n = 0;
-    char *err = slurp(p, &n);
-    err[n] = 0;
+    char *err = text(p);
+    cr_assert_not_null(err);
+    size_t n = strlen(err);
     cr_expect_eq(rc, 2, "%s: exit %d, want 2; stderr: %s", why, rc, err);
     cr_expect(n > 10 && strstr(err, "train: "), "%s: no clear message (%s)", why, err);
-    cr_expect(same_file(before, keep), "%s: the checkpoint was changed", why);
+    cr_expect(test_files_equal(before, keep), "%s: the checkpoint was changed", why);
     free(err);
 }
 
