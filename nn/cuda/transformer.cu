@@ -13,6 +13,7 @@
 // attention) is the speed step still to do.
 // Per-batch reductions over tokens (dshift, dscale, dgate) run one thread per
 // (b, c) in token order, as on the CPU. Not here: fusions (norm + modulate).
+#include "nn/cuda/block_reduce.h"
 #include "nn/cuda/check.cuh"
 #include "nn/cuda/ops.h"
 
@@ -203,26 +204,6 @@ extern "C" int rope_backward_cuda(vcuda_ctx *ctx, float *dinp, const float *dout
 
 #define AT 128   // threads per block
 
-__device__ float blk_sum(float v, float *sh) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    __syncthreads();
-    if (threadIdx.x % 32 == 0) sh[threadIdx.x / 32] = v;
-    __syncthreads();
-    v = threadIdx.x < AT / 32 ? sh[threadIdx.x] : 0.0f;
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
-__device__ float blk_max(float v, float *sh) {
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    __syncthreads();
-    if (threadIdx.x % 32 == 0) sh[threadIdx.x / 32] = v;
-    __syncthreads();
-    v = threadIdx.x < AT / 32 ? sh[threadIdx.x] : -INFINITY;
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
-
 // Block (b*NH + h, i): scores of query i in shared memory (dynamic, T floats).
 __global__ void k_attn_f(float *out, float *lse, const float *qkv, int T, int NH, int HD, float scale) {
     extern __shared__ float S[];
@@ -238,14 +219,14 @@ __global__ void k_attn_f(float *out, float *lse, const float *qkv, int T, int NH
     __syncthreads();
     float m = -INFINITY;
     for (int j = threadIdx.x; j < T; j += AT) m = fmaxf(m, S[j]);
-    m = blk_max(m, sh);
+    m = blk_max(m, sh, AT);
     float l = 0.0f;
     for (int j = threadIdx.x; j < T; j += AT) {
         float p = expf(S[j] - m);
         S[j] = p;
         l += p;
     }
-    l = blk_sum(l, sh);   // also orders the S[] writes before the reads below
+    l = blk_sum(l, sh, AT);   // also orders the S[] writes before the reads below
     float inv = 1.0f / l;
     float *o = out + (int64_t)(b * T + i) * D + h * HD;
     for (int d = threadIdx.x; d < HD; d += AT) {
