@@ -15,6 +15,16 @@ int arena_commit(arena *a) {
     return arena_init(a, a->used);
 }
 
+int arena_commit_on(arena *a, device_kind kind) {
+    CHECK(a->measuring);
+    size_t n = round_up(a->used ? a->used : ARENA_ALIGN);
+    void *p;
+    int r = device_alloc(kind, &p, n);   // zeroed, ARENA_ALIGN-aligned on both kinds
+    if (r) return r;
+    *a = (arena){.base = p, .size = n};
+    return 0;
+}
+
 int arena_init(arena *a, size_t bytes) {
     size_t n = round_up(bytes ? bytes : ARENA_ALIGN);
     char *p = aligned_alloc(ARENA_ALIGN, n);
@@ -41,6 +51,6 @@ float *arena_floats(arena *a, size_t n) { return arena_alloc(a, n * sizeof(float
 void arena_reset(arena *a) { a->used = 0; }
 
 void arena_free(arena *a) {
-    free(a->base);
+    device_free((void **)&a->base);
     *a = (arena){0};
 }

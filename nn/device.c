@@ -1,6 +1,7 @@
-// device.c: `--device` parsing and the GPU presence check (see device.h).
-// The CUDA branch exists only when mk/cuda.mk defines VEL_HAVE_CUDA, i.e.
-// when build/libvelcuda.a is linked into every binary.
+// device.c: `--device` parsing, the GPU presence check, the thread's device
+// context and device memory (see device.h). The CUDA branches exist only when
+// mk/cuda.mk defines VEL_HAVE_CUDA, i.e. when build/libvelcuda.a is linked
+// into every binary.
 #include "nn/device.h"
 
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "core/base.h"
+#include "nn/backend.h"
 #ifdef VEL_HAVE_CUDA
 #include "nn/cuda/vcuda.h"
 #endif
@@ -17,6 +19,9 @@ const char *device_strerror(int err) {
     case DEVICE_EBADNAME: return "unknown device (expected cpu or cuda)";
     case DEVICE_ENOCUDA: return "this build has no CUDA support (nvcc was not found at build time)";
     case DEVICE_ENOGPU: return "CUDA requested but no GPU found";
+    case DEVICE_ECONTEXT: return "the CUDA context could not be created";
+    case DEVICE_ENOCTX: return "device memory used but no device is active on this thread";
+    case DEVICE_ECOPY: return "a copy or fill on the device failed";
     default: return vel_strerror(err);
     }
 }
@@ -90,5 +95,152 @@ int device_resolve(const char *name, device_kind *kind, int *index, char *msg, s
 #else
     snprintf(msg, msglen, "--device %s: %s", name, device_strerror(DEVICE_ENOCUDA));
     return DEVICE_ENOCUDA;
+#endif
+}
+
+// ---- the thread's device ------------------------------------------------------
+
+#ifdef VEL_HAVE_CUDA
+static _Thread_local vcuda_ctx *t_ctx;   // owned; also nn_cuda_ctx() of this thread
+#endif
+static _Thread_local char t_err[320];
+
+static int fail(int code, const char *fmt, const char *detail) {
+    snprintf(t_err, sizeof t_err, fmt, detail);
+    return code;
+}
+
+const char *device_last_error(void) { return t_err; }
+
+int device_activate(device_kind kind, int index, char *msg, size_t msglen) {
+    if (msglen) msg[0] = 0;
+    if (kind == DEVICE_CPU) return 0;
+    char name[32];
+    if (index >= 0) snprintf(name, sizeof name, "cuda:%d", index);
+    else snprintf(name, sizeof name, "cuda");
+#ifdef VEL_HAVE_CUDA
+    device_kind k;
+    int idx, r = device_resolve(name, &k, &idx, msg, msglen);
+    if (r) return r;
+    device_release();
+    r = vcuda_ctx_create(&t_ctx, index);
+    if (r) {
+        snprintf(msg, msglen, "--device %s: %s: %s (%s)", name, device_strerror(DEVICE_ECONTEXT),
+                 vcuda_strerror(r), vcuda_last_error());
+        return DEVICE_ECONTEXT;
+    }
+    nn_set_cuda_ctx(t_ctx);
+    return 0;
+#else
+    snprintf(msg, msglen, "--device %s: %s", name, device_strerror(DEVICE_ENOCUDA));
+    return DEVICE_ENOCUDA;
+#endif
+}
+
+void device_release(void) {
+#ifdef VEL_HAVE_CUDA
+    if (!t_ctx) return;
+    nn_set_cuda_ctx(NULL);
+    vcuda_ctx_destroy(&t_ctx);
+#endif
+}
+
+device_kind device_current(void) {
+#ifdef VEL_HAVE_CUDA
+    if (t_ctx) return DEVICE_CUDA;
+#endif
+    return DEVICE_CPU;
+}
+
+device_kind device_of(const void *p) { return nn_on_device(p) ? DEVICE_CUDA : DEVICE_CPU; }
+
+// ---- memory ---------------------------------------------------------------------
+
+#ifdef VEL_HAVE_CUDA
+// The context device memory is used through: this thread's (device_activate).
+static vcuda_ctx *need_ctx(const char *what) {
+    vcuda_ctx *c = (vcuda_ctx *)nn_cuda_ctx();
+    if (!c) fail(DEVICE_ENOCTX, "%s: no device is active on this thread (device_activate)", what);
+    return c;
+}
+
+static int cuda_fail(int r, const char *what) {
+    char d[300];
+    snprintf(d, sizeof d, "%s: %s (%s)", what, vcuda_strerror(r), vcuda_last_error());
+    return fail(r == VCUDA_EOOM ? VEL_ENOMEM : DEVICE_ECOPY, "%s", d);
+}
+#endif
+
+int device_alloc(device_kind kind, void **p, size_t bytes) {
+    *p = NULL;
+    size_t n = (bytes + 63) & ~(size_t)63;
+    if (n == 0) n = 64;
+    if (kind == DEVICE_CPU) {
+        *p = aligned_alloc(64, n);
+        if (!*p) return fail(VEL_ENOMEM, "device_alloc: %s", "out of host memory");
+        memset(*p, 0, n);
+        return 0;
+    }
+#ifdef VEL_HAVE_CUDA
+    vcuda_ctx *c = need_ctx("device_alloc");
+    if (!c) return DEVICE_ENOCTX;
+    int r = vcuda_malloc(p, n);
+    if (r) return cuda_fail(r, "device_alloc");
+    r = vcuda_memset0(c, *p, n);
+    if (!r) r = vcuda_sync(c);
+    if (r) {
+        vcuda_free(p);
+        return cuda_fail(r, "device_alloc (zeroing)");
+    }
+    return 0;
+#else
+    return fail(DEVICE_ENOCUDA, "device_alloc: %s", device_strerror(DEVICE_ENOCUDA));
+#endif
+}
+
+void device_free(void **p) {
+    if (!p || !*p) return;
+#ifdef VEL_HAVE_CUDA
+    if (nn_on_device(*p)) {
+        vcuda_free(p);   // cudaFree waits for the device first
+        return;
+    }
+#endif
+    free(*p);
+    *p = NULL;
+}
+
+int device_copy(void *dst, const void *src, size_t bytes) {
+    if (bytes == 0) return 0;
+    int dd = nn_on_device(dst), sd = nn_on_device(src);
+    if (!dd && !sd) {
+        memmove(dst, src, bytes);
+        return 0;
+    }
+#ifdef VEL_HAVE_CUDA
+    vcuda_ctx *c = need_ctx("device_copy");
+    if (!c) return DEVICE_ENOCTX;
+    int r = dd && sd ? vcuda_d2d(c, dst, src, bytes)
+            : dd     ? vcuda_h2d_sync(c, dst, src, bytes)
+                     : vcuda_d2h_sync(c, dst, src, bytes);
+    return r ? cuda_fail(r, "device_copy") : 0;
+#else
+    return fail(DEVICE_ENOCUDA, "device_copy: %s", device_strerror(DEVICE_ENOCUDA));
+#endif
+}
+
+int device_zero(void *dst, size_t bytes) {
+    if (bytes == 0) return 0;
+    if (!nn_on_device(dst)) {
+        memset(dst, 0, bytes);
+        return 0;
+    }
+#ifdef VEL_HAVE_CUDA
+    vcuda_ctx *c = need_ctx("device_zero");
+    if (!c) return DEVICE_ENOCTX;
+    int r = vcuda_memset0(c, dst, bytes);
+    return r ? cuda_fail(r, "device_zero") : 0;
+#else
+    return fail(DEVICE_ENOCUDA, "device_zero: %s", device_strerror(DEVICE_ENOCUDA));
 #endif
 }

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "core/base.h"
+#include "nn/backend.h"
+#include "nn/device.h"
 
 int ema_create(ema **out, const param_table *pt) {
     *out = NULL;
@@ -12,25 +14,30 @@ int ema_create(ema **out, const param_table *pt) {
     ema *e = calloc(1, sizeof *e);
     if (!e) return VEL_ENOMEM;
     e->total = pt->total;
-    e->shadow = malloc((size_t)(pt->total ? pt->total : 1) * sizeof(float));
-    if (!e->shadow) {
-        free(e);
-        return VEL_ENOMEM;
+    // The shadow lives where the parameters live (nn/device.h).
+    int r = device_alloc(device_of(pt->values), (void **)&e->shadow,
+                         (size_t)(pt->total ? pt->total : 1) * sizeof(float));
+    if (!r) r = device_copy(e->shadow, pt->values, (size_t)pt->total * sizeof(float));
+    if (r) {
+        ema_destroy(&e);
+        return r;
     }
-    memcpy(e->shadow, pt->values, (size_t)pt->total * sizeof(float));
     *out = e;
     return 0;
 }
 
 void ema_destroy(ema **ep) {
     if (!ep || !*ep) return;
-    free((*ep)->shadow);
+    device_free((void **)&(*ep)->shadow);
     free(*ep);
     *ep = NULL;
 }
 
 void ema_update(ema *e, const param_table *pt, double decay) {
     CHECK(pt->total == e->total);
+    int where = NN_WHERE(e->shadow, pt->values);
+    if (where == NN_DEVICE) NN_NO_CUDA();
+    if (where != NN_HOST) return;
     const float d = (float)decay, w = (float)(1.0 - decay);
     const int64_t n = e->total;
     float *s = e->shadow;
@@ -41,6 +48,9 @@ void ema_update(ema *e, const param_table *pt, double decay) {
 
 void ema_swap(ema *e, param_table *pt) {
     CHECK(pt->total == e->total);
+    int where = NN_WHERE(e->shadow, pt->values);
+    if (where == NN_DEVICE) NN_NO_CUDA();
+    if (where != NN_HOST) return;
     // Contents, not pointers: models keep views into pt->values.
     const int64_t n = e->total;
     float *s = e->shadow, *p = pt->values;

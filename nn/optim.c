@@ -6,7 +6,12 @@
 #include <string.h>
 
 #include "core/base.h"
+#include "nn/backend.h"
+#include "nn/device.h"
 #include "nn/muon.h"
+#ifdef VEL_HAVE_CUDA
+#include "nn/cuda/ops.h"
+#endif
 
 optim_config optim_defaults(optim_kind kind) {
     optim_config c = {
@@ -48,12 +53,19 @@ int optim_create(optim **out, const param_table *pt, const optim_config *cfg) {
         (!(cfg->muon_momentum >= 0 && cfg->muon_momentum < 1) || cfg->muon_ns_steps < 0 ||
          !(cfg->muon_lr_ratio > 0) || !(cfg->muon_weight_decay >= 0)))
         return VEL_EINVAL;
+    // The state lives where the parameters live (nn/device.h).
+    const device_kind where = device_of(pt->values);
+    if (where == DEVICE_CUDA && cfg->kind == OPTIM_MUON) return nn_no_cuda("optim_create (Muon)");
     optim *o = calloc(1, sizeof *o);
     if (!o) return VEL_ENOMEM;
     o->cfg = *cfg;
     o->total = pt->total;
     o->count = pt->count;
-    o->state = calloc((size_t)(2 * pt->total + 16), sizeof(float));
+    int r = device_alloc(where, (void **)&o->state, (size_t)(2 * pt->total + 16) * sizeof(float));
+    if (r) {
+        optim_destroy(&o);
+        return r;
+    }
     o->muon = calloc((size_t)pt->count + 1, 1);
     int64_t scratch = 0;
     for (int i = 0; i < pt->count && cfg->kind == OPTIM_MUON; i++) {
@@ -76,7 +88,7 @@ int optim_create(optim **out, const param_table *pt, const optim_config *cfg) {
 
 void optim_destroy(optim **op) {
     if (!op || !*op) return;
-    free((*op)->state);
+    device_free((void **)&(*op)->state);
     free((*op)->muon);
     free((*op)->scratch);
     free(*op);
@@ -134,6 +146,9 @@ static void muon_update(float *p, const float *g, float *buf, const param_info *
 
 void optim_step(optim *o, param_table *pt, double lr) {
     CHECK(pt->total == o->total && pt->count == o->count && pt->values && pt->grads);
+    int w = NN_WHERE(pt->values, pt->grads, o->state);
+    if (w == NN_DEVICE) NN_CUDA(optim_step_cuda(NN_CTX, o, pt, pt->values, pt->grads, o->state, lr));
+    if (w != NN_HOST) return;
     o->step++;
     const optim_config *c = &o->cfg;
     const int decoupled = c->kind != OPTIM_ADAM;
@@ -170,6 +185,11 @@ int optim_uses_muon(const optim *o, int i) {
 float clip_grad_norm(param_table *pt, float max_norm) {
     // The table's padding between parameters is zero (params.c), so the flat
     // buffer can be summed and scaled as a whole.
+    int w = NN_WHERE(pt->grads);
+    if (w != NN_HOST) {
+        if (w == NN_DEVICE) NN_NO_CUDA();
+        return NAN;
+    }
     double part[CLIP_SLICES];
     const int64_t n = pt->total, per = (n + CLIP_SLICES - 1) / CLIP_SLICES;
     const float *g = pt->grads;

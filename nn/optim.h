@@ -25,6 +25,13 @@
 // in fp32 (the reference runs Newton-Schulz in bf16). Models mark embeddings
 // and output heads no_decay if they want them on AdamW, as the reference does.
 // The remaining parameters get AdamW with (beta1, beta2, eps, weight_decay).
+//
+// Device: the state is allocated where pt->values lives (nn/device.h), and
+// optim_step runs Adam / AdamW there (nn/cuda/adam.cu, same arithmetic);
+// Muon and clip_grad_norm have no CUDA implementation yet (optim_create
+// returns NN_ENOCUDAOP for Muon on device parameters; clip_grad_norm records
+// the sticky error of nn/backend.h and returns NaN). optim_exp_avg and
+// optim_exp_avg_sq then point into device memory.
 #ifndef NN_OPTIM_H
 #define NN_OPTIM_H
 
@@ -64,7 +71,7 @@ typedef struct {
 } optim;
 
 // Sizes state and scratch from pt (committed). Returns 0, VEL_EINVAL (bad
-// config: betas outside [0,1), eps <= 0, ...) or VEL_ENOMEM.
+// config: betas outside [0,1), eps <= 0, ...), VEL_ENOMEM, or a device code.
 int optim_create(optim **out, const param_table *pt, const optim_config *cfg);
 void optim_destroy(optim **o);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/base.h"
+#include "nn/backend.h"
 
 // Offsets are rounded to 16 floats so every parameter starts 64-byte aligned.
 static int64_t round16(int64_t n) { return (n + 15) & ~(int64_t)15; }
@@ -69,12 +70,36 @@ int param_find(const param_table *pt, const char *name) {
 }
 
 void param_zero_grads(param_table *pt) {
-    if (pt->grads) memset(pt->grads, 0, (size_t)pt->total * sizeof(float));
+    // On the device this is queued on the stream (a failure shows at nn_sync).
+    if (pt->grads && device_zero(pt->grads, (size_t)pt->total * sizeof(float)))
+        nn_fail(DEVICE_ECOPY, __func__, device_last_error());
+}
+
+int param_table_move(param_table *pt, device_kind kind) {
+    CHECK(pt->values && pt->grads);
+    if (device_of(pt->values) == kind) return 0;
+    size_t bytes = (size_t)(pt->total ? pt->total : 16) * sizeof(float);
+    void *v, *g;
+    int r = device_alloc(kind, &v, bytes);
+    if (r) return r;
+    r = device_alloc(kind, &g, bytes);
+    if (!r) r = device_copy(v, pt->values, bytes);
+    if (!r) r = device_copy(g, pt->grads, bytes);
+    if (r) {
+        device_free(&v);
+        device_free(&g);
+        return r;
+    }
+    device_free((void **)&pt->values);
+    device_free((void **)&pt->grads);
+    pt->values = v;
+    pt->grads = g;
+    return 0;
 }
 
 void param_table_free(param_table *pt) {
     free(pt->info);
-    free(pt->values);
-    free(pt->grads);
+    device_free((void **)&pt->values);
+    device_free((void **)&pt->grads);
     memset(pt, 0, sizeof *pt);
 }

@@ -13,10 +13,17 @@
 //
 // Not here: initialisation schemes (models do that), optimizer state
 // (nn/optim.h keeps its own buffers sized from pt.total).
+//
+// On the GPU: param_table_move(&pt, DEVICE_CUDA) (after device_activate and
+// the model's host-side initialisation) moves values and grads to the device;
+// every pointer taken before (param_data, param_grad, pt->values) must be
+// read again. The ops, param_zero_grads and optim_step then run there.
 #ifndef NN_PARAMS_H
 #define NN_PARAMS_H
 
 #include <stdint.h>
+
+#include "nn/device.h"
 
 #define PARAM_NAME_MAX 96
 
@@ -47,6 +54,9 @@ float *param_data(const param_table *pt, int i);
 float *param_grad(const param_table *pt, int i);
 int param_find(const param_table *pt, const char *name);   // index or -1
 void param_zero_grads(param_table *pt);
+// Moves values and grads (contents kept) to kind; a no-op if already there.
+// 0 or device_alloc / device_copy codes (the table is unchanged on failure).
+int param_table_move(param_table *pt, device_kind kind);
 void param_table_free(param_table *pt);
 
 #endif
