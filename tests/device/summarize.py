@@ -1,11 +1,20 @@
-"""summarize.py OURS.jsonl TORCH.jsonl: the speed table of the device run.
-Pairs records by name (tests/device/bench_cuda.c and bench/torch/*.py use the
+"""summarize.py: the tables of tests/device/run.sh's summary.
+
+  summarize.py parity PARITY.LOG      worst errors per op from the parity tests'
+                                      log lines ("WHAT: n=N max_abs=A max_rel=R
+                                      nmse=E"), pass/fail counts, and whether
+                                      attention was checked at T = 16, 64, 256,
+                                      1024 (an op name carrying "T=16" etc.)
+  summarize.py speed OURS.jsonl TORCH.jsonl   the speed table (below)
+
+Speed: pairs records by name (tests/device/bench_cuda.c and bench/torch/*.py use the
 same names; a torch name with a _compile suffix pairs with the plain name) and
 prints a markdown table: ms, TFLOP/s and the speed ratio torch_ms / our_ms
 (> 1 means ours is faster). Lines that are not JSON (errors) are listed.
 Standard library only: runs under any python3.
 """
 import json
+import re
 import sys
 
 
@@ -33,12 +42,65 @@ def fmt(r, key):
     return "%.3f" % r[key] if r and key in r else "-"
 
 
+LINE = re.compile(r"(?:\[----\]\s*)?(?:[^\s:]+\.c:\d+:\s*)?(.+?): n=(\d+) max_abs=(\S+) max_rel=(\S+) nmse=(\S+)")
+ATTN_T = (16, 64, 256, 1024)
+
+
+def parity(path):
+    try:
+        text = open(path, errors="replace").read()
+    except OSError as e:
+        print("    cannot read %s: %s" % (path, e))
+        return 1
+    worst = {}
+    for ln in text.splitlines():
+        m = LINE.search(ln)
+        if not m:
+            continue
+        op = m.group(1).strip()
+        try:
+            vals = [float(m.group(k)) for k in (3, 4, 5)]
+        except ValueError:
+            continue
+        w = worst.setdefault(op, [0, 0.0, 0.0, 0.0])
+        w[0] += 1
+        for k in range(3):
+            if not vals[k] <= w[k + 1]:    # NaN counts as worst
+                w[k + 1] = vals[k]
+    passing = sum(int(x) for x in re.findall(r"Passing: *(\d+)", text))
+    failing = sum(int(x) for x in re.findall(r"Failing: *(\d+)", text))
+    crashing = sum(int(x) for x in re.findall(r"Crashing: *(\d+)", text))
+    skipped = len(re.findall(r"^\[SKIP\]", text, re.M))
+    print("tests: %d passed, %d failed, %d crashed, %d skipped" % (passing, failing, crashing, skipped))
+    if not worst:
+        print("no parity lines found")
+    else:
+        print("| op | checks | worst max_abs | worst max_rel | worst nmse |")
+        print("| --- | --- | --- | --- | --- |")
+        for op in sorted(worst):
+            w = worst[op]
+            print("| %s | %d | %.3g | %.3g | %.3g |" % (op, w[0], w[1], w[2], w[3]))
+    attn = [op for op in worst if "attention" in op.lower() or "attn" in op.lower()]
+    missing = [t for t in ATTN_T if not any(re.search(r"T=%d\b" % t, op) for op in attn)]
+    print("attention checked at T = %s; NOT checked at T = %s" % (
+        ", ".join(str(t) for t in ATTN_T if t not in missing) or "none",
+        ", ".join(str(t) for t in missing) or "none"))
+    return 0
+
+
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] in ("-h", "--help"):
-        print("usage: summarize.py OURS.jsonl TORCH.jsonl  (prints the markdown speed table)")
-        return 0 if len(sys.argv) > 1 and sys.argv[1] in ("-h", "--help") else 2
-    ours, bad_o = load(sys.argv[1])
-    torch, bad_t = load(sys.argv[2])
+    args = sys.argv[1:]
+    if args and args[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    if len(args) == 2 and args[0] == "parity":
+        return parity(args[1])
+    if len(args) != 3 or args[0] != "speed":
+        print("usage: summarize.py parity LOG | summarize.py speed OURS.jsonl TORCH.jsonl (see --help)",
+              file=sys.stderr)
+        return 2
+    ours, bad_o = load(args[1])
+    torch, bad_t = load(args[2])
     for src in (ours, torch):
         for k in ("env", "bench_cuda", "torch"):
             if k in src:
