@@ -51,5 +51,8 @@ char *test_tmpdir(const char *tag);
 void rm_rf(const char *path);
 // 1 when both files exist and hold the same bytes.
 int test_files_equal(const char *a, const char *b);
+// Runs a printf-formatted shell command (system); its exit code, 128 if it
+// did not exit normally.
+int test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

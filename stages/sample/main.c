@@ -8,7 +8,7 @@
 
 static const model_entry MODELS[] = {
     {"toy-flow", sample_toy_flow_main, "2D toy flow model, Euler sampler (also the job source)"},
-    {"dit", NULL, "LightningDiT with CFG"},
+    {"dit", sample_dit_main, "LightningDiT, Euler/Heun with classifier-free guidance (also the job source)"},
 };
 
 int main(int argc, char **argv) {

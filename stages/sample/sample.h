@@ -5,5 +5,6 @@
 #define STAGES_SAMPLE_SAMPLE_H
 
 int sample_toy_flow_main(int argc, char **argv);   // stages/sample/toy_sample.c
+int sample_dit_main(int argc, char **argv);        // stages/sample/dit.c
 
 #endif

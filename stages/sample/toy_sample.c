@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "bus/bus.h"
 #include "bus/worker.h"
@@ -31,6 +30,7 @@
 #include "core/mt19937.h"
 #include "stages/common/flags.h"
 #include "stages/sample/sample.h"
+#include "stages/sample/source.h"
 
 static const char STAGE[] = "sample";
 // Bounds: the eval sink holds every sample, the source one message per job.
@@ -80,52 +80,6 @@ static int exact_velocity(void *ctx, float *v, const float *x, double t, const i
     return 0;
 }
 
-static int run_source(int n, int job_size, int seed, int src, int deadline, int stall_s,
-                      const char *jobs_ep, const char *acks_ep, const char *ctl_ep, int bind_any) {
-    bus_source_opts o = {.src = (uint32_t)src, .jobs_ep = jobs_ep, .acks_ep = acks_ep, .ctl_ep = ctl_ep,
-                         .deadline_ms = deadline, .sock = {.allow_remote = bind_any}};
-    bus_source *s;
-    int rc = bus_source_open(&s, &o);
-    if (rc) { fprintf(stderr, "sample: cannot open job source: %s\n", bus_strerror(rc)); return 1; }
-    uint64_t id = 0;
-    for (int start = 0; start < n; start += job_size, id++) {
-        bus_msg *m;
-        int cnt = n - start < job_size ? n - start : job_size;
-        if ((rc = bus_msg_new(&m, "job", (uint32_t)src, id)) ||
-            (rc = bus_msg_set_int(m, "count", cnt)) ||
-            (rc = bus_msg_set_uint(m, "seed", (uint64_t)seed * 1000003u + id)) ||
-            (rc = bus_source_add(s, &m))) {
-            fprintf(stderr, "sample: cannot queue job %llu: %s\n", (unsigned long long)id, bus_strerror(rc));
-            bus_source_close(&s);
-            return 1;
-        }
-    }
-    // Step until done; without acks for stall_s seconds the sink (or every
-    // worker) is gone, and waiting on would hang the pipeline silently.
-    double t0 = vel_now(), last_progress = t0;
-    uint64_t acked = 0;
-    bus_source_stats st;
-    while ((rc = bus_source_step(s, 200)) == 0) {
-        bus_source_get_stats(s, &st);
-        if (st.acked != acked) { acked = st.acked; last_progress = vel_now(); }
-        if (stall_s > 0 && vel_now() - last_progress > stall_s) {
-            fprintf(stderr, "sample: no job acknowledged for %d s (%llu of %llu acked): is the eval sink "
-                    "running and connected to --acks-bind?\n", stall_s, (unsigned long long)st.acked,
-                    (unsigned long long)st.jobs);
-            rc = BUS_ETIMEOUT;
-            break;
-        }
-    }
-    if (rc == 1) rc = 0;
-    bus_source_get_stats(s, &st);
-    fprintf(stderr, "[sample source %d] %llu jobs, %llu issued, %llu re-issued, %llu acked (%.1f s)\n", src,
-            (unsigned long long)st.jobs, (unsigned long long)st.issued, (unsigned long long)st.reissued,
-            (unsigned long long)st.acked, vel_now() - t0);
-    bus_source_close(&s);
-    if (rc) { fprintf(stderr, "sample: job source failed: %s\n", bus_strerror(rc)); return 1; }
-    return 0;
-}
-
 typedef struct {
     toy_flow *f;               // NULL with --exact
     toy_gmm *g;                // the mixture for --exact
@@ -150,11 +104,7 @@ static int sample_item(void *ctx, const bus_msg *m, bus_msg **reply) {
         fprintf(stderr, "sample: job %llu has no seed; dropped\n", (unsigned long long)bus_msg_id(m));
         return 0;
     }
-    if (++c->taken == c->die_after) {
-        fprintf(stderr, "[sample worker] --die-after %d: exiting with job %llu unanswered\n", c->die_after,
-                (unsigned long long)bus_msg_id(m));
-        _exit(3);
-    }
+    sample_die_after(&c->taken, c->die_after, bus_msg_id(m));
     if (count > c->cap) {
         free(c->x); free(c->scratch);
         c->x = malloc(sizeof(float) * 2 * count);
@@ -251,7 +201,10 @@ int sample_toy_flow_main(int argc, char **argv) {
             fprintf(stderr, "sample: the source needs --jobs-bind, --acks-bind and --ctl-bind\n");
             return 2;
         }
-        return run_source(n, job_size, seed, src, deadline, stall_s, jobs_bind, acks_bind, ctl_bind, bind_any);
+        sample_source_opts so = {.n = n, .job_size = job_size, .seed = (uint64_t)seed, .src = src,
+                                 .deadline_ms = deadline, .stall_s = stall_s, .bind_any = bind_any,
+                                 .jobs_ep = jobs_bind, .acks_ep = acks_bind, .ctl_ep = ctl_bind};
+        return sample_run_source(&so, NULL, NULL);
     }
     if (strcmp(role, "worker") != 0) { fprintf(stderr, "sample: --role must be source or worker\n"); return 2; }
     if ((!ckpt == !exact) || !jobs || !ctl || !out) {

@@ -28,16 +28,6 @@ static void need_bins(void) {
     for (int i = 0; i < 5; i++) cr_assert(access(b[i], X_OK) == 0, "%s missing: run make first", b[i]);
 }
 
-static int sh(const char *fmt, ...) {
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
-}
-
 static char *slurp(const char *path, long *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -68,7 +58,7 @@ static void setup_models(void) {
     snprintf(p, sizeof p, "%s/flow.safetensors", dir);
     cr_assert_eq(toy_ckpt_save(p, &f->pt, "toy-flow", 1, 16, NULL, 0, err, sizeof err), 0, "%s", err);
     toy_flow_destroy(&f);
-    cr_assert_eq(sh("OMP_NUM_THREADS=1 bin/encode --model toy --ckpt %s/tok.safetensors --store %s/store --n 500 2>%s/encode.log",
+    cr_assert_eq(test_sh("OMP_NUM_THREADS=1 bin/encode --model toy --ckpt %s/tok.safetensors --store %s/store --n 500 2>%s/encode.log",
                     dir, dir, dir), 0, "encode failed (see %s/encode.log)", dir);
 }
 
@@ -82,7 +72,7 @@ static void teardown_models(void) {
 // start 1 s later, so the dying one surely holds jobs (PUSH would otherwise
 // hand every job to whichever worker connected first). Returns eval's code.
 static int run(const char *tag, int nsamp, int die_after) {
-    return sh("cd %s && S=$(mktemp -d /tmp/toyt.XXXXXX) && "
+    return test_sh("cd %s && S=$(mktemp -d /tmp/toyt.XXXXXX) && "
               "J=ipc://$S/j A=ipc://$S/a C=ipc://$S/c L=ipc://$S/l P=ipc://$S/p; cd - >/dev/null; "
               "export OMP_NUM_THREADS=1; d0=%d; "
               "bin/eval --model toy --in $P --ctl $C --acks $A --out %s/%s --n-true 200 --timeout-s 60 --no-figures 2>%s/%s.eval.log & E=$!; "
@@ -159,38 +149,38 @@ Test(toy_pipeline, clear_errors_for_bad_checkpoints_stores_and_models) {
     char p[700];
     long n;
     // a tokenizer checkpoint given to the sampler
-    cr_assert_eq(sh("bin/sample --model toy-flow --ckpt %s/tok.safetensors --jobs ipc://%s/j --ctl ipc://%s/c --out ipc://%s/l 2>%s/e1.log",
+    cr_assert_eq(test_sh("bin/sample --model toy-flow --ckpt %s/tok.safetensors --jobs ipc://%s/j --ctl ipc://%s/c --out ipc://%s/l 2>%s/e1.log",
                     dir, dir, dir, dir, dir), 1);
     snprintf(p, sizeof p, "%s/e1.log", dir);
     char *log = slurp(p, &n);
     cr_assert(log && strstr(log, "holds model 'toy-tokenizer', expected 'toy-flow'"), "message: %s", log);
     free(log);
     // a flow checkpoint given to encode
-    cr_assert_eq(sh("bin/encode --model toy --ckpt %s/flow.safetensors --store %s/s2 2>%s/e2.log", dir, dir, dir), 1);
+    cr_assert_eq(test_sh("bin/encode --model toy --ckpt %s/flow.safetensors --store %s/s2 2>%s/e2.log", dir, dir, dir), 1);
     snprintf(p, sizeof p, "%s/e2.log", dir);
     log = slurp(p, &n);
     cr_assert(log && strstr(log, "expected 'toy-tokenizer'"), "message: %s", log);
     free(log);
     // a missing store
-    cr_assert_eq(sh("bin/train --model toy-flow --store %s/nostore --out %s/f 2>%s/e3.log", dir, dir, dir), 1);
+    cr_assert_eq(test_sh("bin/train --model toy-flow --store %s/nostore --out %s/f 2>%s/e3.log", dir, dir, dir), 1);
     snprintf(p, sizeof p, "%s/e3.log", dir);
     log = slurp(p, &n);
     cr_assert(log && strstr(log, "cannot open store") && strstr(log, "nostore"), "message: %s", log);
     free(log);
     // a checkpoint that is not safetensors at all
-    cr_assert_eq(sh("echo garbage > %s/junk.safetensors; bin/decode --model toy --ckpt %s/junk.safetensors --store %s/store "
+    cr_assert_eq(test_sh("echo garbage > %s/junk.safetensors; bin/decode --model toy --ckpt %s/junk.safetensors --store %s/store "
                     "--in ipc://%s/i --ctl ipc://%s/c --out ipc://%s/o 2>%s/e4.log", dir, dir, dir, dir, dir, dir, dir), 1);
     snprintf(p, sizeof p, "%s/e4.log", dir);
     log = slurp(p, &n);
     cr_assert(log && strstr(log, "junk.safetensors"), "message: %s", log);
     free(log);
-    // unbuilt and unknown models, bad flags
-    cr_assert_eq(sh("bin/train --model dit 2>/dev/null"), 2);
-    cr_assert_eq(sh("bin/sample --model dit 2>/dev/null"), 2);
-    cr_assert_eq(sh("bin/eval --model nope 2>/dev/null"), 2);
-    cr_assert_eq(sh("bin/train --model toy-tokenizer --out %s/x --iters abc 2>/dev/null", dir), 2);
-    cr_assert_eq(sh("bin/encode --help >/dev/null"), 0);
-    cr_assert_eq(sh("bin/decode --model toy --help >/dev/null"), 0);
+    // a model without its required flags (dit), an unknown model, bad flags
+    cr_assert_eq(test_sh("bin/train --model dit 2>/dev/null"), 2);
+    cr_assert_eq(test_sh("bin/sample --model dit 2>/dev/null"), 2);
+    cr_assert_eq(test_sh("bin/eval --model nope 2>/dev/null"), 2);
+    cr_assert_eq(test_sh("bin/train --model toy-tokenizer --out %s/x --iters abc 2>/dev/null", dir), 2);
+    cr_assert_eq(test_sh("bin/encode --help >/dev/null"), 0);
+    cr_assert_eq(test_sh("bin/decode --model toy --help >/dev/null"), 0);
 }
 
 // train --model toy-flow's flow options through the executable: Fourier time
@@ -198,7 +188,7 @@ Test(toy_pipeline, clear_errors_for_bad_checkpoints_stores_and_models) {
 // writes the EMA and the raw weights to two different files, --save-every
 // snapshots, --time late; bad values exit 2.
 Test(toy_pipeline, flow_time_embed_ema_snapshots) {
-    cr_assert_eq(sh("OMP_NUM_THREADS=1 bin/train --model toy-flow --store %s/store --out %s/ff --depth 1 --width 8 "
+    cr_assert_eq(test_sh("OMP_NUM_THREADS=1 bin/train --model toy-flow --store %s/store --out %s/ff --depth 1 --width 8 "
                     "--batch 32 --iters 5 --time-embed fourier --time-freqs 3 --ema 0.9 --time late --save-every 2 "
                     "2>%s/ff.log", dir, dir, dir), 0, "train failed (see %s/ff.log)", dir);
     char p[700], q[700], err[400];
@@ -221,6 +211,6 @@ Test(toy_pipeline, flow_time_embed_ema_snapshots) {
     free(cfg);
     const char *bad[] = {"--time-embed wavelet", "--time-freqs 0", "--ema 1", "--time early", "--save-every -1"};
     for (int i = 0; i < 5; i++)
-        cr_assert_eq(sh("bin/train --model toy-flow --store %s/store --out %s/fb %s 2>/dev/null", dir, dir, bad[i]), 2,
+        cr_assert_eq(test_sh("bin/train --model toy-flow --store %s/store --out %s/fb %s 2>/dev/null", dir, dir, bad[i]), 2,
                      "%s", bad[i]);
 }
