@@ -296,3 +296,11 @@ static double tape_flops(const vtape *t, int B) {
 double vae_forward_flops(const vae *m, int B) {
     return tape_flops(&m->enc, B) + tape_flops(&m->dec, B);
 }
+
+void vae_sigma(float *sigma, const float *logvar, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float l = logvar[i];
+        l = l < LOGVAR_MIN ? LOGVAR_MIN : l > LOGVAR_MAX ? LOGVAR_MAX : l;
+        sigma[i] = expf(0.5f * l);
+    }
+}

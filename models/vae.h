@@ -109,6 +109,11 @@ typedef struct {
 int vae_train_step(vae *m, const float *x, const float *eps, int B, const vae_loss_cfg *lc,
                    vae_loss_parts *parts, float *xrec_out);
 
+// The posterior's sigma from its moments, element-wise:
+// sigma = exp(0.5 * clamp(logvar, LOGVAR_MIN, LOGVAR_MAX)) in float, as the
+// latent store keeps it (encode) and as eval averages it.
+void vae_sigma(float *sigma, const float *logvar, int64_t n);
+
 // Multiply-add FLOPs (2 per MAC) of one encoder + decoder forward on B
 // images, counting convolutions and attention matmuls (the GEMM work);
 // a training step is about 3x this (forward, data and weight gradients).

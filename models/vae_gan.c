@@ -97,3 +97,12 @@ void vae_gan_discriminator_step(vae_gan *g, const float *x, int B, vae_gan_parts
     gp->logits_real = mr / (double)nlog;
     gp->logits_fake = mf / (double)nlog;
 }
+
+double vae_gan_extra_flops(const vae *m, const patchgan *d, int B) {
+    double disc = 0;
+    for (int l = 0; l < d->nl; l++) {
+        const conv2d_cfg *c = &d->L[l].conv;
+        disc += 2.0 * B * (double)c->OC * c->C * c->KH * c->KW * conv2d_out_h(c) * conv2d_out_w(c);
+    }
+    return 2.0 * vae_forward_flops(m, B) + 8.0 * disc;
+}

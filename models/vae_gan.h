@@ -44,4 +44,10 @@ int vae_gan_generator_step(vae_gan *g, const float *x, const float *eps, int B,
 // zeroes and fills d->pt.grads; gp's d_loss and logit means set.
 void vae_gan_discriminator_step(vae_gan *g, const float *x, int B, vae_gan_parts *gp);
 
+// Multiply-add FLOPs (2 per MAC) one GAN step adds to the autoencoder's
+// 3 forwards (vae_forward_flops): the decoder and encoder backward again
+// (about 2 forwards) and the discriminator's 3 forwards, one input-only
+// backward and two full ones (8 forwards), convolutions only.
+double vae_gan_extra_flops(const vae *m, const patchgan *d, int B);
+
 #endif

@@ -23,6 +23,7 @@
 
 #include "data/augment.h"
 #include "data/idx.h"
+#include "data/photo_tiles.h"
 #include "data/photos.h"
 #include "models/vae.h"
 #include "models/vae_ckpt.h"
@@ -54,34 +55,6 @@ static void help(void) {
            "                   when this process covered the whole split)\n"
            "  --stats-n N      subset size for the statistics (default 10000)  --seed N (0)\n"
            "  --data DIR       Fashion-MNIST folder (default %s)\n" DEVICE_HELP, FMNIST_DEFAULT_DIR);
-}
-
-// The photo tiles of one split: imgs (n, 3, 32, 32), labels = photo index.
-typedef struct { int64_t n; float *imgs; int32_t *labels; } photo_tiles;
-
-static int load_photo_tiles(int base, int split, photo_tiles *t, char *msg, int cap) {
-    photo_bank *pb = NULL;
-    int e = photos_open(NULL, base, 32, &pb, msg, cap);
-    if (e) return e;
-    int64_t cnt = 0;
-    for (int64_t i = 0; i < pb->n; i++) cnt += photos_is_test((int)(i / pb->per_photo)) == split;
-    t->imgs = malloc(sizeof(float) * ((size_t)cnt * 3 * 1024 + 1));
-    t->labels = malloc(sizeof(int32_t) * ((size_t)cnt + 1));
-    if (!t->imgs || !t->labels) {
-        photos_destroy(&pb);
-        snprintf(msg, (size_t)cap, "out of memory");
-        return VEL_ENOMEM;
-    }
-    t->n = 0;
-    for (int64_t i = 0; i < pb->n; i++) {
-        int p = (int)(i / pb->per_photo);
-        if (photos_is_test(p) != split) continue;
-        memcpy(t->imgs + (size_t)t->n * 3 * 1024, pb->imgs + (size_t)i * 3 * 1024, sizeof(float) * 3 * 1024);
-        t->labels[t->n++] = p;
-    }
-    photos_destroy(&pb);
-    if (!t->n) { snprintf(msg, (size_t)cap, "photo bank: no tiles in this split"); return DATA_ENOPHOTOS; }
-    return 0;
 }
 
 int encode_vae_main(int argc, char **argv) {
@@ -142,9 +115,9 @@ int encode_vae_main(int argc, char **argv) {
         if (fmnist_load(data_dir, split, &ds, msg, sizeof msg)) { fprintf(stderr, "encode: %s\n", msg); return 2; }
         nsplit = ds->n;
     } else {
-        if (load_photo_tiles(photo_base, !strcmp(split, "test"), &tiles, msg, sizeof msg)) {
+        if (photo_tiles_load(NULL, photo_base, 32, strcmp(split, "test") ? PHOTOS_TRAIN : PHOTOS_TEST, &tiles, msg,
+                             sizeof msg)) {
             fprintf(stderr, "encode: %s\n", msg);
-            free(tiles.imgs); free(tiles.labels);
             return 2;
         }
         nsplit = tiles.n;
@@ -154,13 +127,13 @@ int encode_vae_main(int argc, char **argv) {
         fprintf(stderr, "encode: range [%lld, %lld) outside the split's 0..%lld\n", (long long)first, (long long)end,
                 (long long)nsplit);
         fmnist_destroy(&ds);
-        free(tiles.imgs); free(tiles.labels);
+        photo_tiles_free(&tiles);
         return 2;
     }
     if (ckpt_file_hash(wpath, hash)) {   // identifies the tokenizer in __meta__
         fprintf(stderr, "encode: cannot read %s\n", wpath);
         fmnist_destroy(&ds);
-        free(tiles.imgs); free(tiles.labels);
+        photo_tiles_free(&tiles);
         return 1;
     }
     vae *m = NULL;
@@ -220,11 +193,7 @@ int encode_vae_main(int argc, char **argv) {
         for (int v = 0; v < 2; v++) {
             vae_encode(m, ins[v], B);
             memcpy(outs[v][0], m->mu, sizeof(float) * (size_t)B * per);
-            for (int64_t i = 0; i < (int64_t)B * per; i++) {
-                float l = m->logvar[i];
-                l = l < LOGVAR_MIN ? LOGVAR_MIN : l > LOGVAR_MAX ? LOGVAR_MAX : l;
-                outs[v][1][i] = expf(0.5f * l);
-            }
+            vae_sigma(outs[v][1], m->logvar, (int64_t)B * per);
         }
         for (int b = 0; b < B; b++)
             recs[b] = (store_record){.index = (uint64_t)idx[b], .label = lab[b],
@@ -258,7 +227,7 @@ done:
     store_close(&st);
     vae_destroy(&m);
     fmnist_destroy(&ds);
-    free(tiles.imgs); free(tiles.labels);
+    photo_tiles_free(&tiles);
     free(x); free(xf); free(mu); free(idx); free(lab); free(recs);
     return rc;
 }

@@ -23,33 +23,30 @@
 // Second mode, --plot-robustness OUT.png REPORT.json...: the robustness
 // curves of several eval reports in one figure (PSNR and Frechet vs s, s = 0
 // being the plain reconstruction), one line per report (stages/eval/plot_lines.h).
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
+#include "core/base.h"
 #include "data/idx.h"
 #include "data/image_io.h"
+#include "data/photo_tiles.h"
 #include "data/photos.h"
+#include "metrics/frechet.h"
+#include "metrics/vae_recon.h"
 #include "models/classifier.h"
 #include "models/vae.h"
 #include "models/vae_ckpt.h"
-#include "core/base.h"
-#include "metrics/frechet.h"
-#include "core/philox.h"
+#include "models/vae_probe.h"
 #include "nn/safetensors.h"
 #include "stages/common/flags.h"
 #include "stages/eval/eval.h"
-#include "metrics/image.h"
-#include "stages/eval/plot_lines.h"
+#include "stages/eval/plot_robustness.h"
 
-#define MAX_SCALES 16
-#define MAX_REPORTS 6
 
 static const char STAGE[] = "eval";
 // Bounds: the --n test images (and their reconstructions) are held at once.
@@ -85,6 +82,19 @@ static void help(void) {
 
 typedef struct { double psnr, ssim, frechet; } recon_score;
 
+// DIR/recon.png: the B originals (C, 32, 32) over their reconstructions.
+static void write_recon_png(const char *dir, const float *orig, const float *rec, int B, int C) {
+    const size_t npix = (size_t)C * 1024;
+    float *grid = malloc(sizeof(float) * 2 * (size_t)B * npix);
+    if (!grid) return;
+    memcpy(grid, orig, sizeof(float) * (size_t)B * npix);
+    memcpy(grid + (size_t)B * npix, rec, sizeof(float) * (size_t)B * npix);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/recon.png", dir);
+    if (image_grid_write_png(path, grid, 2 * B, C, 32, 32, B)) fprintf(stderr, "eval: cannot write %s\n", path);
+    free(grid);
+}
+
 // Classifier features of B images into feats (B, 64) when cl is not NULL.
 static void add_feats(classifier *cl, float *feats, const float *x, int B) {
     if (!cl) return;
@@ -92,105 +102,33 @@ static void add_feats(classifier *cl, float *feats, const float *x, int B) {
     memcpy(feats, classifier_features(cl), sizeof(float) * (size_t)B * CLASSIFIER_FEAT_DIM);
 }
 
-// ---- robustness figure ---------------------------------------------------
+// What eval does with each batch of reconstructions (metrics/vae_recon.h).
+typedef struct {
+    classifier *cl;            // NULL: no Frechet distance
+    float *f_orig, *f_rec;     // (n, 64) features of the originals, of the current reconstructions
+    const char *out;           // recon.png of the first batch (pass 1 only; NULL after)
+    int64_t n;
+    int C;
+} eval_ctx;
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long n = ftell(f);
-        if (n >= 0 && n < (64L << 20) && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
-            if (fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); buf = NULL; }
-            else buf[n] = 0;
-        }
+static void on_batch(void *ctx, const float *orig, const float *rec, int64_t i0, int B) {
+    eval_ctx *c = ctx;
+    const size_t fo = (size_t)i0 * CLASSIFIER_FEAT_DIM;
+    if (c->out) {   // pass 1: features of the originals, the picture, progress
+        add_feats(c->cl, c->f_orig ? c->f_orig + fo : NULL, orig, B);
+        if (i0 == 0) write_recon_png(c->out, orig, rec, B, c->C);
+        fprintf(stderr, "\r[eval vae] reconstruct %lld/%lld", (long long)(i0 + B), (long long)c->n);
     }
-    fclose(f);
-    return buf;
+    add_feats(c->cl, c->f_rec ? c->f_rec + fo : NULL, rec, B);
 }
 
-static double num_or_nan(const cJSON *o, const char *key) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
-static int plot_robustness(const char *out, const char *labels, char **reports, int nrep) {
-    if (nrep < 1 || nrep > MAX_REPORTS) {
-        fprintf(stderr, "eval: --plot-robustness takes 1..%d report.json files\n", MAX_REPORTS);
-        return 2;
-    }
-    double xs[MAX_REPORTS][MAX_SCALES + 1], ps[MAX_REPORTS][MAX_SCALES + 1], fs[MAX_REPORTS][MAX_SCALES + 1];
-    char names[MAX_REPORTS][64];
-    plot_series sp[MAX_REPORTS], sf[MAX_REPORTS];
-    const char *lp = labels;
-    for (int r = 0; r < nrep; r++) {
-        char *text = slurp(reports[r]);
-        cJSON *j = text ? cJSON_Parse(text) : NULL;
-        free(text);
-        const cJSON *rob = j ? cJSON_GetObjectItemCaseSensitive(j, "robustness") : NULL;
-        if (!cJSON_IsArray(rob) || !isfinite(num_or_nan(j, "psnr"))) {
-            fprintf(stderr, "eval: %s: not an eval --model vae report.json (%s)\n", reports[r],
-                    j ? "no psnr / robustness" : "unreadable or not JSON");
-            cJSON_Delete(j);
-            return 2;
-        }
-        int n = 0;
-        xs[r][n] = 0;
-        ps[r][n] = num_or_nan(j, "psnr");
-        fs[r][n++] = num_or_nan(j, "frechet_classifier_features");
-        const cJSON *e;
-        cJSON_ArrayForEach(e, rob) {
-            if (n > MAX_SCALES) break;
-            xs[r][n] = num_or_nan(e, "scale");
-            ps[r][n] = num_or_nan(e, "psnr");
-            fs[r][n++] = num_or_nan(e, "frechet_classifier_features");
-        }
-        if (lp && *lp) {
-            const char *c = strchr(lp, ',');
-            size_t len = c ? (size_t)(c - lp) : strlen(lp);
-            snprintf(names[r], sizeof names[r], "%.*s", (int)(len < 60 ? len : 60), lp);
-            lp = c ? c + 1 : lp + len;
-        } else {
-            const cJSON *reg = cJSON_GetObjectItemCaseSensitive(j, "reg");
-            const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(j, "config");
-            snprintf(names[r], sizeof names[r], "%s %s", cJSON_IsString(reg) ? reg->valuestring : "?",
-                     cJSON_IsString(cfg) ? cfg->valuestring : "");
-        }
-        sp[r] = (plot_series){names[r], n, xs[r], ps[r]};
-        sf[r] = (plot_series){names[r], n, xs[r], fs[r]};
-        cJSON_Delete(j);
-    }
-    toy_canvas c;
-    if (toy_canvas_new(&c, 2 * 460, 330, 0, 1, 0, 1)) { fprintf(stderr, "eval: out of memory\n"); return 1; }
-    plot_lines_panel(&c, 0, 0, 460, 330, "PSNR (DB) VS S", "S", sp, nrep, 0);
-    plot_lines_panel(&c, 460, 0, 460, 330, "FRECHET (CLS FEATS, LOG) VS S", "S", sf, nrep, 1);
-    int rc = toy_canvas_write(&c, out);
-    toy_canvas_free(&c);
-    if (rc) { fprintf(stderr, "eval: cannot write %s\n", out); return 1; }
-    fprintf(stderr, "[eval vae] wrote %s\n", out);
-    return 0;
-}
-
-// ---- test images ----------------------------------------------------------
-
-// The held-out photos' fixed-grid 32x32 tiles (n, 3, 32, 32); *n set.
-static int load_photo_test(int base, float **out, int *n, char *msg, int cap) {
-    photo_bank *pb = NULL;
-    int e = photos_open(NULL, base, 32, &pb, msg, cap);
-    if (e) return e;
-    int cnt = 0;
-    for (int64_t i = 0; i < pb->n; i++) cnt += photos_is_test((int)(i / pb->per_photo));
-    float *x = malloc(sizeof(float) * ((size_t)cnt * 3 * 1024 + 1));
-    if (!x) { photos_destroy(&pb); snprintf(msg, (size_t)cap, "out of memory"); return VEL_ENOMEM; }
-    int k = 0;
-    for (int64_t i = 0; i < pb->n; i++)
-        if (photos_is_test((int)(i / pb->per_photo)))
-            memcpy(x + (size_t)k++ * 3 * 1024, pb->imgs + (size_t)i * 3 * 1024, sizeof(float) * 3 * 1024);
-    photos_destroy(&pb);
-    if (cnt < 2) { free(x); snprintf(msg, (size_t)cap, "photo bank: fewer than 2 held-out tiles"); return DATA_ENOPHOTOS; }
-    *out = x;
-    *n = cnt;
-    return 0;
+// The Frechet distance between the originals' and the reconstructions'
+// features (NAN without a classifier).
+static double frechet_of(const eval_ctx *c) {
+    double f = NAN;
+    if (c->cl && frechet_distance_f32(&f, c->f_orig, c->n, c->f_rec, c->n, CLASSIFIER_FEAT_DIM))
+        fprintf(stderr, "eval: Frechet distance failed\n");
+    return f;
 }
 
 int eval_vae_main(int argc, char **argv) {
@@ -261,7 +199,7 @@ int eval_vae_main(int argc, char **argv) {
             st_close(&sf);
         }
     }
-    const int C = vc.in_ch, R = vc.resolution, npix = C * R * R;
+    const int C = vc.in_ch, R = vc.resolution;
     if (vc.out_ch != C || R != 32) {
         fprintf(stderr, "eval: %s: only 32x32 tokenizers with in_ch == out_ch are evaluated here\n", path);
         return 2;
@@ -283,27 +221,33 @@ int eval_vae_main(int argc, char **argv) {
         if (!imgs) { fprintf(stderr, "eval: out of memory\n"); return 1; }
         snprintf(split, sizeof split, "fashion-mnist test (first n)");
     } else {
-        int have = 0;
-        if (load_photo_test(photo_base, &imgs, &have, msg, sizeof msg)) { fprintf(stderr, "eval: %s\n", msg); return 1; }
-        if (n > have) n = have;
+        photo_tiles tiles;
+        if (photo_tiles_load(NULL, photo_base, 32, PHOTOS_TEST, &tiles, msg, sizeof msg) || tiles.n < 2) {
+            fprintf(stderr, "eval: %s\n", tiles.n ? "photo bank: fewer than 2 held-out tiles" : msg);
+            photo_tiles_free(&tiles);
+            return 1;
+        }
+        if (n > tiles.n) n = (int)tiles.n;
+        imgs = tiles.imgs;   // taken over
+        tiles.imgs = NULL;
+        photo_tiles_free(&tiles);
         snprintf(split, sizeof split, "photo bank held-out photos (every %dth), %dx%d -> 32x32 tiles, colour (first n)",
                  PHOTOS_TEST_EVERY, photo_base, photo_base);
     }
     vae *m = NULL;
-    classifier *cl = NULL;
-    float *f_orig = NULL, *f_rec = NULL;
+    eval_ctx ec = {.out = out, .n = n, .C = C};
     int rc = 0;
     if (vae_create(&m, &vc, batch, 0)) { fprintf(stderr, "eval: out of memory\n"); rc = 1; goto done; }
     st_err err;
     if (cls_path) {
-        f_orig = malloc(sizeof(float) * (size_t)n * CLASSIFIER_FEAT_DIM);
-        f_rec = malloc(sizeof(float) * (size_t)n * CLASSIFIER_FEAT_DIM);
-        if (!f_orig || !f_rec || classifier_create(&cl, batch, 0)) {
+        ec.f_orig = malloc(sizeof(float) * (size_t)n * CLASSIFIER_FEAT_DIM);
+        ec.f_rec = malloc(sizeof(float) * (size_t)n * CLASSIFIER_FEAT_DIM);
+        if (!ec.f_orig || !ec.f_rec || classifier_create(&ec.cl, batch, 0)) {
             fprintf(stderr, "eval: out of memory\n");
             rc = 1;
             goto done;
         }
-        if ((e = st_load_params(cls_path, &cl->pt, &err))) {
+        if ((e = st_load_params(cls_path, &ec.cl->pt, &err))) {
             fprintf(stderr, "eval: %s: %s (%s)\n", cls_path, ckpt_strerror(e), err.msg);
             rc = 1;
             goto done;
@@ -316,117 +260,48 @@ int eval_vae_main(int argc, char **argv) {
         goto done;
     }
     int zc = vc.z_channels, zs = m->zside, per = zc * zs * zs;
-    float *x = malloc(sizeof(float) * (size_t)batch * npix);
-    float *mu = malloc(sizeof(float) * (size_t)n * per), *lv = malloc(sizeof(float) * (size_t)n * per);
-    float *z = malloc(sizeof(float) * (size_t)batch * per), *eps = malloc(sizeof(float) * (size_t)batch * per);
-    recon_score *sc = calloc((size_t)nscales + 1, sizeof *sc);
-    if (!x || !mu || !lv || !z || !eps || !sc) { fprintf(stderr, "eval: out of memory\n"); rc = 1; goto free_bufs; }
-    // Pass 1: moments and reconstructions through mu.
-    for (int i0 = 0; i0 < n; i0 += batch) {
-        int B = n - i0 < batch ? n - i0 : batch;
-        const float *xb = imgs + (size_t)i0 * npix;
-        vae_encode(m, xb, B);
-        memcpy(mu + (size_t)i0 * per, m->mu, sizeof(float) * (size_t)B * per);
-        memcpy(lv + (size_t)i0 * per, m->logvar, sizeof(float) * (size_t)B * per);
-        const float *rec = vae_decode(m, m->mu, B);
-        add_feats(cl, f_orig ? f_orig + (size_t)i0 * CLASSIFIER_FEAT_DIM : NULL, xb, B);
-        add_feats(cl, f_rec ? f_rec + (size_t)i0 * CLASSIFIER_FEAT_DIM : NULL, rec, B);
-        for (int b = 0; b < B; b++) {
-            sc[0].psnr += image_psnr(rec + (size_t)b * npix, xb + (size_t)b * npix, C, R, R);
-            sc[0].ssim += image_ssim(rec + (size_t)b * npix, xb + (size_t)b * npix, C, R, R);
-        }
-        if (i0 == 0) {
-            float *grid = malloc(sizeof(float) * 2 * (size_t)B * npix);
-            if (grid) {
-                memcpy(grid, xb, sizeof(float) * (size_t)B * npix);
-                memcpy(grid + (size_t)B * npix, rec, sizeof(float) * (size_t)B * npix);
-                snprintf(path, sizeof path, "%s/recon.png", out);
-                if (image_grid_write_png(path, grid, 2 * B, C, R, R, B))
-                    fprintf(stderr, "eval: cannot write %s\n", path);
-                free(grid);
-            }
-        }
-        fprintf(stderr, "\r[eval vae] reconstruct %d/%d", i0 + B, n);
-    }
-    fprintf(stderr, "\n");
-    sc[0].frechet = NAN;
-    if (cl && frechet_distance_f32(&sc[0].frechet, f_orig, n, f_rec, n, CLASSIFIER_FEAT_DIM))
-        fprintf(stderr, "eval: Frechet distance failed\n");
-    // Latent spread per channel and sigma statistics.
-    double stdc[64] = {0}, sigc[64] = {0}, mean_sigma = 0;
     CHECK(zc <= 64);
-    for (int ch = 0; ch < zc; ch++) {
-        double s = 0, s2 = 0, sg = 0;
-        int64_t cnt = 0;
-        for (int i = 0; i < n; i++)
-            for (int k = 0; k < zs * zs; k++) {
-                size_t j = (size_t)i * per + (size_t)ch * zs * zs + k;
-                double v = mu[j], l = lv[j];
-                l = l < LOGVAR_MIN ? LOGVAR_MIN : l > LOGVAR_MAX ? LOGVAR_MAX : l;
-                s += v; s2 += v * v; sg += exp(0.5 * l);
-                cnt++;
-            }
-        double mean = s / cnt;
-        stdc[ch] = sqrt(fmax(s2 / cnt - mean * mean, 0.0));
-        sigc[ch] = sg / cnt;
-        mean_sigma += sigc[ch] / zc;
-    }
-    double rel = 0;
+    float *mu = malloc(sizeof(float) * (size_t)n * per), *lv = malloc(sizeof(float) * (size_t)n * per);
+    float *z = malloc(sizeof(float) * (size_t)batch * per), *gray = NULL;
+    recon_score *sc = calloc((size_t)nscales + 1, sizeof *sc);
+    if (!mu || !lv || !z || !sc) { fprintf(stderr, "eval: out of memory\n"); rc = 1; goto free_bufs; }
+    // Pass 1: moments and reconstructions through mu.
+    vae_recon_sums sums = {0};
+    vae_recon_eval(m, imgs, n, mu, lv, on_batch, &ec, &sums);
+    fprintf(stderr, "\n");
+    sc[0] = (recon_score){sums.psnr / n, sums.ssim / n, frechet_of(&ec)};
+    ec.out = NULL;
+    // Latent spread per channel and sigma statistics.
+    double stdc[64] = {0}, sigc[64] = {0}, mean_sigma = 0, rel = 0;
+    vae_latent_std(mu, n, zc, zs * zs, stdc);
+    vae_latent_mean_sigma(lv, n, zc, zs * zs, sigc);
+    for (int ch = 0; ch < zc; ch++) mean_sigma += sigc[ch] / zc;
     for (int ch = 0; ch < zc; ch++) rel += (stdc[ch] > 0 ? sigc[ch] / stdc[ch] : INFINITY) / zc;
-    // Pass 2: the robustness probe.
+    // Pass 2: the robustness probe (eps stream 7).
     for (int si = 0; si < nscales; si++) {
-        for (int i0 = 0; i0 < n; i0 += batch) {
-            int B = n - i0 < batch ? n - i0 : batch;
-            const float *xb = imgs + (size_t)i0 * npix;
-            philox_normal(eps, (int64_t)B * per, seed, 7, (uint64_t)i0 * per);
-            for (int b = 0; b < B; b++)
-                for (int ch = 0; ch < zc; ch++)
-                    for (int k = 0; k < zs * zs; k++) {
-                        size_t j = (size_t)b * per + (size_t)ch * zs * zs + k;
-                        z[j] = mu[(size_t)i0 * per + j] + (float)(scales[si] * stdc[ch]) * eps[j];
-                    }
-            const float *rec = vae_decode(m, z, B);
-            add_feats(cl, f_rec ? f_rec + (size_t)i0 * CLASSIFIER_FEAT_DIM : NULL, rec, B);
-            for (int b = 0; b < B; b++) {
-                sc[si + 1].psnr += image_psnr(rec + (size_t)b * npix, xb + (size_t)b * npix, C, R, R);
-                sc[si + 1].ssim += image_ssim(rec + (size_t)b * npix, xb + (size_t)b * npix, C, R, R);
-            }
-        }
-        sc[si + 1].frechet = NAN;
-        if (cl && frechet_distance_f32(&sc[si + 1].frechet, f_orig, n, f_rec, n, CLASSIFIER_FEAT_DIM))
-            fprintf(stderr, "eval: Frechet distance failed\n");
+        sums = (vae_recon_sums){0};
+        vae_probe_eval(m, imgs, mu, n, scales[si], stdc, seed, 7, z, on_batch, &ec, &sums);
+        sc[si + 1] = (recon_score){sums.psnr / n, sums.ssim / n, frechet_of(&ec)};
         fprintf(stderr, "[eval vae] probe s=%g done\n", scales[si]);
     }
-    for (int i = 0; i <= nscales; i++) { sc[i].psnr /= n; sc[i].ssim /= n; }
     // Photo bank crops, gray (1-channel tokenizers): PSNR/SSIM through mu.
     double ph_psnr = NAN, ph_ssim = NAN;
     int ph_n = 0;
     if (use_photos) {
-        photo_bank *pb = NULL;
-        if (photos_open(NULL, 128, 32, &pb, msg, sizeof msg)) {
+        photo_tiles all;
+        if (photo_tiles_load(NULL, 128, 32, PHOTOS_ALL, &all, msg, sizeof msg)) {
             fprintf(stderr, "eval: --photos: %s\n", msg);
             rc = 1;
             goto free_bufs;
         }
-        ph_psnr = ph_ssim = 0;
-        ph_n = (int)pb->n;
-        for (int i0 = 0; i0 < ph_n; i0 += batch) {
-            int B = ph_n - i0 < batch ? ph_n - i0 : batch;
-            for (int b = 0; b < B; b++) {
-                const float *im = pb->imgs + (size_t)(i0 + b) * 3 * 1024;
-                for (int k = 0; k < 1024; k++)
-                    x[b * 1024 + k] = 0.299f * im[k] + 0.587f * im[1024 + k] + 0.114f * im[2048 + k];
-            }
-            vae_encode(m, x, B);
-            const float *rec = vae_decode(m, m->mu, B);
-            for (int b = 0; b < B; b++) {
-                ph_psnr += image_psnr(rec + b * 1024, x + b * 1024, 1, 32, 32);
-                ph_ssim += image_ssim(rec + b * 1024, x + b * 1024, 1, 32, 32);
-            }
-        }
-        ph_psnr /= ph_n;
-        ph_ssim /= ph_n;
-        photos_destroy(&pb);
+        ph_n = (int)all.n;
+        if ((gray = malloc(sizeof(float) * (size_t)ph_n * 1024))) photo_tiles_gray(&all, gray);
+        photo_tiles_free(&all);
+        if (!gray) { fprintf(stderr, "eval: out of memory\n"); rc = 1; goto free_bufs; }
+        sums = (vae_recon_sums){0};
+        vae_recon_eval(m, gray, ph_n, NULL, NULL, NULL, NULL, &sums);
+        ph_psnr = sums.psnr / ph_n;
+        ph_ssim = sums.ssim / ph_n;
     }
 
     cJSON *j = cJSON_CreateObject();
@@ -443,7 +318,7 @@ int eval_vae_main(int argc, char **argv) {
     cJSON_AddNumberToObject(j, "sigma_over_latent_std", rel);
     cJSON *lstd = cJSON_AddArrayToObject(j, "latent_std");
     for (int ch = 0; ch < zc; ch++) cJSON_AddItemToArray(lstd, cJSON_CreateNumber(stdc[ch]));
-    if (cl) {
+    if (ec.cl) {
         cJSON_AddNumberToObject(j, "frechet_classifier_features", sc[0].frechet);
         cJSON_AddStringToObject(j, "frechet_note",
                                 "Frechet distance on the project's Fashion-MNIST classifier features (64-d), not Inception FID");
@@ -465,7 +340,7 @@ int eval_vae_main(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "scale", scales[si]);
         cJSON_AddNumberToObject(o, "psnr", sc[si + 1].psnr);
         cJSON_AddNumberToObject(o, "ssim", sc[si + 1].ssim);
-        if (cl) cJSON_AddNumberToObject(o, "frechet_classifier_features", sc[si + 1].frechet);
+        if (ec.cl) cJSON_AddNumberToObject(o, "frechet_classifier_features", sc[si + 1].frechet);
         cJSON_AddItemToArray(pr, o);
     }
     char *s = cJSON_Print(j);
@@ -499,10 +374,10 @@ int eval_vae_main(int argc, char **argv) {
     }
     if (f) fclose(f);
 free_bufs:
-    free(x); free(mu); free(lv); free(z); free(eps); free(sc);
+    free(mu); free(lv); free(z); free(gray); free(sc);
 done:
-    free(f_orig); free(f_rec); free(imgs);
-    classifier_destroy(&cl);
+    free(ec.f_orig); free(ec.f_rec); free(imgs);
+    classifier_destroy(&ec.cl);
     vae_destroy(&m);
     return rc;
 }
