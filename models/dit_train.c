@@ -25,11 +25,12 @@ dit_fm_cfg dit_fm_defaults(void) {
                         .label_drop = 0.1f, .cos_weight = 1.0f};
 }
 
-// tiny: sized for a 2-core CPU on Fashion-MNIST f4c4 latents (4 x 8 x 8);
-// S and B are DiT's widths at patch 1 for those latents; the rest are the
-// reference ImageNet models.
+// tiny: sized for a 2-core CPU on Fashion-MNIST f4c4 latents (4 x 8 x 8):
+// patch 2 (16 tokens) and depth 4 gave 160 images/s on a loaded 2-core
+// machine against 17 for depth 6 at patch 1 (64 tokens). S and B are DiT's
+// widths at patch 1 for those latents; the rest are the reference models.
 static const struct { const char *name; int depth, hidden, heads, patch; } PRESETS[] = {
-    {"tiny", 6, 128, 4, 1}, {"S", 12, 384, 6, 1}, {"B", 12, 768, 12, 1},
+    {"tiny", 4, 128, 4, 2}, {"S", 12, 384, 6, 1}, {"B", 12, 768, 12, 1},
     {"B/1", 12, 768, 12, 1}, {"B/2", 12, 768, 12, 2}, {"L/2", 24, 1024, 16, 2},
     {"XL/1", 28, 1152, 16, 1}, {"XL/2", 28, 1152, 16, 2}};
 const char *const DIT_PRESET_NAMES[] = {"tiny", "S", "B", "B/1", "B/2", "L/2", "XL/1", "XL/2", NULL};

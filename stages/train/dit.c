@@ -323,6 +323,15 @@ static int open_inputs(run_t *r, const int *ovr) {
         fprintf(stderr, "train: --batch %d is not a multiple of the world size %d\n", o->batch, r->world);
         return 2;
     }
+    if (o->tokenizer) {   // checked now, not at the first preview after hours
+        char wp[1200], hash[17] = "";
+        snprintf(wp, sizeof wp, "%s.safetensors", o->tokenizer);
+        if (ckpt_file_hash(wp, hash) || strcmp(hash, r->sm->tokenizer_hash)) {
+            fprintf(stderr, "train: --tokenizer %s: %s (the cache was encoded by %s)\n", wp,
+                    hash[0] ? "another tokenizer than the cache's" : "cannot read it", r->sm->tokenizer_hash);
+            return 2;
+        }
+    }
     snprintf(r->prefix, sizeof r->prefix, "%s/dit", o->out);
     snprintf(r->path, sizeof r->path, "%s.safetensors", r->prefix);
     dit_meta_build(&r->meta, o, r->sm);

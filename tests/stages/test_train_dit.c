@@ -217,6 +217,8 @@ Test(train_dit, bad_inputs_exit_2_and_overwrite_nothing, .timeout = 120) {
     expect_refused(d, "another latent shape", "--store %s/othershape --out %s/run --steps 4 --resume", d, d);
     expect_refused(d, "another preset", "--store %s/cache --out %s/run --steps 4 --resume --width 64", d, d);
     expect_refused(d, "run already there", "--store %s/cache --out %s/run --steps 4", d, d);
+    expect_refused(d, "tokenizer that is not the cache's",
+                   "--store %s/cache --out %s/run --steps 4 --resume --tokenizer %s/run/dit-ema", d, d, d);
     expect_refused(d, "bad flag", "--store %s/cache --out %s/run --steps -3", d, d);
     // A corrupt optimizer file (truncated) is refused without touching the weights.
     cr_assert_eq(sh("truncate -s 100 %s/run/dit.optim.safetensors", d), 0);
