@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/base.h"
+#include "nn/backend.h"
 
 // X and its next iterate (r x c each, r = min dim) and A, B (r x r).
 int64_t muon_ns_scratch_floats(int64_t rows, int64_t cols) {
@@ -17,6 +18,11 @@ void muon_newton_schulz(float *out, const float *g, int64_t rows, int64_t cols, 
                         float *scratch) {
     // out (rows,cols), g (rows,cols); scratch: X (r,c), Xn (r,c), A (r,r), B (r,r)
     CHECK(rows > 0 && cols > 0 && steps >= 0);
+    int w = NN_WHERE(out, g, scratch);   // host only: no CUDA Newton-Schulz yet
+    if (w != NN_HOST) {
+        if (w == NN_DEVICE) NN_NO_CUDA();
+        return;
+    }
     const int tr = rows > cols;
     const int64_t r = tr ? cols : rows, c = tr ? rows : cols;
     float *X = scratch, *Xn = X + r * c, *A = Xn + r * c, *B = A + r * r;

@@ -1,5 +1,5 @@
 // runtime.cu: device discovery, the per-process context (stream + cuBLAS,
-// cuBLASLt, cuDNN handles), device memory, copies, the device arena and the
+// cuBLASLt, cuDNN handles), device memory, copies and the
 // error buffer behind vcuda_last_error(). API and ownership: vcuda.h.
 // Not here: kernels (convert.cu and the op files).
 //
@@ -251,63 +251,3 @@ extern "C" int vcuda_d2h(vcuda_ctx *c, void *d, const void *s, size_t n) { retur
 extern "C" int vcuda_d2d(vcuda_ctx *c, void *d, const void *s, size_t n) { return copy(c, d, s, n, cudaMemcpyDeviceToDevice, 0); }
 extern "C" int vcuda_h2d_sync(vcuda_ctx *c, void *d, const void *s, size_t n) { return copy(c, d, s, n, cudaMemcpyHostToDevice, 1); }
 extern "C" int vcuda_d2h_sync(vcuda_ctx *c, void *d, const void *s, size_t n) { return copy(c, d, s, n, cudaMemcpyDeviceToHost, 1); }
-
-// 256 bytes: cudaMalloc's own alignment, enough for vectorised and TMA loads.
-#define VCUDA_ALIGN ((size_t)256)
-static size_t round_up(size_t n) { return (n + VCUDA_ALIGN - 1) & ~(VCUDA_ALIGN - 1); }
-
-extern "C" void vcuda_arena_measure(vcuda_arena *a) {
-    memset(a, 0, sizeof *a);
-    a->measuring = 1;
-}
-
-extern "C" int vcuda_arena_init(vcuda_arena *a, size_t bytes) {
-    size_t n = round_up(bytes ? bytes : VCUDA_ALIGN);
-    void *p = NULL;
-    VCUDA_TRY(cudaMalloc(&p, n));
-    cudaError_t e = cudaMemset(p, 0, n);
-    if (e != cudaSuccess) {
-        cudaFree(p);
-        VCUDA_TRY(e);
-    }
-    int r = track(p, n);
-    if (r) {
-        cudaFree(p);
-        return r;
-    }
-    memset(a, 0, sizeof *a);
-    a->base = (char *)p;
-    a->size = n;
-    return 0;
-}
-
-extern "C" int vcuda_arena_commit(vcuda_arena *a) {
-    CHECK(a->measuring);
-    return vcuda_arena_init(a, a->used);
-}
-
-extern "C" void *vcuda_arena_alloc(vcuda_arena *a, size_t bytes) {
-    size_t n = round_up(bytes);
-    if (a->measuring) {
-        a->used += n;
-        return NULL;
-    }
-    CHECK(a->used + n <= a->size);
-    void *p = a->base + a->used;
-    a->used += n;
-    return p;
-}
-
-extern "C" float *vcuda_arena_floats(vcuda_arena *a, size_t n) {
-    return (float *)vcuda_arena_alloc(a, n * sizeof(float));
-}
-
-extern "C" void vcuda_arena_reset(vcuda_arena *a) { a->used = 0; }
-
-extern "C" void vcuda_arena_free(vcuda_arena *a) {
-    if (a->base) {
-        nn_unregister_device_range(a->base);
-        cudaFree(a->base);
-    }
-    memset(a, 0, sizeof *a);
-}

@@ -1,6 +1,6 @@
 // vcuda.h: the CUDA runtime layer of the nn core, callable from C11: device
 // discovery, one context per process (device, stream, cuBLAS / cuBLASLt /
-// cuDNN handles), device buffers and a device arena, host<->device copies,
+// cuDNN handles), device buffers, host<->device copies,
 // bf16 <-> f32 conversion kernels, and error codes with messages.
 //
 // Not here: the ops themselves (nn/cuda/ops.h), the --device flag
@@ -94,20 +94,7 @@ int vcuda_d2d(vcuda_ctx *ctx, void *dst, const void *src, size_t bytes);
 int vcuda_h2d_sync(vcuda_ctx *ctx, void *dst, const void *src, size_t bytes);
 int vcuda_d2h_sync(vcuda_ctx *ctx, void *dst, const void *src, size_t bytes);
 
-// Device arena, the same two-pass pattern as nn/arena.h: measure, carve
-// (NULL pointers), commit (one cudaMalloc, zeroed), carve again.
-typedef struct {
-    char *base;      // device pointer; NULL while measuring
-    size_t size, used;
-    int measuring;
-} vcuda_arena;
-void vcuda_arena_measure(vcuda_arena *a);
-int vcuda_arena_commit(vcuda_arena *a);         // 0, VCUDA_EOOM or VCUDA_ERUNTIME
-int vcuda_arena_init(vcuda_arena *a, size_t bytes);
-void *vcuda_arena_alloc(vcuda_arena *a, size_t bytes);  // 256-aligned; CHECKs capacity
-float *vcuda_arena_floats(vcuda_arena *a, size_t n);
-void vcuda_arena_reset(vcuda_arena *a);
-void vcuda_arena_free(vcuda_arena *a);
+// Device arenas for models: nn/arena.h (arena_commit_on), through vcuda_malloc.
 
 // bf16 <-> f32 on the device, round to nearest even (NaN stays NaN), the same
 // rounding as f32_to_bf16 in core/tensor.h, so both sides agree bit for bit.

@@ -7,8 +7,10 @@
 
 #include <criterion/criterion.h>
 
-#include "nn/device.h"
 #include "core/tensor.h"
+#include "nn/arena.h"
+#include "nn/backend.h"
+#include "nn/device.h"
 #include "tests/cuda/cuda_test.h"
 #include "tests/util.h"
 
@@ -69,27 +71,34 @@ Test(cuda_runtime, context_copies_arena) {
     vcuda_describe(ctx, desc, sizeof desc);
     cr_log_info("device: %s", desc);
     cr_assert_eq(vcuda_tf32(ctx), 0, "TF32 must be off by default");
-    vcuda_arena a;
-    vcuda_arena_measure(&a);
-    cr_assert_null(vcuda_arena_floats(&a, 1000));
-    cr_assert_null(vcuda_arena_floats(&a, 3));
-    CUDA_OK(vcuda_arena_commit(&a));
-    float *d0 = vcuda_arena_floats(&a, 1000), *d1 = vcuda_arena_floats(&a, 3);
-    cr_assert_eq((uintptr_t)d0 % 256, 0);
-    cr_assert_eq((uintptr_t)d1 % 256, 0);
+    vcuda_ctx_destroy(&ctx);
+    cr_assert_null(ctx);
+    // The device arena models use: nn/arena.h on the context of device_activate.
+    char msg[256];
+    cr_assert_eq(device_activate(DEVICE_CUDA, 0, msg, sizeof msg), 0, "%s", msg);
+    arena a;
+    arena_measure(&a);
+    cr_assert_null(arena_floats(&a, 1000));
+    cr_assert_null(arena_floats(&a, 3));
+    cr_assert_eq(arena_commit_on(&a, DEVICE_CUDA), 0, "%s", device_last_error());
+    float *d0 = arena_floats(&a, 1000), *d1 = arena_floats(&a, 3);
+    cr_assert_eq((uintptr_t)d0 % ARENA_ALIGN, 0);
+    cr_assert_eq((uintptr_t)d1 % ARENA_ALIGN, 0);
+    cr_assert(nn_on_device(d0) && nn_on_device(d1 + 2));
     float h[1000], back[1000];
     fill_normal(h, 1000, 1, 1.0f);
-    CUDA_OK(vcuda_h2d(ctx, d0, h, sizeof h));
-    CUDA_OK(vcuda_d2d(ctx, d0 + 500, d0, 500 * sizeof(float)));
-    CUDA_OK(vcuda_d2h_sync(ctx, back, d0, sizeof back));
+    cr_assert_eq(device_copy(d0, h, sizeof h), 0);
+    cr_assert_eq(device_copy(d0 + 500, d0, 500 * sizeof(float)), 0);
+    cr_assert_eq(device_copy(back, d0, sizeof back), 0);
     cr_assert_eq(memcmp(back, h, 500 * sizeof(float)), 0);
     cr_assert_eq(memcmp(back + 500, h, 500 * sizeof(float)), 0);
     float z[3] = {1, 2, 3};
-    CUDA_OK(vcuda_d2h_sync(ctx, z, d1, sizeof z));   // committed arena is zeroed
+    cr_assert_eq(device_copy(z, d1, sizeof z), 0);   // committed arena is zeroed
     cr_assert(z[0] == 0 && z[1] == 0 && z[2] == 0);
-    vcuda_arena_free(&a);
-    vcuda_ctx_destroy(&ctx);
-    cr_assert_null(ctx);
+    char *base = a.base;
+    arena_free(&a);
+    cr_assert(!nn_on_device(base), "freed arena still registered");
+    device_release();
 }
 
 Test(cuda_runtime, bf16_matches_cpu_bits) {
