@@ -89,7 +89,7 @@ int flag_device_use(const char *stage, const char *text) {
     device_kind kind;
     int index;
     char msg[512];
-    if (device_resolve(text, &kind, &index, msg, sizeof msg)) {
+    if (device_resolve(text, &kind, &index, msg, sizeof msg) || device_activate(kind, index, msg, sizeof msg)) {
         fprintf(stderr, "%s: %s\n", stage, msg);
         return FLAG_EUSAGE;
     }

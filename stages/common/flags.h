@@ -39,8 +39,10 @@ int flag_f32(const char *stage, const char *flag, const char *text, double lo, d
 // --device cpu|cuda[:N]: parses the name (a bad name is a usage error).
 int flag_device(const char *stage, const char *text, device_kind *kind, int *index);
 // At the start of the run: checks that the device chosen is usable (cuda:
-// built with CUDA, a GPU present) and makes it the one the ops run on.
-// Prints "STAGE: --device cuda: ..." and returns FLAG_EUSAGE when it is not
+// built with CUDA, a GPU present) and makes it this thread's device
+// (device_activate: the CUDA context the ops on device memory run on; a
+// model's tensors still live where the model puts them). Prints
+// "STAGE: --device cuda: ..." and returns FLAG_EUSAGE when it is not usable
 // (asking for a GPU the machine does not have is the caller's mistake).
 int flag_device_use(const char *stage, const char *text);
 
