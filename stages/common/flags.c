@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +94,65 @@ int flag_device_use(const char *stage, const char *text) {
         fprintf(stderr, "%s: %s\n", stage, msg);
         return FLAG_EUSAGE;
     }
+    return 0;
+}
+
+static int set_choice(const char *stage, const flag_spec *f, const char *text) {
+    for (int i = 0; f->choices[i]; i++)
+        if (!strcmp(text, f->choices[i])) { *(int *)f->dst = i; return 0; }
+    fprintf(stderr, "%s: --%s must be ", stage, f->name);
+    for (int i = 0; f->choices[i]; i++)
+        fprintf(stderr, "%s%s", i == 0 ? "" : f->choices[i + 1] ? ", " : " or ", f->choices[i]);
+    fprintf(stderr, ", not '%s'\n", text);
+    return FLAG_EUSAGE;
+}
+
+// One option's value into its destination.
+static int set_value(const char *stage, const flag_spec *f, const char *text) {
+    char flag[80];
+    snprintf(flag, sizeof flag, "--%s", f->name);
+    switch (f->kind) {
+    case FLAG_STR: *(const char **)f->dst = text; return 0;
+    case FLAG_BOOL: *(int *)f->dst = 1; return 0;
+    case FLAG_INT: return flag_int(stage, flag, text, (int)f->lo, (int)f->hi, f->dst);
+    case FLAG_I64: return flag_i64(stage, flag, text, f->lo, f->hi, f->dst);
+    case FLAG_U64: return flag_u64(stage, flag, text, f->dst);
+    case FLAG_F64: return flag_f64(stage, flag, text, f->flo, f->fhi, f->open, f->dst);
+    case FLAG_F32: return flag_f32(stage, flag, text, f->flo, f->fhi, f->open, f->dst);
+    case FLAG_CHOICE: return set_choice(stage, f, text);
+    case FLAG_DEVICE: return flag_device_use(stage, text);
+    }
+    return FLAG_EUSAGE;
+}
+
+enum { FLAG_MAX_SPECS = 64 };
+
+int flag_parse(const char *stage, int argc, char **argv, const flag_spec *specs, int n, int *help,
+               int *operands) {
+    struct option L[FLAG_MAX_SPECS + 3];
+    if (n > FLAG_MAX_SPECS) {
+        fprintf(stderr, "%s: too many options for flag_parse (%d > %d)\n", stage, n, FLAG_MAX_SPECS);
+        return FLAG_EUSAGE;
+    }
+    for (int i = 0; i < n; i++)   // val: 256 + the spec's index (clear of every short option)
+        L[i] = (struct option){specs[i].name, specs[i].kind == FLAG_BOOL ? no_argument : required_argument, 0, 256 + i};
+    L[n] = (struct option){"model", required_argument, 0, 'm'};
+    L[n + 1] = (struct option){"help", no_argument, 0, 'h'};
+    L[n + 2] = (struct option){0, 0, 0, 0};
+    *help = 0;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
+        if (c == 'm') continue;
+        if (c == 'h') { *help = 1; return 0; }
+        if (c < 256 || c >= 256 + n) {
+            fprintf(stderr, "%s: unknown or incomplete option '%s' (see --help)\n", stage, argv[optind - 1]);
+            return FLAG_EUSAGE;
+        }
+        if (set_value(stage, &specs[c - 256], optarg)) return FLAG_EUSAGE;
+    }
+    if (operands) *operands = optind;
     return 0;
 }
 

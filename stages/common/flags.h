@@ -14,6 +14,7 @@
 #ifndef STAGES_COMMON_FLAGS_H
 #define STAGES_COMMON_FLAGS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "nn/device.h"
@@ -45,6 +46,53 @@ int flag_device(const char *stage, const char *text, device_kind *kind, int *ind
 // "STAGE: --device cuda: ..." and returns FLAG_EUSAGE when it is not usable
 // (asking for a GPU the machine does not have is the caller's mistake).
 int flag_device_use(const char *stage, const char *text);
+
+// ---- whole command lines --------------------------------------------------
+// A stage lists its options once, as a table; flag_parse runs getopt_long
+// over it (GNU syntax: --name VALUE, --name=VALUE, unambiguous prefixes,
+// options and operands in any order) and stores each value through its
+// pointer, with the checks above. --model NAME (the dispatcher's) and
+// --help / -h are always accepted.
+typedef enum {
+    FLAG_STR,      // const char **: the argument itself
+    FLAG_BOOL,     // int *: 1 when present (takes no argument)
+    FLAG_INT,      // int *, in [lo, hi]
+    FLAG_I64,      // int64_t *, in [lo, hi]
+    FLAG_U64,      // uint64_t * (seeds)
+    FLAG_F64,      // double *, in [flo, fhi] (open ends per `open`)
+    FLAG_F32,      // float *, likewise
+    FLAG_CHOICE,   // int *: index of the argument in choices (NULL-terminated)
+    FLAG_DEVICE,   // --device cpu|cuda[:N]: flag_device_use (dst unused)
+} flag_kind;
+
+typedef struct {
+    const char *name;               // without the leading "--"
+    flag_kind kind;
+    void *dst;
+    int64_t lo, hi;                 // FLAG_INT, FLAG_I64
+    double flo, fhi;                // FLAG_F64, FLAG_F32
+    unsigned open;                  // FLAG_F64, FLAG_F32: FLAG_OPEN_LO | FLAG_OPEN_HI
+    const char *const *choices;     // FLAG_CHOICE
+} flag_spec;
+
+#define FLAG_STR_(name, p) {name, FLAG_STR, p, 0, 0, 0, 0, 0, 0}
+#define FLAG_BOOL_(name, p) {name, FLAG_BOOL, p, 0, 0, 0, 0, 0, 0}
+#define FLAG_INT_(name, p, lo, hi) {name, FLAG_INT, p, lo, hi, 0, 0, 0, 0}
+#define FLAG_I64_(name, p, lo, hi) {name, FLAG_I64, p, lo, hi, 0, 0, 0, 0}
+#define FLAG_U64_(name, p) {name, FLAG_U64, p, 0, 0, 0, 0, 0, 0}
+#define FLAG_F64_(name, p, lo, hi, open) {name, FLAG_F64, p, 0, 0, lo, hi, open, 0}
+#define FLAG_F32_(name, p, lo, hi, open) {name, FLAG_F32, p, 0, 0, lo, hi, open, 0}
+#define FLAG_CHOICE_(name, p, list) {name, FLAG_CHOICE, p, 0, 0, 0, 0, 0, list}
+#define FLAG_DEVICE_ {"device", FLAG_DEVICE, 0, 0, 0, 0, 0, 0, 0}
+#define FLAG_COUNT(table) ((int)(sizeof(table) / sizeof *(table)))
+
+// Parses argv against specs[0..n). Returns 0 (*help set when --help or -h
+// came, parsing stopped there), or FLAG_EUSAGE after one line on stderr
+// (unknown or incomplete option, a bad value). *operands (may be NULL)
+// receives the index in argv of the first operand (argv is permuted so that
+// the operands come last, as getopt_long does).
+int flag_parse(const char *stage, int argc, char **argv, const flag_spec *specs, int n, int *help,
+               int *operands);
 
 // mkdir -p: creates path and every missing parent (mode 0777 before umask).
 // 0, or -1 with "STAGE: cannot create PATH: REASON" printed.

@@ -11,7 +11,6 @@
 // every one of --sources producers has sent eos on --ctl (loop: bus/worker.h).
 // The tokenizer's preset and image channels C (1 Fashion-MNIST, 3 photos)
 // come from the checkpoint (models/vae_ckpt.h), as in encode and eval.
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,36 +135,15 @@ int decode_vae_main(int argc, char **argv) {
     const char *in_ep = NULL, *ctl_ep = NULL, *reply_ep = NULL;
     int n = 64, batch = 16, sample = 0, ncols = 8, sources = 1, bind_any = 0;
     uint64_t seed = 0;
-    static const struct option L[] = {
-        {"model", 1, 0, 'm'}, {"ckpt", 1, 0, 'k'}, {"store", 1, 0, 'S'}, {"out", 1, 0, 'o'},
-        {"config", 1, 0, 'c'}, {"n", 1, 0, 'n'}, {"batch", 1, 0, 'b'}, {"sample", 0, 0, 'a'},
-        {"seed", 1, 0, 's'}, {"ncols", 1, 0, 'C'}, {"in", 1, 0, 'i'}, {"ctl", 1, 0, 'T'},
-        {"reply", 1, 0, 'r'}, {"sources", 1, 0, 'P'}, {"bind-any", 0, 0, 'A'},
-        {"device", 1, 0, 'x'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
-        switch (c) {
-        case 'm': break;
-        case 'h': help(); return 0;
-        case 'k': ckpt = optarg; break;
-        case 'S': spath = optarg; break;
-        case 'o': out = optarg; break;
-        case 'c': config = optarg; break;
-        case 'a': sample = 1; break;
-        case 'i': in_ep = optarg; break;
-        case 'T': ctl_ep = optarg; break;
-        case 'r': reply_ep = optarg; break;
-        case 'P': if (flag_int(STAGE, "--sources", optarg, 1, DECODE_MAX_SOURCES, &sources)) return 2; break;
-        case 'n': if (flag_int(STAGE, "--n", optarg, 1, DECODE_MAX_N, &n)) return 2; break;
-        case 'b': if (flag_int(STAGE, "--batch", optarg, 1, DECODE_MAX_BATCH, &batch)) return 2; break;
-        case 'C': if (flag_int(STAGE, "--ncols", optarg, 1, DECODE_MAX_N, &ncols)) return 2; break;
-        case 's': if (flag_u64(STAGE, "--seed", optarg, &seed)) return 2; break;
-        case 'A': bind_any = 1; break;
-        case 'x': if (flag_device_use(STAGE, optarg)) return 2; break;
-        default: fprintf(stderr, "decode: unknown or incomplete option (see --help)\n"); return 2;
-        }
-    }
+    const flag_spec F[] = {
+        FLAG_STR_("ckpt", &ckpt), FLAG_STR_("store", &spath), FLAG_STR_("out", &out), FLAG_STR_("config", &config),
+        FLAG_INT_("n", &n, 1, DECODE_MAX_N), FLAG_INT_("batch", &batch, 1, DECODE_MAX_BATCH),
+        FLAG_BOOL_("sample", &sample), FLAG_U64_("seed", &seed), FLAG_INT_("ncols", &ncols, 1, DECODE_MAX_N),
+        FLAG_STR_("in", &in_ep), FLAG_STR_("ctl", &ctl_ep), FLAG_STR_("reply", &reply_ep),
+        FLAG_INT_("sources", &sources, 1, DECODE_MAX_SOURCES), FLAG_BOOL_("bind-any", &bind_any), FLAG_DEVICE_};
+    int help_asked;
+    if (flag_parse(STAGE, argc, argv, F, FLAG_COUNT(F), &help_asked, NULL)) return 2;
+    if (help_asked) { help(); return 0; }
     int bus_mode = in_ep || ctl_ep || reply_ep;
     if (bus_mode && (!in_ep || !ctl_ep || !reply_ep)) {
         fprintf(stderr, "decode: bus mode needs --in, --ctl, --reply\n");

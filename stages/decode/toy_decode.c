@@ -7,7 +7,6 @@
 // item's (src, id, seed). Stops when every job source has published eos.
 // `--identity` without `--store`: latents are already data-space points
 // (the exact-velocity diagnostic of `sample --exact`).
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,30 +83,13 @@ static int decode_item(void *ctx, const bus_msg *m, bus_msg **reply) {
 int decode_toy_main(int argc, char **argv) {
     const char *ckpt = NULL, *spath = NULL, *in_ep = NULL, *ctl_ep = NULL, *out_ep = NULL;
     int sources = 1, identity = 0, bind_any = 0;
-    static struct option L[] = {{"model", 1, 0, 'm'}, {"ckpt", 1, 0, 'c'}, {"store", 1, 0, 's'},
-                                {"in", 1, 0, 'i'}, {"ctl", 1, 0, 'C'}, {"out", 1, 0, 'o'},
-                                {"sources", 1, 0, 'P'}, {"identity", 0, 0, 'I'}, {"help", 0, 0, 'h'},
-                                {"bind-any", 0, 0, 'a'}, {"device", 1, 0, 'x'},
-                                {0, 0, 0, 0}};
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
-        switch (c) {
-        case 'm': break;
-        case 'c': ckpt = optarg; break;
-        case 's': spath = optarg; break;
-        case 'i': in_ep = optarg; break;
-        case 'C': ctl_ep = optarg; break;
-        case 'o': out_ep = optarg; break;
-        case 'P': if (flag_int(STAGE, "--sources", optarg, 1, DECODE_MAX_SOURCES, &sources)) return 2; break;
-        case 'I': identity = 1; break;
-        case 'a': bind_any = 1; break;
-        case 'x': if (flag_device_use(STAGE, optarg)) return 2; break;
-        case 'h': help(); return 0;
-        default: fprintf(stderr, "decode: unknown or incomplete option '%s' (see --help)\n", argv[optind - 1]); return 2;
-        }
-    }
+    const flag_spec F[] = {
+        FLAG_STR_("ckpt", &ckpt), FLAG_STR_("store", &spath), FLAG_STR_("in", &in_ep), FLAG_STR_("ctl", &ctl_ep),
+        FLAG_STR_("out", &out_ep), FLAG_INT_("sources", &sources, 1, DECODE_MAX_SOURCES),
+        FLAG_BOOL_("identity", &identity), FLAG_BOOL_("bind-any", &bind_any), FLAG_DEVICE_};
+    int help_asked;
+    if (flag_parse(STAGE, argc, argv, F, FLAG_COUNT(F), &help_asked, NULL)) return 2;
+    if (help_asked) { help(); return 0; }
     if ((!ckpt && !identity) || (ckpt && identity) || (!spath && !identity) || !in_ep || !ctl_ep || !out_ep) {
         fprintf(stderr, "decode: need exactly one of --ckpt/--identity, and --store (optional with --identity), --in, --ctl, --out\n");
         return 2;

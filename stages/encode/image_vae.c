@@ -15,7 +15,6 @@
 // fixed-grid 32x32 tiles (data/photos.h) of the train or test photos, the
 // label being the photo's index in the bank.
 // Not here: the image-folder (ImageNet layout) datasets.
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,33 +61,15 @@ int encode_vae_main(int argc, char **argv) {
     int64_t first = 0, end = -1, stats_n = 10000;   // end -1: the whole split
     int batch = 32, want_stats = 0, photo_base = 128;
     uint64_t seed = 0;
-    static const struct option L[] = {
-        {"model", 1, 0, 'm'}, {"ckpt", 1, 0, 'k'}, {"store", 1, 0, 'o'}, {"config", 1, 0, 'c'},
-        {"split", 1, 0, 'p'}, {"first", 1, 0, 'f'}, {"end", 1, 0, 'e'}, {"batch", 1, 0, 'b'},
-        {"stats", 0, 0, 't'}, {"stats-n", 1, 0, 'n'}, {"seed", 1, 0, 's'}, {"data", 1, 0, 'D'},
-        {"photo-base", 1, 0, 'P'}, {"device", 1, 0, 'x'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
-        switch (c) {
-        case 'm': break;
-        case 'h': help(); return 0;
-        case 'k': ckpt = optarg; break;
-        case 'o': spath = optarg; break;
-        case 'c': config = optarg; break;
-        case 'p': split = optarg; break;
-        case 'D': data_dir = optarg; break;
-        case 't': want_stats = 1; break;
-        case 'f': if (flag_i64(STAGE, "--first", optarg, 0, INT64_MAX, &first)) return 2; break;
-        case 'e': if (flag_i64(STAGE, "--end", optarg, 0, INT64_MAX, &end)) return 2; break;
-        case 'n': if (flag_i64(STAGE, "--stats-n", optarg, 1, ENCODE_MAX_STATS_N, &stats_n)) return 2; break;
-        case 'b': if (flag_int(STAGE, "--batch", optarg, 1, ENCODE_MAX_BATCH, &batch)) return 2; break;
-        case 'P': if (flag_int(STAGE, "--photo-base", optarg, 32, 4096, &photo_base)) return 2; break;
-        case 's': if (flag_u64(STAGE, "--seed", optarg, &seed)) return 2; break;
-        case 'x': if (flag_device_use(STAGE, optarg)) return 2; break;
-        default: fprintf(stderr, "encode: unknown or incomplete option (see --help)\n"); return 2;
-        }
-    }
+    const flag_spec F[] = {
+        FLAG_STR_("ckpt", &ckpt), FLAG_STR_("store", &spath), FLAG_STR_("config", &config), FLAG_STR_("split", &split),
+        FLAG_I64_("first", &first, 0, INT64_MAX), FLAG_I64_("end", &end, 0, INT64_MAX),
+        FLAG_INT_("batch", &batch, 1, ENCODE_MAX_BATCH), FLAG_BOOL_("stats", &want_stats),
+        FLAG_I64_("stats-n", &stats_n, 1, ENCODE_MAX_STATS_N), FLAG_U64_("seed", &seed), FLAG_STR_("data", &data_dir),
+        FLAG_INT_("photo-base", &photo_base, 32, 4096), FLAG_DEVICE_};
+    int help_asked;
+    if (flag_parse(STAGE, argc, argv, F, FLAG_COUNT(F), &help_asked, NULL)) return 2;
+    if (help_asked) { help(); return 0; }
     if (!ckpt || !spath) { fprintf(stderr, "encode: --ckpt PREFIX and --store DIR are required\n"); return 2; }
     if (photo_base % 32) {
         fprintf(stderr, "encode: --photo-base must be a multiple of 32 in 32..4096\n");

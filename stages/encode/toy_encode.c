@@ -10,7 +10,6 @@
 // merge into its report without knowing anything of the tokenizer.
 // Resumable: existing indices are verified (identical content) and skipped.
 #include <cjson/cJSON.h>
-#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -136,30 +135,14 @@ static int diagnostics(const char *path, toy_tok *t, const toy_gmm *g, int n) {
 int encode_toy_main(int argc, char **argv) {
     const char *ckpt = NULL, *spath = NULL, *diag = NULL;
     int n = 20000, seed = 1, batch = 4096, identity = 0, nhold = 10000;
-    static struct option L[] = {{"model", 1, 0, 'm'}, {"ckpt", 1, 0, 'c'}, {"store", 1, 0, 's'},
-                                {"n", 1, 0, 'n'}, {"data-seed", 1, 0, 'S'}, {"batch", 1, 0, 'b'},
-                                {"identity", 0, 0, 'I'}, {"diagnostics", 1, 0, 'D'},
-                                {"n-holdout", 1, 0, 'H'}, {"device", 1, 0, 'x'}, {"help", 0, 0, 'h'},
-                                {0, 0, 0, 0}};
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
-        switch (c) {
-        case 'm': break;
-        case 'c': ckpt = optarg; break;
-        case 's': spath = optarg; break;
-        case 'n': if (flag_int(STAGE, "--n", optarg, 4, ENCODE_MAX_N, &n)) return 2; break;
-        case 'S': if (flag_int(STAGE, "--data-seed", optarg, INT_MIN, INT_MAX, &seed)) return 2; break;
-        case 'b': if (flag_int(STAGE, "--batch", optarg, 1, ENCODE_MAX_BATCH, &batch)) return 2; break;
-        case 'I': identity = 1; break;
-        case 'D': diag = optarg; break;
-        case 'H': if (flag_int(STAGE, "--n-holdout", optarg, 100, ENCODE_MAX_N, &nhold)) return 2; break;
-        case 'x': if (flag_device_use(STAGE, optarg)) return 2; break;
-        case 'h': help(); return 0;
-        default: fprintf(stderr, "encode: unknown or incomplete option '%s' (see --help)\n", argv[optind - 1]); return 2;
-        }
-    }
+    const flag_spec F[] = {
+        FLAG_STR_("ckpt", &ckpt), FLAG_STR_("store", &spath), FLAG_INT_("n", &n, 4, ENCODE_MAX_N),
+        FLAG_INT_("data-seed", &seed, INT_MIN, INT_MAX), FLAG_INT_("batch", &batch, 1, ENCODE_MAX_BATCH),
+        FLAG_BOOL_("identity", &identity), FLAG_STR_("diagnostics", &diag),
+        FLAG_INT_("n-holdout", &nhold, 100, ENCODE_MAX_N), FLAG_DEVICE_};
+    int help_asked;
+    if (flag_parse(STAGE, argc, argv, F, FLAG_COUNT(F), &help_asked, NULL)) return 2;
+    if (help_asked) { help(); return 0; }
     if (!spath || (!ckpt && !identity) || (ckpt && identity)) {
         fprintf(stderr, "encode: need --store DIR and exactly one of --ckpt FILE or --identity\n");
         return 2;

@@ -23,7 +23,6 @@
 // Second mode, --plot-robustness OUT.png REPORT.json...: the robustness
 // curves of several eval reports in one figure (PSNR and Frechet vs s, s = 0
 // being the plain reconstruction), one line per report (stages/eval/plot_lines.h).
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,37 +135,18 @@ int eval_vae_main(int argc, char **argv) {
     const char *scales_s = "0.5,1,2", *cls_path = NULL, *plot_out = NULL, *labels = NULL;
     int n = 256, batch = 16, use_photos = 0, photo_base = 128;
     uint64_t seed = 0;
-    static const struct option L[] = {
-        {"model", 1, 0, 'm'}, {"ckpt", 1, 0, 'k'}, {"out", 1, 0, 'o'}, {"config", 1, 0, 'c'},
-        {"n", 1, 0, 'n'}, {"batch", 1, 0, 'b'}, {"scales", 1, 0, 's'}, {"seed", 1, 0, 'S'},
-        {"data", 1, 0, 'D'}, {"classifier", 1, 0, 'C'}, {"photos", 0, 0, 'P'},
-        {"photo-base", 1, 0, 'B'}, {"plot-robustness", 1, 0, 'R'}, {"labels", 1, 0, 'L'},
-        {"device", 1, 0, 'x'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
-        switch (c) {
-        case 'm': break;
-        case 'h': help(); return 0;
-        case 'k': ckpt = optarg; break;
-        case 'o': out = optarg; break;
-        case 'c': config = optarg; break;
-        case 'D': data_dir = optarg; break;
-        case 'C': cls_path = optarg; break;
-        case 'P': use_photos = 1; break;
-        case 'R': plot_out = optarg; break;
-        case 'L': labels = optarg; break;
-        case 's': scales_s = optarg; break;
-        case 'n': if (flag_int(STAGE, "--n", optarg, 2, EVAL_MAX_N, &n)) return 2; break;
-        case 'b': if (flag_int(STAGE, "--batch", optarg, 1, EVAL_MAX_BATCH, &batch)) return 2; break;
-        case 'B': if (flag_int(STAGE, "--photo-base", optarg, 32, 4096, &photo_base)) return 2; break;
-        case 'S': if (flag_u64(STAGE, "--seed", optarg, &seed)) return 2; break;
-        case 'x': if (flag_device_use(STAGE, optarg)) return 2; break;
-        default: fprintf(stderr, "eval: unknown or incomplete option (see --help)\n"); return 2;
-        }
-    }
-    if (plot_out) return plot_robustness(plot_out, labels, argv + optind, argc - optind);
-    if (optind < argc) { fprintf(stderr, "eval: unexpected argument '%s' (see --help)\n", argv[optind]); return 2; }
+    const flag_spec F[] = {
+        FLAG_STR_("ckpt", &ckpt), FLAG_STR_("out", &out), FLAG_STR_("config", &config),
+        FLAG_INT_("n", &n, 2, EVAL_MAX_N), FLAG_INT_("batch", &batch, 1, EVAL_MAX_BATCH),
+        FLAG_STR_("scales", &scales_s), FLAG_U64_("seed", &seed), FLAG_STR_("data", &data_dir),
+        FLAG_STR_("classifier", &cls_path), FLAG_BOOL_("photos", &use_photos),
+        FLAG_INT_("photo-base", &photo_base, 32, 4096), FLAG_STR_("plot-robustness", &plot_out),
+        FLAG_STR_("labels", &labels), FLAG_DEVICE_};
+    int help_asked, ops;
+    if (flag_parse(STAGE, argc, argv, F, FLAG_COUNT(F), &help_asked, &ops)) return 2;
+    if (help_asked) { help(); return 0; }
+    if (plot_out) return plot_robustness(plot_out, labels, argv + ops, argc - ops);
+    if (ops < argc) { fprintf(stderr, "eval: unexpected argument '%s' (see --help)\n", argv[ops]); return 2; }
     if (!ckpt || !out) { fprintf(stderr, "eval: --ckpt PREFIX and --out DIR are required\n"); return 2; }
     if (photo_base % 32) {
         fprintf(stderr, "eval: --photo-base must be a multiple of 32 in 32..4096\n");

@@ -268,41 +268,21 @@ static int report(const char *dir, const char *title, const float *x, int64_t n,
 int eval_toy_main(int argc, char **argv) {
     const char *in_ep = NULL, *ctl_ep = NULL, *acks = NULL, *out = NULL, *extra = NULL, *spath = NULL;
     const char *title = NULL, *sbs = NULL;
-    int sources = 1, n_true = 10000, true_seed = 4242, timeout_s = 600, figures = 1, bind_any = 0;
-    static struct option L[] = {
-        {"model", 1, 0, 'm'}, {"in", 1, 0, 'i'}, {"ctl", 1, 0, 'C'}, {"acks", 1, 0, 'a'},
-        {"out", 1, 0, 'o'}, {"sources", 1, 0, 'P'}, {"n-true", 1, 0, 'n'}, {"true-seed", 1, 0, 'S'},
-        {"extra", 1, 0, 'x'}, {"store", 1, 0, 's'}, {"title", 1, 0, 't'}, {"timeout-s", 1, 0, 'T'},
-        {"side-by-side", 1, 0, 'B'}, {"no-figures", 0, 0, 'F'}, {"bind-any", 0, 0, 'A'},
-        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
-        switch (c) {
-        case 'm': break;
-        case 'i': in_ep = optarg; break;
-        case 'C': ctl_ep = optarg; break;
-        case 'a': acks = optarg; break;
-        case 'o': out = optarg; break;
-        case 'P': if (flag_int(STAGE, "--sources", optarg, 1, EVAL_MAX_SOURCES, &sources)) return 2; break;
-        case 'n': if (flag_int(STAGE, "--n-true", optarg, 10, EVAL_MAX_N_TRUE, &n_true)) return 2; break;
-        case 'S': if (flag_int(STAGE, "--true-seed", optarg, INT_MIN, INT_MAX, &true_seed)) return 2; break;
-        case 'x': extra = optarg; break;
-        case 's': spath = optarg; break;
-        case 't': title = optarg; break;
-        case 'T': if (flag_int(STAGE, "--timeout-s", optarg, 1, INT_MAX, &timeout_s)) return 2; break;
-        case 'B': sbs = optarg; break;
-        case 'F': figures = 0; break;
-        case 'A': bind_any = 1; break;
-        case 'h': help(); return 0;
-        default: fprintf(stderr, "eval: unknown or incomplete option '%s' (see --help)\n", argv[optind - 1]); return 2;
-        }
-    }
+    int sources = 1, n_true = 10000, true_seed = 4242, timeout_s = 600, no_figures = 0, bind_any = 0;
+    const flag_spec F[] = {
+        FLAG_STR_("in", &in_ep), FLAG_STR_("ctl", &ctl_ep), FLAG_STR_("acks", &acks), FLAG_STR_("out", &out),
+        FLAG_INT_("sources", &sources, 1, EVAL_MAX_SOURCES), FLAG_INT_("n-true", &n_true, 10, EVAL_MAX_N_TRUE),
+        FLAG_INT_("true-seed", &true_seed, INT_MIN, INT_MAX), FLAG_STR_("extra", &extra), FLAG_STR_("store", &spath),
+        FLAG_STR_("title", &title), FLAG_INT_("timeout-s", &timeout_s, 1, INT_MAX),
+        FLAG_STR_("side-by-side", &sbs), FLAG_BOOL_("no-figures", &no_figures), FLAG_BOOL_("bind-any", &bind_any)};
+    int help_asked, optind_end;
+    if (flag_parse(STAGE, argc, argv, F, FLAG_COUNT(F), &help_asked, &optind_end)) return 2;
+    if (help_asked) { help(); return 0; }
+    const int figures = !no_figures;
     if (sbs) {
-        int n = argc - optind;
+        int n = argc - optind_end;
         if (n < 1) { fprintf(stderr, "eval: --side-by-side needs input PNGs\n"); return 2; }
-        int rc = toy_side_by_side(sbs, (const char *const *)argv + optind, n);
+        int rc = toy_side_by_side(sbs, (const char *const *)argv + optind_end, n);
         if (rc) fprintf(stderr, "eval: cannot compose %s: %s\n", sbs, vel_strerror(rc));
         return rc ? 1 : 0;
     }

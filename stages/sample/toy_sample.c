@@ -15,7 +15,6 @@
 // SPEC section 2 diagnostics; pair it with `decode --identity` and no store).
 // --die-after K (tests): a worker exits abruptly after taking K jobs,
 // without answering the last one, to check that nothing is lost.
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,43 +158,18 @@ int sample_toy_flow_main(int argc, char **argv) {
     const char *jobs_bind = NULL, *acks_bind = NULL, *ctl_bind = NULL;
     int n = 10000, job_size = 500, seed = 0, src = 0, deadline = 5000, steps = 20, sources = 1, die_after = 0, stall_s = 600;
     int exact = 0, bind_any = 0;
-    static struct option L[] = {
-        {"model", 1, 0, 'm'}, {"role", 1, 0, 'r'}, {"ckpt", 1, 0, 'c'}, {"jobs", 1, 0, 'j'},
-        {"ctl", 1, 0, 'C'}, {"out", 1, 0, 'o'}, {"jobs-bind", 1, 0, 'J'}, {"acks-bind", 1, 0, 'A'},
-        {"ctl-bind", 1, 0, 'B'}, {"n", 1, 0, 'n'}, {"job-size", 1, 0, 'k'}, {"seed", 1, 0, 'S'},
-        {"src", 1, 0, 'i'}, {"deadline-ms", 1, 0, 'd'}, {"steps", 1, 0, 's'}, {"sources", 1, 0, 'P'},
-        {"die-after", 1, 0, 'X'}, {"stall-s", 1, 0, 'T'}, {"exact", 0, 0, 'E'}, {"bind-any", 0, 0, 'a'},
-        {"device", 1, 0, 'x'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
-        switch (c) {
-        case 'm': break;
-        case 'r': role = optarg; break;
-        case 'c': ckpt = optarg; break;
-        case 'j': jobs = optarg; break;
-        case 'C': ctl = optarg; break;
-        case 'o': out = optarg; break;
-        case 'J': jobs_bind = optarg; break;
-        case 'A': acks_bind = optarg; break;
-        case 'B': ctl_bind = optarg; break;
-        case 'n': if (flag_int(STAGE, "--n", optarg, 1, SAMPLE_MAX_N, &n)) return 2; break;
-        case 'k': if (flag_int(STAGE, "--job-size", optarg, 1, SAMPLE_MAX_JOB, &job_size)) return 2; break;
-        case 'S': if (flag_int(STAGE, "--seed", optarg, INT_MIN, INT_MAX, &seed)) return 2; break;
-        case 'i': if (flag_int(STAGE, "--src", optarg, 0, SAMPLE_MAX_SOURCES - 1, &src)) return 2; break;
-        case 'd': if (flag_int(STAGE, "--deadline-ms", optarg, 1, INT_MAX, &deadline)) return 2; break;
-        case 's': if (flag_int(STAGE, "--steps", optarg, 1, 100000, &steps)) return 2; break;
-        case 'P': if (flag_int(STAGE, "--sources", optarg, 1, SAMPLE_MAX_SOURCES, &sources)) return 2; break;
-        case 'T': if (flag_int(STAGE, "--stall-s", optarg, 0, INT_MAX, &stall_s)) return 2; break;
-        case 'X': if (flag_int(STAGE, "--die-after", optarg, 0, INT_MAX, &die_after)) return 2; break;
-        case 'E': exact = 1; break;
-        case 'a': bind_any = 1; break;
-        case 'x': if (flag_device_use(STAGE, optarg)) return 2; break;
-        case 'h': help(); return 0;
-        default: fprintf(stderr, "sample: unknown or incomplete option '%s' (see --help)\n", argv[optind - 1]); return 2;
-        }
-    }
+    const flag_spec F[] = {
+        FLAG_STR_("role", &role), FLAG_STR_("ckpt", &ckpt), FLAG_STR_("jobs", &jobs), FLAG_STR_("ctl", &ctl),
+        FLAG_STR_("out", &out), FLAG_STR_("jobs-bind", &jobs_bind), FLAG_STR_("acks-bind", &acks_bind),
+        FLAG_STR_("ctl-bind", &ctl_bind), FLAG_INT_("n", &n, 1, SAMPLE_MAX_N),
+        FLAG_INT_("job-size", &job_size, 1, SAMPLE_MAX_JOB), FLAG_INT_("seed", &seed, INT_MIN, INT_MAX),
+        FLAG_INT_("src", &src, 0, SAMPLE_MAX_SOURCES - 1), FLAG_INT_("deadline-ms", &deadline, 1, INT_MAX),
+        FLAG_INT_("steps", &steps, 1, 100000), FLAG_INT_("sources", &sources, 1, SAMPLE_MAX_SOURCES),
+        FLAG_INT_("stall-s", &stall_s, 0, INT_MAX), FLAG_INT_("die-after", &die_after, 0, INT_MAX),
+        FLAG_BOOL_("exact", &exact), FLAG_BOOL_("bind-any", &bind_any), FLAG_DEVICE_};
+    int help_asked;
+    if (flag_parse(STAGE, argc, argv, F, FLAG_COUNT(F), &help_asked, NULL)) return 2;
+    if (help_asked) { help(); return 0; }
     if (!strcmp(role, "source")) {
         if (!jobs_bind || !acks_bind || !ctl_bind) {
             fprintf(stderr, "sample: the source needs --jobs-bind, --acks-bind and --ctl-bind\n");

@@ -5,7 +5,6 @@
 // DIR/classifier.safetensors and the test accuracy (DIR/report.json).
 // Not here: resume (the run is short; rerun it).
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -38,28 +37,14 @@ int train_classifier_main(int argc, char **argv) {
     int steps = 2000, batch = 32, log_every = 50, test_n = 10000;
     double lr = 1e-3;
     uint64_t seed = 0;
-    static const struct option L[] = {
-        {"model", 1, 0, 'm'}, {"out", 1, 0, 'o'}, {"steps", 1, 0, 'S'}, {"batch", 1, 0, 'B'},
-        {"lr", 1, 0, 'L'}, {"seed", 1, 0, 's'}, {"test-n", 1, 0, 't'}, {"log-every", 1, 0, 'E'},
-        {"data", 1, 0, 'D'}, {"device", 1, 0, 'x'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
-        switch (c) {
-        case 'm': break;
-        case 'h': help(); return 0;
-        case 'o': out = optarg; break;
-        case 'D': data_dir = optarg; break;
-        case 'S': if (flag_int("train", "--steps", optarg, 0, INT_MAX, &steps)) return 2; break;
-        case 'B': if (flag_int("train", "--batch", optarg, 1, 4096, &batch)) return 2; break;
-        case 'E': if (flag_int("train", "--log-every", optarg, 1, INT_MAX, &log_every)) return 2; break;
-        case 't': if (flag_int("train", "--test-n", optarg, 1, 1000000, &test_n)) return 2; break;
-        case 'L': if (flag_f64("train", "--lr", optarg, 0, INFINITY, FLAG_OPEN_LO, &lr)) return 2; break;
-        case 's': if (flag_u64("train", "--seed", optarg, &seed)) return 2; break;
-        case 'x': if (flag_device_use("train", optarg)) return 2; break;
-        default: fprintf(stderr, "train: unknown or incomplete option (see --help)\n"); return 2;
-        }
-    }
+    const flag_spec F[] = {
+        FLAG_STR_("out", &out), FLAG_INT_("steps", &steps, 0, INT_MAX), FLAG_INT_("batch", &batch, 1, 4096),
+        FLAG_F64_("lr", &lr, 0, INFINITY, FLAG_OPEN_LO), FLAG_U64_("seed", &seed),
+        FLAG_INT_("test-n", &test_n, 1, 1000000), FLAG_INT_("log-every", &log_every, 1, INT_MAX),
+        FLAG_STR_("data", &data_dir), FLAG_DEVICE_};
+    int help_asked;
+    if (flag_parse("train", argc, argv, F, FLAG_COUNT(F), &help_asked, NULL)) return 2;
+    if (help_asked) { help(); return 0; }
     if (!out) { fprintf(stderr, "train: --out DIR is required\n"); return 2; }
     if (stage_mkdir_p("train", out)) return 1;
     char msg[512], path[1200];

@@ -34,7 +34,6 @@
 // a Philox-drawn permutation per epoch (photos: Philox crops at offset s)
 // and Philox normals at offset s, so a resumed run continues bit-identically.
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -105,6 +104,9 @@ static void help(void) {
            FMNIST_DEFAULT_DIR);
 }
 
+static const char *const VE_NAMES[] = {"inv", "negvar", "neglogstd", NULL};
+static const char *const MAG_NAMES[] = {"none", "elem", "global", NULL};
+
 static int parse(int argc, char **argv, vae_opts *o) {
     memset(o, 0, sizeof *o);
     o->config = "f4c4";
@@ -116,71 +118,26 @@ static int parse(int argc, char **argv, vae_opts *o) {
     o->loss = (vae_loss_cfg){.reg = VAE_REG_KL, .beta = 1e-6f, .ve = VE_INV_VAR,
                              .lambda_ve = 1e-3f, .delta = 1e-6f, .mag = VAE_MAG_GLOBAL,
                              .lambda_reg = 1.0f, .tau = 3.0f};
-    static const struct option L[] = {
-        {"model", 1, 0, 'm'}, {"out", 1, 0, 'o'}, {"config", 1, 0, 'c'}, {"reg", 1, 0, 'r'},
-        {"beta", 1, 0, 'b'}, {"lambda-ve", 1, 0, 'v'}, {"delta", 1, 0, 'd'},
-        {"ve-form", 1, 0, 'f'}, {"mag", 1, 0, 'g'}, {"lambda-reg", 1, 0, 'l'},
-        {"tau", 1, 0, 't'}, {"batch", 1, 0, 'B'}, {"steps", 1, 0, 'S'}, {"lr", 1, 0, 'L'},
-        {"seed", 1, 0, 's'}, {"log-every", 1, 0, 'E'}, {"ckpt-every", 1, 0, 'C'},
-        {"resume", 0, 0, 'R'}, {"data", 1, 0, 'D'}, {"dataset", 1, 0, 'T'},
-        {"photo-base", 1, 0, 'P'}, {"disc-weight", 1, 0, 'W'}, {"disc-start", 1, 0, 'X'},
-        {"disc-lr", 1, 0, 'Y'}, {"disc-ndf", 1, 0, 'N'}, {"disc-layers", 1, 0, 'Z'},
-        {"device", 1, 0, 'x'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
-        switch (c) {
-        case 'm': break;
-        case 'h': return 1;
-        case 'o': o->out = optarg; break;
-        case 'c': o->config = optarg; break;
-        case 'D': o->data_dir = optarg; break;
-        case 'R': o->resume = 1; break;
-        case 'T':
-            if (!strcmp(optarg, "fashion-mnist")) o->photos = 0;
-            else if (!strcmp(optarg, "photos")) o->photos = 1;
-            else { fprintf(stderr, "train: --dataset must be fashion-mnist or photos, not '%s'\n", optarg); return 2; }
-            break;
-        case 'P': if (flag_int(STAGE, "--photo-base", optarg, 32, 4096, &o->photo_base)) return 2; break;
-        case 'W': if (flag_f64(STAGE, "--disc-weight", optarg, 0, INFINITY, 0, &o->disc_weight)) return 2; break;
-        case 'X': if (flag_int(STAGE, "--disc-start", optarg, 0, INT_MAX, &o->disc_start)) return 2; break;
-        case 'Y': if (flag_f64(STAGE, "--disc-lr", optarg, 0, INFINITY, 0, &o->disc_lr)) return 2; break;
-        case 'N': if (flag_int(STAGE, "--disc-ndf", optarg, 1, 4096, &o->disc_ndf)) return 2; break;
-        case 'Z': if (flag_int(STAGE, "--disc-layers", optarg, 1, 3, &o->disc_layers)) return 2; break;
-        case 'x': if (flag_device_use(STAGE, optarg)) return 2; break;
-        case 'r':
-            if (!strcmp(optarg, "kl")) o->loss.reg = VAE_REG_KL;
-            else if (!strcmp(optarg, "ve")) o->loss.reg = VAE_REG_VE;
-            else { fprintf(stderr, "train: --reg must be kl or ve, not '%s'\n", optarg); return 2; }
-            break;
-        case 'f':
-            if (!strcmp(optarg, "inv")) o->loss.ve = VE_INV_VAR;
-            else if (!strcmp(optarg, "negvar")) o->loss.ve = VE_NEG_VAR;
-            else if (!strcmp(optarg, "neglogstd")) o->loss.ve = VE_NEG_LOGSTD;
-            else { fprintf(stderr, "train: bad --ve-form '%s'\n", optarg); return 2; }
-            break;
-        case 'g':
-            if (!strcmp(optarg, "none")) o->loss.mag = VAE_MAG_NONE;
-            else if (!strcmp(optarg, "elem")) o->loss.mag = VAE_MAG_ELEM;
-            else if (!strcmp(optarg, "global")) o->loss.mag = VAE_MAG_GLOBAL;
-            else { fprintf(stderr, "train: bad --mag '%s'\n", optarg); return 2; }
-            break;
-        case 'b': if (flag_f32(STAGE, "--beta", optarg, 0, INFINITY, 0, &o->loss.beta)) return 2; break;
-        case 'v': if (flag_f32(STAGE, "--lambda-ve", optarg, 0, INFINITY, 0, &o->loss.lambda_ve)) return 2; break;
-        case 'd': if (flag_f32(STAGE, "--delta", optarg, 0, INFINITY, 0, &o->loss.delta)) return 2; break;
-        case 'l': if (flag_f32(STAGE, "--lambda-reg", optarg, 0, INFINITY, 0, &o->loss.lambda_reg)) return 2; break;
-        case 't': if (flag_f32(STAGE, "--tau", optarg, -INFINITY, INFINITY, 0, &o->loss.tau)) return 2; break;
-        case 'L': if (flag_f64(STAGE, "--lr", optarg, 0, INFINITY, FLAG_OPEN_LO, &o->lr)) return 2; break;
-        case 'B': if (flag_int(STAGE, "--batch", optarg, 1, TRAIN_VAE_MAX_BATCH, &o->batch)) return 2; break;
-        case 'S': if (flag_int(STAGE, "--steps", optarg, 0, INT_MAX, &o->steps)) return 2; break;
-        case 'E': if (flag_int(STAGE, "--log-every", optarg, 1, INT_MAX, &o->log_every)) return 2; break;
-        case 'C': if (flag_int(STAGE, "--ckpt-every", optarg, 1, INT_MAX, &o->ckpt_every)) return 2; break;
-        case 's': if (flag_u64(STAGE, "--seed", optarg, &o->seed)) return 2; break;
-        default:
-            fprintf(stderr, "train: unknown or incomplete option '%s' (see --help)\n", argv[optind - 1]);
-            return 2;
-        }
-    }
+    static const char *const DATASETS[] = {"fashion-mnist", "photos", NULL}, *const REGS[] = {"kl", "ve", NULL};
+    int reg = VAE_REG_KL, ve = VE_INV_VAR, mag = VAE_MAG_GLOBAL, help_asked;
+    const flag_spec F[] = {
+        FLAG_STR_("out", &o->out), FLAG_STR_("config", &o->config), FLAG_CHOICE_("reg", &reg, REGS),
+        FLAG_F32_("beta", &o->loss.beta, 0, INFINITY, 0), FLAG_F32_("lambda-ve", &o->loss.lambda_ve, 0, INFINITY, 0),
+        FLAG_F32_("delta", &o->loss.delta, 0, INFINITY, 0), FLAG_CHOICE_("ve-form", &ve, VE_NAMES),
+        FLAG_CHOICE_("mag", &mag, MAG_NAMES), FLAG_F32_("lambda-reg", &o->loss.lambda_reg, 0, INFINITY, 0),
+        FLAG_F32_("tau", &o->loss.tau, -INFINITY, INFINITY, 0), FLAG_INT_("batch", &o->batch, 1, TRAIN_VAE_MAX_BATCH),
+        FLAG_INT_("steps", &o->steps, 0, INT_MAX), FLAG_F64_("lr", &o->lr, 0, INFINITY, FLAG_OPEN_LO),
+        FLAG_U64_("seed", &o->seed), FLAG_INT_("log-every", &o->log_every, 1, INT_MAX),
+        FLAG_INT_("ckpt-every", &o->ckpt_every, 1, INT_MAX), FLAG_BOOL_("resume", &o->resume),
+        FLAG_STR_("data", &o->data_dir), FLAG_CHOICE_("dataset", &o->photos, DATASETS),
+        FLAG_INT_("photo-base", &o->photo_base, 32, 4096), FLAG_F64_("disc-weight", &o->disc_weight, 0, INFINITY, 0),
+        FLAG_INT_("disc-start", &o->disc_start, 0, INT_MAX), FLAG_F64_("disc-lr", &o->disc_lr, 0, INFINITY, 0),
+        FLAG_INT_("disc-ndf", &o->disc_ndf, 1, 4096), FLAG_INT_("disc-layers", &o->disc_layers, 1, 3), FLAG_DEVICE_};
+    if (flag_parse(STAGE, argc, argv, F, FLAG_COUNT(F), &help_asked, NULL)) return 2;
+    if (help_asked) return 1;
+    o->loss.reg = (vae_reg)reg;
+    o->loss.ve = (ve_kind)ve;      // VE_NAMES is in ve_kind order
+    o->loss.mag = (vae_mag)mag;    // MAG_NAMES in vae_mag order
     if (!o->out) { fprintf(stderr, "train: --out DIR is required\n"); return 2; }
     if (o->photo_base % 32) {
         fprintf(stderr, "train: --photo-base must be a multiple of 32 in 32..4096\n");
@@ -194,8 +151,6 @@ static int parse(int argc, char **argv, vae_opts *o) {
     return 0;
 }
 
-static const char *VE_NAMES[] = {"inv", "negvar", "neglogstd"};
-static const char *MAG_NAMES[] = {"none", "elem", "global"};
 
 static int write_config(const vae_opts *o, const vae_config *vc, int64_t nparams) {
     cJSON *j = cJSON_CreateObject();

@@ -14,7 +14,6 @@
 // on stderr. Not here: the networks (models/toy_tok.h, models/toy_flow.h), data (data/toy_gmm.h).
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -61,8 +60,8 @@ static int write_json(const char *path, cJSON *j) {
 
 // t sampling of the flow: uniform (the paper), logit-normal(0, 1), late:
 // t = 1 - (1-u)^2, density 1 / (2 sqrt(1-t)) (more weight near the data end).
-static const char *TIME_MODES[] = {"uniform", "logit-normal", "late"};
-static const char *VE_FORMS[] = {"inv-var", "neg-var", "neg-logstd"};
+static const char *const TIME_MODES[] = {"uniform", "logit-normal", "late", NULL};
+static const char *const VE_FORMS[] = {"inv-var", "neg-var", "neg-logstd", NULL};
 
 static void help_tok(void) {
     printf("usage: train --model toy-tokenizer --out DIR [options]\n"
@@ -117,72 +116,29 @@ static int parse(int argc, char **argv, train_opts *o, int flow) {
     o->tok = (toy_tok_cfg){.reg = TOY_REG_KL, .kl_weight = 1e-6f, .lambda_ve = 1e-3f,
                            .lambda_reg = 1.0f, .tau = 1.0f, .delta = 1e-6f,
                            .ve_form = VE_INV_VAR, .reg_global = 1};
-    static struct option L[] = {
-        {"model", 1, 0, 'm'}, {"out", 1, 0, 'o'}, {"store", 1, 0, 's'}, {"reg", 1, 0, 'r'},
-        {"kl-weight", 1, 0, 'k'}, {"lambda-ve", 1, 0, 'V'}, {"lambda-reg", 1, 0, 'R'},
-        {"tau", 1, 0, 'T'}, {"delta", 1, 0, 'D'}, {"ve-form", 1, 0, 'F'}, {"reg-form", 1, 0, 'G'},
-        {"depth", 1, 0, 'd'}, {"width", 1, 0, 'w'}, {"batch", 1, 0, 'b'}, {"iters", 1, 0, 'i'},
-        {"lr", 1, 0, 'l'}, {"seed", 1, 0, 'S'}, {"log-every", 1, 0, 'e'}, {"time", 1, 0, 't'},
-        {"time-embed", 1, 0, 'E'}, {"time-freqs", 1, 0, 'K'}, {"save-every", 1, 0, 'P'}, {"ema", 1, 0, 'A'},
-        {"device", 1, 0, 'x'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
-        switch (c) {
-        case 'm': break;
-        case 'o': o->out = optarg; break;
-        case 's': o->store = optarg; break;
-        case 'r':
-            if (!strcmp(optarg, "kl")) o->tok.reg = TOY_REG_KL;
-            else if (!strcmp(optarg, "ve")) o->tok.reg = TOY_REG_VE;
-            else { fprintf(stderr, "train: --reg must be kl or ve, not '%s'\n", optarg); return 2; }
-            break;
-        case 'k': if (flag_f32(STAGE, "--kl-weight", optarg, 0, INFINITY, 0, &o->tok.kl_weight)) return 2; break;
-        case 'V': if (flag_f32(STAGE, "--lambda-ve", optarg, 0, INFINITY, 0, &o->tok.lambda_ve)) return 2; break;
-        case 'R': if (flag_f32(STAGE, "--lambda-reg", optarg, 0, INFINITY, 0, &o->tok.lambda_reg)) return 2; break;
-        case 'T': if (flag_f32(STAGE, "--tau", optarg, -INFINITY, INFINITY, 0, &o->tok.tau)) return 2; break;
-        case 'D': if (flag_f32(STAGE, "--delta", optarg, 0, INFINITY, 0, &o->tok.delta)) return 2; break;
-        case 'F': {
-            int k = -1;
-            for (int i = 0; i < 3; i++) if (!strcmp(optarg, VE_FORMS[i])) k = i;
-            if (k < 0) { fprintf(stderr, "train: --ve-form must be inv-var, neg-var or neg-logstd\n"); return 2; }
-            o->tok.ve_form = (ve_kind)k;   // VE_FORMS is in ve_kind order
-            break;
-        }
-        case 'G':
-            if (!strcmp(optarg, "global")) o->tok.reg_global = 1;
-            else if (!strcmp(optarg, "elem")) o->tok.reg_global = 0;
-            else { fprintf(stderr, "train: --reg-form must be global or elem\n"); return 2; }
-            break;
-        case 'd': if (flag_int(STAGE, "--depth", optarg, 0, TOY_MAX_LAYERS - 1, &o->depth)) return 2; break;
-        case 'w': if (flag_int(STAGE, "--width", optarg, 1, TRAIN_TOY_MAX_WIDTH, &o->width)) return 2; break;
-        case 'b': if (flag_int(STAGE, "--batch", optarg, 1, TRAIN_TOY_MAX_BATCH, &o->batch)) return 2; break;
-        case 'i': if (flag_int(STAGE, "--iters", optarg, 0, INT_MAX, &o->iters)) return 2; break;
-        case 'l': if (flag_f32(STAGE, "--lr", optarg, 0, INFINITY, FLAG_OPEN_LO, &o->lr)) return 2; break;
-        case 'S': if (flag_int(STAGE, "--seed", optarg, INT_MIN, INT_MAX, &o->seed)) return 2; break;
-        case 'e': if (flag_int(STAGE, "--log-every", optarg, 1, INT_MAX, &o->log_every)) return 2; break;
-        case 't':
-            o->time_mode = -1;
-            for (int i = 0; i < 3; i++) if (!strcmp(optarg, TIME_MODES[i])) o->time_mode = i;
-            if (o->time_mode < 0) { fprintf(stderr, "train: --time must be uniform, logit-normal or late\n"); return 2; }
-            break;
-        case 'E':
-            if (toy_time_embed_parse(optarg, &o->time_embed)) {
-                fprintf(stderr, "train: --time-embed must be raw or fourier, not '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'K': if (flag_int(STAGE, "--time-freqs", optarg, 1, TOY_FOURIER_MAX, &o->time_freqs)) return 2; break;
-        case 'P': if (flag_int(STAGE, "--save-every", optarg, 0, INT_MAX, &o->save_every)) return 2; break;
-        case 'A': if (flag_f64(STAGE, "--ema", optarg, 0, 1, FLAG_OPEN_HI, &o->ema)) return 2; break;
-        case 'x': if (flag_device_use(STAGE, optarg)) return 2; break;
-        case 'h': return 1;
-        default:
-            fprintf(stderr, "train: unknown or incomplete option '%s' (see --help)\n", argv[optind - 1]);
-            return 2;
-        }
-    }
+    static const char *const REGS[] = {"kl", "ve", NULL}, *const REG_FORMS[] = {"global", "elem", NULL};
+    static const char *const EMBEDS[] = {"raw", "fourier", NULL};   // toy_time_embed order
+    int reg = TOY_REG_KL, ve_form = VE_INV_VAR, reg_form = 0, embed = TOY_TIME_RAW, help_asked;
+    const flag_spec F[] = {
+        FLAG_STR_("out", &o->out), FLAG_STR_("store", &o->store), FLAG_CHOICE_("reg", &reg, REGS),
+        FLAG_F32_("kl-weight", &o->tok.kl_weight, 0, INFINITY, 0),
+        FLAG_F32_("lambda-ve", &o->tok.lambda_ve, 0, INFINITY, 0),
+        FLAG_F32_("lambda-reg", &o->tok.lambda_reg, 0, INFINITY, 0),
+        FLAG_F32_("tau", &o->tok.tau, -INFINITY, INFINITY, 0), FLAG_F32_("delta", &o->tok.delta, 0, INFINITY, 0),
+        FLAG_CHOICE_("ve-form", &ve_form, VE_FORMS), FLAG_CHOICE_("reg-form", &reg_form, REG_FORMS),
+        FLAG_INT_("depth", &o->depth, 0, TOY_MAX_LAYERS - 1), FLAG_INT_("width", &o->width, 1, TRAIN_TOY_MAX_WIDTH),
+        FLAG_INT_("batch", &o->batch, 1, TRAIN_TOY_MAX_BATCH), FLAG_INT_("iters", &o->iters, 0, INT_MAX),
+        FLAG_F32_("lr", &o->lr, 0, INFINITY, FLAG_OPEN_LO), FLAG_INT_("seed", &o->seed, INT_MIN, INT_MAX),
+        FLAG_INT_("log-every", &o->log_every, 1, INT_MAX), FLAG_CHOICE_("time", &o->time_mode, TIME_MODES),
+        FLAG_CHOICE_("time-embed", &embed, EMBEDS), FLAG_INT_("time-freqs", &o->time_freqs, 1, TOY_FOURIER_MAX),
+        FLAG_INT_("save-every", &o->save_every, 0, INT_MAX), FLAG_F64_("ema", &o->ema, 0, 1, FLAG_OPEN_HI),
+        FLAG_DEVICE_};
+    if (flag_parse(STAGE, argc, argv, F, FLAG_COUNT(F), &help_asked, NULL)) return 2;
+    if (help_asked) return 1;
+    o->tok.reg = (toy_reg)reg;
+    o->tok.ve_form = (ve_kind)ve_form;   // VE_FORMS is in ve_kind order
+    o->tok.reg_global = reg_form == 0;
+    o->time_embed = (toy_time_embed)embed;
     if (!o->out) { fprintf(stderr, "train: --out DIR is required\n"); return 2; }
     if (flow && !o->store) { fprintf(stderr, "train: --store DIR is required for toy-flow\n"); return 2; }
     return 0;

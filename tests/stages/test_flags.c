@@ -146,3 +146,71 @@ Test(flags, mkdir_p_creates_parents_and_refuses_files) {
     rm_rf(dir);
     free(dir);
 }
+
+// flag_parse over a table: values of every kind land in their variables,
+// --name=value and unambiguous prefixes work as getopt_long's, operands are
+// moved after the options, --model is taken, --help stops parsing, and
+// unknown options, missing values, bad choices and bad numbers are usage
+// errors.
+Test(flags, parse_table) {
+    const char *s = NULL;
+    int n = 0, b = 0, ch = 0, help = 7, ops = -1;
+    int64_t big = 0;
+    uint64_t seed = 0;
+    double d = 0;
+    float f = 0;
+    static const char *const CH[] = {"kl", "ve", NULL};
+    const flag_spec F[] = {FLAG_STR_("out", &s), FLAG_INT_("n", &n, 1, 10), FLAG_BOOL_("flag", &b),
+                           FLAG_CHOICE_("reg", &ch, CH), FLAG_I64_("first", &big, 0, INT64_MAX),
+                           FLAG_U64_("seed", &seed), FLAG_F64_("lr", &d, 0, 1, FLAG_OPEN_LO),
+                           FLAG_F32_("tau", &f, -5, 5, 0), FLAG_DEVICE_};
+    char *argv[] = {"stage", "--model", "m", "op1", "--out", "dir", "--n=7", "--flag", "--reg", "ve",
+                    "--first", "4294967297", "--seed", "18446744073709551615", "--lr", "0.5", "--ta", "-2.5",
+                    "--device", "cpu", "op2", NULL};
+    int argc = (int)(sizeof argv / sizeof *argv) - 1;
+    cr_assert_eq(flag_parse("t", argc, argv, F, FLAG_COUNT(F), &help, &ops), 0);
+    cr_assert_eq(help, 0);
+    cr_assert_str_eq(s, "dir");
+    cr_assert_eq(n, 7);
+    cr_assert_eq(b, 1);
+    cr_assert_eq(ch, 1);
+    cr_assert_eq(big, 4294967297LL);
+    cr_assert_eq(seed, UINT64_MAX);
+    cr_assert_eq(d, 0.5);
+    cr_assert_eq(f, -2.5f);
+    cr_assert_eq(argc - ops, 2);
+    cr_assert_str_eq(argv[ops], "op1");
+    cr_assert_str_eq(argv[ops + 1], "op2");
+
+    char *h[] = {"stage", "--n", "3", "--help", "--n", "99", NULL};
+    n = 0;
+    cr_assert_eq(flag_parse("t", 6, h, F, FLAG_COUNT(F), &help, NULL), 0);
+    cr_assert_eq(help, 1);
+    cr_assert_eq(n, 3);   // stopped at --help
+    char *h2[] = {"stage", "-h", NULL};
+    cr_assert_eq(flag_parse("t", 2, h2, F, FLAG_COUNT(F), &help, NULL), 0);
+    cr_assert_eq(help, 1);
+
+    char *bad[][3] = {{"stage", "--nope", NULL}, {"stage", "--n", "11"}, {"stage", "--reg", "xx"},
+                      {"stage", "--out", NULL}, {"stage", "--flag=1", NULL}, {"stage", "--device", "tpu"},
+                      {"stage", "--first", "-1"}, {"stage", "--lr", "0"}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        int c = bad[i][2] ? 3 : 2;
+        char *a[4] = {bad[i][0], bad[i][1], bad[i][2], NULL};
+        cr_assert_eq(flag_parse("t", c, a, F, FLAG_COUNT(F), &help, NULL), FLAG_EUSAGE, "case %zu (%s) accepted", i,
+                     bad[i][1]);
+    }
+}
+
+Test(flags, parse_messages, .init = cr_redirect_stderr) {
+    int ch = 0, help;
+    static const char *const CH[] = {"uniform", "logit-normal", "late", NULL};
+    const flag_spec F[] = {FLAG_CHOICE_("time", &ch, CH)};
+    char *a[] = {"stage", "--time", "early", NULL};
+    cr_assert_eq(flag_parse("train", 3, a, F, 1, &help, NULL), FLAG_EUSAGE);
+    char *b[] = {"stage", "--what", NULL};
+    cr_assert_eq(flag_parse("train", 2, b, F, 1, &help, NULL), FLAG_EUSAGE);
+    fflush(stderr);
+    cr_assert_stderr_eq_str("train: --time must be uniform, logit-normal or late, not 'early'\n"
+                            "train: unknown or incomplete option '--what' (see --help)\n");
+}
