@@ -117,6 +117,7 @@ test-quick: all refs
 
 bench: all
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
+	@$(MAKE) --no-print-directory bench-torch-cpu
 
 FUZZ_SECONDS ?= 60
 fuzz:
