@@ -15,7 +15,16 @@ PYTHON  ?= /usr/bin/python3
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -Wall -Wextra -Werror -fopenmp -D_GNU_SOURCE -I. -MMD -MP
-LDLIBS  := -llapacke -lopenblas -lzmq -lmsgpackc -llmdb -lpng -ljpeg -lz -lcjson -lm -lpthread
+# BLAS: Debian's OpenMP build of OpenBLAS (libopenblas0-openmp, installed by
+# scripts/deps.sh), so BLAS calls and our own OpenMP loops share libgomp's one
+# thread pool and OMP_NUM_THREADS sets both (HACKING.md, "Threads"). Linked
+# by directory with an RPATH (also seen by liblapacke's liblapack.so.3), so
+# the system's default BLAS alternative does not matter; without the package
+# the default (pthread) OpenBLAS is used.
+comma := ,
+BLAS_DIR := $(firstword $(wildcard /usr/lib/$(shell $(CC) -print-multiarch 2>/dev/null)/openblas-openmp))
+BLAS_LIBS := $(if $(BLAS_DIR),-L$(BLAS_DIR) -Wl$(comma)--disable-new-dtags$(comma)-rpath$(comma)$(BLAS_DIR)) -lopenblas
+LDLIBS  := -llapacke $(BLAS_LIBS) -lzmq -lmsgpackc -llmdb -lpng -ljpeg -lz -lcjson -lm -lpthread
 LDFLAGS += -fopenmp
 
 LIB_DIRS  := core nn nn/cpu bus store data models metrics dist

@@ -4,7 +4,7 @@
 set -u
 PKGS=(
   build-essential clang libclang-rt-14-dev
-  libopenblas-dev liblapacke-dev
+  libopenblas-dev libopenblas-openmp-dev liblapacke-dev
   libzmq3-dev libmsgpack-dev liblmdb-dev lmdb-utils
   libpng-dev libjpeg-dev zlib1g-dev libcjson-dev libstb-dev
   libcriterion-dev
