@@ -8,7 +8,8 @@
 // Backward ACCUMULATES (+=) into dinp, dweight and dbias; NULL = not needed.
 // No allocation inside: size the scratch buffer with conv2d_scratch_floats()
 // (the same buffer serves forward and backward; contents are clobbered).
-// Threads and reproducibility as nn/linear.h: only the GEMMs are threaded.
+// Threads and reproducibility as nn/linear.h (nn/cpu/conv.c says how the
+// work is split).
 #ifndef NN_CONV_H
 #define NN_CONV_H
 

@@ -5,15 +5,10 @@
 // Backward ACCUMULATES (+=) into dinp, dweight and dbias; NULL = not needed.
 // Callers zero gradient buffers once per step.
 //
-// Threads: the GEMMs run on OpenBLAS's own pthread pool (Debian's pthread
-// build; OPENBLAS_NUM_THREADS, else OMP_NUM_THREADS, sets its size), the
-// rest is serial. Observed: sgemm results are NOT bit-identical between 1
-// and 2 OpenBLAS threads (rounding-level differences, measured max abs 1.7e-6
-// on outputs of size ~1); with the OpenBLAS thread count fixed they are
-// reproducible and independent of the OpenMP thread count
-// (tests/nn/test_linear.c). Run with OMP_WAIT_POLICY=passive when OpenMP ops
-// and GEMMs alternate: spinning OpenMP workers slow OpenBLAS (see
-// bench/bench_nn_dense.c).
+// Threads (CPU): one libgomp pool for BLAS and own loops; each GEMM is cut
+// into blocks that depend on the shape only, each block one single-threaded
+// OpenBLAS call (nn/cpu/gemm.h), so results are bit-identical for any
+// OMP_NUM_THREADS (tests/nn/test_linear.c).
 #ifndef NN_LINEAR_H
 #define NN_LINEAR_H
 

@@ -1,17 +1,16 @@
-// linear.c: CPU linear layer (see nn/linear.h) on OpenBLAS cblas_sgemm.
+// linear.c: CPU linear layer (see nn/linear.h) on OpenBLAS sgemm.
 // All three GEMMs are row-major calls on the PyTorch layouts, so no
 // transposed copies are made. Backward accumulates (beta = 1).
-// The bias copy and the bias-gradient column sums are serial loops on
-// purpose: they are O(N*OC) next to O(N*C*OC) GEMMs, and an OpenMP region
-// here would leave libgomp workers spinning while the next sgemm's OpenBLAS
-// threads need the cores (see nn/cpu/conv.c). Serial also means the result
-// does not depend on the OpenMP thread count.
+// Threads: the GEMMs are cut into shape-only blocks over OpenMP
+// (nn/cpu/gemm.h), so results do not depend on the thread count. The bias
+// copy and the bias-gradient column sums are serial: O(N*OC) next to the
+// O(N*C*OC) GEMMs.
 #include "nn/cpu/ops.h"
 
-#include <cblas.h>
 #include <string.h>
 
 #include "core/base.h"
+#include "nn/cpu/gemm.h"
 
 void linear_forward_cpu(float *out, const float *inp, const float *weight,
                     const float *bias, int N, int C, int OC) {
@@ -25,8 +24,7 @@ void linear_forward_cpu(float *out, const float *inp, const float *weight,
         for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, sizeof(float) * OC);
         beta = 1.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C,
-                1.0f, inp, C, weight, C, beta, out, OC);
+    gemm_blocks(0, 1, N, OC, C, 1.0f, inp, C, weight, C, beta, out, OC);
 }
 
 void linear_backward_cpu(float *dinp, float *dweight, float *dbias,
@@ -36,11 +34,9 @@ void linear_backward_cpu(float *dinp, float *dweight, float *dbias,
     CHECK(N >= 0 && C > 0 && OC > 0);
     if (N == 0) return;
     if (dinp)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC,
-                    1.0f, dout, OC, weight, C, 1.0f, dinp, C);
+        gemm_blocks(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
     if (dweight)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N,
-                    1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+        gemm_blocks(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
     if (dbias) {
         // Column sums over rows in order, in blocks of 1024 channels so dout is
         // read row by row instead of striding by OC per element.

@@ -1,0 +1,78 @@
+// gemm.c: shape-only blocking of a GEMM over OpenMP threads (see gemm.h).
+#include "nn/cpu/gemm.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+// Most blocks one GEMM is cut into (enough for 8 threads; 2 on the target
+// machine). Fixed, so that the cut does not depend on the thread count.
+#define GEMM_MAX_BLOCKS 8
+// Smallest block side along the cut dimension (keeps OpenBLAS on its fast
+// kernels; a multiple of its micro-tile sides).
+#define GEMM_MIN_SIDE 64
+// Below this many multiply-adds a GEMM runs as one call: the fork/join and
+// re-packing would cost more than the second thread gains.
+#define GEMM_MIN_MACS (1 << 20)
+// Re-packing budget: the extra copies of the shared operand (about one
+// cycle per float) may cost at most 1/GEMM_PACK_RATIO of the multiply-adds
+// (about 1/32 cycle each with AVX-512 FMA).
+#define GEMM_PACK_RATIO 16
+
+static int block_count(int M, int N, int K) {
+    double macs = (double)M * N * K;
+    if (macs < GEMM_MIN_MACS) return 1;
+    int cut = M >= N ? M : N;
+    double shared = M >= N ? (double)K * N : (double)M * K;   // floats re-packed per block
+    int nb = cut / GEMM_MIN_SIDE;
+    if (nb > GEMM_MAX_BLOCKS) nb = GEMM_MAX_BLOCKS;
+    while (nb > 1 && (nb - 1) * shared * 32.0 * GEMM_PACK_RATIO > macs) nb--;
+    return nb < 1 ? 1 : nb;
+}
+
+// BLAS itself stays single-threaded (gemm.h): set once, and again if someone
+// changed it; only outside parallel regions, where no other thread calls BLAS.
+static void blas_serial(void) {
+    if (!omp_in_parallel() && openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+}
+
+void gemm_serial(int transA, int transB, int M, int N, int K, float alpha,
+                 const float *A, int lda, const float *B, int ldb, float beta,
+                 float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    blas_serial();
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+                transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void gemm_blocks(int transA, int transB, int M, int N, int K, float alpha,
+                 const float *A, int lda, const float *B, int ldb, float beta,
+                 float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    blas_serial();
+    const enum CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans;
+    const enum CBLAS_TRANSPOSE tb = transB ? CblasTrans : CblasNoTrans;
+    const int nb = block_count(M, N, K);
+    const int rows = M >= N;
+    const int cut = rows ? M : N;
+    // Block sides rounded up to a multiple of 16 (whole micro-tiles). The
+    // same blocks are computed whether or not this runs inside a parallel
+    // region (then one thread does them all), so the bits never change.
+    int side = (cut + nb - 1) / nb;
+    side = (side + 15) / 16 * 16;
+    #pragma omp parallel for schedule(static) if (nb > 1 && !omp_in_parallel())
+    for (int b = 0; b < nb; b++) {
+        int lo = b * side, hi = lo + side < cut ? lo + side : cut;
+        if (lo >= hi) continue;
+        if (rows) {
+            // rows lo..hi of op(A): A + lo*lda (as stored) or A + lo (transposed)
+            const float *a = transA ? A + lo : A + (size_t)lo * lda;
+            cblas_sgemm(CblasRowMajor, ta, tb, hi - lo, N, K, alpha, a, lda, B, ldb, beta,
+                        C + (size_t)lo * ldc, ldc);
+        } else {
+            // columns lo..hi of op(B): B + lo (as stored) or B + lo*ldb (transposed)
+            const float *bb = transB ? B + (size_t)lo * ldb : B + lo;
+            cblas_sgemm(CblasRowMajor, ta, tb, M, hi - lo, K, alpha, A, lda, bb, ldb, beta,
+                        C + lo, ldc);
+        }
+    }
+}

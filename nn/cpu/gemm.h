@@ -1,0 +1,35 @@
+// gemm.h (private to nn/cpu): the one way nn/cpu runs a large GEMM on several
+// threads. C (M,N) = alpha op(A) op(B) + beta C, row-major, cut into blocks
+// of C's rows (when M >= N) or columns, each computed by one single-threaded
+// cblas_sgemm inside an OpenMP loop: OpenBLAS's OpenMP build runs on the
+// calling thread inside a parallel region, so there is one thread pool
+// (libgomp's) for BLAS and our own loops.
+//
+// OpenBLAS is set to one thread (openblas_set_num_threads(1), process-wide,
+// on the first call), so it never starts threads of its own: with the OpenMP
+// build nothing changes inside our regions, and with the pthread build this
+// keeps its pool from fighting libgomp's. Other direct cblas callers in the
+// process then run single-threaded too.
+//
+// Why blocks of our own instead of OpenBLAS's threading: the blocks depend on
+// the shape only, never on the thread count, and each element of C is the
+// result of one single-threaded call, so the result is bit-identical for any
+// OMP_NUM_THREADS (OpenBLAS's own split is not: it moves the micro-tile edges
+// with the thread count). Each extra block re-packs the operand shared by all
+// blocks (B when rows are split, A when columns are), so blocks are only cut
+// while that stays a few percent of the work (gemm.c).
+#ifndef NN_CPU_GEMM_H
+#define NN_CPU_GEMM_H
+
+// transA/transB: 0 = as stored, 1 = transposed (row-major, like cblas).
+void gemm_blocks(int transA, int transB, int M, int N, int K, float alpha,
+                 const float *A, int lda, const float *B, int ldb, float beta,
+                 float *C, int ldc);
+
+// The same product as one single-threaded call, for code that is already
+// inside its own parallel loop (one call per task).
+void gemm_serial(int transA, int transB, int M, int N, int K, float alpha,
+                 const float *A, int lda, const float *B, int ldb, float beta,
+                 float *C, int ldc);
+
+#endif
