@@ -1,5 +1,6 @@
 // batchnorm.c: CPU batch norm (see nn/batchnorm.h).
 #include "nn/cpu/ops.h"
+#include "nn/cpu/par.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -10,7 +11,7 @@ void batchnorm_forward_train_cpu(float *out, float *mean, float *rstd,
                              int B, int C, int HW, float eps, float momentum) {
     // out, inp (B, C, HW); weight, bias, mean, rstd, running_* (C)
     const double n = (double)B * HW;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((int64_t)B * C * HW))
     for (int c = 0; c < C; c++) {
         double s = 0;
         for (int b = 0; b < B; b++) {
@@ -45,7 +46,7 @@ void batchnorm_forward_eval_cpu(float *out, const float *inp, const float *runni
                             const float *running_var, const float *weight, const float *bias,
                             int B, int C, int HW, float eps) {
     // out, inp (B, C, HW); running_*, weight, bias (C)
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((int64_t)B * C * HW))
     for (int c = 0; c < C; c++) {
         float r = (float)(1.0 / sqrt((double)running_var[c] + eps)), m = running_mean[c];
         float w = weight ? weight[c] : 1.0f, bb = bias ? bias[c] : 0.0f;
@@ -62,7 +63,7 @@ void batchnorm_backward_cpu(float *dinp, float *dweight, float *dbias,
                         const float *mean, const float *rstd, int B, int C, int HW) {
     // dinp, dout, inp (B, C, HW); dweight, dbias, weight, mean, rstd (C)
     const double n = (double)B * HW;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((int64_t)B * C * HW))
     for (int c = 0; c < C; c++) {
         double m = mean[c], r = rstd[c], sg = 0, sgx = 0;
         for (int b = 0; b < B; b++) {

@@ -1,5 +1,5 @@
-// fastexp.h: a vectorisable e^x for the softmax inner loops of attention
-// (private to nn/cpu). glibc's expf is a scalar call here (its SIMD variants
+// fastexp.h: a vectorisable e^x for the softmax inner loops of attention and
+// the SiLU / GELU / SwiGLU activations (private to nn/cpu), and CPU_CLONES. glibc's expf is a scalar call here (its SIMD variants
 // need -ffast-math), and at head dim 64 one expf per score costs about as
 // much as the two GEMM FLOPs that produce and consume it.
 //
@@ -41,5 +41,33 @@ static inline float fast_expf(float x) {
     s.i = ((int32_t)fn + 127) << 23;
     return p * s.f;
 }
+
+// 1 / (1 + e^-x) for any float x (the exponent is clamped to [-87, 88], so
+// the result is ~6e-39 instead of 0 below x = -88; relative error as
+// fast_expf's plus one division).
+static inline float fast_sigmoidf(float x) {
+    float e = -x < 88.0f ? -x : 88.0f;
+    return 1.0f / (1.0f + fast_expf(e));
+}
+
+// tanh(u) = 1 - 2 / (e^{2u} + 1), 2u clamped to [-87, 88] (|tanh| = 1 in
+// float beyond |u| ~ 9). Absolute error a few 1e-8 near 0.
+static inline float fast_tanhf(float u) {
+    float a = 2.0f * u;
+    a = a < 88.0f ? a : 88.0f;
+    return 1.0f - 2.0f / (fast_expf(a) + 1.0f);
+}
+
+// Runtime CPU dispatch for the vectorised inner loops: gcc builds each
+// function marked CPU_CLONES three times (AVX-512, AVX2+FMA, baseline
+// x86-64) and picks one at load time (an ifunc), so one binary is fast on
+// any x86-64. The loops are plain C (no FP contraction under -std=c11), so
+// every clone computes the same bits. Mark leaf functions only: OpenMP
+// region bodies are outlined into functions that do not inherit the clones.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define CPU_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define CPU_CLONES
+#endif
 
 #endif

@@ -1,6 +1,7 @@
 // loss.c: CPU reconstruction losses (see nn/loss.h): MSE, L1, cosine.
 // Values are summed in double with a fixed chunking (reduce.h).
 #include "nn/cpu/ops.h"
+#include "nn/cpu/par.h"
 
 #include <math.h>
 
@@ -20,7 +21,7 @@ void mse_loss_backward_cpu(float *dpred, float *dtarget, const float *pred,
                        const float *target, int64_t n, float dloss) {
     CHECK(n > 0);
     const float k = (float)(2.0 * dloss / (double)n);
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (PAR(n))
     for (int64_t i = 0; i < n; i++) {
         float g = k * (pred[i] - target[i]);
         if (dpred) dpred[i] += g;
@@ -39,7 +40,7 @@ void l1_loss_backward_cpu(float *dpred, float *dtarget, const float *pred,
                       const float *target, int64_t n, float dloss) {
     CHECK(n > 0);
     const float k = (float)(dloss / (double)n);
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (PAR(n))
     for (int64_t i = 0; i < n; i++) {
         float d = pred[i] - target[i];
         float g = d > 0.0f ? k : (d < 0.0f ? -k : 0.0f);
@@ -84,7 +85,7 @@ void cosine_loss_backward_cpu(float *dpred, float *dtarget, const float *pred,
     // L = 1 - dot/(nx' ny'), nx' = max(|x|, eps). Where |x| > eps:
     // dcos/dx = y/(nx ny) - cos * x / nx^2; where |x| <= eps the clamp is
     // constant and dcos/dx = y/(eps ny). Same for y by symmetry.
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (PAR((int64_t)P * C))
     for (int64_t q = 0; q < P; q++) {
         int64_t o = q / inner, j = q % inner;
         size_t base = (size_t)o * C * inner + j;

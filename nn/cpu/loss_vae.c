@@ -3,6 +3,7 @@
 // [LOGVAR_MIN, LOGVAR_MAX] with torch.clamp's gradient rule (passes on the
 // closed interval, zero strictly outside).
 #include "nn/cpu/ops.h"
+#include "nn/cpu/par.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -34,7 +35,7 @@ void kl_loss_backward_cpu(float *dmu, float *dlogvar, const float *mu, const flo
     CHECK(B > 0 && per_image > 0);
     const int64_t n = (int64_t)B * per_image;
     const double k = (double)dloss / B;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (PAR(n))
     for (int64_t i = 0; i < n; i++) {
         if (dmu) dmu[i] += (float)(k * mu[i]);
         if (dlogvar && lv_inside(logvar[i]))
@@ -64,7 +65,7 @@ void ve_loss_backward_cpu(float *dlogvar, const float *logvar, int64_t n, ve_kin
                       float delta, float dloss) {
     CHECK(n > 0 && (kind == VE_INV_VAR || kind == VE_NEG_VAR || kind == VE_NEG_LOGSTD));
     const double k = (double)dloss / (double)n;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (PAR(n))
     for (int64_t i = 0; i < n; i++) {
         if (!lv_inside(logvar[i])) continue;
         double v = exp((double)logvar[i]), g;
@@ -92,7 +93,7 @@ double mag_reg_elem_forward_cpu(const float *mu, int64_t n, float tau) {
 void mag_reg_elem_backward_cpu(float *dmu, const float *mu, int64_t n, float tau, float dloss) {
     CHECK(n > 0);
     const double k = (double)dloss / (double)n;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (PAR(n))
     for (int64_t i = 0; i < n; i++) {
         double a = fabs((double)mu[i]) - tau;
         if (a > 0.0) dmu[i] += (float)(k * exp(a) * (mu[i] > 0.0f ? 1.0 : -1.0));
@@ -125,7 +126,7 @@ void mag_reg_global_backward_cpu(float *dmu, const float *mu, int B, int C, int 
                              float tau, float dloss) {
     CHECK(B > 0 && C > 0 && inner > 0);
     const double M = (double)B * inner;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (PAR((int64_t)B * C * inner))
     for (int c = 0; c < C; c++) {
         double m = channel_rms(mu, B, C, inner, c);
         // m > tau and m > 0: dL/dmu = exp(m - tau)/C * mu / (M m)
@@ -143,13 +144,13 @@ void mag_reg_global_backward_cpu(float *dmu, const float *mu, int B, int C, int 
 void reparam_forward_cpu(float *z, const float *mu, const float *logvar,
                      const float *eps, int64_t n) {
     // z, mu, logvar, eps (n)
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (PAR(n))
     for (int64_t i = 0; i < n; i++) z[i] = mu[i] + expf(0.5f * lv_clamp(logvar[i])) * eps[i];
 }
 
 void reparam_backward_cpu(float *dmu, float *dlogvar, const float *dz,
                       const float *logvar, const float *eps, int64_t n) {
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (PAR(n))
     for (int64_t i = 0; i < n; i++) {
         if (dmu) dmu[i] += dz[i];
         if (dlogvar && lv_inside(logvar[i]))

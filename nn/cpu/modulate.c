@@ -1,5 +1,6 @@
 // modulate.c: CPU adaLN modulate and gated residual (see nn/modulate.h).
 #include "nn/cpu/ops.h"
+#include "nn/cpu/par.h"
 
 #include <stddef.h>
 
@@ -9,7 +10,7 @@ void modulate_forward_cpu(float *out, const float *x, const float *shift, const 
                       int B, int T, int C, int ld) {
     // out, x (B,T,C); shift, scale (B,ld) first C used
     CHECK(ld >= C);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((int64_t)B * T * C))
     for (int bt = 0; bt < B * T; bt++) {
         const float *sh = shift + (size_t)(bt / T) * ld, *sc = scale + (size_t)(bt / T) * ld;
         const float *xi = x + (size_t)bt * C;
@@ -23,7 +24,7 @@ void modulate_backward_cpu(float *dx, float *dshift, float *dscale, const float 
     // dx, dout, x (B,T,C); dshift, dscale, scale (B,ld) first C used
     CHECK(ld >= C && (dx == NULL || dx != dout));
     if (dx) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((int64_t)B * T * C))
         for (int bt = 0; bt < B * T; bt++) {
             const float *sc = scale + (size_t)(bt / T) * ld;
             const float *g = dout + (size_t)bt * C;
@@ -32,7 +33,7 @@ void modulate_backward_cpu(float *dx, float *dshift, float *dscale, const float 
         }
     }
     if (!dshift && !dscale) return;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((int64_t)B * T * C))
     for (int b = 0; b < B; b++) {
         float *dsh = dshift ? dshift + (size_t)b * ld : NULL;
         float *dsc = dscale ? dscale + (size_t)b * ld : NULL;
@@ -48,7 +49,7 @@ void gate_residual_forward_cpu(float *out, const float *x, const float *y, const
                            int B, int T, int C, int ld) {
     // out, x, y (B,T,C); gate (B,ld) first C used
     CHECK(ld >= C);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((int64_t)B * T * C))
     for (int bt = 0; bt < B * T; bt++) {
         const float *gt = gate + (size_t)(bt / T) * ld;
         const float *xi = x + (size_t)bt * C, *yi = y + (size_t)bt * C;
@@ -62,7 +63,7 @@ void gate_residual_backward_cpu(float *dx, float *dy, float *dgate, const float 
     // dx, dy, dout, y (B,T,C); dgate, gate (B,ld) first C used
     CHECK(ld >= C && dx != dout && dy != dout);
     if (dx || dy) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((int64_t)B * T * C))
         for (int bt = 0; bt < B * T; bt++) {
             const float *gt = gate + (size_t)(bt / T) * ld;
             const float *g = dout + (size_t)bt * C;
@@ -71,7 +72,7 @@ void gate_residual_backward_cpu(float *dx, float *dy, float *dgate, const float 
         }
     }
     if (!dgate) return;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((int64_t)B * T * C))
     for (int b = 0; b < B; b++) {
         float *dg = dgate + (size_t)b * ld;
         for (int t = 0; t < T; t++) {

@@ -7,6 +7,7 @@
 // Parameter gradients are reduced per channel by one thread each, over rows
 // in order, so 1 and 2 threads agree bit for bit.
 #include "nn/cpu/ops.h"
+#include "nn/cpu/par.h"
 
 #include <math.h>
 
@@ -21,7 +22,7 @@ void groupnorm_forward_cpu(float *out, float *mean, float *rstd, const float *in
     CHECK(B > 0 && C > 0 && HW > 0 && G > 0 && C % G == 0);
     const int CG = C / G;
     const size_t gsz = (size_t)CG * HW;
-    #pragma omp parallel for collapse(2) schedule(static)
+    #pragma omp parallel for collapse(2) schedule(static) if (PAR((int64_t)B * C * HW))
     for (int b = 0; b < B; b++) {
         for (int g = 0; g < G; g++) {
             const float *x = inp + ((size_t)b * C + (size_t)g * CG) * HW;
@@ -56,7 +57,7 @@ void groupnorm_backward_cpu(float *dinp, float *dweight, float *dbias,
     const int CG = C / G;
     const size_t gsz = (size_t)CG * HW;
     if (dinp) {
-        #pragma omp parallel for collapse(2) schedule(static)
+        #pragma omp parallel for collapse(2) schedule(static) if (PAR((int64_t)B * C * HW))
         for (int b = 0; b < B; b++) {
             for (int g = 0; g < G; g++) {
                 size_t off = ((size_t)b * C + (size_t)g * CG) * HW;
@@ -86,7 +87,7 @@ void groupnorm_backward_cpu(float *dinp, float *dweight, float *dbias,
         }
     }
     if (dweight || dbias) {
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (PAR((int64_t)B * C * HW))
         for (int ch = 0; ch < C; ch++) {
             int g = ch / CG;
             double sw = 0.0, sb = 0.0;
@@ -110,7 +111,7 @@ void layernorm_forward_cpu(float *out, float *mean, float *rstd, const float *in
                        const float *weight, const float *bias, int N, int C, float eps) {
     // out, inp (N,C); weight, bias (C) or NULL; mean, rstd (N)
     CHECK(N >= 0 && C > 0);
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (PAR((int64_t)N * C))
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
         double s = 0.0;
@@ -137,7 +138,7 @@ static void affine_param_grads(float *dweight, float *dbias, const float *dout,
                                int N, int C) {
     enum { CB = 64 };
     int nblk = (C + CB - 1) / CB;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (PAR((int64_t)N * C))
     for (int blk = 0; blk < nblk; blk++) {
         int c0 = blk * CB, c1 = c0 + CB < C ? c0 + CB : C;
         double sw[CB], sb[CB];
@@ -164,7 +165,7 @@ void layernorm_backward_cpu(float *dinp, float *dweight, float *dbias,
     // dinp, dout, inp (N,C); dweight, dbias, weight (C); mean, rstd (N)
     CHECK(N >= 0 && C > 0);
     if (dinp) {
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (PAR((int64_t)N * C))
         for (int n = 0; n < N; n++) {
             const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
             float m = mean[n], rs = rstd[n];
@@ -191,7 +192,7 @@ void rmsnorm_forward_cpu(float *out, float *rstd, const float *inp, const float 
                      int N, int C, float eps) {
     // out, inp (N,C); weight (C) or NULL; rstd (N)
     CHECK(N >= 0 && C > 0);
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (PAR((int64_t)N * C))
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
         double ss = 0.0;
@@ -209,7 +210,7 @@ void rmsnorm_backward_cpu(float *dinp, float *dweight, const float *dout,
     // dinp, dout, inp (N,C); dweight, weight (C); rstd (N)
     CHECK(N >= 0 && C > 0);
     if (dinp) {
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (PAR((int64_t)N * C))
         for (int n = 0; n < N; n++) {
             const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
             float rs = rstd[n];

@@ -3,6 +3,7 @@
 // a single index map walked in one direction; the backward of patchify is an
 // accumulating unpatchify and vice versa.
 #include "nn/cpu/ops.h"
+#include "nn/cpu/par.h"
 
 #include <stddef.h>
 
@@ -17,7 +18,7 @@ static void permute(float *dst, const float *src, int B, int C, int H, int W, in
     const int hp = H / p, wp = W / p, T = hp * wp, D = p * p * C;
     // One thread per (image, token): it owns the token's D features and the
     // p x p x C latent cells of that patch, so no two threads touch one cell.
-    #pragma omp parallel for collapse(2) schedule(static)
+    #pragma omp parallel for collapse(2) schedule(static) if (PAR((int64_t)B * C * H * W))
     for (int b = 0; b < B; b++) {
         for (int t = 0; t < T; t++) {
             int ty = t / wp, tx = t % wp;

@@ -16,7 +16,7 @@
     do {                                                                     \
         double part_[REDUCE_CHUNKS];                                         \
         const int64_t n_ = (N);                                              \
-        _Pragma("omp parallel for schedule(static)")                         \
+        _Pragma("omp parallel for schedule(static) if (n_ >= 32768)")                         \
         for (int k_ = 0; k_ < REDUCE_CHUNKS; k_++) {                         \
             int64_t lo_ = n_ * k_ / REDUCE_CHUNKS;                           \
             int64_t hi_ = n_ * (k_ + 1) / REDUCE_CHUNKS;                     \

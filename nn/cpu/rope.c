@@ -1,5 +1,6 @@
 // rope.c: CPU 2D RoPE (see nn/rope.h for the exact formula).
 #include "nn/cpu/ops.h"
+#include "nn/cpu/par.h"
 
 #include <math.h>
 
@@ -27,7 +28,7 @@ void rope_forward_cpu(float *out, const float *inp, const float *cos_t, const fl
     // out, inp (B*T rows of stride ld, NH*HD used); cos_t, sin_t (T, HD)
     CHECK(HD % 2 == 0 && ld_out >= NH * HD && ld_inp >= NH * HD);
     CHECK(out != inp || ld_out == ld_inp);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((int64_t)B * T * NH * HD))
     for (int bt = 0; bt < B * T; bt++) {
         const float *c = cos_t + (size_t)(bt % T) * HD, *s = sin_t + (size_t)(bt % T) * HD;
         for (int h = 0; h < NH; h++) {
@@ -46,7 +47,7 @@ void rope_backward_cpu(float *dinp, const float *dout, const float *cos_t, const
                    int B, int T, int NH, int HD, int ld_dinp, int ld_dout) {
     // dinp, dout (B*T rows of stride ld, NH*HD used); cos_t, sin_t (T, HD)
     CHECK(HD % 2 == 0 && ld_dinp >= NH * HD && ld_dout >= NH * HD && dinp != dout);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((int64_t)B * T * NH * HD))
     for (int bt = 0; bt < B * T; bt++) {
         const float *c = cos_t + (size_t)(bt % T) * HD, *s = sin_t + (size_t)(bt % T) * HD;
         for (int h = 0; h < NH; h++) {

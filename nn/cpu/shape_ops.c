@@ -2,6 +2,7 @@
 // concat/split (see nn/shape_ops.h). Pure data movement; every backward
 // element is summed by one thread in a fixed order.
 #include "nn/cpu/ops.h"
+#include "nn/cpu/par.h"
 
 #include <string.h>
 
@@ -11,7 +12,7 @@ void upsample2x_forward_cpu(float *out, const float *inp, int B, int C, int H, i
     // out (B,C,2H,2W), inp (B,C,H,W)
     CHECK(B >= 0 && C > 0 && H > 0 && W > 0);
     const int OW = 2 * W;
-    #pragma omp parallel for collapse(2) schedule(static)
+    #pragma omp parallel for collapse(2) schedule(static) if (PAR((int64_t)B * C * H * W * 4))
     for (int p = 0; p < B * C; p++) {
         for (int h = 0; h < H; h++) {
             const float *x = inp + ((size_t)p * H + h) * W;
@@ -26,7 +27,7 @@ void upsample2x_backward_cpu(float *dinp, const float *dout, int B, int C, int H
     // dinp (B,C,H,W), dout (B,C,2H,2W)
     CHECK(B >= 0 && C > 0 && H > 0 && W > 0);
     const int OW = 2 * W;
-    #pragma omp parallel for collapse(2) schedule(static)
+    #pragma omp parallel for collapse(2) schedule(static) if (PAR((int64_t)B * C * H * W * 4))
     for (int p = 0; p < B * C; p++) {
         for (int h = 0; h < H; h++) {
             float *dx = dinp + ((size_t)p * H + h) * W;
@@ -42,7 +43,7 @@ void pad2d_forward_cpu(float *out, const float *inp, int B, int C, int H, int W,
     // out (B,C,H+pt+pb,W+pl+pr), inp (B,C,H,W)
     CHECK(B >= 0 && C > 0 && H > 0 && W > 0 && pt >= 0 && pb >= 0 && pl >= 0 && pr >= 0);
     const int OH = H + pt + pb, OW = W + pl + pr;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (PAR((int64_t)B * C * H * W))
     for (int p = 0; p < B * C; p++) {
         float *y = out + (size_t)p * OH * OW;
         const float *x = inp + (size_t)p * H * W;
@@ -62,7 +63,7 @@ void pad2d_backward_cpu(float *dinp, const float *dout, int B, int C, int H, int
     // dinp (B,C,H,W), dout (B,C,H+pt+pb,W+pl+pr)
     CHECK(B >= 0 && C > 0 && H > 0 && W > 0 && pt >= 0 && pb >= 0 && pl >= 0 && pr >= 0);
     const int OH = H + pt + pb, OW = W + pl + pr;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (PAR((int64_t)B * C * H * W))
     for (int p = 0; p < B * C; p++) {
         const float *dy = dout + (size_t)p * OH * OW;
         float *dx = dinp + (size_t)p * H * W;
@@ -77,7 +78,7 @@ void concat_channels_forward_cpu(float *out, const float *a, const float *b,
     // out (B,Ca+Cb,HW), a (B,Ca,HW), b (B,Cb,HW)
     CHECK(B >= 0 && Ca >= 0 && Cb >= 0 && HW > 0);
     const size_t na = (size_t)Ca * HW, nb = (size_t)Cb * HW;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (PAR((int64_t)B * (na + nb)))
     for (int i = 0; i < B; i++) {
         memcpy(out + i * (na + nb), a + i * na, sizeof(float) * na);
         memcpy(out + i * (na + nb) + na, b + i * nb, sizeof(float) * nb);
@@ -89,7 +90,7 @@ void concat_channels_backward_cpu(float *da, float *db, const float *dout,
     // da (B,Ca,HW), db (B,Cb,HW), dout (B,Ca+Cb,HW)
     CHECK(B >= 0 && Ca >= 0 && Cb >= 0 && HW > 0);
     const size_t na = (size_t)Ca * HW, nb = (size_t)Cb * HW;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (PAR((int64_t)B * (na + nb)))
     for (int i = 0; i < B; i++) {
         const float *d = dout + i * (na + nb);
         if (da) for (size_t k = 0; k < na; k++) da[i * na + k] += d[k];
@@ -102,7 +103,7 @@ void split_channels_forward_cpu(float *a, float *b, const float *inp,
     // a (B,Ca,HW), b (B,Cb,HW), inp (B,Ca+Cb,HW)
     CHECK(B >= 0 && Ca >= 0 && Cb >= 0 && HW > 0);
     const size_t na = (size_t)Ca * HW, nb = (size_t)Cb * HW;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (PAR((int64_t)B * (na + nb)))
     for (int i = 0; i < B; i++) {
         if (a) memcpy(a + i * na, inp + i * (na + nb), sizeof(float) * na);
         if (b) memcpy(b + i * nb, inp + i * (na + nb) + na, sizeof(float) * nb);
@@ -114,7 +115,7 @@ void split_channels_backward_cpu(float *dinp, const float *da, const float *db,
     // dinp (B,Ca+Cb,HW), da (B,Ca,HW) or NULL, db (B,Cb,HW) or NULL
     CHECK(B >= 0 && Ca >= 0 && Cb >= 0 && HW > 0);
     const size_t na = (size_t)Ca * HW, nb = (size_t)Cb * HW;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (PAR((int64_t)B * (na + nb)))
     for (int i = 0; i < B; i++) {
         float *d = dinp + i * (na + nb);
         if (da) for (size_t k = 0; k < na; k++) d[k] += da[i * na + k];

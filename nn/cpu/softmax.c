@@ -1,6 +1,7 @@
 // softmax.c: CPU softmax over the last dim (see nn/activation.h).
 // One row per thread iteration; row sums in double, in index order.
 #include "nn/cpu/ops.h"
+#include "nn/cpu/par.h"
 
 #include <math.h>
 
@@ -9,7 +10,7 @@
 void softmax_forward_cpu(float *out, const float *inp, int N, int C) {
     // out, inp (N,C)
     CHECK(N >= 0 && C > 0);
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (PAR((int64_t)N * C))
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
         float *y = out + (size_t)n * C;
@@ -25,7 +26,7 @@ void softmax_forward_cpu(float *out, const float *inp, int N, int C) {
 void softmax_backward_cpu(float *dinp, const float *dout, const float *out, int N, int C) {
     // dinp, dout, out (N,C)
     CHECK(N >= 0 && C > 0);
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (PAR((int64_t)N * C))
     for (int n = 0; n < N; n++) {
         const float *y = out + (size_t)n * C, *dy = dout + (size_t)n * C;
         double s = 0.0;
