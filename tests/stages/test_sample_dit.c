@@ -6,6 +6,7 @@
 //   - the bytes are exactly what the sampler module computes in-process from
 //     the job's seed with the EMA weights (so the worker used the EMA file,
 //     the Philox noise, Heun, shift and CFG as documented);
+//   - --labels random gives the documented Philox labels;
 //   - bad inputs: a checkpoint of another model, a bad guidance interval,
 //     too many guided channels, unknown labels / method: clear errors, exit 2.
 // A tiny random-weight DiT (the "tiny" preset, every parameter random so
@@ -96,7 +97,7 @@ typedef struct { float z[N * 4 * 8 * 8]; int32_t y[N]; int got[NJOBS]; } result;
 
 // Source + nworkers (the first with --die-after die when die > 0) + this
 // process as the sink. Fills r by job id.
-static void run(const char *tag, int nworkers, int die, const char *wopts, result *r) {
+static void run(const char *tag, int nworkers, int die, const char *wopts, const char *sopts, result *r) {
     memset(r, 0, sizeof *r);
     double t0 = vel_now();
     char jobs[700], acks[700], ctl[700], lat[700];
@@ -107,8 +108,8 @@ static void run(const char *tag, int nworkers, int die, const char *wopts, resul
     pid_t pids[4];
     int np = 0;
     pids[np++] = spawn("OMP_NUM_THREADS=1 exec bin/sample --model dit --role source --n %d --job-size %d --seed %llu --deadline-ms 2000 "
-                       "--stall-s 60 --jobs-bind %s --acks-bind %s --ctl-bind %s 2>%s/%s-source.log", N, JOB,
-                       (unsigned long long)SEED, jobs, acks, ctl, dir, tag);
+                       "--stall-s 60 %s --jobs-bind %s --acks-bind %s --ctl-bind %s 2>%s/%s-source.log", N, JOB,
+                       (unsigned long long)SEED, sopts, jobs, acks, ctl, dir, tag);
     for (int w = 0; w < nworkers; w++) {
         char extra[64] = "";
         if (w == 0 && die) snprintf(extra, sizeof extra, "--die-after %d", die);
@@ -188,12 +189,12 @@ static void reference(float *z, int j, int cnt, const int32_t *y) {
 
 Test(sample_dit, same_bytes_for_1_2_workers_and_a_kill, .init = setup, .fini = teardown) {
     static result a, b, k;
-    run("w1", 1, 0, WORKER_OPTS, &a);
+    run("w1", 1, 0, WORKER_OPTS, "", &a);
     for (int i = 0; i < N; i++) cr_assert_eq(a.y[i], i % 10, "label %d", i);
-    run("w2", 2, 0, WORKER_OPTS, &b);
+    run("w2", 2, 0, WORKER_OPTS, "", &b);
     cr_assert_eq(memcmp(a.z, b.z, sizeof a.z), 0, "1 and 2 workers differ");
     cr_assert_eq(memcmp(a.y, b.y, sizeof a.y), 0);
-    run("kill", 2, 1, WORKER_OPTS, &k);
+    run("kill", 2, 1, WORKER_OPTS, "", &k);
     cr_assert_eq(memcmp(a.z, k.z, sizeof a.z), 0, "a killed worker changed the result");
     // exactly the sampler module's result with the EMA weights
     float *z = malloc(sizeof(float) * JOB * 256);
@@ -208,11 +209,26 @@ Test(sample_dit, same_bytes_for_1_2_workers_and_a_kill, .init = setup, .fini = t
     cr_assert_eq(system(cmd), 0, "the worker did not say it used the EMA file");
     // without guidance, and from the raw weights (--no-ema): other samples
     static result r;
-    run("nocfg", 1, 0, "--no-ema --steps 4 --method heun --shift 0.5 --batch 4", &r);
+    run("nocfg", 1, 0, "--no-ema --steps 4 --method heun --shift 0.5 --batch 4", "", &r);
     cr_assert_neq(memcmp(a.z, r.z, sizeof a.z), 0);
     snprintf(cmd, sizeof cmd, "grep -q 'dit.safetensors (given weights)' %s/nocfg-worker0.log", dir);
     cr_assert_eq(system(cmd), 0, "--no-ema did not use the given file");
     free(z);
+}
+
+// --labels random: label of image i = (word i of Philox (seed, stream 32) * K) >> 32.
+Test(sample_dit, random_labels, .init = setup, .fini = teardown) {
+    static result r;
+    run("random", 1, 0, "--steps 1 --batch 4", "--labels random --classes 7", &r);
+    int balanced = 1;
+    for (int i = 0; i < N; i++) {
+        uint32_t w[4];
+        philox_block(w, SEED, 32, (uint64_t)i / 4);
+        int32_t want = (int32_t)(((uint64_t)w[i % 4] * 7) >> 32);
+        cr_assert_eq(r.y[i], want, "label %d: %d, want %d", i, r.y[i], want);
+        balanced &= r.y[i] == i % 7;
+    }
+    cr_assert(!balanced);
 }
 
 static int log_has(const char *what) {
