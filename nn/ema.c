@@ -7,6 +7,9 @@
 #include "core/base.h"
 #include "nn/backend.h"
 #include "nn/device.h"
+#ifdef VEL_HAVE_CUDA
+#include "nn/cuda/ops.h"
+#endif
 
 int ema_create(ema **out, const param_table *pt) {
     *out = NULL;
@@ -36,7 +39,7 @@ void ema_destroy(ema **ep) {
 void ema_update(ema *e, const param_table *pt, double decay) {
     CHECK(pt->total == e->total);
     int where = NN_WHERE(e->shadow, pt->values);
-    if (where == NN_DEVICE) NN_NO_CUDA();
+    if (where == NN_DEVICE) NN_CUDA(ema_update_cuda(NN_CTX, e->shadow, pt->values, e->total, decay));
     if (where != NN_HOST) return;
     const float d = (float)decay, w = (float)(1.0 - decay);
     const int64_t n = e->total;
@@ -49,7 +52,7 @@ void ema_update(ema *e, const param_table *pt, double decay) {
 void ema_swap(ema *e, param_table *pt) {
     CHECK(pt->total == e->total);
     int where = NN_WHERE(e->shadow, pt->values);
-    if (where == NN_DEVICE) NN_NO_CUDA();
+    if (where == NN_DEVICE) NN_CUDA(ema_swap_cuda(NN_CTX, e->shadow, pt->values, e->total));
     if (where != NN_HOST) return;
     // Contents, not pointers: models keep views into pt->values.
     const int64_t n = e->total;

@@ -2,8 +2,8 @@
 // of the flat values buffer), for sampling with EMA weights.
 //   shadow = shadow * (float)d + p * (float)(1 - d)   (fp32, in that grouping)
 // Not here: warm-up of the decay (callers pass the d they want per step).
-// Device: the shadow is allocated where pt->values lives; ema_update and
-// ema_swap have no CUDA implementation yet (sticky error, nn/backend.h).
+// Device: the shadow is allocated where pt->values lives, and ema_update /
+// ema_swap run there (nn/cuda/ema.cu, the same fp32 arithmetic).
 #ifndef NN_EMA_H
 #define NN_EMA_H
 

@@ -1,16 +1,20 @@
 // embed.c: the embed ops of nn/embed.h, dispatched by where their pointers live
-// (nn/backend.h): host -> nn/cpu/embed.c, device -> no CUDA implementation yet (sticky error).
+// (nn/backend.h): host -> nn/cpu/embed.c; device -> nn/cuda/embed.cu for the
+// timestep embedding, no CUDA implementation yet for the others (sticky error).
 #include "nn/embed.h"
 
 #include "nn/backend.h"
 #include "nn/cpu/ops.h"
+#ifdef VEL_HAVE_CUDA
+#include "nn/cuda/ops.h"
+#endif
 
 void timestep_embedding(float *out, const float *t, int B, int dim, double max_period) {
     int w = NN_WHERE(out, t);
     if (w == NN_HOST)
         timestep_embedding_cpu(out, t, B, dim, max_period);
     else if (w == NN_DEVICE)
-        NN_NO_CUDA();
+        NN_CUDA(timestep_embedding_cuda(NN_CTX, out, t, B, dim, max_period));
 }
 
 int label_embed_forward(float *out, const float *table, const int32_t *y, const uint8_t *drop,

@@ -180,28 +180,28 @@ int optim_uses_muon(const optim *o, int i) {
     return o->muon[i];
 }
 
-#define CLIP_SLICES 256
 
 float clip_grad_norm(param_table *pt, float max_norm) {
     // The table's padding between parameters is zero (params.c), so the flat
     // buffer can be summed and scaled as a whole.
     int w = NN_WHERE(pt->grads);
     if (w != NN_HOST) {
-        if (w == NN_DEVICE) NN_NO_CUDA();
-        return NAN;
+        float norm = NAN;
+        if (w == NN_DEVICE) NN_CUDA(clip_grad_norm_cuda(NN_CTX, pt->grads, pt->total, max_norm, &norm));
+        return norm;
     }
-    double part[CLIP_SLICES];
-    const int64_t n = pt->total, per = (n + CLIP_SLICES - 1) / CLIP_SLICES;
+    double part[OPTIM_CLIP_SLICES];
+    const int64_t n = pt->total, per = (n + OPTIM_CLIP_SLICES - 1) / OPTIM_CLIP_SLICES;
     const float *g = pt->grads;
 #pragma omp parallel for schedule(static) if (n > 65536)
-    for (int s = 0; s < CLIP_SLICES; s++) {
+    for (int s = 0; s < OPTIM_CLIP_SLICES; s++) {
         int64_t lo = s * per, hi = lo + per < n ? lo + per : n;
         double acc = 0;
         for (int64_t k = lo; k < hi; k++) acc += (double)g[k] * g[k];
         part[s] = acc;
     }
     double ss = 0;
-    for (int s = 0; s < CLIP_SLICES; s++) ss += part[s];
+    for (int s = 0; s < OPTIM_CLIP_SLICES; s++) ss += part[s];
     const float norm = (float)sqrt(ss);
     if (max_norm > 0) {
         const float coef = max_norm / (norm + 1e-6f);

@@ -28,10 +28,10 @@
 //
 // Device: the state is allocated where pt->values lives (nn/device.h), and
 // optim_step runs Adam / AdamW there (nn/cuda/adam.cu, same arithmetic);
-// Muon and clip_grad_norm have no CUDA implementation yet (optim_create
-// returns NN_ENOCUDAOP for Muon on device parameters; clip_grad_norm records
-// the sticky error of nn/backend.h and returns NaN). optim_exp_avg and
-// optim_exp_avg_sq then point into device memory.
+// and clip_grad_norm there (it waits for the device: the norm is returned).
+// Muon has no CUDA implementation yet (optim_create returns NN_ENOCUDAOP for
+// Muon on device parameters). optim_exp_avg and optim_exp_avg_sq then point
+// into device memory.
 #ifndef NN_OPTIM_H
 #define NN_OPTIM_H
 
@@ -83,6 +83,7 @@ float *optim_exp_avg(const optim *o, const param_table *pt, int i);     // or Mu
 float *optim_exp_avg_sq(const optim *o, const param_table *pt, int i);  // zero for Muon
 int optim_uses_muon(const optim *o, int i);
 
+#define OPTIM_CLIP_SLICES 256
 // Global L2 norm of all gradients (summed in double over 256 fixed slices of
 // the flat buffer, so the result does not depend on the thread count); if
 // max_norm > 0, grads *= min(1, max_norm / (norm + 1e-6)) as PyTorch's

@@ -69,3 +69,56 @@ extern "C" int optim_step_cuda(vcuda_ctx *ctx, optim *o, const param_table *pt, 
     o->step = t;
     return 0;
 }
+
+// ---- global gradient norm (clip_grad_norm) ------------------------------------
+
+// Block s sums the squares of slice s in double: each thread a strided part,
+// then a shared-memory tree in a fixed order (deterministic; the order
+// differs from the CPU's running sum, so the norm agrees to rounding).
+#define CLIP_THREADS 256
+static __global__ void k_clip_sumsq(double *part, const float *g, int64_t n, int64_t per) {
+    __shared__ double sh[CLIP_THREADS];
+    int64_t lo = blockIdx.x * per, hi = lo + per < n ? lo + per : n;
+    double acc = 0.0;
+    for (int64_t k = lo + threadIdx.x; k < hi; k += CLIP_THREADS) acc += (double)g[k] * g[k];
+    sh[threadIdx.x] = acc;
+    __syncthreads();
+    for (int s = CLIP_THREADS / 2; s > 0; s >>= 1) {
+        if ((int)threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) part[blockIdx.x] = sh[0];
+}
+
+static __global__ void k_clip_scale(float *g, int64_t n, float coef) {
+    for (int64_t k = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; k < n;
+         k += (int64_t)gridDim.x * blockDim.x)
+        g[k] *= coef;
+}
+
+extern "C" int clip_grad_norm_cuda(vcuda_ctx *ctx, float *grads, int64_t n, float max_norm,
+                                   float *norm) {
+    *norm = 0.0f;
+    if (n <= 0) return 0;
+    cudaStream_t st = (cudaStream_t)vcuda_stream(ctx);
+    void *scratch;
+    int r = vcuda_ctx_scratch(ctx, OPTIM_CLIP_SLICES * sizeof(double), &scratch);
+    if (r) return r;
+    const int64_t per = (n + OPTIM_CLIP_SLICES - 1) / OPTIM_CLIP_SLICES;
+    k_clip_sumsq<<<OPTIM_CLIP_SLICES, CLIP_THREADS, 0, st>>>((double *)scratch, grads, n, per);
+    VCUDA_LAUNCHED();
+    double part[OPTIM_CLIP_SLICES];
+    r = vcuda_d2h_sync(ctx, part, scratch, sizeof part);
+    if (r) return r;
+    double ss = 0;
+    for (int s = 0; s < OPTIM_CLIP_SLICES; s++) ss += part[s];   // slice order, as the CPU
+    *norm = (float)sqrt(ss);
+    if (max_norm > 0) {
+        const float coef = max_norm / (*norm + 1e-6f);
+        if (coef < 1.0f) {
+            k_clip_scale<<<vcuda_blocks(n, 256), 256, 0, st>>>(grads, n, coef);
+            VCUDA_LAUNCHED();
+        }
+    }
+    return 0;
+}

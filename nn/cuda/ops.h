@@ -19,9 +19,10 @@
 // Determinism: no atomics; every reduction has a fixed order, so two runs
 // give identical bits.
 //
-// Not here yet: KL / VE loss gradients, loss values on the device, embeddings (timestep /
-// label / 2-D position tables: small, computed on the host), Muon, bf16
-// variants of the non-GEMM ops, a tiled (flash) attention.
+// Not here yet: KL / VE / magnitude losses and the reparameterisation, loss
+// values on the device, batch norm, label embeddings and the 2-D position
+// table (computed on the host), Muon, bf16 variants of the non-GEMM ops, a
+// tiled (flash) attention. The op API reports these by name (nn/backend.h).
 // Call only under #ifdef VEL_HAVE_CUDA: libvelcuda.a exists only then (vcuda.h).
 #ifndef NN_CUDA_OPS_H
 #define NN_CUDA_OPS_H
@@ -36,6 +37,7 @@ extern "C" {
 
 // nn/ headers are C: included inside the extern "C" block for the .cu files.
 #include "nn/conv.h"
+#include "nn/ema.h"
 #include "nn/optim.h"
 #include "nn/shape_ops.h"
 
@@ -170,6 +172,14 @@ int l1_loss_backward_cuda(vcuda_ctx *ctx, float *dpred, float *dtarget, const fl
 int cosine_loss_backward_cuda(vcuda_ctx *ctx, float *dpred, float *dtarget, const float *pred,
                               const float *target, int outer, int C, int inner, float dloss);
 
+// ---- embeddings (nn/embed.h) ---------------------------------------------------
+int timestep_embedding_cuda(vcuda_ctx *ctx, float *out, const float *t, int B, int dim,
+                            double max_period);
+
+// ---- EMA (nn/ema.h), on the flat buffers of n floats ------------------------------
+int ema_update_cuda(vcuda_ctx *ctx, float *shadow, const float *values, int64_t n, double decay);
+int ema_swap_cuda(vcuda_ctx *ctx, float *shadow, float *values, int64_t n);
+
 // ---- optimizer ----------------------------------------------------------------
 // One Adam (decoupled = 0) or AdamW (decoupled = 1) update of n elements with
 // exactly the arithmetic of nn/optim.c (torch's single-tensor path); t is the
@@ -183,6 +193,10 @@ int adam_update_cuda(vcuda_ctx *ctx, float *p, const float *g, float *m, float *
 // count, which this increments. pt supplies the layout and no_decay flags.
 int optim_step_cuda(vcuda_ctx *ctx, optim *o, const param_table *pt, float *values,
                     const float *grads, float *state, double lr);
+// clip_grad_norm over n flat gradients: *norm = the L2 norm before clipping
+// (sums of squares in double over OPTIM_CLIP_SLICES slices, summed in slice
+// order on the host, so this waits for the stream); grads scaled as nn/optim.h.
+int clip_grad_norm_cuda(vcuda_ctx *ctx, float *grads, int64_t n, float max_norm, float *norm);
 
 #ifdef __cplusplus
 }
