@@ -54,7 +54,7 @@ static int child(const ldit_config *c, int B, int fd) {
     long base = rss_kb();
     ldit *m;
     int rc = ldit_create(&m, c, B);
-    if (rc) { fprintf(stderr, "ldit_create: %s\n", ldit_strerror(rc)); return 1; }
+    if (rc) { fprintf(stderr, "ldit_create: %s\n", vel_strerror(rc)); return 1; }
     ldit_init_params(m, 1);
     // random (not adaLN-Zero) weights keep every activation non-trivial
     for (int64_t i = 0; i < m->pt.total; i++) m->pt.values[i] += 1e-3f * (float)((i * 2654435761u) % 1000) / 1000.0f;

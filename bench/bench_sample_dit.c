@@ -23,7 +23,7 @@
 static int write_ckpt(const char *path, const ldit_config *c) {
     ldit *m;
     int rc = ldit_create(&m, c, 1);
-    if (rc) { fprintf(stderr, "ldit_create: %s\n", ldit_strerror(rc)); return rc; }
+    if (rc) { fprintf(stderr, "ldit_create: %s\n", vel_strerror(rc)); return rc; }
     // random weights everywhere (not adaLN-Zero): every layer does real work
     uint64_t s = 12345;
     for (int64_t i = 0; i < m->pt.total; i++) {
@@ -36,9 +36,8 @@ static int write_ckpt(const char *path, const ldit_config *c) {
     st_kv kv[] = {{"dit.depth", v[0]}, {"dit.hidden", v[1]}, {"dit.heads", v[2]}, {"dit.patch", v[3]},
                   {"dit.in_channels", v[4]}, {"dit.input_size", v[5]}, {"dit.num_classes", v[6]},
                   {"dit.qk_norm", v[7]}};
-    st_err e = {{0}};
-    rc = st_save_params(path, &m->pt, DT_F32, kv, 8, &e);
-    if (rc) fprintf(stderr, "%s\n", e.msg);
+    rc = st_save_params(path, &m->pt, DT_F32, kv, 8);
+    if (rc) fprintf(stderr, "%s\n", vel_error_detail());
     ldit_destroy(&m);
     return rc;
 }
@@ -82,7 +81,7 @@ static double run(const char *dir, int tag, int n, int job, int steps, int batch
         int e = bus_sink_next(s, &m, 1000);
         if (e == BUS_EEOS) break;
         if (e == BUS_ETIMEOUT) continue;
-        if (e) { fprintf(stderr, "sink: %s\n", bus_strerror(e)); break; }
+        if (e) { fprintf(stderr, "sink: %s\n", vel_strerror(e)); break; }
         tensor t;
         if (!bus_msg_find(m, "z", &t)) got += t.shape[0];
         bus_msg_destroy(&m);

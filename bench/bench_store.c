@@ -27,7 +27,7 @@ static uint64_t lcg(uint64_t *s) {
 }
 
 static void die(const char *what, int rc) {
-    fprintf(stderr, "bench_store: %s: %s (%s)\n", what, store_strerror(rc), store_last_error());
+    fprintf(stderr, "bench_store: %s: %s (%s)\n", what, vel_strerror(rc), vel_error_detail());
     exit(1);
 }
 

@@ -1,5 +1,6 @@
-// errors.h: the bus module's error codes (range -100..-199, HACKING.md) and
-// bus_strerror. Shared codes (-1..-99, core/base.h) may also be returned.
+// errors.h: the bus module's error codes (range -100..-199, core/error.h; the
+// messages are in core/error.c's table). Shared codes (-1..-99) may also be
+// returned.
 #ifndef BUS_ERRORS_H
 #define BUS_ERRORS_H
 
@@ -20,13 +21,15 @@ enum {
     BUS_EINTR = -113,     // interrupted by a signal or the context is terminating
     BUS_ENAME = -114,     // a name or kind is empty, too long, or repeated
     BUS_EEOS = -115,      // every producer has ended (bus_inbox_next, bus_sink_next; not a fault)
-    BUS_ECODE_MIN = -115, // lowest code in use (for per-code counters)
+    BUS_EABORT = -116,    // the source sent an abort: the run is over, stop
+    BUS_EIDLE = -117,     // nothing received for longer than the idle timeout
+    BUS_EUNEXPECTED = -118, // well-formed message of an unexpected kind, dtype or shape
+    BUS_EUNISSUED = -119, // item (src, id) that no known source issued
+    BUS_ECODE_MIN = -119, // lowest code in use (for per-code counters)
 };
 
 // Number of distinct bus codes (index = -(code) - 100).
 #define BUS_NCODES (-(BUS_ECODE_MIN) - 100 + 1)
 
-// Message for a bus code, falling back to vel_strerror for shared codes.
-const char *bus_strerror(int err);
 
 #endif

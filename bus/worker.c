@@ -18,7 +18,7 @@ int bus_worker_run(const bus_worker_opts *o, bus_worker_fn *fn, void *ctx, bus_w
     if (!rc) rc = bus_socket_open(&out, BUS_PUSH, &o->out_sock);
     if (!rc) rc = bus_connect(out, o->out_ep);
     if (rc) {
-        fprintf(stderr, "%s: cannot set up sockets: %s\n", name, bus_strerror(rc));
+        fprintf(stderr, "%s: cannot set up sockets: %s\n", name, vel_strerror(rc));
         goto done;
     }
     for (;;) {
@@ -28,7 +28,7 @@ int bus_worker_run(const bus_worker_opts *o, bus_worker_fn *fn, void *ctx, bus_w
         if (e == BUS_ETIMEOUT) continue;
         if (e) {
             st.rejected++;
-            fprintf(stderr, "%s: rejected a message: %s\n", name, bus_strerror(e));
+            fprintf(stderr, "%s: rejected a message: %s\n", name, vel_strerror(e));
             continue;
         }
         st.items++;
@@ -48,7 +48,7 @@ int bus_worker_run(const bus_worker_opts *o, bus_worker_fn *fn, void *ctx, bus_w
         if (e == BUS_EEOS) break;   // the run ended while we waited: rep was destroyed
         if (e) {
             st.send_errors++;
-            fprintf(stderr, "%s: cannot send a reply: %s\n", name, bus_strerror(e));
+            fprintf(stderr, "%s: cannot send a reply: %s\n", name, vel_strerror(e));
             bus_msg_destroy(&rep);
             continue;
         }

@@ -1,23 +1,9 @@
-// base.c: shared error strings, CHECK failure, checked allocation, clock.
+// base.c: CHECK failure, checked allocation, clock.
 #include "core/base.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-
-const char *vel_strerror(int err) {
-    switch (err) {
-    case VEL_OK: return "ok";
-    case VEL_ENOMEM: return "out of memory";
-    case VEL_EIO: return "I/O error";
-    case VEL_EINVAL: return "invalid argument";
-    case VEL_EFORMAT: return "malformed data";
-    case VEL_ENOTFOUND: return "not found";
-    case VEL_ESHAPE: return "shape mismatch";
-    case VEL_ERANGE: return "value out of range";
-    default: return "unknown error";
-    }
-}
 
 _Noreturn void vel_check_fail(const char *file, int line, const char *what) {
     fprintf(stderr, "%s:%d: CHECK failed: %s\n", file, line, what);

@@ -1,5 +1,6 @@
-// data_error.h: error codes of the data readers (range -400..-499, HACKING.md)
-// and data_strerror, which also knows the shared codes of core/base.h.
+// data_error.h: error codes of the data readers (range -400..-499,
+// core/error.h; their messages are in core/error.c's table). Details
+// (which file, which index) go through vel_fail / vel_error_detail.
 // Not here: the readers themselves (data/idx.h, data/image_io.h, ...).
 #ifndef DATA_DATA_ERROR_H
 #define DATA_DATA_ERROR_H
@@ -17,9 +18,8 @@ enum {
     DATA_ETRAILING = -408, // bytes left over after the promised data
     DATA_ENOPHOTOS = -409, // photo bank not extracted (run scripts/photos.sh)
     DATA_ELABEL = -410,    // a label outside the class range
+    DATA_EEMPTY_FILE = -411, // a file of zero bytes
+    DATA_ENOTFILE = -412,  // a directory (or device) where a file was expected
 };
-
-// Static message for any code (data range first, then core/base.h's codes).
-const char *data_strerror(int err);
 
 #endif

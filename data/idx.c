@@ -99,24 +99,14 @@ void idx_free(idx_array *a) {
     memset(a, 0, sizeof *a);
 }
 
-static void say(char *msg, int cap, const char *fmt, ...) {
-    if (!msg || cap <= 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, (size_t)cap, fmt, ap);
-    va_end(ap);
-}
-
-int fmnist_load(const char *dir, const char *split, fmnist **out, char *msg, int cap) {
+int fmnist_load(const char *dir, const char *split, fmnist **out) {
     *out = NULL;
-    if (msg && cap > 0) msg[0] = 0;
     const char *prefix;
     if (split && !strcmp(split, "train")) prefix = "train";
     else if (split && !strcmp(split, "test")) prefix = "t10k";
     else {
-        say(msg, cap, "fashion-mnist: unknown split '%s' (want train or test)",
+        return vel_fail(VEL_EINVAL, "fashion-mnist: unknown split '%s' (want train or test)",
             split ? split : "(null)");
-        return VEL_EINVAL;
     }
     if (!dir) dir = FMNIST_DEFAULT_DIR;
     char ipath[4096], lpath[4096];
@@ -125,33 +115,27 @@ int fmnist_load(const char *dir, const char *split, fmnist **out, char *msg, int
     idx_array im, lb;
     int rc = idx_read(ipath, &im);
     if (rc) {
-        say(msg, cap, "%s: %s%s%s", ipath, data_strerror(rc),
-            rc == VEL_EIO ? ": " : "", rc == VEL_EIO ? strerror(errno) : "");
-        return rc;
+        return vel_fail(rc, "%s%s%s", ipath, rc == VEL_EIO ? ": " : "", rc == VEL_EIO ? strerror(errno) : "");
     }
     rc = idx_read(lpath, &lb);
     if (rc) {
-        say(msg, cap, "%s: %s%s%s", lpath, data_strerror(rc),
-            rc == VEL_EIO ? ": " : "", rc == VEL_EIO ? strerror(errno) : "");
+        vel_fail(rc, "%s%s%s", lpath, rc == VEL_EIO ? ": " : "", rc == VEL_EIO ? strerror(errno) : "");
         idx_free(&im);
         return rc;
     }
     if (im.ndim != 3 || im.dims[1] != FMNIST_RAW_SIDE || im.dims[2] != FMNIST_RAW_SIDE) {
-        say(msg, cap, "%s: images must be (n, 28, 28), got ndim %d", ipath, im.ndim);
-        rc = DATA_EDIMS;
+        rc = vel_fail(DATA_EDIMS, "%s: images must be (n, 28, 28), got ndim %d", ipath, im.ndim);
         goto done;
     }
     if (lb.ndim != 1 || lb.dims[0] != im.dims[0]) {
-        say(msg, cap, "%s: %lld labels for %lld images in %s", lpath,
+        rc = vel_fail(DATA_EMISMATCH, "%s: %lld labels for %lld images in %s", lpath,
             (long long)(lb.ndim == 1 ? lb.dims[0] : -1), (long long)im.dims[0], ipath);
-        rc = DATA_EMISMATCH;
         goto done;
     }
     for (int64_t i = 0; i < lb.numel; i++)
         if (lb.data[i] >= FMNIST_CLASSES) {
-            say(msg, cap, "%s: label %d at index %lld (want 0..9)", lpath, lb.data[i],
+            rc = vel_fail(DATA_ELABEL, "%s: label %d at index %lld (want 0..9)", lpath, lb.data[i],
                 (long long)i);
-            rc = DATA_ELABEL;
             goto done;
         }
     fmnist *ds = calloc(1, sizeof *ds);
@@ -160,8 +144,7 @@ int fmnist_load(const char *dir, const char *split, fmnist **out, char *msg, int
     if (ds) ds->pix = calloc((size_t)n * side * side, 1);
     if (!ds || !ds->pix) {
         if (ds) free(ds);
-        say(msg, cap, "fashion-mnist: out of memory");
-        rc = VEL_ENOMEM;
+        rc = vel_fail(VEL_ENOMEM, "fashion-mnist: out of memory");
         goto done;
     }
     for (int64_t k = 0; k < n; k++)

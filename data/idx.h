@@ -46,9 +46,9 @@ typedef struct {
 // package's FMNIST_DEFAULT_DIR), files <prefix>-images-idx3-ubyte.gz and
 // <prefix>-labels-idx1-ubyte.gz with prefix "train" or "t10k". Images must
 // be (n, 28, 28), labels (n) with the same n (DATA_EMISMATCH) and < 10
-// (DATA_ELABEL). On failure *out is NULL and, when msg is not NULL, a line
-// naming the file and the problem is written to msg (cap bytes).
-int fmnist_load(const char *dir, const char *split, fmnist **out, char *msg, int cap);
+// (DATA_ELABEL). On failure *out is NULL and the thread's
+// error detail (vel_error_detail) names the file and the problem.
+int fmnist_load(const char *dir, const char *split, fmnist **out);
 void fmnist_destroy(fmnist **ds);
 
 // Writes images idx[0..count) as floats in [-1, 1] (v/127.5 - 1, the

@@ -158,14 +158,6 @@ done:
 
 // ---- folder scanning ------------------------------------------------------
 
-static void say(char *msg, int cap, const char *fmt, ...) {
-    if (!msg || cap <= 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, (size_t)cap, fmt, ap);
-    va_end(ap);
-}
-
 typedef struct { char **v; int64_t n, cap; } strvec;
 
 static int sv_push(strvec *s, const char *str) {
@@ -230,14 +222,12 @@ static int scan_files(const char *root, const char *rel, strvec *out, int depth)
     return rc;
 }
 
-int image_folder_open(const char *root, image_folder **out, char *msg, int cap) {
+int image_folder_open(const char *root, image_folder **out) {
     *out = NULL;
-    if (msg && cap > 0) msg[0] = 0;
     if (!root) return VEL_EINVAL;
     DIR *d = opendir(root);
     if (!d) {
-        say(msg, cap, "%s: cannot open folder: %s", root, strerror(errno));
-        return VEL_EIO;
+        return vel_fail(VEL_EIO, "%s: cannot open folder: %s", root, strerror(errno));
     }
     strvec classes = {0}, files = {0};
     struct dirent *e;
@@ -251,8 +241,7 @@ int image_folder_open(const char *root, image_folder **out, char *msg, int cap) 
     closedir(d);
     if (rc) goto fail;
     if (classes.n == 0) {
-        say(msg, cap, "%s: no class subfolders (expected root/CLASS/*.png|jpg)", root);
-        rc = DATA_EEMPTY;
+        rc = vel_fail(DATA_EEMPTY, "%s: no class subfolders (expected root/CLASS/*.png|jpg)", root);
         goto fail;
     }
     qsort(classes.v, (size_t)classes.n, sizeof(char *), cmp_str);
@@ -263,7 +252,7 @@ int image_folder_open(const char *root, image_folder **out, char *msg, int cap) 
     for (int64_t c = 0; c < classes.n; c++) {
         int64_t before = files.n;
         if ((rc = scan_files(root, classes.v[c], &files, 0))) {
-            say(msg, cap, "%s/%s: cannot scan: %s", root, classes.v[c], data_strerror(rc));
+            vel_fail(rc, "%s/%s: cannot scan", root, classes.v[c]);
             break;
         }
         if (files.n > lcap) {
@@ -275,8 +264,7 @@ int image_folder_open(const char *root, image_folder **out, char *msg, int cap) 
         for (int64_t i = before; i < files.n; i++) labels[i] = (int32_t)c;
     }
     if (!rc && files.n == 0) {
-        say(msg, cap, "%s: class folders hold no .png/.jpg/.jpeg files", root);
-        rc = DATA_EEMPTY;
+        rc = vel_fail(DATA_EEMPTY, "%s: class folders hold no .png/.jpg/.jpeg files", root);
     }
     if (rc) { free(labels); free(f); goto fail; }
     f->nclasses = (int)classes.n;
@@ -321,21 +309,20 @@ void image_folder_destroy(image_folder **pf) {
 }
 
 int image_folder_load_f32(const image_folder *f, int64_t i, int size, float *out,
-                          int32_t *label, char *msg, int cap) {
+                          int32_t *label) {
     // out (3, size, size)
     if (!f || i < 0 || i >= f->n || size <= 0 || !out) return VEL_EINVAL;
     uint8_t *pix = NULL;
     int w, h, c;
     int rc = image_read(f->paths[i], 3, &pix, &w, &h, &c);
     if (rc) {
-        say(msg, cap, "%s: %s", f->paths[i], data_strerror(rc));
-        return rc;
+        return vel_fail(rc, "%s", f->paths[i]);
     }
     uint8_t *crop = malloc((size_t)size * size * 3);
     if (!crop) { free(pix); return VEL_ENOMEM; }
     rc = image_center_crop_adm(crop, pix, w, h, 3, size);
     free(pix);
-    if (rc) { free(crop); say(msg, cap, "%s: crop failed", f->paths[i]); return rc; }
+    if (rc) { free(crop); return vel_fail(rc, "%s: crop failed", f->paths[i]); }
     for (int ch = 0; ch < 3; ch++)
         for (int p = 0; p < size * size; p++)
             out[(size_t)ch * size * size + p] = image_u8_to_f32(crop[(size_t)p * 3 + ch]);

@@ -45,16 +45,16 @@ typedef struct {
 // Scans root: each subfolder is a class; its files with extension .png,
 // .jpg, .jpeg (any case), in nested folders too, are the images. Hidden
 // entries (starting with '.') are skipped. Errors: VEL_EIO (root unreadable),
-// DATA_EEMPTY (no class folders or no images), VEL_ENOMEM; a message naming
-// the path goes to msg (cap bytes) when msg is not NULL.
-int image_folder_open(const char *root, image_folder **out, char *msg, int cap);
+// DATA_EEMPTY (no class folders or no images), VEL_ENOMEM; the error detail
+// (vel_error_detail) names the path.
+int image_folder_open(const char *root, image_folder **out);
 void image_folder_destroy(image_folder **f);
 
 // Decodes image i as RGB, applies image_center_crop_adm(size) and writes
 // floats in [-1, 1] to out (3, size, size) (v/127.5 - 1). *label (if not
 // NULL) gets its label. Decoder errors are returned as they are
-// (data_strerror); msg names the file.
+// (vel_strerror); the error detail names the file.
 int image_folder_load_f32(const image_folder *f, int64_t i, int size, float *out,
-                          int32_t *label, char *msg, int cap);
+                          int32_t *label);
 
 #endif

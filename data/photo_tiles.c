@@ -11,14 +11,13 @@ static int in_split(int photo, int split) {
     return split == PHOTOS_ALL || photos_is_test(photo) == (split == PHOTOS_TEST);
 }
 
-int photo_tiles_load(const char *dir, int base, int tile, int split, photo_tiles *t, char *msg, int cap) {
+int photo_tiles_load(const char *dir, int base, int tile, int split, photo_tiles *t) {
     memset(t, 0, sizeof *t);
     if (split != PHOTOS_TRAIN && split != PHOTOS_TEST && split != PHOTOS_ALL) {
-        snprintf(msg, (size_t)cap, "photo tiles: unknown split %d", split);
-        return VEL_EINVAL;
+        return vel_fail(VEL_EINVAL, "photo tiles: unknown split %d", split);
     }
     photo_bank *pb = NULL;
-    int e = photos_open(dir, base, tile, &pb, msg, cap);
+    int e = photos_open(dir, base, tile, &pb);
     if (e) return e;
     const size_t per = (size_t)3 * tile * tile;
     int64_t cnt = 0;
@@ -28,8 +27,7 @@ int photo_tiles_load(const char *dir, int base, int tile, int split, photo_tiles
     if (!t->imgs || !t->labels) {
         photos_destroy(&pb);
         photo_tiles_free(t);
-        snprintf(msg, (size_t)cap, "out of memory");
-        return VEL_ENOMEM;
+        return vel_fail(VEL_ENOMEM, "photo tiles: %lld tiles", (long long)cnt);
     }
     t->size = tile;
     for (int64_t i = 0; i < pb->n; i++) {
@@ -45,8 +43,7 @@ int photo_tiles_load(const char *dir, int base, int tile, int split, photo_tiles
     photos_destroy(&pb);
     if (!t->n) {
         photo_tiles_free(t);
-        snprintf(msg, (size_t)cap, "photo bank: no tiles in this split");
-        return DATA_ENOPHOTOS;
+        return vel_fail(DATA_ENOPHOTOS, "photo bank: no tiles in this split");
     }
     return 0;
 }

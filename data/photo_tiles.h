@@ -23,9 +23,10 @@ enum { PHOTOS_ALL = 2 };   // besides PHOTOS_TRAIN and PHOTOS_TEST: every tile
 
 // The tile x tile tiles of photos reduced to base x base (dir NULL = the
 // default folder) of split PHOTOS_TRAIN, PHOTOS_TEST or PHOTOS_ALL. Errors as
-// photos_open; DATA_ENOPHOTOS when the split has no tile. On error *t is
+// photos_open (detail: vel_error_detail); DATA_ENOPHOTOS when the split has no
+// tile. On error *t is
 // left empty. Free with photo_tiles_free.
-int photo_tiles_load(const char *dir, int base, int tile, int split, photo_tiles *t, char *msg, int cap);
+int photo_tiles_load(const char *dir, int base, int tile, int split, photo_tiles *t);
 void photo_tiles_free(photo_tiles *t);   // NULL-safe; leaves t zeroed
 
 // out (n, 1, size, size): the tiles in gray, 0.299 R + 0.587 G + 0.114 B

@@ -13,14 +13,6 @@
 #include "core/base.h"
 #include "core/philox.h"
 
-static void say(char *msg, int cap, const char *fmt, ...) {
-    if (!msg || cap <= 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, (size_t)cap, fmt, ap);
-    va_end(ap);
-}
-
 static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -44,13 +36,12 @@ void photos_destroy(photo_bank **pb) {
 }
 
 // Sorted .png/.jpg names of dir; DATA_ENOPHOTOS (with a message) if none.
-static int list_photos(const char *dir, char ***names_out, int *n_out, char *msg, int cap) {
+static int list_photos(const char *dir, char ***names_out, int *n_out) {
     *names_out = NULL;
     *n_out = 0;
     DIR *d = opendir(dir);
     if (!d) {
-        say(msg, cap, "%s: photo bank not found; run scripts/photos.sh", dir);
-        return DATA_ENOPHOTOS;
+        return vel_fail(DATA_ENOPHOTOS, "%s: photo bank not found; run scripts/photos.sh", dir);
     }
     char **names = NULL;
     int n = 0, ncap = 0, rc = 0;
@@ -68,8 +59,7 @@ static int list_photos(const char *dir, char ***names_out, int *n_out, char *msg
     }
     closedir(d);
     if (!rc && n == 0) {
-        say(msg, cap, "%s: no .png/.jpg photos; run scripts/photos.sh", dir);
-        rc = DATA_ENOPHOTOS;
+        rc = vel_fail(DATA_ENOPHOTOS, "%s: no .png/.jpg photos; run scripts/photos.sh", dir);
     }
     if (rc) {
         for (int i = 0; i < n; i++) free(names[i]);
@@ -83,32 +73,27 @@ static int list_photos(const char *dir, char ***names_out, int *n_out, char *msg
 }
 
 // Reads dir/name and reduces it with ADM's centre crop to sq (base, base, 3).
-static int load_square(const char *dir, const char *name, int base, uint8_t *sq, char *msg, int cap) {
+static int load_square(const char *dir, const char *name, int base, uint8_t *sq) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     uint8_t *pix;
     int w, h, c, rc;
-    if ((rc = image_read(path, 3, &pix, &w, &h, &c))) {
-        say(msg, cap, "%s: %s", path, data_strerror(rc));
-        return rc;
-    }
+    if ((rc = image_read(path, 3, &pix, &w, &h, &c))) return vel_fail(rc, "%s", path);
     rc = image_center_crop_adm(sq, pix, w, h, 3, base);
     free(pix);
-    if (rc) say(msg, cap, "%s: crop failed", path);
-    return rc;
+    if (rc) return vel_fail(rc, "%s: crop failed", path);
+    return 0;
 }
 
-int photos_open(const char *dir, int base, int crop, photo_bank **out, char *msg, int cap) {
+int photos_open(const char *dir, int base, int crop, photo_bank **out) {
     *out = NULL;
-    if (msg && cap > 0) msg[0] = 0;
     if (base <= 0 || crop <= 0 || base % crop) {
-        say(msg, cap, "photos: base %d must be a positive multiple of crop %d", base, crop);
-        return VEL_EINVAL;
+        return vel_fail(VEL_EINVAL, "photos: base %d must be a positive multiple of crop %d", base, crop);
     }
     if (!dir) dir = PHOTOS_DEFAULT_DIR;
     photo_bank *pb = calloc(1, sizeof *pb);
     if (!pb) return VEL_ENOMEM;
-    int rc = list_photos(dir, &pb->names, &pb->nphotos, msg, cap);
+    int rc = list_photos(dir, &pb->names, &pb->nphotos);
     if (rc) { photos_destroy(&pb); return rc; }
     int g = base / crop;
     pb->size = crop;
@@ -119,7 +104,7 @@ int photos_open(const char *dir, int base, int crop, photo_bank **out, char *msg
     uint8_t *sq = malloc((size_t)base * base * 3);
     if (!pb->imgs || !sq) { free(sq); photos_destroy(&pb); return VEL_ENOMEM; }
     for (int p = 0; p < pb->nphotos && !rc; p++) {
-        if ((rc = load_square(dir, pb->names[p], base, sq, msg, cap))) break;
+        if ((rc = load_square(dir, pb->names[p], base, sq))) break;
         for (int t = 0; t < pb->per_photo; t++) {
             int ty = t / g, tx = t % g;
             float *o = pb->imgs + ((size_t)p * pb->per_photo + t) * per;   // (3, crop, crop)
@@ -147,17 +132,15 @@ void photo_set_destroy(photo_set **ps) {
     *ps = NULL;
 }
 
-int photos_open_split(const char *dir, int base, int split, photo_set **out, char *msg, int cap) {
+int photos_open_split(const char *dir, int base, int split, photo_set **out) {
     *out = NULL;
-    if (msg && cap > 0) msg[0] = 0;
     if (base <= 0 || (split != PHOTOS_TRAIN && split != PHOTOS_TEST)) {
-        say(msg, cap, "photos: bad base %d or split %d", base, split);
-        return VEL_EINVAL;
+        return vel_fail(VEL_EINVAL, "photos: bad base %d or split %d", base, split);
     }
     if (!dir) dir = PHOTOS_DEFAULT_DIR;
     char **all = NULL;
     int nall = 0;
-    int rc = list_photos(dir, &all, &nall, msg, cap);
+    int rc = list_photos(dir, &all, &nall);
     if (rc) return rc;
     photo_set *ps = calloc(1, sizeof *ps);
     if (!ps) rc = VEL_ENOMEM;
@@ -176,15 +159,14 @@ int photos_open_split(const char *dir, int base, int split, photo_set **out, cha
     }
     free(all);
     if (!rc && ps->nphotos == 0) {
-        say(msg, cap, "%s: no photos in the %s split", dir, split == PHOTOS_TEST ? "test" : "train");
-        rc = DATA_ENOPHOTOS;
+        rc = vel_fail(DATA_ENOPHOTOS, "%s: no photos in the %s split", dir, split == PHOTOS_TEST ? "test" : "train");
     }
     if (!rc) {
         ps->pix = malloc((size_t)ps->nphotos * base * base * 3);
         if (!ps->pix) rc = VEL_ENOMEM;
     }
     for (int p = 0; !rc && p < ps->nphotos; p++)
-        rc = load_square(dir, ps->names[p], base, ps->pix + (size_t)p * base * base * 3, msg, cap);
+        rc = load_square(dir, ps->names[p], base, ps->pix + (size_t)p * base * base * 3);
     if (rc) { photo_set_destroy(&ps); return rc; }
     *out = ps;
     return 0;

@@ -35,7 +35,7 @@ typedef struct {
 // no .png/.jpg (the message says to run scripts/photos.sh); decoder errors
 // name the file. Returns 0, VEL_EINVAL, VEL_ENOMEM, DATA_ENOPHOTOS or a
 // decoder code.
-int photos_open(const char *dir, int base, int crop, photo_bank **out, char *msg, int cap);
+int photos_open(const char *dir, int base, int crop, photo_bank **out);
 void photos_destroy(photo_bank **pb);
 
 #define PHOTOS_TEST_EVERY 4
@@ -55,7 +55,7 @@ typedef struct {
 // default), each reduced to base x base. Errors as photos_open;
 // DATA_ENOPHOTOS also when the split is empty. Caller frees with
 // photo_set_destroy.
-int photos_open_split(const char *dir, int base, int split, photo_set **out, char *msg, int cap);
+int photos_open_split(const char *dir, int base, int split, photo_set **out);
 void photo_set_destroy(photo_set **ps);
 // out (B, 3, crop, crop) in [-1, 1]: sample b of step draws 4 Philox
 // uniforms at offset (step*B + b)*4 of (seed, PHOTOS_CROP_STREAM): photo,

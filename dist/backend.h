@@ -31,8 +31,6 @@ struct dist_comm {
     void *impl;   // backend state, freed by ops->fini
 };
 
-// Records the message behind dist_last_error() (printf-style).
-void dist_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 // Backend openers: fill c->rank/world (from the library), c->ops, c->impl.
 int dist_mpi_open(dist_comm *c);

@@ -18,28 +18,6 @@
 #include "dist/backend.h"
 #include "core/philox.h"
 
-static _Thread_local char g_err[512];
-
-void dist_set_error(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(g_err, sizeof g_err, fmt, ap);
-    va_end(ap);
-}
-
-const char *dist_last_error(void) { return g_err; }
-
-const char *dist_strerror(int err) {
-    switch (err) {
-    case DIST_EENV: return "rank environment variables missing, malformed or inconsistent";
-    case DIST_ENOLIB: return "collective library could not be loaded";
-    case DIST_ECOMM: return "collective operation failed";
-    case DIST_ETIMEOUT: return "timed out waiting for the NCCL id file";
-    case DIST_EBACKEND: return "distributed backend unknown or not built";
-    default: return vel_strerror(err);
-    }
-}
-
 // ---- environment ----------------------------------------------------------
 
 // 0 = unset, 1 = parsed, -1 = malformed (error recorded).
@@ -50,7 +28,7 @@ static int env_int(const char *name, int *out) {
     errno = 0;
     long v = strtol(s, &end, 10);
     if (errno || *end || end == s || v < 0 || v > 1000000) {
-        dist_set_error("%s='%s' is not an integer in [0, 1000000]", name, s);
+        vel_fail(DIST_EENV, "%s='%s' is not an integer in [0, 1000000]", name, s);
         return -1;
     }
     *out = (int)v;
@@ -70,19 +48,16 @@ int dist_env_read(dist_env *e) {
         if (hr < 0 || hw < 0) return DIST_EENV;
         if (hr == 0 && hw == 0) continue;
         if (hr == 0 || hw == 0) {
-            dist_set_error("%s is set but %s is not", hr ? fam[i].rank : fam[i].size,
+            return vel_fail(DIST_EENV, "%s is set but %s is not", hr ? fam[i].rank : fam[i].size,
                            hr ? fam[i].size : fam[i].rank);
-            return DIST_EENV;
         }
         int hl = env_int(fam[i].local, &local);
         if (hl < 0) return DIST_EENV;
         if (world < 1 || rank >= world) {
-            dist_set_error("%s=%d must be below %s=%d (>= 1)", fam[i].rank, rank, fam[i].size, world);
-            return DIST_EENV;
+            return vel_fail(DIST_EENV, "%s=%d must be below %s=%d (>= 1)", fam[i].rank, rank, fam[i].size, world);
         }
         if (local >= world) {
-            dist_set_error("%s=%d must be below %s=%d", fam[i].local, local, fam[i].size, world);
-            return DIST_EENV;
+            return vel_fail(DIST_EENV, "%s=%d must be below %s=%d", fam[i].local, local, fam[i].size, world);
         }
         e->rank = rank;
         e->world = world;
@@ -122,14 +97,12 @@ int dist_local_batch(int64_t *out, int64_t *local_count, const int64_t *order, i
     *local_count = 0;
     if (world < 1 || rank < 0 || rank >= world || global_batch < 1) return VEL_EINVAL;
     if (global_batch % world) {
-        dist_set_error("global batch %lld is not a multiple of the world size %d",
+        return vel_fail(VEL_EINVAL, "global batch %lld is not a multiple of the world size %d",
                        (long long)global_batch, world);
-        return VEL_EINVAL;
     }
     if (step < 0 || step >= dist_steps_per_epoch(n, global_batch)) {
-        dist_set_error("step %lld is past the %lld whole batches of the epoch", (long long)step,
+        return vel_fail(VEL_ERANGE, "step %lld is past the %lld whole batches of the epoch", (long long)step,
                        (long long)dist_steps_per_epoch(n, global_batch));
-        return VEL_ERANGE;
     }
     int64_t local = global_batch / world;
     const int64_t *src = order + step * global_batch + (int64_t)rank * local;
@@ -145,9 +118,8 @@ int dist_backend_parse(const char *name, dist_backend *b) {
     else if (name && strcmp(name, "mpi") == 0) *b = DIST_MPI;
     else if (name && strcmp(name, "nccl") == 0) *b = DIST_NCCL;
     else {
-        dist_set_error("unknown distributed backend '%s' (expected none, mpi or nccl)",
+        return vel_fail(DIST_EBACKEND, "unknown distributed backend '%s' (expected none, mpi or nccl)",
                        name ? name : "(null)");
-        return DIST_EBACKEND;
     }
     return 0;
 }
@@ -191,7 +163,7 @@ int dist_init(dist_comm **out, const dist_opts *o) {
     switch (o->backend) {
     case DIST_NONE:
         if (e.world != 1) {
-            dist_set_error("backend none needs world size 1, but %s says %d ranks (use mpi or nccl)",
+            vel_fail(DIST_EENV, "backend none needs world size 1, but %s says %d ranks (use mpi or nccl)",
                            e.source, e.world);
             free(c);
             return DIST_EENV;
@@ -201,9 +173,8 @@ int dist_init(dist_comm **out, const dist_opts *o) {
     case DIST_MPI:
         r = dist_mpi_open(c);
         if (!r && strcmp(e.source, "default") && (c->rank != e.rank || c->world != e.world)) {
-            dist_set_error("MPI says rank %d of %d but the %s variables say %d of %d", c->rank,
+            r = vel_fail(DIST_EENV, "MPI says rank %d of %d but the %s variables say %d of %d", c->rank,
                            c->world, e.source, e.rank, e.world);
-            r = DIST_EENV;
             c->ops->fini(c);
         }
         break;
@@ -211,13 +182,11 @@ int dist_init(dist_comm **out, const dist_opts *o) {
 #ifdef VEL_HAVE_CUDA
         r = dist_nccl_open(c, o);
 #else
-        dist_set_error("backend nccl needs a CUDA build (nvcc was not found at build time)");
-        r = DIST_EBACKEND;
+        r = vel_fail(DIST_EBACKEND, "backend nccl needs a CUDA build (nvcc was not found at build time)");
 #endif
         break;
     default:
-        dist_set_error("unknown backend %d", (int)o->backend);
-        r = DIST_EBACKEND;
+        r = vel_fail(DIST_EBACKEND, "unknown backend %d", (int)o->backend);
     }
     if (r) {
         free(c);
@@ -345,7 +314,7 @@ int dist_idfile_write(const char *path, const void *id, size_t n, int world) {
     if (fd >= 0 && close(fd) != 0) ok = 0;
     if (ok && rename(tmp, path) != 0) ok = 0;
     if (!ok) {
-        dist_set_error("writing NCCL id file %s: %s", path, strerror(errno));
+        vel_fail(VEL_EIO, "writing NCCL id file %s: %s", path, strerror(errno));
         unlink(tmp);
     }
     free(tmp);
@@ -369,8 +338,7 @@ static int idfile_try(const char *path, void *id, size_t n, int world, int64_t n
     ssize_t got = read(fd, buf, sizeof buf);
     close(fd);
     if (got < 16 || memcmp(buf, IDFILE_MAGIC, 8) != 0) {
-        dist_set_error("%s is not an NCCL id file (bad magic or shorter than 16 bytes)", path);
-        return VEL_EFORMAT;
+        return vel_fail(VEL_EFORMAT, "%s is not an NCCL id file (bad magic or shorter than 16 bytes)", path);
     }
     uint32_t w = 0, sz = 0;
     for (int i = 0; i < 4; i++) {
@@ -378,12 +346,10 @@ static int idfile_try(const char *path, void *id, size_t n, int world, int64_t n
         sz |= (uint32_t)buf[12 + i] << (8 * i);
     }
     if (sz != n || (size_t)got != 16 + n) {
-        dist_set_error("%s: id of %u bytes in a %zd-byte file, expected %zu", path, sz, got, n);
-        return VEL_EFORMAT;
+        return vel_fail(VEL_EFORMAT, "%s: id of %u bytes in a %zd-byte file, expected %zu", path, sz, got, n);
     }
     if ((int)w != world) {
-        dist_set_error("%s was written for world size %u, this job has %d", path, w, world);
-        return VEL_EFORMAT;
+        return vel_fail(VEL_EFORMAT, "%s was written for world size %u, this job has %d", path, w, world);
     }
     memcpy(id, buf + 16, n);
     return 1;
@@ -397,13 +363,12 @@ int dist_idfile_read(const char *path, void *id, size_t n, int world, double tim
         int r = idfile_try(path, id, n, world, not_before);
         if (r == 1) return 0;
         if (r < 0) {
-            if (r == VEL_EIO) dist_set_error("reading NCCL id file %s: %s", path, strerror(errno));
+            if (r == VEL_EIO) vel_fail(VEL_EIO, "reading NCCL id file %s: %s", path, strerror(errno));
             return r;
         }
         if (vel_now() - t0 > timeout_s) {
-            dist_set_error("no NCCL id in %s after %.0f s (is rank 0 running and writing it?)",
+            return vel_fail(DIST_ETIMEOUT, "no NCCL id in %s after %.0f s (is rank 0 running and writing it?)",
                            path, timeout_s);
-            return DIST_ETIMEOUT;
         }
         struct timespec ts = {0, 20 * 1000 * 1000};
         nanosleep(&ts, NULL);

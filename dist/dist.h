@@ -31,7 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// Module range -670..-689.
+// Module range -670..-699 (core/error.h; messages in core/error.c).
 enum {
     DIST_EENV = -670,       // rank variables missing, malformed or inconsistent
     DIST_ENOLIB = -671,     // the collective library could not be loaded
@@ -39,9 +39,8 @@ enum {
     DIST_ETIMEOUT = -673,   // waited too long for the NCCL id file
     DIST_EBACKEND = -674,   // backend unknown or not built (NCCL without CUDA)
 };
-const char *dist_strerror(int err);    // chains to vel_strerror
-// Details of the last failure on this thread (which variable, which call).
-const char *dist_last_error(void);
+// Details of a failure (which variable, which call) go to this thread's
+// vel_error_detail(); print vel_errmsg(rc).
 
 typedef struct {
     int rank, world, local_rank;

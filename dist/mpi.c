@@ -61,8 +61,8 @@ static int mpi_load(void) {
         if (!g_mpi.lib) snprintf(why, sizeof why, "%s", dlerror());
     }
     if (!g_mpi.lib) {
-        dist_set_error("Open MPI not found (dlopen libmpi.so.40: %s); install libopenmpi3 or set VEL_MPI_LIB", why);
-        return DIST_ENOLIB;
+        return vel_fail(DIST_ENOLIB, "Open MPI not found (dlopen libmpi.so.40: %s); install libopenmpi3 or set VEL_MPI_LIB",
+                        why);
     }
     struct { const char *name; void **slot; } syms[] = {
         {"MPI_Init", (void **)&g_mpi.Init},
@@ -84,7 +84,7 @@ static int mpi_load(void) {
         // POSIX dlsym returns an object pointer; this is its documented use.
         void *p = dlsym(g_mpi.lib, syms[i].name);
         if (!p) {
-            dist_set_error("libmpi has no symbol %s (not Open MPI 4/5?)", syms[i].name);
+            vel_fail(DIST_ENOLIB, "libmpi has no symbol %s (not Open MPI 4/5?)", syms[i].name);
             dlclose(g_mpi.lib);
             memset(&g_mpi, 0, sizeof g_mpi);
             return DIST_ENOLIB;
@@ -98,8 +98,7 @@ static int mpi_load(void) {
     do {                                                               \
         int e_ = (call);                                               \
         if (e_ != 0) {                                                 \
-            dist_set_error("%s failed with MPI error %d", #call, e_);  \
-            return DIST_ECOMM;                                         \
+            return vel_fail(DIST_ECOMM, "%s failed with MPI error %d", #call, e_);                                         \
         }                                                              \
     } while (0)
 

@@ -22,6 +22,7 @@
 
 #include "nn/cuda/check.cuh"
 extern "C" {
+#include "core/error.h"
 #include "dist/backend.h"
 }
 
@@ -49,8 +50,7 @@ static int nccl_load(void) {
         if (!g_nccl.lib) snprintf(why, sizeof why, "%s", dlerror());
     }
     if (!g_nccl.lib) {
-        dist_set_error("NCCL not found (dlopen libnccl.so.2: %s); set VEL_NCCL_LIB", why);
-        return DIST_ENOLIB;
+        return vel_fail(DIST_ENOLIB, "NCCL not found (dlopen libnccl.so.2: %s); set VEL_NCCL_LIB", why);
     }
     struct { const char *name; void **slot; } syms[] = {
         {"ncclGetUniqueId", (void **)&g_nccl.GetUniqueId},
@@ -63,7 +63,7 @@ static int nccl_load(void) {
     for (auto &s : syms) {
         void *p = dlsym(g_nccl.lib, s.name);
         if (!p) {
-            dist_set_error("libnccl has no symbol %s", s.name);
+            vel_fail(DIST_ENOLIB, "libnccl has no symbol %s", s.name);
             dlclose(g_nccl.lib);
             memset(&g_nccl, 0, sizeof g_nccl);
             return DIST_ENOLIB;
@@ -77,18 +77,16 @@ static int nccl_load(void) {
     do {                                                                            \
         int e_ = (call);                                                            \
         if (e_ != NCCL_OK) {                                                        \
-            dist_set_error("%s: %s", #call, g_nccl.GetErrorString(e_));             \
-            return DIST_ECOMM;                                                      \
+            return vel_fail(DIST_ECOMM, "%s: %s", #call, g_nccl.GetErrorString(e_));                                                      \
         }                                                                           \
     } while (0)
 
-// CUDA failures inside the backend are reported through dist_last_error too.
+// CUDA failures inside the backend are reported through vel_fail (vel_error_detail) too.
 #define CU_TRY(call)                                                                \
     do {                                                                            \
         cudaError_t e_ = (call);                                                    \
         if (e_ != cudaSuccess) {                                                    \
-            dist_set_error("%s: %s", #call, cudaGetErrorString(e_));                \
-            return DIST_ECOMM;                                                      \
+            return vel_fail(DIST_ECOMM, "%s: %s", #call, cudaGetErrorString(e_));                                                      \
         }                                                                           \
     } while (0)
 
@@ -180,9 +178,8 @@ static const dist_ops nccl_ops = {n_sum, n_start, n_wait, n_scale, n_bcast, n_ba
 static int nccl_open(dist_comm *c, const dist_opts *o, nccl_state *s) {
     const char *path = o->nccl_id_path ? o->nccl_id_path : getenv("VEL_NCCL_ID_FILE");
     if (c->world > 1 && (!path || !*path)) {
-        dist_set_error("NCCL with %d ranks needs an id file: pass its path or set VEL_NCCL_ID_FILE "
+        return vel_fail(DIST_EENV, "NCCL with %d ranks needs an id file: pass its path or set VEL_NCCL_ID_FILE "
                        "(a path all ranks can see, fresh for each run)", c->world);
-        return DIST_EENV;
     }
     s->compute = (cudaStream_t)vcuda_stream((vcuda_ctx *)o->cuda_ctx);
     CU_TRY(cudaSetDevice(vcuda_device((vcuda_ctx *)o->cuda_ctx)));
@@ -212,8 +209,7 @@ static int nccl_open(dist_comm *c, const dist_opts *o, nccl_state *s) {
 
 extern "C" int dist_nccl_open(dist_comm *c, const dist_opts *o) {
     if (!o->cuda_ctx) {
-        dist_set_error("backend nccl needs a CUDA context (dist_opts.cuda_ctx)");
-        return VEL_EINVAL;
+        return vel_fail(VEL_EINVAL, "backend nccl needs a CUDA context (dist_opts.cuda_ctx)");
     }
     int r = nccl_load();
     if (r) return r;

@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int rc = bus_header_decode(data + off, size - off, flen, n, &lim, &h);
     if (rc) {
         PROMISE(rc <= -100 && rc >= BUS_ECODE_MIN && rc != BUS_ETIMEOUT);
-        PROMISE(bus_strerror(rc) != NULL);
+        PROMISE(vel_strerror(rc) != NULL);
         return 0;
     }
     const uint8_t *base = data + off;

@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     idx_array a;
     int rc = idx_read(mem_path, &a);
     if (rc != 0) {
-        CHECK(a.data == NULL && a.ndim == 0 && a.numel == 0 && data_strerror(rc) != NULL);
+        CHECK(a.data == NULL && a.ndim == 0 && a.numel == 0 && vel_strerror(rc) != NULL);
         return 0;
     }
     CHECK(a.ndim >= 1 && a.ndim <= 4 && a.data != NULL);

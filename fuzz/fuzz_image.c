@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int w = -1, h = -1, c = -1;
     int rc = image_read(mem_path, want, &pix, &w, &h, &c);
     if (rc != 0) {
-        CHECK(pix == NULL && data_strerror(rc) != NULL);
+        CHECK(pix == NULL && vel_strerror(rc) != NULL);
         return 0;
     }
     CHECK(pix != NULL && w > 0 && h > 0 && w <= IMAGE_MAX_SIDE && h <= IMAGE_MAX_SIDE);

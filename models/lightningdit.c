@@ -101,15 +101,6 @@ int ldit_config_validate(const ldit_config *c, char *msg, size_t n) {
     return why ? LDIT_ECONFIG : 0;
 }
 
-const char *ldit_strerror(int err) {
-    switch (err) {
-    case LDIT_ECONFIG: return "lightningdit: invalid configuration";
-    case LDIT_EBATCH: return "lightningdit: batch size outside 1..Bmax";
-    case LDIT_ELABEL: return "lightningdit: class label outside [0, num_classes]";
-    default: return vel_strerror(err);
-    }
-}
-
 // ---- parameters ---------------------------------------------------------
 
 static int add(param_table *pt, const char *name, int ndim, int64_t a, int64_t b,

@@ -113,6 +113,5 @@ int ldit_block_forward(ldit *m, int l, float *x_out, const float *x_in, const fl
 // dsc (B,D) +=, and block l's parameter gradients +=.
 void ldit_block_backward(ldit *m, int l, float *dx_in, float *dsc, const float *dx_out, int B);
 
-const char *ldit_strerror(int err);
 
 #endif

@@ -9,11 +9,6 @@
 
 #include "core/base.h"
 
-const char *smp_strerror(int err) {
-    if (err == SMP_ECONFIG) return "invalid sampler options";
-    return vel_strerror(err);
-}
-
 smp_opts smp_opts_default(void) {
     return (smp_opts){.method = SMP_EULER, .cfg_scale = 1.0f, .cfg_lo = 0.0, .cfg_hi = 1.0,
                       .channels = 1, .guide_channels = 0, .null_class = 0};

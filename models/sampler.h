@@ -30,7 +30,6 @@
 enum {
     SMP_ECONFIG = -560,   // invalid sampler options
 };
-const char *smp_strerror(int err);   // also knows the core/base.h codes
 
 // v (n, dim) = model(x (n, dim), time t, labels y (n) or NULL for an
 // unconditional model). Returns 0 or a negative code (passed through).

@@ -18,19 +18,17 @@ int toy_ckpt_save(const char *path, const param_table *pt, const char *model, in
     kv[n++] = (st_kv){"depth", ds};
     kv[n++] = (st_kv){"width", ws};
     for (int i = 0; i < nextra && n < 40; i++) kv[n++] = extra[i];
-    st_err e = {{0}};
-    int rc = st_save_params(path, pt, DT_F32, kv, n, &e);
-    if (rc && err) snprintf(err, errlen, "%s: %s", path, e.msg[0] ? e.msg : toy_strerror(rc));
+    int rc = st_save_params(path, pt, DT_F32, kv, n);
+    if (rc && err) snprintf(err, errlen, "%s: %s", path, vel_error_detail()[0] ? vel_error_detail() : vel_strerror(rc));
     return rc;
 }
 
 int toy_ckpt_arch(const char *path, const char *want_model, int *depth, int *width, char *err,
                   int errlen) {
-    st_err e = {{0}};
     st_file *f;
-    int rc = st_open(&f, path, &e);
+    int rc = st_open(&f, path);
     if (rc) {
-        if (err) snprintf(err, errlen, "%s: %s", path, e.msg[0] ? e.msg : toy_strerror(rc));
+        if (err) snprintf(err, errlen, "%s: %s", path, vel_error_detail()[0] ? vel_error_detail() : vel_strerror(rc));
         return rc;
     }
     const char *m = st_meta_get(f, "model"), *d = st_meta_get(f, "depth"), *w = st_meta_get(f, "width");
@@ -55,8 +53,7 @@ int toy_ckpt_arch(const char *path, const char *want_model, int *depth, int *wid
 }
 
 int toy_ckpt_load_params(const char *path, param_table *pt, char *err, int errlen) {
-    st_err e = {{0}};
-    int rc = st_load_params(path, pt, &e);
-    if (rc && err) snprintf(err, errlen, "%s: %s", path, e.msg[0] ? e.msg : toy_strerror(rc));
+    int rc = st_load_params(path, pt);
+    if (rc && err) snprintf(err, errlen, "%s: %s", path, vel_error_detail()[0] ? vel_error_detail() : vel_strerror(rc));
     return rc;
 }

@@ -9,17 +9,6 @@
 #include "nn/linear.h"
 #include "nn/safetensors.h"
 
-const char *toy_strerror(int err) {
-    switch (err) {
-    case TOY_EMODEL: return "checkpoint holds another model or a bad architecture";
-    case TOY_EDIM: return "data of the wrong dimension";
-    case TOY_ECONFIG: return "invalid configuration value";
-    default: break;
-    }
-    if (err <= -300 && err > -400) return ckpt_strerror(err);
-    return vel_strerror(err);
-}
-
 void toy_mlp_declare(toy_mlp *m, param_table *pt, const char *prefix, int in, int out,
                      int depth, int width, int max_batch) {
     CHECK(depth >= 0 && depth + 1 <= TOY_MAX_LAYERS && width > 0 && in > 0 && out > 0);

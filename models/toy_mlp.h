@@ -22,7 +22,6 @@ enum {
     TOY_EDIM = -502,     // data of the wrong dimension
     TOY_ECONFIG = -503,  // invalid configuration value
 };
-const char *toy_strerror(int err);   // also knows the core/base.h and checkpoint codes
 
 #define TOY_MAX_LAYERS 33
 

@@ -9,10 +9,9 @@
 
 int vae_config_from_ckpt(const char *path, const char *want, vae_config *out, char *msg, int cap) {
     st_file *f = NULL;
-    st_err err;
-    int e = st_open(&f, path, &err);
+    int e = st_open(&f, path);
     if (e) {
-        snprintf(msg, (size_t)cap, "%s: %s (%s)", path, ckpt_strerror(e), err.msg);
+        snprintf(msg, (size_t)cap, "%s: %s (%s)", path, vel_strerror(e), vel_error_detail());
         return e;
     }
     const char *meta = st_meta_get(f, "vae.config");

@@ -23,22 +23,6 @@ static _Thread_local struct vcuda_ctx *t_ctx;
 static _Thread_local int t_err;       // pending sticky error (0: none)
 static _Thread_local char t_msg[320];
 
-const char *nn_strerror(int err) {
-    switch (err) {
-    case NN_ENOCUDAOP: return "op has no CUDA implementation";
-    case NN_ENOCUDABUILD: return "device memory in a build without CUDA";
-    case NN_EMIXED: return "op called with host and device pointers mixed";
-    case NN_ENOCTX: return "device pointers but no CUDA context on this thread";
-    case NN_ERANGES: return "too many device allocations registered";
-    default:
-#ifdef VEL_HAVE_CUDA
-        return vcuda_strerror(err);
-#else
-        return vel_strerror(err);
-#endif
-    }
-}
-
 int nn_register_device_range(const void *base, size_t bytes) {
     if (!base || !bytes) return 0;
     pthread_mutex_lock(&g_lock);
@@ -86,7 +70,7 @@ int nn_fail(int code, const char *op, const char *text) {
 }
 
 int nn_no_cuda(const char *op) {
-    return nn_fail(NN_ENOCUDAOP, op, nn_strerror(NN_ENOCUDAOP));
+    return nn_fail(NN_ENOCUDAOP, op, vel_strerror(NN_ENOCUDAOP));
 }
 
 int nn_cuda_status(const char *op, int status) {
@@ -94,10 +78,10 @@ int nn_cuda_status(const char *op, int status) {
 #ifdef VEL_HAVE_CUDA
     char text[300];
     const char *detail = vcuda_last_error();
-    snprintf(text, sizeof text, "%s%s%s", nn_strerror(status), detail[0] ? ": " : "", detail);
+    snprintf(text, sizeof text, "%s%s%s", vel_strerror(status), detail[0] ? ": " : "", detail);
     return nn_fail(status, op, text);
 #else
-    return nn_fail(status, op, nn_strerror(status));
+    return nn_fail(status, op, vel_strerror(status));
 #endif
 }
 
@@ -111,7 +95,7 @@ int nn_where(const char *op, int n, const void *const *ptrs) {
     }
     if (!dev) return NN_HOST;
     if (host) {
-        nn_fail(NN_EMIXED, op, nn_strerror(NN_EMIXED));
+        nn_fail(NN_EMIXED, op, vel_strerror(NN_EMIXED));
         return NN_FAIL;
     }
 #ifdef VEL_HAVE_CUDA

@@ -43,7 +43,6 @@ enum {
     NN_ENOCTX = -623,        // device pointers but no current CUDA context
     NN_ERANGES = -624,       // the device range table is full
 };
-const char *nn_strerror(int err);   // chains to vcuda / vel messages
 
 // ---- where memory lives -----------------------------------------------------
 #define NN_MAX_DEVICE_RANGES 256

@@ -2,7 +2,6 @@
 #include "nn/checkpoint.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,17 +9,6 @@
 #include "core/base.h"
 
 #define NAME_CAP (PARAM_NAME_MAX + 32)
-
-__attribute__((format(printf, 3, 4)))
-static int fail(st_err *err, int code, const char *fmt, ...) {
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 static char *join(const char *prefix, const char *suffix) {
     size_t n = strlen(prefix) + strlen(suffix) + 1;
@@ -63,8 +51,8 @@ static int state_names(char names[3][NAME_CAP], float *bufs[3], const param_tabl
 }
 
 int ckpt_save(const char *prefix, const param_table *pt, const optim *o, const ema *e,
-              const ckpt_state *st, const st_kv *extra, int nextra, st_err *err) {
-    if (!pt->values || !st || nextra < 0) return fail(err, VEL_EINVAL, "ckpt_save: bad arguments");
+              const ckpt_state *st, const st_kv *extra, int nextra) {
+    if (!pt->values || !st || nextra < 0) return vel_fail(VEL_EINVAL, "ckpt_save: bad arguments");
     if (o) CHECK(o->total == pt->total && o->count == pt->count);
     if (e) CHECK(e->total == pt->total);
     char *wpath = join(prefix, ".safetensors"), *opath = join(prefix, ".optim.safetensors");
@@ -79,7 +67,7 @@ int ckpt_save(const char *prefix, const param_table *pt, const optim *o, const e
     char (*names)[NAME_CAP] = malloc(((size_t)n_state + 1) * NAME_CAP);
     int rc = 0;
     if (!wpath || !opath || !wmeta || !t || !names) {
-        rc = fail(err, VEL_ENOMEM, "out of memory");
+        rc = vel_fail(VEL_ENOMEM, "out of memory");
         goto out;
     }
     if (o || e) {
@@ -110,13 +98,13 @@ int ckpt_save(const char *prefix, const param_table *pt, const optim *o, const e
             {"optim.weight_decay", hyper[3]}, {"optim.muon_momentum", hyper[4]},
             {"optim.muon_weight_decay", hyper[5]},
         };
-        rc = st_write(opath, t, n, ometa, (int)(sizeof ometa / sizeof ometa[0]), err);
+        rc = st_write(opath, t, n, ometa, (int)(sizeof ometa / sizeof ometa[0]));
         if (rc != 0) goto out;
     }
     wmeta[0] = (st_kv){"format", "pt"};
     wmeta[1] = (st_kv){"train.step", nums[0]};
     for (int i = 0; i < nextra; i++) wmeta[2 + i] = extra[i];
-    rc = st_save_params(wpath, pt, DT_F32, wmeta, nextra + 2, err);
+    rc = st_save_params(wpath, pt, DT_F32, wmeta, nextra + 2);
 out:
     free(wpath);
     free(opath);
@@ -129,12 +117,12 @@ out:
 // Checks the optimizer file against the caller's table/optimizer/EMA
 // without changing anything.
 static int check_optim_file(const st_file *f, const char *path, const param_table *pt,
-                            const optim *o, const ema *e, uint64_t wstep, st_err *err) {
+                            const optim *o, const ema *e, uint64_t wstep) {
     const char *kind = st_meta_get(f, "optim.kind");
     const char *want = o ? optim_kind_name(o->cfg.kind) : "none";
-    if (!kind) return fail(err, CKPT_EMETA, "%s: no 'optim.kind' in metadata", path);
+    if (!kind) return vel_fail(CKPT_EMETA, "%s: no 'optim.kind' in metadata", path);
     if (strcmp(kind, want) != 0) {
-        return fail(err, CKPT_EMETA, "%s: optimizer state is '%.20s', the run uses '%s'", path,
+        return vel_fail(CKPT_EMETA, "%s: optimizer state is '%.20s', the run uses '%s'", path,
                     kind, want);
     }
     uint64_t ostep, v;
@@ -142,15 +130,15 @@ static int check_optim_file(const st_file *f, const char *path, const param_tabl
         parse_u64(st_meta_get(f, "optim.step"), &v) != 0 ||
         parse_u64(st_meta_get(f, "rng.seed"), &v) != 0 ||
         parse_u64(st_meta_get(f, "rng.offset"), &v) != 0)
-        return fail(err, CKPT_EMETA, "%s: metadata needs decimal %s", path,
+        return vel_fail(CKPT_EMETA, "%s: metadata needs decimal %s", path,
                     "'train.step', 'optim.step', 'rng.seed', 'rng.offset'");
     if (ostep != wstep)
-        return fail(err, CKPT_EMETA,
+        return vel_fail(CKPT_EMETA,
                     "%s: train.step %llu differs from the weights file's %llu (interrupted save?)",
                     path, (unsigned long long)ostep, (unsigned long long)wstep);
     const char *has_ema = st_meta_get(f, "ema");
     if (e && (!has_ema || strcmp(has_ema, "1") != 0))
-        return fail(err, CKPT_EMISSING, "%s: the run has an EMA but the checkpoint does not", path);
+        return vel_fail(CKPT_EMISSING, "%s: the run has an EMA but the checkpoint does not", path);
     int expected = 0;
     for (int i = 0; i < pt->count; i++) {
         char nm[3][NAME_CAP];
@@ -158,12 +146,12 @@ static int check_optim_file(const st_file *f, const char *path, const param_tabl
         int k = state_names(nm, bufs, pt, i, o, e);
         for (int j = 0; j < k; j++) {
             int idx = st_find(f, nm[j]);
-            if (idx < 0) return fail(err, CKPT_EMISSING, "%s: tensor '%s' missing", path, nm[j]);
+            if (idx < 0) return vel_fail(CKPT_EMISSING, "%s: tensor '%s' missing", path, nm[j]);
             const st_entry *en = st_get(f, idx);
             int same = en->ndim == pt->info[i].ndim && en->dtype == DT_F32;
             for (int d = 0; same && d < en->ndim; d++) same = en->shape[d] == pt->info[i].shape[d];
             if (!same)
-                return fail(err, CKPT_ESHAPE, "%s: tensor '%s' is not F32 of the parameter's shape",
+                return vel_fail(CKPT_ESHAPE, "%s: tensor '%s' is not F32 of the parameter's shape",
                             path, nm[j]);
         }
         expected += k;
@@ -172,42 +160,41 @@ static int check_optim_file(const st_file *f, const char *path, const param_tabl
     // an EMA was saved but the caller has none: that is allowed (ignored).
     if (st_count(f) != expected && !(!e && has_ema && strcmp(has_ema, "1") == 0 &&
                                      st_count(f) == expected + pt->count))
-        return fail(err, CKPT_EEXTRA, "%s: file has optimizer tensors this run does not know", path);
+        return vel_fail(CKPT_EEXTRA, "%s: file has optimizer tensors this run does not know", path);
     return 0;
 }
 
-int ckpt_load(const char *prefix, param_table *pt, optim *o, ema *e, ckpt_state *st,
-              st_err *err) {
-    if (!pt->values || (o && !st)) return fail(err, VEL_EINVAL, "ckpt_load: bad arguments (an optimizer needs a ckpt_state)");
+int ckpt_load(const char *prefix, param_table *pt, optim *o, ema *e, ckpt_state *st) {
+    if (!pt->values || (o && !st)) return vel_fail(VEL_EINVAL, "ckpt_load: bad arguments (an optimizer needs a ckpt_state)");
     if (o) CHECK(o->total == pt->total && o->count == pt->count);
     if (e) CHECK(e->total == pt->total);
     char *wpath = join(prefix, ".safetensors"), *opath = join(prefix, ".optim.safetensors");
     st_file *wf = NULL, *of = NULL;
     int rc = 0;
     if (!wpath || !opath) {
-        rc = fail(err, VEL_ENOMEM, "out of memory");
+        rc = vel_fail(VEL_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = st_open(&wf, wpath, err)) != 0) goto out;
+    if ((rc = st_open(&wf, wpath)) != 0) goto out;
     uint64_t wstep = 0;
     if (parse_u64(st_meta_get(wf, "train.step"), &wstep) != 0) {
-        rc = fail(err, CKPT_EMETA, "%s: metadata needs a decimal '%s'", wpath, "train.step");
+        rc = vel_fail(CKPT_EMETA, "%s: metadata needs a decimal '%s'", wpath, "train.step");
         goto out;
     }
     st_close(&wf);
     if (o || e) {
-        if ((rc = st_open(&of, opath, err)) != 0) goto out;
-        if ((rc = check_optim_file(of, opath, pt, o, e, wstep, err)) != 0) goto out;
+        if ((rc = st_open(&of, opath)) != 0) goto out;
+        if ((rc = check_optim_file(of, opath, pt, o, e, wstep)) != 0) goto out;
     }
     // Everything checked; st_load_params checks the weights before writing.
-    if ((rc = st_load_params(wpath, pt, err)) != 0) goto out;
+    if ((rc = st_load_params(wpath, pt)) != 0) goto out;
     if (of) {
         for (int i = 0; i < pt->count && rc == 0; i++) {
             char nm[3][NAME_CAP];
             float *bufs[3];
             int k = state_names(nm, bufs, pt, i, o, e);
             for (int j = 0; j < k && rc == 0; j++)
-                rc = st_read_f32(of, st_find(of, nm[j]), bufs[j], pt->info[i].numel, err);
+                rc = st_read_f32(of, st_find(of, nm[j]), bufs[j], pt->info[i].numel);
             if (o && optim_uses_muon(o, i))   // unused half of the state stays zero
                 memset(optim_exp_avg_sq(o, pt, i), 0, (size_t)pt->info[i].numel * sizeof(float));
         }
@@ -234,15 +221,15 @@ out:
 }
 
 int ckpt_save_ema_weights(const char *path, const param_table *pt, const ema *e, dtype_t dtype,
-                          const st_kv *meta, int nmeta, st_err *err) {
-    if (!pt->values || !e || nmeta < 0) return fail(err, VEL_EINVAL, "ckpt_save_ema_weights: bad arguments");
+                          const st_kv *meta, int nmeta) {
+    if (!pt->values || !e || nmeta < 0) return vel_fail(VEL_EINVAL, "ckpt_save_ema_weights: bad arguments");
     CHECK(e->total == pt->total);
     st_tensor_out *t = malloc(((size_t)pt->count + 1) * sizeof *t);
     st_kv *m = malloc(((size_t)nmeta + 1) * sizeof *m);
     if (!t || !m) {
         free(t);
         free(m);
-        return fail(err, VEL_ENOMEM, "out of memory");
+        return vel_fail(VEL_ENOMEM, "out of memory");
     }
     for (int i = 0; i < pt->count; i++) {
         const param_info *p = &pt->info[i];
@@ -250,7 +237,7 @@ int ckpt_save_ema_weights(const char *path, const param_table *pt, const ema *e,
     }
     m[0] = (st_kv){"format", "pt"};
     for (int i = 0; i < nmeta; i++) m[1 + i] = meta[i];
-    int rc = st_write(path, t, pt->count, m, nmeta + 1, err);
+    int rc = st_write(path, t, pt->count, m, nmeta + 1);
     free(t);
     free(m);
     return rc;

@@ -36,19 +36,18 @@ typedef struct {
 // Paths are PREFIX + ".safetensors" / ".optim.safetensors". o and e may be
 // NULL (weights only / no EMA). extra metadata goes into the weights file.
 int ckpt_save(const char *prefix, const param_table *pt, const optim *o, const ema *e,
-              const ckpt_state *st, const st_kv *extra, int nextra, st_err *err);
+              const ckpt_state *st, const st_kv *extra, int nextra);
 
 // Loads what ckpt_save wrote into an already built table / optimizer / EMA
 // of the same layout. o == NULL loads weights only (st may then be NULL; its
 // step comes from the weights file). Returns 0 or a CKPT_* / VEL_* code.
-int ckpt_load(const char *prefix, param_table *pt, optim *o, ema *e, ckpt_state *st,
-              st_err *err);
+int ckpt_load(const char *prefix, param_table *pt, optim *o, ema *e, ckpt_state *st);
 
 // The EMA weights as a plain model file at path (PyTorch names, stored as
 // dtype, metadata "format": "pt" plus meta), ready for st_load_params /
 // ckpt_load(..., NULL, NULL, NULL) in the sampler.
 int ckpt_save_ema_weights(const char *path, const param_table *pt, const ema *e, dtype_t dtype,
-                          const st_kv *meta, int nmeta, st_err *err);
+                          const st_kv *meta, int nmeta);
 
 // FNV-1a 64 of a file's bytes as 16 lower-case hex digits: the hash that
 // ties a latent store to the tokenizer checkpoint it was encoded with.

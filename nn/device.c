@@ -14,18 +14,6 @@
 #include "nn/cuda/vcuda.h"
 #endif
 
-const char *device_strerror(int err) {
-    switch (err) {
-    case DEVICE_EBADNAME: return "unknown device (expected cpu or cuda)";
-    case DEVICE_ENOCUDA: return "this build has no CUDA support (nvcc was not found at build time)";
-    case DEVICE_ENOGPU: return "CUDA requested but no GPU found";
-    case DEVICE_ECONTEXT: return "the CUDA context could not be created";
-    case DEVICE_ENOCTX: return "device memory used but no device is active on this thread";
-    case DEVICE_ECOPY: return "a copy or fill on the device failed";
-    default: return vel_strerror(err);
-    }
-}
-
 int device_parse(const char *name, device_kind *kind, int *index) {
     *index = -1;
     if (!name) return DEVICE_EBADNAME;
@@ -74,7 +62,7 @@ int device_resolve(const char *name, device_kind *kind, int *index, char *msg, s
     if (msglen) msg[0] = 0;
     int r = device_parse(name, kind, index);
     if (r) {
-        snprintf(msg, msglen, "--device '%s': %s", name ? name : "(null)", device_strerror(r));
+        snprintf(msg, msglen, "--device '%s': %s", name ? name : "(null)", vel_strerror(r));
         return r;
     }
     if (*kind == DEVICE_CPU) return 0;
@@ -82,18 +70,18 @@ int device_resolve(const char *name, device_kind *kind, int *index, char *msg, s
     int n = 0;
     vcuda_device_count(&n);
     if (n <= 0) {
-        snprintf(msg, msglen, "--device %s: %s (%s)", name, device_strerror(DEVICE_ENOGPU),
+        snprintf(msg, msglen, "--device %s: %s (%s)", name, vel_strerror(DEVICE_ENOGPU),
                  vcuda_last_error());
         return DEVICE_ENOGPU;
     }
     if (*index >= n) {
         snprintf(msg, msglen, "--device %s: %s (only %d GPU%s visible)", name,
-                 device_strerror(DEVICE_ENOGPU), n, n == 1 ? "" : "s");
+                 vel_strerror(DEVICE_ENOGPU), n, n == 1 ? "" : "s");
         return DEVICE_ENOGPU;
     }
     return 0;
 #else
-    snprintf(msg, msglen, "--device %s: %s", name, device_strerror(DEVICE_ENOCUDA));
+    snprintf(msg, msglen, "--device %s: %s", name, vel_strerror(DEVICE_ENOCUDA));
     return DEVICE_ENOCUDA;
 #endif
 }
@@ -125,14 +113,14 @@ int device_activate(device_kind kind, int index, char *msg, size_t msglen) {
     device_release();
     r = vcuda_ctx_create(&t_ctx, index);
     if (r) {
-        snprintf(msg, msglen, "--device %s: %s: %s (%s)", name, device_strerror(DEVICE_ECONTEXT),
-                 vcuda_strerror(r), vcuda_last_error());
+        snprintf(msg, msglen, "--device %s: %s: %s (%s)", name, vel_strerror(DEVICE_ECONTEXT),
+                 vel_strerror(r), vcuda_last_error());
         return DEVICE_ECONTEXT;
     }
     nn_set_cuda_ctx(t_ctx);
     return 0;
 #else
-    snprintf(msg, msglen, "--device %s: %s", name, device_strerror(DEVICE_ENOCUDA));
+    snprintf(msg, msglen, "--device %s: %s", name, vel_strerror(DEVICE_ENOCUDA));
     return DEVICE_ENOCUDA;
 #endif
 }
@@ -166,7 +154,7 @@ static vcuda_ctx *need_ctx(const char *what) {
 
 static int cuda_fail(int r, const char *what) {
     char d[300];
-    snprintf(d, sizeof d, "%s: %s (%s)", what, vcuda_strerror(r), vcuda_last_error());
+    snprintf(d, sizeof d, "%s: %s (%s)", what, vel_strerror(r), vcuda_last_error());
     return fail(r == VCUDA_EOOM ? VEL_ENOMEM : DEVICE_ECOPY, "%s", d);
 }
 #endif
@@ -194,7 +182,7 @@ int device_alloc(device_kind kind, void **p, size_t bytes) {
     }
     return 0;
 #else
-    return fail(DEVICE_ENOCUDA, "device_alloc: %s", device_strerror(DEVICE_ENOCUDA));
+    return fail(DEVICE_ENOCUDA, "device_alloc: %s", vel_strerror(DEVICE_ENOCUDA));
 #endif
 }
 
@@ -225,7 +213,7 @@ int device_copy(void *dst, const void *src, size_t bytes) {
                      : vcuda_d2h_sync(c, dst, src, bytes);
     return r ? cuda_fail(r, "device_copy") : 0;
 #else
-    return fail(DEVICE_ENOCUDA, "device_copy: %s", device_strerror(DEVICE_ENOCUDA));
+    return fail(DEVICE_ENOCUDA, "device_copy: %s", vel_strerror(DEVICE_ENOCUDA));
 #endif
 }
 
@@ -241,6 +229,6 @@ int device_zero(void *dst, size_t bytes) {
     int r = vcuda_memset0(c, dst, bytes);
     return r ? cuda_fail(r, "device_zero") : 0;
 #else
-    return fail(DEVICE_ENOCUDA, "device_zero: %s", device_strerror(DEVICE_ENOCUDA));
+    return fail(DEVICE_ENOCUDA, "device_zero: %s", vel_strerror(DEVICE_ENOCUDA));
 #endif
 }

@@ -14,7 +14,7 @@
 
 typedef enum { DEVICE_CPU = 0, DEVICE_CUDA = 1 } device_kind;
 
-// Module range -650..-669 (beside nn/cuda's -600..-649).
+// Module range -650..-669 (core/error.h lists the ranges; messages there).
 enum {
     DEVICE_EBADNAME = -650,   // not "cpu" or "cuda"
     DEVICE_ENOCUDA = -651,    // built without nvcc
@@ -24,7 +24,6 @@ enum {
     DEVICE_ECOPY = -655,      // a copy or fill on the device failed
 };
 
-const char *device_strerror(int err);   // chains to vel_strerror
 
 // "cpu" / "cuda" (also "gpu", "cuda:N" with N >= 0 stored in *index, -1 when
 // absent). Only parses: does not look for a GPU.

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,34 +31,6 @@ struct st_file {
     void *map;             // mmap base (st_open) or NULL (st_parse)
     size_t map_len;
 };
-
-const char *ckpt_strerror(int err) {
-    switch (err) {
-    case CKPT_ETRUNC: return "file truncated: shorter than its header says";
-    case CKPT_EJSON: return "safetensors header is not valid JSON";
-    case CKPT_EHEADER: return "safetensors header entry has the wrong structure";
-    case CKPT_EDTYPE: return "unknown or unsupported tensor dtype";
-    case CKPT_EOFFSETS: return "tensor data offsets out of range, overlapping or leaving gaps";
-    case CKPT_ESIZE: return "tensor shape x dtype size does not match its byte length";
-    case CKPT_EDUP: return "duplicate tensor name";
-    case CKPT_EMISSING: return "tensor missing from file";
-    case CKPT_EEXTRA: return "file has tensors the model does not know";
-    case CKPT_ESHAPE: return "tensor shape differs from the model's";
-    case CKPT_EMETA: return "safetensors metadata malformed or incomplete";
-    case CKPT_ETOOBIG: return "safetensors header too large";
-    default: return vel_strerror(err);
-    }
-}
-
-static int fail(st_err *err, int code, const char *fmt, ...) {
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 // File dtype names of the format <-> ours.
 static const struct { const char *name; dtype_t dt; } ST_DTYPES[] = {
@@ -122,38 +93,38 @@ static char *pool_put(char *pool, size_t *pos, const char *s) {
     return p;
 }
 
-static int parse_entry(const cJSON *item, st_entry *e, uint64_t data_len, st_err *err) {
+static int parse_entry(const cJSON *item, st_entry *e, uint64_t data_len) {
     const char *nm = item->string;
     if (!cJSON_IsObject(item))
-        return fail(err, CKPT_EHEADER, "tensor '%s': entry is not a JSON object", nm);
+        return vel_fail(CKPT_EHEADER, "tensor '%s': entry is not a JSON object", nm);
     const cJSON *jd = cJSON_GetObjectItemCaseSensitive(item, "dtype");
     const cJSON *js = cJSON_GetObjectItemCaseSensitive(item, "shape");
     const cJSON *jo = cJSON_GetObjectItemCaseSensitive(item, "data_offsets");
     if (!cJSON_IsString(jd) || !cJSON_IsArray(js) || !cJSON_IsArray(jo))
-        return fail(err, CKPT_EHEADER,
+        return vel_fail(CKPT_EHEADER,
                     "tensor '%s': needs string 'dtype', array 'shape', array 'data_offsets'", nm);
     if (st_dtype_parse(jd->valuestring, &e->dtype) != 0)
-        return fail(err, CKPT_EDTYPE, "tensor '%s': unknown dtype '%.40s'", nm, jd->valuestring);
+        return vel_fail(CKPT_EDTYPE, "tensor '%s': unknown dtype '%.40s'", nm, jd->valuestring);
     int nd = cJSON_GetArraySize(js);
     if (nd > TENSOR_MAX_DIMS)
-        return fail(err, CKPT_EHEADER, "tensor '%s': %d dims, at most %d supported", nm, nd,
+        return vel_fail(CKPT_EHEADER, "tensor '%s': %d dims, at most %d supported", nm, nd,
                     TENSOR_MAX_DIMS);
     e->ndim = 0;
     const cJSON *d;
     cJSON_ArrayForEach(d, js) {
         uint64_t v;
         if (json_u64(d, &v) != 0 || v > (uint64_t)INT64_MAX)
-            return fail(err, CKPT_EHEADER, "tensor '%s': shape entries must be integers >= 0", nm);
+            return vel_fail(CKPT_EHEADER, "tensor '%s': shape entries must be integers >= 0", nm);
         e->shape[e->ndim++] = (int64_t)v;
     }
     uint64_t off[2];
     if (cJSON_GetArraySize(jo) != 2 || json_u64(jo->child, &off[0]) != 0 ||
         json_u64(jo->child->next, &off[1]) != 0)
-        return fail(err, CKPT_EHEADER, "tensor '%s': data_offsets must be two integers >= 0", nm);
+        return vel_fail(CKPT_EHEADER, "tensor '%s': data_offsets must be two integers >= 0", nm);
     e->begin = off[0];
     e->end = off[1];
     if (e->begin > e->end || e->end > data_len)
-        return fail(err, CKPT_EOFFSETS,
+        return vel_fail(CKPT_EOFFSETS,
                     "tensor '%s': data_offsets [%llu, %llu] outside the %llu-byte buffer", nm,
                     (unsigned long long)e->begin, (unsigned long long)e->end,
                     (unsigned long long)data_len);
@@ -161,29 +132,29 @@ static int parse_entry(const cJSON *item, st_entry *e, uint64_t data_len, st_err
     uint64_t es = dtype_size(e->dtype);
     if (e->numel < 0 || (uint64_t)e->numel > UINT64_MAX / es ||
         (uint64_t)e->numel * es != e->end - e->begin)
-        return fail(err, CKPT_ESIZE,
+        return vel_fail(CKPT_ESIZE,
                     "tensor '%s': shape x %s size is not its byte length %llu", nm,
                     jd->valuestring, (unsigned long long)(e->end - e->begin));
     return 0;
 }
 
-static int parse_header(st_file *f, const char *hdr, size_t hlen, st_err *err) {
+static int parse_header(st_file *f, const char *hdr, size_t hlen) {
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(hdr, hlen, &end, 0);
     if (!root) {
         size_t at = end ? (size_t)(end - hdr) : 0;
-        return fail(err, CKPT_EJSON, "header JSON does not parse (near byte %zu of %zu)", at, hlen);
+        return vel_fail(CKPT_EJSON, "header JSON does not parse (near byte %zu of %zu)", at, hlen);
     }
     int rc = 0;
     // Only whitespace may follow the object (the writers pad with spaces).
     for (const char *p = end; p < hdr + hlen; p++)
         if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
-            rc = fail(err, CKPT_EJSON, "trailing bytes after the header JSON (byte %zu)",
+            rc = vel_fail(CKPT_EJSON, "trailing bytes after the header JSON (byte %zu)",
                       (size_t)(p - hdr));
             goto out;
         }
     if (!cJSON_IsObject(root)) {
-        rc = fail(err, CKPT_EJSON, "header is not a JSON object");
+        rc = vel_fail(CKPT_EJSON, "header is not a JSON object");
         goto out;
     }
     // Sizes first, then one pool for every string.
@@ -191,17 +162,17 @@ static int parse_header(st_file *f, const char *hdr, size_t hlen, st_err *err) {
     size_t pool_bytes = 1;
     const cJSON *it;
     cJSON_ArrayForEach(it, root) {
-        if (!it->string) { rc = fail(err, CKPT_EJSON, "header entry without a name"); goto out; }
+        if (!it->string) { rc = vel_fail(CKPT_EJSON, "header entry without a name"); goto out; }
         if (strcmp(it->string, "__metadata__") == 0) {
-            if (seen_meta++) { rc = fail(err, CKPT_EDUP, "duplicate '__metadata__'"); goto out; }
+            if (seen_meta++) { rc = vel_fail(CKPT_EDUP, "duplicate '__metadata__'"); goto out; }
             if (!cJSON_IsObject(it)) {
-                rc = fail(err, CKPT_EMETA, "'__metadata__' is not an object");
+                rc = vel_fail(CKPT_EMETA, "'__metadata__' is not an object");
                 goto out;
             }
             const cJSON *m;
             cJSON_ArrayForEach(m, it) {
                 if (!m->string || !cJSON_IsString(m)) {
-                    rc = fail(err, CKPT_EMETA, "metadata '%s' is not a string",
+                    rc = vel_fail(CKPT_EMETA, "metadata '%s' is not a string",
                               m->string ? m->string : "?");
                     goto out;
                 }
@@ -216,7 +187,7 @@ static int parse_header(st_file *f, const char *hdr, size_t hlen, st_err *err) {
     f->e = calloc((size_t)n + 1, sizeof *f->e);
     f->meta = calloc(2 * (size_t)nmeta + 1, sizeof *f->meta);
     f->pool = malloc(pool_bytes);
-    if (!f->e || !f->meta || !f->pool) { rc = fail(err, VEL_ENOMEM, "out of memory"); goto out; }
+    if (!f->e || !f->meta || !f->pool) { rc = vel_fail(VEL_ENOMEM, "out of memory"); goto out; }
     size_t pos = 0;
     cJSON_ArrayForEach(it, root) {
         if (strcmp(it->string, "__metadata__") == 0) {
@@ -230,44 +201,44 @@ static int parse_header(st_file *f, const char *hdr, size_t hlen, st_err *err) {
         }
         st_entry *e = &f->e[f->n];
         e->name = pool_put(f->pool, &pos, it->string);
-        if ((rc = parse_entry(it, e, f->data_len, err)) != 0) goto out;
+        if ((rc = parse_entry(it, e, f->data_len)) != 0) goto out;
         f->n++;
     }
     qsort(f->e, (size_t)f->n, sizeof *f->e, cmp_name);
     for (int i = 1; i < f->n; i++)
         if (strcmp(f->e[i - 1].name, f->e[i].name) == 0) {
-            rc = fail(err, CKPT_EDUP, "tensor '%s' appears twice in the header", f->e[i].name);
+            rc = vel_fail(CKPT_EDUP, "tensor '%s' appears twice in the header", f->e[i].name);
             goto out;
         }
     if (f->nmeta > 1) {   // duplicate keys: sort a copy of the key pointers
         char **keys = malloc((size_t)f->nmeta * sizeof *keys);
-        if (!keys) { rc = fail(err, VEL_ENOMEM, "out of memory"); goto out; }
+        if (!keys) { rc = vel_fail(VEL_ENOMEM, "out of memory"); goto out; }
         for (int i = 0; i < f->nmeta; i++) keys[i] = f->meta[2 * i];
         qsort(keys, (size_t)f->nmeta, sizeof *keys, cmp_cstr);
         for (int i = 1; i < f->nmeta && rc == 0; i++)
             if (strcmp(keys[i - 1], keys[i]) == 0)
-                rc = fail(err, CKPT_EDUP, "metadata key '%s' appears twice", keys[i]);
+                rc = vel_fail(CKPT_EDUP, "metadata key '%s' appears twice", keys[i]);
         free(keys);
         if (rc != 0) goto out;
     }
     // The tensors must tile [0, data_len): sort by offset, walk once.
     {
         const st_entry **by = malloc(((size_t)f->n + 1) * sizeof *by);
-        if (!by) { rc = fail(err, VEL_ENOMEM, "out of memory"); goto out; }
+        if (!by) { rc = vel_fail(VEL_ENOMEM, "out of memory"); goto out; }
         for (int i = 0; i < f->n; i++) by[i] = &f->e[i];
         qsort(by, (size_t)f->n, sizeof *by, cmp_offset);
         uint64_t at = 0;
         for (int i = 0; i < f->n && rc == 0; i++) {
             if (by[i]->begin > at)
-                rc = fail(err, CKPT_EOFFSETS, "gap of %llu bytes before tensor '%s'",
+                rc = vel_fail(CKPT_EOFFSETS, "gap of %llu bytes before tensor '%s'",
                           (unsigned long long)(by[i]->begin - at), by[i]->name);
             else if (by[i]->begin < at)
-                rc = fail(err, CKPT_EOFFSETS, "tensor '%s' overlaps the tensor before it",
+                rc = vel_fail(CKPT_EOFFSETS, "tensor '%s' overlaps the tensor before it",
                           by[i]->name);
             at = by[i]->end;
         }
         if (rc == 0 && at != f->data_len)
-            rc = fail(err, CKPT_EOFFSETS, "tensors cover %llu of the %llu data bytes",
+            rc = vel_fail(CKPT_EOFFSETS, "tensors cover %llu of the %llu data bytes",
                       (unsigned long long)at, (unsigned long long)f->data_len);
         free(by);
     }
@@ -276,24 +247,24 @@ out:
     return rc;
 }
 
-int st_parse(st_file **out, const void *bytes, size_t len, st_err *err) {
+int st_parse(st_file **out, const void *bytes, size_t len) {
     *out = NULL;
     if (len < 8)
-        return fail(err, CKPT_ETRUNC, "file is %zu bytes, shorter than the 8-byte header length", len);
+        return vel_fail(CKPT_ETRUNC, "file is %zu bytes, shorter than the 8-byte header length", len);
     const unsigned char *b = bytes;
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | b[i];
     if (hlen > len - 8)
-        return fail(err, CKPT_ETRUNC, "header length %llu runs past the end of the %zu-byte file",
+        return vel_fail(CKPT_ETRUNC, "header length %llu runs past the end of the %zu-byte file",
                     (unsigned long long)hlen, len);
     if (hlen > ST_MAX_HEADER)
-        return fail(err, CKPT_ETOOBIG, "header length %llu over the %u-byte limit",
+        return vel_fail(CKPT_ETOOBIG, "header length %llu over the %u-byte limit",
                     (unsigned long long)hlen, ST_MAX_HEADER);
     st_file *f = calloc(1, sizeof *f);
-    if (!f) return fail(err, VEL_ENOMEM, "out of memory");
+    if (!f) return vel_fail(VEL_ENOMEM, "out of memory");
     f->data = b + 8 + hlen;
     f->data_len = len - 8 - hlen;
-    int rc = parse_header(f, (const char *)b + 8, (size_t)hlen, err);
+    int rc = parse_header(f, (const char *)b + 8, (size_t)hlen);
     if (rc != 0) {
         st_close(&f);
         return rc;
@@ -302,15 +273,15 @@ int st_parse(st_file **out, const void *bytes, size_t len, st_err *err) {
     return 0;
 }
 
-int st_open(st_file **out, const char *path, st_err *err) {
+int st_open(st_file **out, const char *path) {
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return fail(err, VEL_EIO, "cannot open '%s': %s", path, strerror(errno));
+    if (fd < 0) return vel_fail(VEL_EIO, "cannot open '%s': %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
         int e = errno;
         close(fd);
-        return fail(err, VEL_EIO, "cannot stat '%s': %s", path, strerror(e));
+        return vel_fail(VEL_EIO, "cannot stat '%s': %s", path, strerror(e));
     }
     size_t len = (size_t)sb.st_size;
     void *map = NULL;
@@ -319,20 +290,18 @@ int st_open(st_file **out, const char *path, st_err *err) {
         if (map == MAP_FAILED) {
             int e = errno;
             close(fd);
-            return fail(err, VEL_EIO, "cannot map '%s': %s", path, strerror(e));
+            return vel_fail(VEL_EIO, "cannot map '%s': %s", path, strerror(e));
         }
     }
     close(fd);
     static const unsigned char empty[1];
-    int rc = st_parse(out, map ? map : empty, len, err);
+    int rc = st_parse(out, map ? map : empty, len);
     if (rc != 0) {
         if (map) munmap(map, len);
-        if (err) {   // prefix the path once, keeping the specific message
-            char tmp[sizeof err->msg];
-            snprintf(tmp, sizeof tmp, "%s", err->msg);
-            snprintf(err->msg, sizeof err->msg, "%.100s: %.200s", path, tmp);
-        }
-        return rc;
+        // Prefix the path once, keeping the specific message.
+        char tmp[1024];
+        snprintf(tmp, sizeof tmp, "%s", vel_error_detail());
+        return vel_fail(rc, "%.200s: %.800s", path, tmp);
     }
     (*out)->map = map;
     (*out)->map_len = len;
@@ -377,7 +346,7 @@ void st_meta_at(const st_file *f, int i, const char **key, const char **value) {
 
 int st_meta_read(const char *path, const char *key, char *out, int outlen) {
     st_file *f;
-    int rc = st_open(&f, path, NULL);
+    int rc = st_open(&f, path);
     if (rc) return rc;
     const char *v = st_meta_get(f, key);
     if (!v) rc = VEL_ENOTFOUND;
@@ -386,10 +355,10 @@ int st_meta_read(const char *path, const char *key, char *out, int outlen) {
     return rc;
 }
 
-int st_read_f32(const st_file *f, int i, float *out, int64_t n, st_err *err) {
+int st_read_f32(const st_file *f, int i, float *out, int64_t n) {
     const st_entry *e = st_get(f, i);
     if (n != e->numel)
-        return fail(err, VEL_ESHAPE, "tensor '%s' has %lld elements, caller expects %lld", e->name,
+        return vel_fail(VEL_ESHAPE, "tensor '%s' has %lld elements, caller expects %lld", e->name,
                     (long long)e->numel, (long long)n);
     const unsigned char *p = st_data(f, i);
     switch (e->dtype) {
@@ -405,7 +374,7 @@ int st_read_f32(const st_file *f, int i, float *out, int64_t n, st_err *err) {
         }
         break;
     default:
-        return fail(err, CKPT_EDTYPE, "tensor '%s': dtype %s cannot be read as floats", e->name,
+        return vel_fail(CKPT_EDTYPE, "tensor '%s': dtype %s cannot be read as floats", e->name,
                     st_dtype_str(e->dtype));
     }
     return 0;
@@ -427,17 +396,17 @@ static int same_shape(const st_entry *e, int ndim, const int64_t *shape) {
 }
 
 int st_load_tensor(const st_file *f, const char *name, float *out, int ndim,
-                   const int64_t *shape, st_err *err) {
+                   const int64_t *shape) {
     int i = st_find(f, name);
-    if (i < 0) return fail(err, CKPT_EMISSING, "tensor '%s' is not in the file", name);
+    if (i < 0) return vel_fail(CKPT_EMISSING, "tensor '%s' is not in the file", name);
     const st_entry *e = &f->e[i];
     if (!same_shape(e, ndim, shape)) {
         char a[128], b[128];
         shape_str(a, sizeof a, e->ndim, e->shape);
         shape_str(b, sizeof b, ndim, shape);
-        return fail(err, CKPT_ESHAPE, "tensor '%s': file shape %s, expected %s", name, a, b);
+        return vel_fail(CKPT_ESHAPE, "tensor '%s': file shape %s, expected %s", name, a, b);
     }
-    return st_read_f32(f, i, out, e->numel, err);
+    return st_read_f32(f, i, out, e->numel);
 }
 
 // ---- writing ----
@@ -489,9 +458,8 @@ static int write_tensor_data(int fd, const st_tensor_out *t, int64_t numel) {
     return 0;
 }
 
-int st_write(const char *path, const st_tensor_out *t, int n, const st_kv *meta, int nmeta,
-             st_err *err) {
-    if (n < 0 || nmeta < 0) return fail(err, VEL_EINVAL, "negative tensor or metadata count");
+int st_write(const char *path, const st_tensor_out *t, int n, const st_kv *meta, int nmeta) {
+    if (n < 0 || nmeta < 0) return vel_fail(VEL_EINVAL, "negative tensor or metadata count");
     // Validate and size the header: every character may grow to 6 when escaped.
     size_t cap = 64;
     int64_t *numel = malloc(((size_t)n + 1) * sizeof *numel);
@@ -499,27 +467,27 @@ int st_write(const char *path, const st_tensor_out *t, int n, const st_kv *meta,
     if (!numel || !names) {
         free(numel);
         free(names);
-        return fail(err, VEL_ENOMEM, "out of memory");
+        return vel_fail(VEL_ENOMEM, "out of memory");
     }
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
         names[i] = t[i].name;
         if (!t[i].name || !t[i].name[0] || strcmp(t[i].name, "__metadata__") == 0)
-            rc = fail(err, VEL_EINVAL, "tensor %d: empty or reserved name", i);
+            rc = vel_fail(VEL_EINVAL, "tensor %d: empty or reserved name", i);
         else if (!st_dtype_str(t[i].dtype) || dtype_size(t[i].dtype) == 0 ||
                  (t[i].dtype != DT_F32 && t[i].dtype != DT_BF16 && t[i].dtype != DT_F16))
-            rc = fail(err, CKPT_EDTYPE, "tensor '%s': can only write F32, BF16, F16", t[i].name);
+            rc = vel_fail(CKPT_EDTYPE, "tensor '%s': can only write F32, BF16, F16", t[i].name);
         else if (t[i].ndim < 0 || t[i].ndim > TENSOR_MAX_DIMS ||
                  (numel[i] = shape_numel_checked(t[i].ndim, t[i].shape)) < 0)
-            rc = fail(err, VEL_EINVAL, "tensor '%s': bad shape", t[i].name);
+            rc = vel_fail(VEL_EINVAL, "tensor '%s': bad shape", t[i].name);
         else if (numel[i] > 0 && !t[i].data)
-            rc = fail(err, VEL_EINVAL, "tensor '%s': no data", t[i].name);
+            rc = vel_fail(VEL_EINVAL, "tensor '%s': no data", t[i].name);
         else
             cap += 6 * strlen(t[i].name) + 96 + 24 * (size_t)t[i].ndim;
     }
     for (int i = 0; i < nmeta && rc == 0; i++) {
         if (!meta[i].key || !meta[i].value)
-            rc = fail(err, VEL_EINVAL, "metadata pair %d has a NULL key or value", i);
+            rc = vel_fail(VEL_EINVAL, "metadata pair %d has a NULL key or value", i);
         else
             cap += 6 * (strlen(meta[i].key) + strlen(meta[i].value)) + 8;
     }
@@ -527,11 +495,11 @@ int st_write(const char *path, const st_tensor_out *t, int n, const st_kv *meta,
         qsort(names, (size_t)n, sizeof *names, cmp_cstr);
         for (int i = 1; i < n && rc == 0; i++)
             if (strcmp(names[i - 1], names[i]) == 0)
-                rc = fail(err, CKPT_EDUP, "tensor '%s' given twice", names[i]);
+                rc = vel_fail(CKPT_EDUP, "tensor '%s' given twice", names[i]);
     }
     free(names);
     char *hdr = rc == 0 ? malloc(cap + 8) : NULL;
-    if (rc == 0 && !hdr) rc = fail(err, VEL_ENOMEM, "out of memory");
+    if (rc == 0 && !hdr) rc = vel_fail(VEL_ENOMEM, "out of memory");
     if (rc != 0) {
         free(numel);
         free(hdr);
@@ -573,12 +541,12 @@ int st_write(const char *path, const st_tensor_out *t, int n, const st_kv *meta,
     if (!tmp) {
         free(numel);
         free(hdr);
-        return fail(err, VEL_ENOMEM, "out of memory");
+        return vel_fail(VEL_ENOMEM, "out of memory");
     }
     snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        rc = fail(err, VEL_EIO, "cannot create temp file for '%s': %s", path, strerror(errno));
+        rc = vel_fail(VEL_EIO, "cannot create temp file for '%s': %s", path, strerror(errno));
         goto done;
     }
     unsigned char lenb[8];
@@ -597,7 +565,7 @@ int st_write(const char *path, const st_tensor_out *t, int n, const st_kv *meta,
     }
     if (!ok) {
         unlink(tmp);
-        rc = fail(err, VEL_EIO, "writing '%s' failed: %s", path, strerror(e));
+        rc = vel_fail(VEL_EIO, "writing '%s' failed: %s", path, strerror(e));
         goto done;
     }
     // fsync the directory so the rename itself survives a crash.
@@ -622,30 +590,30 @@ done:
 }
 
 int st_save_params(const char *path, const param_table *pt, dtype_t dtype, const st_kv *meta,
-                   int nmeta, st_err *err) {
-    if (!pt->values) return fail(err, VEL_EINVAL, "parameter table not committed");
+                   int nmeta) {
+    if (!pt->values) return vel_fail(VEL_EINVAL, "parameter table not committed");
     st_tensor_out *t = calloc((size_t)pt->count + 1, sizeof *t);
-    if (!t) return fail(err, VEL_ENOMEM, "out of memory");
+    if (!t) return vel_fail(VEL_ENOMEM, "out of memory");
     for (int i = 0; i < pt->count; i++) {
         const param_info *p = &pt->info[i];
         t[i] = (st_tensor_out){p->name, dtype, p->ndim, p->shape, pt->values + p->offset};
     }
-    int rc = st_write(path, t, pt->count, meta, nmeta, err);
+    int rc = st_write(path, t, pt->count, meta, nmeta);
     free(t);
     return rc;
 }
 
 // Uses only param_table's fields (no params.c calls) so the fuzzer, which
 // links nn/base.c nn/tensor.c nn/safetensors.c only, still links.
-int st_load_params(const char *path, param_table *pt, st_err *err) {
-    if (!pt->values) return fail(err, VEL_EINVAL, "parameter table not committed");
+int st_load_params(const char *path, param_table *pt) {
+    if (!pt->values) return vel_fail(VEL_EINVAL, "parameter table not committed");
     st_file *f;
-    int rc = st_open(&f, path, err);
+    int rc = st_open(&f, path);
     if (rc != 0) return rc;
     char *used = calloc((size_t)f->n + 1, 1);
     if (!used) {
         st_close(&f);
-        return fail(err, VEL_ENOMEM, "out of memory");
+        return vel_fail(VEL_ENOMEM, "out of memory");
     }
     // Check everything before touching the table; name the first few culprits.
     char list[200] = "";
@@ -664,12 +632,12 @@ int st_load_params(const char *path, param_table *pt, st_err *err) {
             char a[128], b[128];
             shape_str(a, sizeof a, f->e[k].ndim, f->e[k].shape);
             shape_str(b, sizeof b, p->ndim, p->shape);
-            rc = fail(err, CKPT_ESHAPE, "%s: tensor '%s' has shape %s, the model expects %s",
+            rc = vel_fail(CKPT_ESHAPE, "%s: tensor '%s' has shape %s, the model expects %s",
                       path, p->name, a, b);
         }
     }
     if (nmiss > 0) {
-        rc = fail(err, CKPT_EMISSING, "%s: %d tensor(s) missing: %s%s", path, nmiss, list,
+        rc = vel_fail(CKPT_EMISSING, "%s: %d tensor(s) missing: %s%s", path, nmiss, list,
                   nmiss > 4 ? ", ..." : "");
     } else if (rc == 0) {
         for (int k = 0; k < f->n; k++) {
@@ -678,16 +646,16 @@ int st_load_params(const char *path, param_table *pt, st_err *err) {
                 ll += (size_t)snprintf(list + ll, sizeof list - ll, "%s'%s'", nextra > 1 ? ", " : "", f->e[k].name);
         }
         if (nextra > 0)
-            rc = fail(err, CKPT_EEXTRA, "%s: %d tensor(s) not in the model: %s%s", path, nextra,
+            rc = vel_fail(CKPT_EEXTRA, "%s: %d tensor(s) not in the model: %s%s", path, nextra,
                       list, nextra > 4 ? ", ..." : "");
     }
     for (int k = 0; k < f->n && rc == 0; k++)
         if (f->e[k].dtype != DT_F32 && f->e[k].dtype != DT_BF16 && f->e[k].dtype != DT_F16)
-            rc = fail(err, CKPT_EDTYPE, "%s: tensor '%s' is %s, not a float type", path,
+            rc = vel_fail(CKPT_EDTYPE, "%s: tensor '%s' is %s, not a float type", path,
                       f->e[k].name, st_dtype_str(f->e[k].dtype));
     for (int i = 0; i < pt->count && rc == 0; i++) {
         const param_info *p = &pt->info[i];
-        rc = st_read_f32(f, st_find(f, p->name), pt->values + p->offset, p->numel, err);
+        rc = st_read_f32(f, st_find(f, p->name), pt->values + p->offset, p->numel);
     }
     free(used);
     st_close(&f);

@@ -11,8 +11,8 @@
 //
 // Not here: what the tensors mean (nn/checkpoint.h names optimizer state).
 // No OpenMP in this file: the fuzzer builds it with plain clang.
-// Error codes are the checkpoint range -300..-399 (ckpt_strerror); functions
-// that take an st_err fill it with a message naming the tensor or field.
+// Error codes are the checkpoint range -300..-399 (messages: vel_strerror);
+// a failure records a detail naming the tensor or field (vel_error_detail).
 #ifndef NN_SAFETENSORS_H
 #define NN_SAFETENSORS_H
 
@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "nn/params.h"
+#include "core/error.h"
 #include "core/tensor.h"
 
 enum {
@@ -36,11 +37,8 @@ enum {
     CKPT_EMETA = -311,    // __metadata__ malformed, or a needed key missing/bad
     CKPT_ETOOBIG = -312,  // header larger than ST_MAX_HEADER
 };
-const char *ckpt_strerror(int err);   // also covers the shared VEL_* codes
 
 #define ST_MAX_HEADER (100u << 20)    // the official package's limit too
-
-typedef struct { char msg[320]; } st_err;
 
 typedef struct {
     const char *name;     // borrowed, valid until st_close
@@ -54,10 +52,10 @@ typedef struct {
 typedef struct st_file st_file;
 
 // Open and validate a file (memory-mapped read-only). On error *out is NULL,
-// the code is returned and err (may be NULL) says what is wrong.
-int st_open(st_file **out, const char *path, st_err *err);
+// the code is returned and vel_error_detail() says what is wrong.
+int st_open(st_file **out, const char *path);
 // The same on bytes in memory; bytes are borrowed and must outlive the handle.
-int st_parse(st_file **out, const void *bytes, size_t len, st_err *err);
+int st_parse(st_file **out, const void *bytes, size_t len);
 void st_close(st_file **f);
 
 int st_count(const st_file *f);                   // number of tensors
@@ -72,10 +70,10 @@ void st_meta_at(const st_file *f, int i, const char **key, const char **value);
 int st_meta_read(const char *path, const char *key, char *out, int outlen);
 
 // Convert tensor i (F32, BF16 or F16) to floats; n must equal its numel.
-int st_read_f32(const st_file *f, int i, float *out, int64_t n, st_err *err);
+int st_read_f32(const st_file *f, int i, float *out, int64_t n);
 // Find name, check its shape equals (ndim, shape), convert into out.
 int st_load_tensor(const st_file *f, const char *name, float *out, int ndim,
-                   const int64_t *shape, st_err *err);
+                   const int64_t *shape);
 
 typedef struct {
     const char *name;
@@ -89,14 +87,14 @@ typedef struct { const char *key, *value; } st_kv;
 
 // Write n tensors (in this order) and nmeta metadata pairs atomically.
 int st_write(const char *path, const st_tensor_out *t, int n, const st_kv *meta,
-             int nmeta, st_err *err);
+             int nmeta);
 
 // Every parameter of pt under its own name, stored as dtype.
 int st_save_params(const char *path, const param_table *pt, dtype_t dtype,
-                   const st_kv *meta, int nmeta, st_err *err);
+                   const st_kv *meta, int nmeta);
 // Load values by name: the file must hold exactly the table's tensors with the
-// same shapes (err names the missing / extra / mismatched ones). On error the
+// same shapes (the error detail names the missing / extra / mismatched ones). On error the
 // table is left unchanged.
-int st_load_params(const char *path, param_table *pt, st_err *err);
+int st_load_params(const char *path, param_table *pt);
 
 #endif

@@ -27,14 +27,14 @@ int store_rtxn_begin(store *s, MDB_txn **txn) {
         // allows that only with no transaction of ours open.
         if (rc == MDB_MAP_RESIZED && tries < 8) {
             if (atomic_load(&s->open_txns) != 0)
-                return store_fail(STORE_EBUSY, "%s: another process grew the map; end this "
+                return vel_fail(STORE_EBUSY, "%s: another process grew the map; end this "
                                   "process's read transactions to follow it", s->path);
             if ((rc = mdb_env_set_mapsize(s->env, 0)) != 0)
                 return store_lmdb_fail(rc, "mdb_env_set_mapsize(0)");
             continue;
         }
         if (rc == MDB_READERS_FULL)
-            return store_fail(STORE_ELMDB, "%s: all LMDB reader slots in use (raise "
+            return vel_fail(STORE_ELMDB, "%s: all LMDB reader slots in use (raise "
                               "store_opts.max_readers)", s->path);
         return store_lmdb_fail(rc, "mdb_txn_begin(read)");
     }
@@ -46,14 +46,14 @@ void store_rtxn_end(store *s, MDB_txn *txn) {
 }
 
 int store_wtxn_begin(store *s, MDB_txn **txn) {
-    if (s->readonly) return store_fail(STORE_EREADONLY, "%s: opened read-only", s->path);
+    if (s->readonly) return vel_fail(STORE_EREADONLY, "%s: opened read-only", s->path);
     for (int tries = 0;; tries++) {
         // Blocks while a writer of any process holds LMDB's write lock.
         int rc = mdb_txn_begin(s->env, NULL, 0, txn);
         if (rc == 0) return 0;
         if (rc == MDB_MAP_RESIZED && tries < 8) {
             if (atomic_load(&s->open_txns) != 0)
-                return store_fail(STORE_EBUSY, "%s: map was resized by another process while "
+                return vel_fail(STORE_EBUSY, "%s: map was resized by another process while "
                                   "this one holds a read transaction", s->path);
             if ((rc = mdb_env_set_mapsize(s->env, 0)) != 0)
                 return store_lmdb_fail(rc, "mdb_env_set_mapsize(0)");
@@ -65,7 +65,7 @@ int store_wtxn_begin(store *s, MDB_txn **txn) {
 
 int store_grow(store *s, size_t more) {
     if (atomic_load(&s->open_txns) != 0)
-        return store_fail(STORE_EBUSY, "%s: map is full and cannot grow while this process "
+        return vel_fail(STORE_EBUSY, "%s: map is full and cannot grow while this process "
                           "holds a read transaction", s->path);
     // Reader slots left by killed processes pin old pages and make the map
     // look fuller than it is; clear them before deciding to grow.
@@ -76,7 +76,7 @@ int store_grow(store *s, size_t more) {
     if ((rc = mdb_env_info(s->env, &info))) return store_lmdb_fail(rc, "mdb_env_info");
     size_t cur = info.me_mapsize, cap = s->opts.max_map_size;
     if (cur >= cap)
-        return store_fail(STORE_EMAPCAP, "%s: map of %zu bytes is full and at its cap", s->path, cur);
+        return vel_fail(STORE_EMAPCAP, "%s: map of %zu bytes is full and at its cap", s->path, cur);
     // Doubling keeps the number of grow-and-retry rounds logarithmic; the
     // second term covers one batch larger than the whole map.
     size_t want = cur > cap / 2 ? cap : 2 * cur;
@@ -90,7 +90,7 @@ int store_grow(store *s, size_t more) {
 int store_meta_read_txn(MDB_txn *txn, MDB_dbi dbi, store_meta *m) {
     MDB_val k = {8, (void *)STORE_META_KEY}, v;
     int rc = mdb_get(txn, dbi, &k, &v);
-    if (rc == MDB_NOTFOUND) return store_fail(STORE_ENOMETA, "no __meta__ record");
+    if (rc == MDB_NOTFOUND) return vel_fail(STORE_ENOMETA, "no __meta__ record");
     if (rc) return store_lmdb_fail(rc, "mdb_get(__meta__)");
     return store_meta_decode(m, v.mv_data, v.mv_size);
 }
@@ -123,7 +123,7 @@ static bool has_file(const char *path, const char *name) {
 // Opens the environment at an existing directory; s->opts/readonly set.
 static int env_open(store *s, const char *path) {
     s->path = strdup(path);
-    if (!s->path) return store_fail(VEL_ENOMEM, "strdup");
+    if (!s->path) return vel_fail(VEL_ENOMEM, "strdup");
     int rc = mdb_env_create(&s->env);
     if (rc) return store_lmdb_fail(rc, "mdb_env_create");
     if ((rc = mdb_env_set_maxreaders(s->env, s->opts.max_readers ? s->opts.max_readers : 126)))
@@ -147,7 +147,7 @@ static int env_open(store *s, const char *path) {
             unlink(lock);
             free(lock);
         }
-        return store_fail(STORE_ENOTCACHE, "%s: not an LMDB cache (mdb_env_open: %s)", path,
+        return vel_fail(STORE_ENOTCACHE, "%s: not an LMDB cache (mdb_env_open: %s)", path,
                           mdb_strerror(rc));
     }
     // Reader slots of processes that died (SIGKILL) would pin old pages.
@@ -186,13 +186,13 @@ void store_close(store **sp) {
 static int open_existing(store **out, const char *path, const char *expect_hash,
                          const int64_t *expect_shape, const store_opts *opts, bool readonly) {
     *out = NULL;
-    if (!path || !*path) return store_fail(VEL_EINVAL, "store: empty path");
+    if (!path || !*path) return vel_fail(VEL_EINVAL, "store: empty path");
     if (!is_dir(path))
-        return store_fail(STORE_ENOTCACHE, "%s: not a cache directory (missing or not a directory)", path);
+        return vel_fail(STORE_ENOTCACHE, "%s: not a cache directory (missing or not a directory)", path);
     if (!has_file(path, "data.mdb"))
-        return store_fail(STORE_ENOTCACHE, "%s: directory holds no data.mdb (not an LMDB cache)", path);
+        return vel_fail(STORE_ENOTCACHE, "%s: directory holds no data.mdb (not an LMDB cache)", path);
     store *s = store_new(opts, readonly);
-    if (!s) return store_fail(VEL_ENOMEM, "store: handle");
+    if (!s) return vel_fail(VEL_ENOMEM, "store: handle");
     int rc = env_open(s, path);
     MDB_txn *txn = NULL;
     if (!rc) rc = store_rtxn_begin(s, &txn);
@@ -200,7 +200,7 @@ static int open_existing(store **out, const char *path, const char *expect_hash,
         rc = store_lmdb_fail(rc, "mdb_dbi_open");
     if (!rc) {
         rc = store_meta_read_txn(txn, s->dbi, &s->meta);
-        if (rc == STORE_ENOMETA) store_fail(rc, "%s: LMDB environment without __meta__ (not a latent cache)", path);
+        if (rc == STORE_ENOMETA) vel_fail(rc, "%s: LMDB environment without __meta__ (not a latent cache)", path);
     }
     if (txn) store_rtxn_end(s, txn);
     if (!rc) rc = store_meta_expect(&s->meta, expect_hash, expect_shape);
@@ -240,7 +240,7 @@ static int create_meta(store *s, const store_meta *want) {
         if ((rc = mdb_stat(txn, s->dbi, &st))) { mdb_txn_abort(txn); return store_lmdb_fail(rc, "mdb_stat"); }
         if (st.ms_entries != 0) {
             mdb_txn_abort(txn);
-            return store_fail(STORE_ENOMETA, "%s: LMDB environment holds %zu keys but no __meta__ "
+            return vel_fail(STORE_ENOMETA, "%s: LMDB environment holds %zu keys but no __meta__ "
                               "(not a latent cache; refusing to write into it)", s->path, st.ms_entries);
         }
         rc = store_meta_write_txn(txn, s->dbi, want);
@@ -259,15 +259,15 @@ static int create_meta(store *s, const store_meta *want) {
 
 int store_create(store **out, const char *path, const store_meta *meta, const store_opts *opts) {
     *out = NULL;
-    if (!path || !*path || !meta) return store_fail(VEL_EINVAL, "store_create: empty path or meta");
+    if (!path || !*path || !meta) return vel_fail(VEL_EINVAL, "store_create: empty path or meta");
     int rc = store_meta_validate(meta);
     if (rc) return rc;
     if (mkdir(path, 0775) != 0 && errno != EEXIST)
-        return store_fail(VEL_EIO, "%s: cannot create directory: %s", path, strerror(errno));
+        return vel_fail(VEL_EIO, "%s: cannot create directory: %s", path, strerror(errno));
     if (!is_dir(path))
-        return store_fail(STORE_ENOTCACHE, "%s: exists and is not a directory", path);
+        return vel_fail(STORE_ENOTCACHE, "%s: exists and is not a directory", path);
     store *s = store_new(opts, false);
-    if (!s) return store_fail(VEL_ENOMEM, "store: handle");
+    if (!s) return vel_fail(VEL_ENOMEM, "store: handle");
     rc = env_open(s, path);
     if (!rc) rc = create_meta(s, meta);
     if (rc) { store_close(&s); return rc; }

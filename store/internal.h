@@ -34,8 +34,6 @@ struct store_iter {
     bool started;
 };
 
-// Formats the thread's detail message and returns code (printf-style).
-int store_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 // Maps an LMDB return code (what: the call that failed) to a store code.
 int store_lmdb_fail(int rc, const char *what);
 

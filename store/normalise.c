@@ -6,7 +6,7 @@
 
 static int stats_ok(const store_meta *m) {
     if (!m->has_stats)
-        return store_fail(STORE_ENOSTATS, "cache meta has no per-channel mean/std (run "
+        return vel_fail(STORE_ENOSTATS, "cache meta has no per-channel mean/std (run "
                           "store_compute_stats + store_set_stats after encoding)");
     return 0;
 }

@@ -12,7 +12,7 @@
 int store_txn_begin(store *s, store_txn **out) {
     *out = NULL;
     store_txn *t = calloc(1, sizeof *t);
-    if (!t) return store_fail(VEL_ENOMEM, "store_txn_begin");
+    if (!t) return vel_fail(VEL_ENOMEM, "store_txn_begin");
     t->s = s;
     int rc = store_rtxn_begin(s, &t->txn);
     if (rc) { free(t); return rc; }
@@ -30,22 +30,22 @@ void store_txn_end(store_txn **tp) {
 int store_txn_view(store_txn *t, store_view *out, uint64_t index) {
     store *s = t->s;
     if (index > STORE_MAX_INDEX)
-        return store_fail(STORE_EINDEX, "index %llu above %llu", (unsigned long long)index,
+        return vel_fail(STORE_EINDEX, "index %llu above %llu", (unsigned long long)index,
                           (unsigned long long)STORE_MAX_INDEX);
     uint8_t key[8];
     store_key_encode(key, index);
     MDB_val k = {8, key}, v;
     int rc = mdb_get(t->txn, s->dbi, &k, &v);
     if (rc == MDB_NOTFOUND)
-        return store_fail(STORE_ENOKEY, "%s: index %llu not in the cache", s->path,
+        return vel_fail(STORE_ENOKEY, "%s: index %llu not in the cache", s->path,
                           (unsigned long long)index);
     if (rc) return store_lmdb_fail(rc, "mdb_get");
     rc = store_record_decode(out, v.mv_data, v.mv_size, store_meta_numel(&s->meta), s->meta.has_flip);
     if (rc) {
         // Prefix the decoder's detail with where the record lives.
         char detail[400];
-        snprintf(detail, sizeof detail, "%s", store_last_error());
-        return store_fail(rc, "%s: index %llu: %s", s->path, (unsigned long long)index, detail);
+        snprintf(detail, sizeof detail, "%s", vel_error_detail());
+        return vel_fail(rc, "%s: index %llu: %s", s->path, (unsigned long long)index, detail);
     }
     out->index = index;
     return 0;
@@ -53,7 +53,7 @@ int store_txn_view(store_txn *t, store_view *out, uint64_t index) {
 
 int store_view_copy(float *mu, float *sigma, const store_view *v, bool flip) {
     if (flip && !v->has_flip)
-        return store_fail(STORE_ENOFLIP, "index %llu: cache holds no flipped variant",
+        return vel_fail(STORE_ENOFLIP, "index %llu: cache holds no flipped variant",
                           (unsigned long long)v->index);
     size_t tb = (size_t)v->numel * sizeof(float);
     // memcpy, not a float load: the map only aligns small values to 2 bytes.
@@ -65,11 +65,11 @@ int store_view_copy(float *mu, float *sigma, const store_view *v, bool flip) {
 int store_txn_read_batch(store_txn *t, float *mu, float *sigma, int32_t *labels,
                          const uint64_t *idx, const uint8_t *flip, size_t B) {
     // mu (B,C,H,W), sigma (B,C,H,W), labels (B), idx (B), flip (B) or NULL
-    if (B && !idx) return store_fail(VEL_EINVAL, "store_read_batch: idx is NULL");
+    if (B && !idx) return vel_fail(VEL_EINVAL, "store_read_batch: idx is NULL");
     if (flip && !t->s->meta.has_flip)
         for (size_t b = 0; b < B; b++)
             if (flip[b])
-                return store_fail(STORE_ENOFLIP, "%s: batch item %zu asks for a flipped variant, "
+                return vel_fail(STORE_ENOFLIP, "%s: batch item %zu asks for a flipped variant, "
                                   "cache has none", t->s->path, b);
     size_t numel = (size_t)store_meta_numel(&t->s->meta);
     for (size_t b = 0; b < B; b++) {
@@ -102,7 +102,7 @@ int store_get(store *s, float *mu, float *sigma, int32_t *label, uint64_t index,
 int store_iter_open(store *s, store_iter **out, uint64_t start) {
     *out = NULL;
     store_iter *it = calloc(1, sizeof *it);
-    if (!it) return store_fail(VEL_ENOMEM, "store_iter_open");
+    if (!it) return vel_fail(VEL_ENOMEM, "store_iter_open");
     int rc = store_txn_begin(s, &it->t);
     if (rc) { free(it); return rc; }
     if ((rc = mdb_cursor_open(it->t->txn, s->dbi, &it->cur))) {
@@ -134,13 +134,13 @@ int store_iter_next(store_iter *it, store_view *out) {
     if (rc) return store_lmdb_fail(rc, "mdb_cursor_get");
     if (store_key_is_meta(&k)) return 0;   // sorts after every index key
     if (k.mv_size != 8)
-        return store_fail(STORE_EKEY, "%s: key of %zu bytes in the cache", s->path, k.mv_size);
+        return vel_fail(STORE_EKEY, "%s: key of %zu bytes in the cache", s->path, k.mv_size);
     uint64_t index = store_key_decode(k.mv_data);
     rc = store_record_decode(out, v.mv_data, v.mv_size, store_meta_numel(&s->meta), s->meta.has_flip);
     if (rc) {
         char detail[400];
-        snprintf(detail, sizeof detail, "%s", store_last_error());
-        return store_fail(rc, "%s: index %llu: %s", s->path, (unsigned long long)index, detail);
+        snprintf(detail, sizeof detail, "%s", vel_error_detail());
+        return vel_fail(rc, "%s: index %llu: %s", s->path, (unsigned long long)index, detail);
     }
     out->index = index;
     return 1;
@@ -170,7 +170,7 @@ int store_list_indices(store *s, uint64_t **out, size_t *n) {
     uint64_t *arr = malloc((st.ms_entries ? st.ms_entries : 1) * sizeof *arr);
     if (!arr) {
         store_iter_close(&it);
-        return store_fail(VEL_ENOMEM, "store_list_indices: %zu indices", st.ms_entries);
+        return vel_fail(VEL_ENOMEM, "store_list_indices: %zu indices", st.ms_entries);
     }
     size_t k = 0;
     store_view v;

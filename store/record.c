@@ -25,7 +25,7 @@ static int fixed_write(void *data, const char *p, size_t n) {
 
 int store_record_header(uint8_t *buf, size_t cap, size_t *len, int32_t label,
                         int64_t numel, bool has_flip) {
-    if (numel <= 0) return store_fail(VEL_EINVAL, "record header: numel %lld <= 0", (long long)numel);
+    if (numel <= 0) return vel_fail(VEL_EINVAL, "record header: numel %lld <= 0", (long long)numel);
     fixed_buf f = {buf, cap, 0};
     msgpack_packer pk;
     msgpack_packer_init(&pk, &f, fixed_write);
@@ -39,7 +39,7 @@ int store_record_header(uint8_t *buf, size_t cap, size_t *len, int32_t label,
     rc |= msgpack_pack_uint64(&pk, (uint64_t)numel);
     rc |= msgpack_pack_str_with_body(&pk, "flip", 4);
     rc |= has_flip ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
-    if (rc) return store_fail(VEL_EINVAL, "record header: buffer of %zu bytes too small", cap);
+    if (rc) return vel_fail(VEL_EINVAL, "record header: buffer of %zu bytes too small", cap);
     *len = f.len;
     return 0;
 }
@@ -56,39 +56,39 @@ static bool key_is(const msgpack_object *k, const char *name) {
 // Field checks on the unpacked map; fills label/n/flip.
 static int header_fields(const msgpack_object *o, int32_t *label, uint64_t *n, bool *flip) {
     if (o->type != MSGPACK_OBJECT_MAP)
-        return store_fail(STORE_EHEADER, "record header is msgpack type %d, not a map", (int)o->type);
+        return vel_fail(STORE_EHEADER, "record header is msgpack type %d, not a map", (int)o->type);
     int seen_v = 0, seen_label = 0, seen_n = 0, seen_flip = 0;
     for (uint32_t i = 0; i < o->via.map.size; i++) {
         const msgpack_object *k = &o->via.map.ptr[i].key, *v = &o->via.map.ptr[i].val;
         if (k->type != MSGPACK_OBJECT_STR)
-            return store_fail(STORE_EHEADER, "record header key %u is not a string", i);
+            return vel_fail(STORE_EHEADER, "record header key %u is not a string", i);
         if (key_is(k, "v")) {
             if (seen_v++ || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-                return store_fail(STORE_EHEADER, "record header: 'v' repeated or not an unsigned int");
+                return vel_fail(STORE_EHEADER, "record header: 'v' repeated or not an unsigned int");
             if (v->via.u64 != STORE_RECORD_VERSION)
-                return store_fail(STORE_EHEADER, "record header: version %llu, this code reads %d",
+                return vel_fail(STORE_EHEADER, "record header: version %llu, this code reads %d",
                                   (unsigned long long)v->via.u64, STORE_RECORD_VERSION);
         } else if (key_is(k, "label")) {
-            if (seen_label++) return store_fail(STORE_EHEADER, "record header: 'label' repeated");
+            if (seen_label++) return vel_fail(STORE_EHEADER, "record header: 'label' repeated");
             if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 <= INT32_MAX)
                 *label = (int32_t)v->via.u64;
             else if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER && v->via.i64 >= INT32_MIN)
                 *label = (int32_t)v->via.i64;
             else
-                return store_fail(STORE_EHEADER, "record header: 'label' is not an int32");
+                return vel_fail(STORE_EHEADER, "record header: 'label' is not an int32");
         } else if (key_is(k, "n")) {
             if (seen_n++ || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-                return store_fail(STORE_EHEADER, "record header: 'n' repeated or not an unsigned int");
+                return vel_fail(STORE_EHEADER, "record header: 'n' repeated or not an unsigned int");
             *n = v->via.u64;
         } else if (key_is(k, "flip")) {
             if (seen_flip++ || v->type != MSGPACK_OBJECT_BOOLEAN)
-                return store_fail(STORE_EHEADER, "record header: 'flip' repeated or not a bool");
+                return vel_fail(STORE_EHEADER, "record header: 'flip' repeated or not a bool");
             *flip = v->via.boolean;
         }
         // other keys: written by a later version, ignored
     }
     if (!seen_v || !seen_label || !seen_n || !seen_flip)
-        return store_fail(STORE_EHEADER, "record header lacks %s",
+        return vel_fail(STORE_EHEADER, "record header lacks %s",
                           !seen_v ? "'v'" : !seen_label ? "'label'" : !seen_n ? "'n'" : "'flip'");
     return 0;
 }
@@ -97,14 +97,14 @@ int store_record_decode(store_view *out, const void *val, size_t len, int64_t nu
                         bool has_flip) {
     memset(out, 0, sizeof *out);
     if (numel <= 0 || (uint64_t)numel > (SIZE_MAX / 32))
-        return store_fail(VEL_EINVAL, "record decode: layout numel %lld out of range", (long long)numel);
+        return vel_fail(VEL_EINVAL, "record decode: layout numel %lld out of range", (long long)numel);
     size_t hdr_len;
     size_t scan_len = len < STORE_RECORD_HDR_LIMIT ? len : STORE_RECORD_HDR_LIMIT;
     if (store_mp_scan(val, scan_len, &hdr_len) != 0)
-        return store_fail(STORE_EHEADER, "record of %zu bytes does not start with a complete "
+        return vel_fail(STORE_EHEADER, "record of %zu bytes does not start with a complete "
                           "msgpack header of at most %d bytes", len, STORE_RECORD_HDR_LIMIT);
     msgpack_zone zone;
-    if (!msgpack_zone_init(&zone, 512)) return store_fail(VEL_ENOMEM, "record decode: zone");
+    if (!msgpack_zone_init(&zone, 512)) return vel_fail(VEL_ENOMEM, "record decode: zone");
     msgpack_object o;
     size_t off = 0;
     msgpack_unpack_return ur = msgpack_unpack(val, hdr_len, &off, &zone, &o);
@@ -112,19 +112,19 @@ int store_record_decode(store_view *out, const void *val, size_t len, int64_t nu
     uint64_t n = 0;
     bool flip = false;
     int rc;
-    if (ur == MSGPACK_UNPACK_NOMEM_ERROR) rc = store_fail(VEL_ENOMEM, "record decode: msgpack out of memory");
+    if (ur == MSGPACK_UNPACK_NOMEM_ERROR) rc = vel_fail(VEL_ENOMEM, "record decode: msgpack out of memory");
     else if (ur != MSGPACK_UNPACK_SUCCESS || off != hdr_len)
-        rc = store_fail(STORE_EHEADER, "record header: msgpack rejected it (%d)", (int)ur);
+        rc = vel_fail(STORE_EHEADER, "record header: msgpack rejected it (%d)", (int)ur);
     else rc = header_fields(&o, &label, &n, &flip);
     msgpack_zone_destroy(&zone);
     if (rc) return rc;
     if (n != (uint64_t)numel || flip != has_flip)
-        return store_fail(STORE_ERECSIZE, "record header says n=%llu flip=%d, cache layout is "
+        return vel_fail(STORE_ERECSIZE, "record header says n=%llu flip=%d, cache layout is "
                           "n=%lld flip=%d", (unsigned long long)n, (int)flip, (long long)numel,
                           (int)has_flip);
     size_t want = store_record_size(hdr_len, numel, has_flip);
     if (len != want)
-        return store_fail(STORE_ERECSIZE, "record is %zu bytes, its header and the cache layout "
+        return vel_fail(STORE_ERECSIZE, "record is %zu bytes, its header and the cache layout "
                           "need %zu", len, want);
     const uint8_t *p = (const uint8_t *)val + hdr_len;
     size_t tb = (size_t)numel * sizeof(float);

@@ -26,7 +26,7 @@ int store_compute_stats(store *s, float *mean, float *std, size_t n_subset, uint
     size_t n = 0;
     int rc = store_list_indices(s, &idx, &n);
     if (rc) return rc;
-    if (n == 0) { free(idx); return store_fail(STORE_ENOKEY, "%s: no records to compute stats from", s->path); }
+    if (n == 0) { free(idx); return vel_fail(STORE_ENOKEY, "%s: no records to compute stats from", s->path); }
     if (n_subset > 0 && n_subset < n) {
         // Partial Fisher-Yates: the first n_subset slots become a uniform
         // sample; the seed fixes it. Sorting restores a fixed sum order.
@@ -42,7 +42,7 @@ int store_compute_stats(store *s, float *mean, float *std, size_t n_subset, uint
     float *mu = malloc((size_t)(C * HW) * sizeof(float)), *sg = malloc((size_t)(C * HW) * sizeof(float));
     if (!sum || !mu || !sg) {
         free(sum); free(mu); free(sg); free(idx);
-        return store_fail(VEL_ENOMEM, "stats buffers");
+        return vel_fail(VEL_ENOMEM, "stats buffers");
     }
     double *sq = sum + C, *s2 = sum + 2 * C;
     store_txn *t = NULL;
@@ -76,7 +76,7 @@ int store_compute_stats(store *s, float *mean, float *std, size_t n_subset, uint
             mean[c] = (float)sum[c];
             std[c] = (float)sqrt(sq[c] / cnt + s2[c] / cnt);
             if (!(std[c] > 0) || !isfinite(std[c]) || !isfinite(mean[c])) {
-                rc = store_fail(VEL_ERANGE, "%s: channel %lld has mean %g std %g: cannot normalise",
+                rc = vel_fail(VEL_ERANGE, "%s: channel %lld has mean %g std %g: cannot normalise",
                                 s->path, (long long)c, mean[c], std[c]);
                 break;
             }

@@ -37,8 +37,9 @@
 //   sample/decode: store_denormalise(z, zn, meta, B) before the decoder.
 //
 // Errors: 0 or a negative code; store range -200..-299 plus core/base.h codes;
-// store_strerror() names the code and store_last_error() gives the detail of
-// the latest failure in the calling thread (which file, index, field).
+// vel_strerror() (core/error.h) names the code and vel_error_detail() gives the
+// detail of the latest failure in the calling thread (which file, index,
+// field); vel_errmsg(rc) prints both.
 #ifndef STORE_STORE_H
 #define STORE_STORE_H
 
@@ -59,7 +60,7 @@ enum {
     STORE_EHEADER = -207,   // record header is not the expected msgpack map
     STORE_EMISMATCH = -208, // put of an existing index with different content
     STORE_ENOKEY = -209,    // index not in the cache
-    STORE_ELMDB = -210,     // other LMDB failure (detail in store_last_error)
+    STORE_ELMDB = -210,     // other LMDB failure (detail in vel_error_detail)
     STORE_EREADONLY = -211, // write through a store opened read-only
     STORE_ENOFLIP = -212,   // flipped variant asked for, cache has none
     STORE_ENOSTATS = -213,  // normalisation stats not computed yet
@@ -67,10 +68,9 @@ enum {
     STORE_EINDEX = -215,    // index above STORE_MAX_INDEX
     STORE_EKEY = -216,      // a key that is neither an index nor __meta__
     STORE_EMAPCAP = -217,   // map would have to grow past opts.max_map_size
+    STORE_ETRUNC = -218,    // data.mdb shorter than the pages LMDB says it holds
+    STORE_ELABEL = -219,    // a record's label outside [0, meta.num_classes)
 };
-
-const char *store_strerror(int err);   // static string, knows base codes too
-const char *store_last_error(void);    // detail of this thread's latest error
 
 // Indices stay below 2^48 so that no index key can equal the 8 bytes
 // "__meta__" (0x5f5f6d6574615f5f).

@@ -11,17 +11,17 @@
 
 static int check_record(const store *s, const store_record *r, size_t i) {
     if (r->index > STORE_MAX_INDEX)
-        return store_fail(STORE_EINDEX, "record %zu: index %llu above %llu", i,
+        return vel_fail(STORE_EINDEX, "record %zu: index %llu above %llu", i,
                           (unsigned long long)r->index, (unsigned long long)STORE_MAX_INDEX);
     if (!r->mu || !r->sigma)
-        return store_fail(VEL_EINVAL, "record %zu (index %llu): mu or sigma is NULL", i,
+        return vel_fail(VEL_EINVAL, "record %zu (index %llu): mu or sigma is NULL", i,
                           (unsigned long long)r->index);
     bool flip = r->mu_flip || r->sigma_flip;
     if (s->meta.has_flip && !(r->mu_flip && r->sigma_flip))
-        return store_fail(VEL_EINVAL, "record %zu (index %llu): cache keeps flipped variants, "
+        return vel_fail(VEL_EINVAL, "record %zu (index %llu): cache keeps flipped variants, "
                           "mu_flip/sigma_flip missing", i, (unsigned long long)r->index);
     if (!s->meta.has_flip && flip)
-        return store_fail(STORE_ENOFLIP, "record %zu (index %llu): flipped variant given, cache "
+        return vel_fail(STORE_ENOFLIP, "record %zu (index %llu): flipped variant given, cache "
                           "was created without has_flip", i, (unsigned long long)r->index);
     return 0;
 }
@@ -55,9 +55,9 @@ int store_put_batch(store *s, const store_record *recs, size_t n, store_put_resu
     store_put_result local;
     if (!res) res = &local;
     memset(res, 0, sizeof *res);
-    if (s->readonly) return store_fail(STORE_EREADONLY, "%s: opened read-only", s->path);
+    if (s->readonly) return vel_fail(STORE_EREADONLY, "%s: opened read-only", s->path);
     if (n == 0) return 0;
-    if (!recs) return store_fail(VEL_EINVAL, "store_put_batch: recs is NULL");
+    if (!recs) return vel_fail(VEL_EINVAL, "store_put_batch: recs is NULL");
     int rc;
     for (size_t i = 0; i < n; i++)
         if ((rc = check_record(s, &recs[i], i))) return rc;
@@ -92,7 +92,7 @@ int store_put_batch(store *s, const store_record *recs, size_t n, store_put_resu
                     if (same < 0) rc = same;
                     else if (!same) {
                         res->mismatch_index = r->index;
-                        rc = store_fail(STORE_EMISMATCH, "%s: index %llu already cached with "
+                        rc = vel_fail(STORE_EMISMATCH, "%s: index %llu already cached with "
                                         "different content (nothing of this batch written)",
                                         s->path, (unsigned long long)r->index);
                     }
@@ -117,7 +117,7 @@ static int push(uint64_t **arr, size_t *n, size_t *cap, uint64_t v) {
     if (*n == *cap) {
         size_t nc = *cap ? 2 * *cap : 256;
         uint64_t *p = realloc(*arr, nc * sizeof *p);
-        if (!p) return store_fail(VEL_ENOMEM, "store_missing: %zu indices", nc);
+        if (!p) return vel_fail(VEL_ENOMEM, "store_missing: %zu indices", nc);
         *arr = p;
         *cap = nc;
     }
@@ -133,7 +133,7 @@ int store_missing(store *s, uint64_t first, uint64_t end, uint64_t **out, size_t
     // The answer can be as long as the range; bound it so that a typo'd
     // range fails at once instead of allocating gigabytes first.
     if (end - first > STORE_MISSING_MAX_RANGE)
-        return store_fail(VEL_ERANGE, "store_missing: range [%llu, %llu) is longer than %llu",
+        return vel_fail(VEL_ERANGE, "store_missing: range [%llu, %llu) is longer than %llu",
                           (unsigned long long)first, (unsigned long long)end,
                           (unsigned long long)STORE_MISSING_MAX_RANGE);
     MDB_txn *txn;
@@ -153,7 +153,7 @@ int store_missing(store *s, uint64_t first, uint64_t end, uint64_t **out, size_t
     int lrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     while (!rc && lrc == 0 && next < end) {
         if (store_key_is_meta(&k)) break;   // sorts after every index
-        if (k.mv_size != 8) { rc = store_fail(STORE_EKEY, "%s: key of %zu bytes", s->path, k.mv_size); break; }
+        if (k.mv_size != 8) { rc = vel_fail(STORE_EKEY, "%s: key of %zu bytes", s->path, k.mv_size); break; }
         uint64_t idx = store_key_decode(k.mv_data);
         uint64_t stop = idx < end ? idx : end;
         for (; next < stop && !rc; next++) rc = push(&arr, &cnt, &cap, next);

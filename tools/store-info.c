@@ -17,7 +17,7 @@ static void usage(FILE *f) {
 }
 
 static int fail(const char *path, int rc) {
-    fprintf(stderr, "store-info: %s: %s (%s)\n", path, store_strerror(rc), store_last_error());
+    fprintf(stderr, "store-info: %s: %s (%s)\n", path, vel_strerror(rc), vel_error_detail());
     return 1;
 }
 

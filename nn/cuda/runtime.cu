@@ -29,17 +29,6 @@ extern "C" void vcuda_set_error(const char *file, int line, const char *fmt, ...
 
 extern "C" const char *vcuda_last_error(void) { return g_err; }
 
-extern "C" const char *vcuda_strerror(int err) {
-    switch (err) {
-    case VCUDA_ENODEV: return "no CUDA device available";
-    case VCUDA_ERUNTIME: return "CUDA runtime error";
-    case VCUDA_ECUBLAS: return "cuBLAS error";
-    case VCUDA_ECUDNN: return "cuDNN error";
-    case VCUDA_EOOM: return "out of device memory";
-    default: return vel_strerror(err);
-    }
-}
-
 extern "C" int vcuda_device_count(int *n) {
     *n = 0;
     int c = 0;
@@ -211,7 +200,7 @@ extern "C" int vcuda_sync(vcuda_ctx *c) {
 // op API sends any op on it to the CUDA side.
 static int track(void *p, size_t bytes) {
     int r = nn_register_device_range(p, bytes);
-    if (r) vcuda_set_error(__FILE__, __LINE__, "%s", nn_strerror(r));
+    if (r) vcuda_set_error(__FILE__, __LINE__, "%s", vel_strerror(r));
     return r;
 }
 

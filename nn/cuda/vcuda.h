@@ -30,7 +30,8 @@
 extern "C" {
 #endif
 
-// Range -600..-619 (nn/backend.h has -620..-649; core/base.h lists the others).
+// Range -600..-619 (nn/backend.h has -620..-649; core/error.h lists the
+// others, and core/error.c holds the messages).
 enum {
     VCUDA_ENODEV = -600,    // no CUDA driver or no device (or bad device index)
     VCUDA_ERUNTIME = -601,  // a CUDA runtime call failed (see vcuda_last_error)
@@ -39,7 +40,6 @@ enum {
     VCUDA_EOOM = -604,      // cudaMalloc failed: out of device memory
 };
 
-const char *vcuda_strerror(int err);     // chains to vel_strerror
 const char *vcuda_last_error(void);      // thread-local, "" if none yet
 
 // Number of usable devices. Never fails hard: without a driver or device it

@@ -96,7 +96,7 @@ static int decode_item(void *ctx, const bus_msg *msg, bus_msg **reply) {
     }
     int e;
     if ((e = store_denormalise(c->z, tz.data, c->meta, n))) {
-        fprintf(stderr, "decode: %s\n", store_strerror(e));
+        fprintf(stderr, "decode: %s\n", vel_strerror(e));
         return e;
     }
     for (int64_t i0 = 0; i0 < n; i0 += c->batch) {
@@ -109,7 +109,7 @@ static int decode_item(void *ctx, const bus_msg *msg, bus_msg **reply) {
     if ((e = bus_msg_new_reply(reply, "images", msg)) || (e = bus_msg_add_tensor(*reply, "x", &tx)) ||
         (e = bus_msg_add_tensor(*reply, "u8", &tu)) ||
         (has_labels && (e = bus_msg_add_tensor(*reply, "labels", &tl)))) {
-        fprintf(stderr, "decode: cannot build images: %s\n", bus_strerror(e));
+        fprintf(stderr, "decode: cannot build images: %s\n", vel_strerror(e));
         bus_msg_destroy(reply);
     }
     return 0;
@@ -179,14 +179,13 @@ int decode_vae_main(int argc, char **argv) {
         rc = 1;
         goto done;
     }
-    st_err err;
-    if ((e = st_load_params(path, &m->pt, &err))) {
-        fprintf(stderr, "decode: %s: %s (%s)\n", path, ckpt_strerror(e), err.msg);
+    if ((e = st_load_params(path, &m->pt))) {
+        fprintf(stderr, "decode: %s: %s (%s)\n", path, vel_strerror(e), vel_error_detail());
         rc = 1;
         goto done;
     }
     if ((e = store_open(&st, spath, NULL, shape, NULL))) {
-        fprintf(stderr, "decode: store %s: %s (%s)\n", spath, store_strerror(e), store_last_error());
+        fprintf(stderr, "decode: store %s: %s (%s)\n", spath, vel_strerror(e), vel_error_detail());
         rc = 1;
         goto done;
     }
@@ -204,8 +203,8 @@ int decode_vae_main(int argc, char **argv) {
         int B = n - i0 < batch ? n - i0 : batch;
         for (int b = 0; b < B; b++) idx[b] = (uint64_t)(i0 + b);
         if ((e = store_read_batch(st, mu, sig, NULL, idx, NULL, (size_t)B))) {
-            fprintf(stderr, "decode: reading records %d..%d: %s (%s)\n", i0, i0 + B - 1, store_strerror(e),
-                    store_last_error());
+            fprintf(stderr, "decode: reading records %d..%d: %s (%s)\n", i0, i0 + B - 1, vel_strerror(e),
+                    vel_error_detail());
             rc = 1;
             goto done;
         }
@@ -218,14 +217,14 @@ int decode_vae_main(int argc, char **argv) {
     to_u8_nhwc(u8, imgs, n, C, 1024);
     snprintf(path, sizeof path, "%s/decoded.png", out);
     if ((e = image_grid_write_png(path, imgs, n, C, 32, 32, ncols))) {
-        fprintf(stderr, "decode: cannot write %s (%s)\n", path, data_strerror(e));
+        fprintf(stderr, "decode: cannot write %s (%s)\n", path, vel_strerror(e));
         rc = 1;
         goto done;
     }
     snprintf(path, sizeof path, "%s/decoded.npz", out);
     int64_t ishape[4] = {n, 32, 32, C};
     if ((e = image_npz_write_u8(path, u8, 4, ishape))) {
-        fprintf(stderr, "decode: cannot write %s (%s)\n", path, data_strerror(e));
+        fprintf(stderr, "decode: cannot write %s (%s)\n", path, vel_strerror(e));
         rc = 1;
         goto done;
     }

@@ -65,7 +65,7 @@ static int decode_item(void *ctx, const bus_msg *m, bus_msg **reply) {
     int e;
     if (!c->meta) memcpy(c->z, tz.data, sizeof(float) * 2 * n);
     else if ((e = store_denormalise(c->z, tz.data, c->meta, n))) {
-        fprintf(stderr, "decode: %s\n", store_strerror(e));
+        fprintf(stderr, "decode: %s\n", vel_strerror(e));
         return e;
     }
     if (c->t) toy_tok_decode(c->t, c->x, c->z, (int)n);
@@ -74,7 +74,7 @@ static int decode_item(void *ctx, const bus_msg *m, bus_msg **reply) {
     tensor tl = tensor_view(DT_F32, c->z, 2, (int64_t[]){n, 2});
     if ((e = bus_msg_new_reply(reply, "points", m)) || (e = bus_msg_add_tensor(*reply, "x", &tx)) ||
         (e = bus_msg_add_tensor(*reply, "z", &tl))) {
-        fprintf(stderr, "decode: cannot build points: %s\n", bus_strerror(e));
+        fprintf(stderr, "decode: cannot build points: %s\n", vel_strerror(e));
         bus_msg_destroy(reply);
     }
     return 0;
@@ -103,7 +103,7 @@ int decode_toy_main(int argc, char **argv) {
     store *st = NULL;
     int e = spath ? store_open(&st, spath, NULL, (int64_t[]){2, 1, 1}, NULL) : 0;
     if (e) {
-        fprintf(stderr, "decode: cannot open store %s: %s (%s)\n", spath, store_strerror(e), store_last_error());
+        fprintf(stderr, "decode: cannot open store %s: %s (%s)\n", spath, vel_strerror(e), vel_error_detail());
         toy_tok_destroy(&t);
         return 1;
     }

@@ -93,12 +93,13 @@ int encode_vae_main(int argc, char **argv) {
     photo_tiles tiles = {0};
     int64_t nsplit;
     if (C == 1) {
-        if (fmnist_load(data_dir, split, &ds, msg, sizeof msg)) { fprintf(stderr, "encode: %s\n", msg); return 2; }
+        int lrc = fmnist_load(data_dir, split, &ds);
+        if (lrc) { fprintf(stderr, "encode: %s\n", vel_errmsg(lrc)); return 2; }
         nsplit = ds->n;
     } else {
-        if (photo_tiles_load(NULL, photo_base, 32, strcmp(split, "test") ? PHOTOS_TRAIN : PHOTOS_TEST, &tiles, msg,
-                             sizeof msg)) {
-            fprintf(stderr, "encode: %s\n", msg);
+        int prc = photo_tiles_load(NULL, photo_base, 32, strcmp(split, "test") ? PHOTOS_TRAIN : PHOTOS_TEST, &tiles);
+        if (prc) {
+            fprintf(stderr, "encode: %s\n", vel_errmsg(prc));
             return 2;
         }
         nsplit = tiles.n;
@@ -133,9 +134,8 @@ int encode_vae_main(int argc, char **argv) {
         rc = 1;
         goto done;
     }
-    st_err err;
-    e = st_load_params(wpath, &m->pt, &err);
-    if (e) { fprintf(stderr, "encode: %s: %s (%s)\n", wpath, ckpt_strerror(e), err.msg); rc = 1; goto done; }
+    e = st_load_params(wpath, &m->pt);
+    if (e) { fprintf(stderr, "encode: %s: %s (%s)\n", wpath, vel_strerror(e), vel_error_detail()); rc = 1; goto done; }
     store_meta meta;
     char dname[64];
     if (C == 1) snprintf(dname, sizeof dname, "fashion-mnist-%s", split);
@@ -147,12 +147,12 @@ int encode_vae_main(int argc, char **argv) {
     }
     store_opts sopts = {.existing = STORE_EXISTING_SKIP};
     if ((e = store_create(&st, spath, &meta, &sopts))) {
-        fprintf(stderr, "encode: cannot create store %s: %s (%s)\n", spath, store_strerror(e), store_last_error());
+        fprintf(stderr, "encode: cannot create store %s: %s (%s)\n", spath, vel_strerror(e), vel_error_detail());
         rc = 1;
         goto done;
     }
     if ((e = store_missing(st, (uint64_t)first, (uint64_t)end, &todo, &ntodo))) {
-        fprintf(stderr, "encode: %s: %s (%s)\n", spath, store_strerror(e), store_last_error());
+        fprintf(stderr, "encode: %s: %s (%s)\n", spath, vel_strerror(e), vel_error_detail());
         rc = 1;
         goto done;
     }
@@ -182,7 +182,7 @@ int encode_vae_main(int argc, char **argv) {
                                      .mu_flip = muf + (size_t)b * per, .sigma_flip = sigf + (size_t)b * per};
         store_put_result res;
         if ((e = store_put_batch(st, recs, (size_t)B, &res))) {
-            fprintf(stderr, "\nencode: writing %s: %s (%s)\n", spath, store_strerror(e), store_last_error());
+            fprintf(stderr, "\nencode: writing %s: %s (%s)\n", spath, vel_strerror(e), vel_error_detail());
             rc = 1;
             goto done;
         }
@@ -195,7 +195,7 @@ int encode_vae_main(int argc, char **argv) {
         store_count(st, &have);
         size_t sub = (size_t)(stats_n < (int64_t)have ? stats_n : (int64_t)have);
         if ((e = store_compute_stats(st, mean, sd, sub, seed)) || (e = store_set_stats(st, mean, sd))) {
-            fprintf(stderr, "encode: latent statistics: %s (%s)\n", store_strerror(e), store_last_error());
+            fprintf(stderr, "encode: latent statistics: %s (%s)\n", vel_strerror(e), vel_error_detail());
             rc = 1;
             goto done;
         }

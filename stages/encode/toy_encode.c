@@ -178,7 +178,7 @@ int encode_toy_main(int argc, char **argv) {
     if (store_meta_init(&meta, hash, 2, 1, 1, false, dataset, (uint64_t)n, "toy-v1")) goto done;
     int e = store_create(&st, spath, &meta, NULL);
     if (e) {
-        fprintf(stderr, "encode: cannot create store %s: %s (%s)\n", spath, store_strerror(e), store_last_error());
+        fprintf(stderr, "encode: cannot create store %s: %s (%s)\n", spath, vel_strerror(e), vel_error_detail());
         goto done;
     }
     size_t written = 0, skipped = 0;
@@ -189,21 +189,21 @@ int encode_toy_main(int argc, char **argv) {
                                      .sigma = sg + 2 * (s + i)};
         store_put_result res;
         if ((e = store_put_batch(st, recs, m, &res))) {
-            fprintf(stderr, "encode: writing %s: %s (%s)\n", spath, store_strerror(e), store_last_error());
+            fprintf(stderr, "encode: writing %s: %s (%s)\n", spath, vel_strerror(e), vel_error_detail());
             goto done;
         }
         written += res.written, skipped += res.skipped;
     }
     float mean[2], std[2];
     if ((e = store_compute_stats(st, mean, std, (size_t)n, 0)) || (e = store_set_stats(st, mean, std))) {
-        fprintf(stderr, "encode: latent statistics: %s (%s)\n", store_strerror(e), store_last_error());
+        fprintf(stderr, "encode: latent statistics: %s (%s)\n", vel_strerror(e), vel_error_detail());
         goto done;
     }
     fprintf(stderr, "[encode toy] %s: %zu written, %zu already present; latent mean (%.4g, %.4g) std (%.4g, %.4g)\n",
             spath, written, skipped, mean[0], mean[1], std[0], std[1]);
     if (diag && t && stage_mkdir_parent(STAGE, diag)) goto done;
     if (diag && t && (e = diagnostics(diag, t, g, nhold))) {
-        fprintf(stderr, "encode: cannot write diagnostics %s: %s\n", diag, toy_strerror(e));
+        fprintf(stderr, "encode: cannot write diagnostics %s: %s\n", diag, vel_strerror(e));
         goto done;
     }
     rc = 0;

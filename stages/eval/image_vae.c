@@ -173,7 +173,7 @@ int eval_vae_main(int argc, char **argv) {
     const char *reg_name = "?";
     {
         st_file *sf = NULL;
-        if (!st_open(&sf, path, NULL)) {
+        if (!st_open(&sf, path)) {
             const char *r = st_meta_get(sf, "vae.reg");
             reg_name = r && !strcmp(r, "kl") ? "kl" : r && !strcmp(r, "ve") ? "ve" : "?";
             st_close(&sf);
@@ -193,7 +193,8 @@ int eval_vae_main(int argc, char **argv) {
     char split[160];
     if (C == 1) {
         fmnist *test = NULL;
-        if (fmnist_load(data_dir, "test", &test, msg, sizeof msg)) { fprintf(stderr, "eval: %s\n", msg); return 1; }
+        int lrc = fmnist_load(data_dir, "test", &test);
+        if (lrc) { fprintf(stderr, "eval: %s\n", vel_errmsg(lrc)); return 1; }
         if (n > test->n) n = (int)test->n;
         imgs = malloc(sizeof(float) * (size_t)n * 1024);
         if (imgs) fmnist_batch_f32(test, imgs, NULL, NULL, 0, n);
@@ -202,8 +203,9 @@ int eval_vae_main(int argc, char **argv) {
         snprintf(split, sizeof split, "fashion-mnist test (first n)");
     } else {
         photo_tiles tiles;
-        if (photo_tiles_load(NULL, photo_base, 32, PHOTOS_TEST, &tiles, msg, sizeof msg) || tiles.n < 2) {
-            fprintf(stderr, "eval: %s\n", tiles.n ? "photo bank: fewer than 2 held-out tiles" : msg);
+        int prc = photo_tiles_load(NULL, photo_base, 32, PHOTOS_TEST, &tiles);
+        if (prc || tiles.n < 2) {
+            fprintf(stderr, "eval: %s\n", tiles.n ? "photo bank: fewer than 2 held-out tiles" : vel_errmsg(prc));
             photo_tiles_free(&tiles);
             return 1;
         }
@@ -218,7 +220,6 @@ int eval_vae_main(int argc, char **argv) {
     eval_ctx ec = {.out = out, .n = n, .C = C};
     int rc = 0;
     if (vae_create(&m, &vc, batch, 0)) { fprintf(stderr, "eval: out of memory\n"); rc = 1; goto done; }
-    st_err err;
     if (cls_path) {
         ec.f_orig = malloc(sizeof(float) * (size_t)n * CLASSIFIER_FEAT_DIM);
         ec.f_rec = malloc(sizeof(float) * (size_t)n * CLASSIFIER_FEAT_DIM);
@@ -227,15 +228,15 @@ int eval_vae_main(int argc, char **argv) {
             rc = 1;
             goto done;
         }
-        if ((e = st_load_params(cls_path, &ec.cl->pt, &err))) {
-            fprintf(stderr, "eval: %s: %s (%s)\n", cls_path, ckpt_strerror(e), err.msg);
+        if ((e = st_load_params(cls_path, &ec.cl->pt))) {
+            fprintf(stderr, "eval: %s: %s (%s)\n", cls_path, vel_strerror(e), vel_error_detail());
             rc = 1;
             goto done;
         }
     }
-    e = st_load_params(path, &m->pt, &err);
+    e = st_load_params(path, &m->pt);
     if (e) {
-        fprintf(stderr, "eval: %s: %s (%s)\n", path, ckpt_strerror(e), err.msg);
+        fprintf(stderr, "eval: %s: %s (%s)\n", path, vel_strerror(e), vel_error_detail());
         rc = 1;
         goto done;
     }
@@ -269,8 +270,9 @@ int eval_vae_main(int argc, char **argv) {
     int ph_n = 0;
     if (use_photos) {
         photo_tiles all;
-        if (photo_tiles_load(NULL, 128, 32, PHOTOS_ALL, &all, msg, sizeof msg)) {
-            fprintf(stderr, "eval: --photos: %s\n", msg);
+        int prc = photo_tiles_load(NULL, 128, 32, PHOTOS_ALL, &all);
+        if (prc) {
+            fprintf(stderr, "eval: --photos: %s\n", vel_errmsg(prc));
             rc = 1;
             goto free_bufs;
         }

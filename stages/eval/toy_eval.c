@@ -130,7 +130,7 @@ static int latent_png(const char *path, const float *z, int64_t n, const char *s
         int e = store_open(&st, spath, NULL, (int64_t[]){2, 1, 1}, NULL);
         uint64_t cnt = 0;
         if (e || store_count(st, &cnt)) {
-            fprintf(stderr, "eval: cannot read store %s: %s (%s)\n", spath, store_strerror(e), store_last_error());
+            fprintf(stderr, "eval: cannot read store %s: %s (%s)\n", spath, vel_strerror(e), vel_error_detail());
             store_close(&st);
             return e ? e : VEL_EIO;
         }
@@ -302,7 +302,7 @@ int eval_toy_main(int argc, char **argv) {
         (e = bus_socket_open(&ctl, BUS_SUB, NULL)) || (e = bus_connect(ctl, ctl_ep)) ||
         (e = bus_acker_open(&ack, acks, NULL)) || (e = bus_eos_new(&eos, sources)) ||
         (e = bus_dedupe_new(&dd))) {
-        fprintf(stderr, "eval: cannot set up sockets: %s\n", bus_strerror(e));
+        fprintf(stderr, "eval: cannot set up sockets: %s\n", vel_strerror(e));
         goto done;
     }
     double last = vel_now();
@@ -319,7 +319,7 @@ int eval_toy_main(int argc, char **argv) {
             continue;
         }
         last = vel_now();
-        if (e) { fprintf(stderr, "eval: rejected a message: %s\n", bus_strerror(e)); continue; }
+        if (e) { fprintf(stderr, "eval: rejected a message: %s\n", vel_strerror(e)); continue; }
         if (which == 1) {
             if (bus_eos_note(eos, m) < 0) fprintf(stderr, "eval: eos from an unknown source %u\n", bus_msg_src(m));
             bus_msg_destroy(&m);
@@ -364,7 +364,7 @@ int eval_toy_main(int argc, char **argv) {
             dups++;
         }
         int ae = bus_ack(ack, m, 1000);   // ack duplicates too: the first ack may be lost
-        if (ae && ae != BUS_ETIMEOUT) fprintf(stderr, "eval: ack failed: %s\n", bus_strerror(ae));
+        if (ae && ae != BUS_ETIMEOUT) fprintf(stderr, "eval: ack failed: %s\n", vel_strerror(ae));
         bus_msg_destroy(&m);
     }
     fprintf(stderr, "[eval toy] %d items (%lld samples), %lld duplicates dropped\n", nitems, (long long)total,

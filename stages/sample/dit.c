@@ -110,10 +110,9 @@ static int meta_int(const st_file *f, const char *key, int lo, int hi, int *out)
 // its weights. 0, or a code with a sentence in msg.
 static int dit_load(ldit **out, const char *path, int bmax, char *msg, size_t cap) {
     *out = NULL;
-    st_err e = {{0}};
     st_file *f;
-    int rc = st_open(&f, path, &e);
-    if (rc) { snprintf(msg, cap, "%s: %s", path, e.msg[0] ? e.msg : ckpt_strerror(rc)); return rc; }
+    int rc = st_open(&f, path);
+    if (rc) { snprintf(msg, cap, "%s: %s", path, vel_error_detail()[0] ? vel_error_detail() : vel_strerror(rc)); return rc; }
     ldit_config c = {0};
     static const char *keys[] = {"dit.depth", "dit.hidden", "dit.heads", "dit.patch", "dit.in_channels",
                                  "dit.input_size", "dit.num_classes", "dit.qk_norm"};
@@ -131,9 +130,9 @@ static int dit_load(ldit **out, const char *path, int bmax, char *msg, size_t ca
         snprintf(msg, cap, "%s: %s", path, why);
         return LDIT_ECONFIG;
     }
-    if ((rc = ldit_create(out, &c, bmax))) { snprintf(msg, cap, "%s: %s", path, ldit_strerror(rc)); return rc; }
-    if ((rc = st_load_params(path, &(*out)->pt, &e))) {
-        snprintf(msg, cap, "%s: %s", path, e.msg[0] ? e.msg : ckpt_strerror(rc));
+    if ((rc = ldit_create(out, &c, bmax))) { snprintf(msg, cap, "%s: %s", path, vel_strerror(rc)); return rc; }
+    if ((rc = st_load_params(path, &(*out)->pt))) {
+        snprintf(msg, cap, "%s: %s", path, vel_error_detail()[0] ? vel_error_detail() : vel_strerror(rc));
         ldit_destroy(out);
     }
     return rc;
@@ -205,7 +204,7 @@ static int dit_item(void *ctx, const bus_msg *msg, bus_msg **reply) {
         int e = smp_integrate(x, c->y + i0, b, c->numel, c->ts, c->steps, &c->so, dit_velocity, c, c->scratch);
         if (e) {
             fprintf(stderr, "sample: job %llu: %s\n", (unsigned long long)bus_msg_id(msg),
-                    e == SMP_ECONFIG ? smp_strerror(e) : ldit_strerror(e));
+                    vel_strerror(e));
             return e;
         }
     }
@@ -215,7 +214,7 @@ static int dit_item(void *ctx, const bus_msg *msg, bus_msg **reply) {
     int e;
     if ((e = bus_msg_new_reply(reply, "latents", msg)) || (e = bus_msg_add_tensor(*reply, "z", &tz)) ||
         (e = bus_msg_add_tensor(*reply, "labels", &ty))) {
-        fprintf(stderr, "sample: cannot build latents: %s\n", bus_strerror(e));
+        fprintf(stderr, "sample: cannot build latents: %s\n", vel_strerror(e));
         bus_msg_destroy(reply);
     }
     return 0;

@@ -12,7 +12,7 @@ int sample_run_source(const sample_source_opts *so, sample_job_fn extra, void *c
                          .sock = {.allow_remote = so->bind_any}};
     bus_source *s;
     int rc = bus_source_open(&s, &o);
-    if (rc) { fprintf(stderr, "sample: cannot open job source: %s\n", bus_strerror(rc)); return 1; }
+    if (rc) { fprintf(stderr, "sample: cannot open job source: %s\n", vel_strerror(rc)); return 1; }
     uint64_t id = 0;
     for (int64_t start = 0; start < so->n; start += so->job_size, id++) {
         bus_msg *m = NULL;
@@ -22,7 +22,7 @@ int sample_run_source(const sample_source_opts *so, sample_job_fn extra, void *c
             (rc = bus_msg_set_uint(m, "seed", so->seed * 1000003u + id)) ||
             (extra && (rc = extra(ctx, m, id, start, cnt))) ||
             (rc = bus_source_add(s, &m))) {
-            fprintf(stderr, "sample: cannot queue job %llu: %s\n", (unsigned long long)id, bus_strerror(rc));
+            fprintf(stderr, "sample: cannot queue job %llu: %s\n", (unsigned long long)id, vel_strerror(rc));
             bus_msg_destroy(&m);
             bus_source_close(&s);
             return 1;
@@ -50,7 +50,7 @@ int sample_run_source(const sample_source_opts *so, sample_job_fn extra, void *c
             (unsigned long long)st.jobs, (unsigned long long)st.issued, (unsigned long long)st.reissued,
             (unsigned long long)st.acked, vel_now() - t0);
     bus_source_close(&s);
-    if (rc) { fprintf(stderr, "sample: job source failed: %s\n", bus_strerror(rc)); return 1; }
+    if (rc) { fprintf(stderr, "sample: job source failed: %s\n", vel_strerror(rc)); return 1; }
     return 0;
 }
 

@@ -116,10 +116,10 @@ static int sample_item(void *ctx, const bus_msg *m, bus_msg **reply) {
     for (int64_t i = 0; i < 2 * count; i++) c->x[i] = (float)mt_randn(&r);
     int e = smp_integrate(c->x, NULL, count, 2, c->ts, c->steps, &c->so, c->f ? flow_velocity : exact_velocity,
                           c->f ? (void *)&c->fc : (void *)c->g, c->scratch);
-    if (e) { fprintf(stderr, "sample: %s\n", smp_strerror(e)); return e; }
+    if (e) { fprintf(stderr, "sample: %s\n", vel_strerror(e)); return e; }
     tensor t = tensor_view(DT_F32, c->x, 2, (int64_t[]){count, 2});
     if ((e = bus_msg_new_reply(reply, "latents", m)) || (e = bus_msg_add_tensor(*reply, "z", &t))) {
-        fprintf(stderr, "sample: cannot build latents: %s\n", bus_strerror(e));
+        fprintf(stderr, "sample: cannot build latents: %s\n", vel_strerror(e));
         bus_msg_destroy(reply);
     }
     return 0;

@@ -274,8 +274,8 @@ static int open_inputs(run_t *r, const int *ovr) {
     }
     int e = store_open(&r->st, o->store, NULL, NULL, NULL);
     if (e) {
-        fprintf(stderr, "train: cannot open the latent cache %s: %s (%s)\n", o->store, store_strerror(e),
-                store_last_error());
+        fprintf(stderr, "train: cannot open the latent cache %s: %s (%s)\n", o->store, vel_strerror(e),
+                vel_error_detail());
         return 2;
     }
     r->sm = store_get_meta(r->st);
@@ -290,7 +290,7 @@ static int open_inputs(run_t *r, const int *ovr) {
         return 2;
     }
     if ((e = store_list_indices(r->st, &r->indices, &r->nidx))) {
-        fprintf(stderr, "train: listing %s: %s (%s)\n", o->store, store_strerror(e), store_last_error());
+        fprintf(stderr, "train: listing %s: %s (%s)\n", o->store, vel_strerror(e), vel_error_detail());
         return 1;
     }
     if ((int64_t)r->nidx < o->batch) {
@@ -299,7 +299,7 @@ static int open_inputs(run_t *r, const int *ovr) {
     }
     int max1 = 0;
     if ((e = scan_labels(r->st, r->indices, r->nidx, &max1))) {
-        fprintf(stderr, "train: reading labels: %s (%s)\n", store_strerror(e), store_last_error());
+        fprintf(stderr, "train: reading labels: %s (%s)\n", vel_strerror(e), vel_error_detail());
         return 1;
     }
     if (max1 < 0) { fprintf(stderr, "train: the cache has unlabelled records; class conditioning needs labels\n"); return 2; }
@@ -362,10 +362,9 @@ static int build(run_t *r, int64_t *start) {
     *start = 0;
     if (o->resume) {
         ckpt_state cs;
-        st_err err = {{0}};
-        int e = ckpt_load(r->prefix, &r->m->pt, r->opt, r->ema, &cs, &err);
+        int e = ckpt_load(r->prefix, &r->m->pt, r->opt, r->ema, &cs);
         if (e) {
-            fprintf(stderr, "train: --resume: %s: %s (%s)\n", r->prefix, ckpt_strerror(e), err.msg);
+            fprintf(stderr, "train: --resume: %s: %s (%s)\n", r->prefix, vel_strerror(e), vel_error_detail());
             return 2;
         }
         if (cs.rng_seed != o->seed) {
@@ -385,14 +384,13 @@ static int build(run_t *r, int64_t *start) {
 
 static int save(run_t *r, int64_t step) {
     ckpt_state cs = {.step = (uint64_t)step, .rng_seed = r->o.seed, .rng_offset = (uint64_t)step};
-    st_err err = {{0}};
-    int e = ckpt_save(r->prefix, &r->m->pt, r->opt, r->ema, &cs, r->meta.kv, r->meta.n, &err);
+    int e = ckpt_save(r->prefix, &r->m->pt, r->opt, r->ema, &cs, r->meta.kv, r->meta.n);
     if (!e) {
         char p[1200];
         snprintf(p, sizeof p, "%s/dit-ema.safetensors", r->o.out);
-        e = ckpt_save_ema_weights(p, &r->m->pt, r->ema, DT_F32, r->meta.kv, r->meta.n, &err);
+        e = ckpt_save_ema_weights(p, &r->m->pt, r->ema, DT_F32, r->meta.kv, r->meta.n);
     }
-    if (e) fprintf(stderr, "\ntrain: saving the checkpoint in %s: %s (%s)\n", r->o.out, ckpt_strerror(e), err.msg);
+    if (e) fprintf(stderr, "\ntrain: saving the checkpoint in %s: %s (%s)\n", r->o.out, vel_strerror(e), vel_error_detail());
     return e ? 1 : 0;
 }
 
@@ -412,7 +410,7 @@ static int train_loop(run_t *r, int64_t start) {
     loader_opts lo = {.global_batch = o->batch, .rank = r->rank, .world = r->world, .seed = o->seed,
                       .start_step = start, .flip = o->flip, .order = order_fn};
     int e = loader_create(&r->ld, r->st, r->indices, (int64_t)r->nidx, &lo);
-    if (e) { fprintf(stderr, "train: loader: %s\n", store_strerror(e)); return 1; }
+    if (e) { fprintf(stderr, "train: loader: %s\n", vel_strerror(e)); return 1; }
     lr_schedule sched = {.lr = o->lr, .decay = LR_CONSTANT, .warmup = o->warmup};
     int tty = isatty(STDOUT_FILENO), lead = r->rank == 0;
     double t0 = vel_now(), last_report = t0, sum[4] = {0};
@@ -421,7 +419,7 @@ static int train_loop(run_t *r, int64_t start) {
     while (step < o->steps) {
         const loader_batch *b = NULL;
         if ((e = loader_next(r->ld, &b))) {
-            fprintf(stderr, "\ntrain: reading the cache: %s (%s)\n", store_strerror(e), store_last_error());
+            fprintf(stderr, "\ntrain: reading the cache: %s (%s)\n", vel_strerror(e), vel_error_detail());
             return 1;
         }
         CHECK(b->step == step);
@@ -432,14 +430,14 @@ static int train_loop(run_t *r, int64_t start) {
         param_zero_grads(&r->m->pt);
         dit_losses L;
         if ((e = dit_loss_backward(r->tr, r->z, b->labels, B, &L))) {
-            fprintf(stderr, "\ntrain: step %lld: %s\n", (long long)step, ldit_strerror(e));
+            fprintf(stderr, "\ntrain: step %lld: %s\n", (long long)step, vel_strerror(e));
             return 1;
         }
         float lv[3] = {(float)L.loss, (float)L.mse, (float)L.cos};
         if (r->world > 1) {
             if ((e = dist_allreduce_avg(r->comm, r->m->pt.grads, r->m->pt.total)) ||
                 (e = dist_allreduce_avg(r->comm, lv, 3))) {
-                fprintf(stderr, "\ntrain: all-reduce: %s (%s)\n", dist_strerror(e), dist_last_error());
+                fprintf(stderr, "\ntrain: all-reduce: %s (%s)\n", vel_strerror(e), vel_error_detail());
                 return 1;
             }
         }
@@ -507,19 +505,19 @@ int train_dit_main(int argc, char **argv) {
     if (rc) return 2;
     dist_env env;
     if ((rc = dist_env_read(&env))) {
-        fprintf(stderr, "train: rank variables: %s (%s)\n", dist_strerror(rc), dist_last_error());
+        fprintf(stderr, "train: rank variables: %s (%s)\n", vel_strerror(rc), vel_error_detail());
         return 2;
     }
     dist_opts dop = {.backend = env.world > 1 ? DIST_MPI : DIST_NONE};
     if ((rc = dist_init(&r.comm, &dop))) {
-        fprintf(stderr, "train: joining the job: %s (%s)\n", dist_strerror(rc), dist_last_error());
+        fprintf(stderr, "train: joining the job: %s (%s)\n", vel_strerror(rc), vel_error_detail());
         return 1;
     }
     r.rank = dist_rank(r.comm), r.world = dist_world(r.comm);
     int64_t start = 0;
     if ((rc = open_inputs(&r, ovr)) || (rc = build(&r, &start))) goto done;
     if (r.world > 1 && !r.o.resume && (rc = dist_broadcast(r.comm, r.m->pt.values, r.m->pt.total, 0))) {
-        fprintf(stderr, "train: broadcast: %s\n", dist_strerror(rc));
+        fprintf(stderr, "train: broadcast: %s\n", vel_strerror(rc));
         rc = 1;
         goto done;
     }

@@ -72,10 +72,9 @@ void dit_meta_free(dit_meta *m) {
 
 int dit_meta_check(const char *path, const dit_meta *want) {
     st_file *f = NULL;
-    st_err err = {{0}};
-    int e = st_open(&f, path, &err);
+    int e = st_open(&f, path);
     if (e) {
-        fprintf(stderr, "train: --resume: cannot read %s: %s (%s)\n", path, ckpt_strerror(e), err.msg);
+        fprintf(stderr, "train: --resume: cannot read %s: %s (%s)\n", path, vel_strerror(e), vel_error_detail());
         return 2;
     }
     int bad = 0;
@@ -165,7 +164,6 @@ int dit_preview(const char *path, ldit *m, ema *e, const dit_opts *o, const stor
         char wp[1200];
         snprintf(wp, sizeof wp, "%s.safetensors", o->tokenizer);
         vae_config vc;
-        st_err err = {{0}};
         if (vae_config_from_ckpt(wp, NULL, &vc, msg, sizeof msg)) {
             fprintf(stderr, "train: --tokenizer %s: %s\n", wp, msg);
             goto done;
@@ -175,8 +173,8 @@ int dit_preview(const char *path, ldit *m, ema *e, const dit_opts *o, const stor
                     vc.z_channels, vae_latent_side(&vc), vae_latent_side(&vc), C, S, S);
             goto done;
         }
-        if (vae_create(&v, &vc, B, 0) || (e2 = st_load_params(wp, &v->pt, &err))) {
-            fprintf(stderr, "train: --tokenizer %s: %s\n", wp, err.msg[0] ? err.msg : "out of memory");
+        if (vae_create(&v, &vc, B, 0) || (e2 = st_load_params(wp, &v->pt))) {
+            fprintf(stderr, "train: --tokenizer %s: %s\n", wp, vel_error_detail()[0] ? vel_error_detail() : "out of memory");
             goto done;
         }
         const float *x = vae_decode(v, z, B);

@@ -47,10 +47,12 @@ int train_classifier_main(int argc, char **argv) {
     if (help_asked) { help(); return 0; }
     if (!out) { fprintf(stderr, "train: --out DIR is required\n"); return 2; }
     if (stage_mkdir_p("train", out)) return 1;
-    char msg[512], path[1200];
+    char path[1200];
     fmnist *tr = NULL, *te = NULL;
-    if (fmnist_load(data_dir, "train", &tr, msg, sizeof msg) || fmnist_load(data_dir, "test", &te, msg, sizeof msg)) {
-        fprintf(stderr, "train: %s\n", msg);
+    int lrc = fmnist_load(data_dir, "train", &tr);
+    if (!lrc) lrc = fmnist_load(data_dir, "test", &te);
+    if (lrc) {
+        fprintf(stderr, "train: %s\n", vel_errmsg(lrc));
         fmnist_destroy(&tr);
         return 1;
     }
@@ -108,10 +110,9 @@ int train_classifier_main(int argc, char **argv) {
     }
     fprintf(stderr, "\n");
     snprintf(path, sizeof path, "%s/classifier.safetensors", out);
-    st_err err;
     st_kv meta[1] = {{"format", "pt"}};
-    int e = st_save_params(path, &cl->pt, DT_F32, meta, 1, &err);
-    if (e) { fprintf(stderr, "train: saving %s: %s (%s)\n", path, ckpt_strerror(e), err.msg); rc = 1; goto done; }
+    int e = st_save_params(path, &cl->pt, DT_F32, meta, 1);
+    if (e) { fprintf(stderr, "train: saving %s: %s (%s)\n", path, vel_strerror(e), vel_error_detail()); rc = 1; goto done; }
     if (test_n > te->n) test_n = (int)te->n;
     int hits = 0;
     for (int i0 = 0; i0 < test_n; i0 += batch) {

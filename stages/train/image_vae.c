@@ -217,10 +217,10 @@ static int write_config(const vae_opts *o, const vae_config *vc, int64_t nparams
 // (latent_std per channel over their mu, eps Philox stream 9 of the seed).
 static int write_heldout(vae *m, const vae_opts *o, const char *path) {
     photo_tiles test = {0}, train = {0};
-    char msg[512];
-    if (photo_tiles_load(NULL, o->photo_base, 32, PHOTOS_TEST, &test, msg, sizeof msg) ||
-        photo_tiles_load(NULL, o->photo_base, 32, PHOTOS_TRAIN, &train, msg, sizeof msg)) {
-        fprintf(stderr, "train: held-out eval: %s\n", msg);
+    int prc = photo_tiles_load(NULL, o->photo_base, 32, PHOTOS_TEST, &test);
+    if (!prc) prc = photo_tiles_load(NULL, o->photo_base, 32, PHOTOS_TRAIN, &train);
+    if (prc) {
+        fprintf(stderr, "train: held-out eval: %s\n", vel_errmsg(prc));
         photo_tiles_free(&test);
         return 1;
     }
@@ -305,19 +305,20 @@ static void run_close(vae_run *r) {
 
 // Data, model, optimizers (and the discriminator). 0 or an exit code.
 static int run_open(vae_run *r, const vae_opts *o, const vae_config *vc) {
-    char msg[512];
     int in_ch = vc->in_ch;
+    int lrc;
     if (o->photos) {
-        if (photos_open_split(NULL, o->photo_base, PHOTOS_TRAIN, &r->ptrain, msg, sizeof msg) ||
-            photos_open_split(NULL, o->photo_base, PHOTOS_TEST, &r->ptest, msg, sizeof msg)) {
-            fprintf(stderr, "train: %s\n", msg);
+        int prc = photos_open_split(NULL, o->photo_base, PHOTOS_TRAIN, &r->ptrain);
+        if (!prc) prc = photos_open_split(NULL, o->photo_base, PHOTOS_TEST, &r->ptest);
+        if (prc) {
+            fprintf(stderr, "train: %s\n", vel_errmsg(prc));
             return 1;
         }
         fprintf(stderr, "[train vae] photos: %d training, %d held out (every %dth by name)\n",
                 r->ptrain->nphotos, r->ptest->nphotos, PHOTOS_TEST_EVERY);
-    } else if (fmnist_load(o->data_dir, "train", &r->train, msg, sizeof msg) ||
-               fmnist_load(o->data_dir, "test", &r->test, msg, sizeof msg)) {
-        fprintf(stderr, "train: %s\n", msg);
+    } else if ((lrc = fmnist_load(o->data_dir, "train", &r->train)) ||
+               (lrc = fmnist_load(o->data_dir, "test", &r->test))) {
+        fprintf(stderr, "train: %s\n", vel_errmsg(lrc));
         return 1;
     }
     const int B = o->batch, zs = vae_latent_side(vc);
@@ -352,10 +353,9 @@ static int run_open(vae_run *r, const vae_opts *o, const vae_config *vc) {
 // --resume: weights, optimizer state and step from DIR/vae (and DIR/disc).
 static int run_resume(vae_run *r, const vae_opts *o, int64_t *start) {
     ckpt_state st;
-    st_err err;
-    int e = ckpt_load(r->prefix, &r->m->pt, r->opt, NULL, &st, &err);
+    int e = ckpt_load(r->prefix, &r->m->pt, r->opt, NULL, &st);
     if (e) {
-        fprintf(stderr, "train: --resume: %s: %s (%s)\n", r->prefix, ckpt_strerror(e), err.msg);
+        fprintf(stderr, "train: --resume: %s: %s (%s)\n", r->prefix, vel_strerror(e), vel_error_detail());
         return 1;
     }
     if (st.rng_seed != o->seed) {
@@ -366,10 +366,10 @@ static int run_resume(vae_run *r, const vae_opts *o, int64_t *start) {
     *start = (int64_t)st.step;
     if (r->disc) {
         ckpt_state ds;
-        e = ckpt_load(r->dprefix, &r->disc->pt, r->dopt, NULL, &ds, &err);
+        e = ckpt_load(r->dprefix, &r->disc->pt, r->dopt, NULL, &ds);
         if (e) {
             fprintf(stderr, "train: --resume with --disc-weight: %s: %s (%s)\n", r->dprefix,
-                    ckpt_strerror(e), err.msg);
+                    vel_strerror(e), vel_error_detail());
             return 1;
         }
         if (ds.step != st.step) {
@@ -461,13 +461,12 @@ static int run_save(vae_run *r, const vae_opts *o, const vae_config *vc, int64_t
     ckpt_state st = {.step = (uint64_t)step, .rng_seed = o->seed, .rng_offset = (uint64_t)step};
     st_kv meta[4] = {{"vae.config", vc->name}, {"vae.reg", o->loss.reg == VAE_REG_KL ? "kl" : "ve"},
                      {"vae.in_ch", sname}, {"vae.dataset", o->photos ? "photos" : "fashion-mnist"}};
-    st_err err;
-    int e = ckpt_save(r->prefix, &r->m->pt, r->opt, NULL, &st, meta, 4, &err);
+    int e = ckpt_save(r->prefix, &r->m->pt, r->opt, NULL, &st, meta, 4);
     if (!e && r->disc) {
         st_kv dmeta[1] = {{"model", "patchgan"}};
-        e = ckpt_save(r->dprefix, &r->disc->pt, r->dopt, NULL, &st, dmeta, 1, &err);
+        e = ckpt_save(r->dprefix, &r->disc->pt, r->dopt, NULL, &st, dmeta, 1);
     }
-    if (e) fprintf(stderr, "\ntrain: saving %s: %s (%s)\n", r->prefix, ckpt_strerror(e), err.msg);
+    if (e) fprintf(stderr, "\ntrain: saving %s: %s (%s)\n", r->prefix, vel_strerror(e), vel_error_detail());
     return e ? 1 : 0;
 }
 

@@ -302,8 +302,8 @@ int train_toy_flow_main(int argc, char **argv) {
     int64_t shape[3] = {2, 1, 1};
     rc = store_open(&st, o.store, NULL, NULL, NULL);
     if (rc) {
-        fprintf(stderr, "train: cannot open store %s: %s (%s)\n", o.store, store_strerror(rc),
-                store_last_error());
+        fprintf(stderr, "train: cannot open store %s: %s (%s)\n", o.store, vel_strerror(rc),
+                vel_error_detail());
         return 1;
     }
     const store_meta *meta = store_get_meta(st);
@@ -345,7 +345,7 @@ int train_toy_flow_main(int argc, char **argv) {
     for (uint64_t i = 0; i < N; i++) idx[i] = i;
     int e = store_read_batch(st, mu, sg, NULL, idx, NULL, N);
     if (e) {
-        fprintf(stderr, "train: reading store %s: %s (%s)\n", o.store, store_strerror(e), store_last_error());
+        fprintf(stderr, "train: reading store %s: %s (%s)\n", o.store, vel_strerror(e), vel_error_detail());
         goto done;
     }
     toy_flow_init(f, (uint32_t)o.seed);

@@ -144,8 +144,8 @@ static void expect_bad_then_good(rig *r, int code, const char *what) {
     bus_stats before, after;
     bus_socket_stats(r->rx, &before);
     int rc = bus_recv(r->rx, &m, 5000);
-    cr_assert_eq(rc, code, "%s: got %d (%s), want %d (%s)", what, rc, bus_strerror(rc), code,
-                 bus_strerror(code));
+    cr_assert_eq(rc, code, "%s: got %d (%s), want %d (%s)", what, rc, vel_strerror(rc), code,
+                 vel_strerror(code));
     cr_assert_null(m);
     bus_socket_stats(r->rx, &after);
     cr_assert_eq(after.rejected, before.rejected + 1, "%s counted", what);

@@ -392,8 +392,8 @@ Test(bus_socket, endpoint_rules) {
     bus_msg *m;
     cr_assert_eq(bus_msg_new(&m, "", 0, 0), BUS_ENAME);
     cr_assert_eq(bus_msg_new(&m, "a_kind_name_that_is_much_too_long_for_the_bus", 0, 0), BUS_ENAME);
-    cr_assert_str_eq(bus_strerror(BUS_ESIZE), "bus: payload frame length differs from shape x dtype size");
-    cr_assert_str_eq(bus_strerror(VEL_ENOMEM), vel_strerror(VEL_ENOMEM));
+    cr_assert_str_eq(vel_strerror(BUS_ESIZE), "bus: payload frame length differs from shape x dtype size");
+    cr_assert_str_eq(vel_strerror(VEL_ENOMEM), vel_strerror(VEL_ENOMEM));
 }
 
 // The fuzzer's seed corpus (written by tests/bus/gen_fuzz_corpus.py) must be
@@ -416,7 +416,7 @@ Test(bus_header, fuzz_seed_corpus_is_valid) {
         bus_header h;
         bus_limits lim = {4096, 1 << 20};
         int rc = bus_header_decode(buf + off, n - off, flen, nf, &lim, &h);
-        cr_assert_eq(rc, 0, "%s: %s", names[k], bus_strerror(rc));
+        cr_assert_eq(rc, 0, "%s: %s", names[k], vel_strerror(rc));
         cr_assert_str_eq(h.kind, !strcmp(names[k], "halfs") ? "points" : names[k]);
     }
 }

@@ -123,7 +123,7 @@ Test(bus_source, reissues_lost_jobs, .timeout = 60) {
         cr_assert_lt(vel_now() - t0, 30.0, "stuck");
         if (!finished) {
             int rc = bus_source_step(src, 5);
-            cr_assert_geq(rc, 0, "step: %s", bus_strerror(rc));
+            cr_assert_geq(rc, 0, "step: %s", vel_strerror(rc));
             finished = rc == 1;
         }
         bus_msg *m;
@@ -189,7 +189,7 @@ Test(bus_inbox, fan_in_eos_on_the_data_plane) {
     cr_assert_eq(rc, BUS_ETIMEOUT);
     cr_assert_eq(bus_send_eos(p[1], 1, 1000), 0);
     while ((rc = bus_inbox_next(in, &m, 2000)) == 0) { seen++; bus_msg_destroy(&m); }
-    cr_assert_eq(rc, BUS_EEOS, "%s", bus_strerror(rc));
+    cr_assert_eq(rc, BUS_EEOS, "%s", vel_strerror(rc));
     cr_assert_eq(seen, 10);
     cr_assert_eq(bus_inbox_next(in, &m, 0), BUS_EEOS, "stays ended");
     bus_stats st;

@@ -96,7 +96,7 @@ Test(bus_worker, answers_each_item_until_eos) {
     }
     end_stream(pub, &a);
     pthread_join(th, NULL);
-    cr_assert_eq(a.rc, 0, "%s", bus_strerror(a.rc));
+    cr_assert_eq(a.rc, 0, "%s", vel_strerror(a.rc));
     cr_assert_eq(a.st.items, 6);
     cr_assert_eq(a.st.answered, 5);
     cr_assert_eq(a.st.dropped, 1);
@@ -130,7 +130,7 @@ Test(bus_worker, ends_at_eos_when_downstream_is_gone) {
     cr_assert_eq(atomic_load(&a.finished), 0, "the reply waits for a downstream");
     end_stream(pub, &a);
     pthread_join(th, NULL);
-    cr_assert_eq(a.rc, 0, "%s", bus_strerror(a.rc));
+    cr_assert_eq(a.rc, 0, "%s", vel_strerror(a.rc));
     cr_assert_eq(a.st.items, 1);
     cr_assert_eq(a.st.answered, 0);
     bus_socket_close(&push); bus_socket_close(&pub);
@@ -183,7 +183,7 @@ Test(bus_worker, fan_in_eos_on_the_data_plane) {
     }
     for (int k = 0; k < 2; k++) cr_assert_eq(bus_send_eos(p[k], (uint32_t)k, 5000), 0);
     pthread_join(th, NULL);
-    cr_assert_eq(a.rc, 0, "%s", bus_strerror(a.rc));
+    cr_assert_eq(a.rc, 0, "%s", vel_strerror(a.rc));
     cr_assert_eq(a.st.answered, 4);
     for (int k = 0; k < 4; k++) {
         bus_msg *r;

@@ -13,6 +13,7 @@
 #include "tests/util.h"
 
 #ifdef VEL_HAVE_CUDA
+#include "core/error.h"
 #include "nn/cuda/vcuda.h"
 
 // Returns a context or skips the calling test. Caller destroys it.
@@ -22,7 +23,7 @@ static inline vcuda_ctx *cuda_test_ctx(void) {
     if (n <= 0) cr_skip_test("no GPU found (%s); CUDA test skipped", vcuda_last_error());
     vcuda_ctx *ctx = NULL;
     int r = vcuda_ctx_create(&ctx, 0);
-    cr_assert_eq(r, 0, "vcuda_ctx_create: %s: %s", vcuda_strerror(r), vcuda_last_error());
+    cr_assert_eq(r, 0, "vcuda_ctx_create: %s: %s", vel_strerror(r), vcuda_last_error());
     return ctx;
 }
 
@@ -45,7 +46,7 @@ static inline void cuda_test_download(vcuda_ctx *ctx, void *host, const void *de
 #define CUDA_OK(call)                                                          \
     do {                                                                       \
         int r_ = (call);                                                       \
-        cr_assert_eq(r_, 0, "%s: %s: %s", #call, vcuda_strerror(r_), vcuda_last_error()); \
+        cr_assert_eq(r_, 0, "%s: %s: %s", #call, vel_strerror(r_), vcuda_last_error()); \
     } while (0)
 
 // Downloads n floats from dev and compares with the CPU result (HACKING.md's

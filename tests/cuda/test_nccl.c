@@ -26,7 +26,7 @@ Test(nccl, needs_a_cuda_context) {
     dist_opts o = {.backend = DIST_NCCL};
     cr_assert_eq(dist_init(&c, &o), VEL_EINVAL);
     cr_assert_null(c);
-    cr_assert(strstr(dist_last_error(), "CUDA context"), "%s", dist_last_error());
+    cr_assert(strstr(vel_error_detail(), "CUDA context"), "%s", vel_error_detail());
 }
 
 Test(nccl, world1_collectives_are_identities) {
@@ -35,27 +35,27 @@ Test(nccl, world1_collectives_are_identities) {
     dist_comm *c = NULL;
     dist_opts o = {.backend = DIST_NCCL, .cuda_ctx = ctx};
     int r = dist_init(&c, &o);
-    if (r == DIST_ENOLIB) cr_skip_test("%s", dist_last_error());
-    cr_assert_eq(r, 0, "dist_init nccl: %s: %s", dist_strerror(r), dist_last_error());
+    if (r == DIST_ENOLIB) cr_skip_test("%s", vel_error_detail());
+    cr_assert_eq(r, 0, "dist_init nccl: %s: %s", vel_strerror(r), vel_error_detail());
     cr_assert_eq(dist_world(c), 1);
     enum { N = 100003 };
     float *h = malloc(N * 4), *back = malloc(N * 4);
     fill_normal(h, N, 91, 1.0f);
     float *d = cuda_test_upload(ctx, h, N * 4);
-    cr_assert_eq(dist_allreduce_avg(c, d, N), 0, "%s", dist_last_error());
+    cr_assert_eq(dist_allreduce_avg(c, d, N), 0, "%s", vel_error_detail());
     cuda_test_download(ctx, back, d, N * 4);
     cr_assert_eq(memcmp(h, back, N * 4), 0, "all-reduce over one rank changed the data");
     for (int bucket = 0; bucket <= 4096; bucket += 4096) {
         dist_grad_sync *s = NULL;
         cr_assert_eq(dist_grad_sync_create(&s, c, d, N, bucket), 0);
-        for (int64_t off = N; off >= 0; off -= 10000) cr_assert_eq(dist_grad_ready(s, off), 0, "%s", dist_last_error());
-        cr_assert_eq(dist_grad_finish(s), 0, "%s", dist_last_error());
+        for (int64_t off = N; off >= 0; off -= 10000) cr_assert_eq(dist_grad_ready(s, off), 0, "%s", vel_error_detail());
+        cr_assert_eq(dist_grad_finish(s), 0, "%s", vel_error_detail());
         dist_grad_sync_destroy(&s);
         cuda_test_download(ctx, back, d, N * 4);
         cr_assert_eq(memcmp(h, back, N * 4), 0, "grad sync (bucket %d) changed the data", bucket);
     }
-    cr_assert_eq(dist_broadcast(c, d, N, 0), 0, "%s", dist_last_error());
-    cr_assert_eq(dist_barrier(c), 0, "%s", dist_last_error());
+    cr_assert_eq(dist_broadcast(c, d, N, 0), 0, "%s", vel_error_detail());
+    cr_assert_eq(dist_barrier(c), 0, "%s", vel_error_detail());
     cuda_test_download(ctx, back, d, N * 4);
     cr_assert_eq(memcmp(h, back, N * 4), 0);
     dist_finalize(&c);

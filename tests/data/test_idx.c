@@ -59,8 +59,7 @@ Test(idx, tiny_dataset_padding_and_scaling) {
     char *dir = test_tmpdir("idx_tiny");
     write_tiny(dir, 3, 0);
     fmnist *ds = NULL;
-    char msg[256];
-    cr_assert_eq(fmnist_load(dir, "train", &ds, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(fmnist_load(dir, "train", &ds), 0, "%s", vel_error_detail());
     cr_assert_eq(ds->n, 3);
     float *x = malloc(sizeof(float) * 3 * 32 * 32);
     int32_t lab[3];
@@ -181,18 +180,17 @@ Test(idx, malformed_files) {
 Test(idx, dataset_level_errors_name_the_file) {
     char *dir = test_tmpdir("idx_ds");
     fmnist *ds = NULL;
-    char msg[512];
     write_tiny(dir, 4, 0);   // 4 labels for 3 images
-    cr_assert_eq(fmnist_load(dir, "train", &ds, msg, sizeof msg), DATA_EMISMATCH);
-    cr_assert(strstr(msg, "train-labels-idx1-ubyte.gz") && strstr(msg, "4 labels"), "%s", msg);
+    cr_assert_eq(fmnist_load(dir, "train", &ds), DATA_EMISMATCH);
+    cr_assert(strstr(vel_error_detail(), "train-labels-idx1-ubyte.gz") && strstr(vel_error_detail(), "4 labels"), "%s", vel_error_detail());
     cr_assert_null(ds);
     write_tiny(dir, 3, 10);  // label 10
-    cr_assert_eq(fmnist_load(dir, "train", &ds, msg, sizeof msg), DATA_ELABEL);
-    cr_assert(strstr(msg, "label 10"), "%s", msg);
-    cr_assert_eq(fmnist_load(dir, "test", &ds, msg, sizeof msg), VEL_EIO);
-    cr_assert(strstr(msg, "t10k-images-idx3-ubyte.gz"), "%s", msg);
-    cr_assert_eq(fmnist_load(dir, "valid", &ds, msg, sizeof msg), VEL_EINVAL);
-    cr_assert(strstr(msg, "unknown split"), "%s", msg);
+    cr_assert_eq(fmnist_load(dir, "train", &ds), DATA_ELABEL);
+    cr_assert(strstr(vel_error_detail(), "label 10"), "%s", vel_error_detail());
+    cr_assert_eq(fmnist_load(dir, "test", &ds), VEL_EIO);
+    cr_assert(strstr(vel_error_detail(), "t10k-images-idx3-ubyte.gz"), "%s", vel_error_detail());
+    cr_assert_eq(fmnist_load(dir, "valid", &ds), VEL_EINVAL);
+    cr_assert(strstr(vel_error_detail(), "unknown split"), "%s", vel_error_detail());
     // Images that are not 28x28.
     char p[512];
     uint8_t img[3 * 4 * 4] = {0};
@@ -200,8 +198,8 @@ Test(idx, dataset_level_errors_name_the_file) {
     snprintf(p, sizeof p, "%s/train-images-idx3-ubyte.gz", dir);
     write_tiny(dir, 3, 0);
     write_idx(p, 1, MAGIC, 3, d3, img, sizeof img);
-    cr_assert_eq(fmnist_load(dir, "train", &ds, msg, sizeof msg), DATA_EDIMS);
-    cr_assert(strstr(msg, "(n, 28, 28)"), "%s", msg);
+    cr_assert_eq(fmnist_load(dir, "train", &ds), DATA_EDIMS);
+    cr_assert(strstr(vel_error_detail(), "(n, 28, 28)"), "%s", vel_error_detail());
     rm_rf(dir);
     free(dir);
 }
@@ -216,8 +214,7 @@ Test(idx, real_fashion_mnist) {
     const int64_t sizes[2] = {10000, 60000};
     for (int s = 0; s < 2; s++) {
         fmnist *ds = NULL;
-        char msg[512];
-        cr_assert_eq(fmnist_load(NULL, splits[s], &ds, msg, sizeof msg), 0, "%s", msg);
+        cr_assert_eq(fmnist_load(NULL, splits[s], &ds), 0, "%s", vel_error_detail());
         cr_assert_eq(ds->n, sizes[s]);
         int64_t count[10] = {0};
         for (int64_t i = 0; i < ds->n; i++) count[ds->labels[i]]++;

@@ -128,8 +128,7 @@ Test(image_folder, scan_order_labels_and_load) {
     cr_assert_eq(jpeg_write(p, g, 64, 48, 3, 90), 0);
 
     image_folder *fo = NULL;
-    char msg[512];
-    cr_assert_eq(image_folder_open(root, &fo, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(image_folder_open(root, &fo), 0, "%s", vel_error_detail());
     cr_assert_eq(fo->nclasses, 2);
     cr_assert_str_eq(fo->class_names[0], "apple");
     cr_assert_str_eq(fo->class_names[1], "zebra");
@@ -144,18 +143,18 @@ Test(image_folder, scan_order_labels_and_load) {
     }
     float out[3 * 8 * 8];
     int32_t lab = -1;
-    cr_assert_eq(image_folder_load_f32(fo, 3, 8, out, &lab, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(image_folder_load_f32(fo, 3, 8, out, &lab), 0, "%s", vel_error_detail());
     cr_assert_eq(lab, 1);
     for (int i = 0; i < 3 * 64; i++) cr_assert_float_eq(out[i], 200 / 127.5f - 1, 1e-6);
-    cr_assert_eq(image_folder_load_f32(fo, 4, 8, out, &lab, msg, sizeof msg), 0, "%s", msg);
-    cr_assert_eq(image_folder_load_f32(fo, 5, 8, out, &lab, msg, sizeof msg), VEL_EINVAL);
+    cr_assert_eq(image_folder_load_f32(fo, 4, 8, out, &lab), 0, "%s", vel_error_detail());
+    cr_assert_eq(image_folder_load_f32(fo, 5, 8, out, &lab), VEL_EINVAL);
 
     // A corrupt file: the error names it.
     snprintf(p, sizeof p, "%s/apple/m.png", root);
     f = fopen(p, "wb"); fputs("\x89PNG\r\n\x1a\n garbage", f); fclose(f);
-    int rc = image_folder_load_f32(fo, 0, 8, out, &lab, msg, sizeof msg);
+    int rc = image_folder_load_f32(fo, 0, 8, out, &lab);
     cr_assert(rc == DATA_ETRUNC || rc == DATA_EDECODE, "corrupt png gave %d", rc);
-    cr_assert(strstr(msg, "apple/m.png"), "%s", msg);
+    cr_assert(strstr(vel_error_detail(), "apple/m.png"), "%s", vel_error_detail());
     image_folder_destroy(&fo);
     cr_assert_null(fo);
     rm_rf(root);
@@ -165,16 +164,15 @@ Test(image_folder, scan_order_labels_and_load) {
 Test(image_folder, empty_and_missing_roots) {
     char *root = test_tmpdir("imgfold_empty");
     image_folder *fo = NULL;
-    char msg[512];
-    cr_assert_eq(image_folder_open(root, &fo, msg, sizeof msg), DATA_EEMPTY);
-    cr_assert(strstr(msg, "no class subfolders"), "%s", msg);
+    cr_assert_eq(image_folder_open(root, &fo), DATA_EEMPTY);
+    cr_assert(strstr(vel_error_detail(), "no class subfolders"), "%s", vel_error_detail());
     mkdirs(root, "cls");
-    cr_assert_eq(image_folder_open(root, &fo, msg, sizeof msg), DATA_EEMPTY);
-    cr_assert(strstr(msg, "no .png"), "%s", msg);
+    cr_assert_eq(image_folder_open(root, &fo), DATA_EEMPTY);
+    cr_assert(strstr(vel_error_detail(), "no .png"), "%s", vel_error_detail());
     char p[1024];
     snprintf(p, sizeof p, "%s/does-not-exist", root);
-    cr_assert_eq(image_folder_open(p, &fo, msg, sizeof msg), VEL_EIO);
-    cr_assert(strstr(msg, "does-not-exist"), "%s", msg);
+    cr_assert_eq(image_folder_open(p, &fo), VEL_EIO);
+    cr_assert(strstr(vel_error_detail(), "does-not-exist"), "%s", vel_error_detail());
     cr_assert_null(fo);
     rm_rf(root);
     free(root);

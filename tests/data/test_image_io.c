@@ -148,7 +148,7 @@ Test(image_io, malformed_files_rejected) {
     cr_assert_eq(png_read(bad, 0, &q, &w, &h, &c), DATA_EMAGIC);
     snprintf(bad, sizeof bad, "%s/missing.png", dir);
     cr_assert_eq(png_read(bad, 0, &q, &w, &h, &c), VEL_EIO);
-    cr_assert(strstr(data_strerror(DATA_ETRUNC), "truncated"));
+    cr_assert(strstr(vel_strerror(DATA_ETRUNC), "truncated"));
 
     // Truncated PNG: every cut point must fail cleanly (never crash or succeed).
     uint8_t *p = pattern(40, 30, 3, 5);
@@ -161,7 +161,7 @@ Test(image_io, malformed_files_rejected) {
         truncate_copy(good, bad, cuts[i]);
         int rc = png_read(bad, 0, &q, &w, &h, &c);
         cr_assert(rc == DATA_ETRUNC || rc == DATA_EDECODE,
-                  "PNG cut at %ld/%ld gave %d (%s)", cuts[i], n, rc, data_strerror(rc));
+                  "PNG cut at %ld/%ld gave %d (%s)", cuts[i], n, rc, vel_strerror(rc));
         cr_assert_null(q);
     }
     truncate_copy(good, bad, n / 2);

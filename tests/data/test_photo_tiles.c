@@ -13,13 +13,12 @@
 
 Test(photo_tiles, splits_partition_the_bank) {
     if (access(PHOTOS_DEFAULT_DIR, R_OK)) cr_skip_test("no photo bank (scripts/photos.sh)");
-    char msg[512];
     photo_bank *pb = NULL;
-    cr_assert_eq(photos_open(NULL, 64, 32, &pb, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(photos_open(NULL, 64, 32, &pb), 0, "%s", vel_error_detail());
     photo_tiles all, te, tr;
-    cr_assert_eq(photo_tiles_load(NULL, 64, 32, PHOTOS_ALL, &all, msg, sizeof msg), 0, "%s", msg);
-    cr_assert_eq(photo_tiles_load(NULL, 64, 32, PHOTOS_TEST, &te, msg, sizeof msg), 0, "%s", msg);
-    cr_assert_eq(photo_tiles_load(NULL, 64, 32, PHOTOS_TRAIN, &tr, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(photo_tiles_load(NULL, 64, 32, PHOTOS_ALL, &all), 0, "%s", vel_error_detail());
+    cr_assert_eq(photo_tiles_load(NULL, 64, 32, PHOTOS_TEST, &te), 0, "%s", vel_error_detail());
+    cr_assert_eq(photo_tiles_load(NULL, 64, 32, PHOTOS_TRAIN, &tr), 0, "%s", vel_error_detail());
     cr_assert_eq(all.n, pb->n);
     cr_assert_eq(te.n + tr.n, pb->n);
     cr_assert_eq(all.nphotos, pb->nphotos);
@@ -51,11 +50,10 @@ Test(photo_tiles, splits_partition_the_bank) {
 }
 
 Test(photo_tiles, missing_folder_and_bad_split) {
-    char msg[512];
     photo_tiles t;
-    cr_assert_eq(photo_tiles_load("/nonexistent/photos", 64, 32, PHOTOS_TEST, &t, msg, sizeof msg), DATA_ENOPHOTOS);
+    cr_assert_eq(photo_tiles_load("/nonexistent/photos", 64, 32, PHOTOS_TEST, &t), DATA_ENOPHOTOS);
     cr_assert_eq(t.n, 0);
     cr_assert_null(t.imgs);
-    cr_assert_neq(photo_tiles_load(NULL, 64, 32, 7, &t, msg, sizeof msg), 0);
+    cr_assert_neq(photo_tiles_load(NULL, 64, 32, 7, &t), 0);
     cr_assert_null(t.imgs);
 }

@@ -28,8 +28,7 @@ Test(photos, synthetic_tiling_layout) {
     snprintf(p, sizeof p, "%s/readme.txt", dir);
     FILE *f = fopen(p, "w"); fputs("x", f); fclose(f);
     photo_bank *pb = NULL;
-    char msg[512];
-    cr_assert_eq(photos_open(dir, 8, 4, &pb, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(photos_open(dir, 8, 4, &pb), 0, "%s", vel_error_detail());
     cr_assert(pb->nphotos == 2 && pb->per_photo == 4 && pb->n == 8 && pb->size == 4);
     cr_assert_str_eq(pb->names[0], "a.png");
     for (int n = 0; n < 8; n++) {
@@ -44,16 +43,16 @@ Test(photos, synthetic_tiling_layout) {
     }
     photos_destroy(&pb);
     cr_assert_null(pb);
-    cr_assert_eq(photos_open(dir, 8, 3, &pb, msg, sizeof msg), VEL_EINVAL);
+    cr_assert_eq(photos_open(dir, 8, 3, &pb), VEL_EINVAL);
     // A corrupt photo: the error names it.
     snprintf(p, sizeof p, "%s/c.jpg", dir);
     f = fopen(p, "wb"); fputs("\xff\xd8\xff\xe0 broken", f); fclose(f);
-    int rc = photos_open(dir, 8, 4, &pb, msg, sizeof msg);
+    int rc = photos_open(dir, 8, 4, &pb);
     cr_assert(rc == DATA_ETRUNC || rc == DATA_EDECODE, "corrupt jpeg gave %d", rc);
-    cr_assert(strstr(msg, "c.jpg"), "%s", msg);
+    cr_assert(strstr(vel_error_detail(), "c.jpg"), "%s", vel_error_detail());
     snprintf(p, sizeof p, "%s/nope", dir);
-    cr_assert_eq(photos_open(p, 8, 4, &pb, msg, sizeof msg), DATA_ENOPHOTOS);
-    cr_assert(strstr(msg, "scripts/photos.sh"), "%s", msg);
+    cr_assert_eq(photos_open(p, 8, 4, &pb), DATA_ENOPHOTOS);
+    cr_assert(strstr(vel_error_detail(), "scripts/photos.sh"), "%s", vel_error_detail());
     rm_rf(dir);
     free(dir);
 }
@@ -62,8 +61,7 @@ Test(photos, real_bank) {
     if (access(PHOTOS_DEFAULT_DIR "/skimage_astronaut.png", R_OK) != 0)
         cr_skip_test("photo bank not present: run scripts/photos.sh");
     photo_bank *pb = NULL;
-    char msg[512];
-    cr_assert_eq(photos_open(NULL, 128, 32, &pb, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(photos_open(NULL, 128, 32, &pb), 0, "%s", vel_error_detail());
     cr_assert_geq(pb->nphotos, 18);
     cr_assert_eq(pb->n, (int64_t)pb->nphotos * 16);
     // Natural photos: every one has real colour and contrast (not gray, not flat).
@@ -108,9 +106,8 @@ Test(photos, split_and_random_crops) {
     cr_assert(!photos_is_test(0) && !photos_is_test(2) && photos_is_test(3) && photos_is_test(7) &&
               !photos_is_test(8));
     photo_set *tr = NULL, *te = NULL;
-    char msg[512];
-    cr_assert_eq(photos_open_split(dir, 16, PHOTOS_TRAIN, &tr, msg, sizeof msg), 0, "%s", msg);
-    cr_assert_eq(photos_open_split(dir, 16, PHOTOS_TEST, &te, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(photos_open_split(dir, 16, PHOTOS_TRAIN, &tr), 0, "%s", vel_error_detail());
+    cr_assert_eq(photos_open_split(dir, 16, PHOTOS_TEST, &te), 0, "%s", vel_error_detail());
     cr_assert_eq(tr->nphotos, 7);
     cr_assert_eq(te->nphotos, 2);
     cr_assert_str_eq(te->names[0], "p3.png");
@@ -154,15 +151,15 @@ Test(photos, split_and_random_crops) {
     photo_set_destroy(&te);
     cr_assert_null(tr);
     // Errors: bad split, a folder with only held-out-free photos for test.
-    cr_assert_eq(photos_open_split(dir, 16, 2, &tr, msg, sizeof msg), VEL_EINVAL);
+    cr_assert_eq(photos_open_split(dir, 16, 2, &tr), VEL_EINVAL);
     char *dir2 = test_tmpdir("photos_split_small");
     uint8_t one[4 * 4 * 3] = {0};
     snprintf(p, sizeof p, "%s/a.png", dir2);
     cr_assert_eq(png_write(p, one, 4, 4, 3), 0);
-    cr_assert_eq(photos_open_split(dir2, 4, PHOTOS_TEST, &te, msg, sizeof msg), DATA_ENOPHOTOS);
-    cr_assert(strstr(msg, "test"), "%s", msg);
+    cr_assert_eq(photos_open_split(dir2, 4, PHOTOS_TEST, &te), DATA_ENOPHOTOS);
+    cr_assert(strstr(vel_error_detail(), "test"), "%s", vel_error_detail());
     snprintf(p, sizeof p, "%s/nope", dir);
-    cr_assert_eq(photos_open_split(p, 16, PHOTOS_TRAIN, &tr, msg, sizeof msg), DATA_ENOPHOTOS);
+    cr_assert_eq(photos_open_split(p, 16, PHOTOS_TRAIN, &tr), DATA_ENOPHOTOS);
     rm_rf(dir2);
     free(dir2);
     rm_rf(dir);
@@ -173,8 +170,7 @@ Test(photos, real_bank_split) {
     if (access(PHOTOS_DEFAULT_DIR "/skimage_astronaut.png", R_OK) != 0)
         cr_skip_test("photo bank not present: run scripts/photos.sh");
     photo_set *te = NULL;
-    char msg[512];
-    cr_assert_eq(photos_open_split(NULL, 128, PHOTOS_TEST, &te, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(photos_open_split(NULL, 128, PHOTOS_TEST, &te), 0, "%s", vel_error_detail());
     cr_assert_geq(te->nphotos, 4);
     cr_assert_str_eq(te->names[0], "opencv_building.jpg");
     photo_set_destroy(&te);

@@ -23,7 +23,7 @@
     do {                                                                                \
         int r_ = (call);                                                                \
         if (r_) {                                                                       \
-            fprintf(stderr, "bench_cuda: %s: %s: %s\n", #call, vcuda_strerror(r_),      \
+            fprintf(stderr, "bench_cuda: %s: %s: %s\n", #call, vel_strerror(r_),      \
                     vcuda_last_error());                                                \
             exit(1);                                                                    \
         }                                                                               \

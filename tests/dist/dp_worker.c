@@ -71,7 +71,7 @@ int main(int argc, char **argv) {
     dist_comm *comm = NULL;
     if (!r) r = dist_init(&comm, &o);
     if (r) {
-        fprintf(stderr, "dp_worker: dist_init(%s): %s: %s\n", backend, dist_strerror(r), dist_last_error());
+        fprintf(stderr, "dp_worker: dist_init(%s): %s: %s\n", backend, vel_strerror(r), vel_error_detail());
         return 1;
     }
     int rank = dist_rank(comm), world = dist_world(comm);
@@ -137,7 +137,7 @@ int main(int argc, char **argv) {
         }
     }
     if (r) {
-        fprintf(stderr, "dp_worker rank %d: %s: %s\n", rank, dist_strerror(r), dist_last_error());
+        fprintf(stderr, "dp_worker rank %d: %s: %s\n", rank, vel_strerror(r), vel_error_detail());
         return 1;
     }
     char path[4096];

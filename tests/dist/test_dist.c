@@ -77,8 +77,8 @@ Test(dist_env, malformed_and_inconsistent) {
         if (cases[i].k3) setenv(cases[i].k3, cases[i].v3, 1);
         dist_env e;
         cr_assert_eq(dist_env_read(&e), DIST_EENV, "case %zu accepted", i);
-        cr_assert(strstr(dist_last_error(), cases[i].want), "case %zu: message '%s' lacks '%s'", i,
-                  dist_last_error(), cases[i].want);
+        cr_assert(strstr(vel_error_detail(), cases[i].want), "case %zu: message '%s' lacks '%s'", i,
+                  vel_error_detail(), cases[i].want);
     }
     clear_env();
 }
@@ -124,7 +124,7 @@ Test(dist_shard, local_batches_partition_the_global_batch) {
     int64_t nl;
     cr_assert_eq(dist_local_batch(out, &nl, order, N, GB, 8, 0, W), VEL_ERANGE);   // tail dropped
     cr_assert_eq(dist_local_batch(out, &nl, order, N, 10, 0, 0, W), VEL_EINVAL);   // 10 % 3 != 0
-    cr_assert(strstr(dist_last_error(), "not a multiple"));
+    cr_assert(strstr(vel_error_detail(), "not a multiple"));
     cr_assert_eq(dist_local_batch(out, &nl, order, N, GB, 0, 3, W), VEL_EINVAL);
     cr_assert_eq(dist_local_batch(out, &nl, order, N, GB, -1, 0, W), VEL_ERANGE);
 }
@@ -138,7 +138,7 @@ Test(dist_comm, backend_parse) {
     cr_assert_eq(dist_backend_parse("none", &b), 0);
     cr_assert_eq(b, DIST_NONE);
     cr_assert_eq(dist_backend_parse("gloo", &b), DIST_EBACKEND);
-    cr_assert(strstr(dist_last_error(), "gloo"));
+    cr_assert(strstr(vel_error_detail(), "gloo"));
     cr_assert_str_eq(dist_backend_name(DIST_NCCL), "nccl");
 }
 
@@ -172,7 +172,7 @@ Test(dist_comm, none_backend_sync_is_identity) {
     setenv("RANK", "0", 1);
     setenv("WORLD_SIZE", "2", 1);
     cr_assert_eq(dist_init(&c, &o), DIST_EENV);
-    cr_assert(strstr(dist_last_error(), "needs world size 1"), "%s", dist_last_error());
+    cr_assert(strstr(vel_error_detail(), "needs world size 1"), "%s", vel_error_detail());
     clear_env();
 #ifndef VEL_HAVE_CUDA
     o.backend = DIST_NCCL;
@@ -191,7 +191,7 @@ Test(dist_idfile, round_trip_stale_malformed_timeout) {
     cr_assert_eq(memcmp(id, back, sizeof id), 0);
     // Wrong world size, wrong id size: rejected with a message.
     cr_assert_eq(dist_idfile_read(path, back, sizeof back, 2, 1.0, 0), VEL_EFORMAT);
-    cr_assert(strstr(dist_last_error(), "world size 4"), "%s", dist_last_error());
+    cr_assert(strstr(vel_error_detail(), "world size 4"), "%s", vel_error_detail());
     cr_assert_eq(dist_idfile_read(path, back, 64, 4, 1.0, 0), VEL_EFORMAT);
     // Stale: a file older than not_before is waited past, then times out.
     struct utimbuf old = {time(NULL) - 3600, time(NULL) - 3600};
@@ -209,7 +209,7 @@ Test(dist_idfile, round_trip_stale_malformed_timeout) {
     }
     unlink(path);
     cr_assert_eq(dist_idfile_read(path, back, sizeof back, 4, 0.1, 0), DIST_ETIMEOUT);
-    cr_assert(strstr(dist_last_error(), "rank 0"));
+    cr_assert(strstr(vel_error_detail(), "rank 0"));
     cr_assert_eq(dist_idfile_write("", id, sizeof id, 4), VEL_EINVAL);
     snprintf(path, sizeof path, "%s/no/such/dir/id", dir);
     cr_assert_eq(dist_idfile_write(path, id, sizeof id, 4), VEL_EIO);
@@ -232,7 +232,7 @@ Test(dist_idfile, reader_waits_for_a_late_writer) {
     int r = dist_idfile_read(path, back, sizeof back, 2, 10.0, (int64_t)time(NULL) - 60);
     int st;
     waitpid(pid, &st, 0);
-    cr_assert_eq(r, 0, "%s", dist_last_error());
+    cr_assert_eq(r, 0, "%s", vel_error_detail());
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     cr_assert_eq(memcmp(id, back, sizeof id), 0);
     rm_rf(dir);

@@ -238,7 +238,7 @@ Test(lightningdit, bad_inputs_and_configs) {
     cr_assert_eq(ldit_create(&m, &bad, 1), LDIT_ECONFIG);
     cr_assert_null(m);
     cr_assert_eq(ldit_config_preset("huge", &bad), LDIT_ECONFIG);
-    cr_assert_str_eq(ldit_strerror(LDIT_EBATCH), "lightningdit: batch size outside 1..Bmax");
+    cr_assert_str_eq(vel_strerror(LDIT_EBATCH), "lightningdit: batch size outside 1..Bmax");
 }
 
 Test(lightningdit, thread_count_independent) {

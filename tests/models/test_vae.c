@@ -215,13 +215,11 @@ Test(vae, checkpoint_resume_is_bit_exact, .init = one_thread) {
         optim_step(oa, &a->pt, 1e-3);
         if (s == 1) {
             ckpt_state st = {.step = 2, .rng_seed = 1, .rng_offset = 2};
-            st_err err;
-            cr_assert_eq(ckpt_save(prefix, &a->pt, oa, NULL, &st, NULL, 0, &err), 0, "%s", err.msg);
+            cr_assert_eq(ckpt_save(prefix, &a->pt, oa, NULL, &st, NULL, 0), 0, "%s", vel_error_detail());
         }
     }
     ckpt_state st;
-    st_err err;
-    cr_assert_eq(ckpt_load(prefix, &b->pt, ob, NULL, &st, &err), 0, "%s", err.msg);
+    cr_assert_eq(ckpt_load(prefix, &b->pt, ob, NULL, &st), 0, "%s", vel_error_detail());
     cr_assert_eq(st.step, 2);
     for (int s = 2; s < 4; s++) {
         fill_uniform(x, 2 * 64, 50 + s, -1, 1);

@@ -45,8 +45,7 @@ Test(vae_stages, encode_two_processes_then_decode, .init = one_thread, .timeout 
     snprintf(ck, sizeof ck, "%s/vae", dir);
     snprintf(wpath, sizeof wpath, "%s.safetensors", ck);
     snprintf(spath, sizeof spath, "%s/store", dir);
-    st_err err;
-    cr_assert_eq(st_save_params(wpath, &m->pt, DT_F32, NULL, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(st_save_params(wpath, &m->pt, DT_F32, NULL, 0), 0, "%s", vel_error_detail());
     snprintf(cmd, sizeof cmd,
              "OMP_NUM_THREADS=1 bin/encode --model vae --split test --ckpt %s --store %s --first 0 --end 8 --batch 3 >/dev/null 2>&1 & "
              "OMP_NUM_THREADS=1 bin/encode --model vae --split test --ckpt %s --store %s --first 4 --end 12 --batch 5 >/dev/null 2>&1; "
@@ -55,8 +54,7 @@ Test(vae_stages, encode_two_processes_then_decode, .init = one_thread, .timeout 
     cr_assert_eq(system(cmd), 0, "encode processes failed: %s", cmd);
 
     fmnist *ds = NULL;
-    char msg[256];
-    cr_assert_eq(fmnist_load(NULL, "test", &ds, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(fmnist_load(NULL, "test", &ds), 0, "%s", vel_error_detail());
     float x[12 * 1024], xf[12 * 1024];
     int32_t lab[12];
     fmnist_batch_f32(ds, x, lab, NULL, 0, 12);
@@ -64,7 +62,7 @@ Test(vae_stages, encode_two_processes_then_decode, .init = one_thread, .timeout 
     int per = 4 * 8 * 8;
     store *st = NULL;
     int64_t shape[3] = {4, 8, 8};
-    cr_assert_eq(store_open(&st, spath, NULL, shape, NULL), 0, "%s", store_last_error());
+    cr_assert_eq(store_open(&st, spath, NULL, shape, NULL), 0, "%s", vel_error_detail());
     uint64_t count = 0;
     store_count(st, &count);
     cr_assert_eq(count, 12);
@@ -155,8 +153,7 @@ Test(vae_stages, decode_bus_mode, .init = one_thread, .timeout = 120) {
     snprintf(ep_in, sizeof ep_in, "ipc://%s/in", dir);
     snprintf(ep_ctl, sizeof ep_ctl, "ipc://%s/ctl", dir);
     snprintf(ep_out, sizeof ep_out, "ipc://%s/out", dir);
-    st_err err;
-    cr_assert_eq(st_save_params(wpath, &m->pt, DT_F32, NULL, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(st_save_params(wpath, &m->pt, DT_F32, NULL, 0), 0, "%s", vel_error_detail());
     snprintf(cmd, sizeof cmd,
              "OMP_NUM_THREADS=1 bin/encode --model vae --split test --ckpt %s --store %s --first 0 --end 8 --stats >/dev/null 2>&1",
              ck, spath);
@@ -248,8 +245,7 @@ static double psnr_u8(const float *a, const float *b, int n) {
 Test(vae_stages, rgb_eval_encode_and_plot, .init = one_thread, .timeout = 120) {
     if (access("bin/encode", X_OK) || access("bin/eval", X_OK)) cr_skip_test("bin/encode or bin/eval not built");
     photo_bank *pb = NULL;
-    char msg[256];
-    if (photos_open(NULL, 64, 32, &pb, msg, sizeof msg)) cr_skip_test("no photo bank: %s", msg);
+    if (photos_open(NULL, 64, 32, &pb)) cr_skip_test("no photo bank: %s", vel_error_detail());
     vae_config vc;
     cr_assert_eq(vae_config_preset("f4c4", 3, &vc), 0);
     vae *m = NULL;
@@ -260,10 +256,10 @@ Test(vae_stages, rgb_eval_encode_and_plot, .init = one_thread, .timeout = 120) {
     snprintf(ck, sizeof ck, "%s/vae", dir);
     snprintf(wpath, sizeof wpath, "%s.safetensors", ck);
     snprintf(spath, sizeof spath, "%s/store", dir);
-    st_err err;
     st_kv meta[2] = {{"vae.config", "f4c4"}, {"vae.reg", "ve"}};
-    cr_assert_eq(st_save_params(wpath, &m->pt, DT_F32, meta, 2, &err), 0, "%s", err.msg);
+    cr_assert_eq(st_save_params(wpath, &m->pt, DT_F32, meta, 2), 0, "%s", vel_error_detail());
     vae_config got;
+    char msg[256];
     cr_assert_eq(vae_config_from_ckpt(wpath, NULL, &got, msg, sizeof msg), 0, "%s", msg);
     cr_assert(got.in_ch == 3 && got.out_ch == 3 && !strcmp(got.name, "f4c4"));
     cr_assert_eq(vae_config_from_ckpt(wpath, "f4c8", &got, msg, sizeof msg), VEL_EINVAL);
@@ -317,7 +313,7 @@ Test(vae_stages, rgb_eval_encode_and_plot, .init = one_thread, .timeout = 120) {
     // The store: every held-out tile, label = photo index, mu as in-process.
     store *st = NULL;
     int64_t shape[3] = {4, 8, 8};
-    cr_assert_eq(store_open(&st, spath, NULL, shape, NULL), 0, "%s", store_last_error());
+    cr_assert_eq(store_open(&st, spath, NULL, shape, NULL), 0, "%s", vel_error_detail());
     uint64_t count = 0;
     store_count(st, &count);
     cr_assert_eq(count, (uint64_t)ntest);

@@ -75,13 +75,12 @@ static void roundtrip(optim_kind kind) {
     make_run(&a, kind, 1, 8);
     train_a_bit(&a, 42);
     ckpt_state st = {.step = 3, .rng_seed = 0xfeedbeefcafe1234ull, .rng_offset = 987654321ull};
-    st_err e = {""};
     st_kv extra[] = {{"config", "{\"width\": 8}"}};
-    cr_assert_eq(ckpt_save(prefix, &a.pt, a.o, a.e, &st, extra, 1, &e), 0, "%s", e.msg);
+    cr_assert_eq(ckpt_save(prefix, &a.pt, a.o, a.e, &st, extra, 1), 0, "%s", vel_error_detail());
 
     make_run(&b, kind, 1, 8);
     ckpt_state got = {0};
-    cr_assert_eq(ckpt_load(prefix, &b.pt, b.o, b.e, &got, &e), 0, "%s", e.msg);
+    cr_assert_eq(ckpt_load(prefix, &b.pt, b.o, b.e, &got), 0, "%s", vel_error_detail());
     expect_same(&a, &b);
     cr_expect_eq(got.step, st.step);
     cr_expect_eq(got.rng_seed, st.rng_seed);
@@ -91,7 +90,7 @@ static void roundtrip(optim_kind kind) {
     char path[600];
     snprintf(path, sizeof path, "%s.safetensors", prefix);
     st_file *f;
-    cr_assert_eq(st_open(&f, path, &e), 0, "%s", e.msg);
+    cr_assert_eq(st_open(&f, path), 0, "%s", vel_error_detail());
     cr_expect_eq(st_count(f), 4);
     cr_expect_geq(st_find(f, "net.2.weight"), 0);
     cr_expect_str_eq(st_meta_get(f, "format"), "pt");
@@ -99,7 +98,7 @@ static void roundtrip(optim_kind kind) {
     cr_expect_str_eq(st_meta_get(f, "train.step"), "3");
     st_close(&f);
     snprintf(path, sizeof path, "%s.optim.safetensors", prefix);
-    cr_assert_eq(st_open(&f, path, &e), 0, "%s", e.msg);
+    cr_assert_eq(st_open(&f, path), 0, "%s", vel_error_detail());
     cr_expect_str_eq(st_meta_get(f, "optim.kind"), optim_kind_name(kind));
     cr_expect_str_eq(st_meta_get(f, "optim.step"), "3");
     cr_expect_geq(st_find(f, "ema.net.0.bias"), 0);
@@ -115,15 +114,15 @@ static void roundtrip(optim_kind kind) {
     // Weights only into a bare table.
     param_table w;
     make_table(&w, 8);
-    cr_assert_eq(ckpt_load(prefix, &w, NULL, NULL, NULL, &e), 0, "%s", e.msg);
+    cr_assert_eq(ckpt_load(prefix, &w, NULL, NULL, NULL), 0, "%s", vel_error_detail());
     cr_expect_eq(memcmp(w.values, a.pt.values, (size_t)w.total * 4), 0);
     // EMA weights as a model file (f32 exact; bf16 = the converter's rounding).
     snprintf(path, sizeof path, "%s/ema.safetensors", dir);
-    cr_assert_eq(ckpt_save_ema_weights(path, &a.pt, a.e, DT_F32, extra, 1, &e), 0, "%s", e.msg);
-    cr_assert_eq(st_load_params(path, &w, &e), 0, "%s", e.msg);
+    cr_assert_eq(ckpt_save_ema_weights(path, &a.pt, a.e, DT_F32, extra, 1), 0, "%s", vel_error_detail());
+    cr_assert_eq(st_load_params(path, &w), 0, "%s", vel_error_detail());
     cr_expect_eq(memcmp(w.values, a.e->shadow, (size_t)w.total * 4), 0);
-    cr_assert_eq(ckpt_save_ema_weights(path, &a.pt, a.e, DT_BF16, NULL, 0, &e), 0, "%s", e.msg);
-    cr_assert_eq(st_load_params(path, &w, &e), 0, "%s", e.msg);
+    cr_assert_eq(ckpt_save_ema_weights(path, &a.pt, a.e, DT_BF16, NULL, 0), 0, "%s", vel_error_detail());
+    cr_assert_eq(st_load_params(path, &w), 0, "%s", vel_error_detail());
     for (int64_t k = 0; k < w.total; k++)
         cr_assert_eq(w.values[k], bf16_to_f32(f32_to_bf16(a.e->shadow[k])), "bf16 ema %lld", (long long)k);
     param_table_free(&w);
@@ -144,11 +143,10 @@ static void expect_refused(const char *prefix, run *b, int code, const char *nee
     memcpy(v, b->pt.values, n);
     memcpy(s, b->o->state, 2 * n);
     int64_t step = b->o->step;
-    st_err e = {""};
     ckpt_state got = {0};
-    int rc = ckpt_load(prefix, &b->pt, b->o, b->e, &got, &e);
-    cr_expect_eq(rc, code, "got %d (%s), want %d", rc, e.msg, code);
-    cr_expect(strstr(e.msg, needle) != NULL, "message '%s' lacks '%s'", e.msg, needle);
+    int rc = ckpt_load(prefix, &b->pt, b->o, b->e, &got);
+    cr_expect_eq(rc, code, "got %d (%s), want %d", rc, vel_error_detail(), code);
+    cr_expect(strstr(vel_error_detail(), needle) != NULL, "message '%s' lacks '%s'", vel_error_detail(), needle);
     cr_expect_eq(memcmp(v, b->pt.values, n), 0, "values changed by a failed load");
     cr_expect_eq(memcmp(s, b->o->state, 2 * n), 0, "state changed by a failed load");
     cr_expect_eq(b->o->step, step);
@@ -164,11 +162,10 @@ Test(checkpoint, refuses_inconsistent) {
     run a, b;
     make_run(&a, OPTIM_ADAMW, 1, 8);
     train_a_bit(&a, 1);
-    st_err e = {""};
     ckpt_state st = {.step = 3};
-    cr_assert_eq(ckpt_save(p1, &a.pt, a.o, a.e, &st, NULL, 0, &e), 0, "%s", e.msg);
+    cr_assert_eq(ckpt_save(p1, &a.pt, a.o, a.e, &st, NULL, 0), 0, "%s", vel_error_detail());
     st.step = 4;
-    cr_assert_eq(ckpt_save(p2, &a.pt, a.o, a.e, &st, NULL, 0, &e), 0, "%s", e.msg);
+    cr_assert_eq(ckpt_save(p2, &a.pt, a.o, a.e, &st, NULL, 0), 0, "%s", vel_error_detail());
 
     // Optimizer kind differs.
     make_run(&b, OPTIM_MUON, 1, 8);
@@ -195,16 +192,16 @@ Test(checkpoint, refuses_inconsistent) {
     // The run has an EMA, the checkpoint not.
     snprintf(p2, sizeof p2, "%s/noema", dir);
     st.step = 3;
-    cr_assert_eq(ckpt_save(p2, &a.pt, a.o, NULL, &st, NULL, 0, &e), 0, "%s", e.msg);
+    cr_assert_eq(ckpt_save(p2, &a.pt, a.o, NULL, &st, NULL, 0), 0, "%s", vel_error_detail());
     make_run(&b, OPTIM_ADAMW, 1, 8);
     expect_refused(p2, &b, CKPT_EMISSING, "EMA");
     free_run(&b);
     // ... while a run without an EMA may resume from one that has it.
     snprintf(p1, sizeof p1, "%s/withema", dir);
-    cr_assert_eq(ckpt_save(p1, &a.pt, a.o, a.e, &st, NULL, 0, &e), 0, "%s", e.msg);
+    cr_assert_eq(ckpt_save(p1, &a.pt, a.o, a.e, &st, NULL, 0), 0, "%s", vel_error_detail());
     make_run(&b, OPTIM_ADAMW, 0, 8);
     ckpt_state got;
-    cr_expect_eq(ckpt_load(p1, &b.pt, b.o, NULL, &got, &e), 0, "%s", e.msg);
+    cr_expect_eq(ckpt_load(p1, &b.pt, b.o, NULL, &got), 0, "%s", vel_error_detail());
     cr_expect_eq(memcmp(b.o->state, a.o->state, (size_t)(2 * a.pt.total) * 4), 0);
     free_run(&b);
     free_run(&a);

@@ -116,12 +116,11 @@ static void resume_exact(optim_kind kind) {
     build(b, kind);
     double lb[STEPS];
     for (int s = 0; s < STEPS / 2; s++) lb[s] = train_step(b);
-    st_err e = {""};
-    cr_assert_eq(ckpt_save(prefix, &b->pt, b->o, b->e, &b->st, NULL, 0, &e), 0, "%s", e.msg);
+    cr_assert_eq(ckpt_save(prefix, &b->pt, b->o, b->e, &b->st, NULL, 0), 0, "%s", vel_error_detail());
     destroy(b);
     memset(b, 0xa5, sizeof *b);    // nothing may survive in memory
     build(b, kind);                // fresh init, different from the checkpoint
-    cr_assert_eq(ckpt_load(prefix, &b->pt, b->o, b->e, &b->st, &e), 0, "%s", e.msg);
+    cr_assert_eq(ckpt_load(prefix, &b->pt, b->o, b->e, &b->st), 0, "%s", vel_error_detail());
     cr_expect_eq(b->st.step, STEPS / 2);
     cr_expect_eq(b->st.rng_offset, (uint64_t)(STEPS / 2 * B * IN));
     for (int s = STEPS / 2; s < STEPS; s++) lb[s] = train_step(b);

@@ -44,8 +44,7 @@ static vae *make_fixture(const char *dir, char *ck, size_t ckcap, char *spath, s
     char wpath[700];
     snprintf(wpath, sizeof wpath, "%s.safetensors", ck);
     st_kv meta[2] = {{"vae.config", "f4c4"}, {"vae.in_ch", "3"}};
-    st_err err;
-    cr_assert_eq(st_save_params(wpath, &m->pt, DT_F32, meta, 2, &err), 0, "%s", err.msg);
+    cr_assert_eq(st_save_params(wpath, &m->pt, DT_F32, meta, 2), 0, "%s", vel_error_detail());
     snprintf(spath, scap, "%s/store", dir);
     store_meta sm;
     cr_assert_eq(store_meta_init(&sm, "rgbtest", 4, 8, 8, false, "photos", 2, "test"), 0);

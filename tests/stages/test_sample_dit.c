@@ -47,8 +47,7 @@ static void save_dit(const char *path, ldit *m, uint64_t seed) {
     st_kv kv[] = {{"dit.depth", v[0]}, {"dit.hidden", v[1]}, {"dit.heads", v[2]}, {"dit.patch", v[3]},
                   {"dit.in_channels", v[4]}, {"dit.input_size", v[5]}, {"dit.num_classes", v[6]},
                   {"dit.qk_norm", v[7]}, {"dit.preset", "tiny"}};
-    st_err e = {{0}};
-    cr_assert_eq(st_save_params(path, &m->pt, DT_F32, kv, 9, &e), 0, "%s", e.msg);
+    cr_assert_eq(st_save_params(path, &m->pt, DT_F32, kv, 9), 0, "%s", vel_error_detail());
 }
 
 // DIR/dit.safetensors (raw) and DIR/dit-ema.safetensors (other weights).
@@ -125,7 +124,7 @@ static void run(const char *tag, int nworkers, int die, const char *wopts, const
         int e = bus_sink_next(s, &m, 1000);
         if (e == BUS_EEOS) break;
         if (e == BUS_ETIMEOUT) continue;
-        cr_assert_eq(e, 0, "sink: %s", bus_strerror(e));
+        cr_assert_eq(e, 0, "sink: %s", vel_strerror(e));
         uint64_t id = bus_msg_id(m);
         tensor tz, ty;
         cr_assert(bus_msg_is(m, "latents") && id < NJOBS);
@@ -168,8 +167,7 @@ static void reference(float *z, int j, int cnt, const int32_t *y) {
     cr_assert_eq(ldit_create(&m, &c, 2 * BATCH), 0);
     char p[600];
     snprintf(p, sizeof p, "%s/dit-ema.safetensors", dir);
-    st_err e = {{0}};
-    cr_assert_eq(st_load_params(p, &m->pt, &e), 0, "%s", e.msg);
+    cr_assert_eq(st_load_params(p, &m->pt), 0, "%s", vel_error_detail());
     smp_opts o = smp_opts_default();
     o.method = SMP_HEUN, o.cfg_scale = 1.5f, o.cfg_lo = 0.3, o.cfg_hi = 1.0;
     o.channels = 4, o.guide_channels = 3, o.null_class = 10;

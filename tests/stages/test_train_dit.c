@@ -89,8 +89,7 @@ Test(train_dit, writes_what_a_user_expects, .timeout = 120) {
     // The EMA file carries the model's configuration for the sampler.
     snprintf(p, sizeof p, "%s/run/dit-ema.safetensors", d);
     st_file *f = NULL;
-    st_err err;
-    cr_assert_eq(st_open(&f, p, &err), 0, "%s", err.msg);
+    cr_assert_eq(st_open(&f, p), 0, "%s", vel_error_detail());
     cr_expect_str_eq(st_meta_get(f, "dit.depth"), "2");
     cr_expect_str_eq(st_meta_get(f, "dit.hidden"), "32");
     cr_expect_str_eq(st_meta_get(f, "dit.num_classes"), "3");
@@ -133,14 +132,13 @@ Test(train_dit, resume_is_bit_exact, .timeout = 120) {
 // Final weights of a run, as floats in file order of the tensor names.
 static float *weights(const char *path, int64_t *n) {
     st_file *f = NULL;
-    st_err err;
-    cr_assert_eq(st_open(&f, path, &err), 0, "%s: %s", path, err.msg);
+    cr_assert_eq(st_open(&f, path), 0, "%s: %s", path, vel_error_detail());
     int64_t total = 0;
     for (int i = 0; i < st_count(f); i++) total += st_get(f, i)->numel;
     float *w = malloc(sizeof(float) * (size_t)total), *p = w;
     for (int i = 0; i < st_count(f); i++) {
         int64_t k = st_get(f, i)->numel;
-        cr_assert_eq(st_read_f32(f, i, p, k, &err), 0);
+        cr_assert_eq(st_read_f32(f, i, p, k), 0);
         p += k;
     }
     st_close(&f);

@@ -24,7 +24,7 @@ static void order_fn(int64_t *order, int64_t n, uint64_t seed, int64_t epoch) {
 
 static store *open_cache(const char *dir) {
     store *s = NULL;
-    cr_assert_eq(store_open(&s, dir, NULL, NULL, NULL), 0, "%s", store_last_error());
+    cr_assert_eq(store_open(&s, dir, NULL, NULL, NULL), 0, "%s", vel_error_detail());
     return s;
 }
 

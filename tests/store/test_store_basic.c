@@ -13,8 +13,8 @@
 #define ASSERT_OK(expr)                                                                  \
     do {                                                                                 \
         int rc_ = (expr);                                                                \
-        cr_assert_eq(rc_, 0, "%s -> %d (%s: %s)", #expr, rc_, store_strerror(rc_),       \
-                     store_last_error());                                                \
+        cr_assert_eq(rc_, 0, "%s -> %d (%s: %s)", #expr, rc_, vel_strerror(rc_),       \
+                     vel_error_detail());                                                \
     } while (0)
 
 // Writes indices [first, end) in batches of bs; flip as in meta.
@@ -55,7 +55,7 @@ Test(store_basic, create_put_get_roundtrip_32x16x16_with_flip) {
             cr_assert_eq(td_check_bytes(sg, i, f ? 3 : 1, numel), 0);
         }
     cr_assert_eq(store_get(s, mu, sg, NULL, 40, false), STORE_ENOKEY);
-    cr_assert(strstr(store_last_error(), "40") != NULL, "detail names the index: %s", store_last_error());
+    cr_assert(strstr(vel_error_detail(), "40") != NULL, "detail names the index: %s", vel_error_detail());
     cr_assert_eq(store_get(s, mu, sg, NULL, STORE_MAX_INDEX + 1, false), STORE_EINDEX);
     free(mu); free(sg);
     store_close(&s);
@@ -98,7 +98,7 @@ Test(store_basic, batch_read_shuffled_repeats_flip_toy_shape) {
     ASSERT_OK(store_read_batch(s, mu, NULL, NULL, idx, NULL, 9));
     idx[4] = 777;
     cr_assert_eq(store_read_batch(s, mu, sg, lab, idx, NULL, 9), STORE_ENOKEY);
-    cr_assert(strstr(store_last_error(), "777"));
+    cr_assert(strstr(vel_error_detail(), "777"));
     // Borrowed views from one txn.
     store_txn *t;
     ASSERT_OK(store_txn_begin(s, &t));
@@ -175,7 +175,7 @@ Test(store_basic, iterate_in_index_order_and_missing_ranges) {
         cr_assert_eq(td_check_view(&v, false), 0);
         seen++;
     }
-    cr_assert_eq(rc, 0, "iterator error %d %s", rc, store_last_error());
+    cr_assert_eq(rc, 0, "iterator error %d %s", rc, vel_error_detail());
     cr_assert_eq(seen, 300 - 43 + 2);   // 43 multiples of 7 in 0..299, meta not listed
     store_iter_close(&it);
     cr_assert_null(it);
@@ -253,7 +253,7 @@ Test(store_basic, idempotent_puts_skip_verify_mismatch) {
     bad[2 * 32 + 5] += 1e-3f;   // one element of mu_flip differs
     cr_assert_eq(store_put_batch(s, recs, 10, &res), STORE_EMISMATCH);
     cr_assert_eq(res.mismatch_index, 3);
-    cr_assert(strstr(store_last_error(), "index 3"), "%s", store_last_error());
+    cr_assert(strstr(vel_error_detail(), "index 3"), "%s", vel_error_detail());
     uint64_t n;
     ASSERT_OK(store_count(s, &n));
     cr_assert_eq(n, 25, "nothing of the failed batch visible");
@@ -383,8 +383,8 @@ Test(store_basic, meta_init_validates) {
 
 Test(store_basic, strerror_names_every_code) {
     for (int c = -201; c >= -217; c--) {
-        const char *msg = store_strerror(c);
+        const char *msg = vel_strerror(c);
         cr_assert(msg && strcmp(msg, "unknown error") != 0, "code %d has no message", c);
     }
-    cr_assert_str_eq(store_strerror(VEL_ENOMEM), "out of memory");
+    cr_assert_str_eq(vel_strerror(VEL_ENOMEM), "out of memory");
 }

@@ -47,7 +47,7 @@ Test(store_codec, record_roundtrip_and_alignment_agnostic) {
     for (int t = 0; t < 4; t++)
         for (int j = 0; j < 8192; j++) memcpy(buf + 1 + hl + (t * 8192 + j) * 4, &pay[t], 4);
     store_view v;
-    cr_assert_eq(store_record_decode(&v, buf + 1, total, 8192, true), 0, "%s", store_last_error());
+    cr_assert_eq(store_record_decode(&v, buf + 1, total, 8192, true), 0, "%s", vel_error_detail());
     cr_assert_eq(v.label, -1);
     cr_assert_eq(v.numel, 8192);
     cr_assert(v.has_flip);
@@ -136,8 +136,8 @@ Test(store_codec, record_malformed_headers) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t n = make_value(buf, sizeof buf, cases[i].fn, 4);
         int rc = store_record_decode(&v, buf, n, 2, false);
-        cr_assert_eq(rc, cases[i].want, "%s: got %d (%s)", cases[i].what, rc, store_last_error());
-        if (rc) cr_assert(strlen(store_last_error()) > 10, "%s: detail given", cases[i].what);
+        cr_assert_eq(rc, cases[i].want, "%s: got %d (%s)", cases[i].what, rc, vel_error_detail());
+        if (rc) cr_assert(strlen(vel_error_detail()) > 10, "%s: detail given", cases[i].what);
     }
     size_t n = make_value(buf, sizeof buf, h_extra, 4);
     cr_assert_eq(store_record_decode(&v, buf, n, 2, false), 0);
@@ -181,7 +181,7 @@ Test(store_codec, meta_roundtrip_bit_exact) {
     char *buf;
     size_t len;
     cr_assert_eq(store_meta_encode(&m, &buf, &len), 0);
-    cr_assert_eq(store_meta_decode(&g, buf, len), 0, "%s", store_last_error());
+    cr_assert_eq(store_meta_decode(&g, buf, len), 0, "%s", vel_error_detail());
     free(buf);
     cr_assert(!g.has_stats && g.has_flip);
     cr_assert_eq(memcmp(g.shape, m.shape, sizeof m.shape), 0);
@@ -190,7 +190,7 @@ Test(store_codec, meta_roundtrip_bit_exact) {
     float vals[3] = {0.1f, -3.4028235e38f, 1.17549435e-38f};
     for (int c = 0; c < 3; c++) { m.mean[c] = vals[c]; m.std[c] = 0.3f + c * 1e-7f; }
     cr_assert_eq(store_meta_encode(&m, &buf, &len), 0);
-    cr_assert_eq(store_meta_decode(&g, buf, len), 0, "%s", store_last_error());
+    cr_assert_eq(store_meta_decode(&g, buf, len), 0, "%s", vel_error_detail());
     cr_assert(g.has_stats);
     cr_assert_eq(memcmp(g.mean, m.mean, 3 * 4), 0, "mean bit-exact");
     cr_assert_eq(memcmp(g.std, m.std, 3 * 4), 0, "std bit-exact");
@@ -276,7 +276,7 @@ Test(store_codec, meta_malformed_fields) {
         store_meta m;
         int rc = store_meta_decode(&m, buf, n);
         cr_assert_eq(rc, cases[i].want, "case %zu (%s %s): got %d (%s)", i, cases[i].key,
-                     cases[i].fn ? "swapped" : "dropped", rc, store_last_error());
+                     cases[i].fn ? "swapped" : "dropped", rc, vel_error_detail());
         if (i == 0) {
             cr_assert(m.has_stats && m.has_flip && m.shape[0] == 2 && m.mean[1] == 2.0f);
             cr_assert_str_eq(m.dataset, "toy");
@@ -297,9 +297,9 @@ Test(store_codec, meta_expect_and_compat) {
     cr_assert_eq(store_meta_expect(&a, "sha256:tok-test", sh), 0);
     cr_assert_eq(store_meta_expect(&a, NULL, NULL), 0);
     cr_assert_eq(store_meta_expect(&a, "sha256:other", sh), STORE_EHASH);
-    cr_assert(strstr(store_last_error(), "sha256:other"));
+    cr_assert(strstr(vel_error_detail(), "sha256:other"));
     cr_assert_eq(store_meta_expect(&a, NULL, sh2), STORE_ESHAPE);
-    cr_assert(strstr(store_last_error(), "4x8x4"));
+    cr_assert(strstr(vel_error_detail(), "4x8x4"));
     cr_assert_eq(store_meta_compatible(&a, &b), 0);
     b.dataset_size = 5;
     cr_assert_eq(store_meta_compatible(&a, &b), STORE_EMETA);

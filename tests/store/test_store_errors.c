@@ -21,17 +21,17 @@
 #define ASSERT_OK(expr)                                                                  \
     do {                                                                                 \
         int rc_ = (expr);                                                                \
-        cr_assert_eq(rc_, 0, "%s -> %d (%s: %s)", #expr, rc_, store_strerror(rc_),       \
-                     store_last_error());                                                \
+        cr_assert_eq(rc_, 0, "%s -> %d (%s: %s)", #expr, rc_, vel_strerror(rc_),       \
+                     vel_error_detail());                                                \
     } while (0)
 
 #define ASSERT_ERR(expr, code, needle)                                                   \
     do {                                                                                 \
         int rc_ = (expr);                                                                \
         cr_assert_eq(rc_, code, "%s -> %d (%s: %s), want %d", #expr, rc_,                \
-                     store_strerror(rc_), store_last_error(), code);                     \
-        cr_assert(strstr(store_last_error(), needle), "detail \"%s\" lacks \"%s\"",      \
-                  store_last_error(), needle);                                           \
+                     vel_strerror(rc_), vel_error_detail(), code);                     \
+        cr_assert(strstr(vel_error_detail(), needle), "detail \"%s\" lacks \"%s\"",      \
+                  vel_error_detail(), needle);                                           \
     } while (0)
 
 // Raw LMDB put of key/value into the env at dir (store closed).
@@ -180,7 +180,7 @@ Test(store_errors, corrupt_records_wrong_size_and_bad_header) {
     seen = 0;
     while ((rc = store_iter_next(it, &v)) == 1) seen++;
     cr_assert_eq(seen, 3);
-    cr_assert_eq(rc, STORE_EKEY, "got %d %s", rc, store_last_error());
+    cr_assert_eq(rc, STORE_EKEY, "got %d %s", rc, vel_error_detail());
     store_iter_close(&it);
     uint64_t *miss;
     size_t nmiss;

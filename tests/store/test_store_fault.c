@@ -41,7 +41,7 @@ static int writer_main(const char *dir, int fd, uint64_t seed, bool nosync) {
     store_opts o = {.map_size = 1 << 20, .nosync = nosync};
     store *s;
     int rc = store_open_rw(&s, dir, "sha256:tok-test", NULL, &o);
-    if (rc) { fprintf(stderr, "writer open: %s\n", store_last_error()); return 1; }
+    if (rc) { fprintf(stderr, "writer open: %s\n", vel_error_detail()); return 1; }
     uint64_t *miss;
     size_t nmiss;
     if ((rc = store_missing(s, 0, NB * B, &miss, &nmiss))) { store_close(&s); return 1; }
@@ -60,7 +60,7 @@ static int writer_main(const char *dir, int fd, uint64_t seed, bool nosync) {
         int n = 0;
         for (size_t i = 0; i < nmiss; i++)
             if ((int)(miss[i] / B) == todo[k]) { recs[n] = td_record(buf + (size_t)n * 4 * NUMEL, miss[i], NUMEL, false); n++; }
-        if ((rc = store_put_batch(s, recs, (size_t)n, NULL))) fprintf(stderr, "writer put: %s\n", store_last_error());
+        if ((rc = store_put_batch(s, recs, (size_t)n, NULL))) fprintf(stderr, "writer put: %s\n", vel_error_detail());
         uint32_t done = (uint32_t)todo[k];
         if (!rc && write(fd, &done, 4) != 4) rc = 1;
     }
@@ -117,7 +117,7 @@ static void run_writer(const char *dir, uint64_t seed, bool nosync, int after, i
 static int check_cache(const char *dir, const bool reported[NB], const char *when) {
     store *s;
     int rc = store_open(&s, dir, "sha256:tok-test", NULL, NULL);
-    cr_assert_eq(rc, 0, "%s: reopen: %s", when, store_last_error());
+    cr_assert_eq(rc, 0, "%s: reopen: %s", when, vel_error_detail());
     int per_batch[NB] = {0};
     store_iter *it;
     cr_assert_eq(store_iter_open(s, &it, 0), 0);
@@ -132,7 +132,7 @@ static int check_cache(const char *dir, const bool reported[NB], const char *whe
         per_batch[v.index / B]++;
         seen++;
     }
-    cr_assert_eq(rc, 0, "%s: iteration: %s", when, store_last_error());
+    cr_assert_eq(rc, 0, "%s: iteration: %s", when, vel_error_detail());
     store_iter_close(&it);
     uint64_t n;
     cr_assert_eq(store_count(s, &n), 0);
@@ -155,7 +155,7 @@ static void fault_run(uint64_t seed) {
         store_meta m = td_meta(32, 16, 16, false);
         store_opts o = {.map_size = 1 << 20};
         store *s;
-        cr_assert_eq(store_create(&s, dir, &m, &o), 0, "%s", store_last_error());
+        cr_assert_eq(store_create(&s, dir, &m, &o), 0, "%s", vel_error_detail());
         store_close(&s);
     }
     uint64_t r = seed * 0x9e3779b97f4a7c15ull + 1;

@@ -33,7 +33,7 @@ static void shuffle(uint64_t *a, size_t n, uint64_t seed) {
 }
 
 static int fail(const char *who, int rc) {
-    fprintf(stderr, "%s: %d %s: %s\n", who, rc, store_strerror(rc), store_last_error());
+    fprintf(stderr, "%s: %d %s: %s\n", who, rc, vel_strerror(rc), vel_error_detail());
     return 1;
 }
 
@@ -128,7 +128,7 @@ static void wait_all(pid_t *pids, int n, const char *what) {
 static void verify_all(const char *dir) {
     store *s;
     int rc = store_open(&s, dir, NULL, NULL, NULL);
-    cr_assert_eq(rc, 0, "%s", store_last_error());
+    cr_assert_eq(rc, 0, "%s", vel_error_detail());
     uint64_t n;
     cr_assert_eq(store_count(s, &n), 0);
     cr_assert_eq(n, NREC);
@@ -152,7 +152,7 @@ Test(store_multiproc, forked_readers_beside_one_writer) {
         store_meta m = td_meta(16, 8, 8, true);
         store_opts o = {.map_size = 1 << 20};
         store *s;
-        cr_assert_eq(store_create(&s, dir, &m, &o), 0, "%s", store_last_error());
+        cr_assert_eq(store_create(&s, dir, &m, &o), 0, "%s", vel_error_detail());
         store_close(&s);
     }
     uint64_t order[NREC / BATCH];
@@ -208,7 +208,7 @@ Test(store_multiproc, reader_follows_map_growth_by_another_process) {
         store_meta m = td_meta(16, 8, 8, true);
         store_opts o = {.map_size = 1 << 20};
         store *s;
-        cr_assert_eq(store_create(&s, dir, &m, &o), 0, "%s", store_last_error());
+        cr_assert_eq(store_create(&s, dir, &m, &o), 0, "%s", vel_error_detail());
         store_close(&s);
     }
     int go[2];
@@ -226,20 +226,20 @@ Test(store_multiproc, reader_follows_map_growth_by_another_process) {
     }
     close(go[0]);
     store *s;
-    cr_assert_eq(store_open(&s, dir, NULL, NULL, NULL), 0, "%s", store_last_error());
+    cr_assert_eq(store_open(&s, dir, NULL, NULL, NULL), 0, "%s", vel_error_detail());
     size_t before, after;
     cr_assert_eq(store_map_size(s, &before), 0);
     cr_assert_eq(write(go[1], "g", 1), 1);
     close(go[1]);
     wait_all(&pid, 1, "writer");
     uint64_t n;
-    cr_assert_eq(store_count(s, &n), 0, "%s", store_last_error());
+    cr_assert_eq(store_count(s, &n), 0, "%s", vel_error_detail());
     cr_assert_eq(n, NREC);
     cr_assert_eq(store_map_size(s, &after), 0);
     cr_assert(after > before && after >= ((size_t)6 << 20), "reader map %zu -> %zu", before, after);
     uint64_t idx[4] = {NREC - 1, 0, 200, 399};
     float *mu = malloc(4 * NUMEL * sizeof(float));
-    cr_assert_eq(store_read_batch(s, mu, NULL, NULL, idx, NULL, 4), 0, "%s", store_last_error());
+    cr_assert_eq(store_read_batch(s, mu, NULL, NULL, idx, NULL, 4), 0, "%s", vel_error_detail());
     for (int k = 0; k < 4; k++) cr_assert_eq(td_check_bytes(mu + k * NUMEL, idx[k], 0, NUMEL), 0);
     free(mu);
     store_close(&s);
@@ -253,7 +253,7 @@ Test(store_multiproc, reader_reloads_stats_set_by_another_process) {
     {
         store_meta m = td_meta(2, 1, 1, false);
         store *s;
-        cr_assert_eq(store_create(&s, dir, &m, NULL), 0, "%s", store_last_error());
+        cr_assert_eq(store_create(&s, dir, &m, NULL), 0, "%s", vel_error_detail());
         store_close(&s);
     }
     int go[2];
@@ -274,13 +274,13 @@ Test(store_multiproc, reader_reloads_stats_set_by_another_process) {
     }
     close(go[0]);
     store *s;
-    cr_assert_eq(store_open(&s, dir, NULL, NULL, NULL), 0, "%s", store_last_error());
+    cr_assert_eq(store_open(&s, dir, NULL, NULL, NULL), 0, "%s", vel_error_detail());
     cr_assert(!store_get_meta(s)->has_stats);
     cr_assert_eq(write(go[1], "g", 1), 1);
     close(go[1]);
     wait_all(&pid, 1, "stats writer");
     cr_assert(!store_get_meta(s)->has_stats, "the cached meta changes only on reload");
-    cr_assert_eq(store_meta_reload(s), 0, "%s", store_last_error());
+    cr_assert_eq(store_meta_reload(s), 0, "%s", vel_error_detail());
     const store_meta *m = store_get_meta(s);
     cr_assert(m->has_stats && m->mean[1] == -1.5f && m->std[1] == 0.125f);
     float z[2] = {0.25f + 2.0f * 3, -1.5f - 0.125f * 2}, zn[2];

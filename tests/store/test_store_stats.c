@@ -15,8 +15,8 @@
 #define ASSERT_OK(expr)                                                                  \
     do {                                                                                 \
         int rc_ = (expr);                                                                \
-        cr_assert_eq(rc_, 0, "%s -> %d (%s: %s)", #expr, rc_, store_strerror(rc_),       \
-                     store_last_error());                                                \
+        cr_assert_eq(rc_, 0, "%s -> %d (%s: %s)", #expr, rc_, vel_strerror(rc_),       \
+                     vel_error_detail());                                                \
     } while (0)
 
 static const float M[3] = {0.5f, -2.0f, 3.0f}, D[3] = {1.0f, 0.25f, 2.0f}, G[3] = {0.0f, 0.75f, 1.5f};
@@ -148,7 +148,7 @@ Test(store_stats, empty_cache_and_reload) {
     store_record r = {0, 0, mu, sg, NULL, NULL};
     ASSERT_OK(store_put_batch(s, &r, 1, NULL));
     cr_assert_eq(store_compute_stats(s, mean, std, 0, 1), VEL_ERANGE);
-    cr_assert(strstr(store_last_error(), "channel 1"), "%s", store_last_error());
+    cr_assert(strstr(vel_error_detail(), "channel 1"), "%s", vel_error_detail());
     store_close(&s);
     rm_rf(dir); free(dir);
 }

@@ -48,7 +48,7 @@ Test(store_threads, concurrent_read_txns_and_handoff) {
     char *dir = test_tmpdir("store-threads");
     store_meta m = td_meta(4, 4, 4, true);
     store *s;
-    cr_assert_eq(store_create(&s, dir, &m, NULL), 0, "%s", store_last_error());
+    cr_assert_eq(store_create(&s, dir, &m, NULL), 0, "%s", vel_error_detail());
     float buf[4 * NUMEL];
     for (uint64_t i = 0; i < N; i++) {
         store_record r = td_record(buf, i, NUMEL, true);
@@ -63,7 +63,7 @@ Test(store_threads, concurrent_read_txns_and_handoff) {
     }
     for (int k = 0; k < 4; k++) {
         pthread_join(th[k], NULL);
-        cr_assert_eq(jobs[k].bad, 0, "thread %d failed (%d): %s", k, jobs[k].bad, store_last_error());
+        cr_assert_eq(jobs[k].bad, 0, "thread %d failed (%d): %s", k, jobs[k].bad, vel_error_detail());
     }
     store_close(&s);   // CHECKs that every txn was ended
     rm_rf(dir);
