@@ -9,7 +9,7 @@
 // 127.5*(x+1), the same bytes ADM's ((x+1)*127.5).clamp(0,255).to(uint8)
 // gives up to that rounding.
 //
-// Errors: 0 or a negative code; data_strerror (data/data_error.h) names it.
+// Errors: 0 or a negative code (data/data_error.h); vel_strerror names it.
 // Reads reject images with a side over IMAGE_MAX_SIDE or more than
 // IMAGE_MAX_PIXELS pixels before allocating (sizes come from outside bytes).
 #ifndef DATA_IMAGE_IO_H

@@ -23,7 +23,7 @@
 #define STORE_META_LIMIT (1u << 20)   // bytes; real metas are ~10 KB at most
 
 // Checks a meta built by a caller (shape bounds, dtype, strings, stats):
-// 0, STORE_ESHAPE or STORE_EMETA (detail in store_last_error).
+// 0, STORE_ESHAPE or STORE_EMETA (detail in vel_error_detail).
 int store_meta_validate(const store_meta *m);
 // *buf malloc'ed, caller frees with free().
 int store_meta_encode(const store_meta *m, char **buf, size_t *len);
