@@ -3,7 +3,7 @@
 // __metadata__: "model" (toy-tokenizer | toy-flow), "depth", "width", plus
 // the model's and the caller's extra pairs (st_kv). The file hash that ties
 // a store to its tokenizer is nn/checkpoint.h's ckpt_file_hash.
-// Errors: 0 or a negative code (toy_strerror); err (may be NULL) gets a
+// Errors: 0 or a negative code (vel_strerror); err (may be NULL) gets a
 // sentence naming the file.
 #ifndef MODELS_TOY_CKPT_H
 #define MODELS_TOY_CKPT_H
