@@ -468,6 +468,7 @@ static int train_loop(run_t *r, int64_t start) {
         }
         if (lead && (now - last_report >= o->progress_s || step == o->steps || stop)) {
             double eta = (double)(o->steps - step) * o->batch / (ips > 0 ? ips : 1e-9);
+            if (o->time_limit_s > 0 && o->time_limit_s - el < eta) eta = o->time_limit_s - el;
             printf("%s[train dit] step %lld/%lld loss %.4f (mse %.4f cos %.4f) %.1f img/s ETA %.0f s%s",
                    tty ? "\r" : "", (long long)step, (long long)o->steps, lv[0], lv[1], lv[2], ips, eta,
                    tty ? "   " : "\n");
