@@ -9,9 +9,9 @@
 #   dit_step_ours    LightningDiT-B/1 training step, tokens 256, channels 32,
 #                    batch 64, bf16: build/bench/bench_dit_train
 #   dit_step_torch   the same step in PyTorch, eager + SDPA and torch.compile
-#   sampler_cfg      Euler + CFG, ours (build/bench/bench_dit_sample, which also
+#   sampler_cfg      Euler + CFG, ours (build/bench/bench_sample_dit, which also
 #                    saves its random weights as safetensors) vs a PyTorch loop on
-#                    the same weights (bench/torch/bench_dit_sample.py)
+#                    the same weights (bench/torch/bench_sample_dit.py)
 #   vae_decode       VAE decode throughput (build/bench/bench_vae_decode)
 #   inception        Inception-v3 feature parity on random weights + speed
 #                    (build/bench/bench_inception)
@@ -27,8 +27,8 @@
 # Programs a part starts print JSON lines {"name", "ms", ...} as
 # bench/torch/common.py does (ours and PyTorch's pair by name), and take:
 #   bench_dit_train   --device cuda --batch 64 --dtype bf16 --json
-#   bench_dit_sample  --device cuda --batch 64 --steps 50 --cfg 1.7 --save-weights FILE --json
-#   bench_dit_sample.py --weights FILE --batch 64 --steps 50 --cfg 1.7
+#   bench_sample_dit  --device cuda --batch 64 --steps 50 --cfg 1.7 --save-weights FILE --json
+#   bench_sample_dit.py --weights FILE --batch 64 --steps 50 --cfg 1.7
 #   bench_vae_decode  --device cuda --json
 #   bench_inception   --device cuda --random-weights --json
 #   bench_dp          --device cuda --json
@@ -294,7 +294,7 @@ fi
 # ---- build ------------------------------------------------------------------------
 WANT="build/tests/dist/dp_worker build/tests/device/bench_cuda"
 for t in tests/cuda/test_*.c tests/dist/test_*.c; do [ -e "$t" ] && WANT="$WANT build/${t%.c}"; done
-for b in bench_dit_train bench_dit_sample bench_vae_decode bench_inception bench_dp; do
+for b in bench_dit_train bench_sample_dit bench_vae_decode bench_inception bench_dp; do
   [ -e "bench/$b.c" ] && WANT="$WANT build/bench/$b"
 done
 [ -e pipelines/full.sh ] && WANT="$WANT all"
@@ -318,13 +318,13 @@ part dit_step_torch 120 "$OUT/torch.jsonl" "bench/torch/bench_dit.py" \
 
 # ---- sampler with CFG on the same weights ------------------------------------------------
 sampler_pair() {
-  ours build/bench/bench_dit_sample --device cuda --batch 64 --steps 50 --cfg 1.7 \
+  ours build/bench/bench_sample_dit --device cuda --batch 64 --steps 50 --cfg 1.7 \
     --save-weights "$WORK/dit_random.safetensors" --json >>"$OUT/ours.jsonl" || return 1
-  torchenv $PY bench/torch/bench_dit_sample.py --weights "$WORK/dit_random.safetensors" \
+  torchenv $PY bench/torch/bench_sample_dit.py --weights "$WORK/dit_random.safetensors" \
     --batch 64 --steps 50 --cfg 1.7 >>"$OUT/torch.jsonl"
 }
 export -f sampler_pair
-part sampler_cfg 60 "$OUT/parts.log" "build/bench/bench_dit_sample bench/torch/bench_dit_sample.py" sampler_pair
+part sampler_cfg 60 "$OUT/parts.log" "build/bench/bench_sample_dit bench/torch/bench_sample_dit.py" sampler_pair
 
 # ---- VAE decode, Inception, NCCL / DP ------------------------------------------------------
 part vae_decode 25 "$OUT/ours.jsonl" "build/bench/bench_vae_decode" \
