@@ -6,6 +6,8 @@
 //   - the bytes are exactly what the sampler module computes in-process from
 //     the job's seed with the EMA weights (so the worker used the EMA file,
 //     the Philox noise, Heun, shift and CFG as documented);
+//   - sample workers -> decode --model vae -> sink: the decoder takes the
+//     latents, passes the labels on, same image bytes with 1 and 2 workers;
 //   - --labels random gives the documented Philox labels;
 //   - bad inputs: a checkpoint of another model, a bad guidance interval,
 //     too many guided channels, unknown labels / method: clear errors, exit 2.
@@ -28,7 +30,9 @@
 #include "models/sampler.h"
 #include "models/toy_ckpt.h"
 #include "models/toy_flow.h"
+#include "models/vae.h"
 #include "nn/safetensors.h"
+#include "store/store.h"
 #include "tests/util.h"
 
 enum { N = 12, JOB = 5, NJOBS = 3, BATCH = 4, STEPS = 4 };
@@ -92,7 +96,16 @@ static int wait_rc(pid_t pid) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-typedef struct { float z[N * 4 * 8 * 8]; int32_t y[N]; int got[NJOBS]; } result;
+typedef struct {
+    float z[N * 4 * 8 * 8];
+    int32_t y[N];
+    int got[NJOBS];
+    uint8_t u8[N * 32 * 32];   // images, when a decoder ran
+} result;
+
+// "decode --model vae" between the workers and the sink: tokenizer weights
+// prefix and store (set up by the test that wants it), else NULL.
+static const char *decode_ckpt, *decode_store;
 
 // Source + nworkers (the first with --die-after die when die > 0) + this
 // process as the sink. Fills r by job id.
@@ -104,7 +117,9 @@ static void run(const char *tag, int nworkers, int die, const char *wopts, const
     snprintf(acks, sizeof acks, "ipc://%s/%s-acks", dir, tag);
     snprintf(ctl, sizeof ctl, "ipc://%s/%s-ctl", dir, tag);
     snprintf(lat, sizeof lat, "ipc://%s/%s-lat", dir, tag);
-    pid_t pids[4];
+    char img[700];
+    snprintf(img, sizeof img, "ipc://%s/%s-img", dir, tag);
+    pid_t pids[5];
     int np = 0;
     pids[np++] = spawn("OMP_NUM_THREADS=1 exec bin/sample --model dit --role source --n %d --job-size %d --seed %llu --deadline-ms 2000 "
                        "--stall-s 60 %s --jobs-bind %s --acks-bind %s --ctl-bind %s 2>%s/%s-source.log", N, JOB,
@@ -115,7 +130,11 @@ static void run(const char *tag, int nworkers, int die, const char *wopts, const
         pids[np++] = spawn("OMP_NUM_THREADS=1 exec bin/sample --model dit --ckpt %s/dit.safetensors %s %s --jobs %s --ctl %s --out %s "
                            "2>%s/%s-worker%d.log", dir, wopts, extra, jobs, ctl, lat, dir, tag, w);
     }
-    bus_sink_opts so = {.in = {.data_ep = lat, .bind = 1, .ctl_ep = ctl, .nproducers = 1}, .acks_ep = acks};
+    if (decode_ckpt)
+        pids[np++] = spawn("OMP_NUM_THREADS=1 exec bin/decode --model vae --ckpt %s --store %s --in %s --ctl %s "
+                           "--reply %s 2>%s/%s-decode.log", decode_ckpt, decode_store, lat, ctl, img, dir, tag);
+    bus_sink_opts so = {.in = {.data_ep = decode_ckpt ? img : lat, .bind = 1, .ctl_ep = ctl, .nproducers = 1},
+                        .acks_ep = acks};
     bus_sink *s;
     cr_assert_eq(bus_sink_open(&s, &so), 0);
     alarm(120);   // a hang fails the test instead of blocking the suite
@@ -127,17 +146,27 @@ static void run(const char *tag, int nworkers, int die, const char *wopts, const
         cr_assert_eq(e, 0, "sink: %s", vel_strerror(e));
         uint64_t id = bus_msg_id(m);
         tensor tz, ty;
-        cr_assert(bus_msg_is(m, "latents") && id < NJOBS);
-        cr_assert_eq(bus_msg_find(m, "z", &tz), 0);
-        cr_assert_eq(bus_msg_find(m, "labels", &ty), 0);
         int64_t cnt = id == NJOBS - 1 ? N - JOB * (NJOBS - 1) : JOB;
-        cr_assert(tz.dtype == DT_F32 && tz.ndim == 4 && tz.shape[0] == cnt && tz.shape[1] == 4 &&
-                  tz.shape[2] == 8 && tz.shape[3] == 8);
-        cr_assert(ty.dtype == DT_I32 && ty.ndim == 1 && ty.shape[0] == cnt);
+        cr_assert(id < NJOBS);
         cr_assert_eq(r->got[id], 0, "job %llu twice from the sink", (unsigned long long)id);
         r->got[id] = 1;
-        memcpy(r->z + id * JOB * 256, tz.data, sizeof(float) * cnt * 256);
+        cr_assert_eq(bus_msg_find(m, "labels", &ty), 0);
+        cr_assert(ty.dtype == DT_I32 && ty.ndim == 1 && ty.shape[0] == cnt);
         memcpy(r->y + id * JOB, ty.data, sizeof(int32_t) * cnt);
+        if (decode_ckpt) {   // images (n, 32, 32, 1) from the tokenizer's decoder
+            cr_assert(bus_msg_is(m, "images"));
+            cr_assert_eq(bus_msg_find(m, "u8", &tz), 0);
+            cr_assert(tz.dtype == DT_U8 && tz.ndim == 4 && tz.shape[0] == cnt && tz.shape[1] == 32 &&
+                      tz.shape[2] == 32 && tz.shape[3] == 1);
+            memcpy(r->u8 + id * JOB * 1024, tz.data, (size_t)cnt * 1024);
+            bus_msg_destroy(&m);
+            continue;
+        }
+        cr_assert(bus_msg_is(m, "latents"));
+        cr_assert_eq(bus_msg_find(m, "z", &tz), 0);
+        cr_assert(tz.dtype == DT_F32 && tz.ndim == 4 && tz.shape[0] == cnt && tz.shape[1] == 4 &&
+                  tz.shape[2] == 8 && tz.shape[3] == 8);
+        memcpy(r->z + id * JOB * 256, tz.data, sizeof(float) * cnt * 256);
         bus_msg_destroy(&m);
     }
     alarm(0);
@@ -212,6 +241,45 @@ Test(sample_dit, same_bytes_for_1_2_workers_and_a_kill, .init = setup, .fini = t
     snprintf(cmd, sizeof cmd, "grep -q 'dit.safetensors (given weights)' %s/nocfg-worker0.log", dir);
     cr_assert_eq(system(cmd), 0, "--no-ema did not use the given file");
     free(z);
+}
+
+// The whole generation leg: DiT workers -> decode --model vae (a random
+// 1-channel f4c4 tokenizer, a store with per-channel stats) -> sink. The
+// decoder accepts the workers' latents (normalised units, labels passed on),
+// and the images are the same bytes with 1 and 2 sample workers.
+Test(sample_dit, through_the_vae_decoder, .init = setup, .fini = teardown) {
+    if (access("bin/decode", X_OK)) cr_skip_test("bin/decode not built (make)");
+    vae_config vc;
+    cr_assert_eq(vae_config_preset("f4c4", 1, &vc), 0);
+    vae *m = NULL;
+    cr_assert_eq(vae_create(&m, &vc, 1, 0), 0);
+    vae_init_params(m, 3);
+    char ck[600], wpath[700], spath[600];
+    snprintf(ck, sizeof ck, "%s/tok", dir);
+    snprintf(wpath, sizeof wpath, "%s.safetensors", ck);
+    st_kv meta[2] = {{"vae.config", "f4c4"}, {"vae.in_ch", "1"}};
+    st_err err = {{0}};
+    cr_assert_eq(st_save_params(wpath, &m->pt, DT_F32, meta, 2, &err), 0, "%s", err.msg);
+    vae_destroy(&m);
+    snprintf(spath, sizeof spath, "%s/store", dir);
+    store_meta sm;
+    cr_assert_eq(store_meta_init(&sm, "dit-test", 4, 8, 8, false, "fashion-mnist", 1, "test"), 0);
+    store *st = NULL;
+    cr_assert_eq(store_create(&st, spath, &sm, NULL), 0);
+    float mean[4] = {0.1f, -0.2f, 0.3f, 0.0f}, sd[4] = {0.9f, 1.1f, 0.7f, 1.3f};
+    cr_assert_eq(store_set_stats(st, mean, sd), 0);
+    store_close(&st);
+    decode_ckpt = ck, decode_store = spath;
+    static result a, b;
+    run("dec1", 1, 0, "--steps 2 --cfg 2 --batch 4", "", &a);
+    run("dec2", 2, 0, "--steps 2 --cfg 2 --batch 4", "", &b);
+    decode_ckpt = decode_store = NULL;
+    for (int i = 0; i < N; i++) cr_assert_eq(a.y[i], i % 10, "label %d", i);
+    cr_assert_eq(memcmp(a.u8, b.u8, sizeof a.u8), 0, "images differ between 1 and 2 sample workers");
+    cr_assert_eq(memcmp(a.y, b.y, sizeof a.y), 0);
+    int distinct = 0;   // not a constant image
+    for (int i = 1; i < N * 1024; i++) distinct |= a.u8[i] != a.u8[0];
+    cr_assert(distinct);
 }
 
 // --labels random: label of image i = (word i of Philox (seed, stream 32) * K) >> 32.
