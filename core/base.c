@@ -1,6 +1,7 @@
 // base.c: CHECK failure, checked allocation, clock.
 #include "core/base.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -27,6 +28,12 @@ void *xcalloc(size_t n, size_t size) {
         abort();
     }
     return p;
+}
+
+int64_t vel_first_nonfinite(const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return i;
+    return -1;
 }
 
 double vel_now(void) {

@@ -24,6 +24,11 @@ _Noreturn void vel_check_fail(const char *file, int line, const char *what);
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 
+// Index of the first NaN or infinity in x[0..n), or -1 when all are finite.
+// The boundary check of every loader, receiver and writer of floats: they
+// return VEL_ENONFINITE with a detail naming the tensor and this index.
+int64_t vel_first_nonfinite(const float *x, int64_t n);
+
 // Monotonic wall clock in seconds (for progress lines and benches).
 double vel_now(void);
 

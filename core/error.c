@@ -193,3 +193,20 @@ const char *vel_errmsg(int code) {
     }
     return m;
 }
+
+int vel_exit_code(int code) {
+    // Runtime failures: the input was fine, the machine or a peer was not.
+    static const int runtime[] = {
+        -1, -2,                               // ENOMEM, EIO
+        -100, -111, -113, -115, -116, -117,   // bus: timeout, zmq, interrupted, eos, abort, idle
+        -210, -211, -214, -217,               // store: LMDB, read-only, busy, map cap
+        -600, -601, -602, -603, -604,         // cuda
+        -620, -621, -622, -623, -624,         // op dispatch
+        -653, -654, -655,                     // device context, copies
+        -671, -672, -673,                     // dist: library, collective, id file timeout
+    };
+    if (code == 0) return 0;
+    for (size_t i = 0; i < sizeof runtime / sizeof runtime[0]; i++)
+        if (runtime[i] == code) return 1;
+    return code < 0 ? 2 : 1;
+}

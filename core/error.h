@@ -58,6 +58,13 @@ const char *vel_strerror(int code);
 // Thread-local buffer, valid until the next call on this thread.
 const char *vel_errmsg(int code);
 
+// Process exit status for a failure with code (the convention of every
+// binary): 0 for 0; 1 for runtime failures (out of memory, I/O, sockets,
+// LMDB, CUDA, collectives, an idle or aborted run); 2 for usage and input
+// errors (bad flags, malformed or damaged files and messages, wrong shapes,
+// non-finite numbers, missing keys).
+int vel_exit_code(int code);
+
 // Name of the library whose range holds code ("bus", "store", ...), or NULL.
 const char *vel_error_library(int code);
 

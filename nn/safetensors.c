@@ -377,6 +377,9 @@ int st_read_f32(const st_file *f, int i, float *out, int64_t n) {
         return vel_fail(CKPT_EDTYPE, "tensor '%s': dtype %s cannot be read as floats", e->name,
                     st_dtype_str(e->dtype));
     }
+    int64_t at = vel_first_nonfinite(out, n);   // a NaN weight would only surface as a NaN loss
+    if (at >= 0)
+        return vel_fail(VEL_ENONFINITE, "tensor '%s'[%lld] = %g", e->name, (long long)at, (double)out[at]);
     return 0;
 }
 
@@ -482,6 +485,9 @@ int st_write(const char *path, const st_tensor_out *t, int n, const st_kv *meta,
             rc = vel_fail(VEL_EINVAL, "tensor '%s': bad shape", t[i].name);
         else if (numel[i] > 0 && !t[i].data)
             rc = vel_fail(VEL_EINVAL, "tensor '%s': no data", t[i].name);
+        else if (numel[i] > 0 && vel_first_nonfinite(t[i].data, numel[i]) >= 0)   // e.g. NaN optimizer state
+            rc = vel_fail(VEL_ENONFINITE, "tensor '%s'[%lld] is not finite", t[i].name,
+                          (long long)vel_first_nonfinite(t[i].data, numel[i]));
         else
             cap += 6 * strlen(t[i].name) + 96 + 24 * (size_t)t[i].ndim;
     }

@@ -120,6 +120,32 @@ static bool has_file(const char *path, const char *name) {
     return ok;
 }
 
+// LMDB maps data.mdb and trusts its meta page: a file cut short (a copy
+// that stopped early, a full disk) turns the first read of a missing page
+// into SIGBUS. The committed meta names the last page in use, so a file
+// shorter than (last page + 1) x page size is refused before any page is
+// touched.
+static int check_file_size(MDB_env *env, const char *path) {
+    MDB_envinfo info;
+    MDB_stat st;
+    int rc = mdb_env_info(env, &info);
+    if (!rc) rc = mdb_env_stat(env, &st);
+    if (rc) return store_lmdb_fail(rc, "mdb_env_info");
+    char *p;
+    if (asprintf(&p, "%s/data.mdb", path) < 0) return vel_fail(VEL_ENOMEM, "asprintf");
+    struct stat fs;
+    int e = stat(p, &fs);
+    free(p);
+    if (e) return vel_fail(VEL_EIO, "%s/data.mdb: %s", path, strerror(errno));
+    uint64_t need = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+    if ((uint64_t)fs.st_size < need)
+        return vel_fail(STORE_ETRUNC, "%s/data.mdb is %lld bytes but its last page ends at byte %llu "
+                        "(page %zu of %u bytes): the file was cut short; restore or re-encode the cache",
+                        path, (long long)fs.st_size, (unsigned long long)need, (size_t)info.me_last_pgno,
+                        st.ms_psize);
+    return 0;
+}
+
 // Opens the environment at an existing directory; s->opts/readonly set.
 static int env_open(store *s, const char *path) {
     s->path = strdup(path);
@@ -150,6 +176,7 @@ static int env_open(store *s, const char *path) {
         return vel_fail(STORE_ENOTCACHE, "%s: not an LMDB cache (mdb_env_open: %s)", path,
                           mdb_strerror(rc));
     }
+    if ((rc = check_file_size(s->env, path))) return rc;
     // Reader slots of processes that died (SIGKILL) would pin old pages.
     int dead = 0;
     if ((rc = mdb_reader_check(s->env, &dead))) return store_lmdb_fail(rc, "mdb_reader_check");

@@ -59,6 +59,14 @@ int store_view_copy(float *mu, float *sigma, const store_view *v, bool flip) {
     // memcpy, not a float load: the map only aligns small values to 2 bytes.
     if (mu) memcpy(mu, flip ? v->mu_flip : v->mu, tb);
     if (sigma) memcpy(sigma, flip ? v->sigma_flip : v->sigma, tb);
+    // A damaged record must fail here, naming itself, not as a NaN loss later.
+    const float *t[2] = {mu, sigma};
+    for (int j = 0; j < 2; j++) {
+        int64_t at = t[j] ? vel_first_nonfinite(t[j], v->numel) : -1;
+        if (at >= 0)
+            return vel_fail(VEL_ENONFINITE, "index %llu: %s%s[%lld] = %g", (unsigned long long)v->index,
+                            j ? "sigma" : "mu", flip ? "_flip" : "", (long long)at, (double)t[j][at]);
+    }
     return 0;
 }
 

@@ -213,6 +213,22 @@ int store_view_copy(float *mu, float *sigma, const store_view *v, bool flip);
 // next: 1 and *out filled (borrowed until next/close), 0 at the end, or <0.
 int store_iter_open(store *s, store_iter **out, uint64_t start);
 int store_iter_next(store_iter *it, store_view *out);
+
+// ---- full check -------------------------------------------------------------
+#define STORE_MAX_CLASSES 1000000   // labels are -1 (none) or 0..classes-1 below this
+typedef struct {
+    uint64_t records;      // index keys whose record decodes
+    uint64_t bad_records;  // index keys whose record does not
+    uint64_t stray_keys;   // keys that are neither __meta__ nor an index
+    uint64_t bad_labels;   // labels outside -1..num_classes-1
+    uint64_t nonfinite;    // records with a NaN or infinity in mu/sigma (or flips)
+} store_verify_report;
+// Walks every key of the cache. num_classes <= 0: labels only need to lie in
+// -1..STORE_MAX_CLASSES-1. Returns 0 when every count but records is zero,
+// else the code of the first problem (STORE_EKEY, STORE_ELABEL,
+// VEL_ENONFINITE, STORE_EHEADER, STORE_ERECSIZE) with a detail naming the
+// key or index, the tensor and the element; the report is filled either way.
+int store_verify(store *s, int32_t num_classes, store_verify_report *r);
 void store_iter_close(store_iter **it);   // NULL-safe
 
 // Every index in the cache, ascending, from one snapshot (the train stage

@@ -23,6 +23,17 @@ static int check_record(const store *s, const store_record *r, size_t i) {
     if (!s->meta.has_flip && flip)
         return vel_fail(STORE_ENOFLIP, "record %zu (index %llu): flipped variant given, cache "
                           "was created without has_flip", i, (unsigned long long)r->index);
+    // A NaN written here would pass every later read and surface as a
+    // training loss of NaN with no hint of where it came from.
+    int64_t numel = store_meta_numel(&s->meta);
+    const float *t[4] = {r->mu, r->sigma, r->mu_flip, r->sigma_flip};
+    static const char *names[4] = {"mu", "sigma", "mu_flip", "sigma_flip"};
+    for (int j = 0; j < 4; j++) {
+        int64_t at = t[j] ? vel_first_nonfinite(t[j], numel) : -1;
+        if (at >= 0)
+            return vel_fail(VEL_ENONFINITE, "record %zu (index %llu): %s[%lld] = %g", i,
+                            (unsigned long long)r->index, names[j], (long long)at, (double)t[j][at]);
+    }
     return 0;
 }
 

@@ -1,32 +1,50 @@
 // store-info: prints a latent cache's metadata and record count; with
-// --verify also decodes every record (header, size) in index order.
+// --verify also walks every key: each must be __meta__ or a record index
+// whose record decodes, with a label in range and finite mu/sigma.
 // Read-only: opens the cache with MDB_RDONLY and writes nothing.
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/store.h"
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: store-info [--verify] PATH\n"
+            "usage: store-info [--verify] [--num-classes N] PATH\n"
             "Prints the metadata (__meta__) and record count of the LMDB latent cache\n"
             "in directory PATH.\n"
-            "  --verify   also read every record and check its header and size\n"
-            "  -h, --help this message\n"
-            "Exit status: 0 ok, 1 the cache is bad or unreadable, 2 usage error.\n");
+            "  --verify          also walk every key: a stray key (neither __meta__ nor a\n"
+            "                    record index), a record that does not decode, a label\n"
+            "                    outside -1..N-1 or a NaN/inf in mu or sigma fails\n"
+            "  --num-classes N   labels must lie in -1..N-1 (implies --verify; default:\n"
+            "                    any label below 1000000)\n"
+            "  -h, --help        this message\n"
+            "Exit status: 0 ok, 2 usage error or a damaged/invalid cache, 1 runtime\n"
+            "failure (I/O, LMDB).\n");
 }
 
 static int fail(const char *path, int rc) {
-    fprintf(stderr, "store-info: %s: %s (%s)\n", path, vel_strerror(rc), vel_error_detail());
-    return 1;
+    fprintf(stderr, "store-info: %s: %s\n", path, vel_errmsg(rc));
+    return vel_exit_code(rc);
 }
 
 int main(int argc, char **argv) {
     const char *path = NULL;
     int verify = 0;
+    long classes = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
         if (!strcmp(argv[i], "--verify")) { verify = 1; continue; }
+        if (!strcmp(argv[i], "--num-classes")) {
+            char *end = NULL;
+            classes = i + 1 < argc ? strtol(argv[++i], &end, 10) : 0;
+            if (!end || *end || classes < 1 || classes > STORE_MAX_CLASSES) {
+                fprintf(stderr, "store-info: --num-classes wants an integer in 1..%d\n", STORE_MAX_CLASSES);
+                return 2;
+            }
+            verify = 1;
+            continue;
+        }
         if (argv[i][0] == '-') {
             fprintf(stderr, "store-info: unknown option '%s'\n", argv[i]);
             usage(stderr);
@@ -60,19 +78,13 @@ int main(int argc, char **argv) {
             printf("  %4lld %.9g %.9g\n", (long long)c, m->mean[c], m->std[c]);
     }
     if (verify) {
-        store_iter *it;
-        if ((rc = store_iter_open(s, &it, 0))) { store_close(&s); return fail(path, rc); }
-        store_view v;
-        uint64_t k = 0;
-        while ((rc = store_iter_next(it, &v)) == 1) k++;
-        store_iter_close(&it);
-        if (rc < 0) {
-            fprintf(stderr, "store-info: %s: verify stopped after %llu good records\n", path,
-                    (unsigned long long)k);
-            store_close(&s);
-            return fail(path, rc);
-        }
-        printf("verified:       %llu records\n", (unsigned long long)k);
+        store_verify_report r;
+        rc = store_verify(s, (int32_t)classes, &r);
+        printf("verified:       %llu records, %llu undecodable, %llu stray keys, %llu bad labels, "
+               "%llu with non-finite values\n", (unsigned long long)r.records, (unsigned long long)r.bad_records,
+               (unsigned long long)r.stray_keys, (unsigned long long)r.bad_labels,
+               (unsigned long long)r.nonfinite);
+        if (rc) { store_close(&s); return fail(path, rc); }
     }
     store_close(&s);
     return 0;

@@ -105,7 +105,7 @@ int decode_toy_main(int argc, char **argv) {
     if (e) {
         fprintf(stderr, "decode: cannot open store %s: %s (%s)\n", spath, vel_strerror(e), vel_error_detail());
         toy_tok_destroy(&t);
-        return 1;
+        return vel_exit_code(e);
     }
     const store_meta *meta = st ? store_get_meta(st) : NULL;   // NULL: latents are data-space points
     char hash[17];

@@ -304,7 +304,7 @@ int train_toy_flow_main(int argc, char **argv) {
     if (rc) {
         fprintf(stderr, "train: cannot open store %s: %s (%s)\n", o.store, vel_strerror(rc),
                 vel_error_detail());
-        return 1;
+        return vel_exit_code(rc);
     }
     const store_meta *meta = store_get_meta(st);
     if (meta->shape[0] != shape[0] || meta->shape[1] != 1 || meta->shape[2] != 1) {

@@ -77,24 +77,33 @@ Test(safetensors, roundtrip_all_dtypes) {
     fill_normal(x, N, 7, 3.0f);
     x[0] = 0.0f; x[1] = -0.0f; x[2] = 1e-40f; x[3] = 65504.0f; x[4] = 1e30f;
     const char *odd = "we\"ird\\name\n\x01.é";
-    st_tensor_out t[3] = {
+    // 1e30 overflows f16 to inf, which loading refuses (non-finite); that
+    // case is checked separately below.
+    float *x16 = malloc(N * sizeof(float));
+    memcpy(x16, x, N * sizeof(float));
+    x16[4] = 60000.0f;
+    st_tensor_out t[4] = {
         {"a.weight", DT_F32, 2, (int64_t[]){10, 100}, x},
         {"a.bias", DT_BF16, 1, (int64_t[]){N}, x},
-        {odd, DT_F16, 3, (int64_t[]){10, 10, 10}, x},
+        {odd, DT_F16, 3, (int64_t[]){10, 10, 10}, x16},
+        {"overflow", DT_F16, 1, (int64_t[]){N}, x},
     };
     st_kv meta[2] = {{"format", "pt"}, {"quote\"key", "line\nvalue\t\\"}};
-    cr_assert_eq(st_write(path, t, 3, meta, 2), 0, "%s", vel_error_detail());
+    cr_assert_eq(st_write(path, t, 4, meta, 2), 0, "%s", vel_error_detail());
 
     st_file *f;
     cr_assert_eq(st_open(&f, path), 0, "%s", vel_error_detail());
-    cr_expect_eq(st_count(f), 3);
+    cr_expect_eq(st_count(f), 4);
     cr_expect_str_eq(st_meta_get(f, "quote\"key"), "line\nvalue\t\\");
     cr_assert_eq(st_load_tensor(f, "a.weight", y, 2, (int64_t[]){10, 100}), 0, "%s", vel_error_detail());
     cr_expect_eq(memcmp(x, y, N * sizeof(float)), 0);
     cr_assert_eq(st_load_tensor(f, "a.bias", y, 1, (int64_t[]){N}), 0, "%s", vel_error_detail());
     for (int i = 0; i < N; i++) cr_expect_eq(bits(y[i]), bits(bf16_to_f32(f32_to_bf16(x[i]))), "bf16 %d", i);
     cr_assert_eq(st_load_tensor(f, odd, y, 3, (int64_t[]){10, 10, 10}), 0, "%s", vel_error_detail());
-    for (int i = 0; i < N; i++) cr_expect_eq(bits(y[i]), bits(f16_to_f32(f32_to_f16(x[i]))), "f16 %d", i);
+    for (int i = 0; i < N; i++) cr_expect_eq(bits(y[i]), bits(f16_to_f32(f32_to_f16(x16[i]))), "f16 %d", i);
+    // Issue 15 item 9: a non-finite value is refused at load, naming tensor and index.
+    cr_expect_eq(st_load_tensor(f, "overflow", y, 1, (int64_t[]){N}), VEL_ENONFINITE);
+    cr_expect(strstr(vel_error_detail(), "tensor 'overflow'[4] = inf"), "%s", vel_error_detail());
     st_close(&f);
     // st_meta_read: one value straight from the path, truncated to the buffer
     char val[8];
@@ -130,6 +139,12 @@ Test(safetensors, roundtrip_all_dtypes) {
     cr_expect_eq(st_write(path, dup, 2, NULL, 0), CKPT_EDUP);
     st_tensor_out u8 = {"u", DT_U8, 1, (int64_t[]){4}, x};
     cr_expect_eq(st_write(path, &u8, 1, NULL, 0), CKPT_EDTYPE);
+    // A NaN (say, optimizer state after a bad step) is refused by the writer.
+    x16[7] = NAN;
+    st_tensor_out nan = {"state.exp_avg", DT_F32, 1, (int64_t[]){N}, x16};
+    cr_expect_eq(st_write(path, &nan, 1, NULL, 0), VEL_ENONFINITE);
+    cr_expect(strstr(vel_error_detail(), "tensor 'state.exp_avg'[7] is not finite"), "%s", vel_error_detail());
+    free(x16);
     free(x);
     free(y);
     rm_rf(dir);

@@ -162,7 +162,7 @@ Test(toy_pipeline, clear_errors_for_bad_checkpoints_stores_and_models) {
     cr_assert(log && strstr(log, "expected 'toy-tokenizer'"), "message: %s", log);
     free(log);
     // a missing store
-    cr_assert_eq(test_sh("bin/train --model toy-flow --store %s/nostore --out %s/f 2>%s/e3.log", dir, dir, dir), 1);
+    cr_assert_eq(test_sh("bin/train --model toy-flow --store %s/nostore --out %s/f 2>%s/e3.log", dir, dir, dir), 2);   // input error
     snprintf(p, sizeof p, "%s/e3.log", dir);
     log = slurp(p, &n);
     cr_assert(log && strstr(log, "cannot open store") && strstr(log, "nostore"), "message: %s", log);

@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,4 +213,30 @@ Test(store_errors, corrupt_meta_record) {
     raw_put(dir, STORE_META_KEY, 8, other, sizeof other);
     ASSERT_ERR(store_open(&s, dir, NULL, NULL, NULL), STORE_EMETA, "missing");
     rm_rf(dir); free(dir);
+}
+
+// Issue 15 item 9: a NaN or infinity never enters the cache; the detail names
+// the record, the tensor and the element.
+Test(store_errors, writer_refuses_non_finite_values) {
+    char *dir = test_tmpdir("nonfinite");
+    store_meta m = td_meta(2, 1, 1, false);
+    store *s;
+    cr_assert_eq(store_create(&s, dir, &m, NULL), 0);
+    float buf[8];
+    store_record r = td_record(buf, 5, 2, false);
+    float sigma[2] = {0.5f, NAN};
+    r.sigma = sigma;
+    cr_assert_eq(store_put_batch(s, &r, 1, NULL), VEL_ENONFINITE);
+    cr_assert(strstr(vel_error_detail(), "index 5): sigma[1] = nan"), "%s", vel_error_detail());
+    float mu[2] = {INFINITY, 0};
+    r = td_record(buf, 6, 2, false);
+    r.mu = mu;
+    cr_assert_eq(store_put_batch(s, &r, 1, NULL), VEL_ENONFINITE);
+    cr_assert(strstr(vel_error_detail(), "mu[0] = inf"), "%s", vel_error_detail());
+    uint64_t n = 1;
+    cr_assert_eq(store_count(s, &n), 0);
+    cr_assert_eq(n, 0, "nothing was written");
+    store_close(&s);
+    rm_rf(dir);
+    free(dir);
 }
