@@ -258,8 +258,7 @@ Test(sample_dit, through_the_vae_decoder, .init = setup, .fini = teardown) {
     snprintf(ck, sizeof ck, "%s/tok", dir);
     snprintf(wpath, sizeof wpath, "%s.safetensors", ck);
     st_kv meta[2] = {{"vae.config", "f4c4"}, {"vae.in_ch", "1"}};
-    st_err err = {{0}};
-    cr_assert_eq(st_save_params(wpath, &m->pt, DT_F32, meta, 2, &err), 0, "%s", err.msg);
+    cr_assert_eq(st_save_params(wpath, &m->pt, DT_F32, meta, 2), 0, "%s", vel_error_detail());
     vae_destroy(&m);
     snprintf(spath, sizeof spath, "%s/store", dir);
     store_meta sm;
