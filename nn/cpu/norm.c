@@ -12,8 +12,63 @@
 #include <math.h>
 
 #include "core/base.h"
+#include "nn/cpu/fastexp.h"
 
 // ---- group norm ---------------------------------------------------------
+// The per-group loops are leaf helpers built for AVX-512 / AVX2 / x86-64
+// (CPU_CLONES); their double sums are vectorised in a fixed lane order, so
+// the result depends on the data only, not on the thread count.
+
+CPU_CLONES static double gn_sum(const float *x, size_t n) {
+    double s = 0.0;
+    #pragma omp simd reduction(+ : s)
+    for (size_t i = 0; i < n; i++) s += x[i];
+    return s;
+}
+CPU_CLONES static double gn_sqdev(const float *x, size_t n, double m) {
+    double v = 0.0;
+    #pragma omp simd reduction(+ : v)
+    for (size_t i = 0; i < n; i++) { double d = x[i] - m; v += d * d; }
+    return v;
+}
+CPU_CLONES static void gn_apply(float *y, const float *x, int n, float m, float r, float w,
+                                float b) {
+    #pragma omp simd
+    for (int i = 0; i < n; i++) y[i] = (x[i] - m) * r * w + b;
+}
+// sums of g = dy*w and g*xhat over one channel of a group
+CPU_CLONES static void gn_bwd_sums(const float *dy, const float *x, int n, float w, float m,
+                                   float rs, double *sg, double *sgx) {
+    double a = 0.0, c = 0.0;
+    #pragma omp simd reduction(+ : a, c)
+    for (int i = 0; i < n; i++) {
+        double gg = (double)dy[i] * w;
+        a += gg;
+        c += gg * ((x[i] - m) * rs);
+    }
+    *sg += a;
+    *sgx += c;
+}
+CPU_CLONES static void gn_bwd_dx(float *dx, const float *dy, const float *x, int n, float w,
+                                 float m, float rs, float mg, float mgx) {
+    #pragma omp simd
+    for (int i = 0; i < n; i++) {
+        float xh = (x[i] - m) * rs;
+        dx[i] += rs * (dy[i] * w - mg - xh * mgx);
+    }
+}
+// sums of dy*xhat and dy over one (image, channel) plane
+CPU_CLONES static void gn_param_sums(const float *dy, const float *x, int n, float m, float rs,
+                                     double *sw, double *sb) {
+    double a = 0.0, c = 0.0;
+    #pragma omp simd reduction(+ : a, c)
+    for (int i = 0; i < n; i++) {
+        a += (double)dy[i] * ((x[i] - m) * rs);
+        c += dy[i];
+    }
+    *sw += a;
+    *sb += c;
+}
 
 void groupnorm_forward_cpu(float *out, float *mean, float *rstd, const float *inp,
                        const float *weight, const float *bias,
@@ -26,23 +81,16 @@ void groupnorm_forward_cpu(float *out, float *mean, float *rstd, const float *in
     for (int b = 0; b < B; b++) {
         for (int g = 0; g < G; g++) {
             const float *x = inp + ((size_t)b * C + (size_t)g * CG) * HW;
-            double s = 0.0;
-            for (size_t i = 0; i < gsz; i++) s += x[i];
-            double m = s / (double)gsz, v = 0.0;
-            for (size_t i = 0; i < gsz; i++) { double d = x[i] - m; v += d * d; }
-            v /= (double)gsz;
+            double m = gn_sum(x, gsz) / (double)gsz;
+            double v = gn_sqdev(x, gsz, m) / (double)gsz;
             double rs = 1.0 / sqrt(v + eps);
             mean[b * G + g] = (float)m;
             rstd[b * G + g] = (float)rs;
-            float mf = (float)m, rf = (float)rs;
             float *y = out + ((size_t)b * C + (size_t)g * CG) * HW;
             for (int cc = 0; cc < CG; cc++) {
                 int ch = g * CG + cc;
-                float w = weight ? weight[ch] : 1.0f, bb = bias ? bias[ch] : 0.0f;
-                for (int i = 0; i < HW; i++) {
-                    size_t k = (size_t)cc * HW + i;
-                    y[k] = (x[k] - mf) * rf * w + bb;
-                }
+                gn_apply(y + (size_t)cc * HW, x + (size_t)cc * HW, HW, (float)m, (float)rs,
+                         weight ? weight[ch] : 1.0f, bias ? bias[ch] : 0.0f);
             }
         }
     }
@@ -64,25 +112,14 @@ void groupnorm_backward_cpu(float *dinp, float *dweight, float *dbias,
                 const float *x = inp + off, *dy = dout + off;
                 float m = mean[b * G + g], rs = rstd[b * G + g];
                 double sg = 0.0, sgx = 0.0;
-                for (int cc = 0; cc < CG; cc++) {
-                    float w = weight ? weight[g * CG + cc] : 1.0f;
-                    for (int i = 0; i < HW; i++) {
-                        size_t k = (size_t)cc * HW + i;
-                        double gg = (double)dy[k] * w;
-                        sg += gg;
-                        sgx += gg * ((x[k] - m) * rs);
-                    }
-                }
+                for (int cc = 0; cc < CG; cc++)
+                    gn_bwd_sums(dy + (size_t)cc * HW, x + (size_t)cc * HW, HW,
+                                weight ? weight[g * CG + cc] : 1.0f, m, rs, &sg, &sgx);
                 float mg = (float)(sg / gsz), mgx = (float)(sgx / gsz);
                 float *dx = dinp + off;
-                for (int cc = 0; cc < CG; cc++) {
-                    float w = weight ? weight[g * CG + cc] : 1.0f;
-                    for (int i = 0; i < HW; i++) {
-                        size_t k = (size_t)cc * HW + i;
-                        float xh = (x[k] - m) * rs;
-                        dx[k] += rs * (dy[k] * w - mg - xh * mgx);
-                    }
-                }
+                for (int cc = 0; cc < CG; cc++)
+                    gn_bwd_dx(dx + (size_t)cc * HW, dy + (size_t)cc * HW, x + (size_t)cc * HW, HW,
+                              weight ? weight[g * CG + cc] : 1.0f, m, rs, mg, mgx);
             }
         }
     }
@@ -93,11 +130,8 @@ void groupnorm_backward_cpu(float *dinp, float *dweight, float *dbias,
             double sw = 0.0, sb = 0.0;
             for (int b = 0; b < B; b++) {
                 size_t off = ((size_t)b * C + ch) * HW;
-                float m = mean[b * G + g], rs = rstd[b * G + g];
-                for (int i = 0; i < HW; i++) {
-                    sw += (double)dout[off + i] * ((inp[off + i] - m) * rs);
-                    sb += dout[off + i];
-                }
+                gn_param_sums(dout + off, inp + off, HW, mean[b * G + g], rstd[b * G + g], &sw,
+                              &sb);
             }
             if (dweight) dweight[ch] += (float)sw;
             if (dbias) dbias[ch] += (float)sb;
