@@ -14,8 +14,8 @@
 //
 // Backward ACCUMULATES (+=) into dqkv (same layout as qkv); callers zero it.
 // Scratch: none from the caller. Each thread works on fixed-size tiles
-// (at most ATTN_BR x ATTN_BC scores plus an ATTN_BR x HD accumulator, under
-// 100 KiB) held on its stack; nothing depends on T, nothing is allocated.
+// (at most ATTN_BR x 256 scores plus an ATTN_BR x HD accumulator, under
+// 200 KiB) held on its stack; nothing depends on T, nothing is allocated.
 // Threads: OpenMP over (batch, head); each (b, h) is done by one thread in a
 // fixed order, so results are identical for any thread count.
 #ifndef NN_ATTENTION_H

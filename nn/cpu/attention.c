@@ -7,22 +7,64 @@
 // dS = P .* (dP - Di), dQ += scale dS K, dK += scale dS^T Q. All products go
 // straight into dqkv with beta = 1, which is also the "+=" contract.
 //
-// Every sgemm call has M*N*K <= 64*64*64 = 262144, the size at or below which
-// OpenBLAS runs a GEMM on the calling thread; so the OpenMP threads here never
-// wake OpenBLAS's own pool (no oversubscription, thread-count independent).
+// Tiles: ATTN_BR queries x ATTN_KT keys (64 x 256 for HD <= 64), so each
+// product is one single-threaded sgemm call (nn/cpu/gemm.h gemm_serial) big
+// enough that OpenBLAS's per-call packing is amortised; the softmax row loops
+// are vectorised helpers (CPU_CLONES, fast_expf). Each (b, h) is done by one
+// thread in a fixed order: results do not depend on the thread count.
 #include "nn/cpu/ops.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
 #include "core/base.h"
 #include "nn/cpu/fastexp.h"
+#include "nn/cpu/gemm.h"
 
-// Keys per tile: keep br*bc*HD <= 64*64*64 (see the header comment).
+#define ATTN_KT 256   // keys per tile for HD <= 64
+
+// Keys per tile: ATTN_KT for HD <= 64, fewer for larger HD (the tiles stay
+// ATTN_BR x ATTN_KT floats on the stack).
 static int attn_bc(int HD) {
-    int bc = ATTN_BC * 64 / (HD < 64 ? 64 : HD);
+    int bc = ATTN_KT * 64 / (HD < 64 ? 64 : HD);
     return bc < 8 ? 8 : bc;
+}
+
+// Row helpers, built for AVX-512 / AVX2 / x86-64 (CPU_CLONES; OpenMP bodies
+// cannot carry the clones themselves).
+// s[0..bc) -> exp(s - mx) in place with mx = max(m_old, max s); returns the
+// sum of the new values and sets *mx.
+CPU_CLONES static float row_softmax(float *s, int bc, float m_old, float *mx_out) {
+    float mx = m_old;
+    #pragma omp simd reduction(max : mx)
+    for (int j = 0; j < bc; j++) mx = s[j] > mx ? s[j] : mx;
+    float sum = 0.0f;
+    #pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < bc; j++) {
+        float p = fast_expf(s[j] - mx);
+        s[j] = p;
+        sum += p;
+    }
+    *mx_out = mx;
+    return sum;
+}
+CPU_CLONES static void row_scale(float *a, int n, float f) {
+    #pragma omp simd
+    for (int d = 0; d < n; d++) a[d] *= f;
+}
+CPU_CLONES static void row_exp(float *p, int bc, float L) {
+    #pragma omp simd
+    for (int j = 0; j < bc; j++) p[j] = fast_expf(p[j] - L);
+}
+CPU_CLONES static void row_dsoftmax(float *g, const float *p, int bc, float di) {
+    #pragma omp simd
+    for (int j = 0; j < bc; j++) g[j] = p[j] * (g[j] - di);
+}
+CPU_CLONES static float row_dot(const float *a, const float *b, int n) {
+    float s = 0.0f;
+    #pragma omp simd reduction(+ : s)
+    for (int d = 0; d < n; d++) s += a[d] * b[d];
+    return s;
 }
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
@@ -30,7 +72,7 @@ static inline int imin(int a, int b) { return a < b ? a : b; }
 // One (b, h): q, k, v rows have stride ld (3D); out rows stride ldo (D).
 static void fwd_head(float *out, float *lse, const float *q, const float *k,
                      const float *v, int T, int HD, int ld, int ldo, float scale) {
-    float S[ATTN_BR * ATTN_BC];
+    float S[ATTN_BR * ATTN_KT];
     float acc[ATTN_BR * ATTN_HD_MAX];
     float m[ATTN_BR], l[ATTN_BR];
     const int bcmax = attn_bc(HD);
@@ -40,32 +82,20 @@ static void fwd_head(float *out, float *lse, const float *q, const float *k,
         memset(acc, 0, sizeof(float) * (size_t)br * HD);
         for (int k0 = 0; k0 < T; k0 += bcmax) {
             const int bc = imin(bcmax, T - k0);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, br, bc, HD, scale,
-                        q + (size_t)q0 * ld, ld, k + (size_t)k0 * ld, ld, 0.0f, S, bcmax);
+            gemm_serial(0, 1, br, bc, HD, scale, q + (size_t)q0 * ld, ld, k + (size_t)k0 * ld, ld, 0.0f, S, bcmax);
             for (int i = 0; i < br; i++) {
-                float *s = S + (size_t)i * bcmax;
-                float mx = m[i];
-#pragma omp simd reduction(max : mx)
-                for (int j = 0; j < bc; j++) mx = s[j] > mx ? s[j] : mx;
-                float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-                for (int j = 0; j < bc; j++) {
-                    float p = fast_expf(s[j] - mx);
-                    s[j] = p;
-                    sum += p;
-                }
+                float mx;
+                float sum = row_softmax(S + (size_t)i * bcmax, bc, m[i], &mx);
                 if (mx > m[i]) {
                     // the max grew: rescale what was accumulated so far
                     float corr = fast_expf(m[i] - mx);
                     l[i] *= corr;
-                    float *a = acc + (size_t)i * HD;
-                    for (int d = 0; d < HD; d++) a[d] *= corr;
+                    row_scale(acc + (size_t)i * HD, HD, corr);
                     m[i] = mx;
                 }
                 l[i] += sum;
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, HD, bc, 1.0f,
-                        S, bcmax, v + (size_t)k0 * ld, ld, 1.0f, acc, HD);
+            gemm_serial(0, 0, br, HD, bc, 1.0f, S, bcmax, v + (size_t)k0 * ld, ld, 1.0f, acc, HD);
         }
         for (int i = 0; i < br; i++) {
             const float inv = 1.0f / l[i];
@@ -96,48 +126,29 @@ static void bwd_head(float *dq, float *dk, float *dv, const float *dout,
                      const float *q, const float *k, const float *v,
                      const float *out, const float *lse,
                      int T, int HD, int ld, int ldo, float scale) {
-    float P[ATTN_BR * ATTN_BC];
-    float dP[ATTN_BR * ATTN_BC];
+    float P[ATTN_BR * ATTN_KT];
+    float dP[ATTN_BR * ATTN_KT];
     float Di[ATTN_BR];
     const int bcmax = attn_bc(HD);
     for (int q0 = 0; q0 < T; q0 += ATTN_BR) {
         const int br = imin(ATTN_BR, T - q0);
         for (int i = 0; i < br; i++) {
-            const float *o = out + (size_t)(q0 + i) * ldo;
-            const float *g = dout + (size_t)(q0 + i) * ldo;
-            float s = 0.0f;
-            for (int d = 0; d < HD; d++) s += o[d] * g[d];
-            Di[i] = s;
+            Di[i] = row_dot(out + (size_t)(q0 + i) * ldo, dout + (size_t)(q0 + i) * ldo, HD);
         }
         const float *dO = dout + (size_t)q0 * ldo;
         for (int k0 = 0; k0 < T; k0 += bcmax) {
             const int bc = imin(bcmax, T - k0);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, br, bc, HD, scale,
-                        q + (size_t)q0 * ld, ld, k + (size_t)k0 * ld, ld, 0.0f, P, bcmax);
-            for (int i = 0; i < br; i++) {
-                float *p = P + (size_t)i * bcmax;
-                const float L = lse[q0 + i];
-#pragma omp simd
-                for (int j = 0; j < bc; j++) p[j] = fast_expf(p[j] - L);
-            }
+            gemm_serial(0, 1, br, bc, HD, scale, q + (size_t)q0 * ld, ld, k + (size_t)k0 * ld, ld, 0.0f, P, bcmax);
+            for (int i = 0; i < br; i++) row_exp(P + (size_t)i * bcmax, bc, lse[q0 + i]);
             // dV += P^T dO
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, HD, br, 1.0f,
-                        P, bcmax, dO, ldo, 1.0f, dv + (size_t)k0 * ld, ld);
+            gemm_serial(1, 0, bc, HD, br, 1.0f, P, bcmax, dO, ldo, 1.0f, dv + (size_t)k0 * ld, ld);
             // dP = dO V^T
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, br, bc, HD, 1.0f,
-                        dO, ldo, v + (size_t)k0 * ld, ld, 0.0f, dP, bcmax);
-            for (int i = 0; i < br; i++) {
-                float *g = dP + (size_t)i * bcmax;
-                const float *p = P + (size_t)i * bcmax;
-                const float di = Di[i];
-#pragma omp simd
-                for (int j = 0; j < bc; j++) g[j] = p[j] * (g[j] - di);
-            }
+            gemm_serial(0, 1, br, bc, HD, 1.0f, dO, ldo, v + (size_t)k0 * ld, ld, 0.0f, dP, bcmax);
+            for (int i = 0; i < br; i++)
+                row_dsoftmax(dP + (size_t)i * bcmax, P + (size_t)i * bcmax, bc, Di[i]);
             // dQ += scale dS K ; dK += scale dS^T Q
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, HD, bc, scale,
-                        dP, bcmax, k + (size_t)k0 * ld, ld, 1.0f, dq + (size_t)q0 * ld, ld);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, HD, br, scale,
-                        dP, bcmax, q + (size_t)q0 * ld, ld, 1.0f, dk + (size_t)k0 * ld, ld);
+            gemm_serial(0, 0, br, HD, bc, scale, dP, bcmax, k + (size_t)k0 * ld, ld, 1.0f, dq + (size_t)q0 * ld, ld);
+            gemm_serial(1, 0, bc, HD, br, scale, dP, bcmax, q + (size_t)q0 * ld, ld, 1.0f, dk + (size_t)k0 * ld, ld);
         }
     }
 }
