@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/base.h"
+#include "nn/activation.h"
 #include "nn/linear.h"
 #include "nn/safetensors.h"
 
@@ -65,10 +66,8 @@ void toy_mlp_forward(toy_mlp *m, float *out, const float *in, int B) {
     for (int l = 0; l < m->depth; l++) {
         linear_forward(m->pre[l], cur, m->W[l], m->b[l], B, C, m->width);
         int64_t n = (int64_t)B * m->width;
-        const float *p = m->pre[l];
-        float *q = m->post[l];
-        for (int64_t i = 0; i < n; i++) q[i] = p[i] > 0.0f ? p[i] : 0.0f;
-        cur = q;
+        relu_forward(m->post[l], m->pre[l], n);   // vectorised, branch-free
+        cur = m->post[l];
         C = m->width;
     }
     linear_forward(out, cur, m->W[m->depth], m->b[m->depth], B, C, m->out);
@@ -92,8 +91,10 @@ void toy_mlp_backward(toy_mlp *m, float *din, const float *dout, int B) {
         // dcur holds d post[l]; turn it into d pre[l] in place (ReLU mask)
         int64_t n = (int64_t)B * m->width;
         const float *p = m->pre[l];
-        for (int64_t i = 0; i < n; i++)
-            if (!(p[i] > 0.0f)) dcur[i] = 0.0f;
+        // a select, not a branch: the sign of p is random, and a branch here
+        // mispredicted about half the time (a third of the toy step)
+        #pragma omp simd
+        for (int64_t i = 0; i < n; i++) dcur[i] = p[i] > 0.0f ? dcur[i] : 0.0f;
         const float *lin = l > 0 ? m->post[l - 1] : m->x0;
         int lc = l > 0 ? m->width : m->in;
         float *dl = l > 0 ? dnext : din;

@@ -10,17 +10,7 @@
 #define GELU_K 0.7978845608028654f   // sqrt(2/pi)
 #define GELU_A 0.044715f
 
-void relu_forward_cpu(float *out, const float *inp, int64_t n) {
-    #pragma omp parallel for schedule(static) if (PAR(n))
-    for (int64_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
-}
-void relu_backward_cpu(float *dinp, const float *dout, const float *inp, int64_t n) {
-    // Gradient 0 at x == 0, as PyTorch.
-    #pragma omp parallel for schedule(static) if (PAR(n))
-    for (int64_t i = 0; i < n; i++) if (inp[i] > 0.0f) dinp[i] += dout[i];
-}
-
-// SiLU and GELU run in fixed chunks through CPU_CLONES leaf functions (the
+// ReLU, SiLU and GELU run in fixed chunks through CPU_CLONES leaf functions (the
 // vectorised e^x of nn/cpu/fastexp.h instead of libm's scalar expf/tanhf);
 // the chunk loop is the parallel one.
 #define ACT_CHUNK 4096
@@ -57,6 +47,17 @@ CPU_CLONES static void gelu_bwd_chunk(float *dinp, const float *dout, const floa
     }
 }
 
+CPU_CLONES static void relu_fwd_chunk(float *out, const float *inp, int64_t n) {
+    #pragma omp simd
+    for (int64_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+}
+CPU_CLONES static void relu_bwd_chunk(float *dinp, const float *dout, const float *inp,
+                                      int64_t n) {
+    // Gradient 0 at x == 0, as PyTorch.
+    #pragma omp simd
+    for (int64_t i = 0; i < n; i++) dinp[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
+}
+
 #define CHUNKED(n, CALL)                                                       \
     do {                                                                       \
         const int64_t nc_ = ((n) + ACT_CHUNK - 1) / ACT_CHUNK;                 \
@@ -68,6 +69,12 @@ CPU_CLONES static void gelu_bwd_chunk(float *dinp, const float *dout, const floa
         }                                                                      \
     } while (0)
 
+void relu_forward_cpu(float *out, const float *inp, int64_t n) {
+    CHUNKED(n, relu_fwd_chunk(out + o, inp + o, m));
+}
+void relu_backward_cpu(float *dinp, const float *dout, const float *inp, int64_t n) {
+    CHUNKED(n, relu_bwd_chunk(dinp + o, dout + o, inp + o, m));
+}
 void silu_forward_cpu(float *out, const float *inp, int64_t n) {
     CHUNKED(n, silu_fwd_chunk(out + o, inp + o, m));
 }
