@@ -4,9 +4,12 @@
 #include <cblas.h>
 #include <omp.h>
 
-// Most blocks one GEMM is cut into (enough for 8 threads; 2 on the target
-// machine). Fixed, so that the cut does not depend on the thread count.
-#define GEMM_MAX_BLOCKS 8
+// Most blocks one GEMM is cut into: 2, the target machine's cores. Fixed,
+// so the cut does not depend on the thread count; each extra block costs
+// even a single thread (measured with bench/torch_cpu: DiT-B qkv
+// 2048x768x2304 fwd+bwd at 1 thread 415 ms with up to 8 blocks, 351 ms with
+// 2; the same at 2 threads). Raise it for machines with more cores.
+#define GEMM_MAX_BLOCKS 2
 // Smallest block side along the cut dimension (keeps OpenBLAS on its fast
 // kernels; a multiple of its micro-tile sides).
 #define GEMM_MIN_SIDE 64
