@@ -22,7 +22,7 @@
 //     Fashion-MNIST tokenizer never saw in training.
 // Second mode, --plot-robustness OUT.png REPORT.json...: the robustness
 // curves of several eval reports in one figure (PSNR and Frechet vs s, s = 0
-// being the plain reconstruction), one line per report (stages/eval/plot_lines.h).
+// being the plain reconstruction), one line per report (stages/common/plot_lines.h).
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
 // [--labels A,B,..] REPORT.json...`, the robustness curves of several eval
 // reports in one figure: PSNR and classifier-feature Frechet vs the probe
 // scale s (s = 0 being the plain reconstruction), one line per report
-// (stages/eval/plot_lines.h). Reads only the reports.
+// (stages/common/plot_lines.h). Reads only the reports.
 #include "stages/eval/plot_robustness.h"
 
 #include <math.h>
@@ -12,7 +12,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "stages/eval/plot_lines.h"
+#include "stages/common/plot_lines.h"
 
 static char *slurp(const char *path) {
     FILE *f = fopen(path, "rb");

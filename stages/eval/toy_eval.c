@@ -32,7 +32,7 @@
 #include "stages/common/flags.h"
 #include "stages/eval/eval.h"
 #include "metrics/toy.h"
-#include "stages/eval/plot_toy.h"
+#include "stages/common/plot_toy.h"
 #include "store/store.h"
 
 static const char STAGE[] = "eval";

@@ -2,8 +2,8 @@
 // data/image_io.h): an RGB canvas with a data-to-pixel window, a log-density
 // heatmap, dots, axis-aligned ellipses, and side-by-side composition.
 // Not a plotting library: just what Figure 1/2 of the paper need.
-#ifndef STAGES_EVAL_PLOT_TOY_H
-#define STAGES_EVAL_PLOT_TOY_H
+#ifndef STAGES_COMMON_PLOT_TOY_H
+#define STAGES_COMMON_PLOT_TOY_H
 
 #include <stdint.h>
 

@@ -1,5 +1,5 @@
 // plot_lines.c: see plot_lines.h.
-#include "stages/eval/plot_lines.h"
+#include "stages/common/plot_lines.h"
 
 #include <ctype.h>
 #include <math.h>

@@ -1,5 +1,5 @@
 // plot_toy.c: see plot_toy.h.
-#include "stages/eval/plot_toy.h"
+#include "stages/common/plot_toy.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,14 +1,14 @@
 // plot_lines.h: a line chart (several labelled series of (x, y) points,
 // optional log10 y axis) drawn into a rectangle of a toy_canvas
-// (stages/eval/plot_toy.h, which owns the pixels and writes the PNG), with
+// (stages/common/plot_toy.h, which owns the pixels and writes the PNG), with
 // axes, 5 ticks per axis, numeric tick labels, a title and a legend row in a
 // built-in 3x5 pixel font (upper case, digits, . - , = ( ) / : * %).
 // Used for the tokenizer's robustness curves (eval --model vae
 // --plot-robustness). Not a plotting library.
-#ifndef STAGES_EVAL_PLOT_LINES_H
-#define STAGES_EVAL_PLOT_LINES_H
+#ifndef STAGES_COMMON_PLOT_LINES_H
+#define STAGES_COMMON_PLOT_LINES_H
 
-#include "stages/eval/plot_toy.h"
+#include "stages/common/plot_toy.h"
 
 typedef struct {
     const char *label;
