@@ -14,7 +14,8 @@
 //
 // Writes into --out (rank 0 only): config.json, log.jsonl, dit.safetensors +
 // dit.optim.safetensors (checkpoint, every --ckpt-every steps and at the end),
-// dit-ema.safetensors (EMA weights for sampling), samples-STEP.png. Input errors (flags, missing store, store without stats,
+// dit-ema.safetensors (EMA weights for sampling), samples-STEP.png,
+// loss.png (from the whole log.jsonl, resumed runs included). Input errors (flags, missing store, store without stats,
 // mismatching checkpoint) exit 2 before anything is written.
 #include <errno.h>
 #include <getopt.h>
@@ -63,7 +64,7 @@ static void help(void) {
            "  --log-every N (10 steps per log.jsonl line)  --progress S (seconds between reports, 5)\n"
            "  --resume           continue the run in --out bit-exactly (same flags and cache)\n"
            "Writes DIR/config.json, log.jsonl, dit.safetensors, dit.optim.safetensors,\n"
-           "dit-ema.safetensors (EMA weights: sample from these), samples-STEP.png.\n"
+           "dit-ema.safetensors (EMA weights: sample from these), samples-STEP.png, loss.png.\n"
            "Many ranks: mpirun -np W train --model dit ... (Open MPI; --batch is the global batch).\n");
 }
 
@@ -492,6 +493,10 @@ static int train_loop(run_t *r, int64_t start) {
         printf("[train dit] %lld steps in %.1f s; loader: read %.2f s for %lld latents (%.0f latents/s), "
                "step waited %.3f s in total\n", (long long)(step - start), el, ls.read_s,
                (long long)ls.latents, ls.read_s > 0 ? (double)ls.latents / ls.read_s : 0.0, ls.wait_s);
+        char png[1200];
+        snprintf(png, sizeof png, "%s/loss.png", o->out);
+        snprintf(r->path, sizeof r->path, "%s/log.jsonl", o->out);
+        if (dit_plot_loss(png, r->path)) return 1;
     }
     return 0;
 }

@@ -18,6 +18,7 @@
 #include "data/image_io.h"
 #include "models/vae.h"
 #include "models/vae_ckpt.h"
+#include "stages/common/plot_lines.h"
 #include "stages/train/dit.h"
 
 static void put(dit_meta *m, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -206,5 +207,46 @@ done:
     free(img);
     free(z);
     free(y);
+    return rc;
+}
+
+// log.jsonl lines {"step":N,"loss":L,"mse":M,"cos":C,...} -> one panel with
+// loss, mse and cos against the step (log y axis).
+int dit_plot_loss(const char *png, const char *jsonl) {
+    FILE *f = fopen(jsonl, "r");
+    if (!f) { fprintf(stderr, "train: cannot read %s\n", jsonl); return -1; }
+    int n = 0, cap = 0, rc = -1;
+    double *col[4] = {NULL, NULL, NULL, NULL};   // step, loss, mse, cos
+    static const char *key[4] = {"step", "loss", "mse", "cos"};
+    char line[1024];
+    while (fgets(line, sizeof line, f)) {
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *it[4];
+        int ok = j != NULL;
+        for (int k = 0; k < 4 && ok; k++) ok = cJSON_IsNumber(it[k] = cJSON_GetObjectItem(j, key[k]));
+        if (ok && n == cap) {
+            cap = cap ? 2 * cap : 1024;
+            for (int k = 0; k < 4 && ok; k++) {
+                double *g = realloc(col[k], sizeof(double) * (size_t)cap);
+                if (g) col[k] = g;
+                else ok = 0;
+            }
+            if (!ok) { cJSON_Delete(j); fprintf(stderr, "train: out of memory plotting %s\n", jsonl); goto done; }
+        }
+        for (int k = 0; k < 4 && ok; k++) col[k][n] = it[k]->valuedouble;
+        n += ok;
+        cJSON_Delete(j);
+    }
+    plot_series s[3] = {{"LOSS", n, col[0], col[1]}, {"MSE", n, col[0], col[2]}, {"COS", n, col[0], col[3]}};
+    toy_canvas c;
+    if (toy_canvas_new(&c, 640, 400, 0, 1, 0, 1) == 0) {
+        plot_lines_panel(&c, 0, 0, 640, 400, "TRAINING LOSS (LOG) VS STEP", "STEP", s, 3, 1);
+        rc = toy_canvas_write(&c, png) ? -1 : 0;
+        toy_canvas_free(&c);
+    }
+    if (rc) fprintf(stderr, "train: cannot write %s\n", png);
+done:
+    fclose(f);
+    for (int k = 0; k < 4; k++) free(col[k]);
     return rc;
 }

@@ -63,9 +63,9 @@ Test(train_dit, writes_what_a_user_expects, .timeout = 120) {
     cr_assert_eq(sh(TRAIN "--store %s/cache --out %s/run --steps 6 --ckpt-every 3 --sample-every 3 "
                     "> %s/stdout 2> %s/stderr", d, d, d, d), 0);
     const char *files[] = {"config.json", "log.jsonl", "dit.safetensors", "dit.optim.safetensors",
-                           "dit-ema.safetensors", "samples-00000003.png", "samples-00000006.png"};
+                           "dit-ema.safetensors", "samples-00000003.png", "samples-00000006.png", "loss.png"};
     char p[1024];
-    for (int i = 0; i < 7; i++) {
+    for (int i = 0; i < 8; i++) {
         snprintf(p, sizeof p, "%s/run/%s", d, files[i]);
         cr_expect_eq(access(p, R_OK), 0, "missing %s", p);
     }
