@@ -21,7 +21,7 @@
 #include "nn/ema.h"
 #include "nn/optim.h"
 #include "store/loader.h"
-#include "tests/stages/dit_fixture.h"
+#include "core/philox.h"
 
 static double step_rate(const char *preset, int B, int threads, int steps) {
     omp_set_num_threads(threads);
@@ -85,10 +85,37 @@ static void order_fn(int64_t *order, int64_t n, uint64_t seed, int64_t epoch) {
     dist_epoch_order(order, n, seed, epoch);
 }
 
+// A cache of n random 4 x 8 x 8 latents with flips and stats at path.
+static void make_cache(const char *path, int n) {
+    store_meta m;
+    store *s = NULL;
+    CHECK(store_meta_init(&m, "bench", 4, 8, 8, 1, "synthetic", (uint64_t)n, "bench") == 0);
+    CHECK(store_create(&s, path, &m, NULL) == 0);
+    enum { K = 256, E = 256 };   // records per write transaction, floats per latent
+    float *buf = malloc(sizeof(float) * 4 * E * K);
+    store_record *r = malloc(sizeof(store_record) * K);
+    CHECK(buf && r);
+    for (int i0 = 0; i0 < n; i0 += K) {
+        int k = n - i0 < K ? n - i0 : K;
+        philox_normal(buf, 4 * E * k, 1, 0, (uint64_t)i0 * 4 * E);
+        for (int i = 0; i < k; i++) {
+            float *b = buf + (size_t)i * 4 * E;
+            for (int j = 0; j < E; j++) b[E + j] = b[3 * E + j] = 0.1f;
+            r[i] = (store_record){(uint64_t)(i0 + i), (i0 + i) % 10, b, b + E, b + 2 * E, b + 3 * E};
+        }
+        CHECK(store_put_batch(s, r, (size_t)k, NULL) == 0);
+    }
+    float mean[4], sd[4];
+    CHECK(store_compute_stats(s, mean, sd, (size_t)n, 0) == 0 && store_set_stats(s, mean, sd) == 0);
+    store_close(&s);
+    free(buf);
+    free(r);
+}
+
 static double loader_rate(const char *dir) {
     char p[1100];
     snprintf(p, sizeof p, "%s/cache", dir);
-    CHECK(dfx_make(p, "bench", 8192, 10, 4, 8, 1, 0) == 0);
+    make_cache(p, 8192);
     store *s = NULL;
     uint64_t *idx = NULL;
     size_t n = 0;
