@@ -537,6 +537,7 @@ int train_dit_main(int argc, char **argv) {
         snprintf(p, sizeof p, "%s/config.json", r.o.out);
         if (dit_write_config(p, &r.o, r.sm, r.world, r.m->pt.total, (int64_t)r.nidx)) { rc = 1; goto done; }
         snprintf(p, sizeof p, "%s/log.jsonl", r.o.out);
+        if (r.o.resume && dit_log_truncate(p, start)) { rc = 1; goto done; }
         if (!(r.log = fopen(p, r.o.resume ? "a" : "w"))) {
             fprintf(stderr, "train: cannot write %s: %s\n", p, strerror(errno));
             rc = 1;

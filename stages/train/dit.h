@@ -55,6 +55,9 @@ int dit_write_config(const char *path, const dit_opts *o, const store_meta *sm, 
 // first latent channel in gray). Writes path (PNG). Returns 0 or prints why.
 int dit_preview(const char *path, ldit *m, ema *e, const dit_opts *o, const store_meta *sm);
 
+// On --resume: keeps the lines of log.jsonl with step <= step (a run that
+// died after its last checkpoint logged steps that will run again). 0 or -1.
+int dit_log_truncate(const char *path, int64_t step);
 // Loss curve (loss, MSE, cosine against the step, log y) from log.jsonl to
 // png. 0 or -1 (printed).
 int dit_plot_loss(const char *png, const char *jsonl);

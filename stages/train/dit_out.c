@@ -250,3 +250,23 @@ done:
     for (int k = 0; k < 4; k++) free(col[k]);
     return rc;
 }
+
+int dit_log_truncate(const char *path, int64_t step) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;   // no log yet: nothing to cut
+    char tmp[1300], line[1024];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *g = fopen(tmp, "w");
+    int rc = g ? 0 : -1;
+    while (g && fgets(line, sizeof line, f)) {
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *s = cJSON_GetObjectItem(j, "step");
+        if (cJSON_IsNumber(s) && s->valuedouble <= (double)step && fputs(line, g) < 0) rc = -1;
+        cJSON_Delete(j);
+    }
+    fclose(f);
+    if (g && fclose(g)) rc = -1;
+    if (!rc && rename(tmp, path)) rc = -1;
+    if (rc) fprintf(stderr, "train: cannot rewrite %s\n", path);
+    return rc;
+}

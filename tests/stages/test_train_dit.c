@@ -108,6 +108,7 @@ Test(train_dit, resume_is_bit_exact, .timeout = 120) {
                     ">/dev/null 2>&1", d, d), 0);
     cr_assert_eq(sh(TRAIN "--store %s/cache --out %s/split --steps 5 --ckpt-every 100 --sample-every 0 "
                     ">/dev/null 2>&1", d, d), 0);
+    cr_assert_eq(sh("echo '{\"step\":7,\"loss\":99,\"mse\":1,\"cos\":1}' >> %s/split/log.jsonl", d), 0);
     cr_assert_eq(sh(TRAIN "--store %s/cache --out %s/split --steps 10 --ckpt-every 100 --sample-every 0 "
                     "--resume >/dev/null 2>&1", d, d), 0);
     const char *files[] = {"dit.safetensors", "dit.optim.safetensors", "dit-ema.safetensors"};
@@ -117,6 +118,19 @@ Test(train_dit, resume_is_bit_exact, .timeout = 120) {
         snprintf(b, sizeof b, "%s/split/%s", d, files[i]);
         cr_expect(test_files_equal(a, b), "%s differs between 10 straight steps and 5 + resume + 5", files[i]);
     }
+    // The split run's log has each step once: a line past the checkpoint that
+    // a crashed run would have left (added before the resume) is dropped.
+    char lp[1024];
+    snprintf(lp, sizeof lp, "%s/split/log.jsonl", d);
+    char *log = text(lp);
+    cr_assert_not_null(log);
+    for (int st = 1; st <= 10; st++) {
+        char key[40];
+        snprintf(key, sizeof key, "{\"step\":%d,", st);
+        char *at = strstr(log, key);
+        cr_expect(at && !strstr(at + 1, key), "step %d not logged exactly once", st);
+    }
+    free(log);
     // 48 records, batch 8: 6 steps per epoch, so the resumed half crossed an
     // epoch boundary; and a run with another seed differs.
     cr_assert_eq(sh(TRAIN "--store %s/cache --out %s/seed1 --steps 10 --seed 1 --sample-every 0 "
