@@ -44,19 +44,15 @@
 #include <cjson/cJSON.h>
 
 #include "core/base.h"
-#include "core/philox.h"
 #include "data/batcher.h"
 #include "data/idx.h"
 #include "data/image_io.h"
 #include "data/photo_tiles.h"
 #include "data/photos.h"
 #include "metrics/vae_recon.h"
-#include "models/patchgan.h"
 #include "models/vae.h"
-#include "models/vae_gan.h"
 #include "models/vae_probe.h"
-#include "nn/checkpoint.h"
-#include "nn/optim.h"
+#include "models/vae_trainer.h"
 #include "stages/common/flags.h"
 #include "stages/train/train.h"
 
@@ -274,38 +270,29 @@ static int write_heldout(vae *m, const vae_opts *o, const char *path) {
 
 // What one run holds; run_open fills it, run_close frees whatever is set.
 typedef struct {
-    vae *m;
-    optim *opt, *dopt;
-    patchgan *disc;          // NULL without the GAN
-    vae_gan *vg;
+    vae_trainer *t;
     fmnist *train, *test;    // Fashion-MNIST, or
     photo_set *ptrain, *ptest;   // the photo bank's splits
     data_batcher bt;
-    float *x, *eps;          // (B, C, 32, 32), (B, z, zs, zs)
+    float *x;                // (B, C, 32, 32)
     int64_t *idx;            // (B)
-    int64_t nz;              // elements of eps
     FILE *log;
     char prefix[1100], dprefix[1100];
 } vae_run;
 
 static void run_close(vae_run *r) {
     if (r->log) fclose(r->log);
-    optim_destroy(&r->opt);
-    optim_destroy(&r->dopt);
-    vae_gan_destroy(&r->vg);
-    patchgan_destroy(&r->disc);
-    vae_destroy(&r->m);
+    vae_trainer_destroy(&r->t);
     fmnist_destroy(&r->train);
     fmnist_destroy(&r->test);
     photo_set_destroy(&r->ptrain);
     photo_set_destroy(&r->ptest);
     data_batcher_free(&r->bt);
-    free(r->x); free(r->eps); free(r->idx);
+    free(r->x); free(r->idx);
 }
 
 // Data, model, optimizers (and the discriminator). 0 or an exit code.
 static int run_open(vae_run *r, const vae_opts *o, const vae_config *vc) {
-    int in_ch = vc->in_ch;
     int lrc;
     if (o->photos) {
         int prc = photos_open_split(NULL, o->photo_base, PHOTOS_TRAIN, &r->ptrain);
@@ -321,97 +308,30 @@ static int run_open(vae_run *r, const vae_opts *o, const vae_config *vc) {
         fprintf(stderr, "train: %s\n", vel_errmsg(lrc));
         return 1;
     }
-    const int B = o->batch, zs = vae_latent_side(vc);
-    r->nz = (int64_t)B * vc->z_channels * zs * zs;
-    r->x = malloc(sizeof(float) * (size_t)B * in_ch * 1024);
-    r->eps = malloc(sizeof(float) * (size_t)r->nz);
-    r->idx = malloc(sizeof(int64_t) * (size_t)B);
-    if (!r->x || !r->eps || !r->idx || data_batcher_init(&r->bt, r->train ? r->train->n : 1) ||
-        vae_create(&r->m, vc, B, 1)) {
-        fprintf(stderr, "train: out of memory\n");
+    const vae_trainer_cfg tc = {.loss = o->loss, .lr = o->lr, .disc_weight = o->disc_weight, .disc_lr = o->disc_lr,
+                                .disc_start = o->disc_start, .disc_ndf = o->disc_ndf,
+                                .disc_layers = o->disc_layers, .seed = o->seed};
+    r->x = malloc(sizeof(float) * (size_t)o->batch * vc->in_ch * 1024);
+    r->idx = malloc(sizeof(int64_t) * (size_t)o->batch);
+    if (!r->x || !r->idx || data_batcher_init(&r->bt, r->train ? r->train->n : 1) ||
+        vae_trainer_create(&r->t, vc, o->batch, &tc)) {
+        fprintf(stderr, "train: out of memory (or cannot build the discriminator)\n");
         return 1;
-    }
-    vae_init_params(r->m, o->seed);
-    optim_config oc = optim_defaults(OPTIM_ADAM);
-    oc.beta1 = 0.5;
-    oc.beta2 = 0.9;
-    if (optim_create(&r->opt, &r->m->pt, &oc)) { fprintf(stderr, "train: out of memory\n"); return 1; }
-    if (o->disc_weight > 0) {
-        patchgan_config dc = {.in_ch = in_ch, .ndf = o->disc_ndf, .n_layers = o->disc_layers};
-        if (patchgan_create(&r->disc, &dc, B, 32, 32) || optim_create(&r->dopt, &r->disc->pt, &oc)) {
-            fprintf(stderr, "train: cannot build the discriminator (out of memory?)\n");
-            return 1;
-        }
-        patchgan_init_params(r->disc, o->seed);
-        if (vae_gan_create(&r->vg, r->m, r->disc)) { fprintf(stderr, "train: out of memory\n"); return 1; }
     }
     snprintf(r->prefix, sizeof r->prefix, "%s/vae", o->out);
     snprintf(r->dprefix, sizeof r->dprefix, "%s/disc", o->out);
     return 0;
 }
 
-// --resume: weights, optimizer state and step from DIR/vae (and DIR/disc).
-static int run_resume(vae_run *r, const vae_opts *o, int64_t *start) {
-    ckpt_state st;
-    int e = ckpt_load(r->prefix, &r->m->pt, r->opt, NULL, &st);
-    if (e) {
-        fprintf(stderr, "train: --resume: %s: %s (%s)\n", r->prefix, vel_strerror(e), vel_error_detail());
-        return 1;
-    }
-    if (st.rng_seed != o->seed) {
-        fprintf(stderr, "train: --resume: checkpoint seed %llu differs from --seed %llu\n",
-                (unsigned long long)st.rng_seed, (unsigned long long)o->seed);
-        return 2;
-    }
-    *start = (int64_t)st.step;
-    if (r->disc) {
-        ckpt_state ds;
-        e = ckpt_load(r->dprefix, &r->disc->pt, r->dopt, NULL, &ds);
-        if (e) {
-            fprintf(stderr, "train: --resume with --disc-weight: %s: %s (%s)\n", r->dprefix,
-                    vel_strerror(e), vel_error_detail());
-            return 1;
-        }
-        if (ds.step != st.step) {
-            fprintf(stderr, "train: --resume: discriminator at step %llu, autoencoder at %llu\n",
-                    (unsigned long long)ds.step, (unsigned long long)st.step);
-            return 1;
-        }
-    }
-    fprintf(stderr, "[train vae] resumed at step %lld\n", (long long)*start);
-    return 0;
-}
-
-// One step s: the batch, the generator (and discriminator) updates.
-// 0, or 1 when the loss is not finite.
-static int run_step(vae_run *r, const vae_opts *o, int64_t s, vae_loss_parts *lp, vae_gan_parts *gp,
-                    int *gan_now) {
-    const int B = o->batch;
+// Step s's batch into r->x: Fashion-MNIST in the batcher's order, or random
+// crops of the training photos.
+static void run_batch(vae_run *r, const vae_opts *o, int64_t s) {
     if (o->photos) {
-        photos_random_crops(r->x, r->ptrain, 32, B, o->seed, (uint64_t)s);
+        photos_random_crops(r->x, r->ptrain, 32, o->batch, o->seed, (uint64_t)s);
     } else {
-        data_batcher_indices(&r->bt, o->seed, s, B, r->idx);
-        fmnist_batch_f32(r->train, r->x, NULL, r->idx, 0, B);
+        data_batcher_indices(&r->bt, o->seed, s, o->batch, r->idx);
+        fmnist_batch_f32(r->train, r->x, NULL, r->idx, 0, o->batch);
     }
-    philox_normal(r->eps, r->nz, o->seed, 2, (uint64_t)s * (uint64_t)r->nz);
-    *gan_now = r->disc && s >= o->disc_start;
-    if (*gan_now) {
-        vae_gan_generator_step(r->vg, r->x, r->eps, B, &o->loss, o->disc_weight, lp, gp);
-    } else {
-        param_zero_grads(&r->m->pt);
-        vae_train_step(r->m, r->x, r->eps, B, &o->loss, lp, NULL);
-    }
-    if (!isfinite(lp->total)) {
-        fprintf(stderr, "\ntrain: loss is not finite at step %lld (lr too high?)\n", (long long)s);
-        return 1;
-    }
-    optim_step(r->opt, &r->m->pt, o->lr);
-    if (*gan_now) {
-        vae_gan_discriminator_step(r->vg, r->x, B, gp);
-        optim_step(r->dopt, &r->disc->pt, o->disc_lr > 0 ? o->disc_lr : o->lr);
-        lp->total += gp->d_weight * gp->g_loss;
-    }
-    return 0;
 }
 
 // Loss parts summed between two log lines.
@@ -458,16 +378,11 @@ static void acc_flush(step_acc *a, FILE *log, const vae_opts *o, int64_t s, doub
 static int run_save(vae_run *r, const vae_opts *o, const vae_config *vc, int64_t step) {
     char sname[16];
     snprintf(sname, sizeof sname, "%d", vc->in_ch);
-    ckpt_state st = {.step = (uint64_t)step, .rng_seed = o->seed, .rng_offset = (uint64_t)step};
     st_kv meta[4] = {{"vae.config", vc->name}, {"vae.reg", o->loss.reg == VAE_REG_KL ? "kl" : "ve"},
                      {"vae.in_ch", sname}, {"vae.dataset", o->photos ? "photos" : "fashion-mnist"}};
-    int e = ckpt_save(r->prefix, &r->m->pt, r->opt, NULL, &st, meta, 4);
-    if (!e && r->disc) {
-        st_kv dmeta[1] = {{"model", "patchgan"}};
-        e = ckpt_save(r->dprefix, &r->disc->pt, r->dopt, NULL, &st, dmeta, 1);
-    }
-    if (e) fprintf(stderr, "\ntrain: saving %s: %s (%s)\n", r->prefix, vel_strerror(e), vel_error_detail());
-    return e ? 1 : 0;
+    if (!vae_trainer_save(r->t, r->prefix, r->dprefix, step, meta, 4)) return 0;
+    fprintf(stderr, "\ntrain: %s\n", vel_error_detail());
+    return 1;
 }
 
 // DIR/recon.png: B test images over their reconstructions through mu
@@ -476,8 +391,8 @@ static void write_recon(vae_run *r, const vae_opts *o, int in_ch) {
     const int B = o->batch, npix = in_ch * 1024;
     if (o->photos) photos_random_crops(r->x, r->ptest, 32, B, o->seed, 0);
     else fmnist_batch_f32(r->test, r->x, NULL, NULL, 0, B);
-    vae_encode(r->m, r->x, B);
-    const float *rec = vae_decode(r->m, r->m->mu, B);
+    vae_encode(r->t->m, r->x, B);
+    const float *rec = vae_decode(r->t->m, r->t->m->mu, B);
     float *grid = malloc(sizeof(float) * 2 * (size_t)B * npix);
     if (!grid) return;
     memcpy(grid, r->x, sizeof(float) * (size_t)B * npix);
@@ -504,8 +419,17 @@ int train_vae_main(int argc, char **argv) {
     int64_t start = 0;
     char path[1200];
     snprintf(path, sizeof path, "%s/log.jsonl", o.out);
-    if ((rc = run_open(&r, &o, &vc)) || (o.resume && (rc = run_resume(&r, &o, &start)))) goto done;
-    if (write_config(&o, &vc, r.m->pt.total)) {
+    if ((rc = run_open(&r, &o, &vc))) goto done;
+    if (o.resume) {
+        int e = vae_trainer_load(r.t, r.prefix, r.dprefix, &start);
+        if (e) {
+            fprintf(stderr, "train: %s\n", vel_error_detail());
+            rc = e == VEL_EINVAL ? 2 : 1;
+            goto done;
+        }
+        fprintf(stderr, "[train vae] resumed at step %lld\n", (long long)start);
+    }
+    if (write_config(&o, &vc, r.t->m->pt.total)) {
         fprintf(stderr, "train: cannot write %s/config.json\n", o.out);
         rc = 1;
         goto done;
@@ -515,8 +439,6 @@ int train_vae_main(int argc, char **argv) {
         rc = 1;
         goto done;
     }
-    const double flops_vae = 3.0 * vae_forward_flops(r.m, B);
-    const double flops_gan = r.disc ? vae_gan_extra_flops(r.m, r.disc, B) : 0;
     double flops_done = 0, wall0 = vel_now();
     clock_t cpu0 = clock();
     step_acc acc = {0};
@@ -524,9 +446,13 @@ int train_vae_main(int argc, char **argv) {
         vae_loss_parts lp;
         vae_gan_parts gp;
         int gan_now;
-        if ((rc = run_step(&r, &o, s, &lp, &gp, &gan_now))) goto done;
-        flops_done += flops_vae;
-        if (gan_now) flops_done += flops_gan;
+        run_batch(&r, &o, s);
+        if (vae_trainer_step(r.t, r.x, s, &lp, &gp, &gan_now)) {
+            fprintf(stderr, "\ntrain: loss is not finite at step %lld (lr too high?)\n", (long long)s);
+            rc = 1;
+            goto done;
+        }
+        flops_done += vae_trainer_step_flops(r.t, gan_now);
         acc_add(&acc, &lp, &gp, gan_now);
         if ((s + 1) % o.log_every == 0 || s + 1 == o.steps)
             acc_flush(&acc, r.log, &o, s, vel_now() - wall0, (double)(clock() - cpu0) / CLOCKS_PER_SEC,
@@ -548,7 +474,7 @@ int train_vae_main(int argc, char **argv) {
     write_recon(&r, &o, in_ch);
     if (o.photos) {
         snprintf(path, sizeof path, "%s/heldout.json", o.out);
-        if (write_heldout(r.m, &o, path)) rc = 1;
+        if (write_heldout(r.t->m, &o, path)) rc = 1;
     }
 done:
     run_close(&r);
