@@ -123,6 +123,9 @@ int nn_sync(void) {
 #endif
     int e = t_err;
     t_err = 0;
+    // Hand the first error over in the one error style (core/error.h), so the
+    // caller prints vel_errmsg(e) like any other failure.
+    if (e) vel_fail(e, "%s", t_msg);
     return e;
 }
 

@@ -76,7 +76,9 @@ struct vcuda_ctx *nn_cuda_ctx(void);
 
 // The sticky error: waits for the current context's queued work (built with
 // CUDA and a context set), then returns 0 or the first error since the last
-// call and clears it. The message of the last error stays in nn_last_error().
+// call and clears it; an error's detail ("op: what") is then also this
+// thread's vel_fail detail, so vel_errmsg(code) prints it (core/error.h).
+// The message of the last error stays in nn_last_error().
 int nn_sync(void);
 // The pending (or last returned) error without waiting or clearing.
 int nn_pending_error(void);

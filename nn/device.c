@@ -91,15 +91,8 @@ int device_resolve(const char *name, device_kind *kind, int *index, char *msg, s
 #ifdef VEL_HAVE_CUDA
 static _Thread_local vcuda_ctx *t_ctx;   // owned; also nn_cuda_ctx() of this thread
 #endif
-static _Thread_local char t_err[320];
 
-static int fail(int code, const char *fmt, const char *detail) {
-    snprintf(t_err, sizeof t_err, fmt, detail);
-    return code;
-}
-
-const char *device_last_error(void) { return t_err; }
-
+// Failures give their sentence both in msg and as the vel_fail detail.
 int device_activate(device_kind kind, int index, char *msg, size_t msglen) {
     if (msglen) msg[0] = 0;
     if (kind == DEVICE_CPU) return 0;
@@ -109,19 +102,19 @@ int device_activate(device_kind kind, int index, char *msg, size_t msglen) {
 #ifdef VEL_HAVE_CUDA
     device_kind k;
     int idx, r = device_resolve(name, &k, &idx, msg, msglen);
-    if (r) return r;
+    if (r) return vel_fail(r, "%s", msg);
     device_release();
     r = vcuda_ctx_create(&t_ctx, index);
     if (r) {
         snprintf(msg, msglen, "--device %s: %s: %s (%s)", name, vel_strerror(DEVICE_ECONTEXT),
                  vel_strerror(r), vcuda_last_error());
-        return DEVICE_ECONTEXT;
+        return vel_fail(DEVICE_ECONTEXT, "%s", msg);
     }
     nn_set_cuda_ctx(t_ctx);
     return 0;
 #else
     snprintf(msg, msglen, "--device %s: %s", name, vel_strerror(DEVICE_ENOCUDA));
-    return DEVICE_ENOCUDA;
+    return vel_fail(DEVICE_ENOCUDA, "%s", msg);
 #endif
 }
 
@@ -148,14 +141,14 @@ device_kind device_of(const void *p) { return nn_on_device(p) ? DEVICE_CUDA : DE
 // The context device memory is used through: this thread's (device_activate).
 static vcuda_ctx *need_ctx(const char *what) {
     vcuda_ctx *c = (vcuda_ctx *)nn_cuda_ctx();
-    if (!c) fail(DEVICE_ENOCTX, "%s: no device is active on this thread (device_activate)", what);
+    if (!c) vel_fail(DEVICE_ENOCTX, "%s: no device is active on this thread (device_activate)", what);
     return c;
 }
 
 static int cuda_fail(int r, const char *what) {
     char d[300];
     snprintf(d, sizeof d, "%s: %s (%s)", what, vel_strerror(r), vcuda_last_error());
-    return fail(r == VCUDA_EOOM ? VEL_ENOMEM : DEVICE_ECOPY, "%s", d);
+    return vel_fail(r == VCUDA_EOOM ? VEL_ENOMEM : DEVICE_ECOPY, "%s", d);
 }
 #endif
 
@@ -165,7 +158,7 @@ int device_alloc(device_kind kind, void **p, size_t bytes) {
     if (n == 0) n = 64;
     if (kind == DEVICE_CPU) {
         *p = aligned_alloc(64, n);
-        if (!*p) return fail(VEL_ENOMEM, "device_alloc: %s", "out of host memory");
+        if (!*p) return vel_fail(VEL_ENOMEM, "device_alloc: out of host memory");
         memset(*p, 0, n);
         return 0;
     }
@@ -182,7 +175,7 @@ int device_alloc(device_kind kind, void **p, size_t bytes) {
     }
     return 0;
 #else
-    return fail(DEVICE_ENOCUDA, "device_alloc: %s", vel_strerror(DEVICE_ENOCUDA));
+    return vel_fail(DEVICE_ENOCUDA, "device_alloc: built without CUDA");
 #endif
 }
 
@@ -213,7 +206,7 @@ int device_copy(void *dst, const void *src, size_t bytes) {
                      : vcuda_d2h_sync(c, dst, src, bytes);
     return r ? cuda_fail(r, "device_copy") : 0;
 #else
-    return fail(DEVICE_ENOCUDA, "device_copy: %s", vel_strerror(DEVICE_ENOCUDA));
+    return vel_fail(DEVICE_ENOCUDA, "device_copy: built without CUDA");
 #endif
 }
 
@@ -229,6 +222,6 @@ int device_zero(void *dst, size_t bytes) {
     int r = vcuda_memset0(c, dst, bytes);
     return r ? cuda_fail(r, "device_zero") : 0;
 #else
-    return fail(DEVICE_ENOCUDA, "device_zero: %s", vel_strerror(DEVICE_ENOCUDA));
+    return vel_fail(DEVICE_ENOCUDA, "device_zero: built without CUDA");
 #endif
 }

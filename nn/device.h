@@ -53,10 +53,9 @@ void device_release(void);
 // The active device of this thread: DEVICE_CUDA after a successful
 // device_activate(DEVICE_CUDA, ...), else DEVICE_CPU.
 device_kind device_current(void);
-// The last device error's detail on this thread ("" if none).
-const char *device_last_error(void);
 
-// Memory. device_alloc: `bytes` zeroed bytes on kind (host: 64-byte aligned;
+// Memory (failures leave their detail with vel_fail, core/error.h).
+// device_alloc: `bytes` zeroed bytes on kind (host: 64-byte aligned;
 // cuda: registered with nn/backend.h, needs device_activate). Returns 0,
 // VEL_ENOMEM, DEVICE_ENOCUDA, DEVICE_ENOCTX or DEVICE_ECOPY; *p = NULL on
 // failure. device_free frees either kind (NULL-safe, sets *p = NULL).

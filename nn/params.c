@@ -72,7 +72,7 @@ int param_find(const param_table *pt, const char *name) {
 void param_zero_grads(param_table *pt) {
     // On the device this is queued on the stream (a failure shows at nn_sync).
     if (pt->grads && device_zero(pt->grads, (size_t)pt->total * sizeof(float)))
-        nn_fail(DEVICE_ECOPY, __func__, device_last_error());
+        nn_fail(DEVICE_ECOPY, __func__, vel_error_detail());
 }
 
 int param_table_move(param_table *pt, device_kind kind) {

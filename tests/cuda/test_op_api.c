@@ -10,6 +10,7 @@
 
 #include <criterion/criterion.h>
 
+#include "core/error.h"
 #include "nn/activation.h"
 #include "nn/arena.h"
 #include "nn/attention.h"
@@ -42,7 +43,7 @@ typedef struct {
 
 static float *to_host(const void *p, size_t bytes) {
     float *h = malloc(bytes);
-    cr_assert_eq(device_copy(h, p, bytes), 0, "%s", device_last_error());
+    cr_assert_eq(device_copy(h, p, bytes), 0, "%s", vel_error_detail());
     return h;
 }
 
@@ -57,7 +58,7 @@ static void run_mlp(device_kind where, mlp_result *res) {
     param_add(&pt, "b2", 1, (int64_t[]){O});
     cr_assert_eq(param_table_commit(&pt), 0);
     fill_normal(pt.values, pt.total, 7, 0.2f);   // host-side initialisation
-    cr_assert_eq(param_table_move(&pt, where), 0, "%s", device_last_error());
+    cr_assert_eq(param_table_move(&pt, where), 0, "%s", vel_error_detail());
     float *w1 = param_data(&pt, 0), *b1 = param_data(&pt, 1);
     float *w2 = param_data(&pt, 2), *b2 = param_data(&pt, 3);
 
@@ -67,7 +68,7 @@ static void run_mlp(device_kind where, mlp_result *res) {
     arena a;
     for (int pass = 0; pass < 2; pass++) {   // measure, then carve for real
         if (pass == 0) arena_measure(&a);
-        else cr_assert_eq(arena_commit_on(&a, where), 0, "%s", device_last_error());
+        else cr_assert_eq(arena_commit_on(&a, where), 0, "%s", vel_error_detail());
         float *x = arena_floats(&a, N * C), *t = arena_floats(&a, N * O);
         float *h = arena_floats(&a, N * H), *g = arena_floats(&a, N * H);
         float *y = arena_floats(&a, N * O), *dy = arena_floats(&a, N * O);

@@ -9,6 +9,7 @@
 
 #include <criterion/criterion.h>
 
+#include "core/error.h"
 #include "nn/backend.h"
 #include "nn/device.h"
 #include "nn/ema.h"
@@ -27,13 +28,13 @@ static void activate_or_skip(void) {
 
 static float *upload(const float *h, size_t n) {
     float *d;
-    cr_assert_eq(device_alloc(DEVICE_CUDA, (void **)&d, n * 4), 0, "%s", device_last_error());
-    if (h) cr_assert_eq(device_copy(d, h, n * 4), 0, "%s", device_last_error());
+    cr_assert_eq(device_alloc(DEVICE_CUDA, (void **)&d, n * 4), 0, "%s", vel_error_detail());
+    if (h) cr_assert_eq(device_copy(d, h, n * 4), 0, "%s", vel_error_detail());
     return d;
 }
 
 static void download(float *h, const float *d, size_t n) {
-    cr_assert_eq(device_copy(h, d, n * 4), 0, "%s", device_last_error());
+    cr_assert_eq(device_copy(h, d, n * 4), 0, "%s", vel_error_detail());
 }
 
 Test(parity_embed_ema, timestep_embedding) {
@@ -68,7 +69,7 @@ Test(parity_embed_ema, ema_update_swap_and_clip) {
     param_table c, g;
     table(&c, 5);
     table(&g, 5);
-    cr_assert_eq(param_table_move(&g, DEVICE_CUDA), 0, "%s", device_last_error());
+    cr_assert_eq(param_table_move(&g, DEVICE_CUDA), 0, "%s", vel_error_detail());
     ema *ec, *eg;
     cr_assert_eq(ema_create(&ec, &c), 0);
     cr_assert_eq(ema_create(&eg, &g), 0);

@@ -80,7 +80,7 @@ Test(cuda_runtime, context_copies_arena) {
     arena_measure(&a);
     cr_assert_null(arena_floats(&a, 1000));
     cr_assert_null(arena_floats(&a, 3));
-    cr_assert_eq(arena_commit_on(&a, DEVICE_CUDA), 0, "%s", device_last_error());
+    cr_assert_eq(arena_commit_on(&a, DEVICE_CUDA), 0, "%s", vel_error_detail());
     float *d0 = arena_floats(&a, 1000), *d1 = arena_floats(&a, 3);
     cr_assert_eq((uintptr_t)d0 % ARENA_ALIGN, 0);
     cr_assert_eq((uintptr_t)d1 % ARENA_ALIGN, 0);

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/error.h"
 #include "nn/activation.h"
 #include "nn/backend.h"
 #include "nn/linear.h"
@@ -66,6 +67,9 @@ Test(backend, device_pointers_take_the_device_branch) {
     cr_expect(strstr(nn_last_error(), "relu_forward") != NULL, "message: %s", nn_last_error());
     for (int i = 0; i < N; i++) cr_expect_eq(fake[i], 7.0f);   // the CPU never ran
     cr_expect_eq(nn_sync(), EXPECT_NO_CTX);
+    // handed over in the one error style: the message names the op
+    cr_expect(strstr(vel_errmsg(EXPECT_NO_CTX), "relu_forward") != NULL, "%s",
+              vel_errmsg(EXPECT_NO_CTX));
     cr_expect_eq(nn_sync(), 0);   // cleared by the first sync
 }
 

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/error.h"
 #include "nn/arena.h"
 #include "nn/backend.h"
 #include "nn/device.h"
@@ -41,6 +42,7 @@ Test(device, cuda_without_gpu_or_build_is_a_clear_error) {
         cr_expect(strstr(msg, "no CUDA support") != NULL, "msg: %s", msg);
     }
     cr_expect(strstr(msg, "--device cuda") != NULL, "msg: %s", msg);
+    cr_expect_str_eq(vel_error_detail(), msg);   // the same sentence in the one error style
     cr_expect_eq(device_current(), DEVICE_CPU);
     cr_expect_eq(nn_cuda_ctx(), NULL);
 }
@@ -70,7 +72,7 @@ Test(device, device_memory_needs_an_active_device) {
     void *p = (void *)1;
     cr_expect_eq(device_alloc(DEVICE_CUDA, &p, 64), want_no_device());
     cr_expect_null(p);
-    cr_expect(strstr(device_last_error(), "device_alloc") != NULL, "%s", device_last_error());
+    cr_expect(strstr(vel_error_detail(), "device_alloc") != NULL, "%s", vel_error_detail());
 
     static float fake[16], host[16];
     for (int i = 0; i < 16; i++) host[i] = 3.0f;
