@@ -58,7 +58,9 @@ static void help(void) {
            "source options:\n"
            "  --n N               images in total (default 10000)\n"
            "  --job-size K        images per job (default 64)\n"
-           "  --classes K         class labels 0..K-1 (default 10; must not exceed the model's)\n"
+           "  --classes K         class labels 0..K-1 (default 10, or the checkpoint's; must not exceed the model's)\n"
+           "  --ckpt FILE         (optional) the DiT checkpoint the workers use: K defaults to its\n"
+           "                      dit.num_classes and a larger --classes is refused\n"
            "  --labels MODE       balanced (image i gets class i mod K, default) or random (uniform)\n"
            "  --seed S            base seed: job j uses seed S * 1000003 + j, random labels use S (default 0)\n"
            "  --src I  --deadline-ms MS (5000)  --stall-s S (600)  --bind-any: as for --model toy-flow\n"
@@ -277,7 +279,7 @@ done:
 int sample_dit_main(int argc, char **argv) {
     const char *role = "worker", *jobs_bind = NULL, *acks_bind = NULL, *ctl_bind = NULL, *labels = "balanced";
     int64_t n = 10000;
-    int job_size = 64, src = 0, deadline = 5000, stall_s = 600, bind_any = 0, classes = 10;
+    int job_size = 64, src = 0, deadline = 5000, stall_s = 600, bind_any = 0, classes = 0;
     uint64_t seed = 0;
     worker_opts w = {.use_ema = 1, .sources = 1, .steps = 50, .batch = 16, .shift = 1.0, .so = smp_opts_default()};
     static struct option L[] = {
@@ -343,6 +345,24 @@ int sample_dit_main(int argc, char **argv) {
             fprintf(stderr, "sample: --labels must be balanced or random, not '%s'\n", labels);
             return 2;
         }
+        // Workers drop (and the source re-issues until --stall-s) jobs whose
+        // labels the model does not have: check against the checkpoint now.
+        if (w.ckpt) {
+            char v[32], *end = NULL;
+            int e = st_meta_read(w.ckpt, "dit.num_classes", v, sizeof v);
+            long k = e ? 0 : strtol(v, &end, 10);
+            if (e || !end || *end || k < 1) {
+                fprintf(stderr, "sample: %s: no dit.num_classes in the metadata (%s)\n", w.ckpt,
+                        e ? vel_strerror(e) : "bad value");
+                return 2;
+            }
+            if (classes > k) {
+                fprintf(stderr, "sample: --classes %d exceeds the %ld classes of %s\n", classes, k, w.ckpt);
+                return 2;
+            }
+            if (!classes) classes = (int)k;
+        }
+        if (!classes) classes = 10;
         label_ctx lc = {.classes = classes, .random = !strcmp(labels, "random"), .seed = seed,
                         .buf = malloc(sizeof(int32_t) * (size_t)job_size)};
         if (!lc.buf) { fprintf(stderr, "sample: out of memory\n"); return 1; }

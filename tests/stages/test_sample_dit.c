@@ -1,13 +1,16 @@
 // Multi-process tests of `sample --model dit` (bin/sample as separate
 // processes, a bus_sink in the test process as the final sink):
 //   - 1 worker, 2 workers, and 2 workers of which one is killed after its
-//     first job (workers single-threaded, the test's own reference not) give byte-identical latents and labels (N images, each id
+//     first job give byte-identical latents and labels (N images, each id
 //     once, balanced labels i mod K);
 //   - the bytes are exactly what the sampler module computes in-process from
 //     the job's seed with the EMA weights (so the worker used the EMA file,
-//     the Philox noise, Heun, shift and CFG as documented);
+//     the Philox noise, Heun, shift and CFG as documented; the workers run
+//     single-threaded, the test's reference with the default threads);
 //   - sample workers -> decode --model vae -> sink: the decoder takes the
 //     latents, passes the labels on, same image bytes with 1 and 2 workers;
+//   - the source takes K from the checkpoint (balanced labels i mod 10), refuses
+//     a larger --classes;
 //   - --labels random gives the documented Philox labels;
 //   - bad inputs: a checkpoint of another model, a bad guidance interval,
 //     too many guided channels, unknown labels / method: clear errors, exit 2.
@@ -122,8 +125,8 @@ static void run(const char *tag, int nworkers, int die, const char *wopts, const
     pid_t pids[5];
     int np = 0;
     pids[np++] = spawn("OMP_NUM_THREADS=1 exec bin/sample --model dit --role source --n %d --job-size %d --seed %llu --deadline-ms 2000 "
-                       "--stall-s 60 %s --jobs-bind %s --acks-bind %s --ctl-bind %s 2>%s/%s-source.log", N, JOB,
-                       (unsigned long long)SEED, sopts, jobs, acks, ctl, dir, tag);
+                       "--stall-s 60 --ckpt %s/dit.safetensors %s --jobs-bind %s --acks-bind %s --ctl-bind %s 2>%s/%s-source.log",
+                       N, JOB, (unsigned long long)SEED, dir, sopts, jobs, acks, ctl, dir, tag);
     for (int w = 0; w < nworkers; w++) {
         char extra[64] = "";
         if (w == 0 && die) snprintf(extra, sizeof extra, "--die-after %d", die);
@@ -327,6 +330,13 @@ Test(sample_dit, bad_inputs_are_clear_errors, .init = setup, .fini = teardown) {
     cr_assert_eq(test_sh("bin/sample --model dit --role source --labels sorted --jobs-bind ipc://%s/j --acks-bind "
                     "ipc://%s/a --ctl-bind ipc://%s/c 2>%s/err.log", dir, dir, dir, dir), 2);
     cr_assert(log_has("balanced or random"));
+    // the source checks --classes against the checkpoint the workers will use
+    cr_assert_eq(test_sh("bin/sample --model dit --role source --ckpt %s/dit.safetensors --classes 11 --jobs-bind "
+                         "ipc://%s/j --acks-bind ipc://%s/a --ctl-bind ipc://%s/c 2>%s/err.log", dir, dir, dir, dir, dir), 2);
+    cr_assert(log_has("exceeds the 10 classes"));
+    cr_assert_eq(test_sh("bin/sample --model dit --role source --ckpt %s --jobs-bind ipc://%s/j --acks-bind "
+                         "ipc://%s/a --ctl-bind ipc://%s/c 2>%s/err.log", p, dir, dir, dir, dir), 2);
+    cr_assert(log_has("dit.num_classes"));
     cr_assert_eq(test_sh("bin/sample --model dit %s 2>%s/err.log", w, dir), 2);
     cr_assert(log_has("--ckpt"));
 }
