@@ -5,10 +5,12 @@
 #include "store/loader.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/base.h"
+#include "core/error.h"
 #include "core/philox.h"
 
 struct loader {
@@ -22,6 +24,7 @@ struct loader {
     int64_t next_fill, next_take;  // step numbers
     int holding;                   // the consumer still reads slot of step next_take-1
     int err;                       // first read error (thread stops)
+    char detail[512];              // its detail (thread-local in the thread)
     int stop;
     pthread_mutex_t mu;
     pthread_cond_t filled, freed;
@@ -73,6 +76,7 @@ static void *run(void *arg) {
         L->st.read_s += dt;
         if (e) {
             L->err = e;
+            snprintf(L->detail, sizeof L->detail, "%s", vel_error_detail());
             pthread_cond_broadcast(&L->filled);
             break;
         }
@@ -147,7 +151,8 @@ int loader_next(loader *L, const loader_batch **out) {
         L->holding = 1;
         L->st.batches++;
     } else {
-        e = L->err;
+        // Hand the reader thread's detail to the caller's thread.
+        e = vel_fail(L->err, "%s", L->detail);
         *out = NULL;
     }
     L->st.wait_s += vel_now() - t0;

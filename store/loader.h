@@ -67,8 +67,9 @@ typedef struct loader loader;
 int loader_create(loader **out, store *s, const uint64_t *indices, int64_t n,
                   const loader_opts *o);
 // The next step's batch (borrowed until the next call or destroy). Blocks
-// until it is read. Returns 0 or the store error that reading it hit (the
-// loader is then finished: every later call returns the same error).
+// until it is read. Returns 0 or the store error that reading it hit, with
+// the reader's detail in this thread's vel_error_detail() (the loader is then
+// finished: every later call returns the same error).
 int loader_next(loader *L, const loader_batch **out);
 void loader_get_stats(const loader *L, loader_stats *st);
 int64_t loader_steps_per_epoch(const loader *L);

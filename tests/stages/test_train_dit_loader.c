@@ -13,6 +13,7 @@
 
 #include <criterion/criterion.h>
 
+#include "core/error.h"
 #include "dist/dist.h"
 #include "store/loader.h"
 #include "tests/stages/dit_fixture.h"
@@ -142,6 +143,19 @@ Test(loader, start_step_resumes_the_same_batches, .timeout = 60) {
     o.global_batch = 8, o.flip = 1;
     cr_expect_eq(loader_create(&L, s, idx, (int64_t)n, &o), STORE_ENOFLIP);
     cr_expect_null(L);
+    // A read error in the loader's thread reaches the caller with its detail.
+    uint64_t bad[41];
+    memcpy(bad, idx, sizeof(uint64_t) * 40);
+    bad[40] = 999;
+    o.global_batch = 41, o.flip = 0;
+    cr_assert_eq(loader_create(&L, s, bad, 41, &o), 0);
+    const loader_batch *b = NULL;
+    int e = loader_next(L, &b);
+    cr_expect_eq(e, STORE_ENOKEY, "got %d", e);
+    cr_expect_null(b);
+    cr_expect_not_null(strstr(vel_error_detail(), "999"), "detail: '%s'", vel_error_detail());
+    cr_expect_eq(loader_next(L, &b), STORE_ENOKEY, "a finished loader must keep failing");
+    loader_destroy(&L);
     free(idx);
     store_close(&s);
     rm_rf(dir);
