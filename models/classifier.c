@@ -20,10 +20,14 @@ int classifier_create(classifier **out, int Bmax, int train) {
     int x = vtape_buffer(t, 1, 32, 32);
     x = vtape_conv(t, "conv_in", x, 32, 3, 1, 1, 1, 1, 1);
     x = vtape_downsample(t, "down.0", x);
-    x = vtape_resnet_block(t, "block.0", x, 64, 32);
+    // GroupNorm with 8 groups: 32 groups on 32 channels would be instance
+    // norm, which discards each image's overall brightness and contrast.
+    x = vtape_resnet_block(t, "block.0", x, 32, 8);
+    c->spatial = x;
     x = vtape_downsample(t, "down.1", x);
-    x = vtape_resnet_block(t, "block.1", x, 64, 32);
-    x = vtape_groupnorm(t, "norm_out", x, 32, 1e-6f);
+    x = vtape_resnet_block(t, "block.1", x, 64, 8);
+    x = vtape_resnet_block(t, "block.2", x, 64, 8);
+    x = vtape_groupnorm(t, "norm_out", x, 8, 1e-6f);
     x = vtape_silu(t, x);
     c->feat = vtape_avgpool(t, x);
     vtape_conv(t, "head", c->feat, CLASSIFIER_CLASSES, 1, 1, 0, 0, 0, 0);
@@ -57,6 +61,20 @@ const float *classifier_forward(classifier *c, const float *x, int B) {
 }
 
 const float *classifier_features(const classifier *c) { return c->t.bufs[c->feat].v; }
+
+void classifier_spatial(const classifier *c, float *out, int B) {
+    CHECK(B >= 1 && B <= c->Bmax);
+    const vtape_buf *sb = &c->t.bufs[c->spatial];
+    CHECK(sb->H == CLASSIFIER_SPATIAL_HW && sb->W == CLASSIFIER_SPATIAL_HW &&
+          sb->C >= CLASSIFIER_SPATIAL_CH);
+    enum { HW = CLASSIFIER_SPATIAL_HW * CLASSIFIER_SPATIAL_HW, K = CLASSIFIER_SPATIAL_CH };
+    for (int b = 0; b < B; b++) {
+        const float *src = sb->v + (size_t)b * sb->per;
+        float *dst = out + (size_t)b * CLASSIFIER_SPATIAL_DIM;
+        for (int p = 0; p < HW; p++)
+            for (int k = 0; k < K; k++) dst[p * K + k] = src[(size_t)k * HW + p];
+    }
+}
 
 double classifier_loss_backward(classifier *c, const int32_t *labels, int B, int *correct) {
     CHECK(c->train && B >= 1 && B <= c->Bmax);

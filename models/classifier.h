@@ -1,10 +1,17 @@
-// classifier.h: the project's own Fashion-MNIST classifier, whose pooled
-// features stand in for Inception's in the Frechet distance of image
-// reconstructions (SPEC 5: label such numbers as classifier features, not
-// FID). A small conv net from the VAE's blocks (models/vae_blocks.h):
-//   conv_in 1->32 (32x32), down.0 (stride-2 conv, 16x16), block.0 32->64,
-//   down.1 (8x8), block.1 64->64, norm_out + swish, global average pool
-//   -> 64 features, head (1x1 conv = linear) -> 10 logits.
+// classifier.h: the project's own Fashion-MNIST classifier, whose features
+// stand in for Inception's where no Inception weights apply (Fashion-MNIST):
+// every number computed from them is labelled "classifier features, not
+// Inception". A small pre-activation ResNet from the VAE's blocks
+// (models/vae_blocks.h; GroupNorm with 8 groups, SiLU):
+//   conv_in 1->32 (32x32), down.0 (stride-2 conv, 16x16), block.0 32->32,
+//   down.1 (8x8), block.1 32->64, block.2 64->64, norm_out + swish,
+//   global average pool -> 64 features, head (1x1 conv = linear) -> 10 logits.
+// Uses, as Inception's in ADM's evaluator: the pooled 64 features (the
+// penultimate layer) for Frechet distance and precision/recall, the logits
+// for the Inception Score, and block.0's output (16x16, a mid-level map as
+// Mixed_6d is) for the spatial Frechet distance: its first
+// CLASSIFIER_SPATIAL_CH channels flattened in (H, W, C) order.
+// About 16M multiply-adds per image forward.
 // Not here: training loop (stages/train/image_classifier.c).
 #ifndef MODELS_CLASSIFIER_H
 #define MODELS_CLASSIFIER_H
@@ -16,12 +23,16 @@
 
 #define CLASSIFIER_FEAT_DIM 64
 #define CLASSIFIER_CLASSES 10
+#define CLASSIFIER_SPATIAL_CH 7
+#define CLASSIFIER_SPATIAL_HW 16
+#define CLASSIFIER_SPATIAL_DIM (CLASSIFIER_SPATIAL_CH * CLASSIFIER_SPATIAL_HW * CLASSIFIER_SPATIAL_HW)
 
 typedef struct {
     param_table pt;
     vtape t;
     int Bmax, train;
     int feat;           // buffer id of the pooled features (B, 64, 1, 1)
+    int spatial;        // buffer id of block.0's output (B, 32, 16, 16)
     float *dlogits;     // (Bmax, 10) scratch
 } classifier;
 
@@ -32,6 +43,9 @@ void classifier_init_params(classifier *c, uint64_t seed);
 const float *classifier_forward(classifier *c, const float *x, int B);
 // Features (B, 64) of the last forward, owned by c.
 const float *classifier_features(const classifier *c);
+// Spatial features (B, CLASSIFIER_SPATIAL_DIM) of the last forward into out:
+// channels 0..6 of block.0's output, (h, w, c) order as ADM's sFID.
+void classifier_spatial(const classifier *c, float *out, int B);
 // Mean softmax cross-entropy of the last forward against labels (B), its
 // backward (parameter gradients +=), and *correct = argmax hits (may be NULL).
 double classifier_loss_backward(classifier *c, const int32_t *labels, int B, int *correct);
