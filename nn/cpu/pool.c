@@ -1,0 +1,77 @@
+// pool.c: CPU pooling (see nn/pool.h). Plain loops over output elements;
+// the tap window is clipped to the input once per output, so padding costs
+// nothing and never enters a max.
+#include "nn/pool.h"
+
+#include <float.h>
+
+#include "core/base.h"
+
+int pool2d_out_size(int H, int k, int stride, int pad) { return (H + 2 * pad - k) / stride + 1; }
+
+static void check_cfg(int H, int W, int k, int stride, int pad) {
+    CHECK(k >= 1 && stride >= 1 && pad >= 0 && 2 * pad <= k && H + 2 * pad >= k &&
+          W + 2 * pad >= k);
+}
+
+void maxpool2d_forward(float *out, const float *inp, int B, int C, int H, int W, int k,
+                       int stride, int pad) {
+    // out (B, C, OH, OW), inp (B, C, H, W)
+    check_cfg(H, W, k, stride, pad);
+    const int OH = pool2d_out_size(H, k, stride, pad), OW = pool2d_out_size(W, k, stride, pad);
+    for (long bc = 0; bc < (long)B * C; bc++) {
+        const float *x = inp + bc * H * W;
+        float *y = out + bc * OH * OW;
+        for (int oh = 0; oh < OH; oh++) {
+            int h0 = oh * stride - pad, h1 = h0 + k;
+            if (h0 < 0) h0 = 0;
+            if (h1 > H) h1 = H;
+            for (int ow = 0; ow < OW; ow++) {
+                int w0 = ow * stride - pad, w1 = w0 + k;
+                if (w0 < 0) w0 = 0;
+                if (w1 > W) w1 = W;
+                float m = -FLT_MAX;
+                for (int h = h0; h < h1; h++)
+                    for (int w = w0; w < w1; w++) m = x[h * W + w] > m ? x[h * W + w] : m;
+                y[oh * OW + ow] = m;
+            }
+        }
+    }
+}
+
+void avgpool2d_forward(float *out, const float *inp, int B, int C, int H, int W, int k,
+                       int stride, int pad, int count_include_pad) {
+    // out (B, C, OH, OW), inp (B, C, H, W)
+    check_cfg(H, W, k, stride, pad);
+    const int OH = pool2d_out_size(H, k, stride, pad), OW = pool2d_out_size(W, k, stride, pad);
+    for (long bc = 0; bc < (long)B * C; bc++) {
+        const float *x = inp + bc * H * W;
+        float *y = out + bc * OH * OW;
+        for (int oh = 0; oh < OH; oh++) {
+            int h0 = oh * stride - pad, h1 = h0 + k;
+            if (h0 < 0) h0 = 0;
+            if (h1 > H) h1 = H;
+            for (int ow = 0; ow < OW; ow++) {
+                int w0 = ow * stride - pad, w1 = w0 + k;
+                if (w0 < 0) w0 = 0;
+                if (w1 > W) w1 = W;
+                float s = 0.0f;
+                for (int h = h0; h < h1; h++)
+                    for (int w = w0; w < w1; w++) s += x[h * W + w];
+                // PyTorch divides the float sum by the count (no reciprocal).
+                int n = count_include_pad ? k * k : (h1 - h0) * (w1 - w0);
+                y[oh * OW + ow] = s / (float)n;
+            }
+        }
+    }
+}
+
+void pool_global_avg(float *out, const float *inp, int B, int C, int HW) {
+    // out (B, C), inp (B, C, HW)
+    CHECK(HW >= 1);
+    for (long bc = 0; bc < (long)B * C; bc++) {
+        double s = 0;
+        for (int i = 0; i < HW; i++) s += inp[bc * HW + i];
+        out[bc] = (float)(s / HW);
+    }
+}
