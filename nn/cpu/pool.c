@@ -14,9 +14,11 @@ static void check_cfg(int H, int W, int k, int stride, int pad) {
           W + 2 * pad >= k);
 }
 
-void maxpool2d_forward(float *out, const float *inp, int B, int C, int H, int W, int k,
-                       int stride, int pad) {
-    // out (B, C, OH, OW), inp (B, C, H, W)
+enum { POOL_MAX, POOL_AVG_ALL, POOL_AVG_INSIDE };
+
+// out (B, C, OH, OW), inp (B, C, H, W)
+static void pool2d(float *out, const float *inp, int B, int C, int H, int W, int k, int stride,
+                   int pad, int mode) {
     check_cfg(H, W, k, stride, pad);
     const int OH = pool2d_out_size(H, k, stride, pad), OW = pool2d_out_size(W, k, stride, pad);
     for (long bc = 0; bc < (long)B * C; bc++) {
@@ -30,40 +32,30 @@ void maxpool2d_forward(float *out, const float *inp, int B, int C, int H, int W,
                 int w0 = ow * stride - pad, w1 = w0 + k;
                 if (w0 < 0) w0 = 0;
                 if (w1 > W) w1 = W;
-                float m = -FLT_MAX;
+                float m = -FLT_MAX, s = 0.0f;
                 for (int h = h0; h < h1; h++)
-                    for (int w = w0; w < w1; w++) m = x[h * W + w] > m ? x[h * W + w] : m;
-                y[oh * OW + ow] = m;
+                    for (int w = w0; w < w1; w++) {
+                        float v = x[h * W + w];
+                        m = v > m ? v : m;
+                        s += v;
+                    }
+                // PyTorch divides the float sum by the count (no reciprocal).
+                y[oh * OW + ow] = mode == POOL_MAX       ? m
+                                  : mode == POOL_AVG_ALL ? s / (float)(k * k)
+                                                         : s / (float)((h1 - h0) * (w1 - w0));
             }
         }
     }
 }
 
+void maxpool2d_forward(float *out, const float *inp, int B, int C, int H, int W, int k,
+                       int stride, int pad) {
+    pool2d(out, inp, B, C, H, W, k, stride, pad, POOL_MAX);
+}
+
 void avgpool2d_forward(float *out, const float *inp, int B, int C, int H, int W, int k,
                        int stride, int pad, int count_include_pad) {
-    // out (B, C, OH, OW), inp (B, C, H, W)
-    check_cfg(H, W, k, stride, pad);
-    const int OH = pool2d_out_size(H, k, stride, pad), OW = pool2d_out_size(W, k, stride, pad);
-    for (long bc = 0; bc < (long)B * C; bc++) {
-        const float *x = inp + bc * H * W;
-        float *y = out + bc * OH * OW;
-        for (int oh = 0; oh < OH; oh++) {
-            int h0 = oh * stride - pad, h1 = h0 + k;
-            if (h0 < 0) h0 = 0;
-            if (h1 > H) h1 = H;
-            for (int ow = 0; ow < OW; ow++) {
-                int w0 = ow * stride - pad, w1 = w0 + k;
-                if (w0 < 0) w0 = 0;
-                if (w1 > W) w1 = W;
-                float s = 0.0f;
-                for (int h = h0; h < h1; h++)
-                    for (int w = w0; w < w1; w++) s += x[h * W + w];
-                // PyTorch divides the float sum by the count (no reciprocal).
-                int n = count_include_pad ? k * k : (h1 - h0) * (w1 - w0);
-                y[oh * OW + ow] = s / (float)n;
-            }
-        }
-    }
+    pool2d(out, inp, B, C, H, W, k, stride, pad, count_include_pad ? POOL_AVG_ALL : POOL_AVG_INSIDE);
 }
 
 void pool_global_avg(float *out, const float *inp, int B, int C, int HW) {
