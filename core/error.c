@@ -166,6 +166,9 @@ static const message k_messages[] = {
     {-672, "dist: collective operation failed"},
     {-673, "dist: timed out waiting for the NCCL id file"},
     {-674, "dist: distributed backend unknown or not built"},
+    // metrics (metrics/refstats.h)
+    {-701, "metrics: statistics were computed with another feature network"},
+    {-702, "metrics: reference statistics file is inconsistent"},
 };
 
 const char *vel_error_library(int code) {

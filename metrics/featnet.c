@@ -48,22 +48,16 @@ static int create(featnet **out, featnet_kind kind, int batch) {
     return 0;
 }
 
-int featnet_open(featnet **out, featnet_kind kind, const char *weights, int batch, char *msg,
-                 size_t cap) {
+int featnet_open(featnet **out, featnet_kind kind, const char *weights, int batch) {
     int rc = create(out, kind, batch);
-    if (rc) {
-        if (msg && cap) snprintf(msg, cap, "feature network: %s", vel_strerror(rc));
-        return rc;
-    }
+    if (rc) return vel_fail(rc, "feature network for batches of %d", batch);
     featnet *f = *out;
     if (kind == FEATNET_INCEPTION) {
-        rc = inception_load(f->inc, weights, msg, cap);
-    } else {
-        st_err err = {{0}};
-        rc = st_load_params(weights, &f->cls->pt, &err);
-        if (rc && msg && cap)
-            snprintf(msg, cap, "%s: %s (%s); expected `train --model classifier` weights", weights,
-                     ckpt_strerror(rc), err.msg);
+        rc = inception_load(f->inc, weights);
+    } else if ((rc = st_load_params(weights, &f->cls->pt))) {
+        char d[512];   // a copy: vel_fail rewrites the detail buffer it would read
+        snprintf(d, sizeof d, "%s", vel_error_detail());
+        rc = vel_fail(rc, "%s; expected `train --model classifier` weights", d);
     }
     if (rc) { featnet_close(out); return rc; }
     return finish(f);

@@ -25,10 +25,9 @@ typedef struct featnet featnet;
 
 // Loads the weights file (inception: scripts/convert_inception.py output;
 // classifier: `train --model classifier`'s classifier.safetensors) for batches
-// of up to `batch` images. msg (cap bytes) says what failed. Returns 0,
-// VEL_EINVAL, VEL_ENOMEM or a checkpoint code.
-int featnet_open(featnet **out, featnet_kind kind, const char *weights, int batch, char *msg,
-                 size_t cap);
+// of up to `batch` images. Returns 0, VEL_EINVAL, VEL_ENOMEM or a checkpoint
+// code (detail in vel_error_detail()).
+int featnet_open(featnet **out, featnet_kind kind, const char *weights, int batch);
 // The same with weights already in place: inception with seeded random
 // weights (tests only), classifier with its current parameters copied.
 int featnet_open_random_inception(featnet **out, uint64_t seed, int batch);

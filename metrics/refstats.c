@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,23 +10,6 @@
 #include "core/base.h"
 #include "nn/safetensors.h"
 
-const char *metrics_strerror(int err) {
-    switch (err) {
-    case METRICS_ENET: return "statistics were computed with another feature network";
-    case METRICS_ESTATS: return "reference statistics file is inconsistent";
-    default: return ckpt_strerror(err);
-    }
-}
-
-static int fail(char *msg, size_t cap, int code, const char *fmt, ...) {
-    if (msg && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, cap, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n) {
     const unsigned char *b = p;
@@ -65,11 +47,11 @@ static int split(float **hi, float **lo, const double *x, int64_t n) {
     return 0;
 }
 
-int refstats_save(const char *path, const refstats *r, char *msg, size_t cap) {
+int refstats_save(const char *path, const refstats *r) {
     if (!path || !r || r->D < 1 || !r->mu || !r->sigma || r->count < 1 || r->Ds < 0 ||
         (r->Ds > 0 && (!r->mu_s || !r->sigma_s)) || r->nfeats < 0 || (r->nfeats > 0 && !r->feats) ||
         !r->net[0] || strlen(r->net_hash) != 16)
-        return fail(msg, cap, VEL_EINVAL, "refstats_save: incomplete statistics");
+        return vel_fail(VEL_EINVAL, "refstats_save: incomplete statistics");
     const double *src[4] = {r->mu, r->sigma, r->mu_s, r->sigma_s};
     int64_t n[4] = {r->D, (int64_t)r->D * r->D, r->Ds, (int64_t)r->Ds * r->Ds};
     int64_t shp[4][2] = {{r->D, 0}, {r->D, r->D}, {r->Ds, 0}, {r->Ds, r->Ds}};
@@ -85,14 +67,12 @@ int refstats_save(const char *path, const refstats *r, char *msg, size_t cap) {
     }
     int64_t fshape[2] = {r->nfeats, r->D};
     if (r->nfeats > 0) t[nt++] = (st_tensor_out){"feats", DT_F32, 2, fshape, r->feats};
-    if (rc) { fail(msg, cap, rc, "refstats_save: out of memory"); goto done; }
+    if (rc) { vel_fail(rc, "refstats_save: out of memory"); goto done; }
     char count[32];
     snprintf(count, sizeof count, "%" PRId64, r->count);
     st_kv meta[4] = {{"format", REFSTATS_FORMAT}, {"feature_net", r->net},
                      {"feature_net_hash", r->net_hash}, {"count", count}};
-    st_err err = {{0}};
-    if ((rc = st_write(path, t, nt, meta, 4, &err)))
-        fail(msg, cap, rc, "writing %s: %s (%s)", path, ckpt_strerror(rc), err.msg);
+    rc = st_write(path, t, nt, meta, 4);   // its detail names the file
 done:
     for (int p = 0; p < 4; p++) { free(hl[p][0]); free(hl[p][1]); }
     return rc;
@@ -118,22 +98,20 @@ static int has_shape(const st_file *f, const char *name, int ndim, int64_t d) {
 // Shapes are checked before anything is allocated, so a file cannot make us
 // allocate more than it holds.
 static int read_pair(double **out, const st_file *f, const char *name, int ndim, int64_t d,
-                     const char *path, char *msg, size_t cap) {
+                     const char *path) {
     int64_t n = ndim == 2 ? d * d : d;
     char lo_name[32];
     snprintf(lo_name, sizeof lo_name, "%s.lo", name);
     if (!has_shape(f, name, ndim, d) || !has_shape(f, lo_name, ndim, d))
-        return fail(msg, cap, METRICS_ESTATS, "%s: '%s' and '%s' must both exist with shape %s%lld%s",
+        return vel_fail(METRICS_ESTATS, "%s: '%s' and '%s' must both exist with shape %s%lld%s",
                     path, name, lo_name, ndim == 2 ? "(d, d), d = " : "(", (long long)d,
                     ndim == 2 ? "" : ")");
     float *hi = malloc(sizeof(float) * (size_t)n), *lo = malloc(sizeof(float) * (size_t)n);
     *out = malloc(sizeof(double) * (size_t)n);
-    st_err err = {{0}};
     int rc = 0;
-    if (!hi || !lo || !*out) rc = fail(msg, cap, VEL_ENOMEM, "%s: out of memory", path);
-    else if ((rc = st_read_f32(f, st_find(f, name), hi, n, &err)) ||
-             (rc = st_read_f32(f, st_find(f, lo_name), lo, n, &err)))
-        fail(msg, cap, rc, "%s: %s", path, err.msg);
+    if (!hi || !lo || !*out) rc = vel_fail(VEL_ENOMEM, "%s: out of memory", path);
+    else if (!(rc = st_read_f32(f, st_find(f, name), hi, n)))
+        rc = st_read_f32(f, st_find(f, lo_name), lo, n);
     if (!rc)
         for (int64_t i = 0; i < n; i++) (*out)[i] = (double)hi[i] + (double)lo[i];
     free(hi); free(lo);
@@ -150,27 +128,25 @@ static int64_t vec_len(const st_file *f, const char *name) {
     return e->shape[0];
 }
 
-int refstats_load(refstats **out, const char *path, const char *net, const char *net_hash,
-                  char *msg, size_t cap) {
+int refstats_load(refstats **out, const char *path, const char *net, const char *net_hash) {
     *out = NULL;
-    if (!path || !net || !net_hash) return fail(msg, cap, VEL_EINVAL, "refstats_load: no network");
+    if (!path || !net || !net_hash) return vel_fail(VEL_EINVAL, "refstats_load: no network");
     st_file *f = NULL;
-    st_err err = {{0}};
-    int rc = st_open(&f, path, &err);
-    if (rc) return fail(msg, cap, rc, "%s: %s (%s)", path, ckpt_strerror(rc), err.msg);
+    int rc = st_open(&f, path);   // its detail names the file and the problem
+    if (rc) return rc;
     refstats *r = calloc(1, sizeof *r);
-    if (!r) { st_close(&f); return fail(msg, cap, VEL_ENOMEM, "out of memory"); }
+    if (!r) { st_close(&f); return vel_fail(VEL_ENOMEM, "out of memory"); }
     const char *fmt = st_meta_get(f, "format"), *fn = st_meta_get(f, "feature_net");
     const char *fh = st_meta_get(f, "feature_net_hash"), *cnt = st_meta_get(f, "count");
     char *end = NULL;
     if (!fmt || strcmp(fmt, REFSTATS_FORMAT) || !fn || !fh || !cnt) {
-        rc = fail(msg, cap, METRICS_ESTATS,
+        rc = vel_fail(METRICS_ESTATS,
                   "%s: not a reference statistics file (needs metadata format=%s, "
                   "feature_net, feature_net_hash, count)", path, REFSTATS_FORMAT);
         goto done;
     }
     if (strcmp(fn, net) || strcmp(fh, net_hash)) {
-        rc = fail(msg, cap, METRICS_ENET,
+        rc = vel_fail(METRICS_ENET,
                   "%s: statistics of feature network '%s' (weights %s), but this evaluation "
                   "uses '%s' (weights %s); recompute them with --ref-stats", path, fn, fh, net,
                   net_hash);
@@ -179,7 +155,7 @@ int refstats_load(refstats **out, const char *path, const char *net, const char 
     errno = 0;
     long long c = strtoll(cnt, &end, 10);
     if (errno || end == cnt || *end || c < 1 || strlen(fn) >= REFSTATS_NET_MAX) {
-        rc = fail(msg, cap, METRICS_ESTATS, "%s: bad count '%s' or network name", path, cnt);
+        rc = vel_fail(METRICS_ESTATS, "%s: bad count '%s' or network name", path, cnt);
         goto done;
     }
     snprintf(r->net, sizeof r->net, "%s", fn);
@@ -187,19 +163,19 @@ int refstats_load(refstats **out, const char *path, const char *net, const char 
     r->count = c;
     int64_t D = vec_len(f, "mu"), Ds = vec_len(f, "mu_s");
     if (D <= 0 || Ds == 0) {
-        rc = fail(msg, cap, METRICS_ESTATS, "%s: 'mu' (and 'mu_s' if present) must be 1-D, "
+        rc = vel_fail(METRICS_ESTATS, "%s: 'mu' (and 'mu_s' if present) must be 1-D, "
                   "1..65536 long", path);
         goto done;
     }
     r->D = (int)D;
-    if ((rc = read_pair(&r->mu, f, "mu", 1, D, path, msg, cap)) ||
-        (rc = read_pair(&r->sigma, f, "sigma", 2, D, path, msg, cap)))
+    if ((rc = read_pair(&r->mu, f, "mu", 1, D, path)) ||
+        (rc = read_pair(&r->sigma, f, "sigma", 2, D, path)))
         goto done;
     int known = 4;
     if (Ds > 0) {
         r->Ds = (int)Ds;
-        if ((rc = read_pair(&r->mu_s, f, "mu_s", 1, Ds, path, msg, cap)) ||
-            (rc = read_pair(&r->sigma_s, f, "sigma_s", 2, Ds, path, msg, cap)))
+        if ((rc = read_pair(&r->mu_s, f, "mu_s", 1, Ds, path)) ||
+            (rc = read_pair(&r->sigma_s, f, "sigma_s", 2, Ds, path)))
             goto done;
         known += 4;
     }
@@ -207,21 +183,18 @@ int refstats_load(refstats **out, const char *path, const char *net, const char 
     if (fi >= 0) {
         const st_entry *e = st_get(f, fi);
         if (e->ndim != 2 || e->shape[1] != D || e->shape[0] < 1) {
-            rc = fail(msg, cap, METRICS_ESTATS, "%s: 'feats' must be (n, %lld)", path,
+            rc = vel_fail(METRICS_ESTATS, "%s: 'feats' must be (n, %lld)", path,
                       (long long)D);
             goto done;
         }
         r->nfeats = e->shape[0];
         r->feats = malloc(sizeof(float) * (size_t)e->numel);
-        if (!r->feats) { rc = fail(msg, cap, VEL_ENOMEM, "%s: out of memory", path); goto done; }
-        if ((rc = st_read_f32(f, fi, r->feats, e->numel, &err))) {
-            fail(msg, cap, rc, "%s: %s", path, err.msg);
-            goto done;
-        }
+        if (!r->feats) { rc = vel_fail(VEL_ENOMEM, "%s: out of memory", path); goto done; }
+        if ((rc = st_read_f32(f, fi, r->feats, e->numel))) goto done;
         known++;
     }
     if (st_count(f) != known)
-        rc = fail(msg, cap, METRICS_ESTATS, "%s: %d tensors, expected %d (unknown names)", path,
+        rc = vel_fail(METRICS_ESTATS, "%s: %d tensors, expected %d (unknown names)", path,
                   st_count(f), known);
 done:
     st_close(&f);

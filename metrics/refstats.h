@@ -13,8 +13,9 @@
 // images). Loading names the network the caller evaluates with; statistics
 // of any other network or other weights are refused (METRICS_ENET), since a
 // distance between features of two networks means nothing.
-// Error codes: the metrics range -700..-799, plus the checkpoint codes of
-// nn/safetensors.h for the file itself.
+// Errors: the metrics range -700..-799 (messages in core/error.c), plus the
+// checkpoint codes of nn/safetensors.h for the file itself; the detail
+// (which file, tensor or key) is this thread's vel_error_detail().
 #ifndef METRICS_REFSTATS_H
 #define METRICS_REFSTATS_H
 
@@ -27,7 +28,6 @@ enum {
     METRICS_ENET = -701,    // statistics computed with another feature network
     METRICS_ESTATS = -702,  // statistics file inconsistent (shapes, metadata)
 };
-const char *metrics_strerror(int err);   // also the checkpoint and shared codes
 
 #define REFSTATS_FORMAT "vel-refstats-1"
 #define REFSTATS_NET_MAX 64
@@ -50,13 +50,12 @@ typedef struct {
 uint64_t featnet_hash(const param_table *pt);
 void featnet_hash_hex(char hex[17], uint64_t h);
 
-// Writes r (its pointers borrowed) atomically. msg (cap bytes) says why on
-// error. Returns 0, VEL_EINVAL or a checkpoint code.
-int refstats_save(const char *path, const refstats *r, char *msg, size_t cap);
+// Writes r (its pointers borrowed) atomically. Returns 0, VEL_EINVAL,
+// VEL_ENOMEM or a checkpoint code.
+int refstats_save(const char *path, const refstats *r);
 // Reads and checks a file; net and net_hash are what the caller evaluates
 // with. On success *out is owned by the caller (refstats_destroy).
-int refstats_load(refstats **out, const char *path, const char *net, const char *net_hash,
-                  char *msg, size_t cap);
+int refstats_load(refstats **out, const char *path, const char *net, const char *net_hash);
 void refstats_destroy(refstats **r);
 
 #endif

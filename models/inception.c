@@ -326,13 +326,9 @@ void inception_prepare(inception *m) {
     }
 }
 
-int inception_load(inception *m, const char *path, char *msg, size_t cap) {
-    st_err err = {{0}};
-    int rc = st_load_params(path, &m->pt, &err);
-    if (rc) {
-        if (msg && cap) snprintf(msg, cap, "%s: %s (%s)", path, ckpt_strerror(rc), err.msg);
-        return rc;
-    }
+int inception_load(inception *m, const char *path) {
+    int rc = st_load_params(path, &m->pt);
+    if (rc) return rc;
     inception_prepare(m);
     return 0;
 }

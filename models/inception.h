@@ -46,9 +46,9 @@ void inception_destroy(inception **m);
 // The raw (unfolded) parameters, for loading, hashing and tests; borrowed.
 param_table *inception_params(inception *m);
 // Loads a converted safetensors file (exactly the table's tensors, F32/BF16/
-// F16) and prepares. msg (cap bytes) says what is wrong. Returns 0 or a
-// checkpoint code (nn/safetensors.h).
-int inception_load(inception *m, const char *path, char *msg, size_t cap);
+// F16) and prepares. Returns 0 or a checkpoint code (nn/safetensors.h; the
+// detail names the missing, extra or mismatched tensors).
+int inception_load(inception *m, const char *path);
 // The seeded random weights of the parity test, then prepare.
 void inception_random_weights(inception *m, uint64_t seed);
 // Folds BatchNorm into conv weights/biases; call after changing parameters.

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "data/data_error.h"
 #include "dist/dist.h"
+#include "metrics/refstats.h"
 #include "models/lightningdit.h"
 #include "models/sampler.h"
 #include "models/toy_mlp.h"
@@ -93,6 +94,8 @@ static const struct {
     {DEVICE_ECONTEXT, "device"}, {DEVICE_ENOCTX, "device"}, {DEVICE_ECOPY, "device"},
     {DIST_EENV, "dist"}, {DIST_ENOLIB, "dist"}, {DIST_ECOMM, "dist"}, {DIST_ETIMEOUT, "dist"},
     {DIST_EBACKEND, "dist"},
+    {METRICS_ENET, "metrics"},
+    {METRICS_ESTATS, "metrics"},
 };
 
 Test(error, range_table_covers_every_code) {

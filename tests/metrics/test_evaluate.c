@@ -56,12 +56,11 @@ Test(featnet, classifier_features_are_the_models) {
     classifier *c = NULL;
     cr_assert_eq(classifier_create(&c, B, 0), 0);
     classifier_init_params(c, 7);
-    char *dir = test_tmpdir("featnet"), path[512], msg[512];
+    char *dir = test_tmpdir("featnet"), path[512];
     snprintf(path, sizeof path, "%s/classifier.safetensors", dir);
-    st_err err;
-    cr_assert_eq(st_save_params(path, &c->pt, DT_F32, NULL, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(st_save_params(path, &c->pt, DT_F32, NULL, 0), 0, "%s", vel_error_detail());
     featnet *f = NULL;
-    cr_assert_eq(featnet_open(&f, FEATNET_CLASSIFIER, path, 2, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(featnet_open(&f, FEATNET_CLASSIFIER, path, 2), 0, "%s", vel_error_detail());
     cr_assert_str_eq(featnet_name(f), FEATNET_CLASSIFIER_NAME);
     cr_assert_str_eq(featnet_label(f), "classifier features, not Inception");
     int D, K, Ds;
@@ -96,26 +95,26 @@ Test(featnet, classifier_features_are_the_models) {
     cr_assert_eq(refstats_from_features(&ref, featnet_name(f), featnet_hash_str(f), pool, B,
                                         CLASSIFIER_FEAT_DIM, NULL, 0, 0), 0);
     snprintf(path, sizeof path, "%s/ref.safetensors", dir);
-    cr_assert_eq(refstats_save(path, ref, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(refstats_save(path, ref), 0, "%s", vel_error_detail());
     featnet *inc = NULL;
     cr_assert_eq(featnet_open_random_inception(&inc, 1, 1), 0);
-    cr_assert_eq(refstats_load(&back, path, featnet_name(inc), featnet_hash_str(inc), msg, sizeof msg),
+    cr_assert_eq(refstats_load(&back, path, featnet_name(inc), featnet_hash_str(inc)),
                  METRICS_ENET);
-    cr_log_info("%s", msg);
+    cr_log_info("%s", vel_error_detail());
     char other[17];
     snprintf(other, sizeof other, "%s", featnet_hash_str(f));
     other[0] = other[0] == '0' ? '1' : '0';
-    cr_assert_eq(refstats_load(&back, path, featnet_name(f), other, msg, sizeof msg), METRICS_ENET);
-    cr_assert_eq(refstats_load(&back, path, featnet_name(f), featnet_hash_str(f), msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(refstats_load(&back, path, featnet_name(f), other), METRICS_ENET);
+    cr_assert_eq(refstats_load(&back, path, featnet_name(f), featnet_hash_str(f)), 0, "%s", vel_error_detail());
     refstats_destroy(&back);
     refstats_destroy(&ref);
     featnet_close(&inc);
     featnet_close(&f);
     cr_assert_null(f);
     // Wrong weights file: a clear error.
-    cr_assert_lt(featnet_open(&f, FEATNET_CLASSIFIER, path, 2, msg, sizeof msg), 0);
+    cr_assert_lt(featnet_open(&f, FEATNET_CLASSIFIER, path, 2), 0);
     cr_assert_null(f);
-    cr_log_info("%s", msg);
+    cr_log_info("%s", vel_error_detail());
     classifier_destroy(&c);
     rm_rf(dir);
     free(dir);

@@ -41,17 +41,17 @@ static void make(fixture *f) {
 // Fixture statistics saved to a new temp dir (returned) as path.
 static char *make_saved(fixture *f, char path[512]) {
     make(f);
-    char *dir = test_tmpdir("refstats"), msg[512];
+    char *dir = test_tmpdir("refstats");
     snprintf(path, 512, "%s/ref.safetensors", dir);
-    cr_assert_eq(refstats_save(path, &f->r, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(refstats_save(path, &f->r), 0, "%s", vel_error_detail());
     return dir;
 }
 
 Test(refstats, round_trip_and_self_fid_zero) {
     static fixture f;
-    char path[512], msg[512], *dir = make_saved(&f, path);
+    char path[512], *dir = make_saved(&f, path);
     refstats *r = NULL;
-    cr_assert_eq(refstats_load(&r, path, "test-net", "0123456789abcdef", msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(refstats_load(&r, path, "test-net", "0123456789abcdef"), 0, "%s", vel_error_detail());
     cr_assert_eq(r->D, D);
     cr_assert_eq(r->Ds, DS);
     cr_assert_eq(r->count, N);
@@ -72,8 +72,8 @@ Test(refstats, round_trip_and_self_fid_zero) {
     cr_assert_null(r);
     // Without the optional parts.
     f.r.Ds = 0; f.r.mu_s = f.r.sigma_s = NULL; f.r.nfeats = 0; f.r.feats = NULL;
-    cr_assert_eq(refstats_save(path, &f.r, msg, sizeof msg), 0, "%s", msg);
-    cr_assert_eq(refstats_load(&r, path, "test-net", "0123456789abcdef", msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(refstats_save(path, &f.r), 0, "%s", vel_error_detail());
+    cr_assert_eq(refstats_load(&r, path, "test-net", "0123456789abcdef"), 0, "%s", vel_error_detail());
     cr_assert_eq(r->Ds, 0);
     cr_assert_null(r->sigma_s);
     cr_assert_null(r->feats);
@@ -84,17 +84,18 @@ Test(refstats, round_trip_and_self_fid_zero) {
 
 Test(refstats, other_network_is_refused) {
     static fixture f;
-    char path[512], msg[512], *dir = make_saved(&f, path);
+    char path[512], *dir = make_saved(&f, path);
     refstats *r = NULL;
-    cr_assert_eq(refstats_load(&r, path, "inception-v3-fid", "0123456789abcdef", msg, sizeof msg),
+    cr_assert_eq(refstats_load(&r, path, "inception-v3-fid", "0123456789abcdef"),
                  METRICS_ENET);
     cr_assert_null(r);
+    const char *msg = vel_errmsg(METRICS_ENET);
     cr_assert(strstr(msg, "test-net") && strstr(msg, "inception-v3-fid"), "message: %s", msg);
-    cr_assert_eq(refstats_load(&r, path, "test-net", "0123456789abcdee", msg, sizeof msg),
+    cr_assert_eq(refstats_load(&r, path, "test-net", "0123456789abcdee"),
                  METRICS_ENET);
-    cr_log_info("%s", msg);
-    cr_assert_str_eq(metrics_strerror(METRICS_ENET),
-                     "statistics were computed with another feature network");
+    cr_log_info("%s", vel_error_detail());
+    cr_assert_str_eq(vel_strerror(METRICS_ENET),
+                     "metrics: statistics were computed with another feature network");
     rm_rf(dir);
     free(dir);
 }
@@ -120,12 +121,11 @@ Test(refstats, weight_hash_sees_every_value) {
 // Writes tensors + metadata with the safetensors writer (valid container,
 // wrong contents).
 static void write_raw(const char *path, const st_tensor_out *t, int n, const st_kv *meta, int nm) {
-    st_err err;
-    cr_assert_eq(st_write(path, t, n, meta, nm, &err), 0, "%s", err.msg);
+    cr_assert_eq(st_write(path, t, n, meta, nm), 0, "%s", vel_error_detail());
 }
 
 Test(refstats, malformed_files_are_clear_errors) {
-    char *dir = test_tmpdir("refstats"), path[512], msg[512];
+    char *dir = test_tmpdir("refstats"), path[512];
     snprintf(path, sizeof path, "%s/bad.safetensors", dir);
     float v[16] = {0};
     int64_t s4[1] = {4}, s44[2] = {4, 4}, s43[2] = {4, 3}, s3[1] = {3}, s25[2] = {2, 5};
@@ -136,7 +136,7 @@ Test(refstats, malformed_files_are_clear_errors) {
     refstats *r = NULL;
     // The well-formed base loads.
     write_raw(path, base, 4, good, 4);
-    cr_assert_eq(refstats_load(&r, path, "n", "0000000000000000", msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(refstats_load(&r, path, "n", "0000000000000000"), 0, "%s", vel_error_detail());
     refstats_destroy(&r);
     struct { const char *what; int n; st_tensor_out t[5]; int nm; const char *count; int want; } cases[] = {
         {"sigma missing", 3, {base[0], base[1], base[3]}, 4, "7", METRICS_ESTATS},
@@ -161,25 +161,26 @@ Test(refstats, malformed_files_are_clear_errors) {
         memcpy(meta, good, sizeof meta);
         meta[3].value = cases[c].count;
         write_raw(path, cases[c].t, cases[c].n, meta, cases[c].nm);
-        msg[0] = 0;
-        int rc = refstats_load(&r, path, "n", "0000000000000000", msg, sizeof msg);
+        vel_error_clear();
+        int rc = refstats_load(&r, path, "n", "0000000000000000");
         cr_assert_null(r);
-        cr_expect_eq(rc, cases[c].want, "%s: got %d (%s), want %d", cases[c].what, rc, msg, cases[c].want);
-        cr_expect(msg[0], "%s: no message", cases[c].what);
-        cr_log_info("%s -> %s", cases[c].what, msg);
+        cr_expect_eq(rc, cases[c].want, "%s: got %d (%s), want %d", cases[c].what, rc,
+                     vel_errmsg(rc), cases[c].want);
+        cr_expect(vel_error_detail()[0], "%s: no detail", cases[c].what);
+        cr_log_info("%s -> %s", cases[c].what, vel_errmsg(rc));
     }
     // Not a safetensors file at all, truncated, missing.
     FILE *fp = fopen(path, "wb");
     fputs("not a stats file", fp);
     fclose(fp);
-    cr_assert_lt(refstats_load(&r, path, "n", "0000000000000000", msg, sizeof msg), 0);
+    cr_assert_lt(refstats_load(&r, path, "n", "0000000000000000"), 0);
     cr_assert_null(r);
     write_raw(path, base, 4, good, 4);
     cr_assert_eq(truncate(path, 100), 0);
-    cr_assert_lt(refstats_load(&r, path, "n", "0000000000000000", msg, sizeof msg), 0);
+    cr_assert_lt(refstats_load(&r, path, "n", "0000000000000000"), 0);
     cr_assert_null(r);
     snprintf(path, sizeof path, "%s/none.safetensors", dir);
-    cr_assert_lt(refstats_load(&r, path, "n", "0000000000000000", msg, sizeof msg), 0);
+    cr_assert_lt(refstats_load(&r, path, "n", "0000000000000000"), 0);
     cr_assert_null(r);
     rm_rf(dir);
     free(dir);
