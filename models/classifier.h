@@ -11,7 +11,11 @@
 // for the Inception Score, and block.0's output (16x16, a mid-level map as
 // Mixed_6d is) for the spatial Frechet distance: its first
 // CLASSIFIER_SPATIAL_CH channels flattened in (H, W, C) order.
-// About 16M multiply-adds per image forward.
+// About 16M multiply-adds per image forward. Measured: `train --model
+// classifier` with its defaults (10000 steps of 32, Adam 2e-3 warmup +
+// cosine, no flips, 5.3 epochs) reaches 0.9159 test accuracy in 2751 s on
+// one thread of the shared 2-core machine (0.9035 after 6000 steps; the
+// previous 2-block net: 0.7256).
 // Not here: training loop (stages/train/image_classifier.c).
 #ifndef MODELS_CLASSIFIER_H
 #define MODELS_CLASSIFIER_H
