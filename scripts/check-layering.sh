@@ -17,12 +17,14 @@
 #   stages/X/                  every library, stages/common (never stages/Y)
 #   tests/, bench/, fuzz/, tools/   everything below the stages' own folders
 #                              (libraries and stages/common), and their own folder
+# nn/cpu/ and nn/cuda/ (the backends) are included only by nn/ itself, tests/
+# and bench/ (and nn/cuda by dist/'s NCCL code): everything else uses nn/*.h.
 # Angle-bracket includes (system and third-party headers) are not checked.
 # A quoted include resolves as the compiler resolves it: first beside the
 # including file, then from ROOT (the build uses -I.).
 set -u
 case "${1:-}" in
-  -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
 esac
 [ $# -le 1 ] || { echo "check-layering.sh: at most one argument, the tree's root (see --help)" >&2; exit 2; }
 ROOT=${1:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -73,6 +75,14 @@ while IFS= read -r -d '' f; do
     case "$target" in *..*|./*|*/./*) target=$(realpath -m --relative-to=. "$target") ;; esac
     to=$(layer_of "$target")
     [ -n "$to" ] || continue   # not ours (a third-party header written with quotes)
+    # The backends behind the op API are nn's own: the rest of the tree calls
+    # nn/*.h (dist's NCCL backend, itself CUDA code, may use nn/cuda's helpers).
+    case "$target:$from" in
+      nn/cpu/*:nn|nn/cpu/*:tests|nn/cpu/*:bench|nn/cuda/*:nn|nn/cuda/*:dist|nn/cuda/*:tests|nn/cuda/*:bench) ;;
+      nn/cpu/*:*|nn/cuda/*:*)
+        echo "$f:$line: includes \"$inc\" (a backend of the op API): only nn/ calls nn/cpu and nn/cuda directly; use the op headers nn/*.h"
+        bad=$((bad + 1)); continue ;;
+    esac
     ok=0
     for a in $allow; do [ "$a" = "$to" ] && ok=1 && break; done
     [ $ok -eq 1 ] && continue

@@ -116,6 +116,12 @@ Test(layering, libraries_may_not_include_stages_or_tests) {
                      "tests is not a library");
 }
 
+Test(layering, only_nn_calls_a_backend_directly) {
+    // models/ may use nn/linear.h but not the CPU implementation behind it.
+    expect_violation("layer_backend", "models/vae.h", "#include \"nn/linear.h\"\n#include \"nn/cpu/reduce.h\"\n",
+                     "models/vae.h:2: includes \"nn/cpu/reduce.h\"", "only nn/ calls nn/cpu and nn/cuda directly");
+}
+
 Test(layering, relative_includes_resolve_beside_the_file) {
     // "../../models/vae.h" from nn/cpu is models/vae.h: still a violation.
     expect_violation("layer_rel", "nn/cpu/linear.c", "#include \"../../models/vae.h\"\n",
