@@ -243,27 +243,7 @@ int vae_train_step(vae *m, const float *x, const float *eps, int B, const vae_lo
     const float *xrec = vae_decode(m, z, B);
     if (xrec_out) memcpy(xrec_out, xrec, sizeof(float) * (size_t)nx);
     vae_loss_parts lp;
-    memset(&lp, 0, sizeof lp);
-    lp.rec_l1 = l1_loss_forward(xrec, x, nx);
-    l1_loss_backward(dx, NULL, xrec, x, nx, 1.0f);
-    lp.total = lp.rec_l1;
-    if (lc->reg == VAE_REG_KL) {
-        lp.kl = kl_loss_forward(m->mu, m->logvar, B, nz / B);
-        kl_loss_backward(dmu, dlv, m->mu, m->logvar, B, nz / B, lc->beta);
-        lp.total += lc->beta * lp.kl;
-    } else {
-        lp.ve = ve_loss_forward(m->logvar, nz, lc->ve, lc->delta);
-        ve_loss_backward(dlv, m->logvar, nz, lc->ve, lc->delta, lc->lambda_ve);
-        lp.total += lc->lambda_ve * lp.ve;
-        if (lc->mag == VAE_MAG_ELEM) {
-            lp.mag = mag_reg_elem_forward(m->mu, nz, lc->tau);
-            mag_reg_elem_backward(dmu, m->mu, nz, lc->tau, lc->lambda_reg);
-        } else if (lc->mag == VAE_MAG_GLOBAL) {
-            lp.mag = mag_reg_global_forward(m->mu, B, zc, zs * zs, lc->tau);
-            mag_reg_global_backward(dmu, m->mu, B, zc, zs * zs, lc->tau, lc->lambda_reg);
-        }
-        lp.total += lc->lambda_reg * lp.mag;
-    }
+    vae_loss(lc, x, xrec, m->mu, m->logvar, B, nx / B, zc, zs * zs, dx, dmu, dlv, &lp);
     double ss = 0;
     for (int64_t i = 0; i < nz; i++) {
         float lv = m->logvar[i];

@@ -87,6 +87,15 @@ void vae_encoder_backward(vae *m, const float *dmu, const float *dlogvar, int B)
 
 typedef enum { VAE_REG_KL = 0, VAE_REG_VE = 1 } vae_reg;
 typedef enum { VAE_MAG_NONE = 0, VAE_MAG_ELEM = 1, VAE_MAG_GLOBAL = 2 } vae_mag;
+// Reduction of the L1 reconstruction term (docs/FORMULAS.md section 1).
+// SUM, the default, is LDM's contperceptual.py: summed over C*H*W per image,
+// divided by the batch, so beta keeps its LDM meaning (KL summed per image,
+// batch mean, under both). MEAN is the mean over every pixel (this project's
+// convention before issue 14): beta then weighs the KL C*H*W times more.
+// lambda_ve and lambda_reg weigh their per-element means against the
+// per-pixel mean L1 under both: with SUM the whole VE-arm loss is C*H*W times
+// the MEAN one, so that arm trains the same (Adam is scale-free).
+typedef enum { VAE_RECON_SUM = 0, VAE_RECON_MEAN = 1 } vae_recon;
 
 typedef struct {
     vae_reg reg;
@@ -95,10 +104,12 @@ typedef struct {
     float lambda_ve, delta;
     vae_mag mag;
     float lambda_reg, tau;
+    vae_recon recon;           // VAE_RECON_SUM (LDM) unless set
 } vae_loss_cfg;
 
 typedef struct {
-    double total, rec_l1, kl, ve, mag;
+    double total;              // the loss optimised (reduction lc->recon)
+    double rec_l1, kl, ve, mag;  // rec_l1: per-pixel mean L1 under both reductions
     double mean_sigma;         // mean over elements of exp(0.5*clamp(logvar))
 } vae_loss_parts;
 
@@ -108,6 +119,15 @@ typedef struct {
 // (optional) receives the reconstruction. Returns 0 or VEL_EINVAL.
 int vae_train_step(vae *m, const float *x, const float *eps, int B, const vae_loss_cfg *lc,
                    vae_loss_parts *parts, float *xrec_out);
+
+// The tokenizer loss alone (what vae_train_step optimises) on a batch of B
+// images of px = C*H*W pixels and latents of pz elements each: fills parts
+// (total, rec_l1, kl or ve + mag; not mean_sigma) and ADDS dL/dxrec, dL/dmu,
+// dL/dlogvar into dxrec, dmu, dlv. zc, zhw: latent channels and H*W (the
+// global magnitude regulariser is per channel). models/vae_loss.c
+void vae_loss(const vae_loss_cfg *lc, const float *x, const float *xrec, const float *mu,
+              const float *logvar, int B, int64_t px, int zc, int zhw, float *dxrec,
+              float *dmu, float *dlv, vae_loss_parts *parts);
 
 // The posterior's sigma from its moments, element-wise:
 // sigma = exp(0.5 * clamp(logvar, LOGVAR_MIN, LOGVAR_MAX)) in float, as the

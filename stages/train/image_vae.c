@@ -81,6 +81,12 @@ static void help(void) {
            "  --photo-base N     side the photos are reduced to before cropping (default 128)\n"
            "  --config NAME      f4c4 (default), f4c8, f8c4\n"
            "  --reg kl|ve        regulariser (default kl)\n"
+           "  --recon-reduction sum|mean   L1 reconstruction reduction (default sum: LDM's, summed\n"
+           "                     over C*H*W per image, batch mean, so --beta means what it does in\n"
+           "                     LDM; mean: over all pixels, the old convention, --beta then weighs\n"
+           "                     the KL C*H*W times more). The KL is summed per image, batch mean,\n"
+           "                     under both; --lambda-ve/--lambda-reg weigh their per-element means\n"
+           "                     against the per-pixel mean L1 under both (docs/FORMULAS.md 1)\n"
            "  --beta X           KL weight (default 1e-6, LDM/VA-VAE)\n"
            "  --lambda-ve X      VE weight (default 1e-3)      --delta X  (default 1e-6)\n"
            "  --ve-form inv|negvar|neglogstd   VE term form (default inv, the paper's (iii))\n"
@@ -102,6 +108,7 @@ static void help(void) {
 
 static const char *const VE_NAMES[] = {"inv", "negvar", "neglogstd", NULL};
 static const char *const MAG_NAMES[] = {"none", "elem", "global", NULL};
+static const char *const RECON_NAMES[] = {"sum", "mean", NULL};   // vae_recon order
 
 static int parse(int argc, char **argv, vae_opts *o) {
     memset(o, 0, sizeof *o);
@@ -115,9 +122,10 @@ static int parse(int argc, char **argv, vae_opts *o) {
                              .lambda_ve = 1e-3f, .delta = 1e-6f, .mag = VAE_MAG_GLOBAL,
                              .lambda_reg = 1.0f, .tau = 3.0f};
     static const char *const DATASETS[] = {"fashion-mnist", "photos", NULL}, *const REGS[] = {"kl", "ve", NULL};
-    int reg = VAE_REG_KL, ve = VE_INV_VAR, mag = VAE_MAG_GLOBAL, help_asked;
+    int reg = VAE_REG_KL, ve = VE_INV_VAR, mag = VAE_MAG_GLOBAL, recon = VAE_RECON_SUM, help_asked;
     const flag_spec F[] = {
         FLAG_STR_("out", &o->out), FLAG_STR_("config", &o->config), FLAG_CHOICE_("reg", &reg, REGS),
+        FLAG_CHOICE_("recon-reduction", &recon, RECON_NAMES),
         FLAG_F32_("beta", &o->loss.beta, 0, INFINITY, 0), FLAG_F32_("lambda-ve", &o->loss.lambda_ve, 0, INFINITY, 0),
         FLAG_F32_("delta", &o->loss.delta, 0, INFINITY, 0), FLAG_CHOICE_("ve-form", &ve, VE_NAMES),
         FLAG_CHOICE_("mag", &mag, MAG_NAMES), FLAG_F32_("lambda-reg", &o->loss.lambda_reg, 0, INFINITY, 0),
@@ -134,6 +142,7 @@ static int parse(int argc, char **argv, vae_opts *o) {
     o->loss.reg = (vae_reg)reg;
     o->loss.ve = (ve_kind)ve;      // VE_NAMES is in ve_kind order
     o->loss.mag = (vae_mag)mag;    // MAG_NAMES in vae_mag order
+    o->loss.recon = (vae_recon)recon;
     if (!o->out) { fprintf(stderr, "train: --out DIR is required\n"); return 2; }
     if (o->photo_base % 32) {
         fprintf(stderr, "train: --photo-base must be a multiple of 32 in 32..4096\n");
@@ -167,6 +176,7 @@ static int write_config(const vae_opts *o, const vae_config *vc, int64_t nparams
         cJSON_AddStringToObject(j, "data", o->data_dir ? o->data_dir : FMNIST_DEFAULT_DIR);
     }
     cJSON_AddStringToObject(j, "reg", o->loss.reg == VAE_REG_KL ? "kl" : "ve");
+    cJSON_AddStringToObject(j, "recon_reduction", RECON_NAMES[o->loss.recon]);
     if (o->loss.reg == VAE_REG_KL) {
         cJSON_AddNumberToObject(j, "beta", o->loss.beta);
     } else {
@@ -378,9 +388,10 @@ static void acc_flush(step_acc *a, FILE *log, const vae_opts *o, int64_t s, doub
 static int run_save(vae_run *r, const vae_opts *o, const vae_config *vc, int64_t step) {
     char sname[16];
     snprintf(sname, sizeof sname, "%d", vc->in_ch);
-    st_kv meta[4] = {{"vae.config", vc->name}, {"vae.reg", o->loss.reg == VAE_REG_KL ? "kl" : "ve"},
-                     {"vae.in_ch", sname}, {"vae.dataset", o->photos ? "photos" : "fashion-mnist"}};
-    if (!vae_trainer_save(r->t, r->prefix, r->dprefix, step, meta, 4)) return 0;
+    st_kv meta[5] = {{"vae.config", vc->name}, {"vae.reg", o->loss.reg == VAE_REG_KL ? "kl" : "ve"},
+                     {"vae.in_ch", sname}, {"vae.dataset", o->photos ? "photos" : "fashion-mnist"},
+                     {"vae.recon_reduction", RECON_NAMES[o->loss.recon]}};
+    if (!vae_trainer_save(r->t, r->prefix, r->dprefix, step, meta, 5)) return 0;
     fprintf(stderr, "\ntrain: %s\n", vel_error_detail());
     return 1;
 }

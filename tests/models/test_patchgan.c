@@ -352,7 +352,7 @@ Test(patchgan, vae_gan_generator_step_matches_single_backward, .init = one_threa
     float *x = malloc(sizeof(float) * nx), *eps = malloc(sizeof(float) * nz);
     fill_uniform(x, nx, 51, -1, 1);
     fill_normal(eps, nz, 52, 1);
-    vae_loss_cfg lc = {.reg = VAE_REG_KL, .beta = 1e-3f};
+    vae_loss_cfg lc = {.reg = VAE_REG_KL, .beta = 1e-3f, .recon = VAE_RECON_MEAN};   // dL1 below is the mean
     vae_loss_parts lp;
     vae_gan_parts gp;
     cr_assert_eq(vae_gan_generator_step(g, x, eps, B, &lc, 0.5, &lp, &gp), 0);
