@@ -94,6 +94,16 @@ int flag_device_use(const char *stage, const char *text) {
         fprintf(stderr, "%s: %s\n", stage, msg);
         return FLAG_EUSAGE;
     }
+    // The op API runs on the GPU, but no stage places its model's weights
+    // and activations in device memory yet: computing on the CPU instead
+    // would be a silent lie, so the request is refused until it does.
+    if (kind == DEVICE_CUDA) {
+        device_release();
+        fprintf(stderr, "%s: --device cuda: this stage does not place its model on the GPU yet "
+                        "(CUDA kernels exist behind the op API; stage support is pending); use --device cpu\n",
+                stage);
+        return FLAG_EUSAGE;
+    }
     return 0;
 }
 

@@ -45,6 +45,8 @@ int flag_device(const char *stage, const char *text, device_kind *kind, int *ind
 // model's tensors still live where the model puts them). Prints
 // "STAGE: --device cuda: ..." and returns FLAG_EUSAGE when it is not usable
 // (asking for a GPU the machine does not have is the caller's mistake).
+// Today it also refuses a usable GPU: no stage places its model in device
+// memory yet, and computing on the CPU instead would hide that.
 int flag_device_use(const char *stage, const char *text);
 
 // ---- whole command lines --------------------------------------------------
