@@ -50,6 +50,13 @@ void toy_gmm_velocity(const toy_gmm *g, const double x[2], double t, double v[2]
 void toy_gmm_logp_batch(const toy_gmm *g, const float *x, int64_t n, double *logp);
 void toy_gmm_velocity_batch(const toy_gmm *g, float *v, const float *x, int64_t n, double t);
 
+// In place: the mixture of (x - mean) / std per coordinate (means shifted and
+// scaled, covariances S_ab / (std_a std_b), Cholesky rows / std), i.e. the
+// data in a latent store's normalised coordinates, so that its velocity is
+// the exact one for flows trained on that store. std must be > 0.
+// data/toy_gmm_norm.c
+void toy_gmm_normalise(toy_gmm *g, const double mean[2], const double std[2]);
+
 // n exact samples into out (n, 2): component by inverse CDF on one uniform,
 // then mu + L * (randn, randn). Deterministic given the generator state.
 void toy_gmm_sample(const toy_gmm *g, mt19937 *rng, float *out, int64_t n);

@@ -22,7 +22,9 @@ usage: pipelines/toy.sh [options]
   --sweep-kl         KL weights 1e-6 .. 1e-1 beside VE (toy analogue of Table 2)
   --raw              also the no-tokenizer diagnostic (flow on raw data)
   --diagnostics      --raw, a KL 1e-4 control, and Euler with the exact velocity at 20 and
-                     100 steps (arms exact20, exact100): SPEC section 2's diagnostics
+                     100 steps: arms exact20, exact100 in the raw-data store's normalised
+                     coordinates (the flows' own: the floor they are compared with) and
+                     exactraw20, exactraw100 in data coordinates (sample --exact-coords raw)
   --arms LIST        comma-separated subset of arms to run (e.g. kl,ve)
   --ve "ARGS"        VE tokenizer flags (default: the recorded sweep's choice)
   --jobs N           arms run in parallel (default 2; each arm is single-threaded)
@@ -106,7 +108,7 @@ if [ "$SWEEP" = 1 ]; then
   for w in 1e-5 1e-4 1e-3 1e-2 1e-1; do ARM[kl$w]="--reg kl --kl-weight $w"; ARMS="$ARMS kl$w"; done
 fi
 [ "$RAW" = 1 ] && ARMS="$ARMS raw"
-[ "$DIAG" = 1 ] && ARMS="$ARMS kl1e-4 exact20 exact100"
+[ "$DIAG" = 1 ] && ARMS="$ARMS kl1e-4 exact20 exact100 exactraw20 exactraw100"
 [ -n "$ARMS_ONLY" ] && ARMS=${ARMS_ONLY//,/ }
 
 PIDS_FILE=$(mktemp)
@@ -147,7 +149,13 @@ run_arm() {  # name seed
   mkdir -p "$dir"
   local t0=$SECONDS tokflag
   if [[ "$name" == exact* ]]; then   # Euler with the exact velocity v*: the sampler's own floor
-    run_sampling "$dir" --identity "$seed" "${name#exact}" --exact
+    if [[ "$name" == exactraw* ]]; then   # in data coordinates, no store
+      run_sampling "$dir" --identity "$seed" "${name#exactraw}" "--exact --exact-coords raw"
+    else   # in the normalised coordinates of the raw arm's store (same data seed, same stats)
+      [ "$REUSE" = 1 ] && [ -d "$dir/store" ] ||
+      bin/encode --model toy --identity --store "$dir/store" --n $N_TRAIN --data-seed $((seed + 1)) 2>"$dir/encode.log"
+      run_sampling "$dir" --identity "$seed" "${name#exact}" "--exact --store $dir/store"
+    fi
     echo "[toy.sh] $name seed $seed done in $((SECONDS - t0)) s: $(tail -n 1 "$dir/$EVAL.log")"
     return
   fi

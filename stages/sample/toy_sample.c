@@ -11,8 +11,12 @@
 // Results depend only on the job list, never on how many workers ran or
 // which job a worker took, because every job carries its own seed.
 // --exact: the worker integrates the exact velocity v* of the class-A
-// mixture in data space instead of a flow model (the sampler's own floor,
-// SPEC section 2 diagnostics; pair it with `decode --identity` and no store).
+// mixture instead of a flow model (the sampler's own floor, docs/FORMULAS.md
+// section 2 diagnostics). By default in the coordinates the flows use, the
+// --store's normalised ones (x - mean) / std with x0 ~ N(0, I) there (pair it
+// with `decode --identity --store` on the same store); --exact-coords raw
+// integrates in data space (x0 ~ N(0, I) in data units, a different path and
+// a different floor; pair it with `decode --identity` and no store).
 // --die-after K (tests): a worker exits abruptly after taking K jobs,
 // without answering the last one, to check that nothing is lost.
 #include <limits.h>
@@ -30,6 +34,7 @@
 #include "stages/common/flags.h"
 #include "stages/sample/sample.h"
 #include "stages/sample/source.h"
+#include "store/store.h"
 
 static const char STAGE[] = "sample";
 // Bounds: the eval sink holds every sample, the source one message per job.
@@ -51,7 +56,13 @@ static void help(void) {
            "worker options:\n"
            "  --steps N           Euler steps on a uniform grid (default 20)\n"
            "  --sources P         job sources to hear eos from (default 1)\n"
-           "  --exact             integrate the exact velocity v* of the mixture (no --ckpt)\n"
+           "  --exact             integrate the exact velocity v* of the mixture (no --ckpt), by\n"
+           "                      default in the normalised coordinates of --store DIR (the flows'\n"
+           "                      own: decode with --identity --store DIR)\n"
+           "  --exact-coords normalised|raw   raw: in data coordinates, no --store (the floor of\n"
+           "                      a flow trained on unnormalised data; decode --identity, no store)\n"
+           "  --store DIR         the latent store whose per-coordinate mean/std define the\n"
+           "                      normalised coordinates (with --exact)\n"
            "  --die-after K       (tests) exit abruptly after taking K jobs\n"
            DEVICE_HELP);
 }
@@ -125,12 +136,35 @@ static int sample_item(void *ctx, const bus_msg *m, bus_msg **reply) {
     return 0;
 }
 
-static int run_worker(const char *ckpt, const char *jobs_ep, const char *ctl_ep, const char *out_ep,
-                      int sources, int steps, int die_after) {
+// The class-A mixture in the store's normalised coordinates (spath) or raw
+// ones (spath NULL). Returns 0 or an exit code.
+static int exact_mixture(toy_gmm **g, const char *spath) {
+    if (toy_gmm_build(g, "A")) { fprintf(stderr, "sample: cannot build the mixture\n"); return 1; }
+    if (!spath) return 0;
+    store *st = NULL;
+    int e = store_open(&st, spath, NULL, (int64_t[]){2, 1, 1}, NULL);
+    if (e) {
+        fprintf(stderr, "sample: cannot open store %s: %s (%s)\n", spath, vel_strerror(e), vel_error_detail());
+        return vel_exit_code(e);
+    }
+    const store_meta *m = store_get_meta(st);
+    double mean[2] = {m->mean[0], m->mean[1]}, std[2] = {m->std[0], m->std[1]};
+    int ok = m->has_stats && std[0] > 0 && std[1] > 0;
+    store_close(&st);
+    if (!ok) { fprintf(stderr, "sample: store %s has no latent statistics\n", spath); return 2; }
+    toy_gmm_normalise(*g, mean, std);
+    fprintf(stderr, "[sample worker] exact velocity in %s's coordinates: mean (%g, %g) std (%g, %g)\n", spath,
+            mean[0], mean[1], std[0], std[1]);
+    return 0;
+}
+
+static int run_worker(const char *ckpt, const char *spath, const char *jobs_ep, const char *ctl_ep,
+                      const char *out_ep, int sources, int steps, int die_after) {
     char err[600];
     sample_ctx c = {.steps = steps, .die_after = die_after, .so = smp_opts_default()};
-    int rc = ckpt ? toy_flow_load(&c.f, ckpt, FLOW_BMAX, err, sizeof err) : toy_gmm_build(&c.g, "A");
-    if (rc) { fprintf(stderr, "sample: cannot load flow model: %s\n", ckpt ? err : "mixture"); return 1; }
+    int rc = ckpt ? toy_flow_load(&c.f, ckpt, FLOW_BMAX, err, sizeof err) : exact_mixture(&c.g, spath);
+    if (rc && ckpt) fprintf(stderr, "sample: cannot load flow model: %s\n", err);
+    if (rc) return ckpt ? 1 : rc;
     float *tb = malloc(sizeof(float) * FLOW_BMAX);
     double *ts = malloc(sizeof(double) * (steps + 1));
     rc = 1;
@@ -155,9 +189,10 @@ done:
 
 int sample_toy_flow_main(int argc, char **argv) {
     const char *role = "worker", *ckpt = NULL, *jobs = NULL, *ctl = NULL, *out = NULL;
-    const char *jobs_bind = NULL, *acks_bind = NULL, *ctl_bind = NULL;
+    const char *jobs_bind = NULL, *acks_bind = NULL, *ctl_bind = NULL, *spath = NULL;
     int n = 10000, job_size = 500, seed = 0, src = 0, deadline = 5000, steps = 20, sources = 1, die_after = 0, stall_s = 600;
-    int exact = 0, bind_any = 0;
+    int exact = 0, bind_any = 0, coords_raw = 0;
+    static const char *const COORDS[] = {"normalised", "raw", NULL};
     const flag_spec F[] = {
         FLAG_STR_("role", &role), FLAG_STR_("ckpt", &ckpt), FLAG_STR_("jobs", &jobs), FLAG_STR_("ctl", &ctl),
         FLAG_STR_("out", &out), FLAG_STR_("jobs-bind", &jobs_bind), FLAG_STR_("acks-bind", &acks_bind),
@@ -166,7 +201,8 @@ int sample_toy_flow_main(int argc, char **argv) {
         FLAG_INT_("src", &src, 0, SAMPLE_MAX_SOURCES - 1), FLAG_INT_("deadline-ms", &deadline, 1, INT_MAX),
         FLAG_INT_("steps", &steps, 1, 100000), FLAG_INT_("sources", &sources, 1, SAMPLE_MAX_SOURCES),
         FLAG_INT_("stall-s", &stall_s, 0, INT_MAX), FLAG_INT_("die-after", &die_after, 0, INT_MAX),
-        FLAG_BOOL_("exact", &exact), FLAG_BOOL_("bind-any", &bind_any), FLAG_DEVICE_};
+        FLAG_BOOL_("exact", &exact), FLAG_BOOL_("bind-any", &bind_any), FLAG_STR_("store", &spath),
+        FLAG_CHOICE_("exact-coords", &coords_raw, COORDS), FLAG_DEVICE_};
     int help_asked;
     if (flag_parse(STAGE, argc, argv, F, FLAG_COUNT(F), &help_asked, NULL)) return 2;
     if (help_asked) { help(); return 0; }
@@ -185,5 +221,14 @@ int sample_toy_flow_main(int argc, char **argv) {
         fprintf(stderr, "sample: a worker needs exactly one of --ckpt/--exact, and --jobs, --ctl, --out\n");
         return 2;
     }
-    return run_worker(ckpt, jobs, ctl, out, sources, steps, die_after);
+    if (spath && (!exact || coords_raw)) {
+        fprintf(stderr, "sample: --store is for --exact in normalised coordinates only\n");
+        return 2;
+    }
+    if (exact && !coords_raw && !spath) {
+        fprintf(stderr, "sample: --exact integrates in the normalised coordinates of --store DIR "
+                        "(the flows'); pass --store DIR, or --exact-coords raw for data coordinates\n");
+        return 2;
+    }
+    return run_worker(ckpt, spath, jobs, ctl, out, sources, steps, die_after);
 }

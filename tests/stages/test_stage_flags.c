@@ -68,6 +68,11 @@ Test(stage_flags, wrapping_and_huge_numbers_exit_2_naming_the_flag, .init = setu
         {"bin/sample --model toy-flow --exact --jobs ipc://@x --ctl ipc://@y --out ipc://@z --steps 4294967297", "--steps"},
         {"bin/sample --model toy-flow --exact --jobs ipc://@x --ctl ipc://@y --out ipc://@z --sources 4294967297",
          "--sources"},
+        {"bin/sample --model toy-flow --exact --jobs ipc://@x --ctl ipc://@y --out ipc://@z", "--store"},
+        {"bin/sample --model toy-flow --exact --exact-coords raw --store DIR/s --jobs ipc://@x --ctl ipc://@y "
+         "--out ipc://@z", "--store"},
+        {"bin/sample --model toy-flow --exact --exact-coords data --jobs ipc://@x --ctl ipc://@y --out ipc://@z",
+         "--exact-coords"},
         {"bin/sample --model toy-flow --role source --n 10 --seed 4294967297 --jobs-bind ipc://@x "
          "--acks-bind ipc://@y --ctl-bind ipc://@z", "--seed"},
         {"bin/train --model toy-tokenizer --out DIR/t --iters 4294967297", "--iters"},
@@ -77,6 +82,7 @@ Test(stage_flags, wrapping_and_huge_numbers_exit_2_naming_the_flag, .init = setu
         {"bin/train --model toy-flow --store DIR/s --out DIR/t --ema 1", "--ema"},
         {"bin/train --model vae --out DIR/t --steps 4294967297", "--steps"},
         {"bin/train --model vae --out DIR/t --beta nan", "--beta"},
+        {"bin/train --model vae --out DIR/t --recon-reduction median", "--recon-reduction"},
         {"bin/train --model vae --out DIR/t --seed -1", "--seed"},
         {"bin/train --model classifier --out DIR/t --batch 0", "--batch"},
         {"bin/eval --model toy --in ipc://@x --ctl ipc://@y --acks ipc://@z --out DIR/e --n-true 4294967297", "--n-true"},
