@@ -2,7 +2,7 @@
 // optional log10 y axis) drawn into a rectangle of a toy_canvas
 // (stages/common/plot_toy.h, which owns the pixels and writes the PNG), with
 // axes, 5 ticks per axis, numeric tick labels, a title and a legend row in a
-// built-in 3x5 pixel font (upper case, digits, . - , = ( ) / : * %).
+// built-in 3x5 pixel font (upper case, digits, . - , = ( ) / : * % + ^ < >).
 // Used for the tokenizer's robustness curves (eval --model vae
 // --plot-robustness). Not a plotting library.
 #ifndef STAGES_COMMON_PLOT_LINES_H

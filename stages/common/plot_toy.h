@@ -25,6 +25,20 @@ void toy_canvas_ellipse(toy_canvas *c, double cx, double cy, double rx, double r
 // Pixel centre (i column, j row) -> data coordinates.
 void toy_canvas_coord(const toy_canvas *c, int i, int j, double *x, double *y);
 int toy_canvas_write(const toy_canvas *c, const char *path);
+// A labelled figure around a finished canvas (stages/common/plot_toy_frame.c):
+// the title above, a frame with 5 ticks per axis and their data values, the
+// axis names, and one legend row per key (a colour swatch and its text) below.
+// Text in plot_lines' 3x5 font (upper case; lower case is drawn upper case).
+typedef struct {
+    const char *label;
+    uint8_t rgb[3];
+} toy_key;
+typedef struct {
+    const char *title, *xlabel, *ylabel;
+    const toy_key *keys;
+    int nkeys;
+} toy_labels;
+int toy_canvas_write_labelled(const toy_canvas *c, const char *path, const toy_labels *lab);
 // Reads PNGs (RGB) and writes them next to each other (2-pixel white gaps).
 int toy_side_by_side(const char *out, const char *const *in, int n);
 

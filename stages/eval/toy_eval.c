@@ -86,7 +86,10 @@ static int write_npy(const char *path, const float *x, int64_t n, int64_t d) {
     return rc;
 }
 
-static int density_png(const char *path, const toy_gmm *g, const float *x, int64_t n) {
+// Samples over the true density; those below the off-manifold threshold
+// (log p < thr) in orange, with title, axes and a legend that says so.
+static int density_png(const char *path, const toy_gmm *g, const float *x, int64_t n, const double *ls,
+                       double thr, const char *title) {
     toy_canvas c;
     // the class-A tree lives in about [-0.6, 1.4] x [-0.6, 1.4] (edm2 toy's view)
     int rc = toy_canvas_new(&c, 384, 384, -0.6, 1.4, -0.6, 1.4);
@@ -112,9 +115,23 @@ static int density_png(const char *path, const toy_gmm *g, const float *x, int64
             vals[(size_t)j * c.w + i] = coarse[(size_t)cj * gw + ci];
         }
     toy_canvas_heat(&c, vals, -4.0, 4.0);
-    const uint8_t red[3] = {200, 30, 30};
-    toy_canvas_dots(&c, x, n < 4000 ? n : 4000, red, 1);
-    rc = toy_canvas_write(&c, path);
+    const uint8_t red[3] = {200, 30, 30}, orange[3] = {255, 150, 0};
+    int64_t shown = n < 4000 ? n : 4000, off = 0, off_all = 0;
+    toy_canvas_dots(&c, x, shown, red, 1);
+    for (int64_t k = 0; k < n; k++)
+        if (ls[k] < thr) {
+            off_all++;
+            if (k < shown) toy_canvas_dots(&c, x + 2 * k, 1, orange, 1), off++;
+        }
+    char t[64], k1[64], k2[64], k3[64];
+    snprintf(t, sizeof t, "%.44s: SAMPLES", title);
+    snprintf(k1, sizeof k1, "TRUE LOG P(X): -4 WHITE TO 4 DEEP BLUE");
+    snprintf(k2, sizeof k2, "SAMPLES (%lld OF %lld SHOWN)", (long long)shown, (long long)n);
+    snprintf(k3, sizeof k3, "OFF-MANIFOLD: LOG P < %.2f: %.1f%%", thr, 100.0 * (double)off_all / (double)n);
+    const toy_key keys[4] = {{k1, {120, 150, 207}}, {k2, {200, 30, 30}}, {k3, {255, 150, 0}},
+                             {"(THRESHOLD: 1% QUANTILE OF TRUE LOG P)", {255, 255, 255}}};
+    const toy_labels lab = {.title = t, .xlabel = "X1", .ylabel = "X2", .keys = keys, .nkeys = 4};
+    rc = toy_canvas_write_labelled(&c, path, &lab);
     free(vals);
     free(grid);
     free(coarse);
@@ -122,7 +139,7 @@ static int density_png(const char *path, const toy_gmm *g, const float *x, int64
     return rc;
 }
 
-static int latent_png(const char *path, const float *z, int64_t n, const char *spath) {
+static int latent_png(const char *path, const float *z, int64_t n, const char *spath, const char *title) {
     float *mu = NULL, *sg = NULL;
     int64_t m = 0;
     if (spath) {
@@ -158,7 +175,14 @@ static int latent_png(const char *path, const float *z, int64_t n, const char *s
             toy_canvas_ellipse(&c, mu[2 * i], mu[2 * i + 1], sg[2 * i], sg[2 * i + 1], gray);
         if (m) toy_canvas_dots(&c, mu, m, blue, 1);
         if (z) toy_canvas_dots(&c, z, n < 3000 ? n : 3000, red, 0);
-        rc = toy_canvas_write(&c, path);
+        char t[64];
+        snprintf(t, sizeof t, "%.44s: LATENTS", title);
+        toy_key keys[3];
+        int nk = 0;
+        if (m) keys[nk++] = (toy_key){"STORE MU (400), SIGMA ELLIPSES GREY", {30, 60, 200}};
+        if (z) keys[nk++] = (toy_key){"SAMPLED LATENTS (UP TO 3000)", {200, 30, 30}};
+        const toy_labels lab = {.title = t, .xlabel = "Z1", .ylabel = "Z2", .keys = keys, .nkeys = nk};
+        rc = toy_canvas_write_labelled(&c, path, &lab);
         toy_canvas_free(&c);
     }
     free(mu);
@@ -257,9 +281,9 @@ static int report(const char *dir, const char *title, const float *x, int64_t n,
         if (write_npy(path, z, n, 2)) rc = 1;
     }
     snprintf(path, sizeof path, "%s/density.png", dir);
-    if (figures && density_png(path, g, x, n)) { fprintf(stderr, "eval: cannot write %s\n", path); rc = 1; }
+    if (figures && density_png(path, g, x, n, ls, thr, title)) { fprintf(stderr, "eval: cannot write %s\n", path); rc = 1; }
     snprintf(path, sizeof path, "%s/latent.png", dir);
-    if (figures && (z || spath) && latent_png(path, z, n, spath)) { fprintf(stderr, "eval: cannot write %s\n", path); rc = 1; }
+    if (figures && (z || spath) && latent_png(path, z, n, spath, title)) { fprintf(stderr, "eval: cannot write %s\n", path); rc = 1; }
     free(xt); free(lt); free(ls);
     toy_gmm_destroy(&g);
     return rc;
