@@ -365,59 +365,93 @@ static void put32(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
 }
 
-int image_npz_write_u8(const char *path, const uint8_t *data, int ndim, const int64_t *shape) {
-    if (!path || !data || ndim < 1 || ndim > 8 || !shape) return VEL_EINVAL;
-    int64_t n = 1;
+// One member's .npy bytes before its data: the 10-byte preamble and the v1.0
+// header, padded with spaces so that preamble+header is a multiple of 64
+// (numpy's own alignment), ending in a newline. Returns the header length.
+static int npy_header(uint8_t pre[10], char hdr[512], const image_npz_member *m, int64_t *nbytes) {
+    if (!m->name || !m->data || m->ndim < 1 || m->ndim > 8 || strlen(m->name) > 60) return VEL_EINVAL;
+    int esize = m->i32 ? 4 : 1;
+    int64_t n = esize;
     char dims[256] = "";
     size_t dl = 0;
-    for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0) return VEL_EINVAL;
-        n *= shape[i];
-        dl += (size_t)snprintf(dims + dl, sizeof dims - dl, "%lld%s", (long long)shape[i],
-                               ndim == 1 ? "," : (i + 1 < ndim ? ", " : ""));
+    for (int i = 0; i < m->ndim; i++) {
+        if (m->shape[i] < 0) return VEL_EINVAL;
+        n *= m->shape[i];
+        dl += (size_t)snprintf(dims + dl, sizeof dims - dl, "%lld%s", (long long)m->shape[i],
+                               m->ndim == 1 ? "," : (i + 1 < m->ndim ? ", " : ""));
     }
-    // npy v1.0 header, padded with spaces so that magic+len+header is a
-    // multiple of 64 (numpy's own alignment), ending in a newline.
-    char hdr[512];
-    int hl = snprintf(hdr, sizeof hdr, "{'descr': '|u1', 'fortran_order': False, 'shape': (%s), }", dims);
+    int hl = snprintf(hdr, 512, "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }",
+                      m->i32 ? "<i4" : "|u1", dims);
     int total = 10 + hl + 1;
     int pad = (64 - total % 64) % 64;
-    if (hl + pad + 1 >= (int)sizeof hdr) return VEL_EINVAL;
+    if (hl + pad + 1 >= 512) return VEL_EINVAL;
     memset(hdr + hl, ' ', (size_t)pad);
     hdr[hl + pad] = '\n';
     hl += pad + 1;
-    uint8_t pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, 0, 0};
+    const uint8_t magic[8] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0};
+    memcpy(pre, magic, 8);
     put16(pre + 8, (uint32_t)hl);
-    uint64_t msize = 10 + (uint64_t)hl + (uint64_t)n;
-    if (msize + 200 > 0xFFFFFFFFull) return VEL_ERANGE;
-    uLong crc = crc32(0L, Z_NULL, 0);
-    crc = crc32(crc, pre, 10);
-    crc = crc32(crc, (const Bytef *)hdr, (uInt)hl);
-    for (int64_t off = 0; off < n; off += (1 << 30)) {
-        int64_t len = n - off < (1 << 30) ? n - off : (1 << 30);
-        crc = crc32(crc, data + off, (uInt)len);
+    *nbytes = n;
+    return hl;
+}
+
+int image_npz_write(const char *path, const image_npz_member *mem, int count) {
+    enum { MAXM = 8 };
+    if (!path || !mem || count < 1 || count > MAXM) return VEL_EINVAL;
+    uint8_t pre[MAXM][10], cd[MAXM][46], ed[22] = {0};
+    char hdr[MAXM][512], fname[MAXM][72];
+    int hl[MAXM];
+    int64_t nb[MAXM];
+    uint32_t nl[MAXM], off = 0;
+    for (int k = 0; k < count; k++) {
+        hl[k] = npy_header(pre[k], hdr[k], &mem[k], &nb[k]);
+        if (hl[k] < 0) return hl[k];
+        nl[k] = (uint32_t)snprintf(fname[k], sizeof fname[k], "%s.npy", mem[k].name);
+        uint64_t msize = 10 + (uint64_t)hl[k] + (uint64_t)nb[k];
+        if ((uint64_t)off + msize + 30 + nl[k] + 46 * MAXM + 1000 > 0xFFFFFFFFull) return VEL_ERANGE;
+        uLong crc = crc32(0L, Z_NULL, 0);
+        crc = crc32(crc, pre[k], 10);
+        crc = crc32(crc, (const Bytef *)hdr[k], (uInt)hl[k]);
+        const uint8_t *d = mem[k].data;
+        for (int64_t o = 0; o < nb[k]; o += (1 << 30)) {
+            int64_t len = nb[k] - o < (1 << 30) ? nb[k] - o : (1 << 30);
+            crc = crc32(crc, d + o, (uInt)len);
+        }
+        memset(cd[k], 0, 46);
+        put32(cd[k], 0x02014b50); put16(cd[k] + 4, 20); put16(cd[k] + 6, 20); put16(cd[k] + 14, 0x21);
+        put32(cd[k] + 16, (uint32_t)crc); put32(cd[k] + 20, (uint32_t)msize); put32(cd[k] + 24, (uint32_t)msize);
+        put16(cd[k] + 28, nl[k]); put32(cd[k] + 42, off);   // local header offset
+        off += 30 + nl[k] + (uint32_t)msize;
     }
-    const char *name = "arr_0.npy";
-    const uint32_t nl = 9;
-    uint8_t lh[30] = {0}, cd[46] = {0}, ed[22] = {0};
-    put32(lh, 0x04034b50); put16(lh + 4, 20); put16(lh + 12, 0x21);   // date 1980-01-01
-    put32(lh + 14, (uint32_t)crc); put32(lh + 18, (uint32_t)msize); put32(lh + 22, (uint32_t)msize);
-    put16(lh + 26, nl);
-    put32(cd, 0x02014b50); put16(cd + 4, 20); put16(cd + 6, 20); put16(cd + 14, 0x21);
-    put32(cd + 16, (uint32_t)crc); put32(cd + 20, (uint32_t)msize); put32(cd + 24, (uint32_t)msize);
-    put16(cd + 28, nl); put32(cd + 42, 0);
-    uint32_t cd_off = 30 + nl + (uint32_t)msize;
-    put32(ed, 0x06054b50); put16(ed + 8, 1); put16(ed + 10, 1); put32(ed + 12, 46 + nl);
-    put32(ed + 16, cd_off);
+    uint32_t cd_size = 0;
+    for (int k = 0; k < count; k++) cd_size += 46 + nl[k];
+    put32(ed, 0x06054b50); put16(ed + 8, (uint32_t)count); put16(ed + 10, (uint32_t)count);
+    put32(ed + 12, cd_size); put32(ed + 16, off);
     char tmp[4096];
     if (write_tmp_name(tmp, sizeof tmp, path)) return VEL_EINVAL;
     FILE *f = fopen(tmp, "wb");
     if (!f) return VEL_EIO;
-    int ok = fwrite(lh, 1, 30, f) == 30 && fwrite(name, 1, nl, f) == nl &&
-             fwrite(pre, 1, 10, f) == 10 && fwrite(hdr, 1, (size_t)hl, f) == (size_t)hl &&
-             fwrite(data, 1, (size_t)n, f) == (size_t)n && fwrite(cd, 1, 46, f) == 46 &&
-             fwrite(name, 1, nl, f) == nl && fwrite(ed, 1, 22, f) == 22;
+    int ok = 1;
+    for (int k = 0; k < count && ok; k++) {
+        uint8_t lh[30] = {0};   // local header: the central entry's fields 16..28 at 14..26
+        put32(lh, 0x04034b50); put16(lh + 4, 20); put16(lh + 12, 0x21);   // date 1980-01-01
+        memcpy(lh + 14, cd[k] + 16, 12);
+        put16(lh + 26, nl[k]);
+        ok = fwrite(lh, 1, 30, f) == 30 && fwrite(fname[k], 1, nl[k], f) == nl[k] &&
+             fwrite(pre[k], 1, 10, f) == 10 && fwrite(hdr[k], 1, (size_t)hl[k], f) == (size_t)hl[k] &&
+             fwrite(mem[k].data, 1, (size_t)nb[k], f) == (size_t)nb[k];
+    }
+    for (int k = 0; k < count && ok; k++)
+        ok = fwrite(cd[k], 1, 46, f) == 46 && fwrite(fname[k], 1, nl[k], f) == nl[k];
+    if (ok) ok = fwrite(ed, 1, 22, f) == 22;
     if (fclose(f) != 0) ok = 0;
     if (!ok || rename(tmp, path) != 0) { unlink(tmp); return VEL_EIO; }
     return 0;
+}
+
+int image_npz_write_u8(const char *path, const uint8_t *data, int ndim, const int64_t *shape) {
+    if (!shape || ndim < 1 || ndim > 8) return VEL_EINVAL;
+    image_npz_member m = {"arr_0", data, 0, ndim, {0}};
+    memcpy(m.shape, shape, sizeof(int64_t) * (size_t)ndim);
+    return image_npz_write(path, &m, 1);
 }

@@ -69,5 +69,16 @@ int image_grid_write_png(const char *path, const float *imgs, int N, int C, int 
 // 4 GiB (ZIP64) are refused with VEL_ERANGE. Returns 0, VEL_EINVAL, VEL_ERANGE
 // or VEL_EIO.
 int image_npz_write_u8(const char *path, const uint8_t *data, int ndim, const int64_t *shape);
+// The same archive with several members (at most 8), each NAME.npy: uint8,
+// or little-endian int32 when i32 is set (e.g. "arr_0" images and "labels"
+// beside them, as np.savez(path, images, labels=...) writes).
+typedef struct {
+    const char *name;      // member name without ".npy", at most 60 bytes
+    const void *data;
+    int i32;               // 0: '|u1', 1: '<i4'
+    int ndim;              // 1..8
+    int64_t shape[8];
+} image_npz_member;
+int image_npz_write(const char *path, const image_npz_member *mem, int count);
 
 #endif

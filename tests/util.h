@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 typedef struct {
     char dtype[4];        // "f4", "f8", "i4", "i8"
@@ -54,5 +55,8 @@ int test_files_equal(const char *a, const char *b);
 // Runs a printf-formatted shell command (system); its exit code, 128 if it
 // did not exit normally.
 int test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+// Starts a printf-formatted shell command in a child process (sh -c) and
+// returns its pid without waiting (-1 if fork failed).
+pid_t test_spawn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

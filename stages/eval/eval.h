@@ -6,5 +6,6 @@
 
 int eval_toy_main(int argc, char **argv);   // stages/eval/toy_eval.c
 int eval_vae_main(int argc, char **argv);   // stages/eval/image_vae.c
+int eval_images_main(int argc, char **argv);   // stages/eval/images.c
 
 #endif

@@ -9,7 +9,7 @@
 static const model_entry MODELS[] = {
     {"toy", eval_toy_main, "2D toy points: log-density, off-manifold, precision/recall, figures"},
     {"vae", eval_vae_main, "image tokenizer reconstruction metrics and robustness probe"},
-    {"images", NULL, "image metrics (FID, IS, precision/recall)"},
+    {"images", eval_images_main, "sink of sample -> decode: samples.npz, class grids, FID/sFID/IS/P-R on classifier features"},
 };
 
 int main(int argc, char **argv) {

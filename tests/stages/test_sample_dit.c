@@ -78,21 +78,6 @@ static void teardown(void) {
     free(dir);
 }
 
-static pid_t spawn(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
 static int wait_rc(pid_t pid) {
     int st;
     cr_assert_eq(waitpid(pid, &st, 0), pid);
@@ -124,17 +109,17 @@ static void run(const char *tag, int nworkers, int die, const char *wopts, const
     snprintf(img, sizeof img, "ipc://%s/%s-img", dir, tag);
     pid_t pids[5];
     int np = 0;
-    pids[np++] = spawn("OMP_NUM_THREADS=1 exec bin/sample --model dit --role source --n %d --job-size %d --seed %llu --deadline-ms 2000 "
+    pids[np++] = test_spawn("OMP_NUM_THREADS=1 exec bin/sample --model dit --role source --n %d --job-size %d --seed %llu --deadline-ms 2000 "
                        "--stall-s 60 --ckpt %s/dit.safetensors %s --jobs-bind %s --acks-bind %s --ctl-bind %s 2>%s/%s-source.log",
                        N, JOB, (unsigned long long)SEED, dir, sopts, jobs, acks, ctl, dir, tag);
     for (int w = 0; w < nworkers; w++) {
         char extra[64] = "";
         if (w == 0 && die) snprintf(extra, sizeof extra, "--die-after %d", die);
-        pids[np++] = spawn("OMP_NUM_THREADS=1 exec bin/sample --model dit --ckpt %s/dit.safetensors %s %s --jobs %s --ctl %s --out %s "
+        pids[np++] = test_spawn("OMP_NUM_THREADS=1 exec bin/sample --model dit --ckpt %s/dit.safetensors %s %s --jobs %s --ctl %s --out %s "
                            "2>%s/%s-worker%d.log", dir, wopts, extra, jobs, ctl, lat, dir, tag, w);
     }
     if (decode_ckpt)
-        pids[np++] = spawn("OMP_NUM_THREADS=1 exec bin/decode --model vae --ckpt %s --store %s --in %s --ctl %s "
+        pids[np++] = test_spawn("OMP_NUM_THREADS=1 exec bin/decode --model vae --ckpt %s --store %s --in %s --ctl %s "
                            "--reply %s 2>%s/%s-decode.log", decode_ckpt, decode_store, lat, ctl, img, dir, tag);
     bus_sink_opts so = {.in = {.data_ep = decode_ckpt ? img : lat, .bind = 1, .ctl_ep = ctl, .nproducers = 1},
                         .acks_ep = acks};
