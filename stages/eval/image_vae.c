@@ -43,6 +43,7 @@
 #include "models/vae_probe.h"
 #include "nn/safetensors.h"
 #include "stages/common/flags.h"
+#include "stages/common/recon_grid.h"
 #include "stages/eval/eval.h"
 #include "stages/eval/plot_robustness.h"
 
@@ -83,15 +84,10 @@ typedef struct { double psnr, ssim, frechet; } recon_score;
 
 // DIR/recon.png: the B originals (C, 32, 32) over their reconstructions.
 static void write_recon_png(const char *dir, const float *orig, const float *rec, int B, int C) {
-    const size_t npix = (size_t)C * 1024;
-    float *grid = malloc(sizeof(float) * 2 * (size_t)B * npix);
-    if (!grid) return;
-    memcpy(grid, orig, sizeof(float) * (size_t)B * npix);
-    memcpy(grid + (size_t)B * npix, rec, sizeof(float) * (size_t)B * npix);
     char path[1200];
     snprintf(path, sizeof path, "%s/recon.png", dir);
-    if (image_grid_write_png(path, grid, 2 * B, C, 32, 32, B)) fprintf(stderr, "eval: cannot write %s\n", path);
-    free(grid);
+    if (recon_grid_png(path, orig, rec, B, C, "EVAL: RECONSTRUCTION THROUGH MU"))
+        fprintf(stderr, "eval: cannot write %s\n", path);
 }
 
 // Classifier features of B images into feats (B, 64) when cl is not NULL.

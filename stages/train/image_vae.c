@@ -54,6 +54,7 @@
 #include "models/vae_probe.h"
 #include "models/vae_trainer.h"
 #include "stages/common/flags.h"
+#include "stages/common/recon_grid.h"
 #include "stages/train/train.h"
 
 typedef struct {
@@ -399,19 +400,16 @@ static int run_save(vae_run *r, const vae_opts *o, const vae_config *vc, int64_t
 // DIR/recon.png: B test images over their reconstructions through mu
 // (photos: random crops of the held-out photos).
 static void write_recon(vae_run *r, const vae_opts *o, int in_ch) {
-    const int B = o->batch, npix = in_ch * 1024;
+    const int B = o->batch;
     if (o->photos) photos_random_crops(r->x, r->ptest, 32, B, o->seed, 0);
     else fmnist_batch_f32(r->test, r->x, NULL, NULL, 0, B);
     vae_encode(r->t->m, r->x, B);
     const float *rec = vae_decode(r->t->m, r->t->m->mu, B);
-    float *grid = malloc(sizeof(float) * 2 * (size_t)B * npix);
-    if (!grid) return;
-    memcpy(grid, r->x, sizeof(float) * (size_t)B * npix);
-    memcpy(grid + (size_t)B * npix, rec, sizeof(float) * (size_t)B * npix);
-    char path[1200];
+    char path[1200], title[128];
     snprintf(path, sizeof path, "%s/recon.png", o->out);
-    if (image_grid_write_png(path, grid, 2 * B, in_ch, 32, 32, B)) fprintf(stderr, "train: cannot write %s\n", path);
-    free(grid);
+    snprintf(title, sizeof title, "%s %s, %d STEPS: TEST IMAGES", o->config,
+             o->loss.reg == VAE_REG_KL ? "KL" : "VE", o->steps);
+    if (recon_grid_png(path, r->x, rec, B, in_ch, title)) fprintf(stderr, "train: cannot write %s\n", path);
 }
 
 int train_vae_main(int argc, char **argv) {
