@@ -385,6 +385,20 @@ static void acc_flush(step_acc *a, FILE *log, const vae_opts *o, int64_t s, doub
     memset(a, 0, sizeof *a);
 }
 
+// --resume must continue the same loss: the checkpoint's vae.recon_reduction
+// (absent in checkpoints from before issue 14, which were all "mean") must
+// equal --recon-reduction. Returns 0 or exit code 2.
+static int resume_reduction_matches(const vae_opts *o, const char *prefix) {
+    char path[1200], red[16] = "mean";
+    snprintf(path, sizeof path, "%s.safetensors", prefix);
+    int e = st_meta_read(path, "vae.recon_reduction", red, sizeof red);
+    if ((e && e != VEL_ENOTFOUND) || strcmp(red, RECON_NAMES[o->loss.recon]) == 0) return 0;
+    fprintf(stderr, "train: --resume: %s was trained with --recon-reduction %s%s; pass it again "
+            "(this run asked for %s)\n", path, red, e ? " (no vae.recon_reduction: before the flag)" : "",
+            RECON_NAMES[o->loss.recon]);
+    return 2;
+}
+
 // DIR/vae (+ DIR/disc) at step `step` (exact resume point).
 static int run_save(vae_run *r, const vae_opts *o, const vae_config *vc, int64_t step) {
     char sname[16];
@@ -437,6 +451,7 @@ int train_vae_main(int argc, char **argv) {
             goto done;
         }
         fprintf(stderr, "[train vae] resumed at step %lld\n", (long long)start);
+        if ((rc = resume_reduction_matches(&o, r.prefix))) goto done;
     }
     if (write_config(&o, &vc, r.t->m->pt.total)) {
         fprintf(stderr, "train: cannot write %s/config.json\n", o.out);

@@ -2,7 +2,7 @@
 // recon_grid.c, shared with eval --model vae): a title band, row labels, and
 // the test images upscaled 3x by nearest neighbour, the input row holding
 // exactly the first Fashion-MNIST test images (issue 14: a grid a reader can
-// read). Also records --recon-reduction in config.json.
+// read). Also records --recon-reduction in config.json and keeps it on --resume.
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +55,19 @@ Test(recon_grid, train_vae_writes_labelled_upscaled_grid, .timeout = 300) {
                           q[0], want);
             }
     free(pix);
+    // --resume keeps the loss: a different reduction is refused (exit 2), the same one resumes.
+    int rc = test_sh("OMP_NUM_THREADS=1 bin/train --model vae --steps 2 --batch 2 --out %s/run --resume "
+                     "2>%s/resume_sum.log", dir, dir);
+    cr_assert_eq(rc, 2, "resume with another reduction: exit %d, expected 2", rc);
+    snprintf(p, sizeof p, "%s/resume_sum.log", dir);
+    f = fopen(p, "rb");
+    cr_assert(f);
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    cr_assert(strstr(buf, "--recon-reduction mean"), "message does not name the reduction: %s", buf);
+    cr_assert_eq(test_sh("OMP_NUM_THREADS=1 bin/train --model vae --steps 2 --batch 2 --out %s/run --resume "
+                         "--recon-reduction mean 2>%s/resume_mean.log", dir, dir), 0, "resume failed");
     fmnist_destroy(&fm);
     rm_rf(dir);
     free(dir);
