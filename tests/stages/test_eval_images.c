@@ -6,7 +6,8 @@
 // slips in two malformed messages. Checks:
 //   - the count equals N, duplicates are dropped, ids unique: samples.npz
 //     read back by numpy holds exactly the first N training images in order
-//     (arr_0 uint8 (N, 32, 32, 1)) and their labels;
+//     (arr_0 uint8 (N, 32, 32, 1)) and their labels, though the items
+//     arrive in reverse id order;
 //   - the malformed messages are counted (report.json "rejected") and the run
 //     still succeeds;
 //   - scored against reference statistics of the same N images (computed by
@@ -138,7 +139,10 @@ Test(eval_images, sink_dedupes_rejects_writes_npz_and_scores, .init = setup, .fi
     bad = NULL;
     cr_assert_eq(bus_msg_new(&bad, "images", 0, 1001), 0);
     cr_assert_eq(bus_send(push, &bad, 5000), 0);
-    int done = 0, sent = 0;
+    // The "decoder" holds every job and answers in reverse id order, so the
+    // .npz order below shows the sink sorts by id rather than by arrival.
+    int done = 0, sent = 0, nid = 0;
+    uint64_t ids[NJOBS];
     double t0 = vel_now();
     while (!done && vel_now() - t0 < 120) {
         int r = bus_source_step(src, 10);
@@ -146,13 +150,16 @@ Test(eval_images, sink_dedupes_rejects_writes_npz_and_scores, .init = setup, .fi
         done = r == 1;
         bus_msg *m = NULL;
         if (bus_recv(pull, &m, 10) == 0) {
-            uint64_t id = bus_msg_id(m);
+            cr_assert(nid < NJOBS, "a job came twice (re-issued?)");
+            ids[nid++] = bus_msg_id(m);
             bus_msg_destroy(&m);
-            for (int copy = 0; copy < 1 + (int)(id % 2 == 0); copy++) {   // even ids twice
-                bus_msg *out = images_msg("images", 0, id, ds, (int64_t)id * JOB, JOB, 32);
-                cr_assert_eq(bus_send(push, &out, 5000), 0);
-                sent++;
-            }
+            if (nid < NJOBS) continue;
+            for (int k = NJOBS - 1; k >= 0; k--)
+                for (int copy = 0; copy < 1 + (int)(ids[k] % 2 == 0); copy++) {   // even ids twice
+                    bus_msg *out = images_msg("images", 0, ids[k], ds, (int64_t)ids[k] * JOB, JOB, 32);
+                    cr_assert_eq(bus_send(push, &out, 5000), 0);
+                    sent++;
+                }
         }
     }
     cr_assert(done, "the source did not finish (every job acked) in 120 s");
