@@ -18,7 +18,6 @@
 // loss.png (from the whole log.jsonl, resumed runs included). Input errors (flags, missing store, store without stats,
 // mismatching checkpoint) exit 2 before anything is written.
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +29,7 @@
 #include "dist/dist.h"
 #include "nn/checkpoint.h"
 #include "nn/schedule.h"
+#include "stages/common/flags.h"
 #include "stages/train/dit.h"
 #include "stages/train/train.h"
 #include "store/loader.h"
@@ -63,6 +63,7 @@ static void help(void) {
            "  --sample-steps N (50 Euler steps)  --tokenizer PREFIX (decode the preview samples)\n"
            "  --log-every N (10 steps per log.jsonl line)  --progress S (seconds between reports, 5)\n"
            "  --resume           continue the run in --out bit-exactly (same flags and cache)\n"
+           DEVICE_HELP
            "Writes DIR/config.json, log.jsonl, dit.safetensors, dit.optim.safetensors,\n"
            "dit-ema.safetensors (EMA weights: sample from these), samples-STEP.png, loss.png.\n"
            "Many ranks: mpirun -np W train --model dit ... (Open MPI; --batch is the global batch).\n");
@@ -82,133 +83,65 @@ static int list_presets(void) {
     return 0;
 }
 
-// Parses a number flag; 0 or 2 with a message.
-static int num(const char *flag, const char *s, double *out) {
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (!*s || *end || errno || !isfinite(v)) {
-        fprintf(stderr, "train: %s needs a number, not '%s'\n", flag, s);
-        return 2;
-    }
-    *out = v;
-    return 0;
-}
+// Upper bounds where memory follows from the number (a typo fails here, not
+// after allocating gigabytes); the model's own limits are ldit_config_validate's.
+enum { DIT_MAX_BATCH = 1 << 16, DIT_MAX_WIDTH = 1 << 16, DIT_MAX_HEADS = 1024, DIT_MAX_PATCH = 64,
+       DIT_MAX_CLASSES = 1 << 20 };
+#define DIT_MAX_STEPS ((int64_t)1 << 40)
 
-// 0 ok, 1 help printed, 3 presets listed, 2 usage error.
+// 0 ok, 1 help printed, 3 presets listed, 2 usage error. ovr[0..3]: which of
+// --depth/--width/--heads/--patch were given.
 static int parse(int argc, char **argv, dit_opts *o, int *ovr) {
     memset(o, 0, sizeof *o);
     o->preset = "tiny";
     o->fm = dit_fm_defaults();
     o->batch = 64; o->steps = 10000; o->lr = 2e-4; o->beta1 = 0.9; o->beta2 = 0.95;
-    o->clip = 1.0; o->ema = 0.9999; o->flip = -1;
+    o->clip = 1.0; o->ema = 0.9999;
     o->ckpt_every = 1000; o->sample_every = 1000; o->log_every = 10; o->sample_steps = 50;
-    o->progress_s = 5; o->optimizer = OPTIM_ADAMW;
+    o->progress_s = 5;
     o->cfg.num_classes = -1;
-    static const struct option L[] = {
-        {"model", 1, 0, 'm'}, {"store", 1, 0, 's'}, {"out", 1, 0, 'o'}, {"preset", 1, 0, 'p'},
-        {"depth", 1, 0, 'd'}, {"width", 1, 0, 'w'}, {"heads", 1, 0, 'H'}, {"patch", 1, 0, 'P'},
-        {"qk-norm", 0, 0, 'Q'}, {"num-classes", 1, 0, 'n'}, {"list-presets", 0, 0, 'z'},
-        {"time", 1, 0, 't'}, {"label-drop", 1, 0, 'D'}, {"cos-weight", 1, 0, 'c'},
-        {"flip", 1, 0, 'f'}, {"batch", 1, 0, 'b'}, {"steps", 1, 0, 'S'}, {"lr", 1, 0, 'l'},
-        {"warmup", 1, 0, 'W'}, {"optimizer", 1, 0, 'O'}, {"beta1", 1, 0, '1'},
-        {"beta2", 1, 0, '2'}, {"wd", 1, 0, 'y'}, {"clip", 1, 0, 'C'}, {"ema", 1, 0, 'e'},
-        {"ema-halflife", 1, 0, 'E'}, {"seed", 1, 0, 'r'}, {"time-limit", 1, 0, 'T'},
-        {"ckpt-every", 1, 0, 'k'}, {"sample-every", 1, 0, 'K'}, {"sample-steps", 1, 0, 'N'},
-        {"tokenizer", 1, 0, 'z' + 1}, {"log-every", 1, 0, 'L'}, {"progress", 1, 0, 'g'},
-        {"resume", 0, 0, 'R'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    int c, rc = 0;
-    double v = 0;
-    optind = 1;
-    opterr = 0;
-    int dims[4] = {0, 0, 0, 0};   // depth, width, heads, patch overrides
-    while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
-        switch (c) {
-        case 'm': break;
-        case 's': o->store = optarg; break;
-        case 'o': o->out = optarg; break;
-        case 'p': o->preset = optarg; break;
-        case 'z' + 1: o->tokenizer = optarg; break;
-        case 'Q': o->cfg.qk_norm = 1; break;
-        case 'z': return 3;
-        case 'R': o->resume = 1; break;
-        case 'h': return 1;
-        case 't':
-            if (dit_time_parse(optarg, &o->fm.time)) {
-                fprintf(stderr, "train: --time must be logit-normal or uniform, not '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'f':
-            if (!strcmp(optarg, "auto")) o->flip = -1;
-            else if (!strcmp(optarg, "on")) o->flip = 1;
-            else if (!strcmp(optarg, "off")) o->flip = 0;
-            else { fprintf(stderr, "train: --flip must be auto, on or off\n"); return 2; }
-            break;
-        case 'O':
-            if (optim_kind_parse(optarg, &o->optimizer) || o->optimizer == OPTIM_ADAM) {
-                fprintf(stderr, "train: --optimizer must be adamw or muon, not '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case '?':
-            fprintf(stderr, "train: unknown or incomplete option '%s' (see --help)\n", argv[optind - 1]);
-            return 2;
-        default:
-            if ((rc = num(argv[optind - 1], optarg, &v))) return rc;
-            switch (c) {
-            case 'd': dims[0] = (int)v; ovr[0] = 1; break;
-            case 'w': dims[1] = (int)v; ovr[1] = 1; break;
-            case 'H': dims[2] = (int)v; ovr[2] = 1; break;
-            case 'P': dims[3] = (int)v; ovr[3] = 1; break;
-            case 'n': o->cfg.num_classes = (int)v; break;
-            case 'D': o->fm.label_drop = (float)v; break;
-            case 'c': o->fm.cos_weight = (float)v; break;
-            case 'b': o->batch = (int)v; break;
-            case 'S': o->steps = (int64_t)v; break;
-            case 'l': o->lr = v; break;
-            case 'W': o->warmup = (int64_t)v; break;
-            case '1': o->beta1 = v; break;
-            case '2': o->beta2 = v; break;
-            case 'y': o->wd = v; break;
-            case 'C': o->clip = v; break;
-            case 'e': o->ema = v; break;
-            case 'E': o->ema_halflife = v; break;
-            case 'r': o->seed = (uint64_t)v; break;
-            case 'T': o->time_limit_s = v; break;
-            case 'k': o->ckpt_every = (int64_t)v; break;
-            case 'K': o->sample_every = (int64_t)v; break;
-            case 'N': o->sample_steps = (int)v; break;
-            case 'L': o->log_every = (int64_t)v; break;
-            case 'g': o->progress_s = v; break;
-            }
-        }
-    }
-    if (optind < argc) { fprintf(stderr, "train: unexpected argument '%s'\n", argv[optind]); return 2; }
+    // Choice lists: TIMES in dit_time_mode order; FLIPS -> flip -1, 1, 0; OPTS -> adamw, muon.
+    static const char *const TIMES[] = {"uniform", "logit-normal", NULL}, *const FLIPS[] = {"auto", "on", "off", NULL},
+                             *const OPTS[] = {"adamw", "muon", NULL};
+    int time = o->fm.time, flip = 0, opt = 0, list = 0, help_asked = 0, operands = 0;
+    int dims[4] = {0, 0, 0, 0};   // depth, width, heads, patch overrides (0: not given)
+    const flag_spec F[] = {
+        FLAG_STR_("store", &o->store), FLAG_STR_("out", &o->out), FLAG_STR_("preset", &o->preset),
+        FLAG_INT_("depth", &dims[0], 1, 256), FLAG_INT_("width", &dims[1], 1, DIT_MAX_WIDTH),
+        FLAG_INT_("heads", &dims[2], 1, DIT_MAX_HEADS), FLAG_INT_("patch", &dims[3], 1, DIT_MAX_PATCH),
+        FLAG_BOOL_("qk-norm", &o->cfg.qk_norm), FLAG_INT_("num-classes", &o->cfg.num_classes, 1, DIT_MAX_CLASSES),
+        FLAG_BOOL_("list-presets", &list), FLAG_CHOICE_("time", &time, TIMES),
+        FLAG_F32_("label-drop", &o->fm.label_drop, 0, 1, 0), FLAG_F32_("cos-weight", &o->fm.cos_weight, 0, INFINITY, 0),
+        FLAG_CHOICE_("flip", &flip, FLIPS), FLAG_INT_("batch", &o->batch, 1, DIT_MAX_BATCH),
+        FLAG_I64_("steps", &o->steps, 1, DIT_MAX_STEPS), FLAG_F64_("lr", &o->lr, 0, INFINITY, FLAG_OPEN_LO),
+        FLAG_I64_("warmup", &o->warmup, 0, DIT_MAX_STEPS), FLAG_CHOICE_("optimizer", &opt, OPTS),
+        FLAG_F64_("beta1", &o->beta1, 0, 1, FLAG_OPEN_HI), FLAG_F64_("beta2", &o->beta2, 0, 1, FLAG_OPEN_HI),
+        FLAG_F64_("wd", &o->wd, 0, INFINITY, 0), FLAG_F64_("clip", &o->clip, 0, INFINITY, 0),
+        FLAG_F64_("ema", &o->ema, 0, 1, FLAG_OPEN_HI), FLAG_F64_("ema-halflife", &o->ema_halflife, 0, INFINITY, 0),
+        FLAG_U64_("seed", &o->seed), FLAG_F64_("time-limit", &o->time_limit_s, 0, INFINITY, 0),
+        FLAG_I64_("ckpt-every", &o->ckpt_every, 1, DIT_MAX_STEPS),
+        FLAG_I64_("sample-every", &o->sample_every, 0, DIT_MAX_STEPS),
+        FLAG_INT_("sample-steps", &o->sample_steps, 1, 10000), FLAG_STR_("tokenizer", &o->tokenizer),
+        FLAG_I64_("log-every", &o->log_every, 1, DIT_MAX_STEPS),
+        FLAG_F64_("progress", &o->progress_s, 0, INFINITY, FLAG_OPEN_LO), FLAG_BOOL_("resume", &o->resume),
+        FLAG_DEVICE_};
+    if (flag_parse("train", argc, argv, F, FLAG_COUNT(F), &help_asked, &operands)) return 2;
+    if (help_asked) return 1;
+    if (list) return 3;
+    if (operands < argc) { fprintf(stderr, "train: unexpected argument '%s'\n", argv[operands]); return 2; }
+    o->fm.time = (dit_time_mode)time;
+    o->flip = flip == 0 ? -1 : flip == 1 ? 1 : 0;
+    o->optimizer = opt ? OPTIM_MUON : OPTIM_ADAMW;
     if (dit_preset(o->preset, &o->cfg)) {
         fprintf(stderr, "train: unknown --preset '%s' (see --list-presets)\n", o->preset);
         return 2;
     }
+    for (int i = 0; i < 4; i++) ovr[i] = dims[i] > 0;
     if (ovr[0]) o->cfg.depth = dims[0];
     if (ovr[1]) o->cfg.hidden = dims[1];
     if (ovr[2]) o->cfg.heads = dims[2];
     if (ovr[3]) o->cfg.patch = dims[3];
     if (!o->store || !o->out) { fprintf(stderr, "train: --store DIR and --out DIR are required\n"); return 2; }
-    const char *why = NULL;
-    if (o->batch < 1) why = "--batch must be >= 1";
-    else if (o->steps < 1) why = "--steps must be >= 1";
-    else if (!(o->lr > 0)) why = "--lr must be > 0";
-    else if (o->warmup < 0) why = "--warmup must be >= 0";
-    else if (!(o->beta1 >= 0 && o->beta1 < 1 && o->beta2 >= 0 && o->beta2 < 1)) why = "betas must be in [0, 1)";
-    else if (o->wd < 0 || o->clip < 0) why = "--wd and --clip must be >= 0";
-    else if (!(o->ema >= 0 && o->ema < 1)) why = "--ema must be in [0, 1)";
-    else if (o->ema_halflife < 0) why = "--ema-halflife must be >= 0";
-    else if (!(o->fm.label_drop >= 0 && o->fm.label_drop <= 1)) why = "--label-drop must be in [0, 1]";
-    else if (o->fm.cos_weight < 0) why = "--cos-weight must be >= 0";
-    else if (o->ckpt_every < 1 || o->log_every < 1 || o->sample_every < 0) why = "--ckpt-every and --log-every must be >= 1, --sample-every >= 0";
-    else if (o->sample_steps < 1 || o->sample_steps > 10000) why = "--sample-steps must be in 1..10000";
-    else if (!(o->progress_s > 0) || o->time_limit_s < 0) why = "--progress must be > 0, --time-limit >= 0";
-    if (why) { fprintf(stderr, "train: %s\n", why); return 2; }
     if (o->ema_halflife > 0) o->ema = pow(0.5, 1.0 / o->ema_halflife);
     return 0;
 }
