@@ -7,6 +7,7 @@
 
 #include "core/base.h"
 #include "core/philox.h"
+#include "models/sampler.h"
 #include "nn/loss.h"
 
 const char *dit_time_name(dit_time_mode m) {
@@ -158,23 +159,31 @@ int dit_loss_backward(dit_trainer *tr, const float *x1, const int32_t *y, int B,
     return 0;
 }
 
+// smp_velocity_fn over the ldit: the same time t for every row.
+typedef struct { ldit *m; float *t; } dit_vel_ctx;
+
+static int dit_velocity(void *ctx, float *v, const float *x, double t, const int32_t *y, int64_t n) {
+    dit_vel_ctx *c = ctx;
+    for (int64_t i = 0; i < n; i++) c->t[i] = (float)t;
+    return ldit_forward(c->m, v, x, c->t, y, NULL, (int)n);
+}
+
 int dit_euler_sample(ldit *m, float *x, const int32_t *y, int B, int steps, uint64_t seed) {
-    if (steps < 1) return VEL_EINVAL;
+    if (steps < 1 || B < 1) return VEL_EINVAL;
     const ldit_config *c = &m->cfg;
     int64_t numel = (int64_t)c->in_channels * c->input_size * c->input_size;
-    float *v = malloc(sizeof(float) * (size_t)(numel * B)), *t = malloc(sizeof(float) * (size_t)B);
-    if (!v || !t) { free(v); free(t); return VEL_ENOMEM; }
-    philox_normal(x, numel * B, seed, DIT_STREAM_SAMPLE, 0);
-    int e = 0;
-    for (int k = 0; k < steps && !e; k++) {
-        // linspace(0, 1, steps+1) as numpy computes it: k * (1/steps).
-        double t0 = (double)k / steps, t1 = (double)(k + 1) / steps;
-        for (int b = 0; b < B; b++) t[b] = (float)t0;
-        e = ldit_forward(m, v, x, t, y, NULL, B);
-        float dt = (float)(t1 - t0);
-        for (int64_t i = 0; !e && i < numel * B; i++) x[i] += dt * v[i];
+    smp_opts so = smp_opts_default();   // Euler, no guidance
+    dit_vel_ctx ctx = {m, malloc(sizeof(float) * (size_t)B)};
+    double *ts = malloc(sizeof(double) * (size_t)(steps + 1));
+    void *scratch = malloc(smp_scratch_bytes(&so, B, numel, y != NULL));
+    int e = VEL_ENOMEM;
+    if (ctx.t && ts && scratch) {
+        philox_normal(x, numel * B, seed, DIT_STREAM_SAMPLE, 0);
+        smp_time_grid(ts, steps, 1.0);
+        e = smp_integrate(x, y, B, numel, ts, steps, &so, dit_velocity, &ctx, scratch);
     }
-    free(v);
-    free(t);
+    free(ctx.t);
+    free(ts);
+    free(scratch);
     return e;
 }

@@ -87,7 +87,7 @@ int dit_loss_backward(dit_trainer *tr, const float *x1, const int32_t *y, int B,
 int dit_loss_forward(dit_trainer *tr, const float *x1, const int32_t *y, int B, dit_losses *out);
 
 // Euler sampling of the flow from t=0 (noise) to t=1 on linspace(0, 1,
-// steps+1), no guidance: x (B, numel) receives the samples (normalised
+// steps+1), no guidance (models/sampler.h's smp_integrate): x (B, numel) receives the samples (normalised
 // latents). Noise: DIT_STREAM_SAMPLE of seed at positions 0..B-1. Uses the
 // model's activation arena (so not between a forward and its backward).
 int dit_euler_sample(ldit *m, float *x, const int32_t *y, int B, int steps, uint64_t seed);
