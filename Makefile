@@ -101,8 +101,10 @@ $(TOOL_BINS): bin/%: build/tools/%.o $(LIB) $(CUDA_LIB)
 $(TEST_BINS): build/tests/%: build/tests/%.o $(TEST_UTIL) $(LIB) $(CUDA_LIB)
 	$(CC) $(LDFLAGS) -o $@ $< $(TEST_UTIL) $(LIB) $(CUDA_LIB) $(LDLIBS) $(CUDA_LDLIBS) -lcriterion
 
-$(BENCH_BINS): build/bench/%: build/bench/%.o $(BENCH_UTIL) $(LIB) $(CUDA_LIB)
-	$(CC) $(LDFLAGS) -o $@ $< $(BENCH_UTIL) $(LIB) $(CUDA_LIB) $(LDLIBS) $(CUDA_LDLIBS)
+# Benches parse their flags as the stages do (stages/common/flags.h).
+BENCH_FLAGS := build/stages/common/flags.o
+$(BENCH_BINS): build/bench/%: build/bench/%.o $(BENCH_UTIL) $(BENCH_FLAGS) $(LIB) $(CUDA_LIB)
+	$(CC) $(LDFLAGS) -o $@ $< $(BENCH_UTIL) $(BENCH_FLAGS) $(LIB) $(CUDA_LIB) $(LDLIBS) $(CUDA_LDLIBS)
 
 build/ref/%.stamp: tests/ref/gen_%.py
 	@mkdir -p build/ref/$*

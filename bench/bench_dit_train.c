@@ -10,6 +10,21 @@
 //      latents/s it delivers with no step consuming them, against the tiny
 //      step's consumption at 2 threads (target: >= 5x).
 // Run under the timing lock: flock /tmp/vel-timing.lock build/bench/bench_dit_train
+//
+// Flags (all optional; without them the table above, as before):
+//   --preset NAME   one preset (tiny, S, B, ...; 4 x 8 x 8 latents, 10 classes)
+//                   instead of tiny and S
+//   --batch N       batch instead of the preset's (tiny 64, S 16, others 16)
+//   --threads N     one OpenMP thread count instead of 1 and 2
+//   --json          one JSON line per row instead of the table:
+//                   {"name": "dit_train_step_PRESET_bB_tT", "ms": per step,
+//                    "items_per_s": images/s, "torch_items_per_s": ... when measured},
+//                   and {"name": "dit_loader", "items_per_s": latents/s}
+//   --no-loader     skip the loader part
+//   --device cpu, --dtype f32: the only values today. --device cuda and
+//                   --dtype bf16 exit 2 with "not supported yet" (the training
+//                   step runs on the CPU in fp32; tests/device/run.sh reports
+//                   the part as not supported).
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +35,7 @@
 #include "models/dit_train.h"
 #include "nn/ema.h"
 #include "nn/optim.h"
+#include "stages/common/flags.h"
 #include "store/loader.h"
 #include "core/philox.h"
 
@@ -135,21 +151,67 @@ static double loader_rate(const char *dir) {
     return rate;
 }
 
-int main(void) {
-    struct { const char *preset; int B, steps; } cfg[] = {{"tiny", 64, 30}, {"S", 16, 4}};
-    printf("%-6s %5s %7s %12s %12s %7s\n", "preset", "batch", "threads", "vel img/s", "torch img/s", "ratio");
-    double tiny2 = 0;
-    for (int i = 0; i < 2; i++)
-        for (int th = 1; th <= 2; th++) {
-            double v = step_rate(cfg[i].preset, cfg[i].B, th, cfg[i].steps);
-            double t = torch_rate(cfg[i].preset, cfg[i].B, th, cfg[i].steps);
-            if (i == 0 && th == 2) tiny2 = v;
-            if (t > 0)
-                printf("%-6s %5d %7d %12.1f %12.1f %7.2f\n", cfg[i].preset, cfg[i].B, th, v, t, v / t);
-            else
-                printf("%-6s %5d %7d %12.1f %12s %7s\n", cfg[i].preset, cfg[i].B, th, v, "n/a", "n/a");
+// Steps timed for a preset (after two warm-up steps): enough to last about
+// a second at 1 thread on this machine's CPU.
+static int preset_steps(const char *preset) { return strcmp(preset, "tiny") ? 4 : 30; }
+
+static const char *const DTYPES[] = {"f32", "bf16", NULL};
+
+int main(int argc, char **argv) {
+    const char *preset = NULL, *device = "cpu";
+    int batch = 0, threads = 0, json = 0, no_loader = 0, dtype = 0, help = 0, operands = 0;
+    const flag_spec F[] = {
+        FLAG_STR_("preset", &preset), FLAG_INT_("batch", &batch, 1, 4096), FLAG_INT_("threads", &threads, 1, 1024),
+        FLAG_BOOL_("json", &json), FLAG_BOOL_("no-loader", &no_loader), FLAG_STR_("device", &device),
+        FLAG_CHOICE_("dtype", &dtype, DTYPES)};
+    if (flag_parse("bench_dit_train", argc, argv, F, FLAG_COUNT(F), &help, &operands)) return 2;
+    if (help) {
+        printf("usage: bench_dit_train [--preset NAME] [--batch N] [--threads N] [--json] [--no-loader]\n"
+               "                       [--device cpu] [--dtype f32]\n"
+               "LightningDiT training-step speed on the CPU (images/s; against PyTorch when\n"
+               "VEL_TORCH_PYTHON is set) and the loader's rate. See the file's header.\n");
+        return 0;
+    }
+    if (operands < argc) { fprintf(stderr, "bench_dit_train: unexpected argument '%s'\n", argv[operands]); return 2; }
+    device_kind kind;
+    int index;
+    if (flag_device("bench_dit_train", device, &kind, &index)) return 2;
+    if (kind != DEVICE_CPU || dtype != 0) {
+        fprintf(stderr, "bench_dit_train: %s: not supported yet (the DiT training step runs on the CPU in fp32 "
+                "only; use --device cpu --dtype f32)\n", kind != DEVICE_CPU ? "--device cuda" : "--dtype bf16");
+        return 2;
+    }
+    ldit_config probe = {0};
+    if (preset && dit_preset(preset, &probe)) {
+        fprintf(stderr, "bench_dit_train: unknown --preset '%s' (tiny, S, B, B/1, B/2, L/2, XL/1, XL/2)\n", preset);
+        return 2;
+    }
+    const char *presets[2] = {"tiny", "S"};
+    int np = 2;
+    if (preset) presets[0] = preset, np = 1;
+    int th0 = threads ? threads : 1, th1 = threads ? threads : 2;
+    if (!json)
+        printf("%-6s %5s %7s %12s %12s %7s\n", "preset", "batch", "threads", "vel img/s", "torch img/s", "ratio");
+    double consume = 0;   // the rate the loader is compared with: the first preset at the most threads
+    for (int i = 0; i < np; i++)
+        for (int th = th0; th <= th1; th++) {
+            int B = batch ? batch : strcmp(presets[i], "tiny") ? 16 : 64, steps = preset_steps(presets[i]);
+            double v = step_rate(presets[i], B, th, steps);
+            double t = torch_rate(presets[i], B, th, steps);
+            if (i == 0) consume = v;
+            if (json) {
+                printf("{\"name\": \"dit_train_step_%s_b%d_t%d\", \"ms\": %.4f, \"items_per_s\": %.1f",
+                       presets[i], B, th, 1e3 * B / v, v);
+                if (t > 0) printf(", \"torch_items_per_s\": %.1f", t);
+                printf("}\n");
+            } else if (t > 0) {
+                printf("%-6s %5d %7d %12.1f %12.1f %7.2f\n", presets[i], B, th, v, t, v / t);
+            } else {
+                printf("%-6s %5d %7d %12.1f %12s %7s\n", presets[i], B, th, v, "n/a", "n/a");
+            }
             fflush(stdout);
         }
+    if (no_loader) return 0;
     char tmpl[] = "/tmp/bench_dit_train_XXXXXX";
     char *dir = mkdtemp(tmpl);
     CHECK(dir != NULL);
@@ -157,7 +219,11 @@ int main(void) {
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd)) fprintf(stderr, "bench: could not remove %s\n", dir);
-    printf("loader: %.0f latents/s (batch 64, flips, 8192-record cache); tiny step at 2 threads consumes "
-           "%.1f/s: ratio %.1fx (target >= 5x)\n", lr, tiny2, lr / tiny2);
+    if (json)
+        printf("{\"name\": \"dit_loader\", \"items_per_s\": %.0f, \"step_items_per_s\": %.1f}\n", lr, consume);
+    else
+        printf("loader: %.0f latents/s (batch 64, flips, 8192-record cache); %s step at %d thread%s consumes "
+               "%.1f/s: ratio %.1fx (target >= 5x)\n", lr, presets[0], th1, th1 > 1 ? "s" : "", consume,
+               lr / consume);
     return 0;
 }

@@ -22,7 +22,9 @@
 #   op_speed_torch   PyTorch op and toy-MLP timings (bench/torch/bench_ops.py, bench_mlp.py)
 # A part whose program does not exist yet is reported as "not built" (naming
 # the missing file), never skipped silently; a part that would start after
-# the time budget is reported "no time left".
+# the time budget is reported "no time left"; a program that exits 2 (it
+# refuses the command line, e.g. "--device cuda: not supported yet") is
+# reported "not supported (exit 2): LAST STDERR LINE", not counted as failed.
 #
 # Programs a part starts print JSON lines {"name", "ms", ...} as
 # bench/torch/common.py does (ours and PyTorch's pair by name), and take:
@@ -36,7 +38,7 @@
 #
 # Usage: OUT=DIR tests/device/run.sh [--dry-run] [--quick] [--only P1,P2] [--budget S]
 #   --dry-run   check this script's own logic on any machine (options, part
-#               table, timeouts, the summary, the library-path isolation, the
+#               table, timeouts, exit-2 refusals, the summary, the library-path isolation, the
 #               glibc check of carried packages); builds and runs nothing on a GPU
 #   --quick     no torch.compile
 #   --only      run only these parts (build always runs unless --dry-run)
@@ -208,7 +210,7 @@ NOWERR=$ROOT/tests/device/nowerror.sh
 # time left"; --dry-run records what would run.
 export -f join ours torchenv
 export OURS_CPATH OURS_LIBRARY_PATH OURS_LD OURS_PATH_ADD PY WORK OUT QUICK
-ROWS="" FAILED=0 NOT_BUILT=0
+ROWS="" FAILED=0 NOT_BUILT=0 UNSUPPORTED=0
 row() { ROWS="$ROWS| $1 | $2 | $3 | ${4}s | $5 |"$'\n'; }
 selected() { [ -z "$ONLY" ] || [ "$1" = build ] || [[ "$1" == selftest_* ]] || [[ ",$ONLY," == *",$1,"* ]]; }
 part() {
@@ -246,6 +248,10 @@ part() {
   case $rc in
     0) st=ok ;;
     124|137) st="TIMEOUT after ${limit}s"; FAILED=$((FAILED + 1)) ;;
+    # Exit 2 is a program refusing its command line: "not supported yet"
+    # (e.g. --device cuda where the program has no GPU path) or a flag it does
+    # not know. Not a failure of the run, but shown with the program's reason.
+    2) st="not supported (exit 2): $(tail -n 1 "$errf" | tr '|' '/' | cut -c1-200)"; UNSUPPORTED=$((UNSUPPORTED + 1)) ;;
     *) st="FAIL (rc $rc)"; FAILED=$((FAILED + 1)) ;;
   esac
   log "   $name: $st (${dt}s)"
@@ -262,12 +268,14 @@ if [ $DRY -eq 1 ]; then
   part selftest_fail 5 "$OUT/parts.log" "" false
   part selftest_timeout 1 "$OUT/parts.log" "" sleep 5
   part selftest_missing 5 "$OUT/parts.log" "build/no-such-program" true
+  part selftest_refused 5 "$OUT/parts.log" "" sh -c 'echo "prog: --device cuda: not supported yet" >&2; exit 2'
   SELFTEST=0
   bad=""
   grep -q '^| selftest_ok | ok |' <<<"$ROWS" || bad="$bad ok"
   grep -q '^| selftest_fail | FAIL (rc 1) |' <<<"$ROWS" || bad="$bad fail"
   grep -q '^| selftest_timeout | TIMEOUT after 1s |' <<<"$ROWS" || bad="$bad timeout"
   grep -q '^| selftest_missing | not built (build/no-such-program missing) |' <<<"$ROWS" || bad="$bad not-built"
+  grep -q '^| selftest_refused | not supported (exit 2): prog: --device cuda: not supported yet |' <<<"$ROWS" || bad="$bad refused"
   OURS_LD_SAVE=$OURS_LD; OURS_LD="$DEVROOT/usr/lib/x86_64-linux-gnu"
   ours env | grep -q "^LD_LIBRARY_PATH=.*vel-devroot" || bad="$bad ours-paths"
   LD_LIBRARY_PATH=/x/vel-devroot CPATH=/x LIBRARY_PATH=/x torchenv env | grep -q "^\(LD_LIBRARY_PATH\|CPATH\|LIBRARY_PATH\)=\|vel-devroot" && bad="$bad torch-isolation"
@@ -288,7 +296,7 @@ if [ $DRY -eq 1 ]; then
     exit 1
   fi
   log "self-test: part statuses, timeouts, not-built, path isolation and version compare ok"
-  ROWS="" FAILED=0 NOT_BUILT=0
+  ROWS="" FAILED=0 NOT_BUILT=0 UNSUPPORTED=0
 fi
 
 # ---- build ------------------------------------------------------------------------
@@ -352,7 +360,7 @@ part op_speed_torch 90 "$OUT/torch.jsonl" "bench/torch/bench_ops.py bench/torch/
   echo "# device run $(date -u +%FT%TZ)$([ $DRY -eq 1 ] && echo ' (DRY RUN: nothing ran on a GPU)')"
   echo
   echo "gpu: ${GPU_NAME:-none}; nvcc: ${NVCC:-none}; glibc: ${GLIBC:-?}; total $(( $(date +%s) - T0 )) s of a ${BUDGET} s budget"
-  echo "failed or timed out: $FAILED; not built: $NOT_BUILT"
+  echo "failed or timed out: $FAILED; not built: $NOT_BUILT; not supported yet (exit 2): $UNSUPPORTED"
   echo
   echo "## parts"
   echo "| part | status | time | limit | log |"; echo "| --- | --- | --- | --- | --- |"
