@@ -52,7 +52,11 @@
 // stage workers use it. The job source gives up with an error when nothing is
 // acknowledged for a while (sample --stall-s), so a dead sink never hangs a run.
 //
-// - Work goes over PUSH/PULL (fair queuing). A worker answers a message with
+// - Work goes from a job source to its workers by credit (bus/stream.h): a
+//   worker asks for k jobs and one more after each job, so N workers share
+//   even a short run (plain PUSH/PULL, still available with credit 0, gave
+//   the whole window to the first worker that connected). Decoders and the
+//   sink take fan-in over PUSH/PULL. A worker answers a message with
 //   bus_msg_new_reply, which keeps the item's (src, id) and extra fields
 //   (seed, label), so the id travels to the sink unchanged.
 // - Acks flow from the final sink straight back to the job source that issued
@@ -142,7 +146,10 @@ int bus_msg_encode_header(const bus_msg *m, uint8_t **buf, size_t *len);
 
 // ---- sockets --------------------------------------------------------------
 
-typedef enum { BUS_PUSH, BUS_PULL, BUS_PUB, BUS_SUB } bus_socket_type;
+// ROUTER/DEALER carry the job source's credit protocol (bus/stream.h): a
+// ROUTER knows which peer sent what and sends to one peer by identity.
+typedef enum { BUS_PUSH, BUS_PULL, BUS_PUB, BUS_SUB, BUS_ROUTER, BUS_DEALER } bus_socket_type;
+#define BUS_PEER_MAX 256   // bytes of a ROUTER peer identity
 
 typedef struct {
     bus_limits limits;  // zeros = defaults (64 KiB header, 1 GiB total)
@@ -177,6 +184,12 @@ int bus_last_endpoint(bus_socket *s, char *buf, size_t cap);
 int bus_send(bus_socket *s, bus_msg **m, int timeout_ms);
 // Sends a copy; m stays with the caller (the job source re-sends its jobs).
 int bus_send_copy(bus_socket *s, const bus_msg *m, int timeout_ms);
+// ROUTER only: sends a copy of m to one peer, never waiting. 0,
+// VEL_ENOTFOUND (no such peer, or it has gone), BUS_ETIMEOUT (its queue is
+// full) or an error.
+int bus_send_to(bus_socket *s, const void *peer, size_t peer_len, const bus_msg *m);
+// ROUTER only: the identity of the sender of the last message received.
+int bus_last_peer(const bus_socket *s, uint8_t *peer, size_t *peer_len);
 // 0 and *out, BUS_ETIMEOUT, or a validation code (message dropped, counted).
 int bus_recv(bus_socket *s, bus_msg **out, int timeout_ms);
 // Waits on several sockets; receives from the first ready one (lowest index

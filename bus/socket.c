@@ -16,6 +16,9 @@ struct bus_socket {
     bus_limits lim;
     int allow_remote;
     bus_stats st;
+    // ROUTER: the identity frame of the last message received (its sender).
+    uint8_t peer[BUS_PEER_MAX];
+    size_t peer_len;
 };
 
 // ---- context: one per process, refcounted by open sockets -----------------
@@ -58,9 +61,10 @@ static int zerr(void) {
 
 int bus_socket_open(bus_socket **out, bus_socket_type type, const bus_socket_opts *opts) {
     static const int ztype[] = {[BUS_PUSH] = ZMQ_PUSH, [BUS_PULL] = ZMQ_PULL,
-                                [BUS_PUB] = ZMQ_PUB, [BUS_SUB] = ZMQ_SUB};
+                                [BUS_PUB] = ZMQ_PUB, [BUS_SUB] = ZMQ_SUB,
+                                [BUS_ROUTER] = ZMQ_ROUTER, [BUS_DEALER] = ZMQ_DEALER};
     *out = NULL;
-    if ((unsigned)type > BUS_SUB) return VEL_EINVAL;
+    if ((unsigned)type > BUS_DEALER) return VEL_EINVAL;
     bus_socket_opts o = opts ? *opts : (bus_socket_opts){0};
     bus_socket *s = calloc(1, sizeof *s);
     if (!s) return VEL_ENOMEM;
@@ -80,6 +84,12 @@ int bus_socket_open(bus_socket **out, bus_socket_type type, const bus_socket_opt
         rc = rc || zmq_setsockopt(s->z, ZMQ_RCVHWM, &o.hwm, sizeof o.hwm);
     }
     if (type == BUS_SUB) rc = rc || zmq_setsockopt(s->z, ZMQ_SUBSCRIBE, "", 0);
+    if (type == BUS_ROUTER) {
+        // A send to a peer that has gone fails (EHOSTUNREACH) instead of
+        // vanishing: the job source then drops that worker's credit.
+        int one = 1;
+        rc = rc || zmq_setsockopt(s->z, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    }
     if (type == BUS_PUSH) {
         // Without IMMEDIATE a connecting PUSH keeps a pipe (and keeps
         // round-robining messages into it) for a peer that has died, until
@@ -234,6 +244,22 @@ int bus_send_copy(bus_socket *s, const bus_msg *m, int timeout_ms) {
     return send_msg(s, (bus_msg *)m, timeout_ms, 1);
 }
 
+int bus_send_to(bus_socket *s, const void *peer, size_t peer_len, const bus_msg *m) {
+    if (s->type != BUS_ROUTER || !peer_len || peer_len > BUS_PEER_MAX) return VEL_EINVAL;
+    // ROUTER never blocks: the identity frame goes out now or the peer is
+    // unknown or gone (EHOSTUNREACH) or its pipe is full (EAGAIN).
+    if (zmq_send(s->z, peer, peer_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return errno == EHOSTUNREACH ? VEL_ENOTFOUND : errno == EAGAIN ? BUS_ETIMEOUT : zerr();
+    return send_msg(s, (bus_msg *)m, 0, 1);
+}
+
+int bus_last_peer(const bus_socket *s, uint8_t *peer, size_t *peer_len) {
+    if (s->type != BUS_ROUTER || !s->peer_len) return VEL_ENOTFOUND;
+    memcpy(peer, s->peer, s->peer_len);
+    *peer_len = s->peer_len;
+    return 0;
+}
+
 // ---- receive --------------------------------------------------------------
 
 static int reject(bus_socket *s, int code) {
@@ -255,6 +281,18 @@ static int recv_one(bus_socket *s, bus_msg **out) {
         int rc = errno == EAGAIN ? BUS_ETIMEOUT : zerr();
         zmq_msg_close(&t);
         return rc;
+    }
+    if (s->type == BUS_ROUTER) {
+        // The identity frame ROUTER puts in front: remember it, then read
+        // the message itself as from any other socket.
+        s->peer_len = zmq_msg_size(&t) <= BUS_PEER_MAX ? zmq_msg_size(&t) : 0;
+        if (s->peer_len) memcpy(s->peer, zmq_msg_data(&t), s->peer_len);
+        if (!zmq_msg_more(&t)) { zmq_msg_close(&t); return reject(s, BUS_EFRAMES); }
+        if (zmq_msg_recv(&t, s->z, 0) < 0) {
+            int rc = zerr();
+            zmq_msg_close(&t);
+            return rc;
+        }
     }
     bus_msg *m = calloc(1, sizeof *m);
     if (!m) {

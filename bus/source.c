@@ -8,6 +8,7 @@
 // acked or re-sent since) are skipped when they reach the top.
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bus/internal.h"
 #include "core/base.h"
@@ -64,8 +65,16 @@ static int fifo_push(fifo *f, entry x) {
 static entry *fifo_front(fifo *f) { return f->len ? &f->e[f->head] : NULL; }
 static void fifo_pop(fifo *f) { f->head = (f->head + 1) % f->cap; f->len--; }
 
+// A worker that asked for jobs (credit mode): its ROUTER identity and how
+// many more jobs it will take.
+typedef struct { uint8_t id[BUS_PEER_MAX]; size_t len; int credit; } peer;
+enum { MAX_PEERS = 256 };
+
 struct bus_source {
     bus_source_opts o;
+    peer *peers;             // credit mode: workers seen so far
+    int npeers, rr;          // rr: where the round-robin over peers resumes
+    double last_alive;       // last heartbeat on ctl
     bus_socket *jobs, *acks, *ctl;
     bus_msg **job;           // owned
     unsigned char *state;
@@ -90,7 +99,8 @@ int bus_source_open(bus_source **out, const bus_source_opts *o) {
     if (s->o.eos_linger_ms <= 0) s->o.eos_linger_ms = 500;
     s->done_at = -1;
     int rc = bus_dedupe_new(&s->ids);
-    if (!rc) rc = bus_socket_open(&s->jobs, BUS_PUSH, &o->sock);
+    if (!rc && o->credit && !(s->peers = calloc(MAX_PEERS, sizeof *s->peers))) rc = VEL_ENOMEM;
+    if (!rc) rc = bus_socket_open(&s->jobs, o->credit ? BUS_ROUTER : BUS_PUSH, &o->sock);
     if (!rc) rc = bus_socket_open(&s->acks, BUS_PULL, &o->sock);
     if (!rc) rc = bus_socket_open(&s->ctl, BUS_PUB, &o->sock);
     if (!rc) rc = bus_bind(s->jobs, o->jobs_ep);
@@ -156,6 +166,46 @@ static void take_acks(bus_source *s) {
     }
 }
 
+// Credit mode: a worker's "credit" message says it will take n more jobs.
+static void take_credits(bus_source *s) {
+    bus_msg *m;
+    int rc;
+    while ((rc = bus_recv(s->jobs, &m, 0)) != BUS_ETIMEOUT) {
+        if (rc) continue;   // malformed: counted by the socket
+        int64_t n = 0;
+        uint8_t id[BUS_PEER_MAX];
+        size_t len = 0;
+        if (!bus_msg_is(m, "credit") || bus_msg_get_int(m, "n", &n) || n < 1 || n > 1024 ||
+            bus_last_peer(s->jobs, id, &len)) {
+            s->st.stray_credits++;
+            bus_msg_destroy(&m);
+            continue;
+        }
+        bus_msg_destroy(&m);
+        int k = 0;
+        while (k < s->npeers && !(s->peers[k].len == len && !memcmp(s->peers[k].id, id, len))) k++;
+        if (k == s->npeers) {
+            if (s->npeers == MAX_PEERS) { s->st.stray_credits++; continue; }
+            // Reuse the slot of a worker that has gone, else append.
+            for (k = 0; k < s->npeers && s->peers[k].len; k++) {}
+            if (k == s->npeers) s->npeers++;
+            memcpy(s->peers[k].id, id, len);
+            s->peers[k].len = len;
+            s->peers[k].credit = 0;
+        }
+        s->peers[k].credit += (int)n;
+    }
+}
+
+// Credit mode: the next worker with credit, round-robin, or -1.
+static int next_peer(bus_source *s) {
+    for (int j = 0; j < s->npeers; j++) {
+        int k = (s->rr + j) % s->npeers;
+        if (s->peers[k].len && s->peers[k].credit > 0) return k;
+    }
+    return -1;
+}
+
 static int expire(bus_source *s, double now) {
     entry *e;
     while ((e = heap_top(&s->inflight))) {
@@ -193,9 +243,25 @@ static int send_some(bus_source *s) {
     while (s->ninflight < (size_t)s->o.max_inflight) {
         int64_t i = next_job(s, 0);
         if (i < 0) return 0;
-        int rc = bus_send_copy(s->jobs, s->job[i], 0);
-        if (rc == BUS_ETIMEOUT) return 0;
-        if (rc) return rc;
+        int rc;
+        if (s->o.credit) {
+            int k = next_peer(s);
+            if (k < 0) return 0;   // every worker holds all it asked for
+            rc = bus_send_to(s->jobs, s->peers[k].id, s->peers[k].len, s->job[i]);
+            if (rc == VEL_ENOTFOUND || rc == BUS_ETIMEOUT) {
+                // Gone (or stuck): forget its credit; it asks again if alive.
+                s->peers[k].credit = 0;
+                if (rc == VEL_ENOTFOUND) s->peers[k].len = 0;
+                continue;
+            }
+            if (rc) return rc;
+            s->peers[k].credit--;
+            s->rr = (k + 1) % s->npeers;
+        } else {
+            rc = bus_send_copy(s->jobs, s->job[i], 0);
+            if (rc == BUS_ETIMEOUT) return 0;
+            if (rc) return rc;
+        }
         next_job(s, 1);
         double now = vel_now();
         s->state[i] = INFLIGHT;
@@ -210,10 +276,19 @@ static int send_some(bus_source *s) {
 
 int bus_source_step(bus_source *s, int timeout_ms) {
     take_acks(s);
+    if (s->o.credit) take_credits(s);
     double now = vel_now();
     int rc = expire(s, now);
     if (!rc) rc = send_some(s);
     if (rc) return rc;
+    // Heartbeat: a worker with nothing to do can tell a busy source from a
+    // dead one (its idle timeout counts from the last message of any kind).
+    if (now - s->last_alive >= BUS_ALIVE_EVERY_MS / 1000.0) {
+        bus_msg *a;
+        if (!bus_msg_new(&a, "alive", s->o.src, 0)) (void)bus_send(s->ctl, &a, 0);
+        bus_msg_destroy(&a);
+        s->last_alive = now;
+    }
     const double eos_every = 0.05;   // repeat eos for subscribers that joined late
     if (s->nacked == s->njobs) {
         if (s->done_at < 0) s->done_at = now;
@@ -230,11 +305,29 @@ int bus_source_step(bus_source *s, int timeout_ms) {
     if (e && e->expire - now < wait) wait = e->expire - now;
     if (s->nacked == s->njobs && wait > eos_every) wait = eos_every;
     if (wait < 0) wait = 0;
+    if (wait > BUS_ALIVE_EVERY_MS / 1000.0) wait = BUS_ALIVE_EVERY_MS / 1000.0;
+    // Credit mode waits for credits (jobs readable), push mode for room.
     zmq_pollitem_t it[2] = {{.socket = bus_socket_raw(s->acks), .events = ZMQ_POLLIN},
-                            {.socket = bus_socket_raw(s->jobs), .events = ZMQ_POLLOUT}};
+                            {.socket = bus_socket_raw(s->jobs), .events = s->o.credit ? ZMQ_POLLIN : ZMQ_POLLOUT}};
     int can_send = s->ninflight < (size_t)s->o.max_inflight && next_job(s, 0) >= 0;
-    if (zmq_poll(it, can_send ? 2 : 1, (long)(wait * 1000 + 0.999)) < 0)
+    if (zmq_poll(it, can_send || s->o.credit ? 2 : 1, (long)(wait * 1000 + 0.999)) < 0)
         return BUS_EINTR;
+    return 0;
+}
+
+int bus_source_abort(bus_source *s, int linger_ms) {
+    // Repeated like eos, for subscribers that are slow to join.
+    double t0 = vel_now();
+    int rc = 0;
+    do {
+        bus_msg *a;
+        if ((rc = bus_msg_new(&a, "abort", s->o.src, 0))) return rc;
+        rc = bus_send(s->ctl, &a, 0);
+        bus_msg_destroy(&a);
+        if (rc && rc != BUS_ETIMEOUT) return rc;
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    } while ((vel_now() - t0) * 1000 < linger_ms);
     return 0;
 }
 
@@ -270,6 +363,7 @@ void bus_source_close(bus_source **sp) {
     free(s->state);
     free(s->sent_at);
     free(s->tries);
+    free(s->peers);
     free(s->retry.e);
     free(s->inflight.e);
     bus_dedupe_destroy(&s->ids);

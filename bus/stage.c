@@ -2,23 +2,68 @@
 // end of stream) and bus_sink (inbox + duplicate filter + acks). They only
 // combine bus/socket.c and bus/stream.c; the protocol is described in bus.h.
 #include <stdlib.h>
+#include <string.h>
 
 #include "bus/internal.h"
 #include "core/base.h"
 
+enum { MAX_DATA = 15 };   // data sockets; + ctl = bus_recv_any's 16
+
 struct bus_inbox {
-    bus_socket *data, *ctl;   // ctl NULL when there is no job source
+    bus_socket *ctl;              // NULL when there is no job source
+    bus_socket *data[MAX_DATA];   // one PULL, or one DEALER per source in credit mode
+    int ndata;
+    bus_socket *data0;            // data[0]: stats, endpoint
     bus_eos *eos;
+    int credit, idle_ms;
+    int owe;                      // credit mode: data socket of the item handed out last, or -1
+    int aborted;                  // a producer published abort
+    double idle_since;            // last message of any kind (or the end of the caller's work)
+    uint64_t spoofed;
 };
+
+// Credit mode: {kind: "credit", n} to the source behind data socket j.
+static int send_credit(bus_inbox *in, int j, int n) {
+    bus_msg *c;
+    int rc = bus_msg_new(&c, "credit", 0, 0);
+    if (!rc) rc = bus_msg_set_int(c, "n", n);
+    if (!rc) rc = bus_send(in->data[j], &c, 1000);
+    bus_msg_destroy(&c);
+    return rc;
+}
 
 int bus_inbox_open(bus_inbox **out, const bus_inbox_opts *o) {
     *out = NULL;
-    if (!o || !o->data_ep || o->nproducers < 0) return VEL_EINVAL;
+    if (!o || !o->data_ep || o->nproducers < 0 || o->credit < 0 || o->idle_ms < 0) return VEL_EINVAL;
+    if (o->credit && o->bind) return vel_fail(VEL_EINVAL, "credit mode connects to the sources");
     bus_inbox *in = calloc(1, sizeof *in);
     if (!in) return VEL_ENOMEM;
+    in->credit = o->credit;
+    in->idle_ms = o->idle_ms;
+    in->owe = -1;
+    in->idle_since = vel_now();
     int rc = bus_eos_new(&in->eos, o->nproducers);
-    if (!rc) rc = bus_socket_open(&in->data, BUS_PULL, &o->sock);
-    if (!rc) rc = o->bind ? bus_bind(in->data, o->data_ep) : bus_connect(in->data, o->data_ep);
+    if (!rc && !o->credit) {
+        in->ndata = 1;
+        rc = bus_socket_open(&in->data[0], BUS_PULL, &o->sock);
+        if (!rc) rc = o->bind ? bus_bind(in->data[0], o->data_ep) : bus_connect(in->data[0], o->data_ep);
+    }
+    // Credit mode: one DEALER per source, so each credit goes back to the
+    // source whose job it was.
+    for (const char *p = o->data_ep; !rc && o->credit && *p;) {
+        const char *q = strchr(p, ',');
+        size_t n = q ? (size_t)(q - p) : strlen(p);
+        char ep[256];
+        if (n == 0 || n >= sizeof ep || in->ndata == MAX_DATA) { rc = BUS_EENDPOINT; break; }
+        memcpy(ep, p, n);
+        ep[n] = 0;
+        int j = in->ndata++;
+        rc = bus_socket_open(&in->data[j], BUS_DEALER, &o->sock);
+        if (!rc) rc = bus_connect(in->data[j], ep);
+        if (!rc) rc = send_credit(in, j, o->credit);
+        p += n + (q != NULL);
+    }
+    in->data0 = in->data[0];
     if (!rc && o->ctl_ep && *o->ctl_ep) {
         rc = bus_socket_open(&in->ctl, BUS_SUB, &o->sock);
         if (!rc) rc = bus_connect(in->ctl, o->ctl_ep);
@@ -28,26 +73,68 @@ int bus_inbox_open(bus_inbox **out, const bus_inbox_opts *o) {
     return 0;
 }
 
+// A control message (eos, abort, heartbeat) from ctl, or an eos that came
+// on a data socket (from_data). 1 if it was one of those (m consumed by the
+// caller either way).
+static int note_control(bus_inbox *in, const bus_msg *m, int from_data) {
+    int is_eos = bus_msg_is(m, "eos"), is_abort = bus_msg_is(m, "abort");
+    if (!is_eos && !is_abort) return bus_msg_is(m, "alive") && !from_data;
+    // With a control channel, only it may end or abort the stream, and only
+    // for a producer we were told of.
+    if ((from_data && in->ctl) || bus_msg_src(m) >= (uint32_t)bus_eos_total(in->eos)) {
+        in->spoofed++;
+        return 1;
+    }
+    if (is_abort) in->aborted = 1;
+    else bus_eos_note(in->eos, m);
+    return 1;
+}
+
 int bus_inbox_next(bus_inbox *in, bus_msg **out, int timeout_ms) {
     *out = NULL;
     double t0 = vel_now();
+    if (in->owe >= 0) {
+        // The caller is back: its item is done. Give the credit back; the
+        // time it spent working is not idle time.
+        (void)send_credit(in, in->owe, 1);
+        in->owe = -1;
+        in->idle_since = t0;
+    }
     for (;;) {
+        if (in->aborted) return BUS_EABORT;
         if (bus_eos_done(in->eos)) return BUS_EEOS;
+        double now = vel_now();
+        if (in->idle_ms > 0 && (now - in->idle_since) * 1000 >= in->idle_ms)
+            return vel_fail(BUS_EIDLE, "nothing received for %d ms (sources gone?)", in->idle_ms);
         int left = timeout_ms;
         if (timeout_ms >= 0) {
-            left = timeout_ms - (int)((vel_now() - t0) * 1000);
+            left = timeout_ms - (int)((now - t0) * 1000);
             if (left < 0) return BUS_ETIMEOUT;
+        }
+        if (in->idle_ms > 0) {
+            int to_idle = in->idle_ms - (int)((now - in->idle_since) * 1000) + 1;
+            if (left < 0 || to_idle < left) left = to_idle;
         }
         // ctl first: once a source has ended, whatever is still queued for it
         // is a duplicate of something the sink already has.
-        bus_socket *socks[2] = {in->ctl, in->data};
-        int first = in->ctl ? 0 : 1, which;
+        bus_socket *socks[1 + MAX_DATA];
+        int n = 0;
+        if (in->ctl) socks[n++] = in->ctl;
+        for (int j = 0; j < in->ndata; j++) socks[n++] = in->data[j];
+        int which;
         bus_msg *m;
-        int rc = bus_recv_any(socks + first, 2 - first, left, &which, &m);
+        int rc = bus_recv_any(socks, n, left, &which, &m);
+        if (rc == BUS_ETIMEOUT) continue;   // the loop checks idle and the caller's timeout
         if (rc) return rc;
-        int e = bus_eos_note(in->eos, m);
-        if (e == 0 && which + first == 1) { *out = m; return 0; }
-        bus_msg_destroy(&m);   // an eos (counted), or a stray non-eos on ctl
+        in->idle_since = vel_now();
+        int is_ctl = in->ctl && which == 0;
+        if (note_control(in, m, !is_ctl) || is_ctl) {
+            bus_msg_destroy(&m);   // control, or a stray non-control message on ctl
+            continue;
+        }
+        if (in->credit) in->owe = which - (in->ctl != NULL);
+        *out = m;
+        return 0;
     }
 }
 
@@ -58,7 +145,7 @@ static void poll_ctl(bus_inbox *in) {
     int rc;
     while ((rc = bus_recv(in->ctl, &c, 0)) != BUS_ETIMEOUT) {
         if (rc) continue;   // malformed: counted by the socket
-        bus_eos_note(in->eos, c);
+        note_control(in, c, 0);
         bus_msg_destroy(&c);
     }
 }
@@ -68,18 +155,20 @@ int bus_inbox_send(bus_inbox *in, bus_socket *out, bus_msg **m) {
         int rc = bus_send(out, m, 100);
         if (rc != BUS_ETIMEOUT) return rc;
         poll_ctl(in);
-        if (bus_eos_done(in->eos)) {
+        if (bus_eos_done(in->eos) || in->aborted) {
             bus_msg_destroy(m);
-            return BUS_EEOS;
+            return in->aborted ? BUS_EABORT : BUS_EEOS;
         }
     }
 }
 
-bus_socket *bus_inbox_data(bus_inbox *in) { return in->data; }
+uint64_t bus_inbox_spoofed(const bus_inbox *in) { return in->spoofed; }
+
+bus_socket *bus_inbox_data(bus_inbox *in) { return in->data0; }
 
 void bus_inbox_close(bus_inbox **in) {
     if (!in || !*in) return;
-    bus_socket_close(&(*in)->data);
+    for (int j = 0; j < (*in)->ndata; j++) bus_socket_close(&(*in)->data[j]);
     bus_socket_close(&(*in)->ctl);
     bus_eos_destroy(&(*in)->eos);
     free(*in);

@@ -42,6 +42,7 @@ int bus_eos_note(bus_eos *e, const bus_msg *m) {
 
 int bus_eos_done(const bus_eos *e) { return e->seen == e->n; }
 int bus_eos_count(const bus_eos *e) { return e->seen; }
+int bus_eos_total(const bus_eos *e) { return e->n; }
 int bus_eos_ended(const bus_eos *e, uint32_t producer) {
     return producer < (uint32_t)e->n && e->ended[producer];
 }

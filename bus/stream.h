@@ -26,6 +26,7 @@ int bus_eos_new(bus_eos **out, int nproducers);
 int bus_eos_note(bus_eos *e, const bus_msg *m);
 int bus_eos_done(const bus_eos *e);     // every producer has ended
 int bus_eos_count(const bus_eos *e);    // distinct producers ended so far
+int bus_eos_total(const bus_eos *e);    // producers it was told of
 int bus_eos_ended(const bus_eos *e, uint32_t producer);  // 1 if that producer has ended
 void bus_eos_destroy(bus_eos **e);
 
@@ -59,12 +60,29 @@ typedef struct {
                              // doubles with each re-issue of that job, up to 32x
     int max_inflight;        // jobs sent but not acked at once; 0 = 64
     int eos_linger_ms;       // after the last ack, keep publishing eos this long; 0 = 500
+    int credit;              // 1: credit mode (jobs_ep is a ROUTER; workers use
+                             // bus_inbox_opts.credit); 0: plain PUSH (fair queuing only)
     bus_socket_opts sock;    // for the three sockets
 } bus_source_opts;
+
+// Credit mode (why: with PUSH, the first worker to connect takes the whole
+// window, so a short run used one worker whatever N was): a worker sends
+// {kind: "credit", n: k} to each source when it starts and {n: 1} after
+// each job it finishes; the source sends a job only to a worker with credit
+// left (round-robin), so a worker never holds more than k jobs of a source
+// and N workers share any run. A worker that has gone loses its credit at
+// the first send that fails; its jobs come back through the deadline.
+// Every source also publishes {kind: "alive"} on ctl every
+// BUS_ALIVE_EVERY_MS, so a worker's idle timeout tells a busy source from a
+// dead one.
+#define BUS_ALIVE_EVERY_MS 1000
+#define BUS_CREDIT_DEFAULT 2        // jobs a worker holds per source (stage flag --credit)
+#define BUS_IDLE_DEFAULT_MS 60000   // a worker with no message for this long stops (--idle-s)
 
 typedef struct {
     uint64_t jobs, issued, reissued, acked;
     uint64_t stray_acks;     // acks for unknown or already acked ids (duplicates)
+    uint64_t stray_credits;  // malformed credit messages, or peers over the table size
 } bus_source_stats;
 
 int bus_source_open(bus_source **out, const bus_source_opts *o);
@@ -77,6 +95,10 @@ int bus_source_add(bus_source *s, bus_msg **job);
 int bus_source_step(bus_source *s, int timeout_ms);
 // Steps until finished (0) or timeout_ms passes (BUS_ETIMEOUT; -1 = no limit).
 int bus_source_run(bus_source *s, int timeout_ms);
+// Gives up on the run: publishes {kind: "abort", src} on ctl for linger_ms
+// (repeated), so workers and the sink stop with BUS_EABORT instead of
+// waiting for an eos that will never come. Call before bus_source_close.
+int bus_source_abort(bus_source *s, int linger_ms);
 // The endpoint bound for jobs (0), acks (1) or ctl (2), resolved (tcp :*).
 int bus_source_endpoint(bus_source *s, int which, char *buf, size_t cap);
 void bus_source_get_stats(const bus_source *s, bus_source_stats *out);
@@ -87,17 +109,28 @@ void bus_source_close(bus_source **s);
 // (an eos arriving on the data socket counts as well, for plain fan-in
 // streams without a job source).
 typedef struct bus_inbox bus_inbox;
+// With ctl_ep set, eos and abort count only when they come on ctl from a
+// producer 0..nproducers-1: an eos on the data socket is dropped and
+// counted (bus_inbox_spoofed), so a stray or forged eos cannot end a live
+// stage. Without ctl_ep (plain fan-in) an eos on the data socket counts.
 typedef struct {
     const char *data_ep;     // PULL endpoint(s), comma-separated
     int bind;                // 1: bind data_ep (a fan-in point), 0: connect
     const char *ctl_ep;      // every source's ctl endpoint, comma-separated (NULL: none)
     int nproducers;          // producers to hear eos from before the stream ends
+    int credit;              // >0 (connect only): credit mode, hold at most this many jobs
+                             // per source (one DEALER per data endpoint, at most 15)
+    int idle_ms;             // >0: BUS_EIDLE after this long without any message
+                             // (data, eos, heartbeat) while waiting; 0: wait forever
     bus_socket_opts sock;
 } bus_inbox_opts;
 int bus_inbox_open(bus_inbox **out, const bus_inbox_opts *o);
 // 0 and the next work item (caller destroys it), BUS_EEOS once every
-// producer has ended, BUS_ETIMEOUT, or a validation code (that message was
-// dropped and counted; call again).
+// producer has ended, BUS_EABORT once a producer has aborted, BUS_EIDLE
+// (idle_ms passed without any message), BUS_ETIMEOUT, or a validation code
+// (that message was dropped and counted; call again). In credit mode,
+// calling again means the previous item is done: one credit goes back to
+// its source.
 int bus_inbox_next(bus_inbox *in, bus_msg **out, int timeout_ms);
 // Sends *m on out (a worker's downstream socket), waiting as long as needed
 // but not past the end of the stream: a downstream stage that has finished
@@ -106,6 +139,7 @@ int bus_inbox_next(bus_inbox *in, bus_msg **out, int timeout_ms);
 // error from bus_send. Consumes *m except on error.
 int bus_inbox_send(bus_inbox *in, bus_socket *out, bus_msg **m);
 bus_socket *bus_inbox_data(bus_inbox *in);   // borrowed: stats, bus_last_endpoint
+uint64_t bus_inbox_spoofed(const bus_inbox *in);   // eos/abort dropped for their channel or producer
 void bus_inbox_close(bus_inbox **in);
 
 // ---- the final sink: inbox + duplicate filter + acks -------------------------

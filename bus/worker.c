@@ -26,6 +26,13 @@ int bus_worker_run(const bus_worker_opts *o, bus_worker_fn *fn, void *ctx, bus_w
         int e = bus_inbox_next(in, &m, 1000);
         if (e == BUS_EEOS) break;
         if (e == BUS_ETIMEOUT) continue;
+        if (e == BUS_EABORT || e == BUS_EIDLE) {
+            // The run is over without an eos: the source gave up, or nobody
+            // has sent anything for idle_ms (the sources are gone).
+            fprintf(stderr, "%s: stopping: %s\n", name, vel_errmsg(e));
+            rc = e;
+            break;
+        }
         if (e) {
             st.rejected++;
             fprintf(stderr, "%s: rejected a message: %s\n", name, vel_strerror(e));
@@ -46,6 +53,7 @@ int bus_worker_run(const bus_worker_opts *o, bus_worker_fn *fn, void *ctx, bus_w
         }
         e = bus_inbox_send(in, out, &rep);
         if (e == BUS_EEOS) break;   // the run ended while we waited: rep was destroyed
+        if (e == BUS_EABORT) { rc = e; break; }
         if (e) {
             st.send_errors++;
             fprintf(stderr, "%s: cannot send a reply: %s\n", name, vel_strerror(e));

@@ -4,6 +4,10 @@
 // bus_inbox_send, stop once every producer has ended. Wiring and protocol:
 // bus/bus.h. Not here: what an item means (the stage's callback).
 //
+// A worker no longer waits forever: set in.idle_ms (sources publish a
+// heartbeat every BUS_ALIVE_EVERY_MS, so a live but busy source never looks
+// idle) and it stops with BUS_EIDLE once they are gone.
+//
 // Why one loop: each stage used to hand-roll it, replying with
 // bus_send(out, &rep, -1), which blocks forever once the downstream stage has
 // exited while this worker still holds re-issued duplicates.
@@ -38,8 +42,10 @@ typedef struct {
 
 // Opens the inbox and the downstream socket, runs the loop, closes both.
 // 0 once every producer has sent eos (also when the end came while a reply
-// was waiting for a downstream that had gone: that reply is dropped), the
-// callback's negative code, or a socket set-up error (logged). stats may be
+// was waiting for a downstream that had gone: that reply is dropped),
+// BUS_EABORT (a source gave up) or BUS_EIDLE (o->in.idle_ms without any
+// message: the sources are gone), the callback's negative code, or a socket
+// set-up error (logged). stats may be
 // NULL; it is filled in every case.
 int bus_worker_run(const bus_worker_opts *o, bus_worker_fn *fn, void *ctx, bus_worker_stats *stats);
 

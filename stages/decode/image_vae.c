@@ -121,7 +121,7 @@ static int decode_bus(vae *m, const store_meta *meta, const char *in_ep, const c
     vae_decode_ctx c = {.m = m, .meta = meta, .batch = batch};
     bus_worker_opts wo = {.name = "decode",
                           .in = {.data_ep = in_ep, .bind = 1, .ctl_ep = ctl_ep, .nproducers = sources,
-                                 .sock = {.allow_remote = bind_any}},
+                                 .idle_ms = BUS_IDLE_DEFAULT_MS, .sock = {.allow_remote = bind_any}},
                           .out_ep = out_ep};
     bus_worker_stats ws;
     int e = bus_worker_run(&wo, decode_item, &c, &ws);

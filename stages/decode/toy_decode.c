@@ -115,7 +115,7 @@ int decode_toy_main(int argc, char **argv) {
     toy_decode_ctx cx = {.t = t, .meta = meta};
     bus_worker_opts wo = {.name = "decode",
                           .in = {.data_ep = in_ep, .bind = 1, .ctl_ep = ctl_ep, .nproducers = sources,
-                                 .sock = {.allow_remote = bind_any}},
+                                 .idle_ms = BUS_IDLE_DEFAULT_MS, .sock = {.allow_remote = bind_any}},
                           .out_ep = out_ep};
     bus_worker_stats ws;
     e = bus_worker_run(&wo, decode_item, &cx, &ws);

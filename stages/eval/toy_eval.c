@@ -330,6 +330,7 @@ int eval_toy_main(int argc, char **argv) {
         goto done;
     }
     double last = vel_now();
+    int rejected = 0;
     while (!bus_eos_done(eos)) {
         bus_socket *socks[2] = {in, ctl};
         int which = -1;
@@ -345,6 +346,11 @@ int eval_toy_main(int argc, char **argv) {
         last = vel_now();
         if (e) { fprintf(stderr, "eval: rejected a message: %s\n", vel_strerror(e)); continue; }
         if (which == 1) {
+            if (bus_msg_is(m, "abort")) {
+                fprintf(stderr, "eval: source %u aborted the run; no report\n", bus_msg_src(m));
+                bus_msg_destroy(&m);
+                goto done;
+            }
             if (bus_eos_note(eos, m) < 0) fprintf(stderr, "eval: eos from an unknown source %u\n", bus_msg_src(m));
             bus_msg_destroy(&m);
             continue;
@@ -354,14 +360,24 @@ int eval_toy_main(int argc, char **argv) {
             fprintf(stderr, "eval: item %llu is '%s' without a tensor 'x'; expected 'points'\n",
                     (unsigned long long)bus_msg_id(m), bus_msg_kind(m));
             bus_msg_destroy(&m);
-            goto done;
+            rejected++;   // one bad message is counted, not fatal (the design's rule for every stage)
+            continue;
         }
         if (tx.dtype != DT_F32 || tx.ndim != 2 || tx.shape[1] != 2) {
             fprintf(stderr, "eval: item %llu: points 'x' are %s of rank %d with last dim %lld; the toy needs f32 (n, 2)\n",
                     (unsigned long long)bus_msg_id(m), dtype_name(tx.dtype), tx.ndim,
                     (long long)(tx.ndim ? tx.shape[tx.ndim - 1] : 0));
             bus_msg_destroy(&m);
-            goto done;
+            rejected++;
+            continue;
+        }
+        int64_t bad = vel_first_nonfinite(tx.data, 2 * tx.shape[0]);
+        if (bad >= 0) {
+            fprintf(stderr, "eval: item %llu: points 'x'[%lld] is not finite; item rejected\n",
+                    (unsigned long long)bus_msg_id(m), (long long)bad);
+            bus_msg_destroy(&m);
+            rejected++;
+            continue;
         }
         int fresh = bus_dedupe_add(dd, bus_msg_src(m), bus_msg_id(m));
         if (fresh < 0) { bus_msg_destroy(&m); goto done; }
@@ -391,8 +407,8 @@ int eval_toy_main(int argc, char **argv) {
         if (ae && ae != BUS_ETIMEOUT) fprintf(stderr, "eval: ack failed: %s\n", vel_strerror(ae));
         bus_msg_destroy(&m);
     }
-    fprintf(stderr, "[eval toy] %d items (%lld samples), %lld duplicates dropped\n", nitems, (long long)total,
-            (long long)dups);
+    fprintf(stderr, "[eval toy] %d items (%lld samples), %lld duplicates dropped, %d rejected\n", nitems,
+            (long long)total, (long long)dups, rejected);
     if (total < 4) { fprintf(stderr, "eval: no samples arrived\n"); goto done; }
     qsort(items, nitems, sizeof(item), cmp_item);
     float *x = malloc(sizeof(float) * 2 * total), *z = has_z ? malloc(sizeof(float) * 2 * total) : NULL;

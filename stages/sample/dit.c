@@ -261,7 +261,8 @@ static int run_worker(const worker_opts *o) {
     if (!ts || !c.tb || !c.scratch) { fprintf(stderr, "sample: out of memory\n"); goto done; }
     smp_time_grid(ts, o->steps, o->shift);
     bus_worker_opts wo = {.name = "sample",
-                          .in = {.data_ep = o->jobs, .bind = 0, .ctl_ep = o->ctl, .nproducers = o->sources},
+                          .in = {.data_ep = o->jobs, .bind = 0, .ctl_ep = o->ctl, .nproducers = o->sources,
+                                 .credit = BUS_CREDIT_DEFAULT, .idle_ms = BUS_IDLE_DEFAULT_MS},
                           .out_ep = o->out};
     bus_worker_stats ws;
     double t0 = vel_now();

@@ -8,7 +8,7 @@
 
 int sample_run_source(const sample_source_opts *so, sample_job_fn extra, void *ctx) {
     bus_source_opts o = {.src = (uint32_t)so->src, .jobs_ep = so->jobs_ep, .acks_ep = so->acks_ep,
-                         .ctl_ep = so->ctl_ep, .deadline_ms = so->deadline_ms,
+                         .ctl_ep = so->ctl_ep, .deadline_ms = so->deadline_ms, .credit = 1,
                          .sock = {.allow_remote = so->bind_any}};
     bus_source *s;
     int rc = bus_source_open(&s, &o);
@@ -41,6 +41,7 @@ int sample_run_source(const sample_source_opts *so, sample_job_fn extra, void *c
                     "running and connected to --acks-bind?\n", so->stall_s, (unsigned long long)st.acked,
                     (unsigned long long)st.jobs);
             rc = BUS_ETIMEOUT;
+            bus_source_abort(s, 500);   // workers and the sink stop now instead of at their idle timeout
             break;
         }
     }

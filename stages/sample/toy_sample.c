@@ -63,6 +63,11 @@ static void help(void) {
            "                      a flow trained on unnormalised data; decode --identity, no store)\n"
            "  --store DIR         the latent store whose per-coordinate mean/std define the\n"
            "                      normalised coordinates (with --exact)\n"
+           "  --credit K          hold at most K jobs of each source at once (default 2): the\n"
+           "                      source hands jobs only to workers with credit, so N workers\n"
+           "                      share even a short run\n"
+           "  --idle-s S          stop (exit 1) after S seconds without any message; live\n"
+           "                      sources send a heartbeat every second (default 60; 0 = never)\n"
            "  --die-after K       (tests) exit abruptly after taking K jobs\n"
            DEVICE_HELP);
 }
@@ -159,7 +164,7 @@ static int exact_mixture(toy_gmm **g, const char *spath) {
 }
 
 static int run_worker(const char *ckpt, const char *spath, const char *jobs_ep, const char *ctl_ep,
-                      const char *out_ep, int sources, int steps, int die_after) {
+                      const char *out_ep, int sources, int steps, int die_after, int credit, int idle_s) {
     char err[600];
     sample_ctx c = {.steps = steps, .die_after = die_after, .so = smp_opts_default()};
     int rc = ckpt ? toy_flow_load(&c.f, ckpt, FLOW_BMAX, err, sizeof err) : exact_mixture(&c.g, spath);
@@ -173,7 +178,8 @@ static int run_worker(const char *ckpt, const char *spath, const char *jobs_ep, 
     c.fc = (flow_ctx){c.f, tb};
     c.ts = ts;
     bus_worker_opts wo = {.name = "sample",
-                          .in = {.data_ep = jobs_ep, .bind = 0, .ctl_ep = ctl_ep, .nproducers = sources},
+                          .in = {.data_ep = jobs_ep, .bind = 0, .ctl_ep = ctl_ep, .nproducers = sources,
+                                 .credit = credit, .idle_ms = idle_s * 1000},
                           .out_ep = out_ep};
     bus_worker_stats ws;
     if (bus_worker_run(&wo, sample_item, &c, &ws) == 0) {
@@ -191,7 +197,7 @@ int sample_toy_flow_main(int argc, char **argv) {
     const char *role = "worker", *ckpt = NULL, *jobs = NULL, *ctl = NULL, *out = NULL;
     const char *jobs_bind = NULL, *acks_bind = NULL, *ctl_bind = NULL, *spath = NULL;
     int n = 10000, job_size = 500, seed = 0, src = 0, deadline = 5000, steps = 20, sources = 1, die_after = 0, stall_s = 600;
-    int exact = 0, bind_any = 0, coords_raw = 0;
+    int exact = 0, bind_any = 0, coords_raw = 0, credit = BUS_CREDIT_DEFAULT, idle_s = BUS_IDLE_DEFAULT_MS / 1000;
     static const char *const COORDS[] = {"normalised", "raw", NULL};
     const flag_spec F[] = {
         FLAG_STR_("role", &role), FLAG_STR_("ckpt", &ckpt), FLAG_STR_("jobs", &jobs), FLAG_STR_("ctl", &ctl),
@@ -201,6 +207,7 @@ int sample_toy_flow_main(int argc, char **argv) {
         FLAG_INT_("src", &src, 0, SAMPLE_MAX_SOURCES - 1), FLAG_INT_("deadline-ms", &deadline, 1, INT_MAX),
         FLAG_INT_("steps", &steps, 1, 100000), FLAG_INT_("sources", &sources, 1, SAMPLE_MAX_SOURCES),
         FLAG_INT_("stall-s", &stall_s, 0, INT_MAX), FLAG_INT_("die-after", &die_after, 0, INT_MAX),
+        FLAG_INT_("credit", &credit, 1, 64), FLAG_INT_("idle-s", &idle_s, 0, 86400),
         FLAG_BOOL_("exact", &exact), FLAG_BOOL_("bind-any", &bind_any), FLAG_STR_("store", &spath),
         FLAG_CHOICE_("exact-coords", &coords_raw, COORDS), FLAG_DEVICE_};
     int help_asked;
@@ -230,5 +237,5 @@ int sample_toy_flow_main(int argc, char **argv) {
                         "(the flows'); pass --store DIR, or --exact-coords raw for data coordinates\n");
         return 2;
     }
-    return run_worker(ckpt, spath, jobs, ctl, out, sources, steps, die_after);
+    return run_worker(ckpt, spath, jobs, ctl, out, sources, steps, die_after, credit, idle_s);
 }
