@@ -175,4 +175,11 @@ void unpatchify_backward_cpu(float *dinp, const float *dout, int B, int C, int H
 void swiglu_forward_cpu(float *h, const float *x12, int N, int H);
 void swiglu_backward_cpu(float *dx12, const float *dh, const float *x12, int N, int H);
 
+// ---- pooling (nn/pool.h) ----
+void maxpool2d_forward_cpu(float *out, const float *inp, int B, int C, int H, int W, int k,
+                           int stride, int pad);
+void avgpool2d_forward_cpu(float *out, const float *inp, int B, int C, int H, int W, int k,
+                           int stride, int pad, int count_include_pad);
+void pool_global_avg_cpu(float *out, const float *inp, int B, int C, int HW);
+
 #endif

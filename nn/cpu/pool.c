@@ -6,8 +6,7 @@
 #include <float.h>
 
 #include "core/base.h"
-
-int pool2d_out_size(int H, int k, int stride, int pad) { return (H + 2 * pad - k) / stride + 1; }
+#include "nn/cpu/ops.h"
 
 static void check_cfg(int H, int W, int k, int stride, int pad) {
     CHECK(k >= 1 && stride >= 1 && pad >= 0 && 2 * pad <= k && H + 2 * pad >= k &&
@@ -48,17 +47,17 @@ static void pool2d(float *out, const float *inp, int B, int C, int H, int W, int
     }
 }
 
-void maxpool2d_forward(float *out, const float *inp, int B, int C, int H, int W, int k,
-                       int stride, int pad) {
+void maxpool2d_forward_cpu(float *out, const float *inp, int B, int C, int H, int W, int k,
+                           int stride, int pad) {
     pool2d(out, inp, B, C, H, W, k, stride, pad, POOL_MAX);
 }
 
-void avgpool2d_forward(float *out, const float *inp, int B, int C, int H, int W, int k,
-                       int stride, int pad, int count_include_pad) {
+void avgpool2d_forward_cpu(float *out, const float *inp, int B, int C, int H, int W, int k,
+                           int stride, int pad, int count_include_pad) {
     pool2d(out, inp, B, C, H, W, k, stride, pad, count_include_pad ? POOL_AVG_ALL : POOL_AVG_INSIDE);
 }
 
-void pool_global_avg(float *out, const float *inp, int B, int C, int HW) {
+void pool_global_avg_cpu(float *out, const float *inp, int B, int C, int HW) {
     // out (B, C), inp (B, C, HW)
     CHECK(HW >= 1);
     for (long bc = 0; bc < (long)B * C; bc++) {
