@@ -13,9 +13,11 @@
 #include <jpeglib.h>
 #include <jerror.h>
 #include <png.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -60,9 +62,16 @@ static int to_channels(uint8_t **pix, int *c, int want, int64_t n) {
     return 0;
 }
 
+// The first n bytes. A directory (fopen succeeds on one, fread then fails)
+// and an empty file get their own codes: "wrong magic number" and
+// "unknown error" misled users (issue 15 item 11).
 static int read_magic(const char *path, unsigned char *buf, size_t n, size_t *got) {
+    struct stat st;
+    if (stat(path, &st)) return vel_fail(VEL_EIO, "%s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode)) return vel_fail(DATA_ENOTFILE, "%s", path);
+    if (st.st_size == 0) return vel_fail(DATA_EEMPTY_FILE, "%s", path);
     FILE *f = fopen(path, "rb");
-    if (!f) return VEL_EIO;
+    if (!f) return vel_fail(VEL_EIO, "%s: %s", path, strerror(errno));
     *got = fread(buf, 1, n, f);
     fclose(f);
     return 0;
@@ -103,7 +112,8 @@ int png_read(const char *path, int want_channels, uint8_t **pix, int *w, int *h,
     *pix = NULL;
     unsigned char sig[8];
     size_t got;
-    if (read_magic(path, sig, 8, &got)) return VEL_EIO;
+    int mrc = read_magic(path, sig, 8, &got);
+    if (mrc) return mrc;
     if (got < 8 || png_sig_cmp(sig, 0, 8) != 0) return got < 8 && got > 0 &&
         png_sig_cmp(sig, 0, got) == 0 ? DATA_ETRUNC : DATA_EMAGIC;
 
@@ -204,7 +214,8 @@ int jpeg_read(const char *path, int want_channels, uint8_t **pix, int *w, int *h
     *pix = NULL;
     unsigned char sig[3];
     size_t got;
-    if (read_magic(path, sig, 3, &got)) return VEL_EIO;
+    int mrc = read_magic(path, sig, 3, &got);
+    if (mrc) return mrc;
     if (got < 3 || sig[0] != 0xFF || sig[1] != 0xD8 || sig[2] != 0xFF) return DATA_EMAGIC;
 
     FILE *f = fopen(path, "rb");
@@ -315,7 +326,8 @@ int image_read(const char *path, int want_channels, uint8_t **pix, int *w, int *
     unsigned char sig[8];
     size_t got;
     if (!path) return VEL_EINVAL;
-    if (read_magic(path, sig, 8, &got)) return VEL_EIO;
+    int rc = read_magic(path, sig, 8, &got);
+    if (rc) return rc;
     if (got >= 2 && sig[0] == 0xFF && sig[1] == 0xD8)
         return jpeg_read(path, want_channels, pix, w, h, channels);
     return png_read(path, want_channels, pix, w, h, channels);

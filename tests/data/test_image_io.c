@@ -2,6 +2,7 @@
 // uint8 mapping, grid layout, and rejection of malformed files (wrong magic,
 // truncated, corrupted, absurd dimensions). Files are made in a temp dir.
 #include <criterion/criterion.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,7 +146,12 @@ Test(image_io, malformed_files_rejected) {
     // Empty file and missing file.
     snprintf(bad, sizeof bad, "%s/empty.png", dir);
     write_bytes(bad, "", 0);
-    cr_assert_eq(png_read(bad, 0, &q, &w, &h, &c), DATA_EMAGIC);
+    cr_assert_eq(png_read(bad, 0, &q, &w, &h, &c), DATA_EEMPTY_FILE);   // not "wrong magic" (issue 15)
+    // A directory named like an image (issue 15: it was "wrong magic number").
+    snprintf(bad, sizeof bad, "%s/folder.png", dir);
+    cr_assert_eq(mkdir(bad, 0755), 0);
+    cr_assert_eq(image_read(bad, 0, &q, &w, &h, &c), DATA_ENOTFILE);
+    cr_assert(strstr(vel_errmsg(DATA_ENOTFILE), "not a regular file") && strstr(vel_errmsg(DATA_ENOTFILE), "folder.png"));
     snprintf(bad, sizeof bad, "%s/missing.png", dir);
     cr_assert_eq(png_read(bad, 0, &q, &w, &h, &c), VEL_EIO);
     cr_assert(strstr(vel_strerror(DATA_ETRUNC), "truncated"));
@@ -478,9 +484,9 @@ Test(image_io, jpeg_absurd_dimensions_and_zero_bytes) {
     cr_assert_null(q);
     snprintf(bad, sizeof bad, "%s/empty.jpg", dir);
     write_bytes(bad, "", 0);
-    cr_assert_eq(jpeg_read(bad, 0, &q, &w, &h, &c), DATA_EMAGIC);
-    cr_assert_eq(image_read(bad, 0, &q, &w, &h, &c), DATA_EMAGIC);
-    cr_assert_eq(image_read(bad, 1, &q, &w, &h, &c), DATA_EMAGIC);
+    cr_assert_eq(jpeg_read(bad, 0, &q, &w, &h, &c), DATA_EEMPTY_FILE);
+    cr_assert_eq(image_read(bad, 0, &q, &w, &h, &c), DATA_EEMPTY_FILE);
+    cr_assert_eq(image_read(bad, 1, &q, &w, &h, &c), DATA_EEMPTY_FILE);
     cr_assert_null(q);
     free(b);
     free(s);
