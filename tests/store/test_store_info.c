@@ -30,6 +30,21 @@ static int run(const char *args, char *out, size_t cap) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+// Raw LMDB put (store closed): what a damaged or hand-edited cache holds.
+static void raw_put(const char *dir, const void *key, size_t klen, const void *val, size_t vlen) {
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    cr_assert_eq(mdb_env_create(&env), 0);
+    cr_assert_eq(mdb_env_open(env, dir, 0, 0664), 0);
+    cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    cr_assert_eq(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
+    MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+    cr_assert_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+    cr_assert_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
 Test(store_info, help_bad_path_real_and_corrupt_cache) {
     if (access(TOOL, X_OK) != 0) cr_skip_test("%s not built (run make)", TOOL);
     char out[8192];
@@ -65,37 +80,12 @@ Test(store_info, help_bad_path_real_and_corrupt_cache) {
     cr_assert(strstr(out, "verified:       37 records, 0 undecodable, 0 stray keys, 0 bad labels, 0 with"), "%s",
               out);
     // Corrupt record 20 (raw LMDB, store closed): --verify must say so.
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    cr_assert_eq(mdb_env_create(&env), 0);
-    cr_assert_eq(mdb_env_open(env, dir, 0, 0664), 0);
-    cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    cr_assert_eq(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
     uint8_t key[8] = {0, 0, 0, 0, 0, 0, 0, 20};
-    MDB_val k = {8, key}, v = {5, "\xc1\xc1\xc1\xc1\xc1"};
-    cr_assert_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
-    cr_assert_eq(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
+    raw_put(dir, key, 8, "\xc1\xc1\xc1\xc1\xc1", 5);
     cr_assert_eq(run(args, out, sizeof out), 2, "%s", out);
     cr_assert(strstr(out, "36 records, 1 undecodable") && strstr(out, "index 20"), "%s", out);
     rm_rf(dir);
     free(dir);
-}
-
-// Raw LMDB put (store closed): what a damaged or hand-edited cache holds.
-static void raw_put(const char *dir, const void *key, size_t klen, const void *val, size_t vlen) {
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    cr_assert_eq(mdb_env_create(&env), 0);
-    cr_assert_eq(mdb_env_open(env, dir, 0, 0664), 0);
-    cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    cr_assert_eq(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
-    MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
-    cr_assert_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
-    cr_assert_eq(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
 }
 
 static char *small_cache(const char *name, int nrec) {
