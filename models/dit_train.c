@@ -159,10 +159,7 @@ int dit_loss_backward(dit_trainer *tr, const float *x1, const int32_t *y, int B,
     return 0;
 }
 
-// smp_velocity_fn over the ldit: the same time t for every row.
-typedef struct { ldit *m; float *t; } dit_vel_ctx;
-
-static int dit_velocity(void *ctx, float *v, const float *x, double t, const int32_t *y, int64_t n) {
+int dit_velocity(void *ctx, float *v, const float *x, double t, const int32_t *y, int64_t n) {
     dit_vel_ctx *c = ctx;
     for (int64_t i = 0; i < n; i++) c->t[i] = (float)t;
     return ldit_forward(c->m, v, x, c->t, y, NULL, (int)n);

@@ -86,6 +86,12 @@ int dit_loss_backward(dit_trainer *tr, const float *x1, const int32_t *y, int B,
 // The same loss without backward (tests, evaluation).
 int dit_loss_forward(dit_trainer *tr, const float *x1, const int32_t *y, int B, dit_losses *out);
 
+// models/sampler.h's smp_velocity_fn over an ldit: every row of the call at
+// the same t. ctx is a dit_vel_ctx whose t holds room for the largest n the
+// sampler passes (2 x batch under guidance).
+typedef struct { ldit *m; float *t; } dit_vel_ctx;
+int dit_velocity(void *ctx, float *v, const float *x, double t, const int32_t *y, int64_t n);
+
 // Euler sampling of the flow from t=0 (noise) to t=1 on linspace(0, 1,
 // steps+1), no guidance (models/sampler.h's smp_integrate): x (B, numel) receives the samples (normalised
 // latents). Noise: DIT_STREAM_SAMPLE of seed at positions 0..B-1. Uses the

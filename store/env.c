@@ -45,6 +45,16 @@ void store_rtxn_end(store *s, MDB_txn *txn) {
     atomic_fetch_sub(&s->open_txns, 1);
 }
 
+int store_rcursor_open(store *s, MDB_txn **txn, MDB_cursor **cur) {
+    int rc = store_rtxn_begin(s, txn);
+    if (rc) return rc;
+    if ((rc = mdb_cursor_open(*txn, s->dbi, cur))) {
+        store_rtxn_end(s, *txn);
+        return store_lmdb_fail(rc, "mdb_cursor_open");
+    }
+    return 0;
+}
+
 int store_wtxn_begin(store *s, MDB_txn **txn) {
     if (s->readonly) return vel_fail(STORE_EREADONLY, "%s: opened read-only", s->path);
     for (int tries = 0;; tries++) {

@@ -44,6 +44,9 @@ bool store_key_is_meta(const MDB_val *k);
 // Read txn with MDB_MAP_RESIZED handled; counts in s->open_txns.
 int store_rtxn_begin(store *s, MDB_txn **txn);
 void store_rtxn_end(store *s, MDB_txn *txn);
+// A read txn and a cursor over the records (for full scans); on success the
+// caller closes the cursor and ends the txn with store_rtxn_end.
+int store_rcursor_open(store *s, MDB_txn **txn, MDB_cursor **cur);
 // Write txn (MDB_MAP_RESIZED handled) and growth after MDB_MAP_FULL.
 int store_wtxn_begin(store *s, MDB_txn **txn);
 int store_grow(store *s, size_t at_least_more);

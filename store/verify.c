@@ -26,13 +26,9 @@ int store_verify(store *s, int32_t num_classes, store_verify_report *r) {
     if (num_classes > STORE_MAX_CLASSES) num_classes = STORE_MAX_CLASSES;
     if (num_classes <= 0) num_classes = STORE_MAX_CLASSES;
     MDB_txn *txn;
-    int rc = store_rtxn_begin(s, &txn);
-    if (rc) return rc;
     MDB_cursor *cur;
-    if ((rc = mdb_cursor_open(txn, s->dbi, &cur))) {
-        store_rtxn_end(s, txn);
-        return store_lmdb_fail(rc, "mdb_cursor_open");
-    }
+    int rc = store_rcursor_open(s, &txn, &cur);
+    if (rc) return rc;
     int first = 0;
     MDB_val k, v;
     int64_t numel = store_meta_numel(&s->meta);

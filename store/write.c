@@ -148,13 +148,9 @@ int store_missing(store *s, uint64_t first, uint64_t end, uint64_t **out, size_t
                           (unsigned long long)first, (unsigned long long)end,
                           (unsigned long long)STORE_MISSING_MAX_RANGE);
     MDB_txn *txn;
-    int rc = store_rtxn_begin(s, &txn);
-    if (rc) return rc;
     MDB_cursor *cur;
-    if ((rc = mdb_cursor_open(txn, s->dbi, &cur))) {
-        store_rtxn_end(s, txn);
-        return store_lmdb_fail(rc, "mdb_cursor_open");
-    }
+    int rc = store_rcursor_open(s, &txn, &cur);
+    if (rc) return rc;
     uint64_t *arr = NULL;
     size_t cnt = 0, cap = 0;
     uint64_t next = first;   // lowest index not yet accounted for

@@ -39,6 +39,7 @@
 #include "bus/worker.h"
 #include "core/base.h"
 #include "core/philox.h"
+#include "models/dit_train.h"
 #include "models/lightningdit.h"
 #include "models/sampler.h"
 #include "nn/safetensors.h"
@@ -156,18 +157,12 @@ typedef struct {
     const double *ts;
     int steps, batch, die_after, taken;
     int64_t numel;             // C*S*S per image
-    float *tb;                 // (2 * batch) times for the forward
+    dit_vel_ctx vel;           // the model and (2 * batch) times for its forward
     void *scratch;             // smp_scratch_bytes(so, batch, numel, 1)
     float *x;                  // (cap, numel), grown per job
     int32_t *y;                // (cap)
     int64_t cap;
 } dit_ctx;
-
-static int dit_velocity(void *ctx, float *v, const float *x, double t, const int32_t *y, int64_t n) {
-    dit_ctx *c = ctx;
-    for (int64_t i = 0; i < n; i++) c->tb[i] = (float)t;
-    return ldit_forward(c->m, v, x, c->tb, y, NULL, (int)n);
-}
 
 // One "job" -> its "latents" reply (bus/worker.h callback).
 static int dit_item(void *ctx, const bus_msg *msg, bus_msg **reply) {
@@ -203,7 +198,7 @@ static int dit_item(void *ctx, const bus_msg *msg, bus_msg **reply) {
         int64_t b = count - i0 < c->batch ? count - i0 : c->batch;
         float *x = c->x + i0 * c->numel;
         philox_normal(x, b * c->numel, seed, SAMPLE_NOISE_STREAM, (uint64_t)(i0 * c->numel));
-        int e = smp_integrate(x, c->y + i0, b, c->numel, c->ts, c->steps, &c->so, dit_velocity, c, c->scratch);
+        int e = smp_integrate(x, c->y + i0, b, c->numel, c->ts, c->steps, &c->so, dit_velocity, &c->vel, c->scratch);
         if (e) {
             fprintf(stderr, "sample: job %llu: %s\n", (unsigned long long)bus_msg_id(msg),
                     vel_strerror(e));
@@ -255,10 +250,10 @@ static int run_worker(const worker_opts *o) {
     }
     rc = 1;
     ts = malloc(sizeof(double) * (size_t)(o->steps + 1));
-    c.tb = malloc(sizeof(float) * 2 * (size_t)o->batch);
+    c.vel = (dit_vel_ctx){c.m, malloc(sizeof(float) * 2 * (size_t)o->batch)};
     c.scratch = malloc(smp_scratch_bytes(&c.so, o->batch, c.numel, 1));
     c.ts = ts;
-    if (!ts || !c.tb || !c.scratch) { fprintf(stderr, "sample: out of memory\n"); goto done; }
+    if (!ts || !c.vel.t || !c.scratch) { fprintf(stderr, "sample: out of memory\n"); goto done; }
     smp_time_grid(ts, o->steps, o->shift);
     bus_worker_opts wo = {.name = "sample",
                           .in = {.data_ep = o->jobs, .bind = 0, .ctl_ep = o->ctl, .nproducers = o->sources,
@@ -272,7 +267,7 @@ static int run_worker(const worker_opts *o) {
         rc = 0;
     }
 done:
-    free(ts); free(c.tb); free(c.scratch); free(c.x); free(c.y);
+    free(ts); free(c.vel.t); free(c.scratch); free(c.x); free(c.y);
     ldit_destroy(&c.m);
     return rc;
 }

@@ -16,6 +16,7 @@
 #include "store/meta.h"
 #include "store/record.h"
 #include "store/store.h"
+#include "tests/store/lmdb_raw.h"
 #include "tests/store/store_testdata.h"
 #include "tests/util.h"
 
@@ -34,21 +35,6 @@
         cr_assert(strstr(vel_error_detail(), needle), "detail \"%s\" lacks \"%s\"",      \
                   vel_error_detail(), needle);                                           \
     } while (0)
-
-// Raw LMDB put of key/value into the env at dir (store closed).
-static void raw_put(const char *dir, const void *key, size_t klen, const void *val, size_t vlen) {
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    cr_assert_eq(mdb_env_create(&env), 0);
-    cr_assert_eq(mdb_env_open(env, dir, 0, 0664), 0);
-    cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    cr_assert_eq(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
-    MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
-    cr_assert_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
-    cr_assert_eq(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-}
 
 static void make_cache(const char *dir, uint64_t n) {
     store_meta m = td_meta(2, 2, 2, false);

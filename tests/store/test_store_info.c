@@ -13,6 +13,7 @@
 
 #include "store/record.h"
 #include "store/store.h"
+#include "tests/store/lmdb_raw.h"
 #include "tests/store/store_testdata.h"
 #include "tests/util.h"
 
@@ -28,21 +29,6 @@ static int run(const char *args, char *out, size_t cap) {
     out[n] = 0;
     int st = pclose(p);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-// Raw LMDB put (store closed): what a damaged or hand-edited cache holds.
-static void raw_put(const char *dir, const void *key, size_t klen, const void *val, size_t vlen) {
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    cr_assert_eq(mdb_env_create(&env), 0);
-    cr_assert_eq(mdb_env_open(env, dir, 0, 0664), 0);
-    cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    cr_assert_eq(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
-    MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
-    cr_assert_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
-    cr_assert_eq(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
 }
 
 Test(store_info, help_bad_path_real_and_corrupt_cache) {
