@@ -117,6 +117,7 @@ static void worker_main(const setup *su, int w, const char *jobs, const char *ct
     if (bus_inbox_open(&in, &io) || bus_socket_open(&out, BUS_PUSH, NULL) ||
         bus_connect(out, sink))
         _exit(20);
+    if (progress_fd >= 0) write_full(progress_fd, "r", 1);   // connected (see run_pipeline)
     bus_msg *m, *r;
     int rc;
     while ((rc = bus_inbox_next(in, &m, 1000)) != BUS_EEOS) {
@@ -247,6 +248,13 @@ static void run_pipeline(const char *scheme, int mode) {
         wpid[w] = fork();
         cr_assert_geq(wpid[w], 0);
         if (wpid[w] == 0) worker_main(&su, w, jobs, ctl, sink, w == 0 && kill_one ? prog[1] : -1);
+        if (w == 0 && kill_one) {
+            // The worker to be killed must hold work: let its connections
+            // finish before the fast workers arrive and drain the queue.
+            char r;
+            cr_assert_eq(read_full(prog[0], &r, 1, 20000), 0, "worker 0 connected");
+            usleep(200000);
+        }
     }
     if (kill_one) {
         char buf[5];
@@ -313,8 +321,12 @@ static void chain_sampler(const char *jobs, const char *ctl, const char *lat) {
     alarm(60);
     bus_inbox *in;
     bus_socket *out;
-    if (bus_inbox_open(&in, &(bus_inbox_opts){.data_ep = jobs, .ctl_ep = ctl, .nproducers = 1}) ||
-        bus_socket_open(&out, BUS_PUSH, NULL) || bus_connect(out, lat))
+    if (bus_socket_open(&out, BUS_PUSH, NULL) || bus_connect(out, lat)) _exit(40);
+    // The decoders are bound before any sampler starts (run_chain waits for
+    // them), but ZMQ_IMMEDIATE routes only over finished connections: give
+    // both a moment before taking jobs, or one decoder could take every item.
+    usleep(200000);
+    if (bus_inbox_open(&in, &(bus_inbox_opts){.data_ep = jobs, .ctl_ep = ctl, .nproducers = 1}))
         _exit(40);
     bus_msg *m, *r;
     int rc;
@@ -336,8 +348,8 @@ static void chain_sampler(const char *jobs, const char *ctl, const char *lat) {
     _exit(0);
 }
 
-static void chain_decoder(const char *lat, const char *ctl, const char *img, int progress_fd,
-                          int slow_us) {
+static void chain_decoder(const char *lat, const char *ctl, const char *img, int ready_fd,
+                          int progress_fd, int slow_us) {
     alarm(60);
     bus_inbox *in;
     bus_socket *out;
@@ -345,6 +357,7 @@ static void chain_decoder(const char *lat, const char *ctl, const char *img, int
                                               .nproducers = 1}) ||
         bus_socket_open(&out, BUS_PUSH, NULL) || bus_connect(out, img))
         _exit(50);
+    write_full(ready_fd, "b", 1);
     bus_msg *m, *r;
     int rc;
     while ((rc = bus_inbox_next(in, &m, 1000)) != BUS_EEOS) {
@@ -427,18 +440,23 @@ static void run_chain(int kill_decoder) {
     snprintf(lat[1], EP, "ipc://%s/lat1", dir);
     snprintf(lat_all, sizeof lat_all, "%s,%s", lat[0], lat[1]);
     snprintf(img, EP, "ipc://%s/img", dir);
-    int res_pipe[2], prog[2];
+    int res_pipe[2], prog[2], ready[2];
     cr_assert_eq(pipe(res_pipe), 0);
     cr_assert_eq(pipe(prog), 0);
+    cr_assert_eq(pipe(ready), 0);
     pid_t pid[6];
-    // Bind-side processes first (ipc endpoints are known in advance, and
-    // ZeroMQ connects retry anyway, so the order is not a requirement).
+    // Bind-side processes first. The samplers start only once both decoders
+    // have bound: the samplers' PUSH uses ZMQ_IMMEDIATE, so a decoder that
+    // binds late would get no work and the kill below would hit an idle one
+    // (seen once in CI on a loaded machine).
     if ((pid[0] = fork()) == 0) chain_source(dir, kill_decoder ? 400 : 5000);
     if ((pid[1] = fork()) == 0) chain_sink(img, ctl, acks, res_pipe[1]);
     for (int d = 0; d < 2; d++)
         if ((pid[2 + d] = fork()) == 0)
-            chain_decoder(lat[d], ctl, img, d == 0 && kill_decoder ? prog[1] : -1,
+            chain_decoder(lat[d], ctl, img, ready[1], d == 0 && kill_decoder ? prog[1] : -1,
                           d == 0 && kill_decoder ? 20000 : 0);
+    char bound[2];
+    cr_assert_eq(read_full(ready[0], bound, sizeof bound, 20000), 0, "decoders bound");
     for (int s = 0; s < 2; s++)
         if ((pid[4 + s] = fork()) == 0) chain_sampler(jobs, ctl, lat_all);
     for (int i = 0; i < 6; i++) cr_assert_gt(pid[i], 0);
