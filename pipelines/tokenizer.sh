@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tokenizer.sh [OUT] : the image-tokenizer experiment of issue 5 on
-# Fashion-MNIST, end to end with the stage binaries (pipelines/TOKENIZER.md
+# Fashion-MNIST, end to end with the stage binaries (docs/experiments/TOKENIZER.md
 # has the results and how to read them):
 #   1. train --model classifier        (features for the Frechet distance;
 #                                       or reuse CLASSIFIER=FILE)

@@ -6,7 +6,7 @@
 # decode -> eval (report.json, report.md, figures). Stages talk over ZeroMQ
 # (ipc:// sockets under a temp dir) and share the LMDB store.
 # Outputs: OUT/seedS/ARM/{tok,store,flow,eval}/..., OUT/summary.md, OUT/summary.json,
-# OUT/seedS/side_by_side.png. See pipelines/TOY.md.
+# OUT/seedS/side_by_side.png. See docs/experiments/TOY.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,7 +44,7 @@ USAGE
 DEPTH=4; WIDTH=128; BATCH=1024; TOK_ITERS=3000; FLOW_ITERS=20000; LR=4e-3; FLOW_LR=4e-3
 N_TRAIN=20000; N_SAMPLES=10000; STEPS=20; SEEDS=1; SAMPLERS=2; SWEEP=0; RAW=0; PAR=2
 DIAG=0; REUSE=0; FLOW_DEPTH=""; FLOW_WIDTH=""; TIME_EMBED=raw; TIME_FREQS=16; EMA=""; TSAMP=late; CONFIG=default; OUT=""; ARMS_ONLY=""; JOB_SIZE=500; N_TRUE=10000; N_HOLD=10000
-# VE defaults chosen by the sweep recorded in pipelines/TOY.md (runs/toy-sweep-ve)
+# VE defaults chosen by the sweep recorded in docs/experiments/TOY.md (runs/toy-sweep-ve)
 VE_ARGS="--reg ve --lambda-ve 1e-6 --lambda-reg 1 --tau 1 --delta 1e-6 --reg-form elem"
 while [ $# -gt 0 ]; do
   case "$1" in

@@ -2,7 +2,7 @@
 // the store's normalised coordinates (decoded back by decode --identity
 // --store) must reach the data far better at 20 Euler steps than
 // --exact-coords raw (measured at n 10000: 2.4% vs 14.4% off-manifold,
-// pipelines/TOY.md), and eval's density figure must carry its labels: the
+// docs/experiments/TOY.md), and eval's density figure must carry its labels: the
 // framed size, the frame, the title and the legend swatches (issue 14).
 #include <criterion/criterion.h>
 #include <stdio.h>
