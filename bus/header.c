@@ -10,12 +10,16 @@
 #include "core/base.h"
 
 bus_limits bus_limits_resolve(const bus_limits *lim) {
-    bus_limits r = {BUS_DEFAULT_MAX_HEADER, BUS_DEFAULT_MAX_TOTAL};
+    bus_limits r = {BUS_DEFAULT_MAX_HEADER, BUS_DEFAULT_MAX_TOTAL, BUS_DEFAULT_MAX_FRAME};
     if (lim && lim->max_header) r.max_header = lim->max_header;
     if (lim && lim->max_total) r.max_total = lim->max_total;
+    if (lim && lim->max_frame) r.max_frame = lim->max_frame;
     // Field offsets are stored as uint32 (header.h), and ZMQ_MAXMSGSIZE is an int64.
     if (r.max_header > UINT32_MAX) r.max_header = UINT32_MAX;
     if (r.max_total > (size_t)INT64_MAX) r.max_total = (size_t)INT64_MAX;
+    if (r.max_frame > r.max_total) r.max_frame = r.max_total;
+    // The header is a frame too.
+    if (r.max_frame < r.max_header) r.max_frame = r.max_header;
     return r;
 }
 
@@ -68,7 +72,7 @@ static int decode_tensor(mp_cursor *c, const bus_limits *lim, bus_tensor_desc *t
     int64_t numel = shape_numel_checked(t->ndim, t->shape);
     if (numel < 0) return BUS_ESHAPE;
     size_t es = dtype_size(t->dtype);
-    if ((uint64_t)numel > lim->max_total / es) return BUS_ETOOBIG;
+    if ((uint64_t)numel > lim->max_frame / es) return BUS_ETOOBIG;
     t->nbytes = (size_t)numel * es;
     return 0;
 }
@@ -80,7 +84,7 @@ int bus_header_decode(const void *buf, size_t len, const size_t *frame_len, int 
     if (nframes < 0 || nframes > BUS_MAX_TENSORS) return BUS_EFRAMES;
     size_t total = len;
     for (int i = 0; i < nframes; i++) {
-        if (frame_len[i] > lim.max_total - total) return BUS_ETOOBIG;
+        if (frame_len[i] > lim.max_frame || frame_len[i] > lim.max_total - total) return BUS_ETOOBIG;
         total += frame_len[i];
     }
 

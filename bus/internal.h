@@ -38,4 +38,14 @@ int bus_dedupe_get(const bus_dedupe *d, uint32_t src, uint64_t id, uint64_t *val
 // The ZeroMQ socket under s (for zmq_poll over several sockets).
 void *bus_socket_raw(bus_socket *s);
 
+// Options for a socket that receives only control messages (acks, credits,
+// eos, heartbeats, job tables: a header, no tensors): o's, with every frame
+// and the whole message capped at the header cap, so such a socket never
+// buffers a large frame (header.h: ZMQ_MAXMSGSIZE applies per frame).
+static inline bus_socket_opts bus_control_opts(const bus_socket_opts *o) {
+    bus_socket_opts c = o ? *o : (bus_socket_opts){0};
+    c.limits.max_total = c.limits.max_frame = bus_limits_resolve(&c.limits).max_header;
+    return c;
+}
+
 #endif

@@ -75,7 +75,7 @@ int bus_socket_open(bus_socket **out, bus_socket_type type, const bus_socket_opt
     if (!ctx) { free(s); return BUS_EZMQ; }
     s->z = zmq_socket(ctx, ztype[type]);
     if (!s->z) { int rc = zerr(); ctx_release(); free(s); return rc; }
-    int64_t maxmsg = (int64_t)s->lim.max_total;
+    int64_t maxmsg = (int64_t)s->lim.max_frame;   // per frame, as it arrives (header.h)
     int linger = o.linger_ms == 0 ? 1000 : o.linger_ms < 0 ? 0 : o.linger_ms;
     int rc = zmq_setsockopt(s->z, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     rc = rc || zmq_setsockopt(s->z, ZMQ_LINGER, &linger, sizeof linger);

@@ -85,6 +85,9 @@ struct bus_source {
     fifo retry;
     heap inflight;
     double done_at, last_eos;
+    int64_t *table;          // the job ids as runs (bus_issued_encode), for the sinks
+    size_t table_vals;
+    int table_stale;         // jobs added since the table was encoded and published
     bus_source_stats st;
 };
 
@@ -100,8 +103,10 @@ int bus_source_open(bus_source **out, const bus_source_opts *o) {
     s->done_at = -1;
     int rc = bus_dedupe_new(&s->ids);
     if (!rc && o->credit && !(s->peers = calloc(MAX_PEERS, sizeof *s->peers))) rc = VEL_ENOMEM;
-    if (!rc) rc = bus_socket_open(&s->jobs, o->credit ? BUS_ROUTER : BUS_PUSH, &o->sock);
-    if (!rc) rc = bus_socket_open(&s->acks, BUS_PULL, &o->sock);
+    // jobs (credit mode) and acks receive only control messages.
+    bus_socket_opts ctl_opts = bus_control_opts(&o->sock);
+    if (!rc) rc = bus_socket_open(&s->jobs, o->credit ? BUS_ROUTER : BUS_PUSH, &ctl_opts);
+    if (!rc) rc = bus_socket_open(&s->acks, BUS_PULL, &ctl_opts);
     if (!rc) rc = bus_socket_open(&s->ctl, BUS_PUB, &o->sock);
     if (!rc) rc = bus_bind(s->jobs, o->jobs_ep);
     if (!rc) rc = bus_bind(s->acks, o->acks_ep);
@@ -138,6 +143,37 @@ int bus_source_add(bus_source *s, bus_msg **job) {
     s->sent_at[s->njobs] = 0;
     s->njobs++;
     s->st.jobs++;
+    s->table_stale = 1;
+    return 0;
+}
+
+// Publishes the job table on ctl ({kind: "issued"}, stream.h), in messages
+// of at most BUS_ISSUED_RANGES runs. Re-encoded only after jobs were added.
+static int publish_table(bus_source *s) {
+    if (s->table_stale) {
+        uint64_t *ids = malloc((s->njobs ? s->njobs : 1) * sizeof *ids);
+        if (!ids) return VEL_ENOMEM;
+        for (size_t i = 0; i < s->njobs; i++) ids[i] = s->job[i]->h.id;
+        free(s->table);
+        s->table = NULL;
+        int rc = bus_issued_encode(ids, s->njobs, &s->table, &s->table_vals);
+        free(ids);
+        if (rc) return rc;
+        s->table_stale = 0;
+    }
+    size_t off = 0;
+    do {
+        size_t k = s->table_vals - off;
+        if (k > 2 * BUS_ISSUED_RANGES) k = 2 * BUS_ISSUED_RANGES;
+        bus_msg *t;
+        int rc = bus_msg_new(&t, "issued", s->o.src, 0);
+        if (!rc) rc = bus_msg_set_uint(t, "n", s->njobs);
+        if (!rc) rc = bus_msg_set_ints(t, "ranges", s->table + off, k);
+        if (!rc) rc = bus_send(s->ctl, &t, 0);
+        bus_msg_destroy(&t);
+        if (rc && rc != BUS_ETIMEOUT) return rc;
+        off += k;
+    } while (off < s->table_vals);
     return 0;
 }
 
@@ -278,17 +314,21 @@ int bus_source_step(bus_source *s, int timeout_ms) {
     take_acks(s);
     if (s->o.credit) take_credits(s);
     double now = vel_now();
-    int rc = expire(s, now);
-    if (!rc) rc = send_some(s);
-    if (rc) return rc;
+    int rc = 0;
     // Heartbeat: a worker with nothing to do can tell a busy source from a
     // dead one (its idle timeout counts from the last message of any kind).
-    if (now - s->last_alive >= BUS_ALIVE_EVERY_MS / 1000.0) {
+    // The job table goes with it (a sink that subscribed late hears it
+    // within a beat), and before the first job of any new ones.
+    if (s->table_stale || now - s->last_alive >= BUS_ALIVE_EVERY_MS / 1000.0) {
         bus_msg *a;
         if (!bus_msg_new(&a, "alive", s->o.src, 0)) (void)bus_send(s->ctl, &a, 0);
         bus_msg_destroy(&a);
         s->last_alive = now;
+        rc = publish_table(s);
     }
+    if (!rc) rc = expire(s, now);
+    if (!rc) rc = send_some(s);
+    if (rc) return rc;
     const double eos_every = 0.05;   // repeat eos for subscribers that joined late
     if (s->nacked == s->njobs) {
         if (s->done_at < 0) s->done_at = now;
@@ -364,6 +404,7 @@ void bus_source_close(bus_source **sp) {
     free(s->sent_at);
     free(s->tries);
     free(s->peers);
+    free(s->table);
     free(s->retry.e);
     free(s->inflight.e);
     bus_dedupe_destroy(&s->ids);

@@ -20,6 +20,7 @@ struct bus_inbox {
     int aborted;                  // a producer published abort
     double idle_since;            // last message of any kind (or the end of the caller's work)
     uint64_t spoofed;
+    bus_issued *issued;           // the sink's: the sources' job tables (NULL in a worker)
 };
 
 // Credit mode: {kind: "credit", n} to the source behind data socket j.
@@ -65,7 +66,8 @@ int bus_inbox_open(bus_inbox **out, const bus_inbox_opts *o) {
     }
     in->data0 = in->data[0];
     if (!rc && o->ctl_ep && *o->ctl_ep) {
-        rc = bus_socket_open(&in->ctl, BUS_SUB, &o->sock);
+        bus_socket_opts ctl_opts = bus_control_opts(&o->sock);
+        rc = bus_socket_open(&in->ctl, BUS_SUB, &ctl_opts);
         if (!rc) rc = bus_connect(in->ctl, o->ctl_ep);
     }
     if (rc) { bus_inbox_close(&in); return rc; }
@@ -73,20 +75,25 @@ int bus_inbox_open(bus_inbox **out, const bus_inbox_opts *o) {
     return 0;
 }
 
-// A control message (eos, abort, heartbeat) from ctl, or an eos that came
-// on a data socket (from_data). 1 if it was one of those (m consumed by the
-// caller either way).
+// A control message (eos, abort, job table, heartbeat) from ctl, or an eos
+// that came on a data socket (from_data). 1 if it was one of those (m
+// consumed by the caller either way).
 static int note_control(bus_inbox *in, const bus_msg *m, int from_data) {
-    int is_eos = bus_msg_is(m, "eos"), is_abort = bus_msg_is(m, "abort");
-    if (!is_eos && !is_abort) return bus_msg_is(m, "alive") && !from_data;
-    // With a control channel, only it may end or abort the stream, and only
-    // for a producer we were told of.
+    int is_eos = bus_msg_is(m, "eos"), is_abort = bus_msg_is(m, "abort"), is_table = bus_msg_is(m, "issued");
+    if (!is_eos && !is_abort && !is_table) return bus_msg_is(m, "alive") && !from_data;
+    // With a control channel, only it may end or abort the stream or say
+    // what was issued, and only for a producer we were told of.
     if ((from_data && in->ctl) || bus_msg_src(m) >= (uint32_t)bus_eos_total(in->eos)) {
         in->spoofed++;
         return 1;
     }
-    if (is_abort) in->aborted = 1;
-    else bus_eos_note(in->eos, m);
+    if (is_table) {
+        if (in->issued && bus_issued_note(in->issued, m) < 0) in->spoofed++;   // malformed: ignored
+    } else if (is_abort) {
+        in->aborted = 1;
+    } else {
+        bus_eos_note(in->eos, m);
+    }
     return 1;
 }
 
@@ -171,6 +178,7 @@ void bus_inbox_close(bus_inbox **in) {
     for (int j = 0; j < (*in)->ndata; j++) bus_socket_close(&(*in)->data[j]);
     bus_socket_close(&(*in)->ctl);
     bus_eos_destroy(&(*in)->eos);
+    bus_issued_destroy(&(*in)->issued);
     free(*in);
     *in = NULL;
 }
@@ -179,7 +187,7 @@ struct bus_sink {
     bus_inbox *in;          // its eos tracker also says which sources have ended
     bus_acker *ack;
     bus_dedupe *seen;
-    uint64_t dups;
+    uint64_t dups, unissued, unconfirmed;
 };
 
 int bus_sink_open(bus_sink **out, const bus_sink_opts *o) {
@@ -189,10 +197,31 @@ int bus_sink_open(bus_sink **out, const bus_sink_opts *o) {
     if (!s) return VEL_ENOMEM;
     int rc = bus_dedupe_new(&s->seen);
     if (!rc) rc = bus_inbox_open(&s->in, &o->in);
+    if (!rc && s->in->ctl) rc = bus_issued_new(&s->in->issued, o->in.nproducers);
     if (!rc) rc = bus_acker_open(&s->ack, o->acks_ep, &o->in.sock);
     if (rc) { bus_sink_close(&s); return rc; }
     *out = s;
     return 0;
+}
+
+// Was (src, id) issued? 1, 0, or -1 if src's table has not arrived within
+// BUS_ISSUED_WAIT_MS (read from ctl meanwhile; eos and abort heard there
+// are noted for bus_inbox_next). Without ctl there are no tables: 1.
+static int issued(bus_inbox *in, uint32_t src, uint64_t id) {
+    if (!in->issued) return 1;
+    int ok = bus_issued_check(in->issued, src, id);
+    double t0 = vel_now();
+    while (ok < 0) {
+        int left = BUS_ISSUED_WAIT_MS - (int)((vel_now() - t0) * 1000);
+        bus_msg *c;
+        int rc = left > 0 ? bus_recv(in->ctl, &c, left) : BUS_ETIMEOUT;
+        if (rc == BUS_ETIMEOUT) return -1;
+        if (rc) continue;   // malformed: counted by the socket
+        note_control(in, c, 0);
+        bus_msg_destroy(&c);
+        ok = bus_issued_check(in->issued, src, id);
+    }
+    return ok;
 }
 
 int bus_sink_next(bus_sink *s, bus_msg **out, int timeout_ms) {
@@ -205,6 +234,18 @@ int bus_sink_next(bus_sink *s, bus_msg **out, int timeout_ms) {
         }
         int rc = bus_inbox_next(s->in, out, left);
         if (rc) return rc;
+        uint32_t src = bus_msg_src(*out);
+        uint64_t id = bus_msg_id(*out);
+        int ok = issued(s->in, src, id);
+        if (ok <= 0) {
+            // Not acked: an unissued item has nobody to ack it to, and an
+            // unconfirmed one comes again (its source re-issues it).
+            bus_msg_destroy(out);
+            if (ok < 0) { s->unconfirmed++; continue; }
+            s->unissued++;
+            return vel_fail(BUS_EUNISSUED, "item (src %u, id %llu): no source issued it", src,
+                            (unsigned long long)id);
+        }
         // An ack that cannot go out now is not an error here: the source
         // re-issues, and this sink drops the copy and acks again.
         if (!bus_eos_ended(s->in->eos, bus_msg_src(*out))) (void)bus_ack(s->ack, *out, 1000);
@@ -217,6 +258,8 @@ int bus_sink_next(bus_sink *s, bus_msg **out, int timeout_ms) {
 }
 
 uint64_t bus_sink_duplicates(const bus_sink *s) { return s->dups; }
+uint64_t bus_sink_unissued(const bus_sink *s) { return s->unissued; }
+uint64_t bus_sink_unconfirmed(const bus_sink *s) { return s->unconfirmed; }
 bus_inbox *bus_sink_inbox(bus_sink *s) { return s->in; }
 
 void bus_sink_close(bus_sink **s) {

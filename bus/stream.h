@@ -39,6 +39,29 @@ int bus_dedupe_has(const bus_dedupe *d, uint32_t src, uint64_t id);
 size_t bus_dedupe_count(const bus_dedupe *d);
 void bus_dedupe_destroy(bus_dedupe **d);
 
+// ---- issued ids (final sink) ----------------------------------------------
+// A job source publishes its job table on ctl before its first job and with
+// every heartbeat: {kind: "issued", src, n: number of jobs, ranges: [first0,
+// last0, first1, last1, ...]} (sorted runs of consecutive ids, both ends
+// included, as int64: an id above INT64_MAX travels as its two's-complement
+// bit pattern), at most BUS_ISSUED_RANGES runs per message, so a scattered
+// table takes several messages. The final sink accepts an item only if its
+// (src, id) is in that table (issue 15: an item from an unknown source or
+// with an id no source issued used to be counted).
+#define BUS_ISSUED_RANGES 1024
+typedef struct bus_issued bus_issued;
+int bus_issued_new(bus_issued **out, int nproducers);
+// 1 if m is an "issued" table (its runs are added), 0 if m is another kind,
+// VEL_ERANGE (unknown producer) or BUS_EFIELD (malformed; nothing added).
+int bus_issued_note(bus_issued *t, const bus_msg *m);
+// 1: (src, id) was issued; 0: it was not (unknown producer, or id outside a
+// complete table); -1: src's table has not (all) arrived yet.
+int bus_issued_check(const bus_issued *t, uint32_t src, uint64_t id);
+void bus_issued_destroy(bus_issued **t);
+// The runs of n distinct ids (any order) as [first, last] pairs: *ranges
+// (malloc'ed, caller frees) gets *nvals int64 values (2 per run).
+int bus_issued_encode(const uint64_t *ids, size_t n, int64_t **ranges, size_t *nvals);
+
 // ---- acknowledgements (final sink -> job sources) ---------------------------
 typedef struct bus_acker bus_acker;
 // ack_endpoints: comma-separated, the i-th is the ack endpoint of source i.
@@ -153,8 +176,17 @@ int bus_sink_open(bus_sink **out, const bus_sink_opts *o);
 // duplicates included, is acked to its source before this returns (except
 // to a source that has already ended: it has every ack it needs, and may
 // have exited, so an ack would only wait for a timeout).
+// With a ctl endpoint, only issued items are returned (bus_issued): an item
+// of an unknown source or an id outside its source's table is dropped, not
+// acked, counted (bus_sink_unissued) and BUS_EUNISSUED returned (call
+// again). An item whose source's table has not arrived yet waits for it (up
+// to BUS_ISSUED_WAIT_MS, reading ctl); if it still has not come, the item is
+// dropped without an ack (the source re-issues it; bus_sink_unconfirmed).
 int bus_sink_next(bus_sink *s, bus_msg **out, int timeout_ms);
+#define BUS_ISSUED_WAIT_MS (3 * BUS_ALIVE_EVERY_MS)
 uint64_t bus_sink_duplicates(const bus_sink *s);
+uint64_t bus_sink_unissued(const bus_sink *s);
+uint64_t bus_sink_unconfirmed(const bus_sink *s);
 bus_inbox *bus_sink_inbox(bus_sink *s);      // borrowed
 void bus_sink_close(bus_sink **s);
 

@@ -319,20 +319,21 @@ int eval_toy_main(int argc, char **argv) {
     bus_acker *ack = NULL;
     bus_eos *eos = NULL;
     bus_dedupe *dd = NULL;
+    bus_issued *iss = NULL;   // the sources' job tables: only issued items count (issue 15 item 6)
     item *items = NULL;
     int nitems = 0, cap = 0, rc = 1, e, has_z = 1;
     int64_t total = 0, dups = 0;
     if ((e = bus_socket_open(&in, BUS_PULL, &(bus_socket_opts){.allow_remote = bind_any})) || (e = bus_bind(in, in_ep)) ||
         (e = bus_socket_open(&ctl, BUS_SUB, NULL)) || (e = bus_connect(ctl, ctl_ep)) ||
         (e = bus_acker_open(&ack, acks, NULL)) || (e = bus_eos_new(&eos, sources)) ||
-        (e = bus_dedupe_new(&dd))) {
+        (e = bus_dedupe_new(&dd)) || (e = bus_issued_new(&iss, sources))) {
         fprintf(stderr, "eval: cannot set up sockets: %s\n", vel_strerror(e));
         goto done;
     }
     double last = vel_now();
     int rejected = 0;
     while (!bus_eos_done(eos)) {
-        bus_socket *socks[2] = {in, ctl};
+        bus_socket *socks[2] = {ctl, in};   // ctl first: a job table before the items it vouches for
         int which = -1;
         bus_msg *m = NULL;
         e = bus_recv_any(socks, 2, 1000, &which, &m);
@@ -345,7 +346,8 @@ int eval_toy_main(int argc, char **argv) {
         }
         last = vel_now();
         if (e) { fprintf(stderr, "eval: rejected a message: %s\n", vel_strerror(e)); continue; }
-        if (which == 1) {
+        if (which == 0) {
+            if (bus_issued_note(iss, m)) { bus_msg_destroy(&m); continue; }
             if (bus_msg_is(m, "abort")) {
                 fprintf(stderr, "eval: source %u aborted the run; no report\n", bus_msg_src(m));
                 bus_msg_destroy(&m);
@@ -377,6 +379,15 @@ int eval_toy_main(int argc, char **argv) {
                     (unsigned long long)bus_msg_id(m), (long long)bad);
             bus_msg_destroy(&m);
             rejected++;
+            continue;
+        }
+        int is = bus_issued_check(iss, bus_msg_src(m), bus_msg_id(m));
+        if (is <= 0) {   // not acked: unissued, or its table not heard yet (then its source re-issues it)
+            fprintf(stderr, is ? "eval: item (src %u, id %llu) came before its source's job table; dropped\n"
+                               : "eval: item (src %u, id %llu) was not issued by any source; rejected\n",
+                    bus_msg_src(m), (unsigned long long)bus_msg_id(m));
+            rejected += !is;
+            bus_msg_destroy(&m);
             continue;
         }
         int fresh = bus_dedupe_add(dd, bus_msg_src(m), bus_msg_id(m));
@@ -428,5 +439,6 @@ done:
     bus_acker_close(&ack);
     bus_eos_destroy(&eos);
     bus_dedupe_destroy(&dd);
+    bus_issued_destroy(&iss);
     return rc;
 }

@@ -414,7 +414,7 @@ Test(bus_header, fuzz_seed_corpus_is_valid) {
         for (int i = 0; i < nf; i++, off += 3)
             flen[i] = (size_t)buf[off] | (size_t)buf[off + 1] << 8 | (size_t)buf[off + 2] << 16;
         bus_header h;
-        bus_limits lim = {4096, 1 << 20};
+        bus_limits lim = {.max_header = 4096, .max_total = 1 << 20};
         int rc = bus_header_decode(buf + off, n - off, flen, nf, &lim, &h);
         cr_assert_eq(rc, 0, "%s: %s", names[k], vel_strerror(rc));
         cr_assert_str_eq(h.kind, !strcmp(names[k], "halfs") ? "points" : names[k]);
