@@ -21,11 +21,13 @@
 //   owns; bus_stats.realigned counts those copies.
 //
 // Validation: bus_recv checks every message (header size cap, version,
-// dtype, rank <= 8, shape x dtype size == frame length, total size cap, which
-// is also ZMQ_MAXMSGSIZE) before anything reads the payload. A bad message is
-// dropped, counted in the socket's stats, and its code returned; the socket
-// stays usable, so a server loop just logs and continues. A single frame over
-// ZMQ_MAXMSGSIZE never reaches bus_recv: ZeroMQ drops that connection itself.
+// dtype, rank <= 8, shape x dtype size == frame length, frame cap, total size
+// cap) before anything reads the payload. A bad message is dropped, counted
+// in the socket's stats, and its code returned; the socket stays usable, so a
+// server loop just logs and continues. A frame over the frame cap
+// (ZMQ_MAXMSGSIZE) never reaches bus_recv: ZeroMQ refuses it as it arrives
+// and drops that connection (bus/header.h says why the total cannot be
+// enforced that way).
 //
 // Intended wiring of the toy pipeline (job source -> N sample workers ->
 // M decode workers -> 1 eval sink); "bind" ends are fixed, "connect" ends
@@ -152,7 +154,7 @@ typedef enum { BUS_PUSH, BUS_PULL, BUS_PUB, BUS_SUB, BUS_ROUTER, BUS_DEALER } bu
 #define BUS_PEER_MAX 256   // bytes of a ROUTER peer identity
 
 typedef struct {
-    bus_limits limits;  // zeros = defaults (64 KiB header, 1 GiB total)
+    bus_limits limits;  // zeros = defaults (64 KiB header, 1 GiB total, 256 MiB per frame)
     int hwm;            // send and receive high-water mark in messages; 0 = ZeroMQ's 1000
     int linger_ms;      // on close, how long unsent messages may wait; 0 = default 1000, <0 = drop
     int allow_remote;   // bind tcp:// on addresses other than 127.0.0.1 (explicit choice)
