@@ -10,6 +10,7 @@ PKGS=(
   libcriterion-dev
   libopenmpi-dev openmpi-bin
   python3 python3-numpy python3-scipy python3-pil
+  python3-zmq python3-msgpack python3-lmdb
   dataset-fashion-mnist
 )
 missing=()
