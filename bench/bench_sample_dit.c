@@ -114,7 +114,7 @@ int main(int argc, char **argv) {
         else { fprintf(stderr, "usage: bench_sample_dit [--n N] [--steps S] [--depth D] [--hidden H] [--heads K] "
                        "[--job-size J] [--batch B]\n"); return 2; }
     }
-    if (n < 1 || steps < 1 || job < 1 || batch < 1 || ldit_config_validate(&c, NULL, 0)) {
+    if (n < 1 || steps < 1 || job < 1 || batch < 1 || ldit_config_validate(&c)) {
         fprintf(stderr, "bench_sample_dit: bad sizes\n");
         return 2;
     }

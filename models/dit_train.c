@@ -8,6 +8,7 @@
 #include "core/base.h"
 #include "core/philox.h"
 #include "models/sampler.h"
+#include "nn/backend.h"
 #include "nn/loss.h"
 
 const char *dit_time_name(dit_time_mode m) {
@@ -162,7 +163,9 @@ int dit_loss_backward(dit_trainer *tr, const float *x1, const int32_t *y, int B,
 int dit_velocity(void *ctx, float *v, const float *x, double t, const int32_t *y, int64_t n) {
     dit_vel_ctx *c = ctx;
     for (int64_t i = 0; i < n; i++) c->t[i] = (float)t;
-    return ldit_forward(c->m, v, x, c->t, y, NULL, (int)n);
+    int e = ldit_forward(c->m, v, x, c->t, y, NULL, (int)n);
+    // on the GPU: v is only valid if no op failed (0 at once on the CPU)
+    return e ? e : nn_sync();
 }
 
 int dit_euler_sample(ldit *m, float *x, const int32_t *y, int B, int steps, uint64_t seed) {

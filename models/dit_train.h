@@ -88,7 +88,9 @@ int dit_loss_forward(dit_trainer *tr, const float *x1, const int32_t *y, int B, 
 
 // models/sampler.h's smp_velocity_fn over an ldit: every row of the call at
 // the same t. ctx is a dit_vel_ctx whose t holds room for the largest n the
-// sampler passes (2 x batch under guidance).
+// sampler passes (2 x batch under guidance). The model may be on the GPU
+// (ldit_to_device): x and v stay host arrays, staged by ldit_forward, and a
+// device failure is returned (nn_sync) instead of a wrong v.
 typedef struct { ldit *m; float *t; } dit_vel_ctx;
 int dit_velocity(void *ctx, float *v, const float *x, double t, const int32_t *y, int64_t n);
 

@@ -12,6 +12,9 @@
 #include "nn/activation.h"
 #include "nn/attention.h"
 #include "core/base.h"
+#include "core/error.h"
+#include "nn/backend.h"
+#include "nn/device.h"
 #include "nn/elementwise.h"
 #include "nn/embed.h"
 #include "nn/linear.h"
@@ -19,6 +22,7 @@
 #include "nn/norm.h"
 #include "core/philox.h"
 #include "nn/rope.h"
+#include "nn/rows.h"
 #include "nn/shape_ops.h"
 #include "nn/swiglu.h"
 
@@ -49,6 +53,7 @@ struct ldit_acts {
     int32_t *y;
     uint8_t *drop;
     float *qn_tmp;
+    float *io_x, *io_t, *io_v;   // on the GPU only: host inputs/outputs staged here
     // backward scratch
     float *dres, *dy, *dxm, *dxn, *dqkv, *datt, *dx12, *dh, *dtmp, *dtmp2, *dada,
           *dsc, *dc, *dt1s, *dt1, *dotok, *dxtok;
@@ -81,7 +86,7 @@ int ldit_config_preset(const char *name, ldit_config *out) {
     return LDIT_ECONFIG;
 }
 
-int ldit_config_validate(const ldit_config *c, char *msg, size_t n) {
+int ldit_config_validate(const ldit_config *c) {
     const char *why = NULL;
     char buf[160];
     if (c->depth < 1 || c->depth > 256) why = "depth must be in 1..256";
@@ -97,8 +102,7 @@ int ldit_config_validate(const ldit_config *c, char *msg, size_t n) {
     else if (c->in_channels < 1) why = "in_channels must be positive";
     else if (c->num_classes < 1) why = "num_classes must be positive";
     else if ((int64_t)ldit_tokens(c) * c->hidden > (1LL << 30)) why = "tokens x hidden too large";
-    if (why && msg && n) snprintf(msg, n, "lightningdit config: %s", why);
-    return why ? LDIT_ECONFIG : 0;
+    return why ? vel_fail(LDIT_ECONFIG, "%s", why) : 0;
 }
 
 // ---- parameters ---------------------------------------------------------
@@ -154,7 +158,7 @@ static void declare(param_table *pt, const ldit_config *c, struct ldit_acts *A) 
 }
 
 int64_t ldit_param_count(const ldit_config *c) {
-    if (ldit_config_validate(c, NULL, 0)) return -1;
+    if (ldit_config_validate(c)) return -1;
     struct ldit_acts A;
     A.bp = xcalloc(c->depth, sizeof *A.bp);
     param_table pt;
@@ -250,6 +254,11 @@ static void carve(arena *ar, ldit *m) {
     A->ada_f = arena_floats(ar, B * 2 * D);
     A->otok = arena_floats(ar, N * P);
     A->qn_tmp = c->qk_norm ? arena_floats(ar, N * D) : NULL;
+    const int staged = m->dev == DEVICE_CUDA;   // the CPU layout is unchanged
+    const size_t X = B * (size_t)c->in_channels * c->input_size * c->input_size;
+    A->io_x = staged ? arena_floats(ar, X) : NULL;
+    A->io_t = staged ? arena_floats(ar, B) : NULL;
+    A->io_v = staged ? arena_floats(ar, X) : NULL;
     // backward scratch, shared by all blocks
     A->dres = arena_floats(ar, N * D);
     A->dy = arena_floats(ar, N * D);
@@ -272,17 +281,14 @@ static void carve(arena *ar, ldit *m) {
 
 int ldit_create(ldit **out, const ldit_config *cfg, int Bmax) {
     *out = NULL;
-    char msg[200];
-    if (ldit_config_validate(cfg, msg, sizeof msg)) {
-        fprintf(stderr, "%s\n", msg);
-        return LDIT_ECONFIG;
-    }
-    if (Bmax < 1) return LDIT_EBATCH;
+    if (ldit_config_validate(cfg)) return LDIT_ECONFIG;
+    if (Bmax < 1) return vel_fail(LDIT_EBATCH, "Bmax %d", Bmax);
     ldit *m = xcalloc(1, sizeof *m);
     m->cfg = *cfg;
     m->Bmax = Bmax;
     m->T = ldit_tokens(cfg);
     m->H = ldit_mlp_hidden(cfg);
+    m->drop_host = xcalloc((size_t)Bmax, 1);
     m->a = xcalloc(1, sizeof *m->a);
     m->a->bp = xcalloc(cfg->depth, sizeof *m->a->bp);
     m->a->ba = xcalloc(cfg->depth, sizeof *m->a->ba);
@@ -304,11 +310,60 @@ int ldit_create(ldit **out, const ldit_config *cfg, int Bmax) {
     return 0;
 }
 
+// The fixed tables, computed on the host and copied to wherever the arena is.
+static int upload_tables(ldit *m) {
+    const ldit_config *c = &m->cfg;
+    const int S = c->input_size / c->patch, HD = c->hidden / c->heads;
+    const size_t npe = (size_t)m->T * c->hidden, nr = (size_t)m->T * HD;
+    float *pe = malloc(sizeof(float) * npe), *rc = malloc(sizeof(float) * nr), *rs = malloc(sizeof(float) * nr);
+    int e = VEL_ENOMEM;
+    if (pe && rc && rs) {
+        pos_embed_2d(pe, S, S, c->hidden);
+        rope2d_tables(rc, rs, S, S, HD, ROPE_THETA);
+        e = device_copy(m->pos_embed, pe, sizeof(float) * npe);
+        if (!e) e = device_copy(m->rope_cos, rc, sizeof(float) * nr);
+        if (!e) e = device_copy(m->rope_sin, rs, sizeof(float) * nr);
+    } else {
+        vel_fail(e, "lightningdit tables");
+    }
+    free(pe); free(rc); free(rs);
+    return e;
+}
+
+int ldit_to_device(ldit *m, device_kind kind) {
+    if (kind == m->dev) return 0;
+    const device_kind old = m->dev;
+    int e = param_table_move(&m->pt, kind);
+    if (e) return e;
+    arena na;
+    m->dev = kind;   // carve() lays out the staging buffers for the GPU
+    arena_measure(&na);
+    carve(&na, m);
+    e = arena_commit_on(&na, kind);
+    if (!e) {
+        carve(&na, m);
+        e = upload_tables(m);
+        if (e) arena_free(&na);
+    }
+    if (e) {   // back as it was: the old arena's views, the parameters where they were
+        m->dev = old;
+        carve(&m->act, m);
+        param_table_move(&m->pt, old);
+        return e;
+    }
+    arena_free(&m->act);
+    m->act = na;
+    m->act_bytes = na.size;
+    m->lastB = 0;
+    return 0;
+}
+
 void ldit_destroy(ldit **pm) {
     ldit *m = *pm;
     if (!m) return;
     param_table_free(&m->pt);
     arena_free(&m->act);
+    free(m->drop_host);
     if (m->a) { free(m->a->bp); free(m->a->ba); free(m->a); }
     free(m);
     *pm = NULL;
@@ -319,17 +374,25 @@ void ldit_destroy(ldit **pm) {
 #define PV(i) param_data(&m->pt, (i))
 #define PG(i) param_grad(&m->pt, (i))
 
-// Copies the D-wide slot s (0 q, 1 k, 2 v) of packed qkv rows into / out of
-// a contiguous (N, D) buffer.
+// The D-wide slot s (0 q, 1 k, 2 v) of packed qkv rows into / out of a
+// contiguous (N, D) buffer (nn/rows.h, so it runs where the model lives).
 static void slot_get(float *dst, const float *qkv, int N, int D, int s) {
-#pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++)
-        memcpy(dst + (size_t)n * D, qkv + (size_t)n * 3 * D + (size_t)s * D, sizeof(float) * D);
+    rows_copy_forward(dst, qkv + (size_t)s * D, N, D, D, 3 * D);
 }
 static void slot_put(float *qkv, const float *src, int N, int D, int s) {
-#pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++)
-        memcpy(qkv + (size_t)n * 3 * D + (size_t)s * D, src + (size_t)n * D, sizeof(float) * D);
+    rows_copy_forward(qkv + (size_t)s * D, src, N, D, 3 * D, D);
+}
+
+// Copies and fills inside a step go where the memory lives (nn/device.h);
+// a failure becomes the op API's sticky error, read by the caller's nn_sync
+// like any op's (nn/backend.h), so a step never half-reports.
+static void copy(void *dst, const void *src, size_t bytes) {
+    int e = device_copy(dst, src, bytes);
+    if (e) nn_fail(e, "lightningdit", vel_error_detail());
+}
+static void zero(float *p, size_t n) {
+    int e = device_zero(p, n * sizeof(float));
+    if (e) nn_fail(e, "lightningdit", vel_error_detail());
 }
 
 static void block_forward(ldit *m, int l, int B, float *x_next) {
@@ -374,10 +437,24 @@ int ldit_forward(ldit *m, float *v, const float *x, const float *t,
     if (B < 1 || B > m->Bmax) return LDIT_EBATCH;
     const int T = m->T, N = B * T, D = c->hidden, S = c->input_size, p = c->patch;
     const int C = c->in_channels, P = p * p * C;
-    if (label_embed_forward(A->yemb, PV(A->ytab), y, drop, B, D, c->num_classes))
-        return LDIT_ELABEL;
-    memcpy(A->y, y, sizeof(int32_t) * B);
-    for (int b = 0; b < B; b++) A->drop[b] = drop ? (drop[b] != 0) : 0;
+    // Labels arrive on the host: checked here, before anything is written,
+    // then copied next to the model (the device op cannot check them).
+    for (int b = 0; b < B; b++) {
+        const int r = (drop && drop[b]) ? c->num_classes : y[b];
+        if (r < 0 || r > c->num_classes) return LDIT_ELABEL;
+        m->drop_host[b] = drop ? (drop[b] != 0) : 0;
+    }
+    copy(A->y, y, sizeof(int32_t) * B);
+    copy(A->drop, m->drop_host, (size_t)B);
+    label_embed_forward(A->yemb, PV(A->ytab), A->y, A->drop, B, D, c->num_classes);
+    // Host x, t, v of a model on the GPU go through its staging buffers.
+    const size_t X = (size_t)B * C * S * S;
+    float *vout = v;
+    if (m->dev == DEVICE_CUDA) {
+        if (!nn_on_device(x)) { copy(A->io_x, x, sizeof(float) * X); x = A->io_x; }
+        if (!nn_on_device(t)) { copy(A->io_t, t, sizeof(float) * B); t = A->io_t; }
+        if (!nn_on_device(v)) vout = A->io_v;
+    }
     // conditioning c = t_emb + y_emb, and SiLU(c) for every adaLN Linear
     timestep_embedding(A->temb_in, t, B, FREQ_DIM, MAX_PERIOD);
     linear_forward(A->t1, A->temb_in, PV(A->t0_w), PV(A->t0_b), B, FREQ_DIM, D);
@@ -389,12 +466,8 @@ int ldit_forward(ldit *m, float *v, const float *x, const float *t,
     patchify_forward(A->xtok, x, B, C, S, S, p, PATCH_CPQ);
     float *x0 = A->ba[0].x_in;
     linear_forward(x0, A->xtok, PV(A->xe_w), PV(A->xe_b), N, P, D);
-#pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) {
-        const float *pe = m->pos_embed + (size_t)(n % T) * D;
-        float *r = x0 + (size_t)n * D;
-        for (int d = 0; d < D; d++) r[d] += pe[d];
-    }
+    // + pos_embed (T, D), the same row for every image: a (B, T*D) bias
+    add_channel_bias_forward(x0, x0, m->pos_embed, B, T * D, 1);
     for (int l = 0; l < c->depth; l++)
         block_forward(m, l, B, l + 1 < c->depth ? A->ba[l + 1].x_in : A->x_out);
     // final layer: (shift, scale) = Linear(SiLU(c)); Linear(modulate(RMSNorm(x)))
@@ -402,14 +475,13 @@ int ldit_forward(ldit *m, float *v, const float *x, const float *t,
     rmsnorm_forward(A->xnf, A->rstd_f, A->x_out, PV(A->nf_w), N, D, NORM_EPS);
     modulate_forward(A->xmf, A->xnf, A->ada_f, A->ada_f + D, B, T, D, 2 * D);
     linear_forward(A->otok, A->xmf, PV(A->fl_w), PV(A->fl_b), N, D, P);
-    unpatchify_forward(v, A->otok, B, C, S, S, p, PATCH_PQC);
+    unpatchify_forward(vout, A->otok, B, C, S, S, p, PATCH_PQC);
+    if (vout != v) copy(v, vout, sizeof(float) * X);
     m->lastB = B;
     return 0;
 }
 
 // ---- backward -------------------------------------------------------------
-
-static void zero(float *p, size_t n) { memset(p, 0, n * sizeof(float)); }
 
 // On entry A->dres = d(block output); on exit d(block input).
 static void block_backward(ldit *m, int l, int B) {
@@ -467,7 +539,12 @@ void ldit_backward(ldit *m, float *dx, const float *dv) {
     CHECK(B >= 1);
     const int T = m->T, N = B * T, D = c->hidden, S = c->input_size, p = c->patch;
     const int C = c->in_channels, P = p * p * C;
-    const size_t ND = (size_t)N * D;
+    const size_t ND = (size_t)N * D, X = (size_t)B * C * S * S;
+    float *dxs = dx;   // host dv / dx of a model on the GPU: staged like the forward's
+    if (m->dev == DEVICE_CUDA) {
+        if (!nn_on_device(dv)) { copy(A->io_v, dv, sizeof(float) * X); dv = A->io_v; }
+        if (dx && !nn_on_device(dx)) { copy(A->io_x, dx, sizeof(float) * X); dxs = A->io_x; }
+    }
     // final layer
     zero(A->dotok, (size_t)N * P);
     unpatchify_backward(A->dotok, dv, B, C, S, S, p, PATCH_PQC);
@@ -485,7 +562,8 @@ void ldit_backward(ldit *m, float *dx, const float *dv) {
     if (dx) zero(A->dxtok, (size_t)N * P);
     linear_backward(dx ? A->dxtok : NULL, PG(A->xe_w), PG(A->xe_b), A->dres, A->xtok,
                     PV(A->xe_w), N, P, D);
-    if (dx) patchify_backward(dx, A->dxtok, B, C, S, S, p, PATCH_CPQ);
+    if (dx) patchify_backward(dxs, A->dxtok, B, C, S, S, p, PATCH_CPQ);
+    if (dxs != dx) copy(dx, dxs, sizeof(float) * X);
     // conditioning
     zero(A->dc, (size_t)B * D);
     silu_backward(A->dc, A->dsc, A->c, (int64_t)B * D);
@@ -504,8 +582,8 @@ int ldit_block_forward(ldit *m, int l, float *x_out, const float *x_in, const fl
     m->lastB = 0;   // the model's forward state is no longer valid
     if (B < 1 || B > m->Bmax) return LDIT_EBATCH;
     const size_t D = m->cfg.hidden;
-    memcpy(m->a->ba[l].x_in, x_in, sizeof(float) * B * m->T * D);
-    memcpy(m->a->sc, sc, sizeof(float) * B * D);
+    copy(m->a->ba[l].x_in, x_in, sizeof(float) * B * m->T * D);
+    copy(m->a->sc, sc, sizeof(float) * B * D);
     block_forward(m, l, B, x_out);
     return 0;
 }
@@ -514,7 +592,7 @@ void ldit_block_backward(ldit *m, int l, float *dx_in, float *dsc, const float *
     CHECK(l >= 0 && l < m->cfg.depth && B >= 1 && B <= m->Bmax);
     struct ldit_acts *A = m->a;
     const size_t D = m->cfg.hidden, ND = (size_t)B * m->T * D;
-    memcpy(A->dres, dx_out, sizeof(float) * ND);
+    copy(A->dres, dx_out, sizeof(float) * ND);
     zero(A->dsc, (size_t)B * D);
     block_backward(m, l, B);
     if (dx_in) add_inplace(dx_in, A->dres, (int64_t)ND);

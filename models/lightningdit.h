@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "nn/arena.h"
+#include "nn/device.h"
 #include "nn/params.h"
 
 enum {
@@ -58,9 +59,9 @@ typedef struct {
 // classes, no qk norm; "tiny" (2, 64, 4 heads, patch 1, 4 x 8 x 8, 10
 // classes). Returns 0 or LDIT_ECONFIG (unknown name).
 int ldit_config_preset(const char *name, ldit_config *out);
-// 0 if usable; otherwise LDIT_ECONFIG and, when msg is not NULL, a sentence
-// saying which field is wrong.
-int ldit_config_validate(const ldit_config *c, char *msg, size_t msg_len);
+// 0 if usable; otherwise LDIT_ECONFIG with a vel_fail detail saying which
+// field is wrong (core/error.h: vel_errmsg(LDIT_ECONFIG) prints it).
+int ldit_config_validate(const ldit_config *c);
 int ldit_mlp_hidden(const ldit_config *c);      // int(2/3 * 4D)
 int ldit_tokens(const ldit_config *c);          // (input_size / patch)^2
 // Parameter count without allocating anything (declaration pass only).
@@ -78,14 +79,25 @@ typedef struct {
     float *pos_embed;    // (T, D) in `act`
     float *rope_cos, *rope_sin;   // (T, HD) in `act`
     int lastB;           // batch of the last forward (backward uses it)
+    device_kind dev;     // where pt and act live (ldit_to_device)
+    uint8_t *drop_host;  // (Bmax) host: the dropout flags before they are copied
 } ldit;
 
 // Builds the model for batches up to Bmax: declares and allocates the
 // parameters (zero until ldit_init_params or a checkpoint load) and the
-// activation arena. Returns 0, LDIT_ECONFIG or VEL_ENOMEM. Free with
+// activation arena. Returns 0, LDIT_ECONFIG, LDIT_EBATCH or VEL_ENOMEM
+// (with a vel_fail detail). Free with
 // ldit_destroy.
 int ldit_create(ldit **out, const ldit_config *cfg, int Bmax);
 void ldit_destroy(ldit **m);
+// Moves the parameters (values, grads) and the activation arena to kind
+// (DEVICE_CUDA after device_activate, or back to DEVICE_CPU), keeping the
+// parameter values; the fixed tables are computed on the host and copied.
+// Every op of forward/backward then runs there (nn/backend.h); pointers
+// taken from m->pt before must be read again. Optimizer and EMA state follow
+// the parameters when created after this call. 0 or a device code (the
+// model is unchanged on failure).
+int ldit_to_device(ldit *m, device_kind kind);
 // DiT's initialize_weights: Linears xavier-uniform (the patch conv on its
 // (D, C*p*p) view) with zero bias; label table and both t-MLP weights
 // N(0, 0.02); every adaLN_modulation Linear and final_layer.linear zero
@@ -97,17 +109,25 @@ void ldit_init_params(ldit *m, uint64_t seed);
 // drop[b] != 0 replaces y[b] by the null class (the caller's label dropout).
 // Activations are kept for ldit_backward. Returns 0, LDIT_EBATCH (B > Bmax
 // or B < 1) or LDIT_ELABEL (nothing computed).
+// Where things live: y and drop are always host arrays (checked here, then
+// copied next to the model). x, t and v may be host or device memory; for a
+// model on the GPU host ones are staged through device buffers (one copy
+// each way, and the call then waits for the result). Device failures inside
+// the step are the op API's sticky error: call nn_sync() (nn/backend.h) after
+// the step and before trusting its numbers.
 int ldit_forward(ldit *m, float *v, const float *x, const float *t,
                  const int32_t *y, const uint8_t *drop, int B);
 // Gradient of sum(dv .* v) for the last forward: parameter grads +=, and
 // dx (B,C,S,S) += if dx is not NULL. The last forward must have succeeded
-// (CHECKed), and the parameters must not have changed since.
+// (CHECKed), and the parameters must not have changed since. dv and dx may
+// be host or device memory, as x and v of the forward.
 void ldit_backward(ldit *m, float *dx, const float *dv);
 
 // One block alone (tests, profiling): x_out (B,T,D) = block l applied to
 // x_in (B,T,D) with sc = SiLU(c) (B,D). Uses (and overwrites) the model's
 // activations of block l and its SiLU(c) buffer, so it must not be mixed with
-// a pending ldit_forward/ldit_backward pair. Returns 0 or LDIT_EBATCH.
+// a pending ldit_forward/ldit_backward pair. Buffers must live where the model
+// does. Returns 0 or LDIT_EBATCH.
 int ldit_block_forward(ldit *m, int l, float *x_out, const float *x_in, const float *sc, int B);
 // Backward of the last ldit_block_forward of block l: dx_in (B,T,D) +=,
 // dsc (B,D) +=, and block l's parameter gradients +=.

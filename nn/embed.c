@@ -1,6 +1,8 @@
 // embed.c: the embed ops of nn/embed.h, dispatched by where their pointers live
 // (nn/backend.h): host -> nn/cpu/embed.c; device -> nn/cuda/embed.cu for the
-// timestep embedding, no CUDA implementation yet for the others (sticky error).
+// timestep and label embeddings (on the device the labels are not range-checked:
+// callers check them on the host first, nn/cuda/ops.h); the 2-D position table
+// has no CUDA implementation (sticky error: compute it on the host and copy).
 #include "nn/embed.h"
 
 #include "nn/backend.h"
@@ -21,7 +23,8 @@ int label_embed_forward(float *out, const float *table, const int32_t *y, const 
                         int B, int D, int num_classes) {
     int w = NN_WHERE(out, table, y, drop);
     if (w == NN_HOST) return label_embed_forward_cpu(out, table, y, drop, B, D, num_classes);
-    return w == NN_DEVICE ? NN_NO_CUDA() : nn_pending_error();
+    return w == NN_DEVICE ? NN_CUDA(label_embed_forward_cuda(NN_CTX, out, table, y, drop, B, D, num_classes))
+                          : nn_pending_error();
 }
 
 void label_embed_backward(float *dtable, const float *dout, const int32_t *y, const uint8_t *drop,
@@ -30,7 +33,7 @@ void label_embed_backward(float *dtable, const float *dout, const int32_t *y, co
     if (w == NN_HOST)
         label_embed_backward_cpu(dtable, dout, y, drop, B, D, num_classes);
     else if (w == NN_DEVICE)
-        NN_NO_CUDA();
+        NN_CUDA(label_embed_backward_cuda(NN_CTX, dtable, dout, y, drop, B, D, num_classes));
 }
 
 void pos_embed_2d(float *out, int H, int W, int D) {

@@ -25,7 +25,10 @@ void timestep_embedding(float *out, const float *t, int B, int dim, double max_p
 // out (B, D) = table[row_b], row_b = num_classes if drop && drop[b], else y[b].
 // table (num_classes + 1, D); y (B) may also hold num_classes (the null id).
 // Returns 0, or VEL_ERANGE (nothing written) if some used y[b] is outside
-// [0, num_classes]: labels come from data files.
+// [0, num_classes]: labels come from data files. On the device (y, drop in
+// device memory) the range is not checked (reading the labels back would
+// stall the stream): check them on the host first; an out-of-range row is
+// written as zeros there.
 int label_embed_forward(float *out, const float *table, const int32_t *y,
                         const uint8_t *drop, int B, int D, int num_classes);
 // dtable[row_b] += dout[b], rows added in batch order (deterministic).

@@ -18,6 +18,7 @@
 #include "nn/modulate.h"
 #include "nn/norm.h"
 #include "nn/rope.h"
+#include "nn/rows.h"
 #include "nn/shape_ops.h"
 #include "nn/swiglu.h"
 
@@ -181,5 +182,11 @@ void maxpool2d_forward_cpu(float *out, const float *inp, int B, int C, int H, in
 void avgpool2d_forward_cpu(float *out, const float *inp, int B, int C, int H, int W, int k,
                            int stride, int pad, int count_include_pad);
 void pool_global_avg_cpu(float *out, const float *inp, int B, int C, int HW);
+
+// ---- rows (nn/rows.h; nn/cpu/rows.c)
+void rows_copy_forward_cpu(float *out, const float *inp, int N, int W, int out_stride,
+                           int inp_stride);
+void rows_copy_backward_cpu(float *dinp, const float *dout, int N, int W, int out_stride,
+                            int inp_stride);
 
 #endif

@@ -20,7 +20,7 @@
 // give identical bits.
 //
 // Not here yet: KL / VE / magnitude losses and the reparameterisation, loss
-// values on the device, batch norm, label embeddings and the 2-D position
+// values on the device, batch norm and the 2-D position
 // table (computed on the host), Muon, bf16 variants of the non-GEMM ops, a
 // tiled (flash) attention. The op API reports these by name (nn/backend.h).
 // Call only under #ifdef VEL_HAVE_CUDA: libvelcuda.a exists only then (vcuda.h).
@@ -175,6 +175,16 @@ int cosine_loss_backward_cuda(vcuda_ctx *ctx, float *dpred, float *dtarget, cons
 // ---- embeddings (nn/embed.h) ---------------------------------------------------
 int timestep_embedding_cuda(vcuda_ctx *ctx, float *out, const float *t, int B, int dim,
                             double max_period);
+// Label embedding with y (int32) and drop (uint8, or NULL) on the device. The
+// labels' range is NOT checked here (that would need them on the host): the
+// caller validates them first (ldit_forward does, on its host copy); a row
+// outside [0, num_classes] is written as zeros / gets no gradient, never read
+// out of bounds. Backward adds rows in batch order per column (deterministic,
+// the CPU's order).
+int label_embed_forward_cuda(vcuda_ctx *ctx, float *out, const float *table, const int32_t *y,
+                             const uint8_t *drop, int B, int D, int num_classes);
+int label_embed_backward_cuda(vcuda_ctx *ctx, float *dtable, const float *dout, const int32_t *y,
+                              const uint8_t *drop, int B, int D, int num_classes);
 
 // ---- EMA (nn/ema.h), on the flat buffers of n floats ------------------------------
 int ema_update_cuda(vcuda_ctx *ctx, float *shadow, const float *values, int64_t n, double decay);
@@ -197,6 +207,12 @@ int optim_step_cuda(vcuda_ctx *ctx, optim *o, const param_table *pt, float *valu
 // (sums of squares in double over OPTIM_CLIP_SLICES slices, summed in slice
 // order on the host, so this waits for the stream); grads scaled as nn/optim.h.
 int clip_grad_norm_cuda(vcuda_ctx *ctx, float *grads, int64_t n, float max_norm, float *norm);
+
+// ---- rows (nn/rows.h) -----------------------------------------------------------
+int rows_copy_forward_cuda(vcuda_ctx *ctx, float *out, const float *inp, int N, int W,
+                           int out_stride, int inp_stride);
+int rows_copy_backward_cuda(vcuda_ctx *ctx, float *dinp, const float *dout, int N, int W,
+                            int out_stride, int inp_stride);
 
 #ifdef __cplusplus
 }

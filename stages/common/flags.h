@@ -45,8 +45,10 @@ int flag_device(const char *stage, const char *text, device_kind *kind, int *ind
 // model's tensors still live where the model puts them). Prints
 // "STAGE: --device cuda: ..." and returns FLAG_EUSAGE when it is not usable
 // (asking for a GPU the machine does not have is the caller's mistake).
-// Today it also refuses a usable GPU: no stage places its model in device
-// memory yet, and computing on the CPU instead would hide that.
+// It also refuses a usable GPU: the stages that use it do not place their
+// model in device memory, and computing on the CPU instead would hide that.
+// (train --model dit and sample --model dit do: they parse with flag_device
+// and activate the device themselves.)
 int flag_device_use(const char *stage, const char *text);
 
 // ---- whole command lines --------------------------------------------------

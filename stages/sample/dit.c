@@ -128,9 +128,8 @@ static int dit_load(ldit **out, const char *path, int bmax, char *msg, size_t ca
         }
     st_close(&f);
     if (rc) return rc;
-    char why[200];
-    if (ldit_config_validate(&c, why, sizeof why)) {
-        snprintf(msg, cap, "%s: %s", path, why);
+    if (ldit_config_validate(&c)) {
+        snprintf(msg, cap, "%s: %s", path, vel_error_detail());
         return LDIT_ECONFIG;
     }
     if ((rc = ldit_create(out, &c, bmax))) { snprintf(msg, cap, "%s: %s", path, vel_strerror(rc)); return rc; }
@@ -222,6 +221,8 @@ typedef struct {
     int use_ema, sources, steps, batch, die_after;
     double shift;
     smp_opts so;
+    device_kind dev;   // --device (parsed; the worker activates it)
+    int dev_index;
 } worker_opts;
 
 static int run_worker(const worker_opts *o) {
@@ -234,6 +235,19 @@ static int run_worker(const worker_opts *o) {
     if (rc) {
         fprintf(stderr, "sample: cannot load the DiT: %s\n", msg);
         return rc == VEL_ENOMEM ? 1 : 2;   // a missing or wrong checkpoint is an input error
+    }
+    if (o->dev == DEVICE_CUDA) {   // the model, then every forward, on the GPU
+        if (device_activate(o->dev, o->dev_index, msg, sizeof msg)) {
+            fprintf(stderr, "sample: %s\n", msg);
+            ldit_destroy(&c.m);
+            return 2;
+        }
+        if ((rc = ldit_to_device(c.m, DEVICE_CUDA))) {
+            fprintf(stderr, "sample: placing the DiT on the GPU: %s\n", vel_errmsg(rc));
+            ldit_destroy(&c.m);
+            device_release();
+            return 1;
+        }
     }
     const ldit_config *mc = &c.m->cfg;
     fprintf(stderr, "[sample worker] %s (%s weights): depth %d, hidden %d, %d x %d x %d latents, %d classes\n",
@@ -269,6 +283,7 @@ static int run_worker(const worker_opts *o) {
 done:
     free(ts); free(c.vel.t); free(c.scratch); free(c.x); free(c.y);
     ldit_destroy(&c.m);
+    device_release();
     return rc;
 }
 
@@ -326,7 +341,7 @@ int sample_dit_main(int argc, char **argv) {
         case 'b': if (flag_int(STAGE, "--batch", optarg, 1, DIT_MAX_BATCH, &w.batch)) return 2; break;
         case 'P': if (flag_int(STAGE, "--sources", optarg, 1, DIT_MAX_SOURCES, &w.sources)) return 2; break;
         case 'X': if (flag_int(STAGE, "--die-after", optarg, 0, INT_MAX, &w.die_after)) return 2; break;
-        case 'x': if (flag_device_use(STAGE, optarg)) return 2; break;
+        case 'x': if (flag_device(STAGE, optarg, &w.dev, &w.dev_index)) return 2; break;
         case 'h': help(); return 0;
         default: fprintf(stderr, "sample: unknown or incomplete option '%s' (see --help)\n", argv[optind - 1]); return 2;
         }

@@ -27,7 +27,9 @@
 
 #include "core/base.h"
 #include "dist/dist.h"
+#include "nn/backend.h"
 #include "nn/checkpoint.h"
+#include "nn/device.h"
 #include "nn/schedule.h"
 #include "stages/common/flags.h"
 #include "stages/train/dit.h"
@@ -63,7 +65,8 @@ static void help(void) {
            "  --sample-steps N (50 Euler steps)  --tokenizer PREFIX (decode the preview samples)\n"
            "  --log-every N (10 steps per log.jsonl line)  --progress S (seconds between reports, 5)\n"
            "  --resume           continue the run in --out bit-exactly (same flags and cache)\n"
-           DEVICE_HELP
+           "  --device cpu|cuda[:N]  where to train (default cpu). cuda: parameters, AdamW state,\n"
+           "                     EMA and activations on the GPU, fp32; one rank (no NCCL yet), AdamW only\n"
            "Writes DIR/config.json, log.jsonl, dit.safetensors, dit.optim.safetensors,\n"
            "dit-ema.safetensors (EMA weights: sample from these), samples-STEP.png, loss.png.\n"
            "Many ranks: mpirun -np W train --model dit ... (Open MPI; --batch is the global batch).\n");
@@ -124,7 +127,7 @@ static int parse(int argc, char **argv, dit_opts *o, int *ovr) {
         FLAG_INT_("sample-steps", &o->sample_steps, 1, 10000), FLAG_STR_("tokenizer", &o->tokenizer),
         FLAG_I64_("log-every", &o->log_every, 1, DIT_MAX_STEPS),
         FLAG_F64_("progress", &o->progress_s, 0, INFINITY, FLAG_OPEN_LO), FLAG_BOOL_("resume", &o->resume),
-        FLAG_DEVICE_};
+        FLAG_STR_("device", &o->device)};
     if (flag_parse("train", argc, argv, F, FLAG_COUNT(F), &help_asked, &operands)) return 2;
     if (help_asked) return 1;
     if (list) return 3;
@@ -180,12 +183,15 @@ typedef struct {
     loader *ld;
     float *z;
     dit_meta meta;
+    device_kind dev;
+    dit_mirror mirror;   // host copy for checkpoints of a GPU run
     FILE *log;
     char prefix[1100], path[1200];
 } run_t;
 
 static void run_close(run_t *r) {
     loader_destroy(&r->ld);
+    dit_mirror_free(&r->mirror);
     if (r->log) fclose(r->log);
     free(r->z);
     free(r->indices);
@@ -244,8 +250,8 @@ static int open_inputs(run_t *r, const int *ovr) {
     }
     o->cfg.in_channels = (int)r->sm->shape[0];
     o->cfg.input_size = (int)r->sm->shape[1];
-    char why[200];
-    if (ldit_config_validate(&o->cfg, why, sizeof why)) {
+    if (ldit_config_validate(&o->cfg)) {
+        const char *why = vel_error_detail();
         fprintf(stderr, "train: preset %s%s on %lldx%lldx%lld latents: %s\n", o->preset,
                 (ovr[0] || ovr[1] || ovr[2] || ovr[3]) ? " (with overrides)" : "",
                 (long long)r->sm->shape[0], (long long)r->sm->shape[1], (long long)r->sm->shape[2], why);
@@ -279,27 +285,71 @@ static int open_inputs(run_t *r, const int *ovr) {
     return 0;
 }
 
+// --device: cpu, or cuda when usable for this run (a GPU present, one rank,
+// AdamW); the CUDA context becomes this thread's. 0 or 2 (printed).
+static int open_device(run_t *r) {
+    const dit_opts *o = &r->o;
+    r->dev = DEVICE_CPU;
+    if (!o->device) return 0;
+    int index, e = device_parse(o->device, &r->dev, &index);
+    if (e) {
+        fprintf(stderr, "train: --device '%s': %s\n", o->device, vel_strerror(e));
+        return 2;
+    }
+    if (r->dev == DEVICE_CPU) return 0;
+    if (r->world > 1) {
+        fprintf(stderr, "train: --device %s trains one rank for now (the gradient all-reduce is Open MPI on host "
+                        "memory; NCCL is not wired in); world size is %d\n", o->device, r->world);
+        return 2;
+    }
+    if (o->optimizer == OPTIM_MUON) {
+        fprintf(stderr, "train: --optimizer muon has no GPU implementation; use adamw with --device %s\n", o->device);
+        return 2;
+    }
+    char msg[512];
+    if (device_activate(r->dev, index, msg, sizeof msg)) {   // no CUDA build / no GPU: says which
+        fprintf(stderr, "train: %s\n", msg);
+        return 2;
+    }
+    return 0;
+}
+
 // Builds model, optimizer and EMA; loads the checkpoint on --resume.
 static int build(run_t *r, int64_t *start) {
     dit_opts *o = &r->o;
     int B = o->batch / r->world;
     optim_config oc = optim_defaults(o->optimizer);
     oc.beta1 = o->beta1, oc.beta2 = o->beta2, oc.weight_decay = o->wd, oc.eps = 1e-8;
-    if (ldit_create(&r->m, &o->cfg, B) || dit_trainer_create(&r->tr, r->m, &o->fm, B) ||
-        optim_create(&r->opt, &r->m->pt, &oc) ||
-        !(r->z = malloc(sizeof(float) * (size_t)B * (size_t)r->tr->numel))) {
-        fprintf(stderr, "train: out of memory building the model\n");
+    // On the GPU the model moves first, so optimizer state and EMA are created there.
+    int e = ldit_create(&r->m, &o->cfg, B);
+    if (e) {
+        fprintf(stderr, "train: building the model: %s\n", vel_errmsg(e));
         return 1;
     }
     ldit_init_params(r->m, o->seed);
-    if (ema_create(&r->ema, &r->m->pt)) { fprintf(stderr, "train: out of memory\n"); return 1; }
+    if (r->dev == DEVICE_CUDA &&
+        ((e = ldit_to_device(r->m, DEVICE_CUDA)) || (e = dit_mirror_create(&r->mirror, &r->m->pt, &oc)))) {
+        fprintf(stderr, "train: placing the model on the GPU: %s\n", vel_errmsg(e));
+        return 1;
+    }
+    if (dit_trainer_create(&r->tr, r->m, &o->fm, B) || optim_create(&r->opt, &r->m->pt, &oc) ||
+        !(r->z = malloc(sizeof(float) * (size_t)B * (size_t)r->tr->numel)) || ema_create(&r->ema, &r->m->pt)) {
+        fprintf(stderr, "train: out of memory building the model\n");
+        return 1;
+    }
     *start = 0;
     if (o->resume) {
         ckpt_state cs;
-        int e = ckpt_load(r->prefix, &r->m->pt, r->opt, r->ema, &cs);
+        const int gpu = r->dev == DEVICE_CUDA;
+        e = gpu ? ckpt_load(r->prefix, &r->mirror.pt, r->mirror.opt, r->mirror.ema, &cs)
+                : ckpt_load(r->prefix, &r->m->pt, r->opt, r->ema, &cs);
         if (e) {
             fprintf(stderr, "train: --resume: %s: %s (%s)\n", r->prefix, vel_strerror(e), vel_error_detail());
             return 2;
+        }
+        if (gpu && (e = dit_mirror_push(&r->mirror, &r->m->pt, r->opt, r->ema))) {
+            fprintf(stderr, "train: --resume: copying the checkpoint to the GPU: %s\n", vel_errmsg(e));
+            return 1;
         }
         if (cs.rng_seed != o->seed) {
             fprintf(stderr, "train: --resume: checkpoint seed %llu differs from --seed %llu\n",
@@ -318,11 +368,17 @@ static int build(run_t *r, int64_t *start) {
 
 static int save(run_t *r, int64_t step) {
     ckpt_state cs = {.step = (uint64_t)step, .rng_seed = r->o.seed, .rng_offset = (uint64_t)step};
-    int e = ckpt_save(r->prefix, &r->m->pt, r->opt, r->ema, &cs, r->meta.kv, r->meta.n);
+    // A GPU run saves its host mirror, refreshed here (checkpoints read host memory).
+    const int gpu = r->dev == DEVICE_CUDA;
+    int e = gpu ? dit_mirror_pull(&r->mirror, &r->m->pt, r->opt, r->ema) : 0;
+    const param_table *pt = gpu ? &r->mirror.pt : &r->m->pt;
+    const optim *opt = gpu ? r->mirror.opt : r->opt;
+    const ema *em = gpu ? r->mirror.ema : r->ema;
+    if (!e) e = ckpt_save(r->prefix, pt, opt, em, &cs, r->meta.kv, r->meta.n);
     if (!e) {
         char p[1200];
         snprintf(p, sizeof p, "%s/dit-ema.safetensors", r->o.out);
-        e = ckpt_save_ema_weights(p, &r->m->pt, r->ema, DT_F32, r->meta.kv, r->meta.n);
+        e = ckpt_save_ema_weights(p, pt, em, DT_F32, r->meta.kv, r->meta.n);
     }
     if (e) fprintf(stderr, "\ntrain: saving the checkpoint in %s: %s (%s)\n", r->o.out, vel_strerror(e), vel_error_detail());
     return e ? 1 : 0;
@@ -331,7 +387,10 @@ static int save(run_t *r, int64_t step) {
 static int preview(run_t *r, int64_t step) {
     char p[1200];
     snprintf(p, sizeof p, "%s/samples-%08lld.png", r->o.out, (long long)step);
-    return dit_preview(p, r->m, r->ema, &r->o, r->sm);
+    int e = dit_preview(p, r->m, r->ema, &r->o, r->sm);
+    int d = nn_sync();   // a GPU failure while sampling
+    if (d) fprintf(stderr, "train: preview on the GPU: %s\n", vel_errmsg(d));
+    return e || d;
 }
 
 static void order_fn(int64_t *order, int64_t n, uint64_t seed, int64_t epoch) {
@@ -367,6 +426,10 @@ static int train_loop(run_t *r, int64_t start) {
             fprintf(stderr, "\ntrain: step %lld: %s\n", (long long)step, vel_strerror(e));
             return 1;
         }
+        if ((e = nn_sync())) {   // the GPU's sticky op error (0 at once on the CPU)
+            fprintf(stderr, "\ntrain: step %lld on the GPU: %s\n", (long long)step, vel_errmsg(e));
+            return 1;
+        }
         float lv[3] = {(float)L.loss, (float)L.mse, (float)L.cos};
         if (r->world > 1) {
             if ((e = dist_allreduce_avg(r->comm, r->m->pt.grads, r->m->pt.total)) ||
@@ -383,6 +446,10 @@ static int train_loop(run_t *r, int64_t start) {
         double lr = lr_at(&sched, step);
         optim_step(r->opt, &r->m->pt, lr);
         ema_update(r->ema, &r->m->pt, o->ema);
+        if ((e = nn_sync())) {
+            fprintf(stderr, "\ntrain: step %lld update on the GPU: %s\n", (long long)step, vel_errmsg(e));
+            return 1;
+        }
         step++;
         sum[0] += lv[0], sum[1] += lv[1], sum[2] += lv[2], sum[3] += gnorm;
         nsum++;
@@ -453,6 +520,7 @@ int train_dit_main(int argc, char **argv) {
         return 1;
     }
     r.rank = dist_rank(r.comm), r.world = dist_world(r.comm);
+    if ((rc = open_device(&r))) goto done;
     int64_t start = 0;
     if ((rc = open_inputs(&r, ovr)) || (rc = build(&r, &start))) goto done;
     if (r.world > 1 && !r.o.resume && (rc = dist_broadcast(r.comm, r.m->pt.values, r.m->pt.total, 0))) {
@@ -486,5 +554,6 @@ int train_dit_main(int argc, char **argv) {
     rc = train_loop(&r, start);
 done:
     run_close(&r);
+    device_release();
     return rc;
 }

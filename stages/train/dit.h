@@ -28,7 +28,22 @@ typedef struct {
     double progress_s, time_limit_s;
     int resume;
     optim_kind optimizer;
+    const char *device;       // --device text (NULL: cpu)
 } dit_opts;
+
+// Host copy of a GPU run's parameters, optimizer state and EMA, for the
+// checkpoint code, which works on host memory (dit_device.c). pull: device
+// -> mirror (before ckpt_save); push: mirror -> device (after ckpt_load).
+// Functions return 0 or a device / VEL code with a vel_fail detail.
+typedef struct {
+    param_table pt;
+    optim *opt;
+    ema *ema;
+} dit_mirror;
+int dit_mirror_create(dit_mirror *h, const param_table *pt, const optim_config *oc);
+void dit_mirror_free(dit_mirror *h);
+int dit_mirror_pull(dit_mirror *h, const param_table *pt, const optim *o, const ema *e);
+int dit_mirror_push(const dit_mirror *h, param_table *pt, optim *o, ema *e);
 
 // Checkpoint metadata (dit_out.c):
 // dit.preset, dit.depth ... dit.qk_norm, dit.time, store.tokenizer_hash,

@@ -15,6 +15,7 @@
 #ifdef VEL_HAVE_CUDA
 #include "core/error.h"
 #include "nn/cuda/vcuda.h"
+#include "nn/device.h"
 
 // Returns a context or skips the calling test. Caller destroys it.
 static inline vcuda_ctx *cuda_test_ctx(void) {
@@ -25,6 +26,15 @@ static inline vcuda_ctx *cuda_test_ctx(void) {
     int r = vcuda_ctx_create(&ctx, 0);
     cr_assert_eq(r, 0, "vcuda_ctx_create: %s: %s", vel_strerror(r), vcuda_last_error());
     return ctx;
+}
+
+// Makes the first GPU this thread's device for the op API (nn/device.h:
+// device_activate) or skips the calling test. Caller: device_release().
+static inline void cuda_test_activate(void) {
+    if (device_cuda_count() <= 0) cr_skip_test("no GPU found; CUDA test skipped");
+    char msg[256];
+    int r = device_activate(DEVICE_CUDA, 0, msg, sizeof msg);
+    cr_assert_eq(r, 0, "%s", msg);
 }
 
 // Device copy of a host array (test set-up only: aborts the test on failure).

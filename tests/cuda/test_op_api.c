@@ -20,18 +20,12 @@
 #include "nn/loss.h"
 #include "nn/optim.h"
 #include "nn/params.h"
+#include "tests/cuda/cuda_test.h"
 #include "tests/util.h"
 
 #ifdef VEL_HAVE_CUDA
 
 #define TOL 1e-4
-
-static void activate_or_skip(void) {
-    if (device_cuda_count() <= 0) cr_skip_test("no GPU found; CUDA test skipped");
-    char msg[256];
-    int r = device_activate(DEVICE_CUDA, 0, msg, sizeof msg);
-    cr_assert_eq(r, 0, "%s", msg);
-}
 
 enum { N = 37, C = 24, H = 64, O = 12 };
 
@@ -103,7 +97,7 @@ static void run_mlp(device_kind where, mlp_result *res) {
 }
 
 Test(op_api, mlp_step_on_the_gpu_matches_the_cpu) {
-    activate_or_skip();
+    cuda_test_activate();
     static mlp_result cpu, gpu;
     run_mlp(DEVICE_CPU, &cpu);
     run_mlp(DEVICE_CUDA, &gpu);
@@ -116,7 +110,7 @@ Test(op_api, mlp_step_on_the_gpu_matches_the_cpu) {
 // Attention through the op API (the backward's scratch comes from the
 // context). T = 150: several warps per block (the old reductions gave NaN).
 Test(op_api, attention_on_the_gpu_matches_the_cpu) {
-    activate_or_skip();
+    cuda_test_activate();
     enum { B = 2, T = 150, NH = 3, HD = 32, D = NH * HD, NQKV = B * T * 3 * D, NO = B * T * D };
     float *qkv = malloc(NQKV * 4), *g = malloc(NO * 4), *dqkv = calloc(NQKV, 4);
     float *out = malloc(NO * 4), *lse = malloc(B * NH * T * 4);
@@ -148,7 +142,7 @@ Test(op_api, attention_on_the_gpu_matches_the_cpu) {
 }
 
 Test(op_api, op_without_cuda_code_is_a_named_error) {
-    activate_or_skip();
+    cuda_test_activate();
     float *d;
     cr_assert_eq(device_alloc(DEVICE_CUDA, (void **)&d, 64 * 4), 0);
     double v = kl_loss_forward(d, d, 2, 32);

@@ -1,13 +1,15 @@
 // test_train_dit_flags.c: `train --model dit` parses its command line with
 // stages/common/flags.h: every flag of --help is accepted, numbers outside
-// their range, bad choices and --device cuda exit 2 with one line naming the
-// flag, before anything is read or written.
+// their range, bad choices and bad --device names exit 2 with one line naming
+// the flag, before anything is read or written; --device cuda is refused only
+// where it cannot work (no GPU, Muon), else accepted.
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "nn/device.h"
 #include "tests/util.h"
 
 #define TRAIN "OMP_NUM_THREADS=1 bin/train --model dit "
@@ -66,7 +68,8 @@ Test(train_dit_flags, out_of_range_and_bad_values_exit_2_naming_the_flag) {
         {"--time normal", "--time must be uniform or logit-normal, not 'normal'"},
         {"--flip maybe", "--flip must be auto, on or off, not 'maybe'"},
         {"--optimizer adam", "--optimizer must be adamw or muon, not 'adam'"},
-        {"--device cuda", "--device cuda"},
+        {"--device cuda:99999", "--device 'cuda:99999'"},
+        {"--device cuda --optimizer muon", "--optimizer muon has no GPU implementation"},
         {"--device tpu", "--device 'tpu'"},
         {"--preset XXL", "unknown --preset 'XXL'"},
         {"--no-such-flag", "unknown or incomplete option '--no-such-flag'"},
@@ -84,6 +87,21 @@ Test(train_dit_flags, out_of_range_and_bad_values_exit_2_naming_the_flag) {
     char out[1024];
     snprintf(out, sizeof out, "%s/out", d);
     cr_expect_eq(stat(out, &sb), -1, "a refused command created --out");
+    rm_rf(d);
+    free(d);
+}
+
+// --device cuda: without a usable GPU (this build, this machine) exit 2 naming
+// what is missing; with one, the flag is accepted and the run stops at the
+// missing cache.
+Test(train_dit_flags, device_cuda_refused_only_without_a_gpu) {
+    need_bin();
+    char *d = test_tmpdir("dit_flags_cuda");
+    cr_expect_eq(run(d, "--device cuda"), 2);
+    if (device_cuda_count() > 0)
+        cr_expect(err_has(d, "train: no latent cache at "), "--device cuda refused with a GPU present");
+    else
+        cr_expect(err_has(d, "train: --device cuda: "), "no reason given for refusing --device cuda");
     rm_rf(d);
     free(d);
 }
