@@ -4,7 +4,7 @@
 // features (labelled so, never called Inception). Softmax cross-entropy,
 // Adam (PyTorch defaults) with a linear warmup then cosine decay of the
 // learning rate to zero, optional random horizontal flips, Philox-seeded
-// sampling. Writes DIR/config.json, DIR/log.jsonl, DIR/classifier.safetensors and the test accuracy (DIR/report.json).
+// sampling, optional random translations (--shift). Writes DIR/config.json, DIR/log.jsonl, DIR/classifier.safetensors and the test accuracy (DIR/report.json).
 // Not here: resume (the run is short; rerun it).
 #include <errno.h>
 #include <limits.h>
@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "data/augment.h"
 #include "data/idx.h"
 #include "models/classifier.h"
 #include "core/base.h"
@@ -29,6 +30,10 @@ static void help(void) {
            "  --steps N (10000)  --batch N (32)  --lr X (2e-3, peak)  --seed N (0)\n"
            "  --warmup N (200)  steps of linear warmup; then cosine decay to 0\n"
            "  --flip            random horizontal flips (off: the model underfits)\n"
+           "  --shift N (0)     random translation by up to N pixels each way (0..4),\n"
+           "                    the border filled with the background (-1)\n"
+           "  --init CKPT       start from these weights (a classifier.safetensors) instead of\n"
+           "                    random ones: fine-tuning, e.g. with --shift\n"
            "  --test-n N        test images for the reported accuracy (default 10000)\n"
            "  --log-every N (50)  --data DIR (default %s)\n"
            DEVICE_HELP
@@ -56,8 +61,8 @@ static void flip_rows(float *img) {
 }
 
 int train_classifier_main(int argc, char **argv) {
-    const char *out = NULL, *data_dir = NULL;
-    int steps = 10000, batch = 32, log_every = 50, test_n = 10000, warmup = 200, flip = 0;
+    const char *out = NULL, *data_dir = NULL, *init = NULL;
+    int steps = 10000, batch = 32, log_every = 50, test_n = 10000, warmup = 200, flip = 0, shift = 0;
     double lr = 2e-3;
     uint64_t seed = 0;
     const flag_spec F[] = {
@@ -65,12 +70,11 @@ int train_classifier_main(int argc, char **argv) {
         FLAG_F64_("lr", &lr, 0, INFINITY, FLAG_OPEN_LO), FLAG_U64_("seed", &seed),
         FLAG_INT_("test-n", &test_n, 1, 1000000), FLAG_INT_("log-every", &log_every, 1, INT_MAX),
         FLAG_STR_("data", &data_dir), FLAG_INT_("warmup", &warmup, 0, INT_MAX),
-        FLAG_BOOL_("flip", &flip), FLAG_DEVICE_};
+        FLAG_BOOL_("flip", &flip), FLAG_INT_("shift", &shift, 0, 4), FLAG_STR_("init", &init), FLAG_DEVICE_};
     int help_asked;
     if (flag_parse("train", argc, argv, F, FLAG_COUNT(F), &help_asked, NULL)) return 2;
     if (help_asked) { help(); return 0; }
     if (!out) { fprintf(stderr, "train: --out DIR is required\n"); return 2; }
-    if (stage_mkdir_p("train", out)) return 1;
     char path[1200];
     fmnist *tr = NULL, *te = NULL;
     int lrc = fmnist_load(data_dir, "train", &tr);
@@ -84,7 +88,7 @@ int train_classifier_main(int argc, char **argv) {
     optim *opt = NULL;
     int rc = 0;
     FILE *log = NULL;
-    float *x = malloc(sizeof(float) * (size_t)batch * 1024), *u = malloc(sizeof(float) * 2 * (size_t)batch);
+    float *x = malloc(sizeof(float) * (size_t)batch * 1024), *u = malloc(sizeof(float) * 4 * (size_t)batch);
     int32_t *lab = malloc(sizeof(int32_t) * (size_t)batch);
     int64_t *idx = malloc(sizeof(int64_t) * (size_t)batch);
     optim_config oc = optim_defaults(OPTIM_ADAM);
@@ -94,13 +98,19 @@ int train_classifier_main(int argc, char **argv) {
         goto done;
     }
     classifier_init_params(cl, seed);
+    if (init && (rc = st_load_params(init, &cl->pt))) {
+        fprintf(stderr, "train: --init %s: %s (%s)\n", init, vel_strerror(rc), vel_error_detail());
+        rc = 2;
+        goto done;
+    }
+    if (stage_mkdir_p("train", out)) { rc = 1; goto done; }   // after every input check
     snprintf(path, sizeof path, "%s/config.json", out);
     FILE *f = fopen(path, "w");
     if (f) {
         fprintf(f, "{\"model\":\"classifier\",\"steps\":%d,\"batch\":%d,\"lr\":%g,\"seed\":%llu,"
                    "\"optimizer\":\"adam(0.9,0.999)\",\"schedule\":\"warmup %d + cosine\","
-                   "\"flip\":%d,\"features\":%d}\n",
-                steps, batch, lr, (unsigned long long)seed, warmup, flip, CLASSIFIER_FEAT_DIM);
+                   "\"flip\":%d,\"shift\":%d,\"init\":\"%s\",\"features\":%d}\n",
+                steps, batch, lr, (unsigned long long)seed, warmup, flip, shift, init ? init : "", CLASSIFIER_FEAT_DIM);
         fclose(f);
     }
     snprintf(path, sizeof path, "%s/log.jsonl", out);
@@ -119,6 +129,18 @@ int train_classifier_main(int argc, char **argv) {
         fmnist_batch_f32(tr, x, lab, idx, 0, batch);
         for (int b = 0; b < batch && flip; b++)
             if (u[batch + b] < 0.5f) flip_rows(x + (size_t)b * 1024);
+        // Shifts from their own Philox stream, so runs without --shift
+        // draw exactly the batches they drew before the flag existed.
+        if (shift) philox_uniform(u + 2 * batch, 2 * batch, seed, 4, (uint64_t)s * 2 * (uint64_t)batch);
+        for (int b = 0; b < batch && shift; b++) {
+            int dy = (int)(u[2 * batch + 2 * b] * (float)(2 * shift + 1)) - shift;
+            int dx = (int)(u[2 * batch + 2 * b + 1] * (float)(2 * shift + 1)) - shift;
+            // the background is -1; the 28x28 garments sit in a 2-pixel
+            // frame of it, so a shift of up to 2 loses nothing
+            float tmp[1024];
+            image_shift(tmp, x + (size_t)b * 1024, 1, 32, 32, dy > shift ? shift : dy, dx > shift ? shift : dx, -1.0f);
+            memcpy(x + (size_t)b * 1024, tmp, sizeof tmp);
+        }
         param_zero_grads(&cl->pt);
         classifier_forward(cl, x, batch);
         int hit;

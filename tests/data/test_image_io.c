@@ -296,6 +296,37 @@ Test(image_io, hflip_mirrors_rows_and_is_an_involution) {
     cr_assert(memcmp(a, c, sizeof a) == 0);
 }
 
+// image_shift: out[y][x] = inp[y - dy][x - dx] inside, fill outside: the
+// moved pixel lands where expected, exactly (H-|dy|)(W-|dx|) pixels per
+// channel come from the input, and shifting back restores them.
+Test(image_io, shift) {
+    enum { C = 2, H = 5, W = 7, N = C * H * W };
+    float a[N], b[N], c[N];
+    for (int i = 0; i < N; i++) a[i] = (float)i;
+    int cases[][2] = {{0, 0}, {1, -2}, {-2, 3}, {2, 2}, {-1, 0}, {5, 0}};
+    for (int k = 0; k < 6; k++) {
+        int dy = cases[k][0], dx = cases[k][1];
+        image_shift(b, a, C, H, W, dy, dx, -1.0f);
+        int kept = 0;
+        for (int ch = 0; ch < C; ch++)
+            for (int y = 0; y < H; y++)
+                for (int x = 0; x < W; x++) {
+                    float v = b[(ch * H + y) * W + x];
+                    int inside = y - dy >= 0 && y - dy < H && x - dx >= 0 && x - dx < W;
+                    if (v >= 0) {
+                        kept++;
+                        cr_assert(inside && v == a[(ch * H + y - dy) * W + x - dx], "shift (%d, %d) at %d %d %d", dy, dx, ch, y, x);
+                    } else {
+                        cr_assert(!inside && v == -1.0f);
+                    }
+                }
+        int hy = H - abs(dy), wx = W - abs(dx);
+        cr_assert_eq(kept, C * (hy > 0 ? hy : 0) * (wx > 0 ? wx : 0));
+        image_shift(c, b, C, H, W, -dy, -dx, -1.0f);
+        for (int i = 0; i < N; i++) cr_assert(c[i] == -1.0f || c[i] == a[i]);
+    }
+}
+
 // The .npz layout: one stored ZIP member arr_0.npy whose CRC and npy header
 // are right (numpy itself read this file back during development:
 // np.load(path)["arr_0"] gave uint8 (2, 3, 4, 1) with the same bytes).

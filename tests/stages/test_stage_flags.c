@@ -85,6 +85,8 @@ Test(stage_flags, wrapping_and_huge_numbers_exit_2_naming_the_flag, .init = setu
         {"bin/train --model vae --out DIR/t --recon-reduction median", "--recon-reduction"},
         {"bin/train --model vae --out DIR/t --seed -1", "--seed"},
         {"bin/train --model classifier --out DIR/t --batch 0", "--batch"},
+        {"bin/train --model classifier --out DIR/t --shift 5", "--shift"},
+        {"bin/train --model classifier --out DIR/t --init DIR/none.safetensors", "--init"},
         {"bin/eval --model toy --in ipc://@x --ctl ipc://@y --acks ipc://@z --out DIR/e --n-true 4294967297", "--n-true"},
         {"bin/eval --model toy --in ipc://@x --ctl ipc://@y --acks ipc://@z --out DIR/e --sources -1", "--sources"},
         {"bin/eval --model vae --ckpt DIR/none --out DIR/e --n 4294967297", "--n"},
