@@ -133,6 +133,7 @@ static const message k_messages[] = {
     {-410, "data: label outside the class range"},
     {-411, "data: file is empty"},
     {-412, "data: not a regular file (a directory or a device)"},
+    {-413, "data: archive member corrupt (CRC mismatch) or compressed (unsupported)"},
     // models (models/toy_mlp.h, models/lightningdit.h, models/sampler.h)
     {-501, "toy: checkpoint holds another model or a bad architecture"},
     {-502, "toy: data of the wrong dimension"},

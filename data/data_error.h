@@ -20,6 +20,7 @@ enum {
     DATA_ELABEL = -410,    // a label outside the class range
     DATA_EEMPTY_FILE = -411, // a file of zero bytes
     DATA_ENOTFILE = -412,  // a directory (or device) where a file was expected
+    DATA_ECORRUPT = -413,  // archive member corrupt (CRC) or compressed in an unsupported way
 };
 
 #endif

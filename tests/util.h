@@ -52,6 +52,9 @@ char *test_tmpdir(const char *tag);
 void rm_rf(const char *path);
 // 1 when both files exist and hold the same bytes.
 int test_files_equal(const char *a, const char *b);
+// The whole file, malloc'ed and NUL-terminated (*len bytes without the NUL;
+// len may be NULL); NULL when it cannot be read.
+char *test_read_file(const char *path, size_t *len);
 // Runs a printf-formatted shell command (system); its exit code, 128 if it
 // did not exit normally.
 int test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
