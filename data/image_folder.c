@@ -308,25 +308,31 @@ void image_folder_destroy(image_folder **pf) {
     *pf = NULL;
 }
 
+int image_folder_load_u8(const image_folder *f, int64_t i, int size, int channels, uint8_t *out,
+                         int32_t *label) {
+    // out (size, size, channels)
+    if (!f || i < 0 || i >= f->n || size <= 0 || !out || (channels != 1 && channels != 3)) return VEL_EINVAL;
+    uint8_t *pix = NULL;
+    int w, h, c;
+    int rc = image_read(f->paths[i], channels, &pix, &w, &h, &c);
+    if (rc) return vel_fail(rc, "%s", f->paths[i]);
+    rc = image_center_crop_adm(out, pix, w, h, channels, size);
+    free(pix);
+    if (rc) return vel_fail(rc, "%s: crop failed", f->paths[i]);
+    if (label) *label = f->labels[i];
+    return 0;
+}
+
 int image_folder_load_f32(const image_folder *f, int64_t i, int size, float *out,
                           int32_t *label) {
     // out (3, size, size)
     if (!f || i < 0 || i >= f->n || size <= 0 || !out) return VEL_EINVAL;
-    uint8_t *pix = NULL;
-    int w, h, c;
-    int rc = image_read(f->paths[i], 3, &pix, &w, &h, &c);
-    if (rc) {
-        return vel_fail(rc, "%s", f->paths[i]);
-    }
     uint8_t *crop = malloc((size_t)size * size * 3);
-    if (!crop) { free(pix); return VEL_ENOMEM; }
-    rc = image_center_crop_adm(crop, pix, w, h, 3, size);
-    free(pix);
-    if (rc) { free(crop); return vel_fail(rc, "%s: crop failed", f->paths[i]); }
-    for (int ch = 0; ch < 3; ch++)
+    if (!crop) return VEL_ENOMEM;
+    int rc = image_folder_load_u8(f, i, size, 3, crop, label);
+    for (int ch = 0; ch < 3 && !rc; ch++)
         for (int p = 0; p < size * size; p++)
             out[(size_t)ch * size * size + p] = image_u8_to_f32(crop[(size_t)p * 3 + ch]);
     free(crop);
-    if (label) *label = f->labels[i];
-    return 0;
+    return rc;
 }

@@ -56,5 +56,9 @@ void image_folder_destroy(image_folder **f);
 // (vel_strerror); the error detail names the file.
 int image_folder_load_f32(const image_folder *f, int64_t i, int size, float *out,
                           int32_t *label);
+// The same as uint8 (size, size, channels), channels 1 (gray, ITU-R 601 luma
+// as data/image_io.h's readers) or 3 (RGB): what feature networks take.
+int image_folder_load_u8(const image_folder *f, int64_t i, int size, int channels, uint8_t *out,
+                         int32_t *label);
 
 #endif

@@ -97,6 +97,8 @@ void featnet_dims(const featnet *f, int *D, int *K, int *Ds) {
     if (Ds) *Ds = inc ? INCEPTION_SPATIAL_DIM : CLASSIFIER_SPATIAL_DIM;
 }
 
+int featnet_channels(const featnet *f) { return f->kind == FEATNET_INCEPTION ? 3 : 1; }
+
 static int run_classifier(featnet *f, const uint8_t *img, int B, float *pool, float *logits,
                           float *spatial) {
     for (int b0 = 0; b0 < B; b0 += f->batch) {

@@ -39,6 +39,8 @@ const char *featnet_hash_str(const featnet *f);   // 16 hex digits
 const char *featnet_label(const featnet *f);
 // Feature sizes: pooled D, logits K, spatial Ds.
 void featnet_dims(const featnet *f, int *D, int *K, int *Ds);
+// Image channels the network is made for: 1 (classifier) or 3 (Inception).
+int featnet_channels(const featnet *f);
 
 // img uint8 (B, C, H, W); outputs (each may be NULL) pool (B, D), logits
 // (B, K), spatial (B, Ds). Inception: C 3 or 1 (replicated), any H, W.

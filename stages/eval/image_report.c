@@ -52,6 +52,7 @@ int image_write_report(const char *dir, const image_report_info *r, const int32_
     for (int64_t i = 0; i < r->n; i++) per[labels[i]]++;
     cJSON *j = cJSON_CreateObject(), *pc = cJSON_CreateArray();
     cJSON_AddStringToObject(j, "title", r->title);
+    if (r->input_npz) cJSON_AddStringToObject(j, "input_npz", r->input_npz);
     cJSON_AddNumberToObject(j, "n_images", (double)r->n);
     cJSON_AddNumberToObject(j, "items", (double)r->items);
     cJSON_AddNumberToObject(j, "duplicates_dropped", (double)r->duplicates);
@@ -93,9 +94,10 @@ int image_write_report(const char *dir, const image_report_info *r, const int32_
                 s->fid, s->sfid, s->is, s->is_std);
         fprintf(f, "| precision (k=3) | %.4f |\n| recall (k=3) | %.4f |\n", s->precision, s->recall);
     } else {
-        fprintf(f, "\nNo metrics: no --classifier given.\n");
+        fprintf(f, "\nNo metrics: no feature network (--classifier or --weights) given.\n");
     }
-    fprintf(f, "\nFiles: samples.npz (arr_0 uint8 NHWC, labels int32), grid_class_K.png.\n");
+    if (r->input_npz) fprintf(f, "\nImages read from %s. Files: grid_class_K.png.\n", r->input_npz);
+    else fprintf(f, "\nFiles: samples.npz (arr_0 uint8 NHWC, labels int32), grid_class_K.png.\n");
     if (fclose(f)) rc = VEL_EIO;
     free(per);
     return rc;

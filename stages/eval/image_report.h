@@ -19,6 +19,7 @@ typedef struct {
     const image_scores *scores;   // NULL: not scored
     const char *net, *net_hash, *net_label, *ref_path;
     int64_t ref_count;
+    const char *input_npz;        // scored from this archive (--npz), else NULL
 } image_report_info;
 
 int image_write_npz(const char *dir, const uint8_t *u8, const int32_t *labels, int64_t n, int H, int W, int C);

@@ -79,13 +79,10 @@ static bus_msg *images_msg(const char *kind, uint32_t src, uint64_t id, const fm
 static cJSON *read_report(void) {
     char p[700];
     snprintf(p, sizeof p, "%s/out/report.json", dir);
-    FILE *f = fopen(p, "rb");
-    cr_assert(f, "no %s", p);
-    static char buf[1 << 16];
-    size_t len = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[len] = 0;
-    cJSON *j = cJSON_Parse(buf);
+    char *txt = test_read_file(p, NULL);
+    cr_assert(txt, "no %s", p);
+    cJSON *j = cJSON_Parse(txt);
+    free(txt);
     cr_assert(j, "report.json is not JSON");
     return j;
 }
