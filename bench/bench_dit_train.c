@@ -21,18 +21,27 @@
 //                    "items_per_s": images/s, "torch_items_per_s": ... when measured},
 //                   and {"name": "dit_loader", "items_per_s": latents/s}
 //   --no-loader     skip the loader part
-//   --device cpu, --dtype f32: the only values today. --device cuda and
-//                   --dtype bf16 exit 2 with "not supported yet" (the training
-//                   step runs on the CPU in fp32; tests/device/run.sh reports
-//                   the part as not supported).
+//   --device cuda   instead: the LightningDiT-B/1 step of bench/torch/bench_dit.py
+//                   on the GPU (32 x 16 x 16 latents, 1000 classes, q/k norm,
+//                   MSE loss, AdamW betas 0.9/0.95, no clip, no EMA), --batch
+//                   (default 64), fp32; prints {"name": "dit_b1_step_fp32", "ms",
+//                   "flops", "tflops", "items_per_s"} (the name bench_dit.py
+//                   --dtype fp32 prints, so tests/device/run.sh pairs them).
+//                   The model, AdamW state and activations live on the GPU; the
+//                   flow-matching draws and the loss are computed on the host
+//                   (x_t and u up, v down, dv up each step: models/dit_train.h).
+//   --dtype bf16:   exits 2 "not supported yet" (no bf16 path in the DiT step).
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/base.h"
+#include "core/error.h"
 #include "dist/dist.h"
 #include "models/dit_train.h"
+#include "nn/backend.h"
+#include "nn/device.h"
 #include "nn/ema.h"
 #include "nn/optim.h"
 #include "stages/common/flags.h"
@@ -76,6 +85,60 @@ static double step_rate(const char *preset, int B, int threads, int steps) {
     dit_trainer_destroy(&tr);
     ldit_destroy(&m);
     return rate;
+}
+
+// The B/1 step on the GPU (see the header); prints one JSON line. 0, or 1
+// after printing why.
+static int gpu_step(int index, int B) {
+    char msg[512];
+    if (device_activate(DEVICE_CUDA, index, msg, sizeof msg)) {
+        fprintf(stderr, "bench_dit_train: %s\n", msg);
+        return 2;
+    }
+    ldit_config c = {.in_channels = 32, .input_size = 16, .num_classes = 1000, .qk_norm = 1};
+    CHECK(dit_preset("B/1", &c) == 0);
+    ldit *m = NULL;
+    dit_trainer *tr = NULL;
+    optim *o = NULL;
+    dit_fm_cfg fm = dit_fm_defaults();
+    fm.cos_weight = 0;   // bench_dit.py's loss: MSE only
+    optim_config oc = optim_defaults(OPTIM_ADAMW);
+    oc.beta1 = 0.9, oc.beta2 = 0.95, oc.weight_decay = 0;
+    int e = ldit_create(&m, &c, B);
+    if (!e) { ldit_init_params(m, 0); e = ldit_to_device(m, DEVICE_CUDA); }
+    if (!e) e = dit_trainer_create(&tr, m, &fm, B);
+    if (!e) e = optim_create(&o, &m->pt, &oc);
+    if (e) { fprintf(stderr, "bench_dit_train: building B/1 on the GPU: %s\n", vel_errmsg(e)); return 1; }
+    float *x = malloc(sizeof(float) * (size_t)(B * tr->numel));
+    int32_t *y = malloc(sizeof(int32_t) * (size_t)B);
+    philox_normal(x, B * tr->numel, 7, 0, 0);
+    for (int b = 0; b < B; b++) y[b] = (b * 37) % 1000;
+    const int warm = 5, steps = 20;
+    double t0 = 0;
+    for (int s = 0; s < warm + steps && !e; s++) {
+        if (s == warm) t0 = vel_now();
+        dit_draw_step(tr, B, 1, (uint64_t)s * B);
+        param_zero_grads(&m->pt);
+        dit_losses L;
+        e = dit_loss_backward(tr, x, y, B, &L);
+        optim_step(o, &m->pt, 2e-4);
+        if (!e) e = nn_sync();   // every step ends on the host anyway (the loss needs v)
+    }
+    if (e) { fprintf(stderr, "bench_dit_train: GPU step: %s\n", vel_errmsg(e)); return 1; }
+    const double ms = 1e3 * (vel_now() - t0) / steps;
+    // bench_dit.py's flops_per_step: 6 * matmul params * tokens + attention
+    const double T = 256, D = c.hidden, hid = ldit_mlp_hidden(&c), C = 32, depth = c.depth;
+    const double per_tok = depth * (3 * D * D + D * D + 3 * D * hid) + C * D + D * C;
+    const double flops = 6.0 * B * T * per_tok + 3.0 * B * depth * 4 * T * T * D;
+    printf("{\"name\": \"dit_b1_step_fp32\", \"ms\": %.4f, \"flops\": %.6g, \"tflops\": %.2f, "
+           "\"items_per_s\": %.1f, \"note\": \"batch %d, vel fp32, TF32 off\"}\n",
+           ms, flops, flops / (ms * 1e-3) / 1e12, B / (ms * 1e-3), B);
+    free(x); free(y);
+    optim_destroy(&o);
+    dit_trainer_destroy(&tr);
+    ldit_destroy(&m);
+    device_release();
+    return 0;
 }
 
 // PyTorch's rate at the same config, or 0 when no torch python is set.
@@ -167,7 +230,7 @@ int main(int argc, char **argv) {
     if (flag_parse("bench_dit_train", argc, argv, F, FLAG_COUNT(F), &help, &operands)) return 2;
     if (help) {
         printf("usage: bench_dit_train [--preset NAME] [--batch N] [--threads N] [--json] [--no-loader]\n"
-               "                       [--device cpu] [--dtype f32]\n"
+               "                       [--device cpu|cuda] [--dtype f32]\n"
                "LightningDiT training-step speed on the CPU (images/s; against PyTorch when\n"
                "VEL_TORCH_PYTHON is set) and the loader's rate. See the file's header.\n");
         return 0;
@@ -176,11 +239,12 @@ int main(int argc, char **argv) {
     device_kind kind;
     int index;
     if (flag_device("bench_dit_train", device, &kind, &index)) return 2;
-    if (kind != DEVICE_CPU || dtype != 0) {
-        fprintf(stderr, "bench_dit_train: %s: not supported yet (the DiT training step runs on the CPU in fp32 "
-                "only; use --device cpu --dtype f32)\n", kind != DEVICE_CPU ? "--device cuda" : "--dtype bf16");
+    if (dtype != 0) {
+        fprintf(stderr, "bench_dit_train: --dtype bf16: not supported yet (the DiT training step is fp32 only; "
+                "use --dtype f32)\n");
         return 2;
     }
+    if (kind == DEVICE_CUDA) return gpu_step(index, batch ? batch : 64);
     ldit_config probe = {0};
     if (preset && dit_preset(preset, &probe)) {
         fprintf(stderr, "bench_dit_train: unknown --preset '%s' (tiny, S, B, B/1, B/2, L/2, XL/1, XL/2)\n", preset);

@@ -6,7 +6,9 @@ q/k RMSNorm, 2-D RoPE, adaLN-Zero, flow-matching MSE loss, AdamW
 Written from docs/FORMULAS.md section 4 for timing only (init details that do not
 change the cost are simplified). Also reports model FLOPs utilisation (MFU)
 against --peak TFLOP/s (default 989, H100/H200 dense bf16).
-Names: dit_b1_step_bf16[_compile].
+Names: dit_b1_step_bf16[_compile]; with --dtype fp32 (no autocast, TF32 off:
+the yardstick for vel's fp32 GPU step, build/bench/bench_dit_train --device
+cuda) dit_b1_step_fp32[_compile].
 """
 import argparse
 import math
@@ -117,14 +119,17 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--peak", type=float, default=989.0)
     ap.add_argument("--no-compile", action="store_true")
+    ap.add_argument("--dtype", choices=("bf16", "fp32"), default="bf16")
     a = ap.parse_args()
+    torch.backends.cuda.matmul.allow_tf32 = False   # fp32 means fp32 (vel's GEMMs run without TF32)
+    torch.backends.cudnn.allow_tf32 = False
     header()
     B, C, side = a.batch, 32, 16
     x1 = torch.randn(B, C, side, side, device="cuda")
     y = torch.randint(0, 1000, (B,), device="cuda")
     flops = flops_per_step(B, side * side, 768, 12, C)
     for compiled in ((False,) if a.no_compile else (False, True)):
-        name = "dit_b1_step_bf16" + ("_compile" if compiled else "")
+        name = "dit_b1_step_" + a.dtype + ("_compile" if compiled else "")
         try:
             torch.manual_seed(0)
             model = DiT().cuda()
@@ -136,7 +141,7 @@ def main():
                 x0 = torch.randn_like(x1)
                 t = torch.sigmoid(torch.randn(B, device="cuda"))
                 xt = t[:, None, None, None] * x1 + (1 - t[:, None, None, None]) * x0
-                with torch.autocast("cuda", dtype=torch.bfloat16):
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=a.dtype == "bf16"):
                     v = fwd(xt, t, y)
                 loss = F.mse_loss(v.float(), x1 - x0)
                 opt.zero_grad(set_to_none=True)

@@ -9,6 +9,11 @@
 #   dit_step_ours    LightningDiT-B/1 training step, tokens 256, channels 32,
 #                    batch 64, bf16: build/bench/bench_dit_train
 #   dit_step_torch   the same step in PyTorch, eager + SDPA and torch.compile
+#   dit_fp32         the B/1 step in fp32 (TF32 off), ours (bench_dit_train --device cuda
+#                    --dtype f32) and PyTorch's (bench_dit.py --dtype fp32) at batch 64,
+#                    paired as dit_b1_step_fp32 in the speed table; and
+#                    tests/cuda/test_parity_dit_train: `train --model dit --device cuda`
+#                    3 steps vs --device cpu, then `sample --model dit --device cuda`
 #   sampler_cfg      Euler + CFG, ours (build/bench/bench_sample_dit, which also
 #                    saves its random weights as safetensors) vs a PyTorch loop on
 #                    the same weights (bench/torch/bench_sample_dit.py)
@@ -28,7 +33,7 @@
 #
 # Programs a part starts print JSON lines {"name", "ms", ...} as
 # bench/torch/common.py does (ours and PyTorch's pair by name), and take:
-#   bench_dit_train   --device cuda --batch 64 --dtype bf16 --json
+#   bench_dit_train   --device cuda --batch 64 --dtype bf16|f32 --json
 #   bench_sample_dit  --device cuda --batch 64 --steps 50 --cfg 1.7 --save-weights FILE --json
 #   bench_sample_dit.py --weights FILE --batch 64 --steps 50 --cfg 1.7
 #   bench_vae_decode  --device cuda --json
@@ -80,7 +85,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-ALL_PARTS="build parity dit_step_ours dit_step_torch sampler_cfg vae_decode inception nccl_dp full_pipeline op_speed_ours op_speed_torch"
+ALL_PARTS="build parity dit_step_ours dit_step_torch dit_fp32 sampler_cfg vae_decode inception nccl_dp full_pipeline op_speed_ours op_speed_torch"
 for p in ${ONLY//,/ }; do
   [[ " $ALL_PARTS " == *" $p "* ]] || { echo "run.sh: unknown part '$p' in --only (parts: $ALL_PARTS)" >&2; exit 2; }
 done
@@ -306,6 +311,7 @@ for b in bench_dit_train bench_sample_dit bench_vae_decode bench_inception bench
   [ -e "bench/$b.c" ] && WANT="$WANT build/bench/$b"
 done
 [ -e pipelines/full.sh ] && WANT="$WANT all"
+WANT="$WANT bin/train bin/sample"   # tests/cuda/test_parity_dit_train runs them
 # CUDA_HOME too: the Makefile derives it from NVCC, which is the wrapper here.
 part build 150 "$OUT/build.log" "$NVCC" \
   ours make -k -j"$(nproc)" CC="$NOWERR cc" NVCC="$NOWERR $NVCC" CUDA_HOME="${NVCC%/bin/nvcc}" $WANT
@@ -323,6 +329,15 @@ part dit_step_ours 45 "$OUT/ours.jsonl" "build/bench/bench_dit_train" \
 DITARGS=""; [ $QUICK -eq 1 ] && DITARGS="--no-compile"
 part dit_step_torch 120 "$OUT/torch.jsonl" "bench/torch/bench_dit.py" \
   torchenv $PY bench/torch/bench_dit.py --batch 64 $DITARGS
+
+# fp32 pair: our GPU step is fp32 for now, so this is the like-for-like ratio.
+dit_fp32_pair() {
+  ours build/bench/bench_dit_train --device cuda --batch 64 --dtype f32 --json >>"$OUT/ours.jsonl" || return $?
+  torchenv $PY bench/torch/bench_dit.py --batch 64 --dtype fp32 $DITARGS >>"$OUT/torch.jsonl"
+}
+export -f dit_fp32_pair
+export DITARGS
+part dit_fp32 150 "$OUT/parts.log" "build/bench/bench_dit_train bench/torch/bench_dit.py" dit_fp32_pair
 
 # ---- sampler with CFG on the same weights ------------------------------------------------
 sampler_pair() {

@@ -2,13 +2,18 @@
 // tests: n records of C x S x S latents, label = index % classes, mu = a
 // class pattern plus a little per-index variation (so classes are easy to
 // tell apart), sigma 0.05, flipped variants = mu mirrored in W. Header-only
-// (static) because each tests/**/test_*.c is its own binary.
+// (static) because each tests/**/test_*.c is its own binary. Also
+// dfx_weights: a run's weights file read back as one float array.
 #ifndef TESTS_STAGES_DIT_FIXTURE_H
 #define TESTS_STAGES_DIT_FIXTURE_H
 
 #include <math.h>
 #include <stdlib.h>
 
+#include <criterion/criterion.h>
+
+#include "core/error.h"
+#include "nn/safetensors.h"
 #include "store/store.h"
 
 static inline float dfx_mu(uint64_t index, int classes, int c, int h, int w, int S) {
@@ -57,6 +62,24 @@ static inline int dfx_make(const char *dir, const char *hash, int n, int classes
     }
     store_close(&s);
     return rc;
+}
+
+// Final weights of a run (a safetensors file), as floats in file order of
+// the tensor names; *n = their count. Caller frees.
+static inline float *dfx_weights(const char *path, int64_t *n) {
+    st_file *f = NULL;
+    cr_assert_eq(st_open(&f, path), 0, "%s: %s", path, vel_error_detail());
+    int64_t total = 0;
+    for (int i = 0; i < st_count(f); i++) total += st_get(f, i)->numel;
+    float *w = malloc(sizeof(float) * (size_t)total), *p = w;
+    for (int i = 0; i < st_count(f); i++) {
+        int64_t k = st_get(f, i)->numel;
+        cr_assert_eq(st_read_f32(f, i, p, k), 0);
+        p += k;
+    }
+    st_close(&f);
+    *n = total;
+    return w;
 }
 
 #endif

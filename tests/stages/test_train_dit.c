@@ -154,23 +154,6 @@ Test(train_dit, resume_is_bit_exact, .timeout = 120) {
     free(d);
 }
 
-// Final weights of a run, as floats in file order of the tensor names.
-static float *weights(const char *path, int64_t *n) {
-    st_file *f = NULL;
-    cr_assert_eq(st_open(&f, path), 0, "%s: %s", path, vel_error_detail());
-    int64_t total = 0;
-    for (int i = 0; i < st_count(f); i++) total += st_get(f, i)->numel;
-    float *w = malloc(sizeof(float) * (size_t)total), *p = w;
-    for (int i = 0; i < st_count(f); i++) {
-        int64_t k = st_get(f, i)->numel;
-        cr_assert_eq(st_read_f32(f, i, p, k), 0);
-        p += k;
-    }
-    st_close(&f);
-    *n = total;
-    return w;
-}
-
 #define MPIRUN "OMPI_MCA_btl_vader_single_copy_mechanism=none timeout 100 mpirun " \
                "--allow-run-as-root --oversubscribe --bind-to none --mca btl self,vader -np "
 
@@ -186,7 +169,7 @@ Test(train_dit, world2_matches_world1, .timeout = 180) {
     snprintf(a, sizeof a, "%s/w1/dit.safetensors", d);
     snprintf(b, sizeof b, "%s/w2/dit.safetensors", d);
     int64_t na, nb;
-    float *x = weights(a, &na), *y = weights(b, &nb);
+    float *x = dfx_weights(a, &na), *y = dfx_weights(b, &nb);
     cr_assert_eq(na, nb);
     // The gradients differ by fp32 summation order only; after 8 AdamW steps
     // at lr 2e-4 the weights agree to this (measured max |diff| below).
