@@ -30,7 +30,10 @@
 //                   The model, AdamW state and activations live on the GPU; the
 //                   flow-matching draws and the loss are computed on the host
 //                   (x_t and u up, v down, dv up each step: models/dit_train.h).
-//   --dtype bf16:   exits 2 "not supported yet" (no bf16 path in the DiT step).
+//   --dtype bf16    with --device cuda: bf16 autocast of the GEMMs (nn/device.h
+//                   device_autocast_bf16; fp32 master weights and other ops),
+//                   "dit_b1_step_bf16" (pairs with bench_dit.py's default).
+//                   On the CPU it exits 2 (the CPU path is fp32 only).
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,12 +92,13 @@ static double step_rate(const char *preset, int B, int threads, int steps) {
 
 // The B/1 step on the GPU (see the header); prints one JSON line. 0, or 1
 // after printing why.
-static int gpu_step(int index, int B) {
+static int gpu_step(int index, int B, int bf16) {
     char msg[512];
     if (device_activate(DEVICE_CUDA, index, msg, sizeof msg)) {
         fprintf(stderr, "bench_dit_train: %s\n", msg);
         return 2;
     }
+    if (bf16 && device_autocast_bf16(1)) { fprintf(stderr, "bench_dit_train: %s\n", vel_error_detail()); return 1; }
     ldit_config c = {.in_channels = 32, .input_size = 16, .num_classes = 1000, .qk_norm = 1};
     CHECK(dit_preset("B/1", &c) == 0);
     ldit *m = NULL;
@@ -130,9 +134,10 @@ static int gpu_step(int index, int B) {
     const double T = 256, D = c.hidden, hid = ldit_mlp_hidden(&c), C = 32, depth = c.depth;
     const double per_tok = depth * (3 * D * D + D * D + 3 * D * hid) + C * D + D * C;
     const double flops = 6.0 * B * T * per_tok + 3.0 * B * depth * 4 * T * T * D;
-    printf("{\"name\": \"dit_b1_step_fp32\", \"ms\": %.4f, \"flops\": %.6g, \"tflops\": %.2f, "
-           "\"items_per_s\": %.1f, \"note\": \"batch %d, vel fp32, TF32 off\"}\n",
-           ms, flops, flops / (ms * 1e-3) / 1e12, B / (ms * 1e-3), B);
+    printf("{\"name\": \"dit_b1_step_%s\", \"ms\": %.4f, \"flops\": %.6g, \"tflops\": %.2f, "
+           "\"items_per_s\": %.1f, \"note\": \"batch %d, vel %s\"}\n", bf16 ? "bf16" : "fp32",
+           ms, flops, flops / (ms * 1e-3) / 1e12, B / (ms * 1e-3), B,
+           bf16 ? "bf16 GEMMs (autocast), fp32 elsewhere" : "fp32, TF32 off");
     free(x); free(y);
     optim_destroy(&o);
     dit_trainer_destroy(&tr);
@@ -239,12 +244,11 @@ int main(int argc, char **argv) {
     device_kind kind;
     int index;
     if (flag_device("bench_dit_train", device, &kind, &index)) return 2;
+    if (kind == DEVICE_CUDA) return gpu_step(index, batch ? batch : 64, dtype == 1);
     if (dtype != 0) {
-        fprintf(stderr, "bench_dit_train: --dtype bf16: not supported yet (the DiT training step is fp32 only; "
-                "use --dtype f32)\n");
+        fprintf(stderr, "bench_dit_train: --dtype bf16: the CPU path is fp32 only (bf16 needs --device cuda)\n");
         return 2;
     }
-    if (kind == DEVICE_CUDA) return gpu_step(index, batch ? batch : 64);
     ldit_config probe = {0};
     if (preset && dit_preset(preset, &probe)) {
         fprintf(stderr, "bench_dit_train: unknown --preset '%s' (tiny, S, B, B/1, B/2, L/2, XL/1, XL/2)\n", preset);

@@ -133,6 +133,17 @@ device_kind device_current(void) {
     return DEVICE_CPU;
 }
 
+int device_autocast_bf16(int on) {
+#ifdef VEL_HAVE_CUDA
+    if (!t_ctx) return vel_fail(DEVICE_ENOCTX, "device_autocast_bf16: no device is active on this thread");
+    vcuda_set_autocast_bf16(t_ctx, on);
+    return 0;
+#else
+    (void)on;
+    return vel_fail(DEVICE_ENOCUDA, "device_autocast_bf16: built without CUDA");
+#endif
+}
+
 device_kind device_of(const void *p) { return nn_on_device(p) ? DEVICE_CUDA : DEVICE_CPU; }
 
 // ---- memory ---------------------------------------------------------------------

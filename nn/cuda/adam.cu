@@ -58,13 +58,22 @@ extern "C" int optim_step_cuda(vcuda_ctx *ctx, optim *o, const param_table *pt, 
     }
     const optim_config *c = &o->cfg;
     int64_t t = o->step + 1;
-    for (int i = 0; i < pt->count; i++) {
-        const param_info *p = &pt->info[i];
-        int r = adam_update_cuda(ctx, values + p->offset, grads + p->offset, state + p->offset,
-                                 state + o->total + p->offset, p->numel, lr,
-                                 p->no_decay ? 0.0 : c->weight_decay, c->kind != OPTIM_ADAM,
+    // Fused: one launch per run of consecutive parameters with the same
+    // weight decay (one launch in all when wd = 0, LightningDiT's default),
+    // the alignment padding between them included: padding is zero in
+    // values, grads and both moments, and Adam maps zeros to zeros, so the
+    // result is that of one launch per parameter.
+    for (int i = 0; i < pt->count;) {
+        const double wd = pt->info[i].no_decay ? 0.0 : c->weight_decay;
+        int j = i + 1;
+        while (j < pt->count && (pt->info[j].no_decay ? 0.0 : c->weight_decay) == wd) j++;
+        const param_info *a = &pt->info[i], *b = &pt->info[j - 1];
+        const int64_t n = b->offset + b->numel - a->offset;
+        int r = adam_update_cuda(ctx, values + a->offset, grads + a->offset, state + a->offset,
+                                 state + o->total + a->offset, n, lr, wd, c->kind != OPTIM_ADAM,
                                  c->beta1, c->beta2, c->eps, t);
         if (r) return r;
+        i = j;
     }
     o->step = t;
     return 0;

@@ -73,6 +73,7 @@ extern "C" int vcuda_pick_device(int *device) {
 struct vcuda_ctx {
     int device;
     int tf32;
+    int autocast_bf16;   // fp32 linear ops run their GEMMs on bf16 copies (linear.cu)
     cudaStream_t stream;
     cublasHandle_t blas;
     cublasLtHandle_t lt;
@@ -163,6 +164,8 @@ extern "C" void *vcuda_workspace(const vcuda_ctx *c, size_t *bytes) {
     return c->ws;
 }
 extern "C" int vcuda_tf32(const vcuda_ctx *c) { return c->tf32; }
+extern "C" int vcuda_autocast_bf16(const vcuda_ctx *c) { return c->autocast_bf16; }
+extern "C" void vcuda_set_autocast_bf16(vcuda_ctx *c, int on) { c->autocast_bf16 = on ? 1 : 0; }
 
 extern "C" int vcuda_ctx_scratch(vcuda_ctx *c, size_t bytes, void **p) {
     *p = NULL;

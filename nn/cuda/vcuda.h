@@ -74,6 +74,13 @@ int vcuda_tf32(const vcuda_ctx *ctx);
 // valid until the next call or vcuda_ctx_destroy.
 int vcuda_ctx_scratch(vcuda_ctx *ctx, size_t bytes, void **p);
 int vcuda_set_tf32(vcuda_ctx *ctx, int on);
+// bf16 autocast of the GEMMs (off by default): while on, the fp32 linear ops
+// (linear_forward_cuda / linear_backward_cuda) round their inputs and weight
+// to bf16 copies in the context's scratch and multiply those with fp32
+// accumulation into fp32 outputs and gradients, like torch.autocast for
+// matmuls with fp32 master weights. Every other op stays fp32.
+int vcuda_autocast_bf16(const vcuda_ctx *ctx);
+void vcuda_set_autocast_bf16(vcuda_ctx *ctx, int on);
 // One line: "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB, device 0)".
 int vcuda_describe(const vcuda_ctx *ctx, char *buf, size_t len);
 

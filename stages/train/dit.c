@@ -1,8 +1,9 @@
 // dit.c: `train --model dit`, LightningDiT on the latent cache
 // (docs/FORMULAS.md section 4): flags, open, loop, close. The step math is
 // models/dit_train.h, batches come from store/loader.h (prefetch thread),
-// gradients are averaged over ranks by dist/ (Open MPI on the CPU; ranks from
-// RANK/WORLD_SIZE, Slurm or Open MPI variables, launched by mpirun/srun).
+// gradients are averaged over ranks by dist/ (Open MPI on the CPU, NCCL with
+// --device cuda; ranks from RANK/WORLD_SIZE, Slurm or Open MPI variables,
+// launched by mpirun/srun).
 //
 // Per step s (global batch G, this rank's slice of B = G / world samples at
 // global positions pos0 = s*G + rank*B ..):
@@ -66,7 +67,11 @@ static void help(void) {
            "  --log-every N (10 steps per log.jsonl line)  --progress S (seconds between reports, 5)\n"
            "  --resume           continue the run in --out bit-exactly (same flags and cache)\n"
            "  --device cpu|cuda[:N]  where to train (default cpu). cuda: parameters, AdamW state,\n"
-           "                     EMA and activations on the GPU, fp32; one rank (no NCCL yet), AdamW only\n"
+           "                     EMA and activations on the GPU, fp32, AdamW only; several ranks (one\n"
+           "                     GPU each, cuda = GPU LOCAL_RANK) average gradients with NCCL, whose id\n"
+           "                     file all ranks must see is $VEL_NCCL_ID_FILE (fresh per run)\n"
+           "  --bf16             with --device cuda: bf16 autocast of the matrix products (bf16\n"
+           "                     operands, fp32 accumulation; fp32 master weights, AdamW, EMA, other ops)\n"
            "Writes DIR/config.json, log.jsonl, dit.safetensors, dit.optim.safetensors,\n"
            "dit-ema.safetensors (EMA weights: sample from these), samples-STEP.png, loss.png.\n"
            "Many ranks: mpirun -np W train --model dit ... (Open MPI; --batch is the global batch).\n");
@@ -127,7 +132,7 @@ static int parse(int argc, char **argv, dit_opts *o, int *ovr) {
         FLAG_INT_("sample-steps", &o->sample_steps, 1, 10000), FLAG_STR_("tokenizer", &o->tokenizer),
         FLAG_I64_("log-every", &o->log_every, 1, DIT_MAX_STEPS),
         FLAG_F64_("progress", &o->progress_s, 0, INFINITY, FLAG_OPEN_LO), FLAG_BOOL_("resume", &o->resume),
-        FLAG_STR_("device", &o->device)};
+        FLAG_STR_("device", &o->device), FLAG_BOOL_("bf16", &o->bf16)};
     if (flag_parse("train", argc, argv, F, FLAG_COUNT(F), &help_asked, &operands)) return 2;
     if (help_asked) return 1;
     if (list) return 3;
@@ -185,6 +190,7 @@ typedef struct {
     dit_meta meta;
     device_kind dev;
     dit_mirror mirror;   // host copy for checkpoints of a GPU run
+    float *dlv;          // (3) device: loss values for the NCCL all-reduce
     FILE *log;
     char prefix[1100], path[1200];
 } run_t;
@@ -192,6 +198,7 @@ typedef struct {
 static void run_close(run_t *r) {
     loader_destroy(&r->ld);
     dit_mirror_free(&r->mirror);
+    device_free((void **)&r->dlv);
     if (r->log) fclose(r->log);
     free(r->z);
     free(r->indices);
@@ -290,17 +297,18 @@ static int open_inputs(run_t *r, const int *ovr) {
 static int open_device(run_t *r) {
     const dit_opts *o = &r->o;
     r->dev = DEVICE_CPU;
-    if (!o->device) return 0;
+    if (!o->device) {
+        if (o->bf16) { fprintf(stderr, "train: --bf16 is for --device cuda (the CPU path is fp32)\n"); return 2; }
+        return 0;
+    }
     int index, e = device_parse(o->device, &r->dev, &index);
     if (e) {
         fprintf(stderr, "train: --device '%s': %s\n", o->device, vel_strerror(e));
         return 2;
     }
-    if (r->dev == DEVICE_CPU) return 0;
-    if (r->world > 1) {
-        fprintf(stderr, "train: --device %s trains one rank for now (the gradient all-reduce is Open MPI on host "
-                        "memory; NCCL is not wired in); world size is %d\n", o->device, r->world);
-        return 2;
+    if (r->dev == DEVICE_CPU) {
+        if (o->bf16) { fprintf(stderr, "train: --bf16 is for --device cuda (the CPU path is fp32)\n"); return 2; }
+        return 0;
     }
     if (o->optimizer == OPTIM_MUON) {
         fprintf(stderr, "train: --optimizer muon has no GPU implementation; use adamw with --device %s\n", o->device);
@@ -311,7 +319,23 @@ static int open_device(run_t *r) {
         fprintf(stderr, "train: %s\n", msg);
         return 2;
     }
+    if (o->bf16 && (e = device_autocast_bf16(1))) {
+        fprintf(stderr, "train: --bf16: %s\n", vel_errmsg(e));
+        return 1;
+    }
     return 0;
+}
+
+// Averages this rank's gradients and loss values over the ranks: Open MPI on
+// host memory, NCCL on the GPU (the loss values go through a small device
+// buffer there). 0 or a dist / device code.
+static int allreduce_step(run_t *r, float *lv) {
+    int e = dist_allreduce_avg(r->comm, r->m->pt.grads, r->m->pt.total);
+    if (e || r->dev != DEVICE_CUDA) return e ? e : dist_allreduce_avg(r->comm, lv, 3);
+    if (!r->dlv && (e = device_alloc(DEVICE_CUDA, (void **)&r->dlv, 3 * sizeof(float)))) return e;
+    if (!(e = device_copy(r->dlv, lv, 3 * sizeof(float))) && !(e = dist_allreduce_avg(r->comm, r->dlv, 3)))
+        e = device_copy(lv, r->dlv, 3 * sizeof(float));
+    return e;
 }
 
 // Builds model, optimizer and EMA; loads the checkpoint on --resume.
@@ -432,8 +456,7 @@ static int train_loop(run_t *r, int64_t start) {
         }
         float lv[3] = {(float)L.loss, (float)L.mse, (float)L.cos};
         if (r->world > 1) {
-            if ((e = dist_allreduce_avg(r->comm, r->m->pt.grads, r->m->pt.total)) ||
-                (e = dist_allreduce_avg(r->comm, lv, 3))) {
+            if ((e = allreduce_step(r, lv))) {
                 fprintf(stderr, "\ntrain: all-reduce: %s (%s)\n", vel_strerror(e), vel_error_detail());
                 return 1;
             }
@@ -514,13 +537,16 @@ int train_dit_main(int argc, char **argv) {
         fprintf(stderr, "train: rank variables: %s (%s)\n", vel_strerror(rc), vel_error_detail());
         return 2;
     }
-    dist_opts dop = {.backend = env.world > 1 ? DIST_MPI : DIST_NONE};
+    // The device first: NCCL (ranks on GPUs) runs on this thread's CUDA context.
+    if ((rc = open_device(&r))) { device_release(); return rc; }
+    dist_opts dop = {.backend = env.world == 1 ? DIST_NONE : r.dev == DEVICE_CUDA ? DIST_NCCL : DIST_MPI,
+                     .cuda_ctx = nn_cuda_ctx()};
     if ((rc = dist_init(&r.comm, &dop))) {
         fprintf(stderr, "train: joining the job: %s (%s)\n", vel_strerror(rc), vel_error_detail());
-        return 1;
+        device_release();
+        return rc == DIST_EENV ? 2 : 1;
     }
     r.rank = dist_rank(r.comm), r.world = dist_world(r.comm);
-    if ((rc = open_device(&r))) goto done;
     int64_t start = 0;
     if ((rc = open_inputs(&r, ovr)) || (rc = build(&r, &start))) goto done;
     if (r.world > 1 && !r.o.resume && (rc = dist_broadcast(r.comm, r.m->pt.values, r.m->pt.total, 0))) {

@@ -29,6 +29,7 @@ typedef struct {
     int resume;
     optim_kind optimizer;
     const char *device;       // --device text (NULL: cpu)
+    int bf16;                 // --bf16: autocast of the GEMMs on the GPU
 } dit_opts;
 
 // Host copy of a GPU run's parameters, optimizer state and EMA, for the

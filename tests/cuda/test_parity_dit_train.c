@@ -10,6 +10,7 @@
 //     ops have no atomics, fixed reduction orders);
 //   - the end-of-run preview PNG exists (Euler sampling with the EMA weights
 //     swapped in on the GPU, x staged through the host).
+// Also NCCL data parallel (2 GPUs) vs one GPU.
 // NOT YET RUN ON A GPU when written. Skips without a GPU; needs bin/train.
 #include <math.h>
 #include <stdio.h>
@@ -81,6 +82,34 @@ Test(parity_dit_train, train_cuda_matches_cpu_and_resumes) {
         snprintf(q, sizeof q, "%s/half/%s", d, files[i]);
         cr_expect(test_files_equal(p, q), "GPU resume: %s differs from the straight run", files[i]);
     }
+    rm_rf(d);
+    free(d);
+}
+
+// Two ranks on two GPUs (NCCL all-reduce) against one GPU on the whole batch:
+// the same weights to fp32 summation order (the CPU's world-2 test measured
+// 2.98e-8 after 8 steps; bound 1e-5 as there). Needs 2 GPUs and mpirun.
+Test(parity_dit_train, nccl_world2_matches_world1) {
+    if (device_cuda_count() < 2) cr_skip_test("fewer than 2 GPUs; NCCL data-parallel test skipped");
+    if (system("command -v mpirun >/dev/null 2>&1") != 0) cr_skip_test("mpirun not found");
+    char *d = test_tmpdir("dit_cuda_dp"), p[1024], q[1024];
+    snprintf(p, sizeof p, "%s/cache", d);
+    cr_assert_eq(dfx_make(p, "tokA", 48, 3, 4, 4, 1, 0), 0);
+    cr_assert_eq(test_sh(TRAIN "--store %s/cache --out %s/w1 --steps 4 --device cuda > %s/w1.log 2>&1", d, d, d), 0);
+    cr_assert_eq(test_sh("VEL_NCCL_ID_FILE=%s/nccl.id timeout 120 mpirun --allow-run-as-root --oversubscribe "
+                         "--bind-to none -x VEL_NCCL_ID_FILE -np 2 " TRAIN "--store %s/cache --out %s/w2 --steps 4 "
+                         "--device cuda > %s/w2.log 2>&1", d, d, d, d), 0, "mpirun -np 2 --device cuda failed: see %s/w2.log", d);
+    int64_t na, nb;
+    snprintf(p, sizeof p, "%s/w1/dit.safetensors", d);
+    snprintf(q, sizeof q, "%s/w2/dit.safetensors", d);
+    float *x = dfx_weights(p, &na), *y = dfx_weights(q, &nb);
+    cr_assert_eq(na, nb);
+    double mx = 0;
+    for (int64_t i = 0; i < na; i++) mx = fmax(mx, fabs((double)x[i] - y[i]));
+    cr_log_info("NCCL world 2 vs world 1: max |dw| = %g", mx);
+    cr_expect_leq(mx, 1e-5, "world 2 vs 1 on GPUs: max |dw| = %g", mx);
+    free(x);
+    free(y);
     rm_rf(d);
     free(d);
 }

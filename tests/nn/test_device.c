@@ -84,6 +84,13 @@ Test(device, device_memory_needs_an_active_device) {
     nn_unregister_device_range(fake);
 }
 
+// bf16 autocast needs an active GPU context: without one it is the same
+// clear error as device memory, naming itself.
+Test(device, autocast_needs_an_active_device) {
+    cr_expect_eq(device_autocast_bf16(1), want_no_device());
+    cr_expect(strstr(vel_error_detail(), "device_autocast_bf16") != NULL, "%s", vel_error_detail());
+}
+
 Test(device, arena_on_cpu_is_the_plain_arena) {
     arena a;
     arena_measure(&a);

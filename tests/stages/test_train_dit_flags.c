@@ -70,6 +70,8 @@ Test(train_dit_flags, out_of_range_and_bad_values_exit_2_naming_the_flag) {
         {"--optimizer adam", "--optimizer must be adamw or muon, not 'adam'"},
         {"--device cuda:99999", "--device 'cuda:99999'"},
         {"--device cuda --optimizer muon", "--optimizer muon has no GPU implementation"},
+        {"--bf16", "--bf16 is for --device cuda"},
+        {"--device cpu --bf16", "--bf16 is for --device cuda"},
         {"--device tpu", "--device 'tpu'"},
         {"--preset XXL", "unknown --preset 'XXL'"},
         {"--no-such-flag", "unknown or incomplete option '--no-such-flag'"},
