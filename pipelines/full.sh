@@ -15,6 +15,9 @@
 #   report      OUT/report.md + OUT/report.json, loss and robustness curves
 # Docs: README.md (quick start, results), docs/PAPER.md (--preset paper).
 set -euo pipefail
+# One compound command: bash parses all of it before running any, so editing
+# this file while a run is going cannot derail that run.
+{
 cd "$(dirname "$0")/.."
 ME=full.sh
 STEPS_ALL="classifier tokenizer tokeval encode dit generate report"
@@ -36,6 +39,10 @@ usage: pipelines/full.sh [options]
   --encoders K      encode processes per cache, over index ranges (default 1)
   --transport T     ipc (default) or tcp (127.0.0.1, ports from --port-base)
   --port-base P     first tcp port (default derived from the process id)
+  --launcher L      how the generation graphs start (pipelines/launch/gen.sh): local
+                    (default), mpirun (Open MPI MPMD, tcp) or slurm (srun --multi-prog);
+                    --hosts H1,H2 / --hostfile FILE place them (docs/SCALING.md). The
+                    other steps run on this host.
   --kill-sampler    (tests) sampler 0 of every generation exits abruptly holding a job
                     (sample --die-after 1); the source re-issues it to the others
   --data DIR        Fashion-MNIST folder (default the stages'), or the ImageNet-layout
@@ -47,14 +54,14 @@ Budgets come from the preset; each can be overridden from the environment:
   DIT_LR N_SAMPLES SAMPLE_STEPS CFG CFG_LO CFG_HI JOB_SIZE DEADLINE_MS
   KL_BETA VE_LAMBDA TAU LAMBDA_REG, and CLASSIFIER=FILE / KL_TOK=PREFIX / VE_TOK=PREFIX
   to reuse a trained classifier or tokenizers.
-Every step's program can be replaced (the words before the flags; full.sh appends the
-flags it would pass): CLASSIFIER_CMD ("bin/train --model classifier"), REFSTATS_CMD
-("bin/eval --model images"), TOKENIZER_CMD ("bin/train --model vae"), TOKEVAL_CMD
-("bin/eval --model vae"), ENCODE_CMD ("bin/encode --model vae"), TRAIN_CMD
-("bin/train --model dit"), SOURCE_CMD ("bin/sample --model dit --role source"),
-SAMPLE_CMD ("bin/sample --model dit"), DECODE_CMD ("bin/decode --model vae"),
-EVAL_CMD ("bin/eval --model images"), PLOT_CMD ("bin/eval --model vae"),
-REPORT_CMD ("/usr/bin/python3 pipelines/full/report.py").
+Every step's program can be replaced: the variable holds the program (split on
+spaces), full.sh appends the flags it would pass, starting with --model NAME:
+CLASSIFIER_CMD (bin/train), REFSTATS_CMD (bin/eval), TOKENIZER_CMD (bin/train),
+TOKEVAL_CMD (bin/eval), PLOT_CMD (bin/eval), ENCODE_CMD (bin/encode), TRAIN_CMD
+(bin/train), LAUNCH_CMD (pipelines/launch/gen.sh, the whole generation graph), and
+inside it (docs/SWAP.md) SOURCE_CMD, SAMPLE_CMD, DECODE_CMD, EVAL_CMD (bin/sample,
+bin/sample, bin/decode, bin/eval); REPORT_CMD (/usr/bin/python3 pipelines/full/report.py)
+gets OUT.
 Re-running with the same --out skips every finished step whose command, inputs and
 outputs (sha256 of checkpoints, caches, samples) are unchanged; an interrupted step
 resumes (training from its last checkpoint, encoding from the missing images, a
@@ -67,14 +74,15 @@ die2() { echo "$ME: $*" >&2; exit 2; }
 posint() { [[ "$2" =~ ^[1-9][0-9]{0,5}$ ]] || die2 "$1 needs a positive integer, got '$2'"; }
 
 PRESET=fmnist OUT="" FROM="" SEEDS="" SAMPLERS=2 DECODERS=1 ENCODERS=1 TRANSPORT=ipc PORT_BASE=""
-KILL=0 DATA="" DRY=0
+KILL=0 DATA="" DRY=0 LAUNCHER=local HOSTS="" HOSTFILE=""
 while [ $# -gt 0 ]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
     --long) PRESET=long; shift; continue ;;
     --kill-sampler) KILL=1; shift; continue ;;
     --dry-run) DRY=1; shift; continue ;;
-    --preset|--out|--from|--seeds|--samplers|--decoders|--encoders|--transport|--port-base|--data)
+    --preset|--out|--from|--seeds|--samplers|--decoders|--encoders|--transport|--port-base|--data|\
+    --launcher|--hosts|--hostfile)
       [ $# -ge 2 ] && [ -n "$2" ] || die2 "$1 needs a value (see --help)" ;;
     *) die2 "unknown option '$1' (see --help)" ;;
   esac
@@ -85,12 +93,16 @@ while [ $# -gt 0 ]; do
     --decoders) posint "$1" "$2"; DECODERS=$2 ;;
     --encoders) posint "$1" "$2"; ENCODERS=$2 ;;
     --transport) TRANSPORT=$2 ;;
+    --launcher) LAUNCHER=$2 ;; --hosts) HOSTS=$2 ;; --hostfile) HOSTFILE=$2 ;;
     --port-base) [[ "$2" =~ ^[0-9]+$ ]] && [ "$2" -ge 1024 ] && [ "$2" -le 65000 ] ||
                    die2 "--port-base must be 1024..65000, got '$2'"; PORT_BASE=$2 ;;
   esac
   shift 2
 done
 case "$TRANSPORT" in ipc|tcp) ;; *) die2 "--transport must be ipc or tcp, got '$TRANSPORT'" ;; esac
+case "$LAUNCHER" in local|mpirun|slurm) ;; *) die2 "--launcher must be local, mpirun or slurm, got '$LAUNCHER'" ;; esac
+[ "$LAUNCHER" = local ] && [ -n "$HOSTS$HOSTFILE" ] && die2 "--hosts/--hostfile need --launcher mpirun or slurm"
+[ "$LAUNCHER" = local ] || TRANSPORT=tcp
 if [ -n "$FROM" ] && ! [[ " $STEPS_ALL " == *" $FROM "* ]]; then
   die2 "--from must be one of: $STEPS_ALL (got '$FROM')"
 fi
@@ -108,10 +120,11 @@ case "$PRESET" in
   long)
     set_default CLS_STEPS 10000; set_default REF_N 60000; set_default TOK_STEPS 5000; set_default TOK_BATCH 16
     set_default EVAL_N 10000; set_default ENCODE_N 60000; set_default DIT_STEPS 20000; set_default N_SAMPLES 10000
-    set_default SAMPLE_STEPS 50; set_default SEEDS_P 3; set_default DEADLINE_MS 60000 ;;
+    set_default SAMPLE_STEPS 50; set_default SEEDS_P 3; set_default DEADLINE_MS 60000
+    set_default DIT_EMA_HALFLIFE 1000 ;;
   ci)
     set_default CLS_STEPS 40; set_default REF_N 2000; set_default TOK_STEPS 30; set_default TOK_BATCH 8
-    set_default EVAL_N 128; set_default CLS_TEST_N 500; set_default ENCODE_N 1024; set_default DIT_STEPS 40; set_default DIT_BATCH 32
+    set_default EVAL_N 128; set_default CLS_TEST_N 500; set_default ENCODE_N 512; set_default DIT_STEPS 40; set_default DIT_BATCH 32
     set_default DIT_WARMUP 10; set_default DIT_EMA_HALFLIFE 10
     set_default N_SAMPLES 256; set_default SAMPLE_STEPS 4; set_default JOB_SIZE 32; set_default SEEDS_P 1
     set_default DEADLINE_MS 3000; set_default SCALES 1 ;;
@@ -126,8 +139,9 @@ if [ "$PRESET" = paper ]; then
   cat >&2 <<EOF
 $ME: --preset paper: the configuration (docs/PAPER.md) is VA-VAE f16d32 latents of 256x256
   images, LightningDiT-B/1, Euler 250 steps, CFG 1.7 on t in [0.21, 1], 10k/50k samples,
-  Inception FID. Not runnable yet: it needs an image-folder encoder for f16d32 and the DiT's
-  CUDA path, which this tree does not have (issues 11 and 12); nothing was run.
+  Inception FID. Not runnable yet: this tree lacks an image-folder encoder (issue 12), the
+  DiT on the GPU (issue 11) and Inception features behind eval --model images (issue 12);
+  nothing was run. docs/PAPER.md lists the commands once they exist.
 EOF
   exit 1
 fi
@@ -139,12 +153,12 @@ set_default KL_BETA 1e-6; set_default VE_LAMBDA 1e-3; set_default TAU 3; set_def
 [ -n "$OUT" ] || OUT="runs/full-$PRESET"
 DATA_ARGS=(); [ -n "$DATA" ] && DATA_ARGS=(--data "$DATA")
 
-set_default CLASSIFIER_CMD "bin/train --model classifier"; set_default REFSTATS_CMD "bin/eval --model images"
-set_default TOKENIZER_CMD "bin/train --model vae"; set_default TOKEVAL_CMD "bin/eval --model vae"
-set_default ENCODE_CMD "bin/encode --model vae"; set_default TRAIN_CMD "bin/train --model dit"
-set_default SOURCE_CMD "bin/sample --model dit --role source"; set_default SAMPLE_CMD "bin/sample --model dit"
-set_default DECODE_CMD "bin/decode --model vae"; set_default EVAL_CMD "bin/eval --model images"
-set_default PLOT_CMD "bin/eval --model vae"; set_default REPORT_CMD "/usr/bin/python3 pipelines/full/report.py"
+set_default CLASSIFIER_CMD bin/train; set_default REFSTATS_CMD bin/eval; set_default TOKENIZER_CMD bin/train
+set_default TOKEVAL_CMD bin/eval; set_default PLOT_CMD bin/eval; set_default ENCODE_CMD bin/encode
+set_default TRAIN_CMD bin/train; set_default LAUNCH_CMD pipelines/launch/gen.sh
+set_default SOURCE_CMD bin/sample; set_default SAMPLE_CMD bin/sample; set_default DECODE_CMD bin/decode
+set_default EVAL_CMD bin/eval; set_default REPORT_CMD "/usr/bin/python3 pipelines/full/report.py"
+export SOURCE_CMD SAMPLE_CMD DECODE_CMD EVAL_CMD   # read by the launcher's ranks
 
 # ---------------------------------------------------------------- setup
 if [ "$DRY" = 0 ]; then
@@ -193,3 +207,5 @@ step_dit
 step_generate
 step_report
 echo "$ME: done in $(( $(date +%s) - T_START )) s; report: $OUT/report.md"
+exit 0
+}

@@ -116,12 +116,12 @@ REF="$OUT/classifier/ref-stats.safetensors"
 do_classifier() {
   [ "$DRY" = 1 ] || { rm -rf "$OUT/classifier"; mkdir -p "$OUT/classifier"; }
   if [ -n "${CLASSIFIER:-}" ]; then run "$OUT/logs/classifier.log" cp "$CLASSIFIER" "$CLS"; return; fi
-  words CLASSIFIER_CMD
+  words CLASSIFIER_CMD; W+=(--model classifier)
   OMP_NUM_THREADS=2 run "$OUT/logs/classifier.log" "${W[@]}" --out "$OUT/classifier" --steps "$CLS_STEPS" \
     --test-n "${CLS_TEST_N:-2000}" "${DATA_ARGS[@]}"
 }
 do_refstats() {
-  words REFSTATS_CMD
+  words REFSTATS_CMD; W+=(--model images)
   OMP_NUM_THREADS=2 run "$OUT/logs/refstats.log" "${W[@]}" --classifier "$CLS" --ref-stats "$REF" \
     --data fashion-mnist --n-ref "$REF_N" ${DATA:+--data-dir "$DATA"}
 }
@@ -144,7 +144,7 @@ do_tokenizer() {
   local resume=()
   if [ "$RESUME" = 1 ] && [ -f "$dir/vae.safetensors" ]; then resume=(--resume)
   elif [ "$DRY" = 0 ]; then rm -rf "$dir"; fi
-  words TOKENIZER_CMD
+  words TOKENIZER_CMD; W+=(--model vae)
   # shellcheck disable=SC2046
   run "$OUT/logs/tokenizer-$arm.log" "${W[@]}" $(tok_flags "$arm") --steps "$TOK_STEPS" --batch "$TOK_BATCH" \
     --ckpt-every 200 --out "$dir" "${DATA_ARGS[@]}" "${resume[@]}"
@@ -154,13 +154,13 @@ step_tokenizer() { both tokenizer_arm; }
 
 # ---------------------------------------------------------------- tokeval
 do_tokeval() {
-  words TOKEVAL_CMD
+  words TOKEVAL_CMD; W+=(--model vae)
   run "$OUT/logs/tokeval-$1.log" "${W[@]}" --ckpt "$OUT/tok-$1/vae" --out "$OUT/tok-$1/eval" --n "$EVAL_N" \
     --scales "$SCALES" --classifier "$CLS" "${DATA_ARGS[@]}"
 }
 tokeval_arm() { unit "tokeval-$1" "tokenizer-$1 classifier" "tok-$1/eval/report.json" do_tokeval "$1"; }
 do_robustness() {
-  words PLOT_CMD
+  words PLOT_CMD; W+=(--model vae)
   run "$OUT/logs/robustness.log" "${W[@]}" --plot-robustness "$OUT/robustness.png" \
     --labels "KL $KL_BETA,VE $VE_LAMBDA" "$OUT/tok-kl/eval/report.json" "$OUT/tok-ve/eval/report.json"
 }
@@ -173,7 +173,7 @@ step_tokeval() {
 do_encode() {
   local arm=$1 store="$OUT/cache-$1" k a b pids=() rc=0
   [ "$RESUME" = 1 ] || [ "$DRY" = 1 ] || rm -rf "$store"
-  words ENCODE_CMD
+  words ENCODE_CMD; W+=(--model vae)
   local common=(--ckpt "$OUT/tok-$arm/vae" --store "$store" --batch 64 "${DATA_ARGS[@]}")
   if [ "$ENCODERS" -gt 1 ]; then
     for ((k = 0; k < ENCODERS; k++)); do
@@ -198,7 +198,7 @@ do_dit() {
   local arm=$1 seed=$2 dir="$OUT/dit-$1-s$2" resume=()
   if [ "$RESUME" = 1 ] && [ -f "$dir/dit.safetensors" ]; then resume=(--resume)
   elif [ "$DRY" = 0 ]; then rm -rf "$dir"; fi
-  words TRAIN_CMD
+  words TRAIN_CMD; W+=(--model dit)
   run "$OUT/logs/dit-$arm-s$seed.log" "${W[@]}" --preset "$DIT_PRESET" --store "$OUT/cache-$arm" --out "$dir" \
     --tokenizer "$OUT/tok-$arm/vae" --batch "$DIT_BATCH" --steps "$DIT_STEPS" --lr "$DIT_LR" --warmup "${DIT_WARMUP:-100}" \
     --ema-halflife "${DIT_EMA_HALFLIFE:-200}" --seed "$seed" --ckpt-every 500 --sample-every "$DIT_STEPS" \
@@ -212,86 +212,39 @@ step_dit() { local s; for ((s = 0; s < SEEDS; s++)); do both dit_arm "$s"; done;
 
 # ---------------------------------------------------------------- generate
 GRAPH_NO=0
-# endpoints NAME: prints the endpoint of socket NAME for this graph.
-endpoint() {
-  if [ "${KEYMODE:-0}" = 1 ]; then echo "EP:$1"; return; fi   # keys do not depend on ports
-  if [ "$TRANSPORT" = ipc ]; then echo "ipc://$SOCK/$1"; return; fi
-  local i
-  case "$1" in jobs) i=0 ;; acks) i=1 ;; ctl) i=2 ;; img) i=3 ;; lat*) i=$(( 4 + ${1#lat} )) ;; esac
-  echo "tcp://127.0.0.1:$(( PORT_BASE + GRAPH_NO * (4 + DECODERS) + i ))"
-}
-
 # gen_graph DIR TOK STORE CKPT SEED TITLE SAMPLER_FLAGS...: one generation run
-# (job source -> SAMPLERS sample workers -> DECODERS decoders -> eval sink) as
-# local processes, logs in DIR/logs. The whole graph lives in this function,
-# so placing it elsewhere (pipelines/launch/) is a change here only.
+# (job source -> SAMPLERS sample workers -> DECODERS decoders -> eval sink),
+# started by the launcher pipelines/launch/gen.sh (LAUNCH_CMD; local
+# processes, or mpirun/slurm with --launcher), logs in DIR/logs.
 gen_graph() {
   local dir=$1 tok=$2 store=$3 ckpt=$4 seed=$5 title=$6; shift 6
-  local sflags=("$@") i lats=() pids=() names=() p rc=0 failed=""
-  SOCK=""
-  if [ "$TRANSPORT" = ipc ] && [ "$DRY" = 0 ]; then SOCK=$(mktemp -d /tmp/vel-full.XXXXXX); fi
-  [ "$TRANSPORT" = ipc ] && [ "$DRY" = 1 ] && SOCK=SOCKDIR
-  [ -n "$PORT_BASE" ] || PORT_BASE=$(( 20000 + ($$ * 7919) % 30000 ))
-  for ((i = 0; i < DECODERS; i++)); do lats+=("$(endpoint "lat$i")"); done
-  local jobs acks ctl img lat_list
-  jobs=$(endpoint jobs); acks=$(endpoint acks); ctl=$(endpoint ctl); img=$(endpoint img)
-  lat_list=$(IFS=,; echo "${lats[*]}")
-  [ "$DRY" = 1 ] || { rm -rf "$dir"; mkdir -p "$dir/logs"; }
-  # start NAME CMD...: one process of the graph in the background.
-  start() {
-    local name=$1; shift
-    echo "+ $(show "$@") &"
-    [ "$DRY" = 1 ] && return 0
-    echo "$(show "$@") &" >> "$OUT/commands.sh"
-    "$@" > "$dir/logs/$name.log" 2>&1 &
-    pids+=($!); names+=("$name"); PIDS+=($!)
-  }
-  words EVAL_CMD
-  start eval "${W[@]}" --in "$img" --ctl "$ctl" --acks "$acks" --out "$dir" --classifier "$CLS" \
-    --ref-stats "$REF" --title "$title" --timeout-s 900
-  words DECODE_CMD
-  for ((i = 0; i < DECODERS; i++)); do
-    start "decode$i" "${W[@]}" --ckpt "$tok" --store "$store" --in "${lats[$i]}" --ctl "$ctl" --reply "$img"
-  done
-  words SOURCE_CMD
-  start source "${W[@]}" --n "$N_SAMPLES" --job-size "$JOB_SIZE" --seed "$seed" --ckpt "$ckpt" \
-    --jobs-bind "$jobs" --acks-bind "$acks" --ctl-bind "$ctl" --deadline-ms "$DEADLINE_MS"
-  words SAMPLE_CMD
-  local first=0
+  local a env=(env) i
+  a=(--dit "$ckpt" --tokenizer "$tok" --store "$store" --out "$dir" --n "$N_SAMPLES" --job-size "$JOB_SIZE"
+     --seed "$seed" --samplers "$SAMPLERS" --decoders "$DECODERS" --launcher "$LAUNCHER"
+     --source-args "--deadline-ms $DEADLINE_MS" --sample-args "$*"
+     --eval-args "--classifier $CLS --ref-stats $REF --title $title --timeout-s 900")
+  [ "$LAUNCHER" = local ] && a+=(--transport "$TRANSPORT")
+  [ -n "$HOSTS" ] && a+=(--hosts "$HOSTS")
+  [ -n "$HOSTFILE" ] && a+=(--hostfile "$HOSTFILE")
+  if [ "$TRANSPORT" = tcp ] || [ "$LAUNCHER" != local ]; then
+    [ -n "$PORT_BASE" ] || PORT_BASE=$(( 20000 + ($$ * 7919) % 30000 ))
+    # a fresh port range per graph, so a late socket of one never meets the next
+    local pb=$(( PORT_BASE + GRAPH_NO * (4 + DECODERS) ))
+    [ "$KEYMODE" = 1 ] && pb=PORT   # keys do not depend on ports
+    a+=(--port-base "$pb")
+  fi
   if [ "$KILL" = 1 ]; then
-    # Sampler 0 alone first, so it surely takes a job, and dies holding it.
-    start sample0 "${W[@]}" --ckpt "$ckpt" "${sflags[@]}" --jobs "$jobs" --ctl "$ctl" --out "$lat_list" \
-      --die-after 1
-    if [ "$DRY" = 0 ]; then
-      wait "${pids[-1]}" && { echo "$ME: --kill-sampler: sampler 0 did not die" >&2; rc=1; }
-      unset 'pids[-1]' 'names[-1]'
-    fi
-    first=1
-  fi
-  for ((i = first; i < SAMPLERS; i++)); do
-    start "sample$i" "${W[@]}" --ckpt "$ckpt" "${sflags[@]}" --jobs "$jobs" --ctl "$ctl" --out "$lat_list"
-  done
-  GRAPH_NO=$(( GRAPH_NO + 1 ))
-  [ "$DRY" = 1 ] && return 0
-  # Wait for every process; on the first failure stop the rest.
-  local left=${#pids[@]}
-  while [ "$left" -gt 0 ] && [ $rc = 0 ]; do
-    left=0
-    for i in "${!pids[@]}"; do
-      p=${pids[$i]}
-      if kill -0 "$p" 2>/dev/null; then left=$((left + 1)); continue; fi
-      wait "$p" || { rc=$?; failed="${names[$i]}"; }
-      unset "pids[$i]"
+    # Sampler 0 runs alone until it has died holding its first job
+    # (--die-after 1); only then do the others start (pipelines/full/kill_first.sh).
+    env+=("SAMPLE_CMD_0=pipelines/full/kill_first.sh victim $dir/victim.done $SAMPLE_CMD")
+    for ((i = 1; i < SAMPLERS; i++)); do
+      env+=("SAMPLE_CMD_$i=pipelines/full/kill_first.sh wait $dir/victim.done $SAMPLE_CMD")
     done
-    [ "$left" -gt 0 ] && sleep 0.2
-  done
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -n "$SOCK" ] && [ "$TRANSPORT" = ipc ] && rm -rf "$SOCK"
-  if [ $rc != 0 ]; then
-    echo "$ME: generation $title failed${failed:+ ($failed rc $rc, log $dir/logs/$failed.log)}" >&2
-    [ -n "$failed" ] && tail -n 5 "$dir/logs/$failed.log" >&2
-    return 1
   fi
+  [ "$DRY" = 1 ] || rm -rf "$dir"
+  words LAUNCH_CMD
+  GRAPH_NO=$(( GRAPH_NO + 1 ))
+  run "$OUT/logs/$(basename "$dir").log" "${env[@]}" "${W[@]}" "${a[@]}"
 }
 
 do_generate() {
@@ -299,7 +252,7 @@ do_generate() {
   g=(--steps "$SAMPLE_STEPS" --batch 32)
   [ "$mode" = cfg ] && g+=(--cfg "$CFG" --cfg-lo "$CFG_LO" --cfg-hi "$CFG_HI")
   gen_graph "$OUT/gen-$arm-s$seed-$mode" "$OUT/tok-$arm/vae" "$OUT/cache-$arm" \
-    "$OUT/dit-$arm-s$seed/dit.safetensors" "$seed" "$arm seed $seed $mode" "${g[@]}"
+    "$OUT/dit-$arm-s$seed/dit.safetensors" "$seed" "$arm-s$seed-$mode" "${g[@]}"
 }
 step_generate() {
   local s arm mode d

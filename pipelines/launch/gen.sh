@@ -199,7 +199,7 @@ case "$LAUNCHER" in
       trap - EXIT INT TERM
       for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
       for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-      [ -n "$IPC_DIR" ] && rm -rf "$IPC_DIR"
+      [ -z "$IPC_DIR" ] || rm -rf "$IPC_DIR"   # not a failing last command: it would be the exit status
     }
     trap cleanup EXIT
     trap 'echo "$ME: interrupted" >&2; exit 130' INT TERM
