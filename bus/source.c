@@ -75,6 +75,7 @@ struct bus_source {
     peer *peers;             // credit mode: workers seen so far
     int npeers, rr;          // rr: where the round-robin over peers resumes
     double last_alive;       // last heartbeat on ctl
+    double last_table;       // last job table on ctl
     bus_socket *jobs, *acks, *ctl;
     bus_msg **job;           // owned
     unsigned char *state;
@@ -317,13 +318,20 @@ int bus_source_step(bus_source *s, int timeout_ms) {
     int rc = 0;
     // Heartbeat: a worker with nothing to do can tell a busy source from a
     // dead one (its idle timeout counts from the last message of any kind).
-    // The job table goes with it (a sink that subscribed late hears it
-    // within a beat), and before the first job of any new ones.
-    if (s->table_stale || now - s->last_alive >= BUS_ALIVE_EVERY_MS / 1000.0) {
+    if (now - s->last_alive >= BUS_ALIVE_EVERY_MS / 1000.0) {
         bus_msg *a;
         if (!bus_msg_new(&a, "alive", s->o.src, 0)) (void)bus_send(s->ctl, &a, 0);
         bus_msg_destroy(&a);
         s->last_alive = now;
+    }
+    // The job table: before the first job of any new ones, then every
+    // TABLE_EARLY_S until the first ack (a sink that subscribed after the
+    // first copy would otherwise hold the run's first items for up to a
+    // heartbeat; the first ack shows a sink has the table), then with every
+    // heartbeat for sinks that join late.
+    const double TABLE_EARLY_S = 0.1;
+    if (s->table_stale || now - s->last_table >= (s->nacked ? BUS_ALIVE_EVERY_MS / 1000.0 : TABLE_EARLY_S)) {
+        s->last_table = now;
         rc = publish_table(s);
     }
     if (!rc) rc = expire(s, now);

@@ -188,6 +188,7 @@ struct bus_sink {
     bus_acker *ack;
     bus_dedupe *seen;
     uint64_t dups, unissued, unconfirmed;
+    unsigned char *waited;  // per source: a wait for its table has timed out once
 };
 
 int bus_sink_open(bus_sink **out, const bus_sink_opts *o) {
@@ -198,6 +199,7 @@ int bus_sink_open(bus_sink **out, const bus_sink_opts *o) {
     int rc = bus_dedupe_new(&s->seen);
     if (!rc) rc = bus_inbox_open(&s->in, &o->in);
     if (!rc && s->in->ctl) rc = bus_issued_new(&s->in->issued, o->in.nproducers);
+    if (!rc && !(s->waited = calloc((size_t)o->in.nproducers + 1, 1))) rc = VEL_ENOMEM;
     if (!rc) rc = bus_acker_open(&s->ack, o->acks_ep, &o->in.sock);
     if (rc) { bus_sink_close(&s); return rc; }
     *out = s;
@@ -206,16 +208,23 @@ int bus_sink_open(bus_sink **out, const bus_sink_opts *o) {
 
 // Was (src, id) issued? 1, 0, or -1 if src's table has not arrived within
 // BUS_ISSUED_WAIT_MS (read from ctl meanwhile; eos and abort heard there
-// are noted for bus_inbox_next). Without ctl there are no tables: 1.
-static int issued(bus_inbox *in, uint32_t src, uint64_t id) {
+// are noted for bus_inbox_next). Without ctl there are no tables: 1. Waits
+// once per source: a source that died before its table reached us would
+// otherwise cost that wait for every item of it still in the pipeline.
+static int issued(bus_sink *s, uint32_t src, uint64_t id) {
+    bus_inbox *in = s->in;
     if (!in->issued) return 1;
     int ok = bus_issued_check(in->issued, src, id);
+    if (ok >= 0 || s->waited[src]) return ok;   // ok < 0: src is a known producer
     double t0 = vel_now();
     while (ok < 0) {
         int left = BUS_ISSUED_WAIT_MS - (int)((vel_now() - t0) * 1000);
         bus_msg *c;
         int rc = left > 0 ? bus_recv(in->ctl, &c, left) : BUS_ETIMEOUT;
-        if (rc == BUS_ETIMEOUT) return -1;
+        if (rc == BUS_ETIMEOUT) {
+            s->waited[src] = 1;
+            return -1;
+        }
         if (rc) continue;   // malformed: counted by the socket
         note_control(in, c, 0);
         bus_msg_destroy(&c);
@@ -236,7 +245,7 @@ int bus_sink_next(bus_sink *s, bus_msg **out, int timeout_ms) {
         if (rc) return rc;
         uint32_t src = bus_msg_src(*out);
         uint64_t id = bus_msg_id(*out);
-        int ok = issued(s->in, src, id);
+        int ok = issued(s, src, id);
         if (ok <= 0) {
             // Not acked: an unissued item has nobody to ack it to, and an
             // unconfirmed one comes again (its source re-issues it).
@@ -267,6 +276,7 @@ void bus_sink_close(bus_sink **s) {
     bus_inbox_close(&(*s)->in);
     bus_acker_close(&(*s)->ack);
     bus_dedupe_destroy(&(*s)->seen);
+    free((*s)->waited);
     free(*s);
     *s = NULL;
 }

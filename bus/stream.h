@@ -180,8 +180,9 @@ int bus_sink_open(bus_sink **out, const bus_sink_opts *o);
 // of an unknown source or an id outside its source's table is dropped, not
 // acked, counted (bus_sink_unissued) and BUS_EUNISSUED returned (call
 // again). An item whose source's table has not arrived yet waits for it (up
-// to BUS_ISSUED_WAIT_MS, reading ctl); if it still has not come, the item is
-// dropped without an ack (the source re-issues it; bus_sink_unconfirmed).
+// to BUS_ISSUED_WAIT_MS, reading ctl; only the first time for each source);
+// if it still has not come, the item is dropped without an ack (the source
+// re-issues it; bus_sink_unconfirmed).
 int bus_sink_next(bus_sink *s, bus_msg **out, int timeout_ms);
 #define BUS_ISSUED_WAIT_MS (3 * BUS_ALIVE_EVERY_MS)
 uint64_t bus_sink_duplicates(const bus_sink *s);
