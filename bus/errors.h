@@ -17,7 +17,7 @@ enum {
     BUS_ESIZE = -109,     // payload frame length != shape product x dtype size
     BUS_ETOOBIG = -110,   // message larger than the total size cap
     BUS_EZMQ = -111,      // a ZeroMQ call failed (errno / zmq_strerror says more)
-    BUS_EENDPOINT = -112, // endpoint string not allowed (ipc://, tcp://127.0.0.1, inproc://)
+    BUS_EENDPOINT = -112, // endpoint not understood (ipc://PATH, inproc://NAME, tcp://HOST:PORT)
     BUS_EINTR = -113,     // interrupted by a signal or the context is terminating
     BUS_ENAME = -114,     // a name or kind is empty, too long, or repeated
     BUS_EEOS = -115,      // every producer has ended (bus_inbox_next, bus_sink_next; not a fault)
@@ -25,7 +25,10 @@ enum {
     BUS_EIDLE = -117,     // nothing received for longer than the idle timeout
     BUS_EUNEXPECTED = -118, // well-formed message of an unexpected kind, dtype or shape
     BUS_EUNISSUED = -119, // item (src, id) that no known source issued
-    BUS_ECODE_MIN = -119, // lowest code in use (for per-code counters)
+    BUS_EPORT = -120,     // tcp port not a number in 1..65535 (or * on bind)
+    BUS_EREMOTE = -121,   // binding an address other than 127.0.0.1 without allow_remote
+    BUS_EADDRINUSE = -122, // the address is already bound (by another process)
+    BUS_ECODE_MIN = -122, // lowest code in use (for per-code counters)
 };
 
 // Number of distinct bus codes (index = -(code) - 100).

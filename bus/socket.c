@@ -121,30 +121,43 @@ void bus_socket_close(bus_socket **sp) {
 
 #define EP_MAX 256
 
-static int endpoint_ok(const char *ep, int bind, int allow_remote) {
-    if (!strncmp(ep, "ipc://", 6)) return ep[6] != 0;
-    if (!strncmp(ep, "inproc://", 9)) return ep[9] != 0;
-    if (strncmp(ep, "tcp://", 6)) return 0;
-    const char *host = ep + 6, *colon = strrchr(host, ':');
-    if (!colon || colon == host || colon[1] == 0) return 0;
-    if (!bind || allow_remote) return 1;
+// 0, or the code (with a vel_fail detail naming ep) of what is wrong with it.
+static int endpoint_check(const char *ep, int bind, int allow_remote) {
+    if (!strncmp(ep, "ipc://", 6) && ep[6]) return 0;
+    if (!strncmp(ep, "inproc://", 9) && ep[9]) return 0;
+    const char *host = ep + 6, *colon = strncmp(ep, "tcp://", 6) ? NULL : strrchr(host, ':');
+    if (!colon || colon == host) return vel_fail(BUS_EENDPOINT, "'%s'", ep);
+    // ZeroMQ reads the port modulo 65536 (tcp://127.0.0.1:99999 bound 34463),
+    // so check it here: 1..65535, or * (any free port) on bind.
+    const char *port = colon + 1;
+    size_t nd = strspn(port, "0123456789");
+    long v = nd && nd == strlen(port) && nd <= 5 ? strtol(port, NULL, 10) : -1;
+    if (!(bind && !strcmp(port, "*")) && (v < 1 || v > 65535))
+        return vel_fail(BUS_EPORT, "'%s' in '%s'", port, ep);
+    if (!bind || allow_remote) return 0;
     // Binding anything but loopback exposes the stage: an explicit choice.
-    return (size_t)(colon - host) == 9 && !strncmp(host, "127.0.0.1", 9);
+    if ((size_t)(colon - host) == 9 && !strncmp(host, "127.0.0.1", 9)) return 0;
+    return vel_fail(BUS_EREMOTE, "'%s'", ep);
 }
 
 static int each_endpoint(bus_socket *s, const char *eps, int bind) {
-    if (!eps || !*eps) return BUS_EENDPOINT;
+    if (!eps || !*eps) return vel_fail(BUS_EENDPOINT, "no endpoint given");
     const char *p = eps;
     while (*p) {
         const char *q = strchr(p, ',');
         size_t n = q ? (size_t)(q - p) : strlen(p);
         char ep[EP_MAX];
-        if (n == 0 || n >= EP_MAX) return BUS_EENDPOINT;
+        if (n == 0 || n >= EP_MAX) return vel_fail(BUS_EENDPOINT, "empty or longer than %d bytes in '%s'", EP_MAX - 1, eps);
         memcpy(ep, p, n);
         ep[n] = 0;
-        if (!endpoint_ok(ep, bind, s->allow_remote)) return BUS_EENDPOINT;
-        int rc = bind ? zmq_bind(s->z, ep) : zmq_connect(s->z, ep);
-        if (rc) return errno == EINVAL || errno == EPROTONOSUPPORT ? BUS_EENDPOINT : zerr();
+        int rc = endpoint_check(ep, bind, s->allow_remote);
+        if (rc) return rc;
+        rc = bind ? zmq_bind(s->z, ep) : zmq_connect(s->z, ep);
+        if (rc && errno == EADDRINUSE) return vel_fail(BUS_EADDRINUSE, "'%s'", ep);
+        if (rc && (errno == EINVAL || errno == EPROTONOSUPPORT || errno == ENODEV || errno == EADDRNOTAVAIL ||
+                   errno == ENOENT))
+            return vel_fail(BUS_EENDPOINT, "'%s': %s", ep, zmq_strerror(errno));
+        if (rc) return zerr();
         p += n;
         if (*p == ',') p++;
     }

@@ -18,7 +18,7 @@ int bus_worker_run(const bus_worker_opts *o, bus_worker_fn *fn, void *ctx, bus_w
     if (!rc) rc = bus_socket_open(&out, BUS_PUSH, &o->out_sock);
     if (!rc) rc = bus_connect(out, o->out_ep);
     if (rc) {
-        fprintf(stderr, "%s: cannot set up sockets: %s\n", name, vel_strerror(rc));
+        fprintf(stderr, "%s: cannot set up sockets: %s\n", name, vel_errmsg(rc));
         goto done;
     }
     for (;;) {

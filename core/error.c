@@ -79,7 +79,7 @@ static const message k_messages[] = {
     {-109, "bus: payload frame length differs from shape x dtype size"},
     {-110, "bus: message larger than the total size cap"},
     {-111, "bus: ZeroMQ call failed"},
-    {-112, "bus: endpoint not allowed (use ipc://, inproc:// or tcp://127.0.0.1; other tcp binds need --bind-any)"},
+    {-112, "bus: endpoint not understood (use ipc://PATH, inproc://NAME or tcp://HOST:PORT)"},
     {-113, "bus: interrupted (signal or context terminating)"},
     {-114, "bus: name or kind empty, too long or repeated"},
     {-115, "bus: end of stream (every producer has ended)"},
@@ -87,6 +87,9 @@ static const message k_messages[] = {
     {-117, "bus: nothing received for longer than the idle timeout"},
     {-118, "bus: message of an unexpected kind, dtype or shape"},
     {-119, "bus: item id not issued by any known source"},
+    {-120, "bus: bad tcp port (a number in 1..65535, or * when binding)"},
+    {-121, "bus: binding an address other than 127.0.0.1 needs --bind-any"},
+    {-122, "bus: address already in use (is another stage bound to it?)"},
     // store (store/store.h)
     {-201, "store: not an LMDB latent cache (missing, not a directory, or not LMDB)"},
     {-202, "store: LMDB environment without a __meta__ record (not a latent cache)"},
@@ -202,7 +205,8 @@ int vel_exit_code(int code) {
     // Runtime failures: the input was fine, the machine or a peer was not.
     static const int runtime[] = {
         -1, -2,                               // ENOMEM, EIO
-        -100, -111, -113, -115, -116, -117,   // bus: timeout, zmq, interrupted, eos, abort, idle
+        -100, -111, -113, -115, -116, -117,   // bus: timeout, zmq, interrupted, eos, abort, idle,
+        -122,                                 //   address in use
         -210, -211, -214, -217,               // store: LMDB, read-only, busy, map cap
         -600, -601, -602, -603, -604,         // cuda
         -620, -621, -622, -623, -624,         // op dispatch

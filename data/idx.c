@@ -52,7 +52,7 @@ int idx_read(const char *path, idx_array *out) {
     memset(out, 0, sizeof *out);
     if (!path) return VEL_EINVAL;
     gzFile f = gzopen(path, "rb");
-    if (!f) return VEL_EIO;
+    if (!f) return errno == ENOENT ? VEL_ENOTFOUND : VEL_EIO;   // a missing file is an input error
     int rc;
     uint8_t hdr[4];
     if ((rc = gz_read_exact(f, hdr, 4))) goto fail;

@@ -126,8 +126,7 @@ double toy_flow_loss_backward(toy_flow *f, const float *z1, const float *x0, con
     return l;
 }
 
-int toy_flow_save(const char *path, const toy_flow *f, const st_kv *extra, int nextra, char *err,
-                  int errlen) {
+int toy_flow_save(const char *path, const toy_flow *f, const st_kv *extra, int nextra) {
     char kstr[16];
     snprintf(kstr, sizeof kstr, "%d", f->nfreq);
     st_kv kv[32];
@@ -135,32 +134,28 @@ int toy_flow_save(const char *path, const toy_flow *f, const st_kv *extra, int n
     kv[n++] = (st_kv){"time_embed", toy_time_embed_name(f->time_embed)};
     kv[n++] = (st_kv){"time_freqs", kstr};
     for (int i = 0; i < nextra && n < 32; i++) kv[n++] = extra[i];
-    return toy_ckpt_save(path, &f->pt, "toy-flow", f->depth, f->width, kv, n, err, errlen);
+    return toy_ckpt_save(path, &f->pt, "toy-flow", f->depth, f->width, kv, n);
 }
 
-int toy_flow_load(toy_flow **out, const char *path, int max_batch, char *err, int errlen) {
+int toy_flow_load(toy_flow **out, const char *path, int max_batch) {
     *out = NULL;
     int depth, width;
-    int rc = toy_ckpt_arch(path, "toy-flow", &depth, &width, err, errlen);
+    int rc = toy_ckpt_arch(path, "toy-flow", &depth, &width);
     if (rc) return rc;
     // time input: absent = raw (checkpoints written before the option)
     toy_time_embed te = TOY_TIME_RAW;
     int nfreq = 0;
     char val[64];
-    if (st_meta_read(path, "time_embed", val, sizeof val) == 0 && toy_time_embed_parse(val, &te)) {
-        if (err) snprintf(err, errlen, "%s: unknown time_embed '%s' in metadata", path, val);
-        return TOY_EMODEL;
-    }
+    if (st_meta_read(path, "time_embed", val, sizeof val) == 0 && toy_time_embed_parse(val, &te))
+        return vel_fail(TOY_EMODEL, "%s: unknown time_embed '%s' in metadata", path, val);
     if (te == TOY_TIME_FOURIER) {
         char *end = NULL;
         long k = st_meta_read(path, "time_freqs", val, sizeof val) == 0 ? strtol(val, &end, 10) : -1;
-        if (k < 1 || k > TOY_FOURIER_MAX || !end || *end) {
-            if (err) snprintf(err, errlen, "%s: bad or missing time_freqs in metadata", path);
-            return TOY_EMODEL;
-        }
+        if (k < 1 || k > TOY_FOURIER_MAX || !end || *end)
+            return vel_fail(TOY_EMODEL, "%s: bad or missing time_freqs in metadata", path);
         nfreq = (int)k;
     }
     if ((rc = toy_flow_create(out, depth, width, max_batch, te, nfreq))) return rc;
-    if ((rc = toy_ckpt_load_params(path, &(*out)->pt, err, errlen))) toy_flow_destroy(out);
+    if ((rc = toy_ckpt_load_params(path, &(*out)->pt))) toy_flow_destroy(out);
     return rc;
 }

@@ -49,8 +49,7 @@ void toy_flow_velocity(toy_flow *f, float *v, const float *zt, const float *t, i
 double toy_flow_loss_backward(toy_flow *f, const float *z1, const float *x0, const float *t, int B);
 double toy_flow_loss(toy_flow *f, const float *z1, const float *x0, const float *t, int B);
 
-int toy_flow_save(const char *path, const toy_flow *f, const st_kv *extra, int nextra, char *err,
-                  int errlen);
-int toy_flow_load(toy_flow **out, const char *path, int max_batch, char *err, int errlen);
+int toy_flow_save(const char *path, const toy_flow *f, const st_kv *extra, int nextra);
+int toy_flow_load(toy_flow **out, const char *path, int max_batch);
 
 #endif

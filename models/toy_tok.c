@@ -144,12 +144,12 @@ toy_tok_losses toy_tok_loss_backward(toy_tok *t, const toy_tok_cfg *cfg, const f
     return L;
 }
 
-int toy_tok_load(toy_tok **out, const char *path, int max_batch, char *err, int errlen) {
+int toy_tok_load(toy_tok **out, const char *path, int max_batch) {
     *out = NULL;
     int depth, width;
-    int rc = toy_ckpt_arch(path, "toy-tokenizer", &depth, &width, err, errlen);
+    int rc = toy_ckpt_arch(path, "toy-tokenizer", &depth, &width);
     if (rc) return rc;
     if ((rc = toy_tok_create(out, depth, width, max_batch))) return rc;
-    if ((rc = toy_ckpt_load_params(path, &(*out)->pt, err, errlen))) toy_tok_destroy(out);
+    if ((rc = toy_ckpt_load_params(path, &(*out)->pt))) toy_tok_destroy(out);
     return rc;
 }

@@ -47,6 +47,6 @@ toy_tok_losses toy_tok_loss(toy_tok *t, const toy_tok_cfg *cfg, const float *x,
                             const float *eps, int B);
 
 // Builds the tokenizer a checkpoint describes and loads its weights.
-int toy_tok_load(toy_tok **out, const char *path, int max_batch, char *err, int errlen);
+int toy_tok_load(toy_tok **out, const char *path, int max_batch);
 
 #endif

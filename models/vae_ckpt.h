@@ -15,7 +15,8 @@
 // or NULL. The preset is the metadata's "vae.config" when present (an
 // explicit want that differs is an error), else want, else "f4c4".
 // Returns 0, VEL_EINVAL (unknown preset, mismatch, missing or odd conv
-// tensors; msg says which) or a checkpoint code (nn/safetensors.h).
-int vae_config_from_ckpt(const char *path, const char *want, vae_config *out, char *msg, int cap);
+// tensors) or a checkpoint code (nn/safetensors.h); the vel_fail detail
+// names the file and what is wrong (print vel_errmsg(rc)).
+int vae_config_from_ckpt(const char *path, const char *want, vae_config *out);
 
 #endif

@@ -58,31 +58,18 @@ int device_cuda_count(void) {
 #endif
 }
 
-int device_resolve(const char *name, device_kind *kind, int *index, char *msg, size_t msglen) {
-    if (msglen) msg[0] = 0;
+int device_resolve(const char *name, device_kind *kind, int *index) {
     int r = device_parse(name, kind, index);
-    if (r) {
-        snprintf(msg, msglen, "--device '%s': %s", name ? name : "(null)", vel_strerror(r));
-        return r;
-    }
+    if (r) return vel_fail(r, "--device '%s'", name ? name : "(null)");
     if (*kind == DEVICE_CPU) return 0;
 #ifdef VEL_HAVE_CUDA
     int n = 0;
     vcuda_device_count(&n);
-    if (n <= 0) {
-        snprintf(msg, msglen, "--device %s: %s (%s)", name, vel_strerror(DEVICE_ENOGPU),
-                 vcuda_last_error());
-        return DEVICE_ENOGPU;
-    }
-    if (*index >= n) {
-        snprintf(msg, msglen, "--device %s: %s (only %d GPU%s visible)", name,
-                 vel_strerror(DEVICE_ENOGPU), n, n == 1 ? "" : "s");
-        return DEVICE_ENOGPU;
-    }
+    if (n <= 0) return vel_fail(DEVICE_ENOGPU, "--device %s (%s)", name, vcuda_last_error());
+    if (*index >= n) return vel_fail(DEVICE_ENOGPU, "--device %s (only %d GPU%s visible)", name, n, n == 1 ? "" : "s");
     return 0;
 #else
-    snprintf(msg, msglen, "--device %s: %s", name, vel_strerror(DEVICE_ENOCUDA));
-    return DEVICE_ENOCUDA;
+    return vel_fail(DEVICE_ENOCUDA, "--device %s", name);
 #endif
 }
 
@@ -101,8 +88,11 @@ int device_activate(device_kind kind, int index, char *msg, size_t msglen) {
     else snprintf(name, sizeof name, "cuda");
 #ifdef VEL_HAVE_CUDA
     device_kind k;
-    int idx, r = device_resolve(name, &k, &idx, msg, msglen);
-    if (r) return vel_fail(r, "%s", msg);
+    int idx, r = device_resolve(name, &k, &idx);
+    if (r) {
+        snprintf(msg, msglen, "%s", vel_errmsg(r));
+        return r;   // its detail is already recorded
+    }
     device_release();
     r = vcuda_ctx_create(&t_ctx, index);
     if (r) {

@@ -36,10 +36,11 @@ int device_cuda_built(void);
 int device_cuda_count(void);
 
 // Parses `name` and, for cuda, checks that a GPU is usable. On failure
-// returns a DEVICE_E* code and writes a full sentence to msg, e.g.
-// "--device cuda: CUDA requested but no GPU found (cudaGetDeviceCount: no
-// CUDA-capable device is detected)".
-int device_resolve(const char *name, device_kind *kind, int *index, char *msg, size_t msglen);
+// returns a DEVICE_E* code whose vel_fail detail names the flag, so
+// vel_errmsg(rc) is a full sentence, e.g. "device: CUDA requested but no GPU
+// found: --device cuda (cudaGetDeviceCount: no CUDA-capable device is
+// detected)".
+int device_resolve(const char *name, device_kind *kind, int *index);
 
 // Makes `kind` (index: -1 = LOCAL_RANK / first GPU) the calling thread's
 // device. cpu: nothing to do, returns 0. cuda: creates a CUDA context (stream,

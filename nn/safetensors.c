@@ -276,7 +276,8 @@ int st_parse(st_file **out, const void *bytes, size_t len) {
 int st_open(st_file **out, const char *path) {
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return vel_fail(VEL_EIO, "cannot open '%s': %s", path, strerror(errno));
+    if (fd < 0)   // a missing file is an input error (exit 2), not an I/O failure
+        return vel_fail(errno == ENOENT ? VEL_ENOTFOUND : VEL_EIO, "cannot open '%s': %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
         int e = errno;

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/error.h"
+
 // strtoll/strtod skip leading white space and accept an empty tail only when
 // they consumed something; the stages want the whole argument or nothing.
 static int starts_ok(const char *text) {
@@ -90,8 +92,9 @@ int flag_device_use(const char *stage, const char *text) {
     device_kind kind;
     int index;
     char msg[512];
-    if (device_resolve(text, &kind, &index, msg, sizeof msg) || device_activate(kind, index, msg, sizeof msg)) {
-        fprintf(stderr, "%s: %s\n", stage, msg);
+    int r = device_resolve(text, &kind, &index);
+    if (r || device_activate(kind, index, msg, sizeof msg)) {
+        fprintf(stderr, "%s: %s\n", stage, r ? vel_errmsg(r) : msg);
         return FLAG_EUSAGE;
     }
     // The op API runs on the GPU, but no stage places its model's weights

@@ -127,7 +127,7 @@ static int decode_bus(vae *m, const store_meta *meta, const char *in_ep, const c
     int e = bus_worker_run(&wo, decode_item, &c, &ws);
     if (!e) fprintf(stderr, "[decode vae] decoded %llu items\n", (unsigned long long)ws.answered);
     free(c.z); free(c.x); free(c.u8);
-    return e ? 1 : 0;
+    return vel_exit_code(e);   // 2: bad endpoint; 1: the run failed (abort, idle, ...)
 }
 
 int decode_vae_main(int argc, char **argv) {
@@ -155,11 +155,11 @@ int decode_vae_main(int argc, char **argv) {
     }
     if (!bus_mode && stage_mkdir_p(STAGE, out)) return 1;
     // Preset and image channels from the checkpoint (models/vae_ckpt.h).
-    char path[1200], msg[600];
+    char path[1200];
     snprintf(path, sizeof path, "%s.safetensors", ckpt);
     vae_config vc;
-    int e = vae_config_from_ckpt(path, config, &vc, msg, sizeof msg);
-    if (e) { fprintf(stderr, "decode: %s\n", msg); return e == VEL_EINVAL ? 2 : 1; }
+    int e = vae_config_from_ckpt(path, config, &vc);
+    if (e) { fprintf(stderr, "decode: %s\n", vel_errmsg(e)); return vel_exit_code(e); }
     if (vc.resolution != 32 || (vc.out_ch != 1 && vc.out_ch != 3)) {
         fprintf(stderr, "decode: %s: only 32x32 tokenizers with 1 or 3 output channels are supported\n", path);
         return 2;

@@ -94,11 +94,11 @@ int decode_toy_main(int argc, char **argv) {
         fprintf(stderr, "decode: need exactly one of --ckpt/--identity, and --store (optional with --identity), --in, --ctl, --out\n");
         return 2;
     }
-    char err[600];
     toy_tok *t = NULL;
-    if (ckpt && toy_tok_load(&t, ckpt, 1024, err, sizeof err)) {
-        fprintf(stderr, "decode: cannot load tokenizer: %s\n", err);
-        return 1;
+    int le = ckpt ? toy_tok_load(&t, ckpt, 1024) : 0;
+    if (le) {
+        fprintf(stderr, "decode: cannot load tokenizer: %s\n", vel_errmsg(le));
+        return vel_exit_code(le);
     }
     store *st = NULL;
     int e = spath ? store_open(&st, spath, NULL, (int64_t[]){2, 1, 1}, NULL) : 0;
@@ -123,5 +123,5 @@ int decode_toy_main(int argc, char **argv) {
     free(cx.z); free(cx.x);
     store_close(&st);
     toy_tok_destroy(&t);
-    return e ? 1 : 0;
+    return vel_exit_code(e);   // 2: bad endpoint; 1: the run failed (abort, idle, ...)
 }

@@ -79,11 +79,11 @@ int encode_vae_main(int argc, char **argv) {
         fprintf(stderr, "encode: --split must be train or test, not '%s'\n", split);
         return 2;
     }
-    char msg[512], wpath[1200], hash[17];
+    char wpath[1200], hash[17];
     snprintf(wpath, sizeof wpath, "%s.safetensors", ckpt);
     vae_config vc;
-    int e = vae_config_from_ckpt(wpath, config, &vc, msg, sizeof msg);
-    if (e) { fprintf(stderr, "encode: %s\n", msg); return e == VEL_EINVAL ? 2 : 1; }
+    int e = vae_config_from_ckpt(wpath, config, &vc);
+    if (e) { fprintf(stderr, "encode: %s\n", vel_errmsg(e)); return vel_exit_code(e); }
     const int C = vc.in_ch, npix = C * 1024;
     if (vc.out_ch != C || vc.resolution != 32) {
         fprintf(stderr, "encode: %s: only 32x32 tokenizers with in_ch == out_ch are supported\n", wpath);

@@ -147,11 +147,11 @@ int encode_toy_main(int argc, char **argv) {
         fprintf(stderr, "encode: need --store DIR and exactly one of --ckpt FILE or --identity\n");
         return 2;
     }
-    char err[600], hash[17] = "identity";
+    char hash[17] = "identity";
     toy_tok *t = NULL;
     if (ckpt) {
-        int rc = toy_tok_load(&t, ckpt, batch, err, sizeof err);
-        if (rc) { fprintf(stderr, "encode: cannot load tokenizer: %s\n", err); return 1; }
+        int rc = toy_tok_load(&t, ckpt, batch);
+        if (rc) { fprintf(stderr, "encode: cannot load tokenizer: %s\n", vel_errmsg(rc)); return vel_exit_code(rc); }
         if (ckpt_file_hash(ckpt, hash)) { fprintf(stderr, "encode: cannot read %s\n", ckpt); toy_tok_destroy(&t); return 1; }
     }
     toy_gmm *g = NULL;

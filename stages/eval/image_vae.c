@@ -161,11 +161,11 @@ int eval_vae_main(int argc, char **argv) {
         nscales++;
         p = *end == ',' ? end + 1 : end;
     }
-    char msg[512], path[1200];
+    char path[1200];
     snprintf(path, sizeof path, "%s.safetensors", ckpt);
     vae_config vc;
-    int e = vae_config_from_ckpt(path, config, &vc, msg, sizeof msg);
-    if (e) { fprintf(stderr, "eval: %s\n", msg); return e == VEL_EINVAL ? 2 : 1; }
+    int e = vae_config_from_ckpt(path, config, &vc);
+    if (e) { fprintf(stderr, "eval: %s\n", vel_errmsg(e)); return vel_exit_code(e); }
     const char *reg_name = "?";
     {
         st_file *sf = NULL;
@@ -190,7 +190,7 @@ int eval_vae_main(int argc, char **argv) {
     if (C == 1) {
         fmnist *test = NULL;
         int lrc = fmnist_load(data_dir, "test", &test);
-        if (lrc) { fprintf(stderr, "eval: %s\n", vel_errmsg(lrc)); return 1; }
+        if (lrc) { fprintf(stderr, "eval: %s\n", vel_errmsg(lrc)); return vel_exit_code(lrc); }
         if (n > test->n) n = (int)test->n;
         imgs = malloc(sizeof(float) * (size_t)n * 1024);
         if (imgs) fmnist_batch_f32(test, imgs, NULL, NULL, 0, n);

@@ -120,7 +120,7 @@ static int collect(const opts *o, image_set *set, int64_t *dups) {
                                .sock = {.allow_remote = o->bind_any}},
                         .acks_ep = o->acks};
     int e = bus_sink_open(&sink, &so);
-    if (e) { fprintf(stderr, "eval: cannot set up sockets: %s\n", vel_strerror(e)); return 1; }
+    if (e) { fprintf(stderr, "eval: cannot set up sockets: %s\n", vel_errmsg(e)); return vel_exit_code(e); }
     int rc = 0;
     double last = vel_now();
     for (;;) {

@@ -327,7 +327,8 @@ int eval_toy_main(int argc, char **argv) {
         (e = bus_socket_open(&ctl, BUS_SUB, NULL)) || (e = bus_connect(ctl, ctl_ep)) ||
         (e = bus_acker_open(&ack, acks, NULL)) || (e = bus_eos_new(&eos, sources)) ||
         (e = bus_dedupe_new(&dd)) || (e = bus_issued_new(&iss, sources))) {
-        fprintf(stderr, "eval: cannot set up sockets: %s\n", vel_strerror(e));
+        fprintf(stderr, "eval: cannot set up sockets: %s\n", vel_errmsg(e));
+        rc = vel_exit_code(e);   // a bad endpoint is a usage error (2)
         goto done;
     }
     double last = vel_now();

@@ -115,7 +115,7 @@ static int dit_load(ldit **out, const char *path, int bmax, char *msg, size_t ca
     *out = NULL;
     st_file *f;
     int rc = st_open(&f, path);
-    if (rc) { snprintf(msg, cap, "%s: %s", path, vel_error_detail()[0] ? vel_error_detail() : vel_strerror(rc)); return rc; }
+    if (rc) { snprintf(msg, cap, "%s", vel_errmsg(rc)); return rc; }   // the detail names the file
     ldit_config c = {0};
     static const char *keys[] = {"dit.depth", "dit.hidden", "dit.heads", "dit.patch", "dit.in_channels",
                                  "dit.input_size", "dit.num_classes", "dit.qk_norm"};
@@ -134,7 +134,7 @@ static int dit_load(ldit **out, const char *path, int bmax, char *msg, size_t ca
     }
     if ((rc = ldit_create(out, &c, bmax))) { snprintf(msg, cap, "%s: %s", path, vel_strerror(rc)); return rc; }
     if ((rc = st_load_params(path, &(*out)->pt))) {
-        snprintf(msg, cap, "%s: %s", path, vel_error_detail()[0] ? vel_error_detail() : vel_strerror(rc));
+        snprintf(msg, cap, "%s", vel_errmsg(rc));
         ldit_destroy(out);
     }
     return rc;
@@ -275,11 +275,10 @@ static int run_worker(const worker_opts *o) {
                           .out_ep = o->out};
     bus_worker_stats ws;
     double t0 = vel_now();
-    if (bus_worker_run(&wo, dit_item, &c, &ws) == 0) {
+    rc = vel_exit_code(bus_worker_run(&wo, dit_item, &c, &ws));   // 2: bad endpoint; 1: run failed
+    if (!rc)
         fprintf(stderr, "[sample worker] answered %llu jobs (%.1f s)\n", (unsigned long long)ws.answered,
                 vel_now() - t0);
-        rc = 0;
-    }
 done:
     free(ts); free(c.vel.t); free(c.scratch); free(c.x); free(c.y);
     ldit_destroy(&c.m);

@@ -12,7 +12,7 @@ int sample_run_source(const sample_source_opts *so, sample_job_fn extra, void *c
                          .sock = {.allow_remote = so->bind_any}};
     bus_source *s;
     int rc = bus_source_open(&s, &o);
-    if (rc) { fprintf(stderr, "sample: cannot open job source: %s\n", vel_strerror(rc)); return 1; }
+    if (rc) { fprintf(stderr, "sample: cannot open job source: %s\n", vel_errmsg(rc)); return vel_exit_code(rc); }
     uint64_t id = 0;
     for (int64_t start = 0; start < so->n; start += so->job_size, id++) {
         bus_msg *m = NULL;

@@ -165,11 +165,10 @@ static int exact_mixture(toy_gmm **g, const char *spath) {
 
 static int run_worker(const char *ckpt, const char *spath, const char *jobs_ep, const char *ctl_ep,
                       const char *out_ep, int sources, int steps, int die_after, int credit, int idle_s) {
-    char err[600];
     sample_ctx c = {.steps = steps, .die_after = die_after, .so = smp_opts_default()};
-    int rc = ckpt ? toy_flow_load(&c.f, ckpt, FLOW_BMAX, err, sizeof err) : exact_mixture(&c.g, spath);
-    if (rc && ckpt) fprintf(stderr, "sample: cannot load flow model: %s\n", err);
-    if (rc) return ckpt ? 1 : rc;
+    int rc = ckpt ? toy_flow_load(&c.f, ckpt, FLOW_BMAX) : exact_mixture(&c.g, spath);
+    if (rc && ckpt) fprintf(stderr, "sample: cannot load flow model: %s\n", vel_errmsg(rc));
+    if (rc) return ckpt ? vel_exit_code(rc) : rc;   // a missing or wrong checkpoint: 2
     float *tb = malloc(sizeof(float) * FLOW_BMAX);
     double *ts = malloc(sizeof(double) * (steps + 1));
     rc = 1;
@@ -182,10 +181,8 @@ static int run_worker(const char *ckpt, const char *spath, const char *jobs_ep, 
                                  .credit = credit, .idle_ms = idle_s * 1000},
                           .out_ep = out_ep};
     bus_worker_stats ws;
-    if (bus_worker_run(&wo, sample_item, &c, &ws) == 0) {
-        fprintf(stderr, "[sample worker] answered %llu jobs\n", (unsigned long long)ws.answered);
-        rc = 0;
-    }
+    rc = vel_exit_code(bus_worker_run(&wo, sample_item, &c, &ws));   // 2: bad endpoint; 1: run failed
+    if (!rc) fprintf(stderr, "[sample worker] answered %llu jobs\n", (unsigned long long)ws.answered);
 done:
     free(c.x); free(c.scratch); free(tb); free(ts);
     toy_flow_destroy(&c.f);

@@ -154,7 +154,6 @@ int dit_preview(const char *path, ldit *m, ema *e, const dit_opts *o, const stor
     vae *v = NULL;
     float *img = NULL;
     int rc = -1, e2;
-    char msg[300];
     if (!z || !y) { fprintf(stderr, "train: preview: out of memory\n"); goto done; }
     for (int i = 0; i < B; i++) y[i] = i / per;
     ema_swap(e, &m->pt);
@@ -165,8 +164,9 @@ int dit_preview(const char *path, ldit *m, ema *e, const dit_opts *o, const stor
         char wp[1200];
         snprintf(wp, sizeof wp, "%s.safetensors", o->tokenizer);
         vae_config vc;
-        if (vae_config_from_ckpt(wp, NULL, &vc, msg, sizeof msg)) {
-            fprintf(stderr, "train: --tokenizer %s: %s\n", wp, msg);
+        int ve = vae_config_from_ckpt(wp, NULL, &vc);
+        if (ve) {
+            fprintf(stderr, "train: --tokenizer: %s\n", vel_errmsg(ve));
             goto done;
         }
         if (vc.z_channels != C || vae_latent_side(&vc) != S) {

@@ -82,7 +82,7 @@ int train_classifier_main(int argc, char **argv) {
     if (lrc) {
         fprintf(stderr, "train: %s\n", vel_errmsg(lrc));
         fmnist_destroy(&tr);
-        return 1;
+        return vel_exit_code(lrc);   // missing or bad data: 2
     }
     classifier *cl = NULL;
     optim *opt = NULL;

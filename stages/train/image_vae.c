@@ -317,7 +317,7 @@ static int run_open(vae_run *r, const vae_opts *o, const vae_config *vc) {
     } else if ((lrc = fmnist_load(o->data_dir, "train", &r->train)) ||
                (lrc = fmnist_load(o->data_dir, "test", &r->test))) {
         fprintf(stderr, "train: %s\n", vel_errmsg(lrc));
-        return 1;
+        return vel_exit_code(lrc);   // missing or bad data: 2
     }
     const vae_trainer_cfg tc = {.loss = o->loss, .lr = o->lr, .disc_weight = o->disc_weight, .disc_lr = o->disc_lr,
                                 .disc_start = o->disc_start, .disc_ndf = o->disc_ndf,

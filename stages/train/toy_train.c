@@ -252,7 +252,7 @@ int train_toy_tokenizer_main(int argc, char **argv) {
         }
     }
     fprintf(stderr, "\n");
-    char path[1200], err[512], num[6][32];
+    char path[1200], num[6][32];
     snprintf(path, sizeof path, "%s/tokenizer.safetensors", o.out);
     snprintf(num[0], 32, "%g", o.tok.kl_weight);
     snprintf(num[1], 32, "%g", o.tok.lambda_ve);
@@ -264,8 +264,9 @@ int train_toy_tokenizer_main(int argc, char **argv) {
                    {"lambda_ve", num[1]}, {"lambda_reg", num[2]}, {"tau", num[3]},
                    {"delta", num[4]}, {"iters", num[5]}, {"ve_form", VE_FORMS[o.tok.ve_form]},
                    {"reg_form", o.tok.reg_global ? "global" : "elem"}};
-    if (toy_ckpt_save(path, &t->pt, "toy-tokenizer", o.depth, o.width, kv, 9, err, sizeof err)) {
-        fprintf(stderr, "train: cannot save checkpoint: %s\n", err);
+    int se = toy_ckpt_save(path, &t->pt, "toy-tokenizer", o.depth, o.width, kv, 9);
+    if (se) {
+        fprintf(stderr, "train: cannot save checkpoint: %s\n", vel_errmsg(se));
         rc = 1;
         goto done;
     }
@@ -283,12 +284,12 @@ done:
 // Saves the flow with the EMA weights in place of the raw ones when ema is
 // not NULL (keep: scratch of the same size), restoring the raw weights after.
 static int flow_save_maybe_ema(const char *path, toy_flow *f, const float *ema, float *keep,
-                               const st_kv *kv, int nkv, char *err, int errlen) {
-    if (!ema) return toy_flow_save(path, f, kv, nkv, err, errlen);
+                               const st_kv *kv, int nkv) {
+    if (!ema) return toy_flow_save(path, f, kv, nkv);
     size_t bytes = sizeof(float) * (size_t)f->pt.total;
     memcpy(keep, f->pt.values, bytes);
     memcpy(f->pt.values, ema, bytes);
-    int rc = toy_flow_save(path, f, kv, nkv, err, errlen);
+    int rc = toy_flow_save(path, f, kv, nkv);
     memcpy(f->pt.values, keep, bytes);
     return rc;
 }
@@ -386,13 +387,14 @@ int train_toy_flow_main(int argc, char **argv) {
         acc += l;
         nacc++;
         if (o.save_every > 0 && (it + 1) % o.save_every == 0 && it + 1 < o.iters) {
-            char sp[1200], serr[512], sn[32];
+            char sp[1200], sn[32];
             snprintf(sp, sizeof sp, "%s/flow-it%d.safetensors", o.out, it + 1);
             snprintf(sn, sizeof sn, "%d", it + 1);
             st_kv skv[] = {{"tokenizer_hash", meta->tokenizer_hash}, {"iters", sn},
                             {"time", TIME_MODES[o.time_mode]}};
-            if (flow_save_maybe_ema(sp, f, ema, keep, skv, 3, serr, sizeof serr)) {
-                fprintf(stderr, "\ntrain: cannot save snapshot: %s\n", serr);
+            int se = flow_save_maybe_ema(sp, f, ema, keep, skv, 3);
+            if (se) {
+                fprintf(stderr, "\ntrain: cannot save snapshot: %s\n", vel_errmsg(se));
                 goto done;
             }
         }
@@ -407,21 +409,23 @@ int train_toy_flow_main(int argc, char **argv) {
         }
     }
     fprintf(stderr, "\n");
-    char path[1200], err[512], n1[32];
+    char path[1200], n1[32];
     snprintf(path, sizeof path, "%s/flow.safetensors", o.out);
     snprintf(n1, sizeof n1, "%d", o.iters);
     st_kv kv[] = {{"tokenizer_hash", meta->tokenizer_hash}, {"iters", n1},
                    {"time", TIME_MODES[o.time_mode]}};
     if (ema) {
         snprintf(path, sizeof path, "%s/flow-noema.safetensors", o.out);
-        if (toy_flow_save(path, f, kv, 3, err, sizeof err)) {
-            fprintf(stderr, "train: cannot save checkpoint: %s\n", err);
+        int se = toy_flow_save(path, f, kv, 3);
+        if (se) {
+            fprintf(stderr, "train: cannot save checkpoint: %s\n", vel_errmsg(se));
             goto done;
         }
         snprintf(path, sizeof path, "%s/flow.safetensors", o.out);
     }
-    if (flow_save_maybe_ema(path, f, ema, keep, kv, 3, err, sizeof err)) {
-        fprintf(stderr, "train: cannot save checkpoint: %s\n", err);
+    int se = flow_save_maybe_ema(path, f, ema, keep, kv, 3);
+    if (se) {
+        fprintf(stderr, "train: cannot save checkpoint: %s\n", vel_errmsg(se));
         goto done;
     }
     fprintf(stderr, "[train toy-flow] wrote %s (%.1f s)\n", path, vel_now() - t0);

@@ -377,13 +377,29 @@ Test(bus_socket, timeouts_and_unsent_zero_copy) {
 Test(bus_socket, endpoint_rules) {
     bus_socket *s, *r;
     cr_assert_eq(bus_socket_open(&s, BUS_PULL, NULL), 0);
-    cr_assert_eq(bus_bind(s, "tcp://0.0.0.0:*"), BUS_EENDPOINT);
+    cr_assert_eq(bus_bind(s, "tcp://0.0.0.0:*"), BUS_EREMOTE);
+    cr_expect_str_eq(vel_errmsg(BUS_EREMOTE), "bus: binding an address other than 127.0.0.1 needs --bind-any: "
+                                              "'tcp://0.0.0.0:*'");
+    // Ports: ZeroMQ itself read 99999 as 34463 (modulo 65536) and bound that.
+    const char *bad_ports[] = {"tcp://127.0.0.1:99999", "tcp://127.0.0.1:0", "tcp://127.0.0.1:abc",
+                               "tcp://127.0.0.1:-1", "tcp://127.0.0.1:+80", "tcp://127.0.0.1:", "tcp://127.0.0.1:065536"};
+    for (int i = 0; i < 7; i++) cr_expect_eq(bus_bind(s, bad_ports[i]), BUS_EPORT, "%s", bad_ports[i]);
+    cr_expect_str_eq(vel_errmsg(BUS_EPORT), "bus: bad tcp port (a number in 1..65535, or * when binding): "
+                                            "'065536' in 'tcp://127.0.0.1:065536'");
+    cr_expect_eq(bus_connect(s, "tcp://127.0.0.1:*"), BUS_EPORT, "* only when binding");
     cr_assert_eq(bus_bind(s, "udp://127.0.0.1:5"), BUS_EENDPOINT);
     cr_assert_eq(bus_bind(s, "ipc://"), BUS_EENDPOINT);
     cr_assert_eq(bus_bind(s, ""), BUS_EENDPOINT);
     cr_assert_eq(bus_bind(s, "tcp://127.0.0.1"), BUS_EENDPOINT);
     cr_assert_eq(bus_bind(s, "inproc://a,,inproc://b"), BUS_EENDPOINT);
     cr_assert_eq(bus_bind(s, "inproc://x1,inproc://x2"), 0);
+    // The same tcp port twice: in use.
+    char ep[256];
+    cr_assert_eq(bus_bind(s, "tcp://127.0.0.1:*"), 0);
+    cr_assert_eq(bus_last_endpoint(s, ep, sizeof ep), 0);
+    cr_assert_eq(bus_socket_open(&r, BUS_PULL, NULL), 0);
+    cr_expect_eq(bus_bind(r, ep), BUS_EADDRINUSE, "%s", ep);
+    bus_socket_close(&r);
     cr_assert_eq(bus_socket_open(&r, BUS_PULL, &(bus_socket_opts){.allow_remote = 1}), 0);
     cr_assert_eq(bus_bind(r, "tcp://0.0.0.0:*"), 0, "explicit choice allows it");
     bus_socket_close(&s);

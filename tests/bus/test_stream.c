@@ -65,7 +65,7 @@ Test(bus_source, bad_arguments) {
     bus_source_opts o = {0};
     cr_assert_eq(bus_source_open(&s, &o), VEL_EINVAL);
     o = (bus_source_opts){.jobs_ep = "tcp://0.0.0.0:*", .acks_ep = "inproc://a", .ctl_ep = "inproc://c"};
-    cr_assert_eq(bus_source_open(&s, &o), BUS_EENDPOINT);
+    cr_assert_eq(bus_source_open(&s, &o), BUS_EREMOTE);
     cr_assert_null(s);
     o.jobs_ep = "inproc://j";
     cr_assert_eq(bus_source_open(&s, &o), 0);

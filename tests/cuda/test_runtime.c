@@ -35,11 +35,12 @@ Test(device, parse) {
 Test(device, resolve_messages) {
     device_kind k;
     int idx;
-    char msg[512];
-    cr_assert_eq(device_resolve("cpu", &k, &idx, msg, sizeof msg), 0);
-    cr_assert_eq(device_resolve("npu", &k, &idx, msg, sizeof msg), DEVICE_EBADNAME);
+    cr_assert_eq(device_resolve("cpu", &k, &idx), 0);
+    cr_assert_eq(device_resolve("npu", &k, &idx), DEVICE_EBADNAME);
+    const char *msg = vel_errmsg(DEVICE_EBADNAME);
     cr_assert(strstr(msg, "npu") && strstr(msg, "expected cpu or cuda"), "msg: %s", msg);
-    int r = device_resolve("cuda", &k, &idx, msg, sizeof msg);
+    int r = device_resolve("cuda", &k, &idx);
+    msg = vel_errmsg(r);
     if (!device_cuda_built()) {
         cr_assert_eq(r, DEVICE_ENOCUDA);
         cr_assert(strstr(msg, "no CUDA support"), "msg: %s", msg);
@@ -48,7 +49,7 @@ Test(device, resolve_messages) {
         cr_assert(strstr(msg, "CUDA requested but no GPU found"), "msg: %s", msg);
     } else {
         cr_assert_eq(r, 0, "msg: %s", msg);
-        cr_assert_eq(device_resolve("cuda:4095", &k, &idx, msg, sizeof msg), DEVICE_ENOGPU);
+        cr_assert_eq(device_resolve("cuda:4095", &k, &idx), DEVICE_ENOGPU);
     }
 }
 

@@ -234,13 +234,13 @@ Test(toy_mlp, fourier_flow_gradients_and_checkpoint) {
     toy_flow_velocity(f, vv, zt, t, 16);
     for (int i = 0; i < 32; i++) cr_assert_eq(vv[i], vref[i]);
     char *dir = test_tmpdir("toy_mlp_fourier");
-    char path[512], err[400], val[64];
+    char path[512], val[64];
     snprintf(path, sizeof path, "%s/flow.safetensors", dir);
-    cr_assert_eq(toy_flow_save(path, f, NULL, 0, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(toy_flow_save(path, f, NULL, 0), 0, "%s", vel_error_detail());
     cr_assert_eq(st_meta_read(path, "time_embed", val, sizeof val), 0);
     cr_assert_str_eq(val, "fourier");
     toy_flow *u;
-    cr_assert_eq(toy_flow_load(&u, path, 16, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(toy_flow_load(&u, path, 16), 0, "%s", vel_error_detail());
     cr_assert_eq(u->time_embed, TOY_TIME_FOURIER);
     cr_assert_eq(u->nfreq, 2);
     cr_assert_eq(memcmp(u->pt.values, f->pt.values, n * sizeof(float)), 0);
@@ -248,27 +248,25 @@ Test(toy_mlp, fourier_flow_gradients_and_checkpoint) {
     for (int i = 0; i < 32; i++) cr_assert_eq(vv[i], vref[i]);
     toy_flow_destroy(&u);
     // max_batch 5: chunked rows (BLAS may round another row count differently)
-    cr_assert_eq(toy_flow_load(&u, path, 5, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(toy_flow_load(&u, path, 5), 0, "%s", vel_error_detail());
     toy_flow_velocity(u, vv, zt, t, 16);
     for (int i = 0; i < 32; i++) cr_assert(fabsf(vv[i] - vref[i]) <= 1e-5f * (1 + fabsf(vref[i])));
     toy_flow_destroy(&u);
     // metadata naming K = 3 does not match the stored weights: clear error, no model
     st_kv bad[] = {{"time_freqs", "3"}};
     param_table *pt = &f->pt;
-    cr_assert_eq(toy_ckpt_save(path, pt, "toy-flow", 2, 8, (st_kv[]){{"time_embed", "fourier"}, bad[0]}, 2,
-                          err, sizeof err), 0);
-    cr_assert_neq(toy_flow_load(&u, path, 5, err, sizeof err), 0);
+    cr_assert_eq(toy_ckpt_save(path, pt, "toy-flow", 2, 8, (st_kv[]){{"time_embed", "fourier"}, bad[0]}, 2), 0);
+    cr_assert_neq(toy_flow_load(&u, path, 5), 0);
     cr_assert_null(u);
-    cr_assert(strstr(err, "flow.safetensors"), "message: %s", err);
-    cr_assert_eq(toy_ckpt_save(path, pt, "toy-flow", 2, 8, (st_kv[]){{"time_embed", "wavelet"}}, 1,
-                          err, sizeof err), 0);
-    cr_assert_eq(toy_flow_load(&u, path, 5, err, sizeof err), TOY_EMODEL);
-    cr_assert(strstr(err, "wavelet"), "message: %s", err);
+    cr_assert(strstr(vel_error_detail(), "flow.safetensors"), "message: %s", vel_error_detail());
+    cr_assert_eq(toy_ckpt_save(path, pt, "toy-flow", 2, 8, (st_kv[]){{"time_embed", "wavelet"}}, 1), 0);
+    cr_assert_eq(toy_flow_load(&u, path, 5), TOY_EMODEL);
+    cr_assert(strstr(vel_error_detail(), "wavelet"), "message: %s", vel_error_detail());
     // a checkpoint without time metadata (written before the option) is a raw-time model
     toy_flow *r;
     cr_assert_eq(toy_flow_create(&r, 1, 4, 8, TOY_TIME_RAW, 0), 0);
-    cr_assert_eq(toy_ckpt_save(path, &r->pt, "toy-flow", 1, 4, NULL, 0, err, sizeof err), 0);
-    cr_assert_eq(toy_flow_load(&u, path, 8, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(toy_ckpt_save(path, &r->pt, "toy-flow", 1, 4, NULL, 0), 0);
+    cr_assert_eq(toy_flow_load(&u, path, 8), 0, "%s", vel_error_detail());
     cr_assert_eq(u->time_embed, TOY_TIME_RAW);
     cr_assert_eq(u->in_dim, 3);
     toy_flow_destroy(&u);
@@ -299,10 +297,9 @@ Test(toy_mlp, training_reduces_loss_and_resume_is_bit_identical) {
     char *dir = test_tmpdir("toy_mlp");
     char path[512];
     snprintf(path, sizeof path, "%s/tok.safetensors", dir);
-    char err[400];
-    cr_assert_eq(toy_ckpt_save(path, &t->pt, "toy-tokenizer", 2, 8, NULL, 0, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(toy_ckpt_save(path, &t->pt, "toy-tokenizer", 2, 8, NULL, 0), 0, "%s", vel_error_detail());
     toy_tok *u;
-    cr_assert_eq(toy_tok_load(&u, path, 16, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(toy_tok_load(&u, path, 16), 0, "%s", vel_error_detail());
     cr_assert_eq(memcmp(u->pt.values, t->pt.values, t->pt.total * sizeof(float)), 0);
     // same inputs -> bit-identical losses and gradients after reload
     toy_tok_losses a = toy_tok_loss_backward(t, &CFGS[0], x, eps, 16);
@@ -311,14 +308,15 @@ Test(toy_mlp, training_reduces_loss_and_resume_is_bit_identical) {
     cr_assert_eq(memcmp(u->pt.grads, t->pt.grads, t->pt.total * sizeof(float)), 0);
     // a tokenizer checkpoint is not a flow model
     toy_flow *f = NULL;
-    int rc = toy_flow_load(&f, path, 16, err, sizeof err);
+    int rc = toy_flow_load(&f, path, 16);
     cr_assert_eq(rc, TOY_EMODEL);
     cr_assert_null(f);
-    cr_assert(strstr(err, "toy-tokenizer") && strstr(err, "toy-flow"), "message: %s", err);
+    cr_assert(strstr(vel_error_detail(), "toy-tokenizer") && strstr(vel_error_detail(), "toy-flow"), "message: %s",
+              vel_error_detail());
     // missing file: clear error naming it
     snprintf(path, sizeof path, "%s/nope.safetensors", dir);
-    cr_assert_neq(toy_tok_load(&u, path, 16, err, sizeof err), 0);
-    cr_assert(strstr(err, "nope.safetensors"), "message: %s", err);
+    cr_assert_neq(toy_tok_load(&u, path, 16), 0);
+    cr_assert(strstr(vel_error_detail(), "nope.safetensors"), "message: %s", vel_error_detail());
     optim_destroy(&o);
     toy_tok_destroy(&t);
     toy_tok_destroy(&u);

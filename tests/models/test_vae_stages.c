@@ -259,10 +259,10 @@ Test(vae_stages, rgb_eval_encode_and_plot, .init = one_thread, .timeout = 120) {
     st_kv meta[2] = {{"vae.config", "f4c4"}, {"vae.reg", "ve"}};
     cr_assert_eq(st_save_params(wpath, &m->pt, DT_F32, meta, 2), 0, "%s", vel_error_detail());
     vae_config got;
-    char msg[256];
-    cr_assert_eq(vae_config_from_ckpt(wpath, NULL, &got, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(vae_config_from_ckpt(wpath, NULL, &got), 0, "%s", vel_error_detail());
     cr_assert(got.in_ch == 3 && got.out_ch == 3 && !strcmp(got.name, "f4c4"));
-    cr_assert_eq(vae_config_from_ckpt(wpath, "f4c8", &got, msg, sizeof msg), VEL_EINVAL);
+    cr_assert_eq(vae_config_from_ckpt(wpath, "f4c8", &got), VEL_EINVAL);
+    cr_expect(strstr(vel_error_detail(), "holds a 'f4c4' tokenizer, not 'f4c8'"), "%s", vel_error_detail());
 
     // Held-out tiles at base 64: 4 per held-out photo.
     int ntest = 0;

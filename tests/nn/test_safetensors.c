@@ -114,7 +114,7 @@ Test(safetensors, roundtrip_all_dtypes) {
     cr_expect_eq(st_meta_read(path, "absent", val, sizeof val), VEL_ENOTFOUND);
     char nofile[600];
     snprintf(nofile, sizeof nofile, "%s/absent.safetensors", dir);
-    cr_expect_eq(st_meta_read(nofile, "format", val, sizeof val), VEL_EIO);
+    cr_expect_eq(st_meta_read(nofile, "format", val, sizeof val), VEL_ENOTFOUND);
 
     // Overwrite atomically; no temp files are left behind.
     cr_assert_eq(st_write(path, t, 1, NULL, 0), 0, "%s", vel_error_detail());
@@ -196,7 +196,7 @@ Test(safetensors, params_by_name) {
     param_table_free(&b);
     // Missing file.
     make_table(&b, 0);
-    cr_expect_eq(st_load_params("/nonexistent/x.safetensors", &b), VEL_EIO);
+    cr_expect_eq(st_load_params("/nonexistent/x.safetensors", &b), VEL_ENOTFOUND);
     cr_expect(strstr(vel_error_detail(), "/nonexistent/x.safetensors") != NULL, "%s", vel_error_detail());
     param_table_free(&b);
     param_table_free(&a);

@@ -53,6 +53,16 @@ static int run(char *err, size_t cap, const char *fmt, ...) {
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
 }
 
+// cmd with every "DIR" replaced by the test folder.
+static void expand(char *cmd, size_t cap, const char *s) {
+    size_t k = 0;
+    while (*s && k + 600 < cap) {
+        if (!strncmp(s, "DIR", 3)) { k += (size_t)snprintf(cmd + k, cap - k, "%s", dir); s += 3; }
+        else cmd[k++] = *s++;
+    }
+    cmd[k] = 0;
+}
+
 typedef struct {
     const char *cmd;     // the stage invocation with one bad value
     const char *flag;    // what the message must name
@@ -98,14 +108,7 @@ Test(stage_flags, wrapping_and_huge_numbers_exit_2_naming_the_flag, .init = setu
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         char cmd[2048], err[2048];
-        // DIR -> the test folder
-        const char *s = cases[i].cmd;
-        size_t k = 0;
-        while (*s && k + 600 < sizeof cmd) {
-            if (!strncmp(s, "DIR", 3)) { k += (size_t)snprintf(cmd + k, sizeof cmd - k, "%s", dir); s += 3; }
-            else cmd[k++] = *s++;
-        }
-        cmd[k] = 0;
+        expand(cmd, sizeof cmd, cases[i].cmd);
         int rc = run(err, sizeof err, "%s", cmd);
         cr_expect_eq(rc, 2, "rc %d for: %s\nstderr: %s", rc, cmd, err);
         char want[64];
@@ -132,7 +135,7 @@ Test(stage_flags, device_cuda_without_gpu_is_a_usage_error, .init = setup, .fini
 }
 
 // Loopback stays the default: eval refuses to bind tcp://0.0.0.0 without
-// --bind-any (exit 1, the bus's "not allowed" message) and binds it with the
+// --bind-any (exit 2, a usage error naming the flag) and binds it with the
 // flag (then gives up after --timeout-s 1 for want of items: a different
 // message, after the socket was set up).
 Test(stage_flags, bind_any_is_needed_for_non_loopback, .init = setup, .fini = teardown) {
@@ -141,12 +144,66 @@ Test(stage_flags, bind_any_is_needed_for_non_loopback, .init = setup, .fini = te
     int rc = run(err, sizeof err,
                  "bin/eval --model toy --in tcp://0.0.0.0:* --ctl ipc://%s/c --acks ipc://%s/a --out %s/e "
                  "--timeout-s 1 --no-figures", dir, dir, dir);
-    cr_expect_eq(rc, 1, "rc %d: %s", rc, err);
-    cr_expect(strstr(err, "cannot set up sockets") && strstr(err, "not allowed"), "%s", err);
+    cr_expect_eq(rc, 2, "rc %d: %s", rc, err);
+    cr_expect(strstr(err, "cannot set up sockets") && strstr(err, "needs --bind-any") && strstr(err, "tcp://0.0.0.0:*"),
+              "%s", err);
     rc = run(err, sizeof err,
              "bin/eval --model toy --in tcp://0.0.0.0:* --ctl ipc://%s/c --acks ipc://%s/a --out %s/e "
              "--timeout-s 1 --no-figures --bind-any", dir, dir, dir);
     cr_expect_eq(rc, 1, "rc %d: %s", rc, err);
     cr_expect(strstr(err, "cannot set up sockets") == NULL, "bind refused with --bind-any: %s", err);
     cr_expect(strstr(err, "nothing arrived") != NULL, "%s", err);
+}
+
+// One exit-code convention in every stage (issue 15 item 11; docs/ARCHITECTURE.md
+// "Errors"): 2 for usage and input errors (flags, endpoints, missing or
+// malformed input files), 1 for runtime failures (nothing arrived, the
+// sources went away). Each message names what is wrong once: a bad port is
+// called a bad port, and a checkpoint's path is not printed twice.
+typedef struct {
+    const char *cmd;
+    int rc;
+    const char *says;    // a substring of the message
+} exit_case;
+
+Test(stage_flags, exit_codes_follow_one_convention, .init = setup, .fini = teardown) {
+    need_bins();
+    char junk[700];
+    snprintf(junk, sizeof junk, "%s/junk.safetensors", dir);
+    FILE *f = fopen(junk, "wb");
+    cr_assert_not_null(f);
+    for (int i = 0; i < 3000; i++) fputc((i * 7919) & 0xff, f);   // not a safetensors file
+    fclose(f);
+    const exit_case cases[] = {
+        {"bin/sample --model toy-flow --role source --n 10 --jobs-bind tcp://127.0.0.1:99999 --acks-bind ipc://DIR/a "
+         "--ctl-bind ipc://DIR/c", 2, "bad tcp port"},
+        {"bin/eval --model toy --in tcp://127.0.0.1:abc --ctl ipc://DIR/c --acks ipc://DIR/a --out DIR/e", 2,
+         "bad tcp port"},
+        {"bin/decode --model toy --identity --in tcp://10.1.2.3:5555 --ctl ipc://DIR/c --out ipc://DIR/p", 2,
+         "needs --bind-any"},
+        {"bin/sample --model toy-flow --exact --exact-coords raw --jobs tcp://127.0.0.1:0 --ctl ipc://DIR/c "
+         "--out ipc://DIR/l", 2, "bad tcp port"},
+        {"bin/sample --model toy-flow --ckpt DIR/missing.safetensors --jobs ipc://DIR/j --ctl ipc://DIR/c "
+         "--out ipc://DIR/l", 2, "not found"},
+        {"bin/sample --model toy-flow --ckpt DIR/junk.safetensors --jobs ipc://DIR/j --ctl ipc://DIR/c "
+         "--out ipc://DIR/l", 2, "checkpoint"},
+        {"bin/sample --model dit --ckpt DIR/junk.safetensors --jobs ipc://DIR/j --ctl ipc://DIR/c --out ipc://DIR/l",
+         2, "checkpoint"},
+        {"bin/train --model classifier --data DIR --out DIR/t", 2, "not found"},
+        {"bin/eval --model vae --ckpt DIR/junk --data DIR --out DIR/e", 2, "checkpoint"},
+        {"bin/store-info DIR/missing", 2, "not an LMDB"},
+        {"bin/eval --model toy --in ipc://DIR/i --ctl ipc://DIR/c --acks ipc://DIR/a --out DIR/e --timeout-s 1", 1,
+         "nothing arrived"},
+        {"bin/sample --model toy-flow --exact --exact-coords raw --jobs ipc://DIR/j --ctl ipc://DIR/c "
+         "--out ipc://DIR/l --idle-s 1", 1, "idle"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char cmd[2048], err[2048];
+        expand(cmd, sizeof cmd, cases[i].cmd);
+        int rc = run(err, sizeof err, "%s", cmd);
+        cr_expect_eq(rc, cases[i].rc, "rc %d (want %d) for: %s\nstderr: %s", rc, cases[i].rc, cmd, err);
+        cr_expect(strstr(err, cases[i].says) != NULL, "message without '%s': %s\ncmd: %s", cases[i].says, err, cmd);
+        const char *p = strstr(err, "junk.safetensors");
+        cr_expect(!p || !strstr(p + 1, "junk.safetensors"), "path printed twice: %s", err);
+    }
 }

@@ -45,18 +45,18 @@ static char *slurp(const char *path, long *len) {
 static void setup_models(void) {
     need_bins();
     dir = test_tmpdir("toy_pipe");
-    char p[600], err[400];
+    char p[600];
     toy_tok *t;
     cr_assert_eq(toy_tok_create(&t, 1, 16, 64), 0);
     toy_tok_init(t, 1);
     snprintf(p, sizeof p, "%s/tok.safetensors", dir);
-    cr_assert_eq(toy_ckpt_save(p, &t->pt, "toy-tokenizer", 1, 16, NULL, 0, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(toy_ckpt_save(p, &t->pt, "toy-tokenizer", 1, 16, NULL, 0), 0, "%s", vel_error_detail());
     toy_tok_destroy(&t);
     toy_flow *f;
     cr_assert_eq(toy_flow_create(&f, 1, 16, 64, TOY_TIME_RAW, 0), 0);
     toy_flow_init(f, 2);
     snprintf(p, sizeof p, "%s/flow.safetensors", dir);
-    cr_assert_eq(toy_ckpt_save(p, &f->pt, "toy-flow", 1, 16, NULL, 0, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(toy_ckpt_save(p, &f->pt, "toy-flow", 1, 16, NULL, 0), 0, "%s", vel_error_detail());
     toy_flow_destroy(&f);
     cr_assert_eq(test_sh("OMP_NUM_THREADS=1 bin/encode --model toy --ckpt %s/tok.safetensors --store %s/store --n 500 2>%s/encode.log",
                     dir, dir, dir), 0, "encode failed (see %s/encode.log)", dir);
@@ -191,12 +191,12 @@ Test(toy_pipeline, flow_time_embed_ema_snapshots) {
     cr_assert_eq(test_sh("OMP_NUM_THREADS=1 bin/train --model toy-flow --store %s/store --out %s/ff --depth 1 --width 8 "
                     "--batch 32 --iters 5 --time-embed fourier --time-freqs 3 --ema 0.9 --time late --save-every 2 "
                     "2>%s/ff.log", dir, dir, dir), 0, "train failed (see %s/ff.log)", dir);
-    char p[700], q[700], err[400];
+    char p[700], q[700];
     const char *files[] = {"flow", "flow-noema", "flow-it2", "flow-it4"};
     toy_flow *f[4] = {0};
     for (int i = 0; i < 4; i++) {
         snprintf(p, sizeof p, "%s/ff/%s.safetensors", dir, files[i]);
-        cr_assert_eq(toy_flow_load(&f[i], p, 8, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(toy_flow_load(&f[i], p, 8), 0, "%s", vel_error_detail());
         cr_assert_eq(f[i]->time_embed, TOY_TIME_FOURIER);
         cr_assert_eq(f[i]->nfreq, 3);
         cr_assert_eq(f[i]->in_dim, 8);
