@@ -2,7 +2,9 @@
 #include "tests/util.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <ftw.h>
+#include <poll.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,6 +12,8 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "core/base.h"
 
 int npy_load(const char *path, npy_array *out) {
     memset(out, 0, sizeof *out);
@@ -212,4 +216,31 @@ pid_t test_spawn(const char *fmt, ...) {
         _exit(127);
     }
     return pid;
+}
+
+void test_write_full(int fd, const void *p, size_t n) {
+    const char *c = p;
+    while (n) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) _exit(90);
+        c += w;
+        n -= (size_t)w;
+    }
+}
+
+int test_read_full(int fd, void *p, size_t n, int timeout_ms) {
+    char *c = p;
+    double end = vel_now() + timeout_ms / 1000.0;
+    while (n) {
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        int left = (int)((end - vel_now()) * 1000);
+        if (left <= 0 || poll(&pf, 1, left) <= 0) return -1;
+        ssize_t r = read(fd, c, n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        c += r;
+        n -= (size_t)r;
+    }
+    return 0;
 }

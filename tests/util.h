@@ -61,5 +61,11 @@ int test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 // Starts a printf-formatted shell command in a child process (sh -c) and
 // returns its pid without waiting (-1 if fork failed).
 pid_t test_spawn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+// Pipes between a test and the processes it forks: writes all n bytes
+// (retrying on EINTR; _exit(90) if the pipe is gone, as a forked child
+// should), and reads exactly n bytes within timeout_ms (0, or -1 on timeout
+// or end of file).
+void test_write_full(int fd, const void *p, size_t n);
+int test_read_full(int fd, void *p, size_t n, int timeout_ms);
 
 #endif

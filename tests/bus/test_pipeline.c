@@ -39,31 +39,6 @@ static float result_value(uint64_t seed, int k) {
     return (float)(mix64(seed + (uint64_t)k) >> 40) / (float)(1 << 24);
 }
 
-static void write_full(int fd, const void *p, size_t n) {
-    const char *c = p;
-    while (n) {
-        ssize_t w = write(fd, c, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) _exit(90);
-        c += w; n -= (size_t)w;
-    }
-}
-
-// Reads exactly n bytes within timeout_ms; 0 or -1.
-static int read_full(int fd, void *p, size_t n, int timeout_ms) {
-    char *c = p;
-    double end = vel_now() + timeout_ms / 1000.0;
-    while (n) {
-        struct pollfd pf = {.fd = fd, .events = POLLIN};
-        int left = (int)((end - vel_now()) * 1000);
-        if (left <= 0 || poll(&pf, 1, left) <= 0) return -1;
-        ssize_t r = read(fd, c, n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return -1;
-        c += r; n -= (size_t)r;
-    }
-    return 0;
-}
 
 typedef struct {
     const char *scheme;   // "ipc" or "tcp"
@@ -99,11 +74,11 @@ static void source_main(const setup *su, uint32_t s, int ep_fd, int stats_fd) {
     char eps[3][EP] = {{0}};
     for (int k = 0; k < 3; k++)
         if (bus_source_endpoint(src, k, eps[k], EP)) _exit(13);
-    write_full(ep_fd, eps, sizeof eps);
+    test_write_full(ep_fd, eps, sizeof eps);
     int rc = bus_source_run(src, 45000);
     bus_source_stats st;
     bus_source_get_stats(src, &st);
-    write_full(stats_fd, &st, sizeof st);
+    test_write_full(stats_fd, &st, sizeof st);
     bus_source_close(&src);
     _exit(rc == 0 ? 0 : 14);
 }
@@ -117,7 +92,7 @@ static void worker_main(const setup *su, int w, const char *jobs, const char *ct
     if (bus_inbox_open(&in, &io) || bus_socket_open(&out, BUS_PUSH, NULL) ||
         bus_connect(out, sink))
         _exit(20);
-    if (progress_fd >= 0) write_full(progress_fd, "r", 1);   // connected (see run_pipeline)
+    if (progress_fd >= 0) test_write_full(progress_fd, "r", 1);   // connected (see run_pipeline)
     bus_msg *m, *r;
     int rc;
     while ((rc = bus_inbox_next(in, &m, 1000)) != BUS_EEOS) {
@@ -136,7 +111,7 @@ static void worker_main(const setup *su, int w, const char *jobs, const char *ct
         rc = bus_inbox_send(in, out, &r);
         if (rc == BUS_EEOS) break;
         if (rc) _exit(25);
-        if (progress_fd >= 0) write_full(progress_fd, "x", 1);
+        if (progress_fd >= 0) test_write_full(progress_fd, "x", 1);
     }
     bus_inbox_close(&in);
     bus_socket_close(&out);
@@ -161,7 +136,7 @@ static void sink_main(const setup *su, const char *acks, const char *ctl, int ep
     if (bus_socket_open(&in, BUS_PULL, NULL) || bus_bind(in, ep) ||
         bus_last_endpoint(in, ep, EP))
         _exit(30);
-    write_full(ep_fd, ep, EP);
+    test_write_full(ep_fd, ep, EP);
     if (bus_socket_open(&sub, BUS_SUB, NULL) || bus_connect(sub, ctl)) _exit(31);
     if (bus_acker_open(&ack, acks, NULL) || bus_dedupe_new(&seen) || bus_eos_new(&eos, NSRC))
         _exit(32);
@@ -200,7 +175,7 @@ static void sink_main(const setup *su, const char *acks, const char *ctl, int ep
         bus_msg_destroy(&m);
     }
     res.eos = bus_eos_count(eos);
-    write_full(res_fd, &res, sizeof res);
+    test_write_full(res_fd, &res, sizeof res);
     bus_eos_destroy(&eos);
     bus_dedupe_destroy(&seen);
     bus_acker_close(&ack);
@@ -230,7 +205,7 @@ static void run_pipeline(const char *scheme, int mode) {
         src_pid[s] = fork();
         cr_assert_geq(src_pid[s], 0);
         if (src_pid[s] == 0) source_main(&su, s, ep_pipe[s][1], st_pipe[s][1]);
-        cr_assert_eq(read_full(ep_pipe[s][0], eps[s], sizeof eps[s], 20000), 0, "source %u endpoints", s);
+        cr_assert_eq(test_read_full(ep_pipe[s][0], eps[s], sizeof eps[s], 20000), 0, "source %u endpoints", s);
     }
     char jobs[2 * EP + 2], acks[2 * EP + 2], ctl[2 * EP + 2];
     snprintf(jobs, sizeof jobs, "%s,%s", eps[0][0], eps[1][0]);
@@ -242,7 +217,7 @@ static void run_pipeline(const char *scheme, int mode) {
     cr_assert_geq(sink_pid, 0);
     if (sink_pid == 0) sink_main(&su, acks, ctl, sink_ep[1], sink_res[1]);
     char sink[EP];
-    cr_assert_eq(read_full(sink_ep[0], sink, EP, 20000), 0, "sink endpoint");
+    cr_assert_eq(test_read_full(sink_ep[0], sink, EP, 20000), 0, "sink endpoint");
     cr_assert_eq(pipe(prog), 0);
     for (int w = 0; w < NWORK; w++) {
         wpid[w] = fork();
@@ -252,20 +227,20 @@ static void run_pipeline(const char *scheme, int mode) {
             // The worker to be killed must hold work: let its connections
             // finish before the fast workers arrive and drain the queue.
             char r;
-            cr_assert_eq(read_full(prog[0], &r, 1, 20000), 0, "worker 0 connected");
+            cr_assert_eq(test_read_full(prog[0], &r, 1, 20000), 0, "worker 0 connected");
             usleep(200000);
         }
     }
     if (kill_one) {
         char buf[5];
-        cr_assert_eq(read_full(prog[0], buf, sizeof buf, 20000), 0, "worker 0 progress");
+        cr_assert_eq(test_read_full(prog[0], buf, sizeof buf, 20000), 0, "worker 0 progress");
         cr_assert_eq(kill(wpid[0], SIGKILL), 0);
     }
     static sink_result res;
-    cr_assert_eq(read_full(sink_res[0], &res, sizeof res, 55000), 0, "sink result");
+    cr_assert_eq(test_read_full(sink_res[0], &res, sizeof res, 55000), 0, "sink result");
     bus_source_stats st[NSRC];
     for (int s = 0; s < NSRC; s++)
-        cr_assert_eq(read_full(st_pipe[s][0], &st[s], sizeof st[s], 20000), 0, "source %d stats", s);
+        cr_assert_eq(test_read_full(st_pipe[s][0], &st[s], sizeof st[s], 20000), 0, "source %d stats", s);
     int status;
     for (int s = 0; s < NSRC; s++) {
         cr_assert_eq(waitpid(src_pid[s], &status, 0), src_pid[s]);
@@ -357,7 +332,7 @@ static void chain_decoder(const char *lat, const char *ctl, const char *img, int
                                               .nproducers = 1}) ||
         bus_socket_open(&out, BUS_PUSH, NULL) || bus_connect(out, img))
         _exit(50);
-    write_full(ready_fd, "b", 1);
+    test_write_full(ready_fd, "b", 1);
     bus_msg *m, *r;
     int rc;
     while ((rc = bus_inbox_next(in, &m, 1000)) != BUS_EEOS) {
@@ -373,7 +348,7 @@ static void chain_decoder(const char *lat, const char *ctl, const char *img, int
         if (slow_us) usleep((useconds_t)slow_us);
         if ((rc = bus_inbox_send(in, out, &r)) == BUS_EEOS) break;
         if (rc) _exit(53);
-        if (progress_fd >= 0) write_full(progress_fd, "x", 1);
+        if (progress_fd >= 0) test_write_full(progress_fd, "x", 1);
     }
     bus_inbox_close(&in);
     bus_socket_close(&out);
@@ -404,7 +379,7 @@ static void chain_sink(const char *img, const char *ctl, const char *acks, int r
         bus_msg_destroy(&m);
     }
     res.dups = bus_sink_duplicates(s);
-    write_full(res_fd, &res, sizeof res);
+    test_write_full(res_fd, &res, sizeof res);
     bus_sink_close(&s);
     _exit(0);
 }
@@ -456,17 +431,17 @@ static void run_chain(int kill_decoder) {
             chain_decoder(lat[d], ctl, img, ready[1], d == 0 && kill_decoder ? prog[1] : -1,
                           d == 0 && kill_decoder ? 20000 : 0);
     char bound[2];
-    cr_assert_eq(read_full(ready[0], bound, sizeof bound, 20000), 0, "decoders bound");
+    cr_assert_eq(test_read_full(ready[0], bound, sizeof bound, 20000), 0, "decoders bound");
     for (int s = 0; s < 2; s++)
         if ((pid[4 + s] = fork()) == 0) chain_sampler(jobs, ctl, lat_all);
     for (int i = 0; i < 6; i++) cr_assert_gt(pid[i], 0);
     if (kill_decoder) {
         char buf[3];
-        cr_assert_eq(read_full(prog[0], buf, sizeof buf, 20000), 0, "decoder 0 progress");
+        cr_assert_eq(test_read_full(prog[0], buf, sizeof buf, 20000), 0, "decoder 0 progress");
         cr_assert_eq(kill(pid[2], SIGKILL), 0);
     }
     static chain_result res;
-    cr_assert_eq(read_full(res_pipe[0], &res, sizeof res, 55000), 0, "sink result");
+    cr_assert_eq(test_read_full(res_pipe[0], &res, sizeof res, 55000), 0, "sink result");
     for (int i = 0; i < 6; i++) {
         int status;
         cr_assert_eq(waitpid(pid[i], &status, 0), pid[i]);

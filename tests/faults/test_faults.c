@@ -69,47 +69,19 @@ static uint64_t job_seed(uint64_t id) { return mix64(77 + id); }
 static float result_value(uint64_t seed, int k) { return (float)(mix64(seed + (uint64_t)k) >> 40); }
 
 typedef struct { char jobs[EP], acks[EP], ctl[EP], sink[EP]; } eps;
-static void write_full(int fd, const void *p, size_t n);
 
 // The fault point of this process (set before its fork): at the hold_at-th
-// ack / item done / item received it writes '!' on hold_fd[1] and blocks reading hold_fd[0] (the
-// parent kills it there, or writes a byte to let it go on). 0: never.
+// ack (source), item done (worker) or item received (sink) it writes '!' on
+// hold_fd[1] and blocks reading hold_fd[0] (the parent kills it there, or
+// writes a byte to let it go on). 0: never.
 static int g_hold_at, g_hold_fd[2] = {-1, -1};
 static void hold_point(int count) {
     if (count != g_hold_at) return;
-    write_full(g_hold_fd[1], "!", 1);
+    test_write_full(g_hold_fd[1], "!", 1);
     char b;
     while (read(g_hold_fd[0], &b, 1) < 0 && errno == EINTR) {}
 }
 
-static void write_full(int fd, const void *p, size_t n) {
-    const char *c = p;
-    while (n) {
-        ssize_t w = write(fd, c, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) _exit(90);
-        c += w;
-        n -= (size_t)w;
-    }
-}
-
-// Reads exactly n bytes within timeout_ms: 0, or -1 (timeout, or the writer
-// closed its end early).
-static int read_full(int fd, void *p, size_t n, int timeout_ms) {
-    char *c = p;
-    double end = vel_now() + timeout_ms / 1000.0;
-    while (n) {
-        struct pollfd pf = {.fd = fd, .events = POLLIN};
-        int left = (int)((end - vel_now()) * 1000);
-        if (left <= 0 || poll(&pf, 1, left) <= 0) return -1;
-        ssize_t r = read(fd, c, n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return -1;
-        c += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
 
 // ---- children ---------------------------------------------------------------
 
@@ -126,7 +98,7 @@ static void source_main(const eps *e, int ready_fd) {
         if (bus_msg_new(&m, "job", 0, id) || bus_msg_set_uint(m, "seed", job_seed(id)) || bus_source_add(s, &m))
             _exit(11);
     }
-    write_full(ready_fd, "s", 1);
+    test_write_full(ready_fd, "s", 1);
     double last = vel_now();
     uint64_t acked = 0;
     for (;;) {
@@ -161,7 +133,7 @@ static int work(void *ctx, const bus_msg *item, bus_msg **reply) {
     int rc = bus_msg_new_reply(reply, "result", item);
     if (!rc) rc = bus_msg_add_tensor(*reply, "y", &t);
     if (rc) return rc;
-    if (++w->done == 1 && w->first_fd >= 0) write_full(w->first_fd, "f", 1);
+    if (++w->done == 1 && w->first_fd >= 0) test_write_full(w->first_fd, "f", 1);
     hold_point(w->done);   // the reply of this item is sent, if ever, after the hold
     return 0;
 }
@@ -193,7 +165,7 @@ static void sink_main(const eps *e, int ready_fd, int res_fd) {
                               .sock = {.limits = {.max_frame = 64 << 10}}},
                        .acks_ep = e->acks};
     if (bus_sink_open(&s, &o)) _exit(20);
-    write_full(ready_fd, "k", 1);
+    test_write_full(ready_fd, "k", 1);
     for (;;) {
         bus_msg *m;
         int rc = bus_sink_next(s, &m, 1000);
@@ -213,7 +185,7 @@ static void sink_main(const eps *e, int ready_fd, int res_fd) {
         if (ok) hold_point(++held);
     }
     r.dups = bus_sink_duplicates(s);
-    write_full(res_fd, &r, sizeof r);
+    test_write_full(res_fd, &r, sizeof r);
     bus_sink_close(&s);
     _exit(r.stop == BUS_EEOS ? 0 : 1);
 }
@@ -289,7 +261,7 @@ static void injector_main(const eps *e, int sent_fd) {
     bus_socket_close(&out);
     bus_socket_close(&ack);
     bus_socket_close(&big);   // after linger: everything above has been delivered
-    write_full(sent_fd, "i", 1);
+    test_write_full(sent_fd, "i", 1);
     // A bad credit, then a black hole: asks for 2 jobs and never answers.
     bus_socket *bad, *hole;
     bus_msg *c;
@@ -388,29 +360,29 @@ static void fault_run(int seed) {
     g_ready = ready[1];
     g_hold_at = at == P_SOURCE ? k : 0;
     p.pid[P_SOURCE] = spawn(run_source, NULL);
-    cr_assert_eq(read_full(ready[0], &c, 1, 20000), 0, "source ready");
+    cr_assert_eq(test_read_full(ready[0], &c, 1, 20000), 0, "source ready");
     g_res = res[1];
     g_hold_at = at == P_SINK ? k : 0;
     p.pid[P_SINK] = spawn(run_sink, NULL);
-    cr_assert_eq(read_full(ready[0], &c, 1, 20000), 0, "sink ready");
+    cr_assert_eq(test_read_full(ready[0], &c, 1, 20000), 0, "sink ready");
     // Worker 0 alone first when it is the victim, so it surely holds work.
     for (int w = 0; w < NWORK; w++) {
         int victim = at == P_WORKER0 + w;
         g_hold_at = victim ? k : 0;
         g_first = victim ? first[1] : -1;
         p.pid[P_WORKER0 + w] = spawn(run_worker, NULL);
-        if (victim) cr_assert_eq(read_full(first[0], &c, 1, 20000), 0, "victim's first item");
+        if (victim) cr_assert_eq(test_read_full(first[0], &c, 1, 20000), 0, "victim's first item");
     }
     int victim = kind == F_WORKER ? P_WORKER0 : -1;
     // The fault, where the process at its fault point now waits.
-    cr_assert_eq(read_full(held[0], &c, 1, 20000), 0, "fault point %d reached", k);
+    cr_assert_eq(test_read_full(held[0], &c, 1, 20000), 0, "fault point %d reached", k);
     double t_fault = vel_now();
     int injected = 0;
     if (kind == F_INJECT) {
         g_sent = sent[1];
         pid_t inj = spawn(run_injector, NULL);
-        cr_assert_eq(read_full(sent[0], &c, 1, 20000), 0, "forgeries sent");
-        write_full(go[1], "g", 1);   // the sink goes on, the forgeries queued before the rest
+        cr_assert_eq(test_read_full(sent[0], &c, 1, 20000), 0, "forgeries sent");
+        test_write_full(go[1], "g", 1);   // the sink goes on, the forgeries queued before the rest
         int st;
         cr_assert_eq(waitpid(inj, &st, 0), inj);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "injector status %d", st);
@@ -422,7 +394,7 @@ static void fault_run(int seed) {
     double t_exit = vel_now() - t_fault;
     static sink_result sr;
     memset(&sr, 0, sizeof sr);
-    int have_res = read_full(res[0], &sr, sizeof sr, 1000) == 0;   // written before the sink exited
+    int have_res = test_read_full(res[0], &sr, sizeof sr, 1000) == 0;   // written before the sink exited
     for (int i = 0; i < 2; i++)
         close(ready[i]), close(first[i]), close(res[i]), close(held[i]), close(go[i]), close(sent[i]);
     rm_rf(dir);
