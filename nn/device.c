@@ -60,16 +60,16 @@ int device_cuda_count(void) {
 
 int device_resolve(const char *name, device_kind *kind, int *index) {
     int r = device_parse(name, kind, index);
-    if (r) return vel_fail(r, "--device '%s'", name ? name : "(null)");
+    if (r) return vel_fail(r, "'%s'", name ? name : "(null)");
     if (*kind == DEVICE_CPU) return 0;
 #ifdef VEL_HAVE_CUDA
     int n = 0;
     vcuda_device_count(&n);
-    if (n <= 0) return vel_fail(DEVICE_ENOGPU, "--device %s (%s)", name, vcuda_last_error());
-    if (*index >= n) return vel_fail(DEVICE_ENOGPU, "--device %s (only %d GPU%s visible)", name, n, n == 1 ? "" : "s");
+    if (n <= 0) return vel_fail(DEVICE_ENOGPU, "%s", vcuda_last_error());
+    if (*index >= n) return vel_fail(DEVICE_ENOGPU, "only %d GPU%s visible", n, n == 1 ? "" : "s");
     return 0;
 #else
-    return vel_fail(DEVICE_ENOCUDA, "--device %s", name);
+    return DEVICE_ENOCUDA;
 #endif
 }
 
@@ -90,7 +90,7 @@ int device_activate(device_kind kind, int index, char *msg, size_t msglen) {
     device_kind k;
     int idx, r = device_resolve(name, &k, &idx);
     if (r) {
-        snprintf(msg, msglen, "%s", vel_errmsg(r));
+        snprintf(msg, msglen, "--device %s: %s", name, vel_errmsg(r));
         return r;   // its detail is already recorded
     }
     device_release();

@@ -36,10 +36,9 @@ int device_cuda_built(void);
 int device_cuda_count(void);
 
 // Parses `name` and, for cuda, checks that a GPU is usable. On failure
-// returns a DEVICE_E* code whose vel_fail detail names the flag, so
-// vel_errmsg(rc) is a full sentence, e.g. "device: CUDA requested but no GPU
-// found: --device cuda (cudaGetDeviceCount: no CUDA-capable device is
-// detected)".
+// returns a DEVICE_E* code; vel_errmsg(rc) says why, e.g. "device: CUDA
+// requested but no GPU found: cudaGetDeviceCount: no CUDA-capable device is
+// detected" (the caller names the flag: "--device cuda: ...").
 int device_resolve(const char *name, device_kind *kind, int *index);
 
 // Makes `kind` (index: -1 = LOCAL_RANK / first GPU) the calling thread's

@@ -94,7 +94,8 @@ int flag_device_use(const char *stage, const char *text) {
     char msg[512];
     int r = device_resolve(text, &kind, &index);
     if (r || device_activate(kind, index, msg, sizeof msg)) {
-        fprintf(stderr, "%s: %s\n", stage, r ? vel_errmsg(r) : msg);
+        if (r) fprintf(stderr, "%s: --device %s: %s\n", stage, text, vel_errmsg(r));
+        else fprintf(stderr, "%s: %s\n", stage, msg);
         return FLAG_EUSAGE;
     }
     // The op API runs on the GPU, but no stage places its model's weights

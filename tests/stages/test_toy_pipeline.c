@@ -150,13 +150,13 @@ Test(toy_pipeline, clear_errors_for_bad_checkpoints_stores_and_models) {
     long n;
     // a tokenizer checkpoint given to the sampler
     cr_assert_eq(test_sh("bin/sample --model toy-flow --ckpt %s/tok.safetensors --jobs ipc://%s/j --ctl ipc://%s/c --out ipc://%s/l 2>%s/e1.log",
-                    dir, dir, dir, dir, dir), 1);
+                    dir, dir, dir, dir, dir), 2);   // a checkpoint of the wrong kind is an input error
     snprintf(p, sizeof p, "%s/e1.log", dir);
     char *log = slurp(p, &n);
     cr_assert(log && strstr(log, "holds model 'toy-tokenizer', expected 'toy-flow'"), "message: %s", log);
     free(log);
     // a flow checkpoint given to encode
-    cr_assert_eq(test_sh("bin/encode --model toy --ckpt %s/flow.safetensors --store %s/s2 2>%s/e2.log", dir, dir, dir), 1);
+    cr_assert_eq(test_sh("bin/encode --model toy --ckpt %s/flow.safetensors --store %s/s2 2>%s/e2.log", dir, dir, dir), 2);
     snprintf(p, sizeof p, "%s/e2.log", dir);
     log = slurp(p, &n);
     cr_assert(log && strstr(log, "expected 'toy-tokenizer'"), "message: %s", log);
@@ -169,7 +169,7 @@ Test(toy_pipeline, clear_errors_for_bad_checkpoints_stores_and_models) {
     free(log);
     // a checkpoint that is not safetensors at all
     cr_assert_eq(test_sh("echo garbage > %s/junk.safetensors; bin/decode --model toy --ckpt %s/junk.safetensors --store %s/store "
-                    "--in ipc://%s/i --ctl ipc://%s/c --out ipc://%s/o 2>%s/e4.log", dir, dir, dir, dir, dir, dir, dir), 1);
+                    "--in ipc://%s/i --ctl ipc://%s/c --out ipc://%s/o 2>%s/e4.log", dir, dir, dir, dir, dir, dir, dir), 2);
     snprintf(p, sizeof p, "%s/e4.log", dir);
     log = slurp(p, &n);
     cr_assert(log && strstr(log, "junk.safetensors"), "message: %s", log);
