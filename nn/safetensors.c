@@ -104,7 +104,8 @@ static int parse_entry(const cJSON *item, st_entry *e, uint64_t data_len) {
         return vel_fail(CKPT_EHEADER,
                     "tensor '%s': needs string 'dtype', array 'shape', array 'data_offsets'", nm);
     if (st_dtype_parse(jd->valuestring, &e->dtype) != 0)
-        return vel_fail(CKPT_EDTYPE, "tensor '%s': unknown dtype '%.40s'", nm, jd->valuestring);
+        return vel_fail(CKPT_EDTYPE, "tensor '%s' is %.40s; supported: F32, BF16, F16, U8, I32", nm,
+                        jd->valuestring);   // a valid safetensors dtype (F64) is not "unknown"
     int nd = cJSON_GetArraySize(js);
     if (nd > TENSOR_MAX_DIMS)
         return vel_fail(CKPT_EHEADER, "tensor '%s': %d dims, at most %d supported", nm, nd,
