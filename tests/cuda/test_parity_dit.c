@@ -43,21 +43,29 @@ static double max_abs(const float *x, int64_t n) {
     return m;
 }
 
-Test(parity_dit, train_step_gpu_matches_cpu) {
-    cuda_test_activate();
+// Two equal small models (q/k norm on), mg moved to the GPU. adaLN-Zero
+// leaves most gradients zero at init: every weight is perturbed (the same
+// way in both) so the step is not trivial.
+static void make_pair(ldit **mc, ldit **mg, int B) {
     const ldit_config c = {.depth = 2, .hidden = 64, .heads = 4, .patch = 2, .in_channels = 4,
                            .input_size = 8, .num_classes = 10, .qk_norm = 1};
+    cr_assert_eq(ldit_create(mc, &c, B), 0);
+    cr_assert_eq(ldit_create(mg, &c, B), 0);
+    ldit_init_params(*mc, 3);
+    ldit_init_params(*mg, 3);
+    const int64_t P = (*mc)->pt.total;
+    float *noise = malloc(sizeof(float) * (size_t)P);
+    fill_normal(noise, P, 9, 0.02f);
+    for (int64_t i = 0; i < P; i++) (*mc)->pt.values[i] += noise[i], (*mg)->pt.values[i] += noise[i];
+    free(noise);
+    cr_assert_eq(ldit_to_device(*mg, DEVICE_CUDA), 0, "%s", vel_error_detail());
+}
+
+Test(parity_dit, train_step_gpu_matches_cpu) {
+    cuda_test_activate();
     enum { B = 8 };
     ldit *mc = NULL, *mg = NULL;
-    cr_assert_eq(ldit_create(&mc, &c, B), 0);
-    cr_assert_eq(ldit_create(&mg, &c, B), 0);
-    ldit_init_params(mc, 3);
-    ldit_init_params(mg, 3);
-    // adaLN-Zero leaves most gradients zero at init: perturb every weight so the step is not trivial
-    float *noise = malloc(sizeof(float) * (size_t)mc->pt.total);
-    fill_normal(noise, mc->pt.total, 9, 0.02f);
-    for (int64_t i = 0; i < mc->pt.total; i++) mc->pt.values[i] += noise[i], mg->pt.values[i] += noise[i];
-    cr_assert_eq(ldit_to_device(mg, DEVICE_CUDA), 0, "%s", vel_error_detail());
+    make_pair(&mc, &mg, B);
     cr_assert(nn_on_device(mg->pt.values) && nn_on_device(mg->act.base));
 
     const dit_fm_cfg fm = dit_fm_defaults();
@@ -119,7 +127,7 @@ Test(parity_dit, train_step_gpu_matches_cpu) {
     cr_assert_eq(nn_sync(), 0, "%s", nn_last_error());
     expect_close_f32("dx (host, staged)", dxg, dxc, B * numel, TOL, TOL);
 
-    free(gg); free(vg); free(sg); free(dxc); free(dxg); free(x1); free(noise);
+    free(gg); free(vg); free(sg); free(dxc); free(dxg); free(x1);
     ema_destroy(&ec); ema_destroy(&eg); optim_destroy(&oc_); optim_destroy(&og);
     dit_trainer_destroy(&tc); dit_trainer_destroy(&tg);
     ldit_destroy(&mc); ldit_destroy(&mg);
@@ -131,18 +139,9 @@ Test(parity_dit, train_step_gpu_matches_cpu) {
 // bound, not measured yet: replace it by the measured NMSE with a margin).
 Test(parity_dit, autocast_bf16_step_near_fp32) {
     cuda_test_activate();
-    const ldit_config c = {.depth = 2, .hidden = 64, .heads = 4, .patch = 2, .in_channels = 4,
-                           .input_size = 8, .num_classes = 10, .qk_norm = 1};
     enum { B = 8 };
     ldit *mc = NULL, *mg = NULL;
-    cr_assert_eq(ldit_create(&mc, &c, B), 0);
-    cr_assert_eq(ldit_create(&mg, &c, B), 0);
-    ldit_init_params(mc, 3);
-    ldit_init_params(mg, 3);
-    float *noise = malloc(sizeof(float) * (size_t)mc->pt.total);
-    fill_normal(noise, mc->pt.total, 9, 0.02f);
-    for (int64_t i = 0; i < mc->pt.total; i++) mc->pt.values[i] += noise[i], mg->pt.values[i] += noise[i];
-    cr_assert_eq(ldit_to_device(mg, DEVICE_CUDA), 0, "%s", vel_error_detail());
+    make_pair(&mc, &mg, B);
     cr_assert_eq(device_autocast_bf16(1), 0);
     const dit_fm_cfg fm = dit_fm_defaults();
     dit_trainer *tc = NULL, *tg = NULL;
@@ -173,7 +172,7 @@ Test(parity_dit, autocast_bf16_step_near_fp32) {
                 rg.max_rel, rg.nmse);
     cr_expect_leq(rg.nmse, 1e-3);
     cr_assert_eq(device_autocast_bf16(0), 0);
-    free(gg); free(x1); free(noise);
+    free(gg); free(x1);
     dit_trainer_destroy(&tc); dit_trainer_destroy(&tg);
     ldit_destroy(&mc); ldit_destroy(&mg);
     device_release();

@@ -41,6 +41,21 @@ static int losses(const char *path, double *out, int n) {
     return k;
 }
 
+// max |a - b| over the weights of two runs' DIR/dit.safetensors.
+static double max_dw(const char *d, const char *run_a, const char *run_b) {
+    char p[1024], q[1024];
+    snprintf(p, sizeof p, "%s/%s/dit.safetensors", d, run_a);
+    snprintf(q, sizeof q, "%s/%s/dit.safetensors", d, run_b);
+    int64_t na, nb;
+    float *x = dfx_weights(p, &na), *y = dfx_weights(q, &nb);
+    cr_assert_eq(na, nb);
+    double mx = 0;
+    for (int64_t i = 0; i < na; i++) mx = fmax(mx, fabs((double)x[i] - y[i]));
+    free(x);
+    free(y);
+    return mx;
+}
+
 Test(parity_dit_train, train_cuda_matches_cpu_and_resumes) {
     if (device_cuda_count() <= 0) cr_skip_test("no GPU found; CUDA test skipped");
     cr_assert_eq(access("bin/train", X_OK), 0, "bin/train not built (make)");
@@ -59,17 +74,9 @@ Test(parity_dit_train, train_cuda_matches_cpu_and_resumes) {
         cr_log_info("step %d loss cpu %.9g gpu %.9g", i + 1, lc[i], lg[i]);
         cr_expect(fabs(lc[i] - lg[i]) <= 1e-4 * fabs(lc[i]), "step %d: loss %.9g vs %.9g", i + 1, lg[i], lc[i]);
     }
-    int64_t na, nb;
-    snprintf(p, sizeof p, "%s/cpu/dit.safetensors", d);
-    snprintf(q, sizeof q, "%s/gpu/dit.safetensors", d);
-    float *x = dfx_weights(p, &na), *y = dfx_weights(q, &nb);
-    cr_assert_eq(na, nb);
-    double mx = 0;
-    for (int64_t i = 0; i < na; i++) mx = fmax(mx, fabs((double)x[i] - y[i]));
-    cr_log_info("cpu vs gpu after 3 steps: max |dw| = %g over %lld weights", mx, (long long)na);
+    double mx = max_dw(d, "cpu", "gpu");
+    cr_log_info("cpu vs gpu after 3 steps: max |dw| = %g", mx);
     cr_expect_leq(mx, 1e-5, "cpu vs gpu: max |dw| = %g", mx);
-    free(x);
-    free(y);
     snprintf(p, sizeof p, "%s/gpu/samples-00000003.png", d);
     cr_expect_eq(access(p, R_OK), 0, "no preview %s", p);
 
@@ -92,24 +99,16 @@ Test(parity_dit_train, train_cuda_matches_cpu_and_resumes) {
 Test(parity_dit_train, nccl_world2_matches_world1) {
     if (device_cuda_count() < 2) cr_skip_test("fewer than 2 GPUs; NCCL data-parallel test skipped");
     if (system("command -v mpirun >/dev/null 2>&1") != 0) cr_skip_test("mpirun not found");
-    char *d = test_tmpdir("dit_cuda_dp"), p[1024], q[1024];
+    char *d = test_tmpdir("dit_cuda_dp"), p[1024];
     snprintf(p, sizeof p, "%s/cache", d);
     cr_assert_eq(dfx_make(p, "tokA", 48, 3, 4, 4, 1, 0), 0);
     cr_assert_eq(test_sh(TRAIN "--store %s/cache --out %s/w1 --steps 4 --device cuda > %s/w1.log 2>&1", d, d, d), 0);
     cr_assert_eq(test_sh("VEL_NCCL_ID_FILE=%s/nccl.id timeout 120 mpirun --allow-run-as-root --oversubscribe "
                          "--bind-to none -x VEL_NCCL_ID_FILE -np 2 " TRAIN "--store %s/cache --out %s/w2 --steps 4 "
                          "--device cuda > %s/w2.log 2>&1", d, d, d, d), 0, "mpirun -np 2 --device cuda failed: see %s/w2.log", d);
-    int64_t na, nb;
-    snprintf(p, sizeof p, "%s/w1/dit.safetensors", d);
-    snprintf(q, sizeof q, "%s/w2/dit.safetensors", d);
-    float *x = dfx_weights(p, &na), *y = dfx_weights(q, &nb);
-    cr_assert_eq(na, nb);
-    double mx = 0;
-    for (int64_t i = 0; i < na; i++) mx = fmax(mx, fabs((double)x[i] - y[i]));
+    double mx = max_dw(d, "w1", "w2");
     cr_log_info("NCCL world 2 vs world 1: max |dw| = %g", mx);
     cr_expect_leq(mx, 1e-5, "world 2 vs 1 on GPUs: max |dw| = %g", mx);
-    free(x);
-    free(y);
     rm_rf(d);
     free(d);
 }
