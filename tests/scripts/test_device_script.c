@@ -102,14 +102,16 @@ Test(device_script, usage_errors_exit_2) {
 // with such a part exits 1, and --only keeps the other parts out.
 Test(device_script, budget_turns_parts_into_no_time_left) {
     char *dir = test_tmpdir("devbudget"), cmd[1200], out[1 << 15], path[1200];
-    snprintf(cmd, sizeof cmd, "OUT='%s' tests/device/run.sh --dry-run --only parity,dit_step_torch --budget 100", dir);
+    snprintf(cmd, sizeof cmd, "OUT='%s' tests/device/run.sh --dry-run --only dit_step_ours,dit_step_torch --budget 100",
+             dir);
     int rc = sh(cmd, out, sizeof out);
     cr_assert_eq(rc, 1, "expected 1, got %d:\n%s", rc, out);
     snprintf(path, sizeof path, "%s/summary.md", dir);
     const char *s = slurp(path);
     cr_assert(strstr(s, "| build | no time left |"), "%s", s);          // limit 150 > 100
-    cr_assert(strstr(s, "| parity | dry run |"), "%s", s);               // limit 90 fits
+    cr_assert(strstr(s, "| dit_step_ours | dry run |"), "%s", s);        // limit 45 fits
     cr_assert(strstr(s, "| dit_step_torch | no time left |"), "%s", s);  // limit 120 > 100
+    cr_assert(!strstr(s, "| parity |"), "--only must leave parity out:\n%s", s);
     cr_assert(!strstr(s, "| sampler_cfg |"), "--only must leave other parts out:\n%s", s);
     rm_rf(dir);
     free(dir);
