@@ -1,4 +1,5 @@
-// conv.c: CPU conv2d (see nn/conv.h): im2col + sgemm.
+// conv.c: CPU conv2d (see nn/conv.h): 3x3 stride-1 convolutions run the
+// direct kernels of nn/cpu/conv3x3.c (AVX-512 CPUs); the rest im2col + sgemm.
 //
 // Small feature maps (8x8 = 64 columns) make thin GEMMs that OpenBLAS runs
 // far below peak, so images are processed in groups of G, with G chosen so a
@@ -23,6 +24,7 @@
 #include <string.h>
 
 #include "core/base.h"
+#include "nn/cpu/conv3x3.h"
 #include "nn/cpu/gemm.h"
 
 // Columns per GEMM worth reaching before batching images (measured with
@@ -71,6 +73,7 @@ static int slot_count(const conv2d_cfg *c, int G, int ohw) {
 
 size_t conv2d_scratch_floats_cpu(const conv2d_cfg *c) {
     CHECK(conv2d_validate(c) == 0);
+    if (conv3x3_applies(c)) return conv3x3_scratch_floats(c);
     int ohw = conv2d_out_h(c) * conv2d_out_w(c);
     int g = group_size(c, ohw);
     int S = slot_count(c, g, ohw);
@@ -231,6 +234,10 @@ void conv2d_forward_cpu(float *out, const float *inp, const float *weight,
     // out (B,OC,OH,OW), inp (B,C,H,W), weight (OC,C,KH,KW), bias (OC) or NULL,
     // scratch (conv2d_scratch_floats(c))
     CHECK(conv2d_validate(c) == 0);
+    if (conv3x3_applies(c)) {
+        conv3x3_forward(out, inp, weight, bias, scratch, c);
+        return;
+    }
     const int OH = conv2d_out_h(c), OW = conv2d_out_w(c), OHW = OH * OW, B = c->B;
     const int G = group_size(c, OHW), S = slot_count(c, G, OHW);
     const int ngroups = (B + G - 1) / G;
@@ -313,6 +320,10 @@ void conv2d_backward_cpu(float *dinp, float *dweight, float *dbias,
         }
     }
     if (!dinp && !dweight) return;
+    if (conv3x3_applies(c)) {
+        conv3x3_backward(dinp, dweight, dout, inp, weight, scratch, c);
+        return;
+    }
     if (S == 1) {
         for (int gi = 0; gi < ngroups; gi++) {
             int b0 = gi * G, g = B - b0 < G ? B - b0 : G;

@@ -125,3 +125,43 @@ Test(conv2d, one_vs_two_threads_identical) {
     conv2d_cfg d = {3, 8, 64, 64, 8, 3, 3, 2, 0, 1, 0, 1};          // single-image path
     conv_threads_case(d);
 }
+
+// The direct 3x3 kernels (nn/cpu/conv3x3.c, AVX-512 CPUs) take large images
+// in rounds within a scratch budget; images are independent and the weight
+// gradient is accumulated round after round, so with one image per round (this
+// shape: 256 output channels at 128x128) a batch of 2 must give the same bits
+// as two calls of 1 image each. C 1 makes the data gradient's output tiles 1
+// channel wide. (The im2col + GEMM plan used elsewhere adds per-thread-slot
+// weight-gradient partials instead, so the claim is the direct kernels'.)
+Test(conv2d, batch_equals_images_one_by_one) {
+    if (!__builtin_cpu_supports("avx512f")) {
+        cr_log_warn("no AVX-512F: the direct 3x3 kernels are not used on this CPU");
+        return;
+    }
+    conv2d_cfg c2 = conv2d_make(2, 1, 128, 128, 256, 3, 1, 1), c1 = c2;
+    c1.B = 1;
+    int64_t ni = (int64_t)c2.C * c2.H * c2.W, nw = (int64_t)c2.OC * c2.C * 9;
+    int64_t no = (int64_t)c2.OC * c2.H * c2.W;
+    float *inp = malloc(sizeof(float) * 2 * ni), *w = malloc(sizeof(float) * nw);
+    float *b = malloc(sizeof(float) * c2.OC), *dout = malloc(sizeof(float) * 2 * no);
+    fill_normal(inp, 2 * ni, 21, 1.0f);
+    fill_normal(w, nw, 22, 0.1f);
+    fill_normal(b, c2.OC, 23, 1.0f);
+    fill_normal(dout, 2 * no, 24, 1.0f);
+    size_t ns = conv2d_scratch_floats(&c2);
+    float *scratch = malloc(sizeof(float) * ns);
+    float *out2 = calloc(2 * no, sizeof(float)), *di2 = calloc(2 * ni, sizeof(float));
+    float *dw2 = calloc(nw, sizeof(float)), *out1 = calloc(2 * no, sizeof(float));
+    float *di1 = calloc(2 * ni, sizeof(float)), *dw1 = calloc(nw, sizeof(float));
+    conv2d_forward(out2, inp, w, b, scratch, &c2);
+    conv2d_backward(di2, dw2, NULL, dout, inp, w, scratch, &c2);
+    for (int i = 0; i < 2; i++) {
+        conv2d_forward(out1 + i * no, inp + i * ni, w, b, scratch, &c1);
+        conv2d_backward(di1 + i * ni, dw1, NULL, dout + i * no, inp + i * ni, w, scratch, &c1);
+    }
+    expect_same_bits("conv out, batch vs one by one", out2, out1, 2 * no);
+    expect_same_bits("conv dinp, batch vs one by one", di2, di1, 2 * ni);
+    expect_same_bits("conv dweight, batch vs one by one", dw2, dw1, nw);
+    free(inp); free(w); free(b); free(dout); free(scratch);
+    free(out2); free(di2); free(dw2); free(out1); free(di1); free(dw1);
+}

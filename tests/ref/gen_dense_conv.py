@@ -21,6 +21,8 @@ CASES = [
     (1, 3, 6, 7, 2, 4, 4, 1, 1, 2, 2, 1),    # 4x4 s1 asymmetric
     (2, 3, 4, 6, 5, 2, 2, 2, 0, 0, 0, 0),    # patch embed p=2 (kernel = stride)
     (35, 2, 8, 8, 3, 3, 3, 1, 1, 1, 1, 1),   # 35 images: two GEMM groups, short tail
+    (2, 9, 7, 10, 15, 3, 3, 1, 1, 1, 1, 1),  # direct 3x3: 8 + 4 + 2 + 1 output-channel tiles
+    (1, 4, 5, 6, 3, 3, 3, 1, 2, 0, 0, 2),    # direct 3x3, pads 2 and 0 (asymmetric: output shifted)
 ]
 
 
