@@ -78,6 +78,9 @@ int device_copy(void *dst, const void *src, size_t bytes);
 int device_zero(void *dst, size_t bytes);
 
 // One line for --help texts.
-#define DEVICE_HELP "  --device cpu|cuda[:N]  where to compute (default cpu); cuda needs a GPU\n"
+// (with the --threads line: every stage that takes --device parses both with
+// stages/common/flags.h)
+#define DEVICE_HELP "  --device cpu|cuda[:N]  where to compute (default cpu); cuda needs a GPU\n" \
+                    "  --threads N          CPU threads (default OMP_NUM_THREADS, else all cores)\n"
 
 #endif

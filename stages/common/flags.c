@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,11 +140,18 @@ static int set_value(const char *stage, const flag_spec *f, const char *text) {
     return FLAG_EUSAGE;
 }
 
+int flag_threads(const char *stage, const char *text) {
+    int n;
+    if (flag_int(stage, "--threads", text, 1, FLAG_MAX_THREADS, &n)) return FLAG_EUSAGE;
+    omp_set_num_threads(n);
+    return 0;
+}
+
 enum { FLAG_MAX_SPECS = 64 };
 
 int flag_parse(const char *stage, int argc, char **argv, const flag_spec *specs, int n, int *help,
                int *operands) {
-    struct option L[FLAG_MAX_SPECS + 3];
+    struct option L[FLAG_MAX_SPECS + 4];
     if (n > FLAG_MAX_SPECS) {
         fprintf(stderr, "%s: too many options for flag_parse (%d > %d)\n", stage, n, FLAG_MAX_SPECS);
         return FLAG_EUSAGE;
@@ -152,13 +160,18 @@ int flag_parse(const char *stage, int argc, char **argv, const flag_spec *specs,
         L[i] = (struct option){specs[i].name, specs[i].kind == FLAG_BOOL ? no_argument : required_argument, 0, 256 + i};
     L[n] = (struct option){"model", required_argument, 0, 'm'};
     L[n + 1] = (struct option){"help", no_argument, 0, 'h'};
-    L[n + 2] = (struct option){0, 0, 0, 0};
+    L[n + 2] = (struct option){"threads", required_argument, 0, 't'};
+    L[n + 3] = (struct option){0, 0, 0, 0};
     *help = 0;
     optind = 1;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, "h", L, NULL)) != -1) {
         if (c == 'm') continue;
+        if (c == 't') {
+            if (flag_threads(stage, optarg)) return FLAG_EUSAGE;
+            continue;
+        }
         if (c == 'h') { *help = 1; return 0; }
         if (c < 256 || c >= 256 + n) {
             fprintf(stderr, "%s: unknown or incomplete option '%s' (see --help)\n", stage, argv[optind - 1]);

@@ -51,12 +51,20 @@ int flag_device(const char *stage, const char *text, device_kind *kind, int *ind
 // and activate the device themselves.)
 int flag_device_use(const char *stage, const char *text);
 
+// --threads N: the number of CPU threads of this process (OpenMP: the
+// nn/cpu kernels and OpenBLAS's OpenMP build share one libgomp pool), set with
+// omp_set_num_threads before any work. Without the flag OMP_NUM_THREADS
+// decides, else one thread per core. Results do not depend on it (the CPU
+// kernels are bit-identical for any thread count).
+enum { FLAG_MAX_THREADS = 1024 };
+int flag_threads(const char *stage, const char *text);
+
 // ---- whole command lines --------------------------------------------------
 // A stage lists its options once, as a table; flag_parse runs getopt_long
 // over it (GNU syntax: --name VALUE, --name=VALUE, unambiguous prefixes,
 // options and operands in any order) and stores each value through its
-// pointer, with the checks above. --model NAME (the dispatcher's) and
-// --help / -h are always accepted.
+// pointer, with the checks above. --model NAME (the dispatcher's),
+// --threads N (flag_threads) and --help / -h are always accepted.
 typedef enum {
     FLAG_STR,      // const char **: the argument itself
     FLAG_BOOL,     // int *: 1 when present (takes no argument)

@@ -300,7 +300,7 @@ int sample_dit_main(int argc, char **argv) {
         {"classes", 1, 0, 'K'}, {"labels", 1, 0, 'L'}, {"no-ema", 0, 0, 'N'}, {"steps", 1, 0, 's'},
         {"method", 1, 0, 'M'}, {"shift", 1, 0, 'f'}, {"cfg", 1, 0, 'w'}, {"cfg-lo", 1, 0, 'l'},
         {"cfg-hi", 1, 0, 'u'}, {"guide-channels", 1, 0, 'g'}, {"batch", 1, 0, 'b'}, {"sources", 1, 0, 'P'},
-        {"die-after", 1, 0, 'X'}, {"device", 1, 0, 'x'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"die-after", 1, 0, 'X'}, {"device", 1, 0, 'x'}, {"help", 0, 0, 'h'}, {"threads", 1, 0, 300}, {0, 0, 0, 0}};
     optind = 1;
     opterr = 0;
     int c;
@@ -341,6 +341,7 @@ int sample_dit_main(int argc, char **argv) {
         case 'P': if (flag_int(STAGE, "--sources", optarg, 1, DIT_MAX_SOURCES, &w.sources)) return 2; break;
         case 'X': if (flag_int(STAGE, "--die-after", optarg, 0, INT_MAX, &w.die_after)) return 2; break;
         case 'x': if (flag_device(STAGE, optarg, &w.dev, &w.dev_index)) return 2; break;
+        case 300: if (flag_threads(STAGE, optarg)) return 2; break;
         case 'h': help(); return 0;
         default: fprintf(stderr, "sample: unknown or incomplete option '%s' (see --help)\n", argv[optind - 1]); return 2;
         }

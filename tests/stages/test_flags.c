@@ -8,6 +8,7 @@
 #include <criterion/redirect.h>
 #include <limits.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,4 +215,26 @@ Test(flags, parse_messages, .init = cr_redirect_stderr) {
     fflush(stderr);
     cr_assert_stderr_eq_str("train: --time must be uniform, logit-normal or late, not 'early'\n"
                             "train: unknown or incomplete option '--what' (see --help)\n");
+}
+
+// --threads N is accepted by every flag_parse table and sets the OpenMP
+// thread count of the process; 0, junk and a missing value are usage errors.
+Test(flags, threads_flag) {
+    int n = 0, help;
+    const flag_spec F[] = {FLAG_INT_("n", &n, 1, 10)};
+    char *a[] = {"stage", "--threads", "3", "--n", "2", NULL};
+    cr_assert_eq(flag_parse("t", 5, a, F, 1, &help, NULL), 0);
+    cr_assert_eq(omp_get_max_threads(), 3);
+    cr_assert_eq(n, 2);
+    char *b[] = {"stage", "--threads=1", NULL};
+    cr_assert_eq(flag_parse("t", 2, b, F, 1, &help, NULL), 0);
+    cr_assert_eq(omp_get_max_threads(), 1);
+    char *bad[][3] = {{"stage", "--threads", "0"}, {"stage", "--threads", "2x"}, {"stage", "--threads", NULL},
+                      {"stage", "--threads", "1025"}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        int c = bad[i][2] ? 3 : 2;
+        char *v[4] = {bad[i][0], bad[i][1], bad[i][2], NULL};
+        cr_assert_eq(flag_parse("t", c, v, F, 1, &help, NULL), FLAG_EUSAGE, "case %zu accepted", i);
+    }
+    cr_assert_eq(omp_get_max_threads(), 1);
 }
