@@ -13,9 +13,9 @@
 // masks, dropout, causal attention.
 //
 // Backward ACCUMULATES (+=) into dqkv (same layout as qkv); callers zero it.
-// Scratch: none from the caller. Each thread works on fixed-size tiles
-// (at most ATTN_BR x 256 scores plus an ATTN_BR x HD accumulator, under
-// 200 KiB) held on its stack; nothing depends on T, nothing is allocated.
+// Scratch: none from the caller. The CPU version allocates per thread and
+// call at most 2 MiB of tiles (nn/cpu/attention.c: 256 queries x up to 1024
+// keys); no T x T matrix.
 // Threads: OpenMP over (batch, head); each (b, h) is done by one thread in a
 // fixed order, so results are identical for any thread count.
 #ifndef NN_ATTENTION_H

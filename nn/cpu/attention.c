@@ -7,27 +7,33 @@
 // dS = P .* (dP - Di), dQ += scale dS K, dK += scale dS^T Q. All products go
 // straight into dqkv with beta = 1, which is also the "+=" contract.
 //
-// Tiles: ATTN_BR queries x ATTN_KT keys (64 x 256 for HD <= 64), so each
-// product is one single-threaded sgemm call (nn/cpu/gemm.h gemm_serial) big
-// enough that OpenBLAS's per-call packing is amortised; the softmax row loops
+// Tiles: ATTN_QT queries x up to ATTN_KT keys (256 x min(T, 1024) for
+// HD <= 64, in per-thread heap buffers of at most 2 MiB), so each product is
+// one single-threaded sgemm call (nn/cpu/gemm.h gemm_serial) big enough that
+// OpenBLAS's per-call packing is amortised; the softmax row loops
 // are vectorised helpers (CPU_CLONES, fast_expf). Each (b, h) is done by one
 // thread in a fixed order: results do not depend on the thread count.
 #include "nn/cpu/ops.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/base.h"
 #include "nn/cpu/fastexp.h"
 #include "nn/cpu/gemm.h"
 
-#define ATTN_KT 256   // keys per tile for HD <= 64
+#define ATTN_QT 256    // queries per tile
+#define ATTN_KT 1024   // keys per tile at most, for HD <= 64
 
-// Keys per tile: ATTN_KT for HD <= 64, fewer for larger HD (the tiles stay
-// ATTN_BR x ATTN_KT floats on the stack).
-static int attn_bc(int HD) {
+// Keys per tile: all T up to ATTN_KT (HD <= 64; fewer for larger HD), so at
+// T <= 1024 a query tile's softmax is one pass with no rescaling, and each
+// GEMM packs its query-side operand once per tile instead of once per 256
+// keys. Shape-only, so results do not depend on the thread count.
+static int attn_bc(int HD, int T) {
     int bc = ATTN_KT * 64 / (HD < 64 ? 64 : HD);
-    return bc < 8 ? 8 : bc;
+    bc = bc < 8 ? 8 : bc;
+    return T < bc ? T : bc;
 }
 
 // Row helpers, built for AVX-512 / AVX2 / x86-64 (CPU_CLONES; OpenMP bodies
@@ -70,14 +76,14 @@ CPU_CLONES static float row_dot(const float *a, const float *b, int n) {
 static inline int imin(int a, int b) { return a < b ? a : b; }
 
 // One (b, h): q, k, v rows have stride ld (3D); out rows stride ldo (D).
+// S: ATTN_QT x attn_bc floats, acc: ATTN_QT x HD (the caller's, per thread).
 static void fwd_head(float *out, float *lse, const float *q, const float *k,
-                     const float *v, int T, int HD, int ld, int ldo, float scale) {
-    float S[ATTN_BR * ATTN_KT];
-    float acc[ATTN_BR * ATTN_HD_MAX];
-    float m[ATTN_BR], l[ATTN_BR];
-    const int bcmax = attn_bc(HD);
-    for (int q0 = 0; q0 < T; q0 += ATTN_BR) {
-        const int br = imin(ATTN_BR, T - q0);
+                     const float *v, int T, int HD, int ld, int ldo, float scale, float *S,
+                     float *acc) {
+    float m[ATTN_QT], l[ATTN_QT];
+    const int bcmax = attn_bc(HD, T);
+    for (int q0 = 0; q0 < T; q0 += ATTN_QT) {
+        const int br = imin(ATTN_QT, T - q0);
         for (int i = 0; i < br; i++) { m[i] = -INFINITY; l[i] = 0.0f; }
         memset(acc, 0, sizeof(float) * (size_t)br * HD);
         for (int k0 = 0; k0 < T; k0 += bcmax) {
@@ -113,25 +119,31 @@ void attention_forward_cpu(float *out, float *lse, const float *qkv,
     CHECK(B > 0 && T > 0 && NH > 0 && HD > 0 && HD <= ATTN_HD_MAX);
     const int D = NH * HD;
     const float scale = 1.0f / sqrtf((float)HD);
-#pragma omp parallel for schedule(static)
-    for (int bh = 0; bh < B * NH; bh++) {
-        const int b = bh / NH, h = bh % NH;
-        const float *q = qkv + (size_t)b * T * 3 * D + (size_t)h * HD;
-        fwd_head(out + (size_t)b * T * D + (size_t)h * HD, lse + (size_t)bh * T,
-                 q, q + D, q + 2 * D, T, HD, 3 * D, D, scale);
+    const size_t ns = (size_t)ATTN_QT * attn_bc(HD, T), na = (size_t)ATTN_QT * HD;
+#pragma omp parallel
+    {
+        float *S = malloc(sizeof(float) * (ns + na));
+        CHECK(S != NULL);
+#pragma omp for schedule(static)
+        for (int bh = 0; bh < B * NH; bh++) {
+            const int b = bh / NH, h = bh % NH;
+            const float *q = qkv + (size_t)b * T * 3 * D + (size_t)h * HD;
+            fwd_head(out + (size_t)b * T * D + (size_t)h * HD, lse + (size_t)bh * T,
+                     q, q + D, q + 2 * D, T, HD, 3 * D, D, scale, S, S + ns);
+        }
+        free(S);
     }
 }
 
+// P, dP: ATTN_QT x attn_bc floats each (the caller's, per thread).
 static void bwd_head(float *dq, float *dk, float *dv, const float *dout,
                      const float *q, const float *k, const float *v,
                      const float *out, const float *lse,
-                     int T, int HD, int ld, int ldo, float scale) {
-    float P[ATTN_BR * ATTN_KT];
-    float dP[ATTN_BR * ATTN_KT];
-    float Di[ATTN_BR];
-    const int bcmax = attn_bc(HD);
-    for (int q0 = 0; q0 < T; q0 += ATTN_BR) {
-        const int br = imin(ATTN_BR, T - q0);
+                     int T, int HD, int ld, int ldo, float scale, float *P, float *dP) {
+    float Di[ATTN_QT];
+    const int bcmax = attn_bc(HD, T);
+    for (int q0 = 0; q0 < T; q0 += ATTN_QT) {
+        const int br = imin(ATTN_QT, T - q0);
         for (int i = 0; i < br; i++) {
             Di[i] = row_dot(out + (size_t)(q0 + i) * ldo, dout + (size_t)(q0 + i) * ldo, HD);
         }
@@ -160,14 +172,21 @@ void attention_backward_cpu(float *dqkv, const float *dout, const float *qkv,
     CHECK(B > 0 && T > 0 && NH > 0 && HD > 0 && HD <= ATTN_HD_MAX);
     const int D = NH * HD;
     const float scale = 1.0f / sqrtf((float)HD);
-#pragma omp parallel for schedule(static)
-    for (int bh = 0; bh < B * NH; bh++) {
-        const int b = bh / NH, h = bh % NH;
-        const size_t qo = (size_t)b * T * 3 * D + (size_t)h * HD;
-        const size_t oo = (size_t)b * T * D + (size_t)h * HD;
-        float *dq = dqkv + qo;
-        const float *q = qkv + qo;
-        bwd_head(dq, dq + D, dq + 2 * D, dout + oo, q, q + D, q + 2 * D,
-                 out + oo, lse + (size_t)bh * T, T, HD, 3 * D, D, scale);
+    const size_t ns = (size_t)ATTN_QT * attn_bc(HD, T);
+#pragma omp parallel
+    {
+        float *P = malloc(sizeof(float) * 2 * ns);
+        CHECK(P != NULL);
+#pragma omp for schedule(static)
+        for (int bh = 0; bh < B * NH; bh++) {
+            const int b = bh / NH, h = bh % NH;
+            const size_t qo = (size_t)b * T * 3 * D + (size_t)h * HD;
+            const size_t oo = (size_t)b * T * D + (size_t)h * HD;
+            float *dq = dqkv + qo;
+            const float *q = qkv + qo;
+            bwd_head(dq, dq + D, dq + 2 * D, dout + oo, q, q + D, q + 2 * D,
+                     out + oo, lse + (size_t)bh * T, T, HD, 3 * D, D, scale, P, P + ns);
+        }
+        free(P);
     }
 }
