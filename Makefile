@@ -1,7 +1,8 @@
 # One Makefile for the whole project. Sources are discovered by folder:
 #   library code    core/ nn/ nn/cpu/ bus/ store/ data/ models/ metrics/ dist/
 #                                                            -> build/libvel.a
-#   CUDA code       nn/cuda/*.cu dist/*.cu (only with nvcc)  -> build/libvelcuda.a
+#   CUDA code       nn/cuda/*.cu dist/*.cu (only with nvcc)  -> build/libvelcuda.so
+#                   (loaded on first use by the stubs in build/libvelcuda_lazy.a)
 #   stages          stages/NAME/*.c + stages/common/*.c      -> bin/NAME
 #   tools           tools/NAME.c                             -> bin/NAME
 #   tests           tests/**/test_*.c (Criterion)            -> build/tests/**/test_*
@@ -51,10 +52,13 @@ CUDA_SRCS := $(wildcard nn/cuda/*.cu dist/*.cu)
 ifneq ($(NVCC),)
 ifneq ($(CUDA_SRCS),)
 CUDA_HOME  ?= $(patsubst %/bin/nvcc,%,$(NVCC))
-CUDA_LIB   := build/libvelcuda.a
+# Binaries link CUDA_LIB, stubs that load CUDA_SO on first use (mk/cuda.mk).
+CUDA_LIB   := build/libvelcuda_lazy.a
+CUDA_SO    := build/libvelcuda.so
 CUDA_OBJS  := $(CUDA_SRCS:%.cu=build/%.o)
 NVCCFLAGS  ?= -O2 -g -std=c++17 -arch=sm_90 -Xcompiler -Wall -I.
-CUDA_LDLIBS := -L$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudnn -lcudart -lstdc++
+CUDA_SO_LIBS := -L$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudnn -lcudart -lstdc++
+CUDA_LDLIBS := -ldl -Wl,--dynamic-list=build/gen/cuda_exports.list
 endif
 endif
 
@@ -75,10 +79,6 @@ build/%.o: %.cu
 # Archives are written under a temporary name and renamed, so two builds
 # running at once never leave a half-written archive behind.
 $(LIB): $(LIB_OBJS)
-	@mkdir -p $(dir $@)
-	@rm -f $@.tmp.$$$$; ar rcs $@.tmp.$$$$ $^ && mv $@.tmp.$$$$ $@
-
-$(CUDA_LIB): $(CUDA_OBJS)
 	@mkdir -p $(dir $@)
 	@rm -f $@.tmp.$$$$; ar rcs $@.tmp.$$$$ $^ && mv $@.tmp.$$$$ $@
 

@@ -21,12 +21,6 @@ static int symmetric(const conv2d_cfg *c) {
     return c->pad_top == c->pad_bottom && c->pad_left == c->pad_right;
 }
 
-extern "C" size_t conv2d_scratch_floats_cuda(const conv2d_cfg *c) {
-    if (symmetric(c)) return 0;
-    return (size_t)c->B * c->C * (c->H + c->pad_top + c->pad_bottom) *
-           (c->W + c->pad_left + c->pad_right);
-}
-
 namespace {
 
 struct descs {

@@ -57,8 +57,14 @@ int linear_backward_cuda_bf16(vcuda_ctx *ctx, uint16_t *dinp, float *dweight, fl
 
 // ---- 2-D convolution (cuDNN) ---------------------------------------------------
 // conv2d_cfg as nn/conv.h. scratch: device floats, conv2d_scratch_floats_cuda(c)
-// of them (0 = may be NULL: only asymmetric padding needs a padded copy).
-size_t conv2d_scratch_floats_cuda(const conv2d_cfg *c);
+// of them (0 = may be NULL: only asymmetric padding needs a padded copy of the
+// input). Inline shape arithmetic: nn/conv.c sizes scratch with it on CPU runs
+// too, which must not load the CUDA half (nn/cuda/lazy.h).
+static inline size_t conv2d_scratch_floats_cuda(const conv2d_cfg *c) {
+    if (c->pad_top == c->pad_bottom && c->pad_left == c->pad_right) return 0;
+    return (size_t)c->B * c->C * (c->H + c->pad_top + c->pad_bottom) *
+           (c->W + c->pad_left + c->pad_right);
+}
 int conv2d_forward_cuda(vcuda_ctx *ctx, float *out, const float *inp, const float *weight,
                         const float *bias, float *scratch, const conv2d_cfg *c);
 int conv2d_backward_cuda(vcuda_ctx *ctx, float *dinp, float *dweight, float *dbias,

@@ -8,11 +8,12 @@
 //
 // This header never includes CUDA headers, so plain C code (stages, tests)
 // compiles without them: streams and library handles travel as void *.
-// It is only linked when nvcc was found at build time (build/libvelcuda.a);
-// C code that calls it must be guarded by #ifdef VEL_HAVE_CUDA, which
-// mk/cuda.mk defines exactly then.
+// It exists only when nvcc was found at build time (build/libvelcuda.so,
+// loaded on the first call through the stubs of nn/cuda/lazy.h); C code that
+// calls it must be guarded by #ifdef VEL_HAVE_CUDA, which mk/cuda.mk defines
+// exactly then.
 //
-// Every binary links libvelcuda.a, so nothing here may fail at load time
+// Nothing here may fail at load time
 // without a GPU: no static initialisers touch the driver; the first call that
 // does is vcuda_device_count(), which turns "no driver" / "no device" into
 // n = 0 and a message instead of an error exit.

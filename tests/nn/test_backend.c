@@ -6,13 +6,19 @@
 // branch and compute as before, even while device ranges exist.
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/error.h"
 #include "nn/activation.h"
 #include "nn/backend.h"
+#include "nn/conv.h"
 #include "nn/linear.h"
 #include "nn/loss.h"
+#ifdef VEL_HAVE_CUDA
+#include "nn/cuda/lazy.h"
+#include "nn/cuda/vcuda.h"
+#endif
 
 enum { N = 64 };
 
@@ -121,3 +127,44 @@ Test(backend, range_table_full_is_an_error) {
     for (int k = 0; k < NN_MAX_DEVICE_RANGES + 1; k++) nn_unregister_device_range(bytes + k);
     cr_expect(!nn_on_device(bytes));
 }
+
+#ifdef VEL_HAVE_CUDA
+// The CUDA half is a shared object loaded on the first CUDA call
+// (nn/cuda/lazy.h): CPU ops, scratch sizing and the device checks of the op
+// API must leave it, cuBLAS, cuDNN and the CUDA runtime unmapped.
+static int mapped(const char *name) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    cr_assert(f != NULL);
+    char line[4096];
+    int found = 0;
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, name)) found = 1;
+    fclose(f);
+    return found;
+}
+
+Test(backend, cpu_ops_leave_cuda_unloaded) {
+    relu_forward(host_out, host, N);
+    float w[4 * 4], out[2 * 4];
+    for (int i = 0; i < 16; i++) w[i] = 0.25f * (float)i;
+    linear_forward(out, host, w, NULL, 2, 4, 4);
+    conv2d_cfg c = conv2d_make(1, 2, 4, 4, 3, 3, 2, 0);   // asymmetric pads size a CUDA copy
+    c.pad_bottom = c.pad_right = 1;
+    cr_expect(conv2d_scratch_floats(&c) > 0);
+    relu_forward(fake, fake, N);   // device pointers, no context: an error, no load
+    cr_expect_eq(nn_sync(), NN_ENOCTX);
+    cr_expect_eq(vel_cuda_loaded(), 0);
+    const char *libs[] = {"libvelcuda.so", "libcudart", "libcublas", "libcudnn"};
+    for (int i = 0; i < 4; i++) cr_expect(!mapped(libs[i]), "%s is mapped", libs[i]);
+}
+
+// The first CUDA call loads it: the device count works (0 without a GPU) and
+// the object is then mapped.
+Test(backend, first_cuda_call_loads_cuda_half) {
+    int n = -1;
+    cr_assert_eq(vcuda_device_count(&n), 0);
+    cr_expect(n >= 0);
+    cr_assert_eq(vel_cuda_loaded(), 1, "%s", vel_cuda_load_error());
+    cr_expect(mapped("libvelcuda.so"));
+}
+#endif
