@@ -23,7 +23,8 @@
 # EVAL_N (1000), CONFIG (f4c4), KL_BETA (1e-6), VE_LAMBDA (1e-3), TAU (3),
 # LAMBDA_REG (1), SCALES (0.5,1,2), ENCODE_N (256), CLASSIFIER (unset: train
 # one into OUT/classifier; else a classifier.safetensors to copy there, with
-# its report.json next to it), RGB (0), RGB_STEPS (STEPS), RGB_BATCH (BATCH),
+# its report.json next to it), PHOTOS (1: the gray photo-bank PSNR when the
+# bank is there; 0: skip it), RGB (0), RGB_STEPS (STEPS), RGB_BATCH (BATCH),
 # PHOTO_BASE (128), LR (unset: train's default), DISC_WEIGHT (unset: no discriminator; else train's
 # --disc-weight for every tokenizer), DISC_START (0), SEEDS (0: the seeds, e.g.
 # "0 1 2"; run folders OUT/vae-CONFIG-ARM-sSEED), LOG_EVERY (10: train's
@@ -61,7 +62,8 @@ if [ -n "${LR:-}" ]; then extra=(--lr "$LR"); fi
 if [ -n "${DISC_WEIGHT:-}" ]; then extra+=(--disc-weight "$DISC_WEIGHT" --disc-start "${DISC_START:-0}"); fi
 # The photo bank (Debian sample photos) for the gray photo PSNR; optional.
 photos=()
-if scripts/photos.sh; then photos=(--photos); else echo "tokenizer.sh: no photo bank, skipping photo PSNR" >&2; fi
+if [ "${PHOTOS:-1}" = 0 ]; then :
+elif scripts/photos.sh; then photos=(--photos); else echo "tokenizer.sh: no photo bank, skipping photo PSNR" >&2; fi
 if [ "$RGB" = 1 ] && [ ${#photos[@]} -eq 0 ]; then echo "tokenizer.sh: RGB=1 needs the photo bank" >&2; exit 1; fi
 
 if [ ! -f "$OUT/classifier/classifier.safetensors" ]; then
