@@ -7,6 +7,7 @@
 //   item, eos ends the process with status 0;
 // - store mode: decoded.npz holds the NHWC bytes of the decoded records;
 //   --out names a folder that does not exist yet: it is created (mkdir -p).
+// - SIGKILL of one of two decoders mid-run loses and duplicates nothing.
 // Random weights and a hand-made store (no dataset needed). Skips when
 // bin/decode is not built.
 #include <cblas.h>
@@ -216,6 +217,125 @@ Test(decode_vae, rgb_store_mode_npz_is_nhwc, .init = one_thread) {
     cr_assert_eq(system(cmd), 0, "decode into a missing folder failed: %s", cmd);
     snprintf(path, sizeof path, "%s/new/deeper/decoded.npz", dir);
     cr_assert_eq(access(path, R_OK), 0, "no %s", path);
+    vae_destroy(&m);
+    rm_rf(dir);
+    free(dir);
+    alarm(0);
+}
+
+// SIGKILL of a decoder mid-run: an in-test job source (deadline 1 s, plain
+// PUSH) and sink (bus_sink: dedupe + acks), two `decode --model vae`
+// processes, and an in-test "sampler" that routes each job's latents to a
+// decoder of its choosing (no reliance on which connection ZMQ picks).
+// Decoder 1 answers job 0 (so it is bound and working; its re-issues go to
+// decoder 1 too) while the other jobs wait in the test; it is then SIGSTOPped, sent two of the waiting jobs
+// while stopped (so it provably holds them: it cannot have read, let alone
+// answered them) and SIGKILLed. Everything else, and the re-issues of the
+// two lost jobs, go to decoder 0. The run must complete with
+// every job's images exactly once at the sink, equal to the in-process
+// decode, at least 2 re-issues, decoder 0 exiting 0 on eos.
+enum { KJOBS = 8 };
+
+Test(decode_vae, sigkill_of_a_decoder_loses_nothing, .init = one_thread) {
+    if (access("bin/decode", X_OK)) cr_skip_test("bin/decode not built (make)");
+    alarm(240);
+    char *dir = test_tmpdir("dec_kill");
+    char ck[600], spath[600], ep[6][700];
+    vae *m = make_fixture(dir, ck, sizeof ck, spath, sizeof spath);
+    const char *names[6] = {"jobs", "acks", "ctl", "img", "lat0", "lat1"};
+    for (int i = 0; i < 6; i++) snprintf(ep[i], sizeof ep[i], "ipc://%s/%s", dir, names[i]);
+    bus_source *src = NULL;
+    cr_assert_eq(bus_source_open(&src, &(bus_source_opts){.jobs_ep = ep[0], .acks_ep = ep[1], .ctl_ep = ep[2],
+                                                           .deadline_ms = 1000}), 0);
+    for (int j = 0; j < KJOBS; j++) {
+        bus_msg *job = NULL;
+        cr_assert_eq(bus_msg_new(&job, "job", 0, (uint64_t)j), 0);
+        cr_assert_eq(bus_source_add(src, &job), 0);
+    }
+    bus_sink *sink = NULL;
+    cr_assert_eq(bus_sink_open(&sink, &(bus_sink_opts){.in = {.data_ep = ep[3], .bind = 1, .ctl_ep = ep[2],
+                                                              .nproducers = 1}, .acks_ep = ep[1]}), 0);
+    pid_t dec[2];
+    for (int d = 0; d < 2; d++) {
+        dec[d] = test_spawn("OMP_NUM_THREADS=1 exec bin/decode --model vae --ckpt %s --store %s --in %s --ctl %s "
+                            "--reply %s --batch 2 2>%s/decode%d.log", ck, spath, ep[4 + d], ep[2], ep[3], dir, d);
+        cr_assert_gt(dec[d], 0);
+    }
+    bus_socket *pull = NULL, *push[2] = {NULL, NULL};
+    cr_assert_eq(bus_socket_open(&pull, BUS_PULL, NULL), 0);
+    cr_assert_eq(bus_connect(pull, ep[0]), 0);
+    for (int d = 0; d < 2; d++) {
+        cr_assert_eq(bus_socket_open(&push[d], BUS_PUSH, NULL), 0);
+        cr_assert_eq(bus_connect(push[d], ep[4 + d]), 0);
+    }
+    store *st = NULL;
+    cr_assert_eq(store_open(&st, spath, NULL, NULL, NULL), 0);
+    static float zn[KJOBS][256];
+    for (int j = 0; j < KJOBS; j++) fill_normal(zn[j], 256, 1000 + (uint64_t)j, 1.0f);
+    // Until decoder 1 has answered job 0, other jobs wait here (one copy per
+    // id: copies re-issued meanwhile are dropped, the source issues again).
+    int got[KJOBS] = {0}, pending[KJOBS] = {0}, lost[2] = {-1, -1}, killed = 0, eos = 0;
+    int32_t label = 1;
+    double t0 = vel_now();
+    while (!eos && vel_now() - t0 < 200) {
+        int r = bus_source_step(src, 5);
+        cr_assert(r >= 0, "source: %s", vel_strerror(r));
+        bus_msg *job = NULL;
+        if (bus_recv(pull, &job, 5) == 0) {
+            uint64_t id = bus_msg_id(job);
+            bus_msg_destroy(&job);
+            cr_assert_lt(id, KJOBS);
+            if (killed) send_latents(push[0], id, zn[id], 1, &label, 1);
+            else if (id == 0) send_latents(push[1], 0, zn[0], 1, &label, 1);   // re-issues too: the
+            else pending[id] = 1;   // sink drops an item whose issue table it has not seen yet
+        }
+        if (got[0] && !killed) {
+            // decoder 1 is bound and working: stop it, hand it two jobs it
+            // cannot touch, kill it; the rest go to decoder 0
+            cr_assert_eq(kill(dec[1], SIGSTOP), 0);
+            for (int j = 1; j < KJOBS; j++) {
+                if (!pending[j]) continue;
+                int to1 = lost[1] < 0;
+                if (to1) lost[lost[0] < 0 ? 0 : 1] = j;
+                send_latents(push[to1 ? 1 : 0], (uint64_t)j, zn[j], 1, &label, 1);
+                pending[j] = 0;
+            }
+            cr_assert(lost[1] > 0, "fewer than 2 jobs were waiting");
+            usleep(100000);   // let the two messages leave this process
+            cr_assert_eq(kill(dec[1], SIGKILL), 0);
+            killed = 1;
+        }
+        bus_msg *img = NULL;
+        int e = bus_sink_next(sink, &img, 5);
+        if (e == BUS_EEOS) eos = 1;
+        if (e || !img) continue;
+        uint64_t id = bus_msg_id(img);
+        cr_assert_lt(id, KJOBS);
+        got[id]++;
+        check_images(img, m, store_get_meta(st), zn[id], 1);
+        bus_msg_destroy(&img);
+    }
+    cr_assert(eos, "the run did not end (every job acked, eos) in 200 s; killed %d", killed);
+    cr_assert(killed);
+    for (int j = 0; j < KJOBS; j++) cr_assert_eq(got[j], 1, "job %d arrived %d times at the sink", j, got[j]);
+    bus_source_stats ss;
+    bus_source_get_stats(src, &ss);
+    cr_assert_geq(ss.reissued, 2, "the 2 jobs held by the killed decoder must come back by re-issue");
+    cr_assert_eq(ss.acked, KJOBS);
+    int status;
+    cr_assert_eq(waitpid(dec[1], &status, 0), dec[1]);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    for (int t = 0; t < 300 && waitpid(dec[0], &status, WNOHANG) != dec[0]; t++) {
+        bus_source_step(src, 10);   // keeps publishing eos until it lingers out
+        usleep(100000);
+    }
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "decoder 0 did not end cleanly (log %s/decode0.log)", dir);
+    cr_log_info("decoder SIGKILL: jobs %d and %d lost with it; %llu issued, %llu re-issued, %llu acked", lost[0],
+                lost[1], (unsigned long long)ss.issued, (unsigned long long)ss.reissued, (unsigned long long)ss.acked);
+    store_close(&st);
+    bus_socket_close(&pull); bus_socket_close(&push[0]); bus_socket_close(&push[1]);
+    bus_sink_close(&sink);
+    bus_source_close(&src);
     vae_destroy(&m);
     rm_rf(dir);
     free(dir);
