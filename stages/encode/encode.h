@@ -6,5 +6,6 @@
 
 int encode_toy_main(int argc, char **argv);   // stages/encode/toy_encode.c
 int encode_vae_main(int argc, char **argv);   // stages/encode/image_vae.c
+int encode_vae_folder_main(int argc, char **argv);   // stages/encode/vae_folder.c
 
 #endif

@@ -14,7 +14,7 @@
 // tokenizer encodes Fashion-MNIST, a 3-channel (RGB) one the photo bank's
 // fixed-grid 32x32 tiles (data/photos.h) of the train or test photos, the
 // label being the photo's index in the bank.
-// Not here: the image-folder (ImageNet layout) datasets.
+// Not here: the image-folder (ImageNet layout) datasets (stages/encode/vae_folder.c).
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -9,6 +9,7 @@
 static const model_entry MODELS[] = {
     {"toy", encode_toy_main, "2D toy tokenizer: training points -> store (mu, sigma)"},
     {"vae", encode_vae_main, "image tokenizer (conv VAE): Fashion-MNIST -> store"},
+    {"vae-folder", encode_vae_folder_main, "image tokenizer: an image folder -> store, N workers + one writer"},
 };
 
 int main(int argc, char **argv) {

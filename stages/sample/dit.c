@@ -45,7 +45,7 @@
 #include "nn/safetensors.h"
 #include "stages/common/flags.h"
 #include "stages/sample/sample.h"
-#include "stages/sample/source.h"
+#include "stages/common/job_source.h"
 
 static const char STAGE[] = "sample";
 enum { DIT_MAX_N = 100000000, DIT_MAX_JOB = 1 << 20, DIT_MAX_SOURCES = 1024, DIT_MAX_BATCH = 4096,

@@ -33,7 +33,7 @@
 #include "core/mt19937.h"
 #include "stages/common/flags.h"
 #include "stages/sample/sample.h"
-#include "stages/sample/source.h"
+#include "stages/common/job_source.h"
 #include "store/store.h"
 
 static const char STAGE[] = "sample";

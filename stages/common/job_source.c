@@ -1,5 +1,5 @@
-// source.c: see source.h.
-#include "stages/sample/source.h"
+// job_source.c: see job_source.h.
+#include "stages/common/job_source.h"
 
 #include <stdio.h>
 #include <unistd.h>
@@ -10,9 +10,10 @@ int sample_run_source(const sample_source_opts *so, sample_job_fn extra, void *c
     bus_source_opts o = {.src = (uint32_t)so->src, .jobs_ep = so->jobs_ep, .acks_ep = so->acks_ep,
                          .ctl_ep = so->ctl_ep, .deadline_ms = so->deadline_ms, .credit = 1,
                          .sock = {.allow_remote = so->bind_any}};
+    const char *nm = so->name ? so->name : "sample";
     bus_source *s;
     int rc = bus_source_open(&s, &o);
-    if (rc) { fprintf(stderr, "sample: cannot open job source: %s\n", vel_errmsg(rc)); return vel_exit_code(rc); }
+    if (rc) { fprintf(stderr, "%s: cannot open job source: %s\n", nm, vel_errmsg(rc)); return vel_exit_code(rc); }
     uint64_t id = 0;
     for (int64_t start = 0; start < so->n; start += so->job_size, id++) {
         bus_msg *m = NULL;
@@ -22,7 +23,7 @@ int sample_run_source(const sample_source_opts *so, sample_job_fn extra, void *c
             (rc = bus_msg_set_uint(m, "seed", so->seed * 1000003u + id)) ||
             (extra && (rc = extra(ctx, m, id, start, cnt))) ||
             (rc = bus_source_add(s, &m))) {
-            fprintf(stderr, "sample: cannot queue job %llu: %s\n", (unsigned long long)id, vel_strerror(rc));
+            fprintf(stderr, "%s: cannot queue job %llu: %s\n", nm, (unsigned long long)id, vel_strerror(rc));
             bus_msg_destroy(&m);
             bus_source_close(&s);
             return 1;
@@ -37,8 +38,8 @@ int sample_run_source(const sample_source_opts *so, sample_job_fn extra, void *c
         bus_source_get_stats(s, &st);
         if (st.acked != acked) { acked = st.acked; last_progress = vel_now(); }
         if (so->stall_s > 0 && vel_now() - last_progress > so->stall_s) {
-            fprintf(stderr, "sample: no job acknowledged for %d s (%llu of %llu acked): is the eval sink "
-                    "running and connected to --acks-bind?\n", so->stall_s, (unsigned long long)st.acked,
+            fprintf(stderr, "%s: no job acknowledged for %d s (%llu of %llu acked): is the sink "
+                    "running and connected to --acks-bind?\n", nm, so->stall_s, (unsigned long long)st.acked,
                     (unsigned long long)st.jobs);
             rc = BUS_ETIMEOUT;
             bus_source_abort(s, 500);   // workers and the sink stop now instead of at their idle timeout
@@ -47,11 +48,11 @@ int sample_run_source(const sample_source_opts *so, sample_job_fn extra, void *c
     }
     if (rc == 1) rc = 0;
     bus_source_get_stats(s, &st);
-    fprintf(stderr, "[sample source %d] %llu jobs, %llu issued, %llu re-issued, %llu acked (%.1f s)\n", so->src,
+    fprintf(stderr, "[%s source %d] %llu jobs, %llu issued, %llu re-issued, %llu acked (%.1f s)\n", nm, so->src,
             (unsigned long long)st.jobs, (unsigned long long)st.issued, (unsigned long long)st.reissued,
             (unsigned long long)st.acked, vel_now() - t0);
     bus_source_close(&s);
-    if (rc) { fprintf(stderr, "sample: job source failed: %s\n", vel_strerror(rc)); return 1; }
+    if (rc) { fprintf(stderr, "%s: job source failed: %s\n", nm, vel_strerror(rc)); return 1; }
     return 0;
 }
 

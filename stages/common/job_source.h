@@ -1,11 +1,11 @@
-// source.h: the job source of `sample --role source`, shared by every
-// --model: splits n samples into jobs of job_size, each with its own seed
+// job_source.h: the job source of `sample --role source` (every --model)
+// and `encode --model vae-folder --role source`: splits n samples into jobs of job_size, each with its own seed
 // (base * 1000003 + job id, docs/PROTOCOL.md "job"), issues them through
 // bus_source (bus/stream.h), re-issues any not acked by the sink within the
 // deadline, and publishes eos when all are acked. A model that needs more in
 // a job (the DiT's class labels) adds it in a callback.
-#ifndef STAGES_SAMPLE_SOURCE_H
-#define STAGES_SAMPLE_SOURCE_H
+#ifndef STAGES_COMMON_JOB_SOURCE_H
+#define STAGES_COMMON_JOB_SOURCE_H
 
 #include <stdint.h>
 
@@ -20,6 +20,7 @@ typedef struct {
     int stall_s;            // give up when nothing is acked this long (0: never)
     int bind_any;           // allow binding tcp:// on any address
     const char *jobs_ep, *acks_ep, *ctl_ep;
+    const char *name;       // stage name in messages (NULL: "sample")
 } sample_source_opts;
 
 // Called for job `id` holding samples first .. first + count - 1 (in the
