@@ -25,7 +25,8 @@ STEPS_ALL="classifier tokenizer tokeval encode dit generate report"
 usage() {
   cat <<'USAGE'
 usage: pipelines/full.sh [options]
-  --preset NAME     fmnist (default: Fashion-MNIST, fits 2 CPU cores in < 45 min),
+  --preset NAME     fmnist (default: Fashion-MNIST, about 35 CPU-minutes; README has
+                    the measured wall time),
                     long (hours on the CPU: 3 seeds, FID on 10k samples),
                     ci (the test's size: about a minute), paper (GPU: ImageNet folder,
                     VA-VAE f16d32, LightningDiT-B/1; see docs/PAPER.md)
