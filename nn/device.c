@@ -91,7 +91,7 @@ int device_activate(device_kind kind, int index, char *msg, size_t msglen) {
     int idx, r = device_resolve(name, &k, &idx);
     if (r) {
         snprintf(msg, msglen, "--device %s: %s", name, vel_errmsg(r));
-        return r;   // its detail is already recorded
+        return vel_fail(r, "%s", msg);   // the detail is the same sentence
     }
     device_release();
     r = vcuda_ctx_create(&t_ctx, index);
