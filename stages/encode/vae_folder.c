@@ -38,10 +38,11 @@
 #include "stages/common/flags.h"
 #include "stages/common/job_source.h"
 #include "stages/encode/encode.h"
+#include "stages/common/moments_item.h"
 #include "store/store.h"
 
 static const char STAGE[] = "encode";
-enum { MAX_JOB = 1024 };
+enum { MAX_JOB = MOMENTS_MAX_N };
 
 static void help(void) {
     printf("usage: encode --model vae-folder --role source --data DIR --store DIR --jobs-bind EP --acks-bind EP\n"
@@ -203,60 +204,6 @@ done:
 }
 
 // ---- writer ----------------------------------------------------------------
-// Checks one "moments" item against the store's shape and the folder and
-// writes its records. 0: written; 1: rejected (why); < 0: store failure.
-static int put_item(store *st, const store_meta *meta, int64_t nimages, const bus_msg *m, int64_t *bad,
-                    size_t *written, char *why, size_t cap) {
-    int64_t b = 0;
-    if (!bus_msg_is(m, "moments")) { snprintf(why, cap, "kind '%s', not moments", bus_msg_kind(m)); return 1; }
-    if (bus_msg_get_int(m, "bad", &b) || b < 0 || b > MAX_JOB) { snprintf(why, cap, "no valid 'bad' count"); return 1; }
-    *bad += b;
-    *written = 0;
-    tensor t[4], tl, ti;
-    const char *names[4] = {"mu", "sigma", "mu_flip", "sigma_flip"};
-    if (bus_msg_find(m, "index", &ti)) return b > 0 ? 0 : (snprintf(why, cap, "no images and none bad"), 1);
-    if (ti.dtype != DT_I32 || ti.ndim != 1 || ti.shape[0] < 1 || ti.shape[0] > MAX_JOB) {
-        snprintf(why, cap, "index must be i32 (n), 1 <= n <= %d", MAX_JOB);
-        return 1;
-    }
-    int64_t n = ti.shape[0];
-    for (int k = 0; k < 4; k++)
-        if (bus_msg_find(m, names[k], &t[k]) || t[k].dtype != DT_F32 || t[k].ndim != 4 || t[k].shape[0] != n ||
-            t[k].shape[1] != meta->shape[0] || t[k].shape[2] != meta->shape[1] || t[k].shape[3] != meta->shape[2]) {
-            snprintf(why, cap, "%s must be f32 (%lld, %lld, %lld, %lld)", names[k], (long long)n,
-                     (long long)meta->shape[0], (long long)meta->shape[1], (long long)meta->shape[2]);
-            return 1;
-        }
-    if (bus_msg_find(m, "labels", &tl) || tl.dtype != DT_I32 || tl.ndim != 1 || tl.shape[0] != n) {
-        snprintf(why, cap, "labels must be i32 (%lld)", (long long)n);
-        return 1;
-    }
-    // Payloads may be unaligned: copy before reading.
-    int64_t per = store_meta_numel(meta);
-    int32_t lab[MAX_JOB], idx[MAX_JOB];
-    memcpy(idx, ti.data, sizeof(int32_t) * (size_t)n);
-    memcpy(lab, tl.data, sizeof(int32_t) * (size_t)n);
-    float *buf = malloc(sizeof(float) * 4 * (size_t)(n * per));
-    store_record *r = malloc(sizeof(store_record) * (size_t)n);
-    if (!buf || !r) { free(buf); free(r); return VEL_ENOMEM; }
-    for (int k = 0; k < 4; k++) memcpy(buf + (size_t)k * n * per, t[k].data, sizeof(float) * (size_t)(n * per));
-    int rc = 0;
-    for (int64_t i = 0; i < n && !rc; i++) {
-        if (idx[i] < 0 || idx[i] >= nimages || lab[i] < 0) {
-            snprintf(why, cap, "index %d or label %d out of range", idx[i], lab[i]);
-            rc = 1;
-        }
-        const float *p = buf + (size_t)i * per;
-        r[i] = (store_record){.index = (uint64_t)idx[i], .label = lab[i], .mu = p, .sigma = p + (size_t)n * per,
-                              .mu_flip = p + (size_t)2 * n * per, .sigma_flip = p + (size_t)3 * n * per};
-    }
-    if (!rc) rc = store_put_batch(st, r, (size_t)n, NULL);
-    if (!rc) *written = (size_t)n;
-    free(buf);
-    free(r);
-    return rc;
-}
-
 static int run_writer(const opts *o, const image_folder *fo, const vae_config *vc, const char *wpath) {
     char hash[17], dname[STORE_STR_MAX], why[256];
     if (ckpt_file_hash(wpath, hash)) { fprintf(stderr, "encode: cannot read %s\n", wpath); return 2; }
@@ -281,7 +228,8 @@ static int run_writer(const opts *o, const image_folder *fo, const vae_config *v
         store_close(&st);
         return 1;
     }
-    int64_t items = 0, rejected = 0, bad = 0, records = 0;
+    moments_counts cnt = {0};
+    const moments_folder mf = {.nimages = fo->n, .labels = fo->labels};
     int rc = 0;
     double last = vel_now();
     for (;;) {
@@ -295,20 +243,17 @@ static int run_writer(const opts *o, const image_folder *fo, const vae_config *v
         }
         if (e == BUS_ETIMEOUT) continue;
         last = vel_now();
-        if (e) { fprintf(stderr, "encode: rejected a message: %s\n", vel_strerror(e)); rejected++; continue; }
-        size_t w = 0;
-        int a = put_item(st, store_get_meta(st), fo->n, m, &bad, &w, why, sizeof why);
+        if (e) { fprintf(stderr, "encode: rejected a message: %s\n", vel_strerror(e)); cnt.rejected++; continue; }
+        int a = moments_item_put(st, &mf, m, &cnt, why, sizeof why);
         bus_msg_destroy(&m);
-        if (a == 1) { fprintf(stderr, "encode: rejected: %s\n", why); rejected++; continue; }
+        if (a == 1) { fprintf(stderr, "encode: rejected: %s\n", why); continue; }
         if (a) { fprintf(stderr, "encode: writing %s: %s (%s)\n", o->store, vel_strerror(a), vel_error_detail()); rc = 1; break; }
-        items++;
-        records += (int64_t)w;
     }
     bus_sink_close(&sink);
     uint64_t have = 0;
     store_count(st, &have);
     fprintf(stderr, "[encode writer] %lld items, %lld records written, %lld images unreadable, %lld rejected; "
-            "store holds %llu of %lld\n", (long long)items, (long long)records, (long long)bad, (long long)rejected,
+            "store holds %llu of %lld\n", (long long)cnt.items, (long long)cnt.records, (long long)cnt.bad, (long long)cnt.rejected,
             (unsigned long long)have, (long long)fo->n);
     if (!rc && have > 0 && (o->stats || have == (uint64_t)fo->n)) {
         float mean[STORE_MAX_CHANNELS], sd[STORE_MAX_CHANNELS];
