@@ -75,7 +75,7 @@ int dit_meta_check(const char *path, const dit_meta *want) {
     st_file *f = NULL;
     int e = st_open(&f, path);
     if (e) {
-        fprintf(stderr, "train: --resume: cannot read %s: %s (%s)\n", path, vel_strerror(e), vel_error_detail());
+        fprintf(stderr, "train: --resume: %s\n", vel_errmsg(e));   // st_open names the file
         return 2;
     }
     int bad = 0;
@@ -174,8 +174,12 @@ int dit_preview(const char *path, ldit *m, ema *e, const dit_opts *o, const stor
                     vc.z_channels, vae_latent_side(&vc), vae_latent_side(&vc), C, S, S);
             goto done;
         }
-        if (vae_create(&v, &vc, B, 0) || (e2 = st_load_params(wp, &v->pt))) {
-            fprintf(stderr, "train: --tokenizer %s: %s\n", wp, vel_error_detail()[0] ? vel_error_detail() : "out of memory");
+        if (vae_create(&v, &vc, B, 0)) {
+            fprintf(stderr, "train: --tokenizer %s: out of memory\n", wp);
+            goto done;
+        }
+        if ((e2 = st_load_params(wp, &v->pt))) {   // the message names the file: print it once
+            fprintf(stderr, "train: --tokenizer: %s\n", vel_errmsg(e2));
             goto done;
         }
         const float *x = vae_decode(v, z, B);
