@@ -1,5 +1,5 @@
 // fuzz_image_set.c: libFuzzer harness for the checks `eval --model images`
-// applies to each item off the bus (stages/eval/image_set.h): messages whose
+// applies to each item off the bus (stages/common/image_set.h): messages whose
 // kind and tensors (names, dtypes, ranks, shapes, bytes) come from the input
 // are fed to image_set_add, three per input so the "same shape as the first
 // kept item" rule is exercised; each must be kept or rejected with a reason,
@@ -16,7 +16,7 @@
 
 #include "bus/bus.h"
 #include "core/base.h"
-#include "stages/eval/image_set.h"
+#include "stages/common/image_set.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -2,7 +2,7 @@
 // sample --model dit -> decode --model vae -> eval. Pulls "images" items
 // (docs/PROTOCOL.md: u8 (n, H, W, C), labels i32 (n)) through bus_sink
 // (duplicates dropped by (src, id), every copy acked to its source), rejects
-// and counts malformed messages and goes on (stages/eval/image_set.h), and
+// and counts malformed messages and goes on (stages/common/image_set.h), and
 // when every one of --sources producers has sent eos writes into --out
 // samples.npz, grid_class_K.png, report.json and report.md
 // (stages/eval/image_report.h). With --classifier and --ref-stats it scores
@@ -30,7 +30,7 @@
 #include "stages/eval/eval.h"
 #include "stages/eval/image_report.h"
 #include "stages/eval/image_score.h"
-#include "stages/eval/image_set.h"
+#include "stages/common/image_set.h"
 
 static const char STAGE[] = "eval";
 // Bounds: every image is held in memory (2^22 32x32x3 images are 12 GiB).

@@ -1,5 +1,5 @@
 // image_set.c: see image_set.h.
-#include "stages/eval/image_set.h"
+#include "stages/common/image_set.h"
 
 #include <stdio.h>
 #include <stdlib.h>
