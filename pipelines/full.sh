@@ -25,7 +25,7 @@ STEPS_ALL="classifier tokenizer tokeval encode dit generate report"
 usage() {
   cat <<'USAGE'
 usage: pipelines/full.sh [options]
-  --preset NAME     fmnist (default: Fashion-MNIST, about 35 CPU-minutes; README has
+  --preset NAME     fmnist (default: Fashion-MNIST, 15 min wall on an idle 2-core machine; README has
                     the measured wall time),
                     long (hours on the CPU: 3 seeds, FID on 10k samples),
                     ci (the test's size: about a minute), paper (GPU: ImageNet folder,
