@@ -61,6 +61,25 @@ static void make_pair(ldit **mc, ldit **mg, int B) {
     cr_assert_eq(ldit_to_device(*mg, DEVICE_CUDA), 0, "%s", vel_error_detail());
 }
 
+// The same batch (x1 from seed 5, labels b % 10, draws of seed 11) through
+// one loss + backward on both trainers; fills y (B labels) and returns x1
+// (the caller frees it).
+static float *step_pair(dit_trainer *tc, dit_trainer *tg, ldit *mc, ldit *mg, int B, int32_t *y,
+                        dit_losses *Lc, dit_losses *Lg) {
+    const int64_t numel = tc->numel;
+    float *x1 = malloc(sizeof(float) * B * numel);
+    fill_normal(x1, B * numel, 5, 1.0f);
+    for (int b = 0; b < B; b++) y[b] = b % 10;
+    dit_draw_step(tc, B, 11, 0);
+    dit_draw_step(tg, B, 11, 0);
+    param_zero_grads(&mc->pt);
+    param_zero_grads(&mg->pt);
+    cr_assert_eq(dit_loss_backward(tc, x1, y, B, Lc), 0);
+    cr_assert_eq(dit_loss_backward(tg, x1, y, B, Lg), 0);
+    cr_assert_eq(nn_sync(), 0, "%s", nn_last_error());
+    return x1;
+}
+
 Test(parity_dit, train_step_gpu_matches_cpu) {
     cuda_test_activate();
     enum { B = 8 };
@@ -83,18 +102,9 @@ Test(parity_dit, train_step_gpu_matches_cpu) {
     cr_assert(nn_on_device(og->state) && nn_on_device(eg->shadow));
 
     const int64_t numel = tc->numel, P = mc->pt.total;
-    float *x1 = malloc(sizeof(float) * B * numel);
-    fill_normal(x1, B * numel, 5, 1.0f);
     int32_t y[B];
-    for (int b = 0; b < B; b++) y[b] = b % 10;
-    dit_draw_step(tc, B, 11, 0);
-    dit_draw_step(tg, B, 11, 0);
-    param_zero_grads(&mc->pt);
-    param_zero_grads(&mg->pt);
     dit_losses Lc, Lg;
-    cr_assert_eq(dit_loss_backward(tc, x1, y, B, &Lc), 0);
-    cr_assert_eq(dit_loss_backward(tg, x1, y, B, &Lg), 0);
-    cr_assert_eq(nn_sync(), 0, "%s", nn_last_error());
+    float *x1 = step_pair(tc, tg, mc, mg, B, y, &Lc, &Lg);
     cr_log_info("loss cpu %.9g gpu %.9g (mse %.9g / %.9g, cos %.9g / %.9g)", Lc.loss, Lg.loss, Lc.mse,
                 Lg.mse, Lc.cos, Lg.cos);
     cr_expect(fabs(Lc.loss - Lg.loss) <= TOL + TOL * fabs(Lc.loss), "loss %.9g vs %.9g", Lg.loss, Lc.loss);
@@ -148,18 +158,9 @@ Test(parity_dit, autocast_bf16_step_near_fp32) {
     cr_assert_eq(dit_trainer_create(&tc, mc, &fm, B), 0);
     cr_assert_eq(dit_trainer_create(&tg, mg, &fm, B), 0);
     const int64_t numel = tc->numel, P = mc->pt.total;
-    float *x1 = malloc(sizeof(float) * B * numel);
-    fill_normal(x1, B * numel, 5, 1.0f);
     int32_t y[B];
-    for (int b = 0; b < B; b++) y[b] = b % 10;
-    dit_draw_step(tc, B, 11, 0);
-    dit_draw_step(tg, B, 11, 0);
-    param_zero_grads(&mc->pt);
-    param_zero_grads(&mg->pt);
     dit_losses Lc, Lg;
-    cr_assert_eq(dit_loss_backward(tc, x1, y, B, &Lc), 0);
-    cr_assert_eq(dit_loss_backward(tg, x1, y, B, &Lg), 0);
-    cr_assert_eq(nn_sync(), 0, "%s", nn_last_error());
+    float *x1 = step_pair(tc, tg, mc, mg, B, y, &Lc, &Lg);
     cr_log_info("bf16 loss %.9g vs fp32 cpu %.9g", Lg.loss, Lc.loss);
     cmp_result rv = compare_f32(tg->v, tc->v, B * numel, 1e-2, 1e-2);
     cr_log_info("v (bf16 GEMMs): n=%lld max_abs=%.3g max_rel=%.3g nmse=%.3g", (long long)(B * numel), rv.max_abs,
