@@ -60,11 +60,17 @@ mkdir -p "$OUT"
 extra=()   # --lr and the GAN flags, for every tokenizer
 if [ -n "${LR:-}" ]; then extra=(--lr "$LR"); fi
 if [ -n "${DISC_WEIGHT:-}" ]; then extra+=(--disc-weight "$DISC_WEIGHT" --disc-start "${DISC_START:-0}"); fi
-# The photo bank (Debian sample photos) for the gray photo PSNR; optional.
-photos=()
-if [ "${PHOTOS:-1}" = 0 ]; then :
-elif scripts/photos.sh; then photos=(--photos); else echo "tokenizer.sh: no photo bank, skipping photo PSNR" >&2; fi
-if [ "$RGB" = 1 ] && [ ${#photos[@]} -eq 0 ]; then echo "tokenizer.sh: RGB=1 needs the photo bank" >&2; exit 1; fi
+# The photo bank (Debian sample photos): optional for the gray photo PSNR
+# (PHOTOS), required by the RGB tokenizers (RGB=1 trains on it), whatever PHOTOS says.
+photos=(); bank=0
+if [ "${PHOTOS:-1}" != 0 ] || [ "$RGB" = 1 ]; then scripts/photos.sh && bank=1; fi
+if [ "${PHOTOS:-1}" != 0 ]; then
+  if [ $bank = 1 ]; then photos=(--photos); else echo "tokenizer.sh: no photo bank, skipping photo PSNR" >&2; fi
+fi
+if [ "$RGB" = 1 ] && [ $bank = 0 ]; then
+  echo "tokenizer.sh: RGB=1 trains on the photo bank, and scripts/photos.sh could not build it (its message above)" >&2
+  exit 1
+fi
 
 if [ ! -f "$OUT/classifier/classifier.safetensors" ]; then
   mkdir -p "$OUT/classifier"

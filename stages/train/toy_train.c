@@ -2,7 +2,8 @@
 // the 2D toy's training loops (docs/FORMULAS.md section 2, issue 6).
 //   toy-tokenizer: fresh points from the class-A mixture each step, KL or VE
 //     regulariser, Adam (nn/optim.h) with lr_ref / sqrt(max(it/512, 1))
-//     (nn/schedule.h LR_INV_SQRT).
+//     (nn/schedule.h LR_INV_SQRT) or, with --lr-schedule, a cosine decay to 0
+//     at --iters or a constant rate (both models).
 //   toy-flow: latents from a store (mu, sigma of the training points), a
 //     fresh z = mu + sigma * eps each step, normalised by the store's stats
 //     (store_normalise, the one place), flow matching with t ~ U(0, 1);
@@ -39,6 +40,7 @@ typedef struct {
     float lr, beta1, beta2;
     double ema;   // toy-flow: EMA decay of the saved weights (0: off)
     toy_tok_cfg tok;
+    int lr_decay;    // lr_decay (nn/schedule.h): LR_SCHEDULES is in its order
     int time_mode;   // index into TIME_MODES
     toy_time_embed time_embed;
     int time_freqs;
@@ -62,6 +64,21 @@ static int write_json(const char *path, cJSON *j) {
 // t = 1 - (1-u)^2, density 1 / (2 sqrt(1-t)) (more weight near the data end).
 static const char *const TIME_MODES[] = {"uniform", "logit-normal", "late", NULL};
 static const char *const VE_FORMS[] = {"inv-var", "neg-var", "neg-logstd", NULL};
+// --lr-schedule names, in lr_decay order (LR_CONSTANT, LR_INV_SQRT, LR_COSINE).
+static const char *const LR_SCHEDULES[] = {"constant", "inv-sqrt", "cosine", NULL};
+
+// The learning rate of step it (0-based): inv-sqrt lr_ref / sqrt(max(it/512, 1))
+// (the default, independent of --iters); cosine lr_ref (1 + cos(pi it / iters)) / 2,
+// which reaches 0 at it = iters, i.e. just after the last step; constant lr_ref.
+static lr_schedule toy_schedule(const train_opts *o) {
+    return (lr_schedule){.lr = o->lr, .decay = (lr_decay)o->lr_decay, .t_ref = TOY_LR_T_REF,
+                         .total = o->iters, .min_ratio = 0.0};
+}
+
+#define LR_SCHEDULE_HELP \
+    "  --lr-schedule S      inv-sqrt: lr_ref/sqrt(max(it/512,1)) (default); cosine:\n" \
+    "                       lr_ref (1+cos(pi it/iters))/2, decays to 0 at --iters;\n" \
+    "                       constant: lr_ref\n"
 
 static void help_tok(void) {
     printf("usage: train --model toy-tokenizer --out DIR [options]\n"
@@ -79,6 +96,7 @@ static void help_tok(void) {
            "  --depth N --width N  hidden layers and width (default 4 x 128; paper 8 x 512)\n"
            "  --batch N --iters N  (default 1024, 4000)\n"
            "  --lr X               lr_ref of lr_ref/sqrt(max(it/512,1)) (default 4e-3)\n"
+           LR_SCHEDULE_HELP
            "  --seed N             init, data and noise seed (default 0)\n"
            "  --log-every N        (default 100)\n" DEVICE_HELP);
 }
@@ -91,6 +109,7 @@ static void help_flow(void) {
            "  --depth N --width N  (default 4 x 128; paper 8 x 512)\n"
            "  --batch N --iters N  (default 1024, 10000)\n"
            "  --lr X               lr_ref (default 4e-3)\n"
+           LR_SCHEDULE_HELP
            "  --time uniform|logit-normal|late   t sampling (default uniform, as the paper;\n"
            "                       logit-normal(0,1); late: t = 1-(1-u)^2, more steps near t = 1)\n"
            "  --time-embed raw|fourier      time input: t itself (default) or K sin/cos pairs\n"
@@ -101,9 +120,10 @@ static void help_flow(void) {
            "                       ema += (1-B) (w - ema) after every step, from the initial\n"
            "                       weights (e.g. 0.999; default 0: the raw weights); the raw\n"
            "                       final weights then also go to DIR/flow-noema.safetensors\n"
-           "  --save-every N       also write DIR/flow-itN.safetensors every N steps (the\n"
-           "                       schedule does not depend on --iters, so a snapshot is\n"
-           "                       the model a run of N iterations gives; default 0: off)\n"
+           "  --save-every N       also write DIR/flow-itN.safetensors every N steps (under\n"
+           "                       inv-sqrt the schedule does not depend on --iters, so a\n"
+           "                       snapshot is the model a run of N iterations gives; not\n"
+           "                       so under cosine; default 0: off)\n"
            "  --seed N             (default 0)\n"
            "  --log-every N        (default 100)\n" DEVICE_HELP, TOY_FOURIER_DEFAULT, TOY_FOURIER_MAX);
 }
@@ -111,7 +131,7 @@ static void help_flow(void) {
 // Parses the flags of both models; returns 0, 1 for --help, 2 on a bad flag.
 static int parse(int argc, char **argv, train_opts *o, int flow) {
     *o = (train_opts){.depth = 4, .width = 128, .batch = 1024, .iters = flow ? 10000 : 4000,
-                      .log_every = 100, .lr = 4e-3f, .beta1 = 0.9f, .beta2 = 0.99f,
+                      .log_every = 100, .lr = 4e-3f, .beta1 = 0.9f, .beta2 = 0.99f, .lr_decay = LR_INV_SQRT,
                       .time_embed = TOY_TIME_RAW, .time_freqs = TOY_FOURIER_DEFAULT};
     o->tok = (toy_tok_cfg){.reg = TOY_REG_KL, .kl_weight = 1e-6f, .lambda_ve = 1e-3f,
                            .lambda_reg = 1.0f, .tau = 1.0f, .delta = 1e-6f,
@@ -132,6 +152,7 @@ static int parse(int argc, char **argv, train_opts *o, int flow) {
         FLAG_INT_("log-every", &o->log_every, 1, INT_MAX), FLAG_CHOICE_("time", &o->time_mode, TIME_MODES),
         FLAG_CHOICE_("time-embed", &embed, EMBEDS), FLAG_INT_("time-freqs", &o->time_freqs, 1, TOY_FOURIER_MAX),
         FLAG_INT_("save-every", &o->save_every, 0, INT_MAX), FLAG_F64_("ema", &o->ema, 0, 1, FLAG_OPEN_HI),
+        FLAG_CHOICE_("lr-schedule", &o->lr_decay, LR_SCHEDULES),
         FLAG_DEVICE_};
     if (flag_parse(STAGE, argc, argv, F, FLAG_COUNT(F), &help_asked, NULL)) return 2;
     if (help_asked) return 1;
@@ -141,6 +162,13 @@ static int parse(int argc, char **argv, train_opts *o, int flow) {
     o->time_embed = (toy_time_embed)embed;
     if (!o->out) { fprintf(stderr, "train: --out DIR is required\n"); return 2; }
     if (flow && !o->store) { fprintf(stderr, "train: --store DIR is required for toy-flow\n"); return 2; }
+    lr_schedule sc = toy_schedule(o);
+    if (o->lr_decay == LR_COSINE && o->iters < 1) {
+        fprintf(stderr, "train: --lr-schedule cosine needs --iters >= 1\n");
+        return 2;
+    }
+    const char *why = NULL;
+    if (lr_schedule_check(&sc, &why)) { fprintf(stderr, "train: bad learning-rate schedule: %s\n", why); return 2; }
     return 0;
 }
 
@@ -155,7 +183,8 @@ static cJSON *config_json(const train_opts *o, const char *model) {
     cJSON_AddNumberToObject(j, "beta1", o->beta1);
     cJSON_AddNumberToObject(j, "beta2", o->beta2);
     cJSON_AddNumberToObject(j, "seed", o->seed);
-    cJSON_AddStringToObject(j, "lr_schedule", "lr_ref/sqrt(max(it/512,1))");
+    static const char *const FORMULA[] = {"lr_ref", "lr_ref/sqrt(max(it/512,1))", "lr_ref*(1+cos(pi*it/iters))/2"};
+    cJSON_AddStringToObject(j, "lr_schedule", FORMULA[o->lr_decay]);
     if (o->save_every) cJSON_AddNumberToObject(j, "save_every", o->save_every);
     if (o->ema > 0) cJSON_AddNumberToObject(j, "ema", o->ema);
     if (!strcmp(model, "toy-tokenizer")) {
@@ -208,7 +237,7 @@ int train_toy_tokenizer_main(int argc, char **argv) {
     optim *opt = NULL;
     optim_config oc = optim_defaults(OPTIM_ADAM);
     oc.beta1 = o.beta1, oc.beta2 = o.beta2, oc.eps = 1e-8;
-    lr_schedule sched = {.lr = o.lr, .decay = LR_INV_SQRT, .t_ref = TOY_LR_T_REF};
+    lr_schedule sched = toy_schedule(&o);
     float *x = malloc(sizeof(float) * 2 * o.batch), *eps = malloc(sizeof(float) * 2 * o.batch);
     if (!x || !eps || toy_gmm_build(&g, "A") || toy_tok_create(&t, o.depth, o.width, o.batch) ||
         optim_create(&opt, &t->pt, &oc)) {
@@ -336,7 +365,7 @@ int train_toy_flow_main(int argc, char **argv) {
     optim *opt = NULL;
     optim_config oc = optim_defaults(OPTIM_ADAM);
     oc.beta1 = o.beta1, oc.beta2 = o.beta2, oc.eps = 1e-8;
-    lr_schedule sched = {.lr = o.lr, .decay = LR_INV_SQRT, .t_ref = TOY_LR_T_REF};
+    lr_schedule sched = toy_schedule(&o);
     rc = 1;
     if (!mu || !sg || !idx || !z || !x0 || !tt || toy_flow_create(&f, o.depth, o.width, o.batch, o.time_embed, o.time_freqs) ||
         optim_create(&opt, &f->pt, &oc)) {
