@@ -9,13 +9,14 @@
 #endif
 
 #ifdef VEL_HAVE_CUDA
-// The CUDA backward needs B*NH*T floats of scratch that the CPU op does not,
-// so it comes from the context instead of the op's arguments.
+// The CUDA backward needs scratch that the CPU op does not (row dots, and a
+// bf16 copy of qkv under autocast), so it comes from the context instead of
+// the op's arguments.
 static int attention_backward_dev(float *dqkv, const float *dout, const float *qkv,
                                   const float *out, const float *lse, int B, int T, int NH,
                                   int HD) {
     void *scratch;
-    int r = vcuda_ctx_scratch(NN_CTX, attention_scratch_floats_cuda(B, T, NH) * sizeof(float),
+    int r = vcuda_ctx_scratch(NN_CTX, attention_scratch_floats_cuda(NN_CTX, B, T, NH, HD) * sizeof(float),
                               &scratch);
     if (r) return r;
     return attention_backward_cuda(NN_CTX, dqkv, dout, qkv, out, lse, (float *)scratch, B, T, NH,

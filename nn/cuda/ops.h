@@ -16,13 +16,26 @@
 // bf16 activations and weights (uint16_t bit patterns, as core/tensor.h) and
 // accumulate in fp32; parameter gradients stay fp32 (master weights).
 //
+// bf16 autocast (vcuda_set_autocast_bf16, `train --bf16`): which ops run in
+// bf16. Master weights, optimizer state, EMA, and every activation and
+// gradient buffer stay fp32; autocast only rounds OPERANDS to bf16 where the
+// arithmetic tolerates it, as torch.autocast does:
+//   - linear forward/backward: inputs, weight and dout rounded to bf16,
+//     tensor-core GEMM with fp32 accumulation, fp32 outputs and gradients;
+//   - attention forward/backward: q, k, v rounded to bf16, fp32 scores,
+//     softmax, lse and accumulation, fp32 out and dqkv.
+// fp32 on purpose: the norms (RMSNorm / LayerNorm statistics), softmax
+// statistics, RoPE, modulate / gates, SwiGLU, the losses and their
+// reductions, AdamW, clipping and EMA (precision-sensitive or memory-bound
+// element-wise work where bf16 buys nothing but rounding).
+//
 // Determinism: no atomics; every reduction has a fixed order, so two runs
 // give identical bits.
 //
-// Not here yet: KL / VE / magnitude losses and the reparameterisation, loss
-// values on the device, batch norm and the 2-D position
-// table (computed on the host), Muon, bf16 variants of the non-GEMM ops, a
-// tiled (flash) attention. The op API reports these by name (nn/backend.h).
+// Not here yet: KL / VE / magnitude losses and the reparameterisation, batch
+// norm and the 2-D position table (computed on the host), Muon, bf16
+// variants of the element-wise and norm ops (kept fp32 on purpose: see
+// "bf16 autocast" above). The op API reports these by name (nn/backend.h).
 // Call only under #ifdef VEL_HAVE_CUDA: libvelcuda.a exists only then (vcuda.h).
 #ifndef NN_CUDA_OPS_H
 #define NN_CUDA_OPS_H
@@ -36,6 +49,7 @@ extern "C" {
 #endif
 
 // nn/ headers are C: included inside the extern "C" block for the .cu files.
+#include "nn/attention.h"
 #include "nn/conv.h"
 #include "nn/ema.h"
 #include "nn/optim.h"
@@ -120,16 +134,39 @@ int rope_forward_cuda(vcuda_ctx *ctx, float *out, const float *inp, const float 
                       const float *sin_t, int B, int T, int NH, int HD, int ld_out, int ld_inp);
 int rope_backward_cuda(vcuda_ctx *ctx, float *dinp, const float *dout, const float *cos_t,
                        const float *sin_t, int B, int T, int NH, int HD, int ld_dinp, int ld_dout);
-// Exact attention, not yet tiled (see transformer.cu); T <= ATTN_CUDA_T_MAX
-// (the score row lives in shared memory). Backward needs scratch of
-// attention_scratch_floats_cuda(B, T, NH) device floats (the CPU op needs none).
+// Attention (flash_attn.cu): tiled, flash-style kernels (online softmax over
+// key tiles, lse saved; backward recomputes P from lse; fp32 arithmetic, no
+// atomics) for HD <= ATTN_HD_MAX and T up to 65535 tiles (>= 262,140
+// tokens). Other shapes fall back to the exact untiled kernels of
+// transformer.cu (T <= ATTN_CUDA_T_MAX: the score row lives in shared
+// memory; VEL_EINVAL beyond). Under bf16 autocast (vcuda.h) the fp32 entry
+// points round qkv to bf16 first and run the bf16 kernels (fp32 softmax,
+// outputs and gradients). Backward needs scratch of
+// attention_scratch_floats_cuda(ctx, ...) device floats (Drow, plus the bf16
+// copy of qkv while autocast is on; the CPU op needs none).
 #define ATTN_CUDA_T_MAX 6144
-size_t attention_scratch_floats_cuda(int B, int T, int NH);
+size_t attention_scratch_floats_cuda(const vcuda_ctx *ctx, int B, int T, int NH, int HD);
 int attention_forward_cuda(vcuda_ctx *ctx, float *out, float *lse, const float *qkv, int B, int T,
                            int NH, int HD);
 int attention_backward_cuda(vcuda_ctx *ctx, float *dqkv, const float *dout, const float *qkv,
                             const float *out, const float *lse, float *scratch, int B, int T,
                             int NH, int HD);
+// 1 if the tiled kernels take this shape (else the exact ones run).
+int attention_cuda_tiled(int B, int T, int NH, int HD);
+// The tiled kernels on bf16 qkv (bits as core/tensor.h), fp32 everything else;
+// VEL_EINVAL where attention_cuda_tiled is 0. Backward scratch: B*NH*T floats.
+int attention_forward_cuda_bf16(vcuda_ctx *ctx, float *out, float *lse, const uint16_t *qkv, int B,
+                                int T, int NH, int HD);
+int attention_backward_cuda_bf16(vcuda_ctx *ctx, float *dqkv, const float *dout, const uint16_t *qkv,
+                                 const float *out, const float *lse, float *scratch, int B, int T,
+                                 int NH, int HD);
+// The exact kernels themselves (fallback; tests compare both). Scratch:
+// B*NH*T floats.
+int attention_forward_exact_cuda(vcuda_ctx *ctx, float *out, float *lse, const float *qkv, int B,
+                                 int T, int NH, int HD);
+int attention_backward_exact_cuda(vcuda_ctx *ctx, float *dqkv, const float *dout, const float *qkv,
+                                  const float *out, const float *lse, float *scratch, int B, int T,
+                                  int NH, int HD);
 
 // ---- element-wise and data movement (nn/elementwise.h, nn/shape_ops.h) -------------
 int add_forward_cuda(vcuda_ctx *ctx, float *out, const float *a, const float *b, int64_t n);

@@ -3,14 +3,13 @@
 // SwiGLU gating, adaLN modulate and gated residual, 2-D RoPE (tables from
 // rope2d_tables on the host, uploaded by the caller), and attention.
 //
-// Attention here is the plain, exact algorithm, written for correctness
-// first: forward = one block per (b, h, query) holding the T scores in shared
-// memory (T <= ATTN_CUDA_T_MAX), lse saved as on the CPU (natural log of the
-// sum of exp of the scaled scores); backward = D_i = dout_i . out_i, then a
-// dq kernel per query row and a dk/dv kernel per key row that recompute the
-// probabilities from lse. No atomics: deterministic. Its cost is O(T^2 HD)
-// reads without tiling: the flash-style tensor-core kernel (or cuDNN's fused
-// attention) is the speed step still to do.
+// Attention here is the plain, exact algorithm (attention_*_exact_cuda), kept
+// as the fallback of the tiled kernels in flash_attn.cu for shapes they do
+// not cover: forward = one block per (b, h, query) holding the T scores in
+// shared memory (T <= ATTN_CUDA_T_MAX), lse saved as on the CPU (natural log
+// of the sum of exp of the scaled scores); backward = D_i = dout_i . out_i,
+// then a dq kernel per query row and a dk/dv kernel per key row that
+// recompute the probabilities from lse. No atomics: deterministic.
 // Per-batch reductions over tokens (dshift, dscale, dgate) run one thread per
 // (b, c) in token order, as on the CPU. Not here: fusions (norm + modulate).
 #include "nn/cuda/block_reduce.h"
@@ -311,10 +310,8 @@ __global__ void k_attn_dkv(float *dqkv, const float *dout, const float *qkv, con
     }
 }
 
-extern "C" size_t attention_scratch_floats_cuda(int B, int T, int NH) { return (size_t)B * NH * T; }
-
-extern "C" int attention_forward_cuda(vcuda_ctx *ctx, float *out, float *lse, const float *qkv, int B,
-                                      int T, int NH, int HD) {
+extern "C" int attention_forward_exact_cuda(vcuda_ctx *ctx, float *out, float *lse, const float *qkv,
+                                            int B, int T, int NH, int HD) {
     if (B <= 0 || T <= 0 || NH <= 0 || HD <= 0 || T > ATTN_CUDA_T_MAX || NH * B > 65535 * 32) return VEL_EINVAL;
     dim3 grid((unsigned)(B * NH), (unsigned)T);
     k_attn_f<<<grid, AT, (size_t)T * sizeof(float), stream(ctx)>>>(out, lse, qkv, T, NH, HD,
@@ -323,9 +320,9 @@ extern "C" int attention_forward_cuda(vcuda_ctx *ctx, float *out, float *lse, co
     return 0;
 }
 
-extern "C" int attention_backward_cuda(vcuda_ctx *ctx, float *dqkv, const float *dout, const float *qkv,
-                                       const float *out, const float *lse, float *scratch, int B, int T,
-                                       int NH, int HD) {
+extern "C" int attention_backward_exact_cuda(vcuda_ctx *ctx, float *dqkv, const float *dout,
+                                             const float *qkv, const float *out, const float *lse,
+                                             float *scratch, int B, int T, int NH, int HD) {
     if (B <= 0 || T <= 0 || NH <= 0 || HD <= 0 || T > ATTN_CUDA_T_MAX || !scratch) return VEL_EINVAL;
     const float scale = 1.0f / sqrtf((float)HD);
     int64_t rows = (int64_t)B * NH * T;

@@ -1,6 +1,7 @@
 // test_parity_transformer.c: CUDA vs CPU for the DiT block pieces: SwiGLU,
 // modulate, gated residual, 2-D RoPE (on a packed qkv, ld = 3D) and
-// attention (forward out and lse, backward dqkv), fp32 within 1e-4. The CPU
+// the exact attention kernels (forward out and lse, backward dqkv), fp32
+// within 1e-4. The CPU
 // ops are checked against numpy and finite differences in tests/nn.
 // Gradients start non-zero to check accumulation. Skips without a GPU.
 #include <stdio.h>
@@ -107,7 +108,9 @@ Test(parity_dit, rope_on_packed_qkv) {
     vcuda_ctx_destroy(&ctx);
 }
 
-Test(parity_dit, attention) {
+// The exact (untiled) kernels, the fallback of the tiled ones
+// (test_parity_attention checks those).
+Test(parity_dit, attention_exact) {
     vcuda_ctx *ctx = cuda_test_ctx();
     // T = 150 spans several of the CPU's 64-key tiles and is not a multiple of 32.
     enum { B = 2, T = 150, NH = 3, HD = 32, D = NH * HD, NQKV = B * T * 3 * D, NO = B * T * D };
@@ -116,16 +119,17 @@ Test(parity_dit, attention) {
     float *d_qkv = cuda_test_upload(ctx, qkv, NQKV * 4), *d_g = cuda_test_upload(ctx, g, NO * 4);
     float *d_dqkv = cuda_test_upload(ctx, dqkv, NQKV * 4), *d_out = cuda_test_upload(ctx, NULL, NO * 4);
     float *d_lse = cuda_test_upload(ctx, NULL, B * NH * T * 4);
-    float *d_scr = cuda_test_upload(ctx, NULL, attention_scratch_floats_cuda(B, T, NH) * 4);
+    float *d_scr = cuda_test_upload(ctx, NULL, (size_t)B * NH * T * 4);
     attention_forward(out, lse, qkv, B, T, NH, HD);
     attention_backward(dqkv, g, qkv, out, lse, B, T, NH, HD);
-    CUDA_OK(attention_forward_cuda(ctx, d_out, d_lse, d_qkv, B, T, NH, HD));
-    CUDA_OK(attention_backward_cuda(ctx, d_dqkv, d_g, d_qkv, d_out, d_lse, d_scr, B, T, NH, HD));
+    CUDA_OK(attention_forward_exact_cuda(ctx, d_out, d_lse, d_qkv, B, T, NH, HD));
+    CUDA_OK(attention_backward_exact_cuda(ctx, d_dqkv, d_g, d_qkv, d_out, d_lse, d_scr, B, T, NH, HD));
     CUDA_OK(vcuda_sync(ctx));
     parity_f32(ctx, "attention out", d_out, out, NO, TOL, TOL);
     parity_f32(ctx, "attention lse", d_lse, lse, B * NH * T, TOL, TOL);
     parity_f32(ctx, "attention dqkv", d_dqkv, dqkv, NQKV, TOL, TOL);
-    cr_assert_eq(attention_forward_cuda(ctx, d_out, d_lse, d_qkv, B, ATTN_CUDA_T_MAX + 1, NH, HD), VEL_EINVAL);
+    cr_assert_eq(attention_forward_exact_cuda(ctx, d_out, d_lse, d_qkv, B, ATTN_CUDA_T_MAX + 1, NH, HD),
+                 VEL_EINVAL);
     void *p[] = {d_qkv, d_g, d_dqkv, d_out, d_lse, d_scr};
     for (int i = 0; i < 6; i++) vcuda_free(&p[i]);
     free(qkv); free(g); free(dqkv); free(out); free(lse);

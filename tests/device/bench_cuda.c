@@ -182,7 +182,7 @@ static void bench_attention(vcuda_ctx *ctx, const char *name, int B, int NH, int
     att a = {.ctx = ctx, .B = B, .T = T, .NH = NH, .HD = HD};
     size_t nqkv = (size_t)B * T * 3 * NH * HD, no = (size_t)B * T * NH * HD, nl = (size_t)B * NH * T;
     float **bufs[] = {&a.qkv, &a.out, &a.lse, &a.dout, &a.dqkv, &a.scratch};
-    size_t sizes[] = {nqkv, no, nl, no, nqkv, attention_scratch_floats_cuda(B, T, NH)};
+    size_t sizes[] = {nqkv, no, nl, no, nqkv, attention_scratch_floats_cuda(ctx, B, T, NH, HD)};
     for (int i = 0; i < 6; i++) {
         TRY(vcuda_malloc((void **)bufs[i], sizes[i] * 4));
         fill_dev(ctx, *bufs[i], sizes[i], 0);
