@@ -39,7 +39,9 @@ OUT/report.json, OUT/report.md, OUT/grid_class_K.png (eval --model images --help
   --mpirun-args "..."  more options for mpirun (e.g. "--allow-run-as-root")
   --srun-args "..."    more options for srun
   --dry-run            write the plan, print every rank's command, run nothing
-Each "..." is split on spaces (no quoting inside). Stage commands can be swapped
+Each "..." is split into arguments at spaces; quote an argument that holds spaces as
+in a shell, with '...', "..." or a backslash (e.g. --eval-args "--title 'run 3'"; the
+quoting rules are xargs's: nothing is expanded or run). Stage commands can be swapped
 (docs/SWAP.md): SOURCE_CMD, SAMPLE_CMD, DECODE_CMD, EVAL_CMD (default bin/sample,
 bin/sample, bin/decode, bin/eval), and SAMPLE_CMD_<i> / DECODE_CMD_<m> for one worker.
 Placement: the sink and the source on the first host; samplers then decoders
@@ -48,6 +50,13 @@ USAGE
 }
 
 die2() { echo "$ME: $*" >&2; exit 2; }
+# split_args OPT TEXT NAME: NAME=(the arguments of TEXT), quotes as xargs reads
+# them ('...', "...", backslash), with no expansion and nothing run; unbalanced
+# quotes are a usage error.
+split_args() {
+  printf '%s\n' "$2" | xargs -r true 2>/dev/null || die2 "$1: unbalanced quotes in '$2'"
+  mapfile -t -d '' "$3" < <(printf '%s\n' "$2" | xargs -r printf '%s\0')
+}
 DIT=""; TOK=""; STORE=""; OUT=""; N=1000; JOB_SIZE=64; SEED=0; NSAMP=1; NDEC=1; THREADS=""
 LAUNCHER=local; HOSTS=""; HOSTFILE=""; TRANSPORT=""; PORT_BASE=27600; BIND_ADDR='*'; DRY=0
 SOURCE_ARGS=(); SAMPLE_ARGS=(); DECODE_ARGS=(); EVAL_ARGS=(); MPIRUN_ARGS=(); SRUN_ARGS=()
@@ -71,12 +80,12 @@ while [ $# -gt 0 ]; do
     --transport) need "$@"; TRANSPORT=$2; shift ;;
     --port-base) need "$@"; PORT_BASE=$2; shift ;;
     --bind-addr) need "$@"; BIND_ADDR=$2; shift ;;
-    --source-args) need "$@"; read -r -a SOURCE_ARGS <<<"$2"; shift ;;
-    --sample-args) need "$@"; read -r -a SAMPLE_ARGS <<<"$2"; shift ;;
-    --decode-args) need "$@"; read -r -a DECODE_ARGS <<<"$2"; shift ;;
-    --eval-args) need "$@"; read -r -a EVAL_ARGS <<<"$2"; shift ;;
-    --mpirun-args) need "$@"; read -r -a MPIRUN_ARGS <<<"$2"; shift ;;
-    --srun-args) need "$@"; read -r -a SRUN_ARGS <<<"$2"; shift ;;
+    --source-args) need "$@"; split_args "$1" "$2" SOURCE_ARGS; shift ;;
+    --sample-args) need "$@"; split_args "$1" "$2" SAMPLE_ARGS; shift ;;
+    --decode-args) need "$@"; split_args "$1" "$2" DECODE_ARGS; shift ;;
+    --eval-args) need "$@"; split_args "$1" "$2" EVAL_ARGS; shift ;;
+    --mpirun-args) need "$@"; split_args "$1" "$2" MPIRUN_ARGS; shift ;;
+    --srun-args) need "$@"; split_args "$1" "$2" SRUN_ARGS; shift ;;
     --dry-run) DRY=1 ;;
     -h|--help) usage; exit 0 ;;
     *) die2 "unknown option '$1' (see --help)" ;;

@@ -160,16 +160,19 @@ Test(launch, same_bytes_local_mpirun_slurm_and_a_dead_sampler, .init = setup, .f
 // --dry-run: the plan's commands, endpoints from the rank table.
 Test(launch, dry_run_prints_the_ranks, .init = setup, .fini = teardown) {
     int rc = test_sh(GEN "--launcher mpirun --hosts nodeA,nodeB --samplers 3 --decoders 2 --port-base 31000 "
-                     "--out %s/dry --dry-run >%s/dry.log 2>&1", dir, dir, dir, dir, dir);
+                     "--eval-args \"--title 'run 3' --per-class 2\" --out %s/dry --dry-run >%s/dry.log 2>&1", dir, dir,
+                     dir, dir, dir);
     cr_assert_eq(rc, 0, "%s", tail_of("dry.log"));
     char cmd[1600];
     // 7 ranks; sink and source on nodeA binding every interface; samplers
     // then decoders round-robin from nodeA (A B A, then B A): decoder 0
     // (rank 5) on nodeB binds its port 31000 + 4 + 0; the samplers connect
-    // to both decoders and to the source.
+    // to both decoders and to the source. A quoted --eval-args argument
+    // stays one argument ('run 3', printed shell-quoted).
     snprintf(cmd, sizeof cmd,
              "f=%s/dry.log; [ $(grep -c '^rank ' $f) = 7 ] && "
-             "grep '^rank 0 (eval 0 on nodeA)' $f | grep -F -- \"--in tcp://\\\\*:31003 \" | grep -q -- --bind-any && "
+             "grep '^rank 0 (eval 0 on nodeA)' $f | grep -F -- \"--in tcp://\\\\*:31003 \" | grep -- --bind-any | "
+             "grep -q -F -- ' --title run\\ 3 --per-class 2' && "
              "grep '^rank 1 (source 0 on nodeA)' $f | grep -q -F -- \"--jobs-bind tcp://\\\\*:31000 \" && "
              "grep '^rank 3 (sample 1 on nodeB)' $f | grep -q -F -- '--jobs tcp://nodeA:31000 --ctl tcp://nodeA:31002 "
              "--out tcp://nodeB:31004,tcp://nodeA:31005' && "
@@ -185,6 +188,7 @@ Test(launch, bad_options_exit_2, .init = setup, .fini = teardown) {
     const char *bad[] = {
         "--samplers 0", "--decoders x", "--launcher pbs", "--transport udp", "--n -3", "--port-base 80",
         "--launcher mpirun --hosts a,b --transport ipc", "--hosts a", "--frobnicate", "--threads 0", "--seed -1",
+        "--eval-args \"--title 'unbalanced\"",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         int rc = test_sh(GEN "--out %s/bad %s --dry-run >%s/bad.log 2>&1", dir, dir, dir, dir, bad[i], dir);
