@@ -39,6 +39,7 @@
 #include "stages/common/job_source.h"
 #include "stages/encode/encode.h"
 #include "stages/common/moments_item.h"
+#include "stages/common/sink_wait.h"
 #include "store/store.h"
 
 static const char STAGE[] = "encode";
@@ -231,19 +232,14 @@ static int run_writer(const opts *o, const image_folder *fo, const vae_config *v
     moments_counts cnt = {0};
     const moments_folder mf = {.nimages = fo->n, .labels = fo->labels};
     int rc = 0;
-    double last = vel_now();
+    sink_wait w;
+    sink_wait_init(&w, "encode", o->timeout_s);
     for (;;) {
         bus_msg *m = NULL;
-        e = bus_sink_next(sink, &m, 1000);
-        if (e == BUS_EEOS) break;
-        if (e == BUS_ETIMEOUT && vel_now() - last > o->timeout_s) {
-            fprintf(stderr, "encode: nothing arrived for %d s; giving up\n", o->timeout_s);
-            rc = 1;
-            break;
-        }
-        if (e == BUS_ETIMEOUT) continue;
-        last = vel_now();
-        if (e) { fprintf(stderr, "encode: rejected a message: %s\n", vel_strerror(e)); cnt.rejected++; continue; }
+        int k = sink_wait_next(&w, sink, &m);
+        if (k == SINK_END) break;
+        if (k == SINK_GIVE_UP) { rc = 1; break; }
+        if (k == SINK_REJECTED) { cnt.rejected++; continue; }
         int a = moments_item_put(st, &mf, m, &cnt, why, sizeof why);
         bus_msg_destroy(&m);
         if (a == 1) { fprintf(stderr, "encode: rejected: %s\n", why); continue; }

@@ -31,6 +31,7 @@
 #include "stages/eval/image_report.h"
 #include "stages/eval/image_score.h"
 #include "stages/common/image_set.h"
+#include "stages/common/sink_wait.h"
 
 static const char STAGE[] = "eval";
 // Bounds: every image is held in memory (2^22 32x32x3 images are 12 GiB).
@@ -122,26 +123,18 @@ static int collect(const opts *o, image_set *set, int64_t *dups) {
     int e = bus_sink_open(&sink, &so);
     if (e) { fprintf(stderr, "eval: cannot set up sockets: %s\n", vel_errmsg(e)); return vel_exit_code(e); }
     int rc = 0;
-    double last = vel_now();
+    sink_wait w;
+    sink_wait_init(&w, STAGE, o->timeout_s);
     for (;;) {
         bus_msg *m = NULL;
-        e = bus_sink_next(sink, &m, 1000);
-        if (e == BUS_EEOS) break;
-        if (e == BUS_ETIMEOUT) {
-            if (vel_now() - last > o->timeout_s) {
-                fprintf(stderr, "eval: nothing arrived for %d s; giving up with %lld images\n", o->timeout_s,
-                        (long long)set->total);
-                rc = 1;
-                break;
-            }
-            continue;
+        int k = sink_wait_next(&w, sink, &m);
+        if (k == SINK_END) break;
+        if (k == SINK_GIVE_UP) {
+            fprintf(stderr, "eval: %lld images had arrived\n", (long long)set->total);
+            rc = 1;
+            break;
         }
-        last = vel_now();
-        if (e) {   // invalid on the wire: dropped and counted by the bus
-            fprintf(stderr, "eval: rejected a message: %s\n", vel_strerror(e));
-            set->rejected++;
-            continue;
-        }
+        if (k == SINK_REJECTED) { set->rejected++; continue; }
         char why[256];
         int a = image_set_add(set, m, why, sizeof why);
         bus_msg_destroy(&m);

@@ -16,6 +16,7 @@
 //   - bad inputs exit 2 with a message.
 #include <criterion/criterion.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,4 +236,45 @@ Test(eval_images, bad_inputs_exit_2, .init = setup, .fini = teardown, .timeout =
     cr_assert_eq(test_sh("bin/eval --model images 2>%s/err.log", dir), 2);
     cr_assert_eq(test_sh("bin/eval --model images --classifier %s --ref-stats %s --data fashion-mnist --data-dir %s "
                          "--n-ref 40 2>%s/err.log", cls, ref, dir, dir), 0);   // cached: kept, data not read
+}
+
+// A job source that never publishes its `issued` table (a replacement
+// written against an older protocol): the sink drops its items unacked, says
+// so at once, and after --timeout-s gives up with exit 1 naming the cause
+// instead of waiting silently. The items are queued before the sink binds
+// and keep coming every 100 ms, so the first one is in long before the 4 s
+// timeout ends.
+Test(eval_images, source_without_issued_table_is_named, .init = setup, .fini = teardown, .timeout = 120) {
+    char img[700], ctl[700];
+    snprintf(img, sizeof img, "ipc://%s/img", dir);
+    snprintf(ctl, sizeof ctl, "ipc://%s/ctl", dir);
+    bus_socket *pub = NULL, *push = NULL;
+    cr_assert_eq(bus_socket_open(&pub, BUS_PUB, NULL), 0);   // the source's ctl: silent
+    cr_assert_eq(bus_bind(pub, ctl), 0);
+    cr_assert_eq(bus_socket_open(&push, BUS_PUSH, NULL), 0);
+    cr_assert_eq(bus_connect(push, img), 0);
+    fmnist *ds = NULL;
+    cr_assert_eq(fmnist_load(NULL, "train", &ds), 0, "%s", vel_error_detail());
+    pid_t sink = test_spawn("exec bin/eval --model images --in %s --ctl %s --acks ipc://%s/acks --out %s/out "
+                            "--timeout-s 4 2>%s/sink.log", img, ctl, dir, dir, dir);
+    cr_assert(sink > 0);
+    int st = 0;
+    pid_t w = 0;
+    double t0 = vel_now();
+    for (uint64_t id = 0; !w && vel_now() - t0 < 90; id++) {
+        bus_msg *m = images_msg("images", 0, id, ds, (int64_t)(id % 100) * JOB, JOB, 32);
+        bus_send(push, &m, 100);
+        bus_msg_destroy(&m);   // NULL when sent
+        usleep(100 * 1000);
+        w = waitpid(sink, &st, WNOHANG);
+    }
+    if (!w) { kill(sink, SIGKILL); waitpid(sink, &st, 0); }
+    cr_assert(w == sink, "the sink did not give up in 90 s");
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "sink status %d", st);
+    cr_assert_eq(test_sh("grep -q \"dropping items whose job source's .issued. table has not arrived\" %s/sink.log && "
+                         "grep -q 'only items of a job source without an .issued. table arrived' %s/sink.log",
+                         dir, dir), 0, "the log does not name the missing table");
+    bus_socket_close(&push);
+    bus_socket_close(&pub);
+    fmnist_destroy(&ds);
 }
