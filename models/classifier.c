@@ -90,9 +90,14 @@ double classifier_loss_backward(classifier *c, const int32_t *labels, int B, int
             if (l[k] > mx) { mx = l[k]; arg = k; }
         double s = 0;
         for (int k = 0; k < CLASSIFIER_CLASSES; k++) s += exp(l[k] - mx);
-        loss += log(s) + mx - l[labels[b]];
-        for (int k = 0; k < CLASSIFIER_CLASSES; k++)
-            d[k] = (float)((exp(l[k] - mx) / s - (k == labels[b])) / B);
+        const double eps = c->label_smoothing;
+        double ql = 0;   // sum_k q_k l_k
+        for (int k = 0; k < CLASSIFIER_CLASSES; k++) {
+            double q = (1.0 - eps) * (k == labels[b]) + eps / CLASSIFIER_CLASSES;
+            ql += q * l[k];
+            d[k] = (float)((exp(l[k] - mx) / s - q) / B);
+        }
+        loss += log(s) + mx - ql;
         hits += arg == labels[b];
     }
     vtape_backward(&c->t, c->dlogits, B);

@@ -42,6 +42,10 @@ typedef struct {
     int feat;           // buffer id of the pooled features (B, 64, 1, 1)
     int spatial;        // buffer id of block.0's output (B, 32, 16, 16)
     float *dlogits;     // (Bmax, 10) scratch
+    // Label smoothing eps of classifier_loss_backward (0 after create: plain
+    // cross-entropy). The target is (1 - eps) one-hot + eps / 10, as
+    // torch.nn.CrossEntropyLoss(label_smoothing=eps).
+    double label_smoothing;
 } classifier;
 
 int classifier_create(classifier **out, int Bmax, int train);
@@ -56,6 +60,9 @@ const float *classifier_features(const classifier *c);
 void classifier_spatial(const classifier *c, float *out, int B);
 // Mean softmax cross-entropy of the last forward against labels (B), its
 // backward (parameter gradients +=), and *correct = argmax hits (may be NULL).
+// With label smoothing eps and q_k = (1-eps)[k = y] + eps/10:
+//   loss = logsumexp(l) - sum_k q_k l_k,   dloss/dl_k = softmax(l)_k - q_k
+// (each divided by B for the mean).
 double classifier_loss_backward(classifier *c, const int32_t *labels, int B, int *correct);
 
 #endif

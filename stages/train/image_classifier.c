@@ -1,10 +1,14 @@
 // image_classifier.c: `train --model classifier`, the Fashion-MNIST feature
 // classifier (models/classifier.h) whose features feed the Frechet
 // distance, precision/recall and Inception Score computed on classifier
-// features (labelled so, never called Inception). Softmax cross-entropy,
-// Adam (PyTorch defaults) with a linear warmup then cosine decay of the
-// learning rate to zero, optional random horizontal flips, Philox-seeded
-// sampling, optional random translations (--shift). Writes DIR/config.json, DIR/log.jsonl, DIR/classifier.safetensors and the test accuracy (DIR/report.json).
+// features (labelled so, never called Inception). Softmax cross-entropy
+// (optional label smoothing), Adam (PyTorch defaults; AdamW with
+// --weight-decay) with a linear warmup then cosine decay of the learning rate
+// to zero (nn/schedule's LR_COSINE), optional random horizontal flips,
+// Philox-seeded sampling, optional random translations (--shift), optional
+// EMA of the weights (--ema: the EMA weights are saved and scored). Writes
+// DIR/config.json, DIR/log.jsonl, DIR/classifier.safetensors and the test
+// accuracy (DIR/report.json).
 // Not here: resume (the run is short; rerun it).
 #include <errno.h>
 #include <limits.h>
@@ -18,7 +22,9 @@
 #include "data/idx.h"
 #include "models/classifier.h"
 #include "core/base.h"
+#include "nn/ema.h"
 #include "nn/optim.h"
+#include "nn/schedule.h"
 #include "core/philox.h"
 #include "nn/safetensors.h"
 #include "stages/common/flags.h"
@@ -34,6 +40,10 @@ static void help(void) {
            "                    the border filled with the background (-1)\n"
            "  --init CKPT       start from these weights (a classifier.safetensors) instead of\n"
            "                    random ones: fine-tuning, e.g. with --shift\n"
+           "  --ema D (0)       keep an EMA of the weights with decay D (e.g. 0.999); the EMA\n"
+           "                    weights are saved and scored (the raw ones are scored too)\n"
+           "  --weight-decay W (0)  decoupled weight decay (AdamW) on conv weights; 0: Adam\n"
+           "  --label-smoothing E (0)  cross-entropy target (1-E) one-hot + E/10\n"
            "  --test-n N        test images for the reported accuracy (default 10000)\n"
            "  --log-every N (50)  --data DIR (default %s)\n"
            DEVICE_HELP
@@ -41,13 +51,31 @@ static void help(void) {
            FMNIST_DEFAULT_DIR);
 }
 
-// Linear warmup to peak over `warmup` steps, then cosine decay to 0 at
-// `steps`: the decay is what takes a few epochs to the last points of
-// accuracy.
-static double lr_at(double peak, int s, int warmup, int steps) {
-    if (s < warmup) return peak * (s + 1) / warmup;
-    double p = steps > warmup ? (double)(s - warmup) / (steps - warmup) : 1.0;
-    return peak * 0.5 * (1.0 + cos(M_PI * p));
+// Linear warmup to the peak over `warmup` steps, then cosine decay to 0 at
+// `steps` (nn/schedule.h; tested against numpy in tests/nn/test_schedule):
+// the decay is what takes a few epochs to the last points of accuracy. A run
+// no longer than its warmup only warms up.
+static lr_schedule classifier_schedule(double peak, int warmup, int steps) {
+    lr_schedule s = {.lr = peak, .decay = LR_COSINE, .warmup = warmup, .total = steps, .min_ratio = 0};
+    if (steps <= warmup) s.decay = LR_CONSTANT;
+    return s;
+}
+
+// Test accuracy of the current weights on the first n test images.
+static double test_accuracy(classifier *cl, const fmnist *te, float *x, int32_t *lab, int batch, int n) {
+    int hits = 0;
+    for (int i0 = 0; i0 < n; i0 += batch) {
+        int B = n - i0 < batch ? n - i0 : batch;
+        fmnist_batch_f32(te, x, lab, NULL, i0, B);
+        const float *lg = classifier_forward(cl, x, B);
+        for (int b = 0; b < B; b++) {
+            int arg = 0;
+            for (int k = 1; k < CLASSIFIER_CLASSES; k++)
+                if (lg[b * CLASSIFIER_CLASSES + k] > lg[b * CLASSIFIER_CLASSES + arg]) arg = k;
+            hits += arg == lab[b];
+        }
+    }
+    return (double)hits / n;
 }
 
 // Mirrors one (1, 32, 32) image left-right in place.
@@ -63,14 +91,16 @@ static void flip_rows(float *img) {
 int train_classifier_main(int argc, char **argv) {
     const char *out = NULL, *data_dir = NULL, *init = NULL;
     int steps = 10000, batch = 32, log_every = 50, test_n = 10000, warmup = 200, flip = 0, shift = 0;
-    double lr = 2e-3;
+    double lr = 2e-3, ema_decay = 0, wd = 0, smoothing = 0;
     uint64_t seed = 0;
     const flag_spec F[] = {
         FLAG_STR_("out", &out), FLAG_INT_("steps", &steps, 0, INT_MAX), FLAG_INT_("batch", &batch, 1, 4096),
         FLAG_F64_("lr", &lr, 0, INFINITY, FLAG_OPEN_LO), FLAG_U64_("seed", &seed),
         FLAG_INT_("test-n", &test_n, 1, 1000000), FLAG_INT_("log-every", &log_every, 1, INT_MAX),
         FLAG_STR_("data", &data_dir), FLAG_INT_("warmup", &warmup, 0, INT_MAX),
-        FLAG_BOOL_("flip", &flip), FLAG_INT_("shift", &shift, 0, 4), FLAG_STR_("init", &init), FLAG_DEVICE_};
+        FLAG_BOOL_("flip", &flip), FLAG_INT_("shift", &shift, 0, 4), FLAG_STR_("init", &init),
+        FLAG_F64_("ema", &ema_decay, 0, 1, FLAG_OPEN_HI), FLAG_F64_("weight-decay", &wd, 0, 1, 0),
+        FLAG_F64_("label-smoothing", &smoothing, 0, 1, FLAG_OPEN_HI), FLAG_DEVICE_};
     int help_asked;
     if (flag_parse("train", argc, argv, F, FLAG_COUNT(F), &help_asked, NULL)) return 2;
     if (help_asked) { help(); return 0; }
@@ -86,12 +116,17 @@ int train_classifier_main(int argc, char **argv) {
     }
     classifier *cl = NULL;
     optim *opt = NULL;
+    ema *avg = NULL;
     int rc = 0;
     FILE *log = NULL;
     float *x = malloc(sizeof(float) * (size_t)batch * 1024), *u = malloc(sizeof(float) * 4 * (size_t)batch);
     int32_t *lab = malloc(sizeof(int32_t) * (size_t)batch);
     int64_t *idx = malloc(sizeof(int64_t) * (size_t)batch);
-    optim_config oc = optim_defaults(OPTIM_ADAM);
+    // Adam and AdamW with weight decay 0 do the same arithmetic; AdamW
+    // decays only conv weights (norm weights and biases are no_decay).
+    optim_config oc = optim_defaults(wd > 0 ? OPTIM_ADAMW : OPTIM_ADAM);
+    oc.weight_decay = wd;
+    lr_schedule sched = classifier_schedule(lr, warmup, steps);
     if (!x || !u || !lab || !idx || classifier_create(&cl, batch, 1) || optim_create(&opt, &cl->pt, &oc)) {
         fprintf(stderr, "train: out of memory\n");
         rc = 1;
@@ -103,14 +138,17 @@ int train_classifier_main(int argc, char **argv) {
         rc = 2;
         goto done;
     }
+    cl->label_smoothing = smoothing;
+    if (ema_decay > 0 && ema_create(&avg, &cl->pt)) { fprintf(stderr, "train: out of memory\n"); rc = 1; goto done; }
     if (stage_mkdir_p("train", out)) { rc = 1; goto done; }   // after every input check
     snprintf(path, sizeof path, "%s/config.json", out);
     FILE *f = fopen(path, "w");
     if (f) {
         fprintf(f, "{\"model\":\"classifier\",\"steps\":%d,\"batch\":%d,\"lr\":%g,\"seed\":%llu,"
-                   "\"optimizer\":\"adam(0.9,0.999)\",\"schedule\":\"warmup %d + cosine\","
-                   "\"flip\":%d,\"shift\":%d,\"init\":\"%s\",\"features\":%d}\n",
-                steps, batch, lr, (unsigned long long)seed, warmup, flip, shift, init ? init : "", CLASSIFIER_FEAT_DIM);
+                   "\"optimizer\":\"%s(0.9,0.999)\",\"weight_decay\":%g,\"schedule\":\"warmup %d + cosine\","
+                   "\"flip\":%d,\"shift\":%d,\"init\":\"%s\",\"ema\":%g,\"label_smoothing\":%g,\"features\":%d}\n",
+                steps, batch, lr, (unsigned long long)seed, optim_kind_name(oc.kind), wd, warmup, flip, shift,
+                init ? init : "", ema_decay, smoothing, CLASSIFIER_FEAT_DIM);
         fclose(f);
     }
     snprintf(path, sizeof path, "%s/log.jsonl", out);
@@ -146,7 +184,8 @@ int train_classifier_main(int argc, char **argv) {
         int hit;
         double l = classifier_loss_backward(cl, lab, batch, &hit);
         if (!isfinite(l)) { fprintf(stderr, "\ntrain: loss not finite at step %d\n", s); rc = 1; goto done; }
-        optim_step(opt, &cl->pt, lr_at(lr, s, warmup, steps));
+        optim_step(opt, &cl->pt, lr_at(&sched, s));
+        if (avg) ema_update(avg, &cl->pt, ema_decay);
         acc_l += l; acc_hit += hit; acc_n += batch;
         if ((s + 1) % log_every == 0 || s + 1 == steps) {
             fprintf(log, "{\"step\":%d,\"loss\":%.6g,\"train_acc\":%.4f,\"wall_s\":%.2f}\n", s + 1,
@@ -158,31 +197,32 @@ int train_classifier_main(int argc, char **argv) {
         }
     }
     fprintf(stderr, "\n");
+    if (test_n > te->n) test_n = (int)te->n;
+    // With --ema the raw weights are scored, then the EMA weights swapped in,
+    // scored, saved and reported as the accuracy.
+    double acc_raw = avg ? test_accuracy(cl, te, x, lab, batch, test_n) : 0;
+    if (avg) ema_swap(avg, &cl->pt);
     snprintf(path, sizeof path, "%s/classifier.safetensors", out);
     st_kv meta[1] = {{"format", "pt"}};
     int e = st_save_params(path, &cl->pt, DT_F32, meta, 1);
     if (e) { fprintf(stderr, "train: saving %s: %s (%s)\n", path, vel_strerror(e), vel_error_detail()); rc = 1; goto done; }
-    if (test_n > te->n) test_n = (int)te->n;
-    int hits = 0;
-    for (int i0 = 0; i0 < test_n; i0 += batch) {
-        int B = test_n - i0 < batch ? test_n - i0 : batch;
-        fmnist_batch_f32(te, x, lab, NULL, i0, B);
-        const float *lg = classifier_forward(cl, x, B);
-        for (int b = 0; b < B; b++) {
-            int arg = 0;
-            for (int k = 1; k < CLASSIFIER_CLASSES; k++)
-                if (lg[b * CLASSIFIER_CLASSES + k] > lg[b * CLASSIFIER_CLASSES + arg]) arg = k;
-            hits += arg == lab[b];
-        }
-    }
-    double acc = (double)hits / test_n, train_s = vel_now() - t0;
-    fprintf(stderr, "[train classifier] test accuracy %.4f on %d images\n", acc, test_n);
+    double acc = test_accuracy(cl, te, x, lab, batch, test_n), train_s = vel_now() - t0;
+    if (avg) fprintf(stderr, "[train classifier] raw weights: test accuracy %.4f\n", acc_raw);
+    fprintf(stderr, "[train classifier] %stest accuracy %.4f on %d images\n", avg ? "EMA weights (saved): " : "", acc,
+            test_n);
     snprintf(path, sizeof path, "%s/report.json", out);
     f = fopen(path, "w");
-    if (f) { fprintf(f, "{\"test_accuracy\":%.6f,\"test_images\":%d,\"steps\":%d,\"wall_s\":%.1f}\n", acc, test_n, steps, train_s); fclose(f); }
+    if (f) {
+        fprintf(f, "{\"test_accuracy\":%.6f,\"test_images\":%d,\"steps\":%d,\"wall_s\":%.1f", acc, test_n, steps,
+                train_s);
+        if (avg) fprintf(f, ",\"test_accuracy_raw\":%.6f,\"weights\":\"ema\"", acc_raw);
+        fprintf(f, "}\n");
+        fclose(f);
+    }
 done:
     if (log) fclose(log);
     optim_destroy(&opt);
+    ema_destroy(&avg);
     classifier_destroy(&cl);
     fmnist_destroy(&tr);
     fmnist_destroy(&te);
