@@ -28,8 +28,9 @@
 //                   "flops", "tflops", "items_per_s"} (the name bench_dit.py
 //                   --dtype fp32 prints, so tests/device/run.sh pairs them).
 //                   The model, AdamW state and activations live on the GPU; the
-//                   flow-matching draws and the loss are computed on the host
-//                   (x_t and u up, v down, dv up each step: models/dit_train.h).
+//                   flow-matching draws are made on the host (x_t and u go up each
+//                   step), the loss and its gradient on the GPU (two doubles come
+//                   back: models/dit_train.h, nn/flow_loss.h).
 //   --dtype bf16    with --device cuda: bf16 autocast of the GEMMs (nn/device.h
 //                   device_autocast_bf16; fp32 master weights and other ops),
 //                   "dit_b1_step_bf16" (pairs with bench_dit.py's default).

@@ -9,7 +9,8 @@
 #include "core/philox.h"
 #include "models/sampler.h"
 #include "nn/backend.h"
-#include "nn/loss.h"
+#include "nn/device.h"
+#include "nn/flow_loss.h"
 
 const char *dit_time_name(dit_time_mode m) {
     return m == DIT_T_LOGIT_NORMAL ? "logit-normal" : "uniform";
@@ -65,13 +66,29 @@ int dit_trainer_create(dit_trainer **out, ldit *m, const dit_fm_cfg *cfg, int Bm
     tr->x0 = malloc(sizeof(float) * n);
     tr->xt = malloc(sizeof(float) * n);
     tr->u = malloc(sizeof(float) * n);
-    tr->v = malloc(sizeof(float) * n);
-    tr->dv = malloc(sizeof(float) * n);
     tr->t = malloc(sizeof(float) * (size_t)Bmax);
     tr->drop = malloc((size_t)Bmax);
-    if (!tr->x0 || !tr->xt || !tr->u || !tr->v || !tr->dv || !tr->t || !tr->drop) {
+    int e = VEL_ENOMEM;
+    if (m->dev == DEVICE_CUDA) {
+        // The model's side on the GPU (device_alloc zeroes; failures name themselves).
+        if ((e = device_alloc(DEVICE_CUDA, (void **)&tr->v, sizeof(float) * n)) ||
+            (e = device_alloc(DEVICE_CUDA, (void **)&tr->dv, sizeof(float) * n)) ||
+            (e = device_alloc(DEVICE_CUDA, (void **)&tr->mxt, sizeof(float) * n)) ||
+            (e = device_alloc(DEVICE_CUDA, (void **)&tr->mu, sizeof(float) * n)) ||
+            (e = device_alloc(DEVICE_CUDA, (void **)&tr->vals, 2 * sizeof(double)))) {
+            dit_trainer_destroy(&tr);
+            return e;
+        }
+    } else {
+        tr->v = malloc(sizeof(float) * n);
+        tr->dv = malloc(sizeof(float) * n);
+        tr->vals = malloc(2 * sizeof(double));
+        tr->mxt = tr->xt;
+        tr->mu = tr->u;
+    }
+    if (!tr->x0 || !tr->xt || !tr->u || !tr->v || !tr->dv || !tr->t || !tr->drop || !tr->vals) {
         dit_trainer_destroy(&tr);
-        return VEL_ENOMEM;
+        return e;
     }
     *out = tr;
     return 0;
@@ -80,7 +97,12 @@ int dit_trainer_create(dit_trainer **out, ldit *m, const dit_fm_cfg *cfg, int Bm
 void dit_trainer_destroy(dit_trainer **p) {
     if (!p || !*p) return;
     dit_trainer *tr = *p;
-    free(tr->x0); free(tr->xt); free(tr->u); free(tr->v); free(tr->dv); free(tr->t); free(tr->drop);
+    if (tr->mxt != tr->xt) device_free((void **)&tr->mxt);
+    if (tr->mu != tr->u) device_free((void **)&tr->mu);
+    device_free((void **)&tr->v);     // host buffers: free()
+    device_free((void **)&tr->dv);
+    device_free((void **)&tr->vals);
+    free(tr->x0); free(tr->xt); free(tr->u); free(tr->t); free(tr->drop);
     free(tr);
     *p = NULL;
 }
@@ -116,8 +138,9 @@ void dit_draw_step(dit_trainer *tr, int B, uint64_t seed, uint64_t pos0) {
     }
 }
 
-// x_t and the target from x1 and the drawn x0, t; then the forward and loss.
-static int forward_loss(dit_trainer *tr, const float *x1, const int32_t *y, int B, dit_losses *out) {
+// x_t and the target from x1 and the drawn x0, t (host), moved next to the
+// model on the GPU; then the forward.
+static int forward(dit_trainer *tr, const float *x1, const int32_t *y, int B) {
     int64_t numel = tr->numel;
     for (int b = 0; b < B; b++) {
         float t = tr->t[b];
@@ -128,13 +151,21 @@ static int forward_loss(dit_trainer *tr, const float *x1, const int32_t *y, int 
             u[i] = a[i] - z[i];
         }
     }
-    int e = ldit_forward(tr->m, tr->v, tr->xt, tr->t, y, tr->drop, B);
+    const size_t bytes = sizeof(float) * (size_t)(numel * B);
+    int e = 0;
+    if (tr->mxt != tr->xt && ((e = device_copy(tr->mxt, tr->xt, bytes)) ||
+                              (e = device_copy(tr->mu, tr->u, bytes))))
+        return e;
+    return ldit_forward(tr->m, tr->v, tr->mxt, tr->t, y, tr->drop, B);
+}
+
+// The loss values of the last flow_loss, brought to the host (16 bytes; on
+// the GPU this waits for the queued work).
+static int read_losses(dit_trainer *tr, dit_losses *out) {
+    double vals[2];
+    int e = device_copy(vals, tr->vals, sizeof vals);
     if (e) return e;
-    const ldit_config *c = &tr->m->cfg;
-    int inner = c->input_size * c->input_size;
-    dit_losses L = {0};
-    L.mse = mse_loss_forward(tr->v, tr->u, numel * B);
-    if (tr->cfg.cos_weight > 0) L.cos = cosine_loss_forward(tr->v, tr->u, B, c->in_channels, inner);
+    dit_losses L = {.mse = vals[0], .cos = vals[1]};
     L.loss = L.mse + (double)tr->cfg.cos_weight * L.cos;
     if (out) *out = L;
     return 0;
@@ -142,22 +173,25 @@ static int forward_loss(dit_trainer *tr, const float *x1, const int32_t *y, int 
 
 int dit_loss_forward(dit_trainer *tr, const float *x1, const int32_t *y, int B, dit_losses *out) {
     if (B < 1 || B > tr->Bmax) return LDIT_EBATCH;
-    return forward_loss(tr, x1, y, B, out);
+    int e = forward(tr, x1, y, B);
+    if (e) return e;
+    const ldit_config *c = &tr->m->cfg;
+    flow_loss(tr->vals, NULL, tr->v, tr->mu, B, c->in_channels, c->input_size * c->input_size,
+              tr->cfg.cos_weight);
+    return read_losses(tr, out);
 }
 
 int dit_loss_backward(dit_trainer *tr, const float *x1, const int32_t *y, int B, dit_losses *out) {
     if (B < 1 || B > tr->Bmax) return LDIT_EBATCH;
-    int e = forward_loss(tr, x1, y, B, out);
+    int e = forward(tr, x1, y, B);
     if (e) return e;
     const ldit_config *c = &tr->m->cfg;
-    int64_t n = tr->numel * B;
-    memset(tr->dv, 0, sizeof(float) * (size_t)n);
-    mse_loss_backward(tr->dv, NULL, tr->v, tr->u, n, 1.0f);
-    if (tr->cfg.cos_weight > 0)
-        cosine_loss_backward(tr->dv, NULL, tr->v, tr->u, B, c->in_channels,
-                             c->input_size * c->input_size, tr->cfg.cos_weight);
+    if ((e = device_zero(tr->dv, sizeof(float) * (size_t)(tr->numel * B)))) return e;
+    // values and dv together (on the CPU: the MSE and cosine ops, in the old order)
+    flow_loss(tr->vals, tr->dv, tr->v, tr->mu, B, c->in_channels, c->input_size * c->input_size,
+              tr->cfg.cos_weight);
     ldit_backward(tr->m, NULL, tr->dv);
-    return 0;
+    return read_losses(tr, out);
 }
 
 int dit_velocity(void *ctx, float *v, const float *x, double t, const int32_t *y, int64_t n) {

@@ -54,17 +54,25 @@ int dit_preset(const char *name, ldit_config *cfg);
 // Preset names, NULL-terminated (for --help and --list-presets).
 extern const char *const DIT_PRESET_NAMES[];
 
-// Per-step buffers for batches up to Bmax of the model's shape.
+// Per-step buffers for batches up to Bmax of the model's shape. The draws,
+// x_t and u are made on the host; the velocity, its gradient and the loss
+// (nn/flow_loss.h) live where the model does (m->dev when the trainer is
+// created: call ldit_to_device first). On the GPU, x_t and u go up once per
+// step and only the two loss values come back (v and dv stay on the device).
 typedef struct {
     ldit *m;                   // borrowed
     dit_fm_cfg cfg;
     int Bmax;
     int64_t numel;             // C*S*S per sample
-    float *x0, *xt, *u, *v, *dv, *t;   // owned (Bmax*numel or Bmax)
-    uint8_t *drop;             // owned (Bmax)
+    float *x0, *xt, *u, *t;    // owned, host (Bmax*numel or Bmax)
+    uint8_t *drop;             // owned, host (Bmax)
+    float *v, *dv;             // owned, where the model lives (Bmax*numel)
+    float *mxt, *mu;           // x_t and u where the model lives (= xt, u on the CPU)
+    double *vals;              // (2) mse, cos where the model lives (nn/flow_loss.h)
 } dit_trainer;
 
-// 0, VEL_EINVAL (Bmax > m->Bmax or < 1, bad cfg) or VEL_ENOMEM.
+// 0, VEL_EINVAL (Bmax > m->Bmax or < 1, bad cfg), VEL_ENOMEM or a device
+// code (nn/device.h) when the GPU buffers cannot be had.
 int dit_trainer_create(dit_trainer **out, ldit *m, const dit_fm_cfg *cfg, int Bmax);
 void dit_trainer_destroy(dit_trainer **tr);
 
@@ -80,8 +88,11 @@ typedef struct { double loss, mse, cos; } dit_losses;
 
 // With the draws of the last dit_draw_step: forward, loss, and backward
 // (parameter gradients +=; zero them first). x1 (B, numel) normalised data,
-// y (B) labels in [0, num_classes). Returns 0 or an ldit code (nothing
-// accumulated then).
+// y (B) labels in [0, num_classes), both host arrays. Returns 0 or an ldit
+// code (nothing accumulated then), or a device code when a copy to or from
+// the GPU fails. On the GPU the loss values are read after the backward is
+// queued (the call waits for it); other device failures are the op API's
+// sticky error (nn_sync).
 int dit_loss_backward(dit_trainer *tr, const float *x1, const int32_t *y, int B, dit_losses *out);
 // The same loss without backward (tests, evaluation).
 int dit_loss_forward(dit_trainer *tr, const float *x1, const int32_t *y, int B, dit_losses *out);

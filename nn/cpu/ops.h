@@ -189,4 +189,8 @@ void rows_copy_forward_cpu(float *out, const float *inp, int N, int W, int out_s
 void rows_copy_backward_cpu(float *dinp, const float *dout, int N, int W, int out_stride,
                             int inp_stride);
 
+// ---- flow loss (nn/flow_loss.h; nn/cpu/flow_loss.c)
+void flow_loss_cpu(double *vals, float *dv, const float *v, const float *u, int outer, int C,
+                   int inner, float cos_weight);
+
 #endif

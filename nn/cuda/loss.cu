@@ -1,9 +1,11 @@
 // loss.cu: loss gradients on the GPU (API: ops.h, semantics: nn/loss.h):
 // MSE, L1 and the cosine loss (LightningDiT's second term), each with the
-// CPU's arithmetic (the cosine parts in double, as nn/cpu/loss.c). The loss
-// VALUES stay host-side reductions for now (training loops read them every
-// few steps, not every step). Not here: KL and the VE terms.
+// CPU's arithmetic (the cosine parts in double, as nn/cpu/loss.c). The
+// values of MSE and cosine are reduced on the device by flow_loss.cu (the
+// DiT's fused loss op); the generic value ops of nn/loss.h stay host-only.
+// Not here: KL and the VE terms.
 #include "nn/cuda/check.cuh"
+#include "nn/cuda/cos_parts.cuh"
 #include "nn/cuda/ops.h"
 
 __global__ void k_mse_b(float *dp, float *dt, const float *p, const float *t, int64_t n, float k) {
@@ -44,8 +46,6 @@ extern "C" int l1_loss_backward_cuda(vcuda_ctx *ctx, float *dpred, float *dtarge
     return 0;
 }
 
-#define COS_EPS 1e-8   // PyTorch F.cosine_similarity's default, as nn/cpu/loss.c
-
 // One thread per (outer, inner) position; the C channels are strided by inner.
 __global__ void k_cos_b(float *dp, float *dt, const float *pred, const float *target, int64_t P,
                         int C, int inner, double k) {
@@ -54,14 +54,8 @@ __global__ void k_cos_b(float *dp, float *dt, const float *pred, const float *ta
         int64_t o = q / inner, j = q % inner;
         int64_t base = o * C * inner + j;
         const float *x = pred + base, *y = target + base;
-        double d = 0, a = 0, b = 0;
-        for (int c = 0; c < C; c++) {
-            double xv = x[(int64_t)c * inner], yv = y[(int64_t)c * inner];
-            d += xv * yv;
-            a += xv * xv;
-            b += yv * yv;
-        }
-        double nx = sqrt(a), ny = sqrt(b);
+        double d, nx, ny;
+        cos_parts_dev(x, y, C, inner, &d, &nx, &ny);
         double cx = fmax(nx, COS_EPS), cy = fmax(ny, COS_EPS), cs = d / (cx * cy);
         double ax = nx > COS_EPS ? cs / (cx * cx) : 0.0;
         double ay = ny > COS_EPS ? cs / (cy * cy) : 0.0;

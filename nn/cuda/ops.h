@@ -215,6 +215,13 @@ int l1_loss_backward_cuda(vcuda_ctx *ctx, float *dpred, float *dtarget, const fl
 int cosine_loss_backward_cuda(vcuda_ctx *ctx, float *dpred, float *dtarget, const float *pred,
                               const float *target, int outer, int C, int inner, float dloss);
 
+// LightningDiT's velocity loss, values and gradient (nn/flow_loss.h): vals
+// (2 device doubles) = {mse, cos} reduced on the device (fixed grid, fixed
+// trees: deterministic), dv += the gradient (NULL: values only); nothing is
+// copied to the host. Uses the context scratch for the block partials.
+int flow_loss_cuda(vcuda_ctx *ctx, double *vals, float *dv, const float *v, const float *u,
+                   int outer, int C, int inner, float cos_weight);
+
 // ---- embeddings (nn/embed.h) ---------------------------------------------------
 int timestep_embedding_cuda(vcuda_ctx *ctx, float *out, const float *t, int B, int dim,
                             double max_period);

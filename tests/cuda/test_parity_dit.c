@@ -3,7 +3,9 @@
 // one is moved to the device with ldit_to_device, its AdamW state and EMA
 // created there. Both run dit_draw_step + dit_loss_backward (host x1, labels
 // and draws; the GPU model stages them), clip_grad_norm, optim_step and
-// ema_update. Compared: the loss values, the velocity, every parameter
+// ema_update. The GPU trainer keeps v, dv and the loss on the device
+// (nn/flow_loss.h). Compared: the loss values, the velocity and its loss
+// gradient dv (downloaded), every parameter
 // gradient, the gradient norm, the parameters and EMA after the step. Also
 // ldit_backward's dx through the host staging (accumulating onto dx).
 // Tolerances: HACKING.md's CUDA fp32 default 1e-4 (TF32 off) on the forward
@@ -108,7 +110,13 @@ Test(parity_dit, train_step_gpu_matches_cpu) {
     cr_log_info("loss cpu %.9g gpu %.9g (mse %.9g / %.9g, cos %.9g / %.9g)", Lc.loss, Lg.loss, Lc.mse,
                 Lg.mse, Lc.cos, Lg.cos);
     cr_expect(fabs(Lc.loss - Lg.loss) <= TOL + TOL * fabs(Lc.loss), "loss %.9g vs %.9g", Lg.loss, Lc.loss);
-    expect_close_f32("v (staged to the host)", tg->v, tc->v, B * numel, TOL, TOL);
+    cr_assert(nn_on_device(tg->v) && nn_on_device(tg->dv), "GPU trainer: v, dv on the device");
+    float *vdev = download(tg->v, B * numel), *dvdev = download(tg->dv, B * numel);
+    expect_close_f32("v (device, downloaded)", vdev, tc->v, B * numel, TOL, TOL);
+    // dv from the device loss op (nn/flow_loss.h) against the CPU's
+    expect_close_f32("dv (device loss)", dvdev, tc->dv, B * numel, TOL, TOL);
+    free(vdev);
+    free(dvdev);
     float *gg = download(mg->pt.grads, P);
     const double gmax = max_abs(mc->pt.grads, P);
     cr_assert_gt(gmax, 0.0);
@@ -162,11 +170,13 @@ Test(parity_dit, autocast_bf16_step_near_fp32) {
     dit_losses Lc, Lg;
     float *x1 = step_pair(tc, tg, mc, mg, B, y, &Lc, &Lg);
     cr_log_info("bf16 loss %.9g vs fp32 cpu %.9g", Lg.loss, Lc.loss);
-    cmp_result rv = compare_f32(tg->v, tc->v, B * numel, 1e-2, 1e-2);
+    float *vg = download(tg->v, B * numel);
+    cmp_result rv = compare_f32(vg, tc->v, B * numel, 1e-2, 1e-2);
     cr_log_info("v (bf16 GEMMs): n=%lld max_abs=%.3g max_rel=%.3g nmse=%.3g", (long long)(B * numel), rv.max_abs,
                 rv.max_rel, rv.nmse);
     cr_expect_leq(rv.nmse, 1e-4);
-    expect_close_f32("v (bf16 GEMMs)", tg->v, tc->v, B * numel, 1e-2, 1e-2);
+    expect_close_f32("v (bf16 GEMMs)", vg, tc->v, B * numel, 1e-2, 1e-2);
+    free(vg);
     float *gg = download(mg->pt.grads, P);
     cmp_result rg = compare_f32(gg, mc->pt.grads, P, 0, 0);
     cr_log_info("grads (bf16 GEMMs): n=%lld max_abs=%.3g max_rel=%.3g nmse=%.3g", (long long)P, rg.max_abs,
