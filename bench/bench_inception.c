@@ -42,7 +42,7 @@ int main(int argc, char **argv) {
     } while (vel_now() - t0 < secs);
     double wall = vel_now() - t0, cpu = cpu_now() - c0;
     const char *th = getenv("OPENBLAS_NUM_THREADS");
-    printf("vel inception forward: batch %d, %d reps, %.2f images/s wall, %.2f CPU s/image, "
+    printf("vel inception forward: batch %d, %d reps, %.2f images/s wall, %.4f CPU s/image, "
            "OPENBLAS_NUM_THREADS=%s\n", B, reps, reps * B / wall, cpu / (reps * B), th ? th : "unset");
     free(img); free(pool); free(lg); free(sp);
     inception_destroy(&m);

@@ -40,7 +40,7 @@ def main():
             if time.time() - t0 >= secs:
                 break
     wall, cpu = time.time() - t0, time.process_time() - c0
-    print("torch %s inception forward: batch %d, %d reps, %.2f images/s wall, %.2f CPU s/image, threads %d"
+    print("torch %s inception forward: batch %d, %d reps, %.2f images/s wall, %.4f CPU s/image, threads %d"
           % (torch.__version__, B, reps, reps * B / wall, cpu / (reps * B), th))
 
 

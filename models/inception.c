@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/base.h"
+#include "nn/activation.h"
 #include "nn/conv.h"
 #include "nn/pool.h"
 #include "nn/safetensors.h"
@@ -60,8 +61,8 @@ static fmap fm(ctx *c, int role, int C, int H, int W) {
 
 // BasicConv2d `name` on src into channels [off, off + OC) of dst (dst->C
 // total; dst->H, W must be the conv's output size). Returns the OC.
-static int bconv(ctx *c, const char *name, const fmap *src, fmap *dst, int off, int OC, int kh,
-                 int kw, int stride, int ph, int pw) {
+static int bconv_act(ctx *c, const char *name, const fmap *src, fmap *dst, int off, int OC,
+                     int kh, int kw, int stride, int ph, int pw, int relu) {
     inception *m = c->m;
     conv2d_cfg cfg = {c->run ? c->B : m->Bmax, src->C, src->H, src->W, OC, kh, kw, stride,
                       ph, ph, pw, pw};
@@ -99,12 +100,39 @@ static int bconv(ctx *c, const char *name, const fmap *src, fmap *dst, int off, 
     size_t ohw = (size_t)OH * OW, n = (size_t)c->B * OC * ohw;
     float *o = direct ? dst->p : m->buf[BUF_S];
     conv2d_forward(o, src->p, u->fw, u->fb, m->scratch, &cfg);
-    for (size_t i = 0; i < n; i++) o[i] = o[i] > 0.0f ? o[i] : 0.0f;
-    if (!direct)
+    // ReLU, fused with the copy into the channel slice when there is one
+    // (one pass over the output instead of two; relu_forward is vectorised).
+    if (direct) {
+        if (relu) relu_forward(o, o, (int64_t)n);
+    } else
         for (int b = 0; b < c->B; b++)
-            memcpy(dst->p + ((size_t)b * dst->C + off) * ohw, o + (size_t)b * OC * ohw,
-                   sizeof(float) * OC * ohw);
+            relu_forward(dst->p + ((size_t)b * dst->C + off) * ohw, o + (size_t)b * OC * ohw,
+                         (int64_t)OC * ohw);
     return OC;
+}
+
+static int bconv(ctx *c, const char *name, const fmap *src, fmap *dst, int off, int OC, int kh,
+                 int kw, int stride, int ph, int pw) {
+    return bconv_act(c, name, src, dst, off, OC, kh, kw, stride, ph, pw, 1);
+}
+
+// The pool branch of blocks A, C and E_1: average pool 3x3 (stride 1, pad 1,
+// padding not counted), then BasicConv2d 1x1 `name` into channels
+// [off, off + OC) of dst. Computed in the other order, the 1x1 conv (BN
+// folded, no ReLU yet) first and the pool after: both are linear and the
+// pool's weights sum to 1, so pool(W x + b) = W pool(x) + b up to rounding,
+// and the pool then runs over the branch's OC channels instead of x's
+// (e.g. 192 instead of 768 in blocks C). The ReLU comes last, as before.
+static void avgpool_conv(ctx *c, const char *name, const fmap *x, fmap *dst, int off, int OC) {
+    fmap t = fm(c, BUF_T3, OC, x->H, x->W);
+    bconv_act(c, name, x, &t, 0, OC, 1, 1, 1, 0, 0, 0);
+    if (!c->run) return;
+    size_t hw = (size_t)x->H * x->W;
+    for (int b = 0; b < c->B; b++) {
+        float *d = dst->p + ((size_t)b * dst->C + off) * hw;
+        avgpool2d_forward(d, t.p + (size_t)b * OC * hw, 1, OC, x->H, x->W, 3, 1, 1, 0);
+        relu_forward(d, d, (int64_t)OC * hw);
+    }
 }
 
 // Convenience: a conv whose output is a whole new map in role `role`.
@@ -152,8 +180,7 @@ static fmap block_a(ctx *c, const char *b, const fmap *x, int out_role, int pf) 
     name(n, b, "branch3x3dbl_1"); t = conv_to(c, n, x, BUF_T1, 64, 1, 1, 1, 0, 0);
     name(n, b, "branch3x3dbl_2"); fmap t2 = conv_to(c, n, &t, BUF_T2, 96, 3, 3, 1, 1, 1);
     name(n, b, "branch3x3dbl_3"); off += bconv(c, n, &t2, &y, off, 96, 3, 3, 1, 1, 1);
-    fmap pl = pool_to(c, x, BUF_T3, 0, 3, 1, 1, 0);
-    name(n, b, "branch_pool"); bconv(c, n, &pl, &y, off, pf, 1, 1, 1, 0, 0);
+    name(n, b, "branch_pool"); avgpool_conv(c, n, x, &y, off, pf);
     return y;
 }
 
@@ -196,8 +223,7 @@ static fmap block_c(ctx *c, const char *b, const fmap *x, int out_role, int c7) 
     name(n, b, "branch7x7dbl_3"); t = conv_to(c, n, &t2, BUF_T1, c7, 1, 7, 1, 0, 3);
     name(n, b, "branch7x7dbl_4"); t2 = conv_to(c, n, &t, BUF_T2, c7, 7, 1, 1, 3, 0);
     name(n, b, "branch7x7dbl_5"); bconv(c, n, &t2, &y, 384, 192, 1, 7, 1, 0, 3);
-    fmap pl = pool_to(c, x, BUF_T3, 0, 3, 1, 1, 0);
-    name(n, b, "branch_pool"); bconv(c, n, &pl, &y, 576, 192, 1, 1, 1, 0, 0);
+    name(n, b, "branch_pool"); avgpool_conv(c, n, x, &y, 576, 192);
     return y;
 }
 
@@ -232,8 +258,13 @@ static fmap block_e(ctx *c, const char *b, const fmap *x, int out_role, int max_
     name(n, b, "branch3x3dbl_2"); fmap t2 = conv_to(c, n, &t, BUF_T2, 384, 3, 3, 1, 1, 1);
     name(n, b, "branch3x3dbl_3a"); bconv(c, n, &t2, &y, 1088, 384, 1, 3, 1, 0, 1);
     name(n, b, "branch3x3dbl_3b"); bconv(c, n, &t2, &y, 1472, 384, 3, 1, 1, 1, 0);
-    fmap pl = pool_to(c, x, BUF_T3, max_pool, 3, 1, 1, 0);
-    name(n, b, "branch_pool"); bconv(c, n, &pl, &y, 1856, 192, 1, 1, 1, 0, 0);
+    name(n, b, "branch_pool");
+    if (max_pool) {   // max does not commute with the conv: pool first
+        fmap pl = pool_to(c, x, BUF_T3, 1, 3, 1, 1, 0);
+        bconv(c, n, &pl, &y, 1856, 192, 1, 1, 1, 0, 0);
+    } else {
+        avgpool_conv(c, n, x, &y, 1856, 192);
+    }
     return y;
 }
 
