@@ -1,5 +1,7 @@
-// conv.c: CPU conv2d (see nn/conv.h): 3x3 stride-1 convolutions run the
-// direct kernels of nn/cpu/conv3x3.c (AVX-512 CPUs); the rest im2col + sgemm.
+// conv.c: CPU conv2d (see nn/conv.h). On AVX-512 CPUs the forward of every
+// KH x KW (up to 7x7, not 1x1) convolution at stride 1 or 2, and the backward
+// of 3x3 stride-1 ones, run the direct kernels of nn/cpu/conv_direct.c; the
+// rest (1x1, other strides, other CPUs) im2col + sgemm.
 //
 // Small feature maps (8x8 = 64 columns) make thin GEMMs that OpenBLAS runs
 // far below peak, so images are processed in groups of G, with G chosen so a
@@ -24,7 +26,7 @@
 #include <string.h>
 
 #include "core/base.h"
-#include "nn/cpu/conv3x3.h"
+#include "nn/cpu/conv_direct.h"
 #include "nn/cpu/gemm.h"
 
 // Columns per GEMM worth reaching before batching images (measured with
@@ -73,11 +75,13 @@ static int slot_count(const conv2d_cfg *c, int G, int ohw) {
 
 size_t conv2d_scratch_floats_cpu(const conv2d_cfg *c) {
     CHECK(conv2d_validate(c) == 0);
-    if (conv3x3_applies(c)) return conv3x3_scratch_floats(c);
+    size_t direct = conv_direct_fwd_applies(c) ? conv_direct_scratch_floats(c) : 0;
+    if (conv3x3_applies(c)) return direct;   // no im2col at all
     int ohw = conv2d_out_h(c) * conv2d_out_w(c);
     int g = group_size(c, ohw);
     int S = slot_count(c, g, ohw);
-    return (size_t)S * slot_floats(c, g, ohw);
+    size_t gemm = (size_t)S * slot_floats(c, g, ohw);   // the backward's, at least
+    return direct > gemm ? direct : gemm;
 }
 
 // Output columns ow in [lo, hi) read input column ow*s + iw0 inside [0, W).
@@ -234,8 +238,8 @@ void conv2d_forward_cpu(float *out, const float *inp, const float *weight,
     // out (B,OC,OH,OW), inp (B,C,H,W), weight (OC,C,KH,KW), bias (OC) or NULL,
     // scratch (conv2d_scratch_floats(c))
     CHECK(conv2d_validate(c) == 0);
-    if (conv3x3_applies(c)) {
-        conv3x3_forward(out, inp, weight, bias, scratch, c);
+    if (conv_direct_fwd_applies(c)) {
+        conv_direct_forward(out, inp, weight, bias, scratch, c);
         return;
     }
     const int OH = conv2d_out_h(c), OW = conv2d_out_w(c), OHW = OH * OW, B = c->B;

@@ -90,7 +90,8 @@ Test(conv2d, validate_rejects_bad_configs) {
 // OpenBLAS pinned to one thread (its own results differ across its thread
 // counts at rounding level, see test_linear.c); the OpenMP parts (im2col,
 // col2im, scatter, bias) must then give the same bits for 1 and 2 threads.
-static void conv_threads_case(conv2d_cfg c) {
+// fwd_only: the forward alone (its backward may take the GEMM path).
+static void conv_threads_case(conv2d_cfg c, int fwd_only) {
     int OH = conv2d_out_h(&c), OW = conv2d_out_w(&c);
     int64_t ni = (int64_t)c.B * c.C * c.H * c.W, nw = (int64_t)c.OC * c.C * c.KH * c.KW;
     int64_t no = (int64_t)c.B * c.OC * OH * OW;
@@ -110,7 +111,7 @@ static void conv_threads_case(conv2d_cfg c) {
         res[t][2] = calloc(nw, sizeof(float));
         res[t][3] = calloc(c.OC, sizeof(float));
         conv2d_forward(res[t][0], inp, w, b, scratch, &c);
-        conv2d_backward(res[t][1], res[t][2], res[t][3], dout, inp, w, scratch, &c);
+        if (!fwd_only) conv2d_backward(res[t][1], res[t][2], res[t][3], dout, inp, w, scratch, &c);
     }
     expect_same_bits("conv out", res[0][0], res[1][0], no);
     expect_same_bits("conv dinp", res[0][1], res[1][1], ni);
@@ -121,12 +122,24 @@ static void conv_threads_case(conv2d_cfg c) {
 }
 
 Test(conv2d, one_vs_two_threads_identical) {
-    conv_threads_case(conv2d_make(4, 16, 16, 16, 24, 3, 1, 1));    // grouped images
+    conv_threads_case(conv2d_make(4, 16, 16, 16, 24, 3, 1, 1), 0);  // grouped images
     conv2d_cfg d = {3, 8, 64, 64, 8, 3, 3, 2, 0, 1, 0, 1};          // single-image path
-    conv_threads_case(d);
+    conv_threads_case(d, 0);                                        // (direct s2 forward)
 }
 
-// The direct 3x3 kernels (nn/cpu/conv3x3.c, AVX-512 CPUs) take large images
+// The direct forward of other kernels and strides (conv_direct.c): each
+// output summed by one task in a shape-only order.
+Test(conv2d, direct_forward_one_vs_two_threads_identical) {
+    conv2d_cfg cs[] = {
+        {4, 16, 17, 17, 24, 1, 7, 1, 0, 0, 3, 3},     // 1x7 (Inception C)
+        {4, 16, 17, 17, 24, 7, 1, 1, 3, 3, 0, 0},     // 7x1
+        {2, 24, 35, 35, 20, 5, 5, 1, 2, 2, 2, 2},     // 5x5 (Inception A)
+        {2, 40, 35, 35, 24, 3, 3, 2, 0, 0, 0, 0},     // 3x3 s2 (Inception B)
+    };
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) conv_threads_case(cs[i], 1);
+}
+
+// The direct 3x3 kernels (nn/cpu/conv_direct.c, AVX-512 CPUs) take large images
 // in rounds within a scratch budget; images are independent and the weight
 // gradient is accumulated round after round, so with one image per round (this
 // shape: 256 output channels at 128x128) a batch of 2 must give the same bits

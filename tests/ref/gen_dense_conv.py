@@ -23,6 +23,15 @@ CASES = [
     (35, 2, 8, 8, 3, 3, 3, 1, 1, 1, 1, 1),   # 35 images: two GEMM groups, short tail
     (2, 9, 7, 10, 15, 3, 3, 1, 1, 1, 1, 1),  # direct 3x3: 8 + 4 + 2 + 1 output-channel tiles
     (1, 4, 5, 6, 3, 3, 3, 1, 2, 0, 0, 2),    # direct 3x3, pads 2 and 0 (asymmetric: output shifted)
+    # direct forward beyond 3x3 stride 1 (conv_direct.c; backward by im2col):
+    (2, 3, 9, 11, 5, 5, 5, 1, 2, 2, 2, 2),   # 5x5 same (Inception A)
+    (1, 4, 7, 9, 15, 1, 7, 1, 0, 0, 3, 3),   # 1x7 (Inception C), 8+4+2+1 channel tiles
+    (2, 3, 9, 5, 4, 7, 1, 1, 3, 3, 0, 0),    # 7x1
+    (1, 3, 6, 5, 3, 1, 3, 1, 0, 0, 1, 1),    # 1x3 (Inception E)
+    (1, 2, 23, 21, 9, 3, 3, 2, 0, 0, 0, 0),  # 3x3 s2 no pad, odd sizes (Inception stem/B/D), 3-vector tiles
+    (2, 3, 20, 20, 8, 3, 3, 2, 0, 1, 0, 1),  # VAE downsample at 20x20: 3-vector tiles of stride 2
+    (1, 2, 11, 9, 3, 7, 7, 2, 3, 2, 1, 3),   # 7x7 s2 (largest direct kernel), asymmetric pads
+    (1, 2, 5, 5, 2, 3, 3, 1, 3, 3, 3, 3),    # pads larger than 2: forward direct, backward im2col
 ]
 
 

@@ -1,16 +1,24 @@
-// conv3x3.c: direct 3x3 stride-1 convolution (forward, data and filter
-// gradients) with AVX-512 register tiles, replacing im2col + GEMM for the
-// shapes it covers (nn/cpu/conv3x3.h). im2col writes and re-reads 9 copies of
-// the input and OpenBLAS then packs them again; for the thin GEMMs of small
-// VAEs (32-64 channels) those copies cost as much as the multiply (perf of the
-// f4c4 VAE step: im2col + col2im + memcpy/memset 27%, packing 13%).
+// conv_direct.c: direct convolutions with AVX-512 register tiles, replacing
+// im2col + GEMM for the shapes they cover (nn/cpu/conv_direct.h): the
+// forward of KH x KW convolutions (up to 7 x 7) at stride 1 or 2, and the
+// data and filter gradients of 3x3 stride-1 ones. im2col writes and re-reads
+// KH*KW copies of the input and OpenBLAS then packs them again; for the thin
+// GEMMs of small VAEs (32-64 channels) those copies cost as much as the
+// multiply (perf of the f4c4 VAE step: im2col + col2im + memcpy/memset 27%,
+// packing 13%).
 //
 // Flat padded planes: each input plane is copied once, zero-padded, into a
-// Hp x Wp plane (Wp = W + pad_left + pad_right). Output position
+// Hp x Wp plane (Wp = W + pad_left + pad_right). At stride 1, output position
 // q = oh*Wp + ow then reads input q + kh*Wp + kw for tap (kh, kw): one
 // contiguous 1-D correlation per tap, so 16 consecutive q are one vector with
-// no edge cases. The columns ow >= OW of each flat row (2 per row) are
+// no edge cases. The columns ow >= OW of each flat row (KW - 1 per row) are
 // computed and dropped when the result is copied back to NCHW.
+// Stride 2: the padded plane is split into its 4 phases (even/odd rows x
+// even/odd columns), each a Hq x Wq plane (Hq = ceil(Hp / 2), Wq likewise).
+// Output (oh, ow) reads padded (2oh + kh, 2ow + kw) = phase (kh % 2, kw % 2)
+// at (oh + kh / 2, ow + kw / 2), so with q = oh*Wq + ow every tap is again a
+// contiguous correlation, at offset (kh / 2)*Wq + kw / 2 in its phase plane.
+// A table of one offset per tap drives the same tiles for every shape.
 //
 // - forward: tiles of NB <= 8 output channels x NV <= 3 vectors of q, the
 //   accumulators in registers; per input channel and tap, NV loads and NB
@@ -23,11 +31,12 @@
 //   dropped columns) and the padded input.
 //
 // Bits: every output element is summed by one task in a fixed order (input
-// channels, then taps; images, then q for the filter gradient) that depends
+// channels, then taps in row-major order; images, then q for the filter
+// gradient) that depends
 // on the shape only, so results are identical for any thread count. The
 // order differs from the GEMM path's, so results differ from it by rounding.
 // Images are processed in rounds of G (shape-only) so scratch stays bounded.
-#include "nn/cpu/conv3x3.h"
+#include "nn/cpu/conv_direct.h"
 
 #include <immintrin.h>
 #include <stdint.h>
@@ -42,54 +51,88 @@
 // Vectors of q per forward task (768 positions): enough tasks for 2+ threads
 // on one large image, few enough that a tile's weights stay in L1.
 #define TASK_VECS 48
+// At most this many bytes of input per q chunk (all input channels and
+// phases of the chunk's vectors): the output-channel blocks of one chunk
+// then find it in L2 (2 MiB per core here). Without the cap, 3x3 stride-2
+// convs over 288 channels (Inception's Mixed_6a: 4 phase planes each) swept
+// ~3.6 MiB per block and ran slower than im2col + GEMM.
+#define CHUNK_BYTES ((size_t)512 << 10)
 
 #define TGT __attribute__((target("avx512f")))
 
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
+#define MAX_K 7
+
 // One flat correlation: cin input planes of H x W placed at (pt, pl) in
-// zero-padded Hp x Wp planes (ps floats apart), cout output planes of
-// OH x OW stored flat, lr floats apart (row stride Wp).
+// zero-padded Hp x Wp planes, split into s*s phase planes of Hq x Wq
+// (s = 1: one plane, Hq x Wq = Hp x Wp) pq floats apart, one input channel
+// ps = s*s*pq floats; cout output planes of OH x OW stored flat, lr floats
+// apart (row stride Wq). off[t]: where tap t = kh*KW + kw reads, relative to
+// q in its channel.
 typedef struct {
-    int cin, cout, H, W, pt, pl, Hp, Wp, OH, OW;
-    size_t lr, ps;
+    int cin, cout, H, W, pt, pl, s, nt, Hp, Wp, Hq, Wq, OH, OW;
+    size_t lr, pq, ps;
+    int off[MAX_K * MAX_K];
 } geo;
 
-static geo geo_make(int cin, int cout, int H, int W, int pt, int pb, int pl, int pr) {
-    geo g = {cin, cout, H, W, pt, pl, H + pt + pb, W + pl + pr, 0, 0, 0, 0};
-    g.OH = g.Hp - 2;
-    g.OW = g.Wp - 2;
-    g.lr = round16((size_t)g.OH * g.Wp);
-    // the last vector of q reads up to lr - 1 + 2*Wp + 2
-    g.ps = round16(g.lr + 2 * (size_t)g.Wp + 2);
+static geo geo_make(int cin, int cout, int H, int W, int pt, int pb, int pl, int pr, int KH,
+                    int KW, int s) {
+    geo g = {.cin = cin, .cout = cout, .H = H, .W = W, .pt = pt, .pl = pl, .s = s,
+             .nt = KH * KW, .Hp = H + pt + pb, .Wp = W + pl + pr};
+    g.Hq = (g.Hp + s - 1) / s;
+    g.Wq = (g.Wp + s - 1) / s;
+    g.OH = (g.Hp - KH) / s + 1;
+    g.OW = (g.Wp - KW) / s + 1;
+    g.lr = round16((size_t)g.OH * g.Wq);
+    // the last vector of q reads up to lr - 1 + reach in its phase plane
+    size_t reach = (size_t)((KH - 1) / s) * g.Wq + (KW - 1) / s, data = (size_t)g.Hq * g.Wq;
+    g.pq = round16(g.lr + reach > data ? g.lr + reach : data);
+    g.ps = (size_t)s * s * g.pq;
+    for (int kh = 0; kh < KH; kh++)
+        for (int kw = 0; kw < KW; kw++)
+            g.off[kh * KW + kw] =
+                (int)(((kh % s) * s + kw % s) * g.pq + (size_t)(kh / s) * g.Wq + kw / s);
     return g;
 }
 
 static geo fwd_geo(const conv2d_cfg *c) {
     return geo_make(c->C, c->OC, c->H, c->W, c->pad_top, c->pad_bottom, c->pad_left,
-                    c->pad_right);
+                    c->pad_right, c->KH, c->KW, c->stride);
 }
 
-// The data gradient as a forward pass over dout (OH x OW, OC channels) padded
-// by 2 - pad on each side; its output plane is H x W.
+// The data gradient (3x3 stride 1) as a forward pass over dout (OH x OW, OC
+// channels) padded by 2 - pad on each side; its output plane is H x W.
 static geo bwd_geo(const conv2d_cfg *c) {
     return geo_make(c->OC, c->C, conv2d_out_h(c), conv2d_out_w(c), 2 - c->pad_top,
-                    2 - c->pad_bottom, 2 - c->pad_left, 2 - c->pad_right);
+                    2 - c->pad_bottom, 2 - c->pad_left, 2 - c->pad_right, 3, 3, 1);
+}
+
+static int has_avx512(void) {
+    static int avx512 = -1;
+    if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    return avx512;
 }
 
 int conv3x3_applies(const conv2d_cfg *c) {
-    static int avx512 = -1;
-    if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;
-    return avx512 && c->KH == 3 && c->KW == 3 && c->stride == 1 && c->pad_top <= 2 &&
+    return has_avx512() && c->KH == 3 && c->KW == 3 && c->stride == 1 && c->pad_top <= 2 &&
            c->pad_bottom <= 2 && c->pad_left <= 2 && c->pad_right <= 2;
 }
 
+int conv_direct_fwd_applies(const conv2d_cfg *c) {
+    return has_avx512() && (c->stride == 1 || c->stride == 2) && c->KH <= MAX_K &&
+           c->KW <= MAX_K && c->KH * c->KW > 1;
+}
+
 // Floats of one image in a round: the padded input planes and the flat
-// output planes, for the larger of the forward and data-gradient passes (the
-// filter gradient uses the forward geometry: padded input + flat dout).
+// output planes, for the larger of the forward and (3x3 stride 1) the
+// data-gradient passes (the filter gradient uses the forward geometry:
+// padded input + flat dout).
 static size_t image_floats(const conv2d_cfg *c) {
-    geo f = fwd_geo(c), b = bwd_geo(c);
+    geo f = fwd_geo(c);
     size_t nf = (size_t)f.cin * f.ps + (size_t)f.cout * f.lr;
+    if (!conv3x3_applies(c)) return nf;
+    geo b = bwd_geo(c);
     size_t nb = (size_t)b.cin * b.ps + (size_t)b.cout * b.lr;
     return nf > nb ? nf : nb;
 }
@@ -103,8 +146,8 @@ static int round_images(const conv2d_cfg *c) {
 // (every plane a multiple of 16 floats, so each starts on a 64-byte boundary:
 // aligned loads of dout in the filter gradient), then the packed weights
 // (pack_weights).
-size_t conv3x3_scratch_floats(const conv2d_cfg *c) {
-    return 15 + (size_t)round_images(c) * image_floats(c) + (size_t)c->OC * c->C * 9;
+size_t conv_direct_scratch_floats(const conv2d_cfg *c) {
+    return 15 + (size_t)round_images(c) * image_floats(c) + (size_t)c->OC * c->C * c->KH * c->KW;
 }
 
 static float *round_area(float *scratch) {
@@ -125,21 +168,41 @@ static void place_planes(float *dst, size_t dstride, const float *src, int64_t n
     }
 }
 
-// n input planes -> the zero-padded planes of g.
+// n input planes -> the zero-padded planes of g (at stride 2 split into the
+// 4 phase planes of each channel).
 static void pad_planes(float *dst, const float *src, int64_t n, const geo *g) {
-    place_planes(dst, g->ps, src, n, g->H, g->W, g->pt, g->pl, g->Wp);
+    if (g->s == 1) {
+        place_planes(dst, g->ps, src, n, g->H, g->W, g->pt, g->pl, g->Wp);
+        return;
+    }
+    const int H = g->H, W = g->W;
+    const size_t pq = g->pq;
+    #pragma omp parallel for schedule(static) if (PAR(n * (int64_t)g->ps))
+    for (int64_t i = 0; i < n; i++) {
+        float *d = dst + (size_t)i * g->ps;
+        const float *s = src + (size_t)i * H * W;
+        memset(d, 0, sizeof(float) * g->ps);
+        for (int h = 0; h < H; h++) {
+            int ph = h + g->pt;
+            float *r = d + (size_t)(ph & 1) * 2 * pq + (size_t)(ph >> 1) * g->Wq;
+            for (int w = 0; w < W; w++) {
+                int pw = w + g->pl;
+                r[(size_t)(pw & 1) * pq + (pw >> 1)] = s[(size_t)h * W + w];
+            }
+        }
+    }
 }
 
 // n planes of OH x OW (dout) -> flat planes of g (row stride Wp, zeros in the
 // dropped columns and after the last row).
 static void flat_planes(float *dst, const float *src, int64_t n, const geo *g) {
-    place_planes(dst, g->lr, src, n, g->OH, g->OW, 0, 0, g->Wp);
+    place_planes(dst, g->lr, src, n, g->OH, g->OW, 0, 0, g->Wq);
 }
 
 // Flat output planes -> NCHW: dst = y + bias (bias may be NULL) or dst += y.
 static void unflat_planes(float *dst, const float *y, int64_t n, const geo *g,
                           const float *bias, int add) {
-    const int OH = g->OH, OW = g->OW, Wp = g->Wp;
+    const int OH = g->OH, OW = g->OW, Wp = g->Wq;
     #pragma omp parallel for schedule(static) if (PAR(n * (int64_t)OH * OW))
     for (int64_t i = 0; i < n; i++) {
         float *d = dst + (size_t)i * OH * OW;
@@ -160,26 +223,26 @@ static void unflat_planes(float *dst, const float *y, int64_t n, const geo *g,
 }
 
 // Forward tile: y[o][16v + j] for o < NB, v < NV = sum over input channels c
-// and taps (kh, kw) of w[(c*9 + kh*3 + kw)*NB + o] * p[c*ps + kh*Wp + kw + 16v + j]
+// and taps t < nt of w[(c*nt + t)*NB + o] * p[c*ps + off[t] + 16v + j]
 // (w packed by pack_weights: the NB weights of one channel and tap adjacent).
 typedef void (*fwd_tile_fn)(float *y, size_t ys, const float *p, size_t ps, const float *w,
-                            int cin, int Wp);
+                            int cin, const int *off, int nt);
 #define DEF_FWD_TILE(NB, NV)                                                                  \
     TGT static void fwd_tile_##NB##_##NV(float *y, size_t ys, const float *p, size_t ps,     \
-                                         const float *w, int cin, int Wp) {                   \
+                                         const float *w, int cin, const int *off, int nt) {   \
         __m512 acc[NB][NV];                                                                   \
         _Pragma("GCC unroll 8") for (int o = 0; o < NB; o++)                                  \
             _Pragma("GCC unroll 3") for (int v = 0; v < NV; v++) acc[o][v] =                  \
                 _mm512_setzero_ps();                                                          \
         for (int c = 0; c < cin; c++) {                                                       \
-            const float *pc = p + (size_t)c * ps, *wc = w + (size_t)c * 9 * NB;                    \
-            _Pragma("GCC unroll 1") for (int kh = 0; kh < 3; kh++)                            \
-                _Pragma("GCC unroll 1") for (int kw = 0; kw < 3; kw++) {                      \
+            const float *pc = p + (size_t)c * ps, *wc = w + (size_t)c * nt * NB;              \
+            _Pragma("GCC unroll 1") for (int t = 0; t < nt; t++) {                            \
+                const float *pt = pc + off[t];                                                \
                 __m512 x[NV];                                                                 \
                 _Pragma("GCC unroll 3") for (int v = 0; v < NV; v++) x[v] =                   \
-                    _mm512_loadu_ps(pc + kh * Wp + kw + 16 * v);                              \
+                    _mm512_loadu_ps(pt + 16 * v);                                             \
                 _Pragma("GCC unroll 8") for (int o = 0; o < NB; o++) {                        \
-                    __m512 b = _mm512_set1_ps(wc[(kh * 3 + kw) * NB + o]);                      \
+                    __m512 b = _mm512_set1_ps(wc[t * NB + o]);                                \
                     _Pragma("GCC unroll 3") for (int v = 0; v < NV; v++) acc[o][v] =          \
                         _mm512_fmadd_ps(b, x[v], acc[o][v]);                                  \
                 }                                                                             \
@@ -204,40 +267,44 @@ static const fwd_tile_fn FWD1[9] = {[8] = fwd_tile_8_1, [4] = fwd_tile_4_1, [2] 
 
 // Output channels are taken in tiles of 8, the last fewer than 8 as 4, 2, 1
 // (its set bits). pack_weights lays out each tile's weights as [c][tap][o]:
-// wp[(o0*cin + (c*9 + t)*k) + o] for the tile at o0 with k channels, with
-// weight (o, c, t) = w[(o*cin + c)*9 + t], or for flip (the data gradient:
-// w is (cin, cout, 3, 3), transposed and flipped) w[(c*cout + o)*9 + 8 - t].
-static void pack_weights(float *wp, const float *w, int cout, int cin, int flip) {
+// wp[(o0*cin*nt + (c*nt + t)*k) + o] for the tile at o0 with k channels,
+// with weight (o, c, t) = w[(o*cin + c)*nt + t], or for flip (the data
+// gradient: w is (cin, cout, 3, 3), transposed and flipped)
+// w[(c*cout + o)*nt + nt - 1 - t].
+static void pack_weights(float *wp, const float *w, int cout, int cin, int nt, int flip) {
     for (int b0 = 0; b0 < cout; b0 += 8) {
         int nb = cout - b0 < 8 ? cout - b0 : 8, o0 = b0;
         for (int k = 8; k >= 1; k /= 2) {
             if (!(nb & k)) continue;
-            float *d = wp + (size_t)o0 * cin * 9;
+            float *d = wp + (size_t)o0 * cin * nt;
             for (int c = 0; c < cin; c++)
-                for (int t = 0; t < 9; t++)
+                for (int t = 0; t < nt; t++)
                     for (int o = 0; o < k; o++)
-                        d[((size_t)c * 9 + t) * k + o] =
-                            flip ? w[((size_t)c * cout + o0 + o) * 9 + 8 - t]
-                                 : w[((size_t)(o0 + o) * cin + c) * 9 + t];
+                        d[((size_t)c * nt + t) * k + o] =
+                            flip ? w[((size_t)c * cout + o0 + o) * nt + nt - 1 - t]
+                                 : w[((size_t)(o0 + o) * cin + c) * nt + t];
             o0 += k;
         }
     }
 }
 
 // y (gn images x cout flat planes) = correlation of p (gn x cin padded
-// planes) with wp (pack_weights). Tasks: (image, block of 8 output
-// channels, TASK_VECS vectors of q).
+// planes) with wp (pack_weights). Tasks: (image, chunk of tv vectors of q,
+// block of 8 output channels), the blocks of one chunk consecutive (they
+// read the same input).
 static void correlate(float *y, const float *p, const float *wp, const geo *g, int gn) {
     const int nob = (g->cout + 7) / 8, nv = (int)(g->lr / 16);
-    const int nqc = (nv + TASK_VECS - 1) / TASK_VECS;
+    int tv = TASK_VECS;
+    while (tv > 3 && (size_t)tv * 64 * g->cin * g->s * g->s > CHUNK_BYTES) tv -= 3;
+    const int nqc = (nv + tv - 1) / tv;
     const int64_t tasks = (int64_t)gn * nob * nqc;
-    const size_t wo = (size_t)g->cin * 9, lr = g->lr, ps = g->ps;
+    const size_t wo = (size_t)g->cin * g->nt, lr = g->lr, ps = g->ps;
     #pragma omp parallel for schedule(static) \
-        if (tasks > 1 && PAR((int64_t)gn * g->cout * (int64_t)lr * g->cin / 8))
+        if (tasks > 1 && PAR((int64_t)gn * g->cout * (int64_t)lr * g->cin * g->nt / 72))
     for (int64_t t = 0; t < tasks; t++) {
-        int qc = (int)(t % nqc), ob = (int)(t / nqc % nob), im = (int)(t / ((int64_t)nqc * nob));
+        int ob = (int)(t % nob), qc = (int)(t / nob % nqc), im = (int)(t / ((int64_t)nqc * nob));
         int o0 = ob * 8, nb = g->cout - o0 < 8 ? g->cout - o0 : 8;
-        int v0 = qc * TASK_VECS, v1 = v0 + TASK_VECS < nv ? v0 + TASK_VECS : nv;
+        int v0 = qc * tv, v1 = v0 + tv < nv ? v0 + tv : nv;
         const float *pi = p + (size_t)im * g->cin * ps;
         float *yi = y + (size_t)im * g->cout * lr;
         for (int k = 8; k >= 1; k /= 2) {
@@ -245,10 +312,10 @@ static void correlate(float *y, const float *p, const float *wp, const geo *g, i
             int v = v0;
             for (; v + 3 <= v1; v += 3)
                 FWD3[k](yi + o0 * lr + 16 * (size_t)v, lr, pi + 16 * (size_t)v, ps, wp + o0 * wo,
-                        g->cin, g->Wp);
+                        g->cin, g->off, g->nt);
             for (; v < v1; v++)
                 FWD1[k](yi + o0 * lr + 16 * (size_t)v, lr, pi + 16 * (size_t)v, ps, wp + o0 * wo,
-                        g->cin, g->Wp);
+                        g->cin, g->off, g->nt);
             o0 += k;
         }
     }
@@ -326,20 +393,20 @@ static void filter_grad(float *dw, const float *d, const float *p, const geo *g,
         for (int k = 8; k >= 1; k /= 2) {
             if (!(nb & k)) continue;
             DW[k](dw + ((size_t)o0 * C + c) * 9, (size_t)C * 9, d + o0 * g->lr, p + c * g->ps,
-                  gd, gp, g->lr, g->Wp, gn);
+                  gd, gp, g->lr, g->Wq, gn);
             o0 += k;
         }
     }
 }
 
-void conv3x3_forward(float *out, const float *inp, const float *weight, const float *bias,
-                     float *scratch, const conv2d_cfg *c) {
-    CHECK(conv3x3_applies(c));
+void conv_direct_forward(float *out, const float *inp, const float *weight, const float *bias,
+                         float *scratch, const conv2d_cfg *c) {
+    CHECK(conv_direct_fwd_applies(c));
     const geo g = fwd_geo(c);
     const int G = round_images(c);
     float *P = round_area(scratch), *Y = P + (size_t)G * g.cin * g.ps;
     float *wp = P + (size_t)G * image_floats(c);
-    pack_weights(wp, weight, c->OC, c->C, 0);
+    pack_weights(wp, weight, c->OC, c->C, g.nt, 0);
     for (int b0 = 0; b0 < c->B; b0 += G) {
         int gn = c->B - b0 < G ? c->B - b0 : G;
         pad_planes(P, inp + (size_t)b0 * c->C * c->H * c->W, (int64_t)gn * c->C, &g);
@@ -356,7 +423,7 @@ void conv3x3_backward(float *dinp, float *dweight, const float *dout, const floa
     const int G = round_images(c), C = c->C, OC = c->OC;
     const size_t in_img = (size_t)C * c->H * c->W, out_img = (size_t)OC * f.OH * f.OW;
     float *R = round_area(scratch), *wt = R + (size_t)G * image_floats(c);
-    if (dinp) pack_weights(wt, weight, C, OC, 1);
+    if (dinp) pack_weights(wt, weight, C, OC, 9, 1);
     for (int b0 = 0; b0 < c->B; b0 += G) {
         int gn = c->B - b0 < G ? c->B - b0 : G;
         if (dweight) {

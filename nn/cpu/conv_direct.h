@@ -1,0 +1,29 @@
+// conv_direct.h (private to nn/cpu): direct convolution kernels (AVX-512),
+// used by nn/cpu/conv.c instead of im2col + GEMM where they apply.
+#ifndef NN_CPU_CONV_DIRECT_H
+#define NN_CPU_CONV_DIRECT_H
+#include <stddef.h>
+
+#include "nn/conv.h"
+
+// 1 when conv_direct_forward handles c: a KH x KW kernel with 1 < KH*KW and
+// KH, KW <= 7, stride 1 or 2, any padding, and the CPU has AVX-512F
+// (checked once; otherwise conv.c keeps im2col + GEMM).
+int conv_direct_fwd_applies(const conv2d_cfg *c);
+
+// 1 when conv3x3_backward handles c: 3x3 kernel, stride 1, every pad <= 2,
+// AVX-512F (such a conv's forward is direct too).
+int conv3x3_applies(const conv2d_cfg *c);
+
+// Scratch floats conv_direct_forward (and, where conv3x3_applies,
+// conv3x3_backward) need (shape only).
+size_t conv_direct_scratch_floats(const conv2d_cfg *c);
+
+// Same arguments and semantics as conv2d_forward_cpu / conv2d_backward_cpu
+// (backward accumulates into dinp and dweight; dbias is conv.c's).
+void conv_direct_forward(float *out, const float *inp, const float *weight, const float *bias,
+                         float *scratch, const conv2d_cfg *c);
+void conv3x3_backward(float *dinp, float *dweight, const float *dout, const float *inp,
+                      const float *weight, float *scratch, const conv2d_cfg *c);
+
+#endif
