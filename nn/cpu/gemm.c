@@ -32,26 +32,44 @@ static int block_count(int M, int N, int K) {
     return nb < 1 ? 1 : nb;
 }
 
-// BLAS itself stays single-threaded (gemm.h): set once, and again if someone
-// changed it; only outside parallel regions, where no other thread calls BLAS.
-static void blas_serial(void) {
-    if (!omp_in_parallel() && openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+// BLAS itself stays single-threaded (gemm.h). The two Debian builds of
+// OpenBLAS take their thread count from different places: the pthread build
+// from openblas_set_num_threads, the OpenMP build from the calling thread's
+// omp_get_max_threads() (serial when that is 1 or inside an active parallel
+// region). And in the OpenMP build openblas_set_num_threads(1) also calls
+// omp_set_num_threads(1): left at that, every later parallel loop of ours ran
+// on one thread (every nn/cpu op was as slow at 2 threads as at 1). So,
+// outside parallel regions: OpenBLAS set to one thread (pthread build), the
+// OpenMP count set to 1 for the call (OpenMP build), and the caller's count
+// put back by blas_serial_end. Returns the caller's count, 0 inside a
+// parallel region (nothing to do there).
+static int blas_serial_begin(void) {
+    if (omp_in_parallel()) return 0;
+    const int n = omp_get_max_threads();
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+    omp_set_num_threads(1);
+    return n;
+}
+
+static void blas_serial_end(int n) {
+    if (n > 0) omp_set_num_threads(n);
 }
 
 void gemm_serial(int transA, int transB, int M, int N, int K, float alpha,
                  const float *A, int lda, const float *B, int ldb, float beta,
                  float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
-    blas_serial();
+    const int nthr = blas_serial_begin();
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
                 transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    blas_serial_end(nthr);
 }
 
 void gemm_blocks(int transA, int transB, int M, int N, int K, float alpha,
                  const float *A, int lda, const float *B, int ldb, float beta,
                  float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
-    blas_serial();
+    const int nthr = blas_serial_begin();
     const enum CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans;
     const enum CBLAS_TRANSPOSE tb = transB ? CblasTrans : CblasNoTrans;
     const int nb = block_count(M, N, K);
@@ -60,9 +78,11 @@ void gemm_blocks(int transA, int transB, int M, int N, int K, float alpha,
     // Block sides rounded up to a multiple of 16 (whole micro-tiles). The
     // same blocks are computed whether or not this runs inside a parallel
     // region (then one thread does them all), so the bits never change.
+    // The team size is the caller's count (the current one is 1 here); its
+    // threads inherit 1, so OpenBLAS stays serial inside.
     int side = (cut + nb - 1) / nb;
     side = (side + 15) / 16 * 16;
-    #pragma omp parallel for schedule(static) if (nb > 1 && !omp_in_parallel())
+    #pragma omp parallel for schedule(static) num_threads(nthr > 1 ? nthr : 1) if (nb > 1 && nthr > 1)
     for (int b = 0; b < nb; b++) {
         int lo = b * side, hi = lo + side < cut ? lo + side : cut;
         if (lo >= hi) continue;
@@ -78,4 +98,5 @@ void gemm_blocks(int transA, int transB, int M, int N, int K, float alpha,
                         C + lo, ldc);
         }
     }
+    blas_serial_end(nthr);
 }

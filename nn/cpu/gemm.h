@@ -5,11 +5,13 @@
 // calling thread inside a parallel region, so there is one thread pool
 // (libgomp's) for BLAS and our own loops.
 //
-// OpenBLAS is set to one thread (openblas_set_num_threads(1), process-wide,
-// on the first call), so it never starts threads of its own: with the OpenMP
-// build nothing changes inside our regions, and with the pthread build this
-// keeps its pool from fighting libgomp's. Other direct cblas callers in the
-// process then run single-threaded too.
+// OpenBLAS runs single-threaded in every call made from here: the pthread
+// build set to one thread (openblas_set_num_threads(1), process-wide, on the
+// first call), the OpenMP build by calling it inside our parallel regions or
+// with the OpenMP count set to 1 for the call and put back after (gemm.c:
+// that build's openblas_set_num_threads also changes the OpenMP count).
+// Direct cblas callers elsewhere in the process keep OpenBLAS's own threads
+// with the OpenMP build and run single-threaded with the pthread build.
 //
 // Why blocks of our own instead of OpenBLAS's threading: the blocks depend on
 // the shape only, never on the thread count, and each element of C is the

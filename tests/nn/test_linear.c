@@ -58,14 +58,21 @@ Test(linear, forward_backward_vs_numpy) {
 // Runs forward + full backward with the given OpenMP / OpenBLAS thread counts.
 static void run_linear(float *res[4], int omp_t, int blas_t, const float *inp, const float *w,
                        const float *b, const float *dout, int N, int C, int OC) {
-    omp_set_num_threads(omp_t);
+    // OpenBLAS first: its OpenMP build's openblas_set_num_threads also sets
+    // the OpenMP count, which would undo omp_t if it came second.
     openblas_set_num_threads(blas_t);
+    omp_set_num_threads(omp_t);
     res[0] = calloc((size_t)N * OC, sizeof(float));
     res[1] = calloc((size_t)N * C, sizeof(float));
     res[2] = calloc((size_t)OC * C, sizeof(float));
     res[3] = calloc(OC, sizeof(float));
     linear_forward(res[0], inp, w, b, N, C, OC);
     linear_backward(res[1], res[2], res[3], dout, inp, w, N, C, OC);
+    // The GEMMs keep OpenBLAS serial without changing the caller's OpenMP
+    // count (it once dropped to 1 for good after the first GEMM, so every
+    // later parallel loop ran on one thread).
+    cr_expect_eq(omp_get_max_threads(), omp_t, "OpenMP threads %d after linear, set %d",
+                 omp_get_max_threads(), omp_t);
 }
 
 // Large enough that the GEMMs are cut into blocks (nn/cpu/gemm.h).
