@@ -3,6 +3,7 @@ shapes tests/device/bench_cuda.c uses for our CUDA ops (names must match for
 the ratio table): linear (fp32 with TF32 off, and bf16), conv 3x3 (fp32
 with TF32 off, and bf16; NCHW like ours), attention (SDPA, fp32 and bf16,
 LightningDiT-B shapes: 12 heads of 64, 256 tokens). Usage: python3 bench_ops.py [--quick]
+[--only-attention] (the attention rows alone, as bench_cuda --only-attention).
 """
 import sys
 
@@ -74,6 +75,8 @@ def main():
         ("attn_f32_b64_h12_t256_d64", lambda: attention("attn_f32_b64_h12_t256_d64", 64, 12, 256, 64, torch.float32)),
         ("attn_bf16_b64_h12_t256_d64", lambda: attention("attn_bf16_b64_h12_t256_d64", 64, 12, 256, 64, torch.bfloat16)),
     ]
+    if "--only-attention" in sys.argv[1:]:
+        cases = [c for c in cases if c[0].startswith("attn_")]
     for name, fn in cases:
         try:
             fn()

@@ -85,11 +85,11 @@ static void release(dev_bufs *d) {
 
 static void expect_results(vcuda_ctx *ctx, const problem *p, const dev_bufs *d, const char *tag) {
     char w[160];
-    snprintf(w, sizeof w, "%s B%d T%d NH%d HD%d: out", tag, p->B, p->T, p->NH, p->HD);
+    snprintf(w, sizeof w, "%s attention B=%d T=%d NH=%d HD=%d: out", tag, p->B, p->T, p->NH, p->HD);
     parity_f32(ctx, w, d->out, p->out, p->no, TOL, TOL);
-    snprintf(w, sizeof w, "%s B%d T%d NH%d HD%d: lse", tag, p->B, p->T, p->NH, p->HD);
+    snprintf(w, sizeof w, "%s attention B=%d T=%d NH=%d HD=%d: lse", tag, p->B, p->T, p->NH, p->HD);
     parity_f32(ctx, w, d->lse, p->lse, p->nl, TOL, TOL);
-    snprintf(w, sizeof w, "%s B%d T%d NH%d HD%d: dqkv", tag, p->B, p->T, p->NH, p->HD);
+    snprintf(w, sizeof w, "%s attention B=%d T=%d NH=%d HD=%d: dqkv", tag, p->B, p->T, p->NH, p->HD);
     parity_f32(ctx, w, d->dqkv, p->dqkv, p->nqkv, TOL, TOL);
 }
 
@@ -121,6 +121,10 @@ Test(parity_attention, fp32_head_dim_72_dit_xl) { fp32_shape(1, 97, 2, 72, 33); 
 // The B/1 bench's heads (12 x 64, 256 tokens) at batch 2.
 Test(parity_attention, fp32_dit_b1_heads) { fp32_shape(2, 256, 12, 64, 34); }
 Test(parity_attention, fp32_head_dim_128) { fp32_shape(1, 70, 2, 128, 35); }
+// The T of the device run's attention coverage list (tests/device/summarize.py).
+Test(parity_attention, fp32_t16) { fp32_shape(2, 16, 2, 64, 36); }
+Test(parity_attention, fp32_t64) { fp32_shape(1, 64, 4, 32, 37); }
+Test(parity_attention, fp32_t1024) { fp32_shape(1, 1024, 2, 64, 38); }
 
 // bf16 qkv through the explicit entry points, then through autocast.
 Test(parity_attention, bf16_qkv) {

@@ -158,28 +158,36 @@ static void bench_conv(vcuda_ctx *ctx, const char *name, int B, int C, int H, in
     for (int i = 0; i < 8; i++) vcuda_free((void **)bufs[i]);
 }
 
-// ---- attention, fp32 (exact, untiled kernel) ---------------------------------------
+// ---- attention: the tiled kernels (fp32, bf16 autocast) and the exact fallback --------
+// Names: attn_f32_* and attn_bf16_* pair with bench/torch/bench_ops.py's SDPA
+// rows (fp32 / bf16); attn_exact_f32_* is the untiled fallback, ours only.
 
 typedef struct {
     vcuda_ctx *ctx;
-    int B, T, NH, HD;
+    int B, T, NH, HD, exact;
     float *qkv, *out, *lse, *dout, *dqkv, *scratch;
 } att;
 
 static int att_fwd(void *p) {
     att *a = p;
-    return attention_forward_cuda(a->ctx, a->out, a->lse, a->qkv, a->B, a->T, a->NH, a->HD);
+    return a->exact ? attention_forward_exact_cuda(a->ctx, a->out, a->lse, a->qkv, a->B, a->T, a->NH, a->HD)
+                    : attention_forward_cuda(a->ctx, a->out, a->lse, a->qkv, a->B, a->T, a->NH, a->HD);
 }
 
 static int att_fwdbwd(void *p) {
     att *a = p;
     int r = att_fwd(p);
-    return r ? r : attention_backward_cuda(a->ctx, a->dqkv, a->dout, a->qkv, a->out, a->lse,
-                                           a->scratch, a->B, a->T, a->NH, a->HD);
+    if (r) return r;
+    return a->exact ? attention_backward_exact_cuda(a->ctx, a->dqkv, a->dout, a->qkv, a->out, a->lse,
+                                                    a->scratch, a->B, a->T, a->NH, a->HD)
+                    : attention_backward_cuda(a->ctx, a->dqkv, a->dout, a->qkv, a->out, a->lse,
+                                              a->scratch, a->B, a->T, a->NH, a->HD);
 }
 
-static void bench_attention(vcuda_ctx *ctx, const char *name, int B, int NH, int T, int HD) {
-    att a = {.ctx = ctx, .B = B, .T = T, .NH = NH, .HD = HD};
+// mode: 0 tiled fp32, 1 tiled under bf16 autocast, 2 exact fp32.
+static void bench_attention(vcuda_ctx *ctx, const char *name, int B, int NH, int T, int HD, int mode) {
+    att a = {.ctx = ctx, .B = B, .T = T, .NH = NH, .HD = HD, .exact = mode == 2};
+    vcuda_set_autocast_bf16(ctx, mode == 1);
     size_t nqkv = (size_t)B * T * 3 * NH * HD, no = (size_t)B * T * NH * HD, nl = (size_t)B * NH * T;
     float **bufs[] = {&a.qkv, &a.out, &a.lse, &a.dout, &a.dqkv, &a.scratch};
     size_t sizes[] = {nqkv, no, nl, no, nqkv, attention_scratch_floats_cuda(ctx, B, T, NH, HD)};
@@ -194,6 +202,7 @@ static void bench_attention(vcuda_ctx *ctx, const char *name, int B, int NH, int
     snprintf(nm, sizeof nm, "%s.fwdbwd", name);
     emit(nm, time_ms(ctx, att_fwdbwd, &a, 2, 5), 3.5 * f, 0);
     for (int i = 0; i < 6; i++) vcuda_free((void **)bufs[i]);
+    vcuda_set_autocast_bf16(ctx, 0);
 }
 
 // ---- toy MLP training step ---------------------------------------------------
@@ -301,11 +310,19 @@ static void bench_mlp(vcuda_ctx *ctx) {
 #endif
 
 int main(int argc, char **argv) {
+    int only_attn = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: bench_cuda\nTimes our CUDA linear and toy-MLP step; JSON lines on stdout.\n"
+            printf("usage: bench_cuda [--only-attention]\n"
+                   "Times our CUDA linear, conv, attention and toy-MLP step; JSON lines on stdout.\n"
+                   "--only-attention: only the attention rows (tiled fp32, tiled bf16 autocast,\n"
+                   "exact fallback).\n"
                    "Exits 0 with a \"skipped\" line when no GPU is found.\n");
             return 0;
+        }
+        if (!strcmp(argv[i], "--only-attention")) {
+            only_attn = 1;
+            continue;
         }
         fprintf(stderr, "bench_cuda: unknown argument %s (see --help)\n", argv[i]);
         return 2;
@@ -320,14 +337,19 @@ int main(int argc, char **argv) {
     char desc[256];
     vcuda_describe(ctx, desc, sizeof desc);
     printf("{\"name\": \"env\", \"ours\": \"%s\"}\n", desc);
-    bench_linear(ctx, "linear_f32_16384x768x768", 16384, 768, 768, 0);
-    bench_linear(ctx, "linear_bf16_16384x768x3072", 16384, 768, 3072, 1);
-    bench_linear(ctx, "linear_bf16_16384x768x768", 16384, 768, 768, 1);
-    bench_conv(ctx, "conv3x3_f32_b16_c128_64x64", 16, 128, 64, 64, 128);
-    bench_attention(ctx, "attn_f32_b64_h12_t256_d64", 64, 12, 256, 64);
-    bench_mlp(ctx);
+    if (!only_attn) {
+        bench_linear(ctx, "linear_f32_16384x768x768", 16384, 768, 768, 0);
+        bench_linear(ctx, "linear_bf16_16384x768x3072", 16384, 768, 3072, 1);
+        bench_linear(ctx, "linear_bf16_16384x768x768", 16384, 768, 768, 1);
+        bench_conv(ctx, "conv3x3_f32_b16_c128_64x64", 16, 128, 64, 64, 128);
+    }
+    bench_attention(ctx, "attn_f32_b64_h12_t256_d64", 64, 12, 256, 64, 0);
+    bench_attention(ctx, "attn_bf16_b64_h12_t256_d64", 64, 12, 256, 64, 1);
+    bench_attention(ctx, "attn_exact_f32_b64_h12_t256_d64", 64, 12, 256, 64, 2);
+    if (!only_attn) bench_mlp(ctx);
     vcuda_ctx_destroy(&ctx);
 #else
+    (void)only_attn;
     printf("{\"name\": \"bench_cuda\", \"skipped\": \"built without nvcc\"}\n");
 #endif
     return 0;

@@ -3,6 +3,14 @@
 # CUDA side and runs every pending GPU check, in order of value, each part
 # under its own timeout, about 8 minutes in all:
 #   build            make of the CUDA tests and benches (warnings logged, never fatal)
+#   dit_gpu          the issue-11 GPU work of session 3 first, on its own: tiled
+#                    (flash-style) attention (test_flash_emul, test_parity_attention,
+#                    the exact fallback in test_parity_transformer), the device loss
+#                    (test_parity_flow_loss), the DiT step on the GPU with it
+#                    (test_parity_dit), into parity.log; then attention timings,
+#                    tiled fp32 / tiled bf16 autocast / exact, ours
+#                    (bench_cuda --only-attention) and PyTorch SDPA's
+#                    (bench_ops.py --only-attention); limit 150 s
 #   parity           tests/cuda + tests/dist: CUDA vs CPU, fp32 and bf16, forward
 #                    and backward, attention at T = 16, 64, 256, 1024 (coverage
 #                    of those T is checked in the log and reported); limit 150 s
@@ -48,6 +56,10 @@
 #               glibc check of carried packages); builds and runs nothing on a GPU
 #   --quick     no torch.compile
 #   --only      run only these parts (build always runs unless --dry-run)
+#               Issue 11's GPU checks and timings in one run:
+#                 --only dit_gpu,dit_step_ours,dit_fp32,dit_step_torch
+#               (limits 150 build + 150 + 45 + 150 + 120 s; the 540 s budget stops
+#               a part that would end after it; not yet timed on a GPU)
 #   --budget S  stop starting parts after S seconds in all (default 540)
 # Without --dry-run it exits 1 at once, with a plain message, when it finds no
 # nvcc or no GPU. Exit: 0 when every part that ran passed, 1 when a part
@@ -86,7 +98,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-ALL_PARTS="build parity dit_step_ours dit_step_torch dit_fp32 sampler_cfg vae_decode inception nccl_dp full_pipeline op_speed_ours op_speed_torch"
+ALL_PARTS="build dit_gpu parity dit_step_ours dit_step_torch dit_fp32 sampler_cfg vae_decode inception nccl_dp full_pipeline op_speed_ours op_speed_torch"
 for p in ${ONLY//,/ }; do
   [[ " $ALL_PARTS " == *" $p "* ]] || { echo "run.sh: unknown part '$p' in --only (parts: $ALL_PARTS)" >&2; exit 2; }
 done
@@ -318,10 +330,22 @@ part build 150 "$OUT/build.log" "$NVCC" \
   ours make -k -j"$(nproc)" CC="$NOWERR cc" NVCC="$NOWERR $NVCC" CUDA_HOME="${NVCC%/bin/nvcc}" $WANT
 [ $DRY -eq 0 ] && log "build: $(grep -a -c 'warning:' "$OUT/build.log") warning lines (logged in build.log, not fatal)"
 
+# ---- issue 11's new GPU parts (session 3) -------------------------------------------------
+DIT_GPU_TESTS="build/tests/cuda/test_flash_emul build/tests/cuda/test_parity_attention build/tests/cuda/test_parity_flow_loss build/tests/cuda/test_parity_transformer build/tests/cuda/test_parity_dit"
+dit_gpu_checks() {
+  local rc=0
+  run_tests $DIT_GPU_TESTS >>"$OUT/parity.log" 2>&1 || rc=1
+  ours build/tests/device/bench_cuda --only-attention >>"$OUT/ours.jsonl" || rc=1
+  torchenv $PY bench/torch/bench_ops.py --only-attention >>"$OUT/torch.jsonl" || rc=1
+  return $rc
+}
+export -f dit_gpu_checks
+export DIT_GPU_TESTS
 # ---- parity -------------------------------------------------------------------------
 TESTS=$(ls build/tests/cuda/test_* build/tests/dist/test_* 2>/dev/null | grep -v '\.[od]$' | tr '\n' ' ')
 run_tests() { local t rc=0; for t in "$@"; do echo "===== $t"; ours "$t" --verbose --jobs 1 || rc=1; done; return $rc; }
 export -f run_tests
+part dit_gpu 150 "$OUT/parts.log" "$DIT_GPU_TESTS build/tests/device/bench_cuda bench/torch/bench_ops.py" dit_gpu_checks
 part parity 150 "$OUT/parity.log" "${TESTS:-build/tests/cuda/test_parity_transformer}" run_tests $TESTS
 
 # ---- the DiT step ------------------------------------------------------------------------
