@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # pipelines/full.sh: the main job. The paper's Table 1 on Fashion-MNIST, KL vs
 # VE tokenizer, end to end through the five stages:
-#   classifier  train --model classifier (the feature network of every FID
-#               here: the project's own classifier, not Inception) and
-#               eval --model images --data fashion-mnist (reference statistics)
+#   classifier  the feature network of every FID here (the project's own
+#               classifier, not Inception): the shipped weights/ file, or
+#               CLASSIFIER=FILE, or CLASSIFIER=train (train --model classifier,
+#               CLS_STEPS), and eval --model images --data fashion-mnist
+#               (reference statistics)
 #   tokenizer   train --model vae --reg kl|ve, same budget (both arms at once)
 #   tokeval     eval --model vae: PSNR/SSIM, reconstruction FID, robustness
 #   encode      encode --model vae: the training images -> one LMDB cache per arm
@@ -54,7 +56,9 @@ Budgets come from the preset; each can be overridden from the environment:
   CLS_STEPS REF_N TOK_STEPS TOK_BATCH EVAL_N SCALES ENCODE_N DIT_PRESET DIT_STEPS DIT_BATCH
   DIT_LR N_SAMPLES SAMPLE_STEPS CFG CFG_LO CFG_HI JOB_SIZE DEADLINE_MS
   KL_BETA VE_LAMBDA TAU LAMBDA_REG, and CLASSIFIER=FILE / KL_TOK=PREFIX / VE_TOK=PREFIX
-  to reuse a trained classifier or tokenizers.
+  to reuse a trained classifier or tokenizers. The feature network is by default the
+  shipped weights/fmnist-classifier.safetensors (0.9221 test accuracy, weights/README.md);
+  CLASSIFIER=train trains one for CLS_STEPS steps instead.
 Every step's program can be replaced: the variable holds the program (split on
 spaces), full.sh appends the flags it would pass, starting with --model NAME:
 CLASSIFIER_CMD (bin/train), REFSTATS_CMD (bin/eval), TOKENIZER_CMD (bin/train),

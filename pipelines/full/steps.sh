@@ -115,7 +115,10 @@ REF="$OUT/classifier/ref-stats.safetensors"
 # ---------------------------------------------------------------- classifier
 do_classifier() {
   [ "$DRY" = 1 ] || { rm -rf "$OUT/classifier"; mkdir -p "$OUT/classifier"; }
-  if [ -n "${CLASSIFIER:-}" ]; then run "$OUT/logs/classifier.log" cp "$CLASSIFIER" "$CLS"; return; fi
+  # The shipped feature network (weights/README.md) unless CLASSIFIER names
+  # another file, or is "train": then this run trains its own (CLS_STEPS).
+  local src=${CLASSIFIER:-weights/fmnist-classifier.safetensors}
+  if [ "$src" != train ]; then run "$OUT/logs/classifier.log" cp "$src" "$CLS"; return; fi
   words CLASSIFIER_CMD; W+=(--model classifier)
   OMP_NUM_THREADS=2 run "$OUT/logs/classifier.log" "${W[@]}" --out "$OUT/classifier" --steps "$CLS_STEPS" \
     --test-n "${CLS_TEST_N:-2000}" "${DATA_ARGS[@]}"

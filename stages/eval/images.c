@@ -5,10 +5,11 @@
 // and counts malformed messages and goes on (stages/common/image_set.h), and
 // when every one of --sources producers has sent eos writes into --out
 // samples.npz, grid_class_K.png, report.json and report.md
-// (stages/eval/image_report.h). With --classifier and --ref-stats it scores
-// the images: FID, sFID, IS, precision/recall on the features of a feature
+// (stages/eval/image_report.h). With --ref-stats it scores the images: FID, sFID, IS, precision/recall on the features of a feature
 // network (stages/eval/image_score.h): the Fashion-MNIST classifier (the
-// default; numbers labelled "classifier features, not Inception") or, with
+// default; numbers labelled "classifier features, not Inception"; its
+// weights are the shipped weights/fmnist-classifier.safetensors unless
+// --classifier or --weights names others) or, with
 // --feature-net inception --weights FILE, Inception-v3 (pytorch-fid's FID
 // variant, weights converted by scripts/convert_inception.py).
 // `eval --model images --classifier CKPT --ref-stats FILE --data fashion-mnist`
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "bus/bus.h"
 #include "core/base.h"
@@ -40,7 +42,7 @@ enum { IMG_MAX_SOURCES = 1024, IMG_MAX_CLASSES = 100000, IMG_MAX_IMAGES = 1 << 2
 static void help(void) {
     printf("usage: eval --model images --in EP --ctl EP --acks EP[,EP...] --out DIR [options]\n"
            "       eval --model images --npz FILE --out DIR [options]\n"
-           "       eval --model images --classifier CKPT --ref-stats FILE --data fashion-mnist|DIR\n"
+           "       eval --model images --ref-stats FILE --data fashion-mnist|DIR [--classifier CKPT]\n"
            "       eval --model images --feature-net inception --weights FILE --ref-stats FILE --data ...\n"
            "The sink of sample -> decode -> eval: collects 'images' items, drops duplicates,\n"
            "acks each copy to its source, and writes DIR/samples.npz (arr_0 uint8 NHWC,\n"
@@ -55,11 +57,13 @@ static void help(void) {
            "  --classifier CKPT  classifier.safetensors (train --model classifier): score the\n"
            "                     images (FID, sFID, IS, precision/recall; classifier features,\n"
            "                     not Inception); needs --ref-stats. The same as\n"
-           "                     --feature-net classifier --weights CKPT\n"
+           "                     --feature-net classifier --weights CKPT. Default: the shipped\n"
+           "                     weights/fmnist-classifier.safetensors (0.9221 test accuracy;\n"
+           "                     the same network everywhere, so FIDs compare)\n"
            "  --feature-net NET  classifier (default) or inception: Inception-v3, the FID\n"
            "                     variant of pytorch-fid, weights from scripts/convert_inception.py\n"
            "                     (no weights ship with vel)\n"
-           "  --weights FILE     the feature network's weights\n"
+           "  --weights FILE     the feature network's weights (inception: required)\n"
            "  --ref-stats FILE   reference statistics of real images for that network;\n"
            "                     with --data and without --in: compute them and write FILE\n"
            "                     (an existing FILE of this network is kept: the cache)\n"
@@ -79,6 +83,7 @@ typedef struct {
     const char *in_ep, *ctl_ep, *acks, *out, *ckpt, *ref_path, *data, *data_dir, *title, *net, *weights, *npz;
     int sources, classes, per_class, ncols, timeout_s, bind_any, image_size;
     int64_t n_ref, keep_feats;
+    char default_weights[PATH_MAX + 64];   // the shipped classifier's path, when used
 } opts;
 
 static int file_exists(const char *p) {
@@ -152,6 +157,21 @@ static int collect(const opts *o, image_set *set, int64_t *dups) {
     return rc;
 }
 
+// The shipped classifier, found beside the binary (bin/eval ->
+// ../weights/), so the checkout can move: buf gets the path; 0, or -1 when
+// the binary's own path cannot be read.
+static int default_classifier(char *buf, size_t n) {
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len <= 0) return -1;
+    exe[len] = 0;
+    char *slash = strrchr(exe, '/');
+    if (!slash) return -1;
+    *slash = 0;   // .../bin
+    int w = snprintf(buf, n, "%s/../%s", exe, EVAL_DEFAULT_CLASSIFIER);
+    return w > 0 && (size_t)w < n ? 0 : -1;
+}
+
 // Checks the flag combination and resolves the feature network. 0 or 2.
 static int check_opts(opts *o, featnet_kind *kind) {
     if (!strcmp(o->net, "classifier")) *kind = FEATNET_CLASSIFIER;
@@ -169,9 +189,21 @@ static int check_opts(opts *o, featnet_kind *kind) {
         fprintf(stderr, "eval: the classifier takes 32x32 images; --image-size %d is for inception\n", o->image_size);
         return 2;
     }
-    if ((o->weights != NULL) != (o->ref_path != NULL)) {
+    if (o->weights && !o->ref_path) {
         fprintf(stderr, "eval: the network's weights (--classifier or --weights) and --ref-stats go together\n");
         return 2;
+    }
+    if (o->ref_path && !o->weights) {
+        if (*kind == FEATNET_INCEPTION) {
+            fprintf(stderr, "eval: --feature-net inception needs --weights FILE (no Inception weights ship with vel)\n");
+            return 2;
+        }
+        if (default_classifier(o->default_weights, sizeof o->default_weights)) {
+            fprintf(stderr, "eval: cannot find the shipped classifier (%s); give --classifier CKPT\n",
+                    EVAL_DEFAULT_CLASSIFIER);
+            return 2;
+        }
+        o->weights = o->default_weights;
     }
     int modes = (o->in_ep != NULL) + (o->npz != NULL) + (o->data != NULL);
     if (modes != 1) {
@@ -238,7 +270,9 @@ int eval_images_main(int argc, char **argv) {
     refstats *ref = NULL;
     int e, rc = 1;
     if (o.weights && (e = featnet_open(&f, kind, o.weights, kind == FEATNET_INCEPTION ? 8 : 64))) {
-        fprintf(stderr, "eval: %s %s: %s (%s)\n", o.ckpt ? "--classifier" : "--weights", o.weights, vel_strerror(e),
+        fprintf(stderr, "eval: %s %s: %s (%s)\n",
+                o.ckpt ? "--classifier" : o.weights == o.default_weights ? "the shipped classifier" : "--weights",
+                o.weights, vel_strerror(e),
                 vel_error_detail());
         return e == VEL_ENOMEM ? 1 : 2;
     }

@@ -1,9 +1,13 @@
-// test_classifier.c: the classifier's training recipe.
+// test_classifier.c: the classifier's training recipe and its shipped
+// weights.
 //   - label smoothing: loss and logit gradient against their closed forms
 //     (models/classifier.h), and eps = 0 is the plain cross-entropy exactly;
 //   - `train --model classifier --ema D`: the saved weights are the EMA's,
 //     which for D near 1 stay at the --init weights while the raw ones move,
-//     and report.json carries both accuracies.
+//     and report.json carries both accuracies;
+//   - weights/fmnist-classifier.safetensors, the default feature network of
+//     `eval --model images`: its hash is the one weights/README.md gives and
+//     it classifies the first Fashion-MNIST test images as recorded.
 #include <cblas.h>
 #include <criterion/criterion.h>
 #include <math.h>
@@ -12,6 +16,8 @@
 #include <string.h>
 
 #include "core/base.h"
+#include "data/idx.h"
+#include "metrics/featnet.h"
 #include "models/classifier.h"
 #include "nn/safetensors.h"
 #include "tests/util.h"
@@ -119,4 +125,47 @@ Test(classifier, ema_weights_are_saved) {
     cr_assert_eq(test_sh("bin/train --model classifier --out %s/x --weight-decay -0.1 2>/dev/null", dir), 2);
     rm_rf(dir);
     free(dir);
+}
+
+// EVAL_DEFAULT_CLASSIFIER of stages/eval/eval.h (tests do not include a
+// stage's own headers), relative to the repository root where tests run.
+#define SHIPPED "weights/fmnist-classifier.safetensors"
+
+// The shipped file: its weight hash (metrics/featnet's, also in every report
+// and reference-statistics file) and its predictions on the first test
+// images, through featnet_run as `eval` computes them (uint8 in).
+#define SHIPPED_HASH "12f04c6d782e3ab5"
+// Recorded with the file (58 of the 64 right; the 6 misses are images 12,
+// 23, 25, 27, 40, 42); the smallest top-1 minus top-2 logit among them is
+// 0.096, far above float rounding differences between CPU kernels.
+enum { NTEST = 64 };
+static const int32_t SHIPPED_PRED[NTEST] = {
+    9, 2, 1, 1, 6, 1, 4, 6, 5, 7, 4, 5, 5, 3, 4, 1, 2, 4, 8, 0, 2, 5, 7, 5, 1, 2, 6, 6, 9, 3, 8, 8,
+    3, 3, 8, 0, 7, 5, 7, 9, 0, 1, 6, 7, 6, 7, 2, 1, 2, 2, 4, 4, 5, 8, 2, 2, 8, 4, 8, 0, 7, 7, 8, 5};
+
+Test(classifier, shipped_weights_load_and_classify, .init = one_thread) {
+    featnet *f = NULL;
+    cr_assert_eq(featnet_open(&f, FEATNET_CLASSIFIER, SHIPPED, NTEST), 0, "%s", vel_error_detail());
+    cr_assert_str_eq(featnet_hash_str(f), SHIPPED_HASH);
+    fmnist *te = NULL;
+    cr_assert_eq(fmnist_load(NULL, "test", &te), 0, "%s", vel_error_detail());
+    float logits[NTEST * CLASSIFIER_CLASSES];
+    cr_assert_eq(featnet_run(f, te->pix, NTEST, 1, 32, 32, NULL, logits, NULL), 0);
+    int hits = 0;
+    double margin = INFINITY;   // smallest top-1 minus top-2 logit
+    for (int i = 0; i < NTEST; i++) {
+        const float *l = logits + i * CLASSIFIER_CLASSES;
+        int a = 0;
+        for (int k = 1; k < CLASSIFIER_CLASSES; k++) if (l[k] > l[a]) a = k;
+        double second = -INFINITY;
+        for (int k = 0; k < CLASSIFIER_CLASSES; k++) if (k != a && l[k] > second) second = l[k];
+        if (l[a] - second < margin) margin = l[a] - second;
+        hits += a == te->labels[i];
+        cr_expect_eq(a, SHIPPED_PRED[i], "test image %d: class %d, recorded %d", i, a, SHIPPED_PRED[i]);
+    }
+    cr_log_info("shipped classifier: %d of %d first test images right, smallest margin %.3g", hits, NTEST, margin);
+    cr_assert_eq(hits, 58);
+    cr_assert(margin > 1e-3, "a prediction near a tie (margin %g): choose other fixture images", margin);
+    fmnist_destroy(&te);
+    featnet_close(&f);
 }

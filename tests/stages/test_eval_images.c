@@ -15,6 +15,7 @@
 //     precision/recall are 1, labelled "classifier features, not Inception";
 //   - bad inputs exit 2 with a message.
 #include <criterion/criterion.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -277,4 +278,18 @@ Test(eval_images, source_without_issued_table_is_named, .init = setup, .fini = t
     bus_socket_close(&push);
     bus_socket_close(&pub);
     fmnist_destroy(&ds);
+}
+
+// Without --classifier or --weights the feature network is the shipped
+// weights/fmnist-classifier.safetensors (weight hash 12f04c6d782e3ab5, as in
+// weights/README.md and tests/models/test_classifier.c), found beside the
+// binary whatever the working folder; inception has no default.
+Test(eval_images, default_network_is_the_shipped_classifier, .init = setup, .fini = teardown, .timeout = 120) {
+    char eval[PATH_MAX];
+    cr_assert(realpath("bin/eval", eval));
+    cr_assert_eq(test_sh("cd %s && %s --model images --ref-stats def.st --data fashion-mnist --n-ref 40 2>def.log",
+                         dir, eval), 0, "see %s/def.log", dir);
+    cr_assert_eq(test_sh("grep -a -q 12f04c6d782e3ab5 %s/def.st", dir), 0, "statistics not of the shipped network");
+    cr_assert_eq(test_sh("%s --model images --feature-net inception --ref-stats %s/i.st --data fashion-mnist "
+                         "2>%s/err.log; [ $? = 2 ] && grep -q 'needs --weights' %s/err.log", eval, dir, dir, dir), 0);
 }
