@@ -368,7 +368,9 @@ static int build(run_t *r, int64_t *start) {
         e = gpu ? ckpt_load(r->prefix, &r->mirror.pt, r->mirror.opt, r->mirror.ema, &cs)
                 : ckpt_load(r->prefix, &r->m->pt, r->opt, r->ema, &cs);
         if (e) {
-            fprintf(stderr, "train: --resume: %s: %s (%s)\n", r->prefix, vel_strerror(e), vel_error_detail());
+            // The detail usually names the file already; the prefix only when it does not.
+            if (strstr(vel_error_detail(), r->prefix)) fprintf(stderr, "train: --resume: %s\n", vel_errmsg(e));
+            else fprintf(stderr, "train: --resume: %s: %s\n", r->prefix, vel_errmsg(e));
             return 2;
         }
         if (gpu && (e = dit_mirror_push(&r->mirror, &r->m->pt, r->opt, r->ema))) {

@@ -229,6 +229,17 @@ Test(train_dit, bad_inputs_exit_2_and_overwrite_nothing, .timeout = 120) {
     // A corrupt optimizer file (truncated) is refused without touching the weights.
     cr_assert_eq(sh("truncate -s 100 %s/run/dit.optim.safetensors", d), 0);
     expect_refused(d, "corrupt checkpoint", "--store %s/cache --out %s/run --steps 4 --resume", d, d);
+    // Its message names the damaged file, and the run's path only once (it
+    // used to print the prefix and then the detail that names the file again).
+    snprintf(p, sizeof p, "%s/bad.err", d);
+    char *err = text(p), run[1024];
+    cr_assert_not_null(err);
+    snprintf(run, sizeof run, "%s/run/dit", d);
+    int seen = 0;
+    for (const char *q = err; (q = strstr(q, run)); q += strlen(run)) seen++;
+    cr_expect(strstr(err, "dit.optim.safetensors") != NULL, "message does not name the file: %s", err);
+    cr_expect_eq(seen, 1, "the run's path appears %d times: %s", seen, err);
+    free(err);
     // A corrupt weights file too (bytes flipped inside the JSON header).
     cr_assert_eq(sh("printf 'XXXX' | dd of=%s/run/dit.safetensors bs=1 seek=12 conv=notrunc 2>/dev/null", d), 0);
     expect_refused(d, "corrupt weights", "--store %s/cache --out %s/run --steps 4 --resume", d, d);
