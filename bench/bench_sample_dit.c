@@ -12,7 +12,7 @@
 // (the 1 vs 2 sample workers on 2 cores) and, for reference, 1
 // worker x 2 OpenMP threads. Rounds run the three in turn, rotating the
 // order, and the table gives medians: on a shared machine one run says
-// little.
+// little. Measured figures and their reading: docs/SCALING.md.
 // Needs bin/sample (make). The time runs from starting the processes to the
 // sink's end of stream, so model loading is included (a few ms here).
 #include <stdio.h>
