@@ -23,7 +23,9 @@
 #include "nn/cpu/fastexp.h"
 #include "nn/cpu/gemm.h"
 
+#ifndef ATTN_QT
 #define ATTN_QT 256    // queries per tile
+#endif
 #define ATTN_KT 1024   // keys per tile at most, for HD <= 64
 
 // Keys per tile: all T up to ATTN_KT (HD <= 64; fewer for larger HD), so at

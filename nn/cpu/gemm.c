@@ -3,6 +3,7 @@
 
 #include <cblas.h>
 #include <omp.h>
+#include <string.h>
 
 // Most blocks one GEMM is cut into: 2, the target machine's cores. Fixed,
 // so the cut does not depend on the thread count; each extra block costs
@@ -68,7 +69,25 @@ void gemm_serial(int transA, int transB, int M, int N, int K, float alpha,
 void gemm_blocks(int transA, int transB, int M, int N, int K, float alpha,
                  const float *A, int lda, const float *B, int ldb, float beta,
                  float *C, int ldc) {
+    gemm_blocks_bias(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
+}
+
+// Rows lo..hi (all columns) or columns lo..hi (all rows) of C set to bias.
+static void seed_bias(float *C, int ldc, const float *bias, int M, int N, int rows, int lo,
+                      int hi) {
+    if (rows) {
+        for (int i = lo; i < hi; i++) memcpy(C + (size_t)i * ldc, bias, sizeof(float) * N);
+    } else {
+        for (int i = 0; i < M; i++)
+            memcpy(C + (size_t)i * ldc + lo, bias + lo, sizeof(float) * (hi - lo));
+    }
+}
+
+void gemm_blocks_bias(int transA, int transB, int M, int N, int K, float alpha,
+                      const float *A, int lda, const float *B, int ldb, float beta,
+                      float *C, int ldc, const float *bias) {
     if (M <= 0 || N <= 0) return;
+    if (bias) beta = 1.0f;
     const int nthr = blas_serial_begin();
     const enum CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans;
     const enum CBLAS_TRANSPOSE tb = transB ? CblasTrans : CblasNoTrans;
@@ -86,6 +105,7 @@ void gemm_blocks(int transA, int transB, int M, int N, int K, float alpha,
     for (int b = 0; b < nb; b++) {
         int lo = b * side, hi = lo + side < cut ? lo + side : cut;
         if (lo >= hi) continue;
+        if (bias) seed_bias(C, ldc, bias, M, N, rows, lo, hi);
         if (rows) {
             // rows lo..hi of op(A): A + lo*lda (as stored) or A + lo (transposed)
             const float *a = transA ? A + lo : A + (size_t)lo * lda;

@@ -28,6 +28,13 @@ void gemm_blocks(int transA, int transB, int M, int N, int K, float alpha,
                  const float *A, int lda, const float *B, int ldb, float beta,
                  float *C, int ldc);
 
+// The same with C first set to bias in every row (bias: N floats; beta is
+// then 1): each block seeds its own part of C just before its product, on
+// its own thread and while that part is in cache (a linear layer's bias).
+void gemm_blocks_bias(int transA, int transB, int M, int N, int K, float alpha,
+                      const float *A, int lda, const float *B, int ldb, float beta,
+                      float *C, int ldc, const float *bias);
+
 // The same product as one single-threaded call, for code that is already
 // inside its own parallel loop (one call per task).
 void gemm_serial(int transA, int transB, int M, int N, int K, float alpha,
