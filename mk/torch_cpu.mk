@@ -7,6 +7,7 @@ $(TORCH_CPU_OURS): build/bench/torch_cpu/ours.o $(LIB) $(CUDA_LIB)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(CUDA_LIB) $(LDLIBS) $(CUDA_LDLIBS)
 -include build/bench/torch_cpu/ours.d
 
+# TORCH_CPU_ARGS: extra run.py flags, e.g. `make bench-torch-cpu TORCH_CPU_ARGS=--isolate`
 .PHONY: bench-torch-cpu
 bench-torch-cpu: $(TORCH_CPU_OURS)
-	@$(PYTHON) bench/torch_cpu/run.py
+	@$(PYTHON) bench/torch_cpu/run.py $(TORCH_CPU_ARGS)
