@@ -125,6 +125,9 @@ Test(conv2d, one_vs_two_threads_identical) {
     conv_threads_case(conv2d_make(4, 16, 16, 16, 24, 3, 1, 1), 0);  // grouped images
     conv2d_cfg d = {3, 8, 64, 64, 8, 3, 3, 2, 0, 1, 0, 1};          // single-image path
     conv_threads_case(d, 0);                                        // (direct s2 forward)
+    conv2d_cfg e = {4, 16, 17, 17, 24, 1, 7, 1, 0, 0, 3, 3};        // direct 1x7 forward,
+    conv_threads_case(e, 0);                                        // GEMMs of one block
+    conv_threads_case(conv2d_make(8, 16, 8, 8, 24, 3, 1, 1), 0);    // 8 merged 8x8 images
 }
 
 // The direct forward of other kernels and strides (conv_direct.c): each
