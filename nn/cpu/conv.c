@@ -1,7 +1,8 @@
 // conv.c: CPU conv2d (see nn/conv.h). On AVX-512 CPUs the forward of every
-// KH x KW (up to 7x7, not 1x1) convolution at stride 1 or 2, and the backward
-// of 3x3 stride-1 ones, run the direct kernels of nn/cpu/conv_direct.c; the
-// rest (1x1, other strides, other CPUs) im2col + sgemm.
+// KH x KW (up to 7x7, not 1x1) convolution at stride 1 or 2, the backward
+// of 3x3 stride-1 ones and the filter gradient of 3x3 stride-2 ones run the
+// direct kernels of nn/cpu/conv_direct.c; the rest (1x1, other strides, the
+// data gradient at stride 2, other CPUs) im2col + sgemm.
 //
 // Small feature maps (8x8 = 64 columns) make thin GEMMs that OpenBLAS runs
 // far below peak, so images are processed in groups of G, with G chosen so a
@@ -327,6 +328,11 @@ void conv2d_backward_cpu(float *dinp, float *dweight, float *dbias,
     if (conv3x3_applies(c)) {
         conv3x3_backward(dinp, dweight, dout, inp, weight, scratch, c);
         return;
+    }
+    if (dweight && conv_direct_dw_applies(c)) {   // 3x3 stride 2: direct filter gradient,
+        conv_direct_filter_grad(dweight, dout, inp, scratch, c);   // im2col data gradient
+        if (!dinp) return;
+        dweight = NULL;
     }
     if (S == 1) {
         for (int gi = 0; gi < ngroups; gi++) {

@@ -223,13 +223,16 @@ static void pad_planes(float *dst, const float *src, int gn, int C, const geo *g
         float *d = dst + (size_t)i * g->ps;
         const float *s = src + (size_t)i * H * W;
         memset(d, 0, sizeof(float) * g->ps);
+        // Padded column pw = w + pl goes to phase pw & 1, column pw >> 1: the
+        // w of one parity form one phase (two strided copies per row).
+        const int we = g->pl & 1;   // first w whose padded column is even
         for (int h = 0; h < H; h++) {
             int ph = h + g->pt;
             float *r = d + (size_t)(ph & 1) * 2 * pq + (size_t)(ph >> 1) * g->Wq;
-            for (int w = 0; w < W; w++) {
-                int pw = w + g->pl;
-                r[(size_t)(pw & 1) * pq + (pw >> 1)] = s[(size_t)h * W + w];
-            }
+            const float *sr = s + (size_t)h * W;
+            float *re = r + (we + g->pl) / 2, *ro = r + pq + (1 - we + g->pl) / 2;
+            for (int k = 0; we + 2 * k < W; k++) re[k] = sr[we + 2 * k];
+            for (int k = 0; 1 - we + 2 * k < W; k++) ro[k] = sr[1 - we + 2 * k];
         }
     }
 }
@@ -367,8 +370,9 @@ static void correlate(float *y, const float *p, const float *wp, const geo *g, i
     }
 }
 
-// Filter-gradient tile: dw[o*dwo + kh*3 + kw] += sum over images and q of
-// d[o][q] * p[q + kh*Wp + kw] for NO output channels and one input channel.
+// Filter-gradient tile (3x3): dw[o*dwo + kh*3 + kw] += sum over images and q
+// of d[o][q] * p[q + off[kh*3 + kw]] for NO output channels and one input
+// channel (off: the geometry's tap table; kh*Wp + kw at stride 1).
 // q runs in chunks of DW_CHUNK vectors; within a chunk the 3 kernel rows take
 // turns, each with its NO x 3 vector accumulators in registers (kept between
 // chunks in accm, in L1), so the chunk of dout (NO planes) is read from
@@ -377,10 +381,10 @@ static void correlate(float *y, const float *p, const float *wp, const geo *g, i
 // images are gd / gp floats apart.
 #define DW_CHUNK 16
 typedef void (*dw_tile_fn)(float *dw, size_t dwo, const float *d, const float *p, size_t gd,
-                           size_t gp, size_t lr, int Wp, int gn);
+                           size_t gp, size_t lr, const int *off, int gn);
 #define DEF_DW_TILE(NO)                                                                       \
     TGT static void dw_tile_##NO(float *dw, size_t dwo, const float *d, const float *p,       \
-                                 size_t gd, size_t gp, size_t lr, int Wp, int gn) {           \
+                                 size_t gd, size_t gp, size_t lr, const int *off, int gn) {   \
         __m512 accm[3][NO][3];                                                                \
         for (int kh = 0; kh < 3; kh++)                                                        \
             for (int o = 0; o < NO; o++)                                                      \
@@ -390,15 +394,15 @@ typedef void (*dw_tile_fn)(float *dw, size_t dwo, const float *d, const float *p
             for (size_t q0 = 0; q0 < lr; q0 += 16 * DW_CHUNK) {                               \
                 size_t q1 = q0 + 16 * DW_CHUNK < lr ? q0 + 16 * DW_CHUNK : lr;                \
                 for (int kh = 0; kh < 3; kh++) {                                              \
-                    const float *pr = pi + (size_t)kh * Wp;                                   \
+                    const float *pr0 = pi + off[kh * 3], *pr1 = pi + off[kh * 3 + 1];         \
+                    const float *pr2 = pi + off[kh * 3 + 2];                                  \
                     __m512 acc[NO][3];                                                        \
                     _Pragma("GCC unroll 8") for (int o = 0; o < NO; o++)                      \
                         _Pragma("GCC unroll 3") for (int t = 0; t < 3; t++) acc[o][t] =       \
                             accm[kh][o][t];                                                   \
                     for (size_t q = q0; q < q1; q += 16) {                                    \
-                        __m512 x[3];                                                          \
-                        _Pragma("GCC unroll 3") for (int t = 0; t < 3; t++) x[t] =            \
-                            _mm512_loadu_ps(pr + q + t);                                      \
+                        __m512 x[3] = {_mm512_loadu_ps(pr0 + q), _mm512_loadu_ps(pr1 + q),   \
+                                       _mm512_loadu_ps(pr2 + q)};                             \
                         _Pragma("GCC unroll 8") for (int o = 0; o < NO; o++) {                \
                             __m512 dv = _mm512_load_ps(di + o * lr + q);                      \
                             __asm__("" : "+v"(dv)); /* one load, not one per FMA */           \
@@ -439,7 +443,7 @@ static void filter_grad(float *dw, const float *d, const float *p, const geo *g,
         for (int k = 8; k >= 1; k /= 2) {
             if (!(nb & k)) continue;
             DW[k](dw + ((size_t)o0 * C + c) * 9, (size_t)C * 9, d + o0 * g->lr, p + c * g->ps,
-                  gd, gp, g->lr, g->Wq, gn);
+                  gd, gp, g->lr, g->off, gn);
             o0 += k;
         }
     }
@@ -458,6 +462,25 @@ void conv_direct_forward(float *out, const float *inp, const float *weight, cons
         pad_planes(P, inp + (size_t)b0 * c->C * c->H * c->W, gn, c->C, &g);
         correlate(Y, P, wp, &g, ng);
         unflat_planes(out + (size_t)b0 * c->OC * g.OH * g.OW, Y, gn, c->OC, &g, bias, 0);
+    }
+}
+
+int conv_direct_dw_applies(const conv2d_cfg *c) {
+    return has_avx512() && c->KH == 3 && c->KW == 3 && c->stride == 2;
+}
+
+void conv_direct_filter_grad(float *dweight, const float *dout, const float *inp, float *scratch,
+                             const conv2d_cfg *c) {
+    CHECK(conv_direct_dw_applies(c));
+    const geo f = fwd_geo(c);
+    const int RG = round_groups(c), G = RG * f.gi, C = c->C, OC = c->OC;
+    const size_t in_img = (size_t)C * c->H * c->W, out_img = (size_t)OC * f.OH * f.OW;
+    float *P = round_area(scratch), *D = P + (size_t)RG * C * f.ps;
+    for (int b0 = 0; b0 < c->B; b0 += G) {
+        int gn = c->B - b0 < G ? c->B - b0 : G, ng = (gn + f.gi - 1) / f.gi;
+        pad_planes(P, inp + (size_t)b0 * in_img, gn, C, &f);
+        flat_planes(D, dout + (size_t)b0 * out_img, gn, OC, &f);
+        filter_grad(dweight, D, P, &f, ng);
     }
 }
 

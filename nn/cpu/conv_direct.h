@@ -15,8 +15,12 @@ int conv_direct_fwd_applies(const conv2d_cfg *c);
 // AVX-512F (such a conv's forward is direct too).
 int conv3x3_applies(const conv2d_cfg *c);
 
-// Scratch floats conv_direct_forward (and, where conv3x3_applies,
-// conv3x3_backward) need (shape only).
+// 1 when conv_direct_filter_grad handles c: 3x3 stride 2, AVX-512F (the
+// data gradient of such a conv stays im2col + GEMM).
+int conv_direct_dw_applies(const conv2d_cfg *c);
+
+// Scratch floats conv_direct_forward (and, where they apply,
+// conv3x3_backward and conv_direct_filter_grad) need (shape only).
 size_t conv_direct_scratch_floats(const conv2d_cfg *c);
 
 // Same arguments and semantics as conv2d_forward_cpu / conv2d_backward_cpu
@@ -25,5 +29,8 @@ void conv_direct_forward(float *out, const float *inp, const float *weight, cons
                          float *scratch, const conv2d_cfg *c);
 void conv3x3_backward(float *dinp, float *dweight, const float *dout, const float *inp,
                       const float *weight, float *scratch, const conv2d_cfg *c);
+// dweight += the filter gradient alone (as conv3x3_backward's).
+void conv_direct_filter_grad(float *dweight, const float *dout, const float *inp, float *scratch,
+                             const conv2d_cfg *c);
 
 #endif
