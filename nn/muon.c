@@ -7,6 +7,9 @@
 
 #include "core/base.h"
 #include "nn/backend.h"
+#ifdef VEL_HAVE_CUDA
+#include "nn/cuda/ops.h"
+#endif
 
 // X and its next iterate (r x c each, r = min dim) and A, B (r x r).
 int64_t muon_ns_scratch_floats(int64_t rows, int64_t cols) {
@@ -18,11 +21,9 @@ void muon_newton_schulz(float *out, const float *g, int64_t rows, int64_t cols, 
                         float *scratch) {
     // out (rows,cols), g (rows,cols); scratch: X (r,c), Xn (r,c), A (r,r), B (r,r)
     CHECK(rows > 0 && cols > 0 && steps >= 0);
-    int w = NN_WHERE(out, g, scratch);   // host only: no CUDA Newton-Schulz yet
-    if (w != NN_HOST) {
-        if (w == NN_DEVICE) NN_NO_CUDA();
-        return;
-    }
+    int w = NN_WHERE(out, g, scratch);
+    if (w == NN_DEVICE) NN_CUDA(muon_newton_schulz_cuda(NN_CTX, out, g, rows, cols, steps, scratch));
+    if (w != NN_HOST) return;
     const int tr = rows > cols;
     const int64_t r = tr ? cols : rows, c = tr ? rows : cols;
     float *X = scratch, *Xn = X + r * c, *A = Xn + r * c, *B = A + r * r;

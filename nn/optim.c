@@ -55,7 +55,6 @@ int optim_create(optim **out, const param_table *pt, const optim_config *cfg) {
         return VEL_EINVAL;
     // The state lives where the parameters live (nn/device.h).
     const device_kind where = device_of(pt->values);
-    if (where == DEVICE_CUDA && cfg->kind == OPTIM_MUON) return nn_no_cuda("optim_create (Muon)");
     optim *o = calloc(1, sizeof *o);
     if (!o) return VEL_ENOMEM;
     o->cfg = *cfg;
@@ -77,7 +76,15 @@ int optim_create(optim **out, const param_table *pt, const optim_config *cfg) {
         int64_t need = muon_ns_scratch_floats(rows, cols) + rows * cols;
         if (need > scratch) scratch = need;
     }
-    if (scratch > 0) o->scratch = malloc((size_t)scratch * sizeof(float));
+    // Muon's scratch lives with the parameters too (nn/cuda/muon.cu on the GPU).
+    if (scratch > 0 && where == DEVICE_CUDA) {
+        if ((r = device_alloc(DEVICE_CUDA, (void **)&o->scratch, (size_t)scratch * sizeof(float)))) {
+            optim_destroy(&o);
+            return r;
+        }
+    } else if (scratch > 0) {
+        o->scratch = malloc((size_t)scratch * sizeof(float));
+    }
     if (!o->state || !o->muon || (scratch > 0 && !o->scratch)) {
         optim_destroy(&o);
         return VEL_ENOMEM;
@@ -90,7 +97,7 @@ void optim_destroy(optim **op) {
     if (!op || !*op) return;
     device_free((void **)&(*op)->state);
     free((*op)->muon);
-    free((*op)->scratch);
+    device_free((void **)&(*op)->scratch);   // host scratch: free()
     free(*op);
     *op = NULL;
 }

@@ -29,8 +29,8 @@
 // Device: the state is allocated where pt->values lives (nn/device.h), and
 // optim_step runs Adam / AdamW there (nn/cuda/adam.cu, same arithmetic);
 // and clip_grad_norm there (it waits for the device: the norm is returned).
-// Muon has no CUDA implementation yet (optim_create returns NN_ENOCUDAOP for
-// Muon on device parameters). optim_exp_avg and optim_exp_avg_sq then point
+// Muon runs there too (nn/cuda/muon.cu: cuBLAS Newton-Schulz, its scratch
+// allocated on the device). optim_exp_avg and optim_exp_avg_sq then point
 // into device memory.
 #ifndef NN_OPTIM_H
 #define NN_OPTIM_H

@@ -3,8 +3,8 @@
 // hyperparameters on the host, the same grouping of products, and explicit
 // _rn intrinsics so nvcc cannot contract a*b+c into an FMA the CPU does not
 // do. optim_step_cuda walks a param_table like optim_step (one launch per
-// parameter). Not here: Muon (Newton-Schulz needs batched GEMMs), a fused
-// multi-tensor launch over all parameters.
+// parameter), Muon through muon.cu. Not here: a fused multi-tensor launch
+// over all parameters.
 #include <cmath>
 
 #include "nn/cuda/check.cuh"
@@ -52,12 +52,26 @@ extern "C" int adam_update_cuda(vcuda_ctx *ctx, float *p, const float *g, float 
 extern "C" int optim_step_cuda(vcuda_ctx *ctx, optim *o, const param_table *pt, float *values,
                                const float *grads, float *state, double lr) {
     if (pt->total != o->total || pt->count != o->count || lr <= 0) return VEL_EINVAL;
-    if (o->cfg.kind == OPTIM_MUON) {
-        vcuda_set_error(__FILE__, __LINE__, "Muon has no CUDA implementation yet");
-        return VEL_EINVAL;
-    }
     const optim_config *c = &o->cfg;
     int64_t t = o->step + 1;
+    if (c->kind == OPTIM_MUON) {
+        // As nn/optim.c: Muon for its parameters (o->muon), AdamW for the
+        // rest, one parameter at a time (o->scratch is a device buffer here).
+        for (int i = 0; i < pt->count; i++) {
+            const param_info *p = &pt->info[i];
+            float *pv = values + p->offset, *m = state + p->offset;
+            const float *gv = grads + p->offset;
+            int r = o->muon[i]
+                        ? muon_update_cuda(ctx, pv, gv, m, p->shape[0], p->numel / p->shape[0],
+                                           lr * c->muon_lr_ratio, c, o->scratch)
+                        : adam_update_cuda(ctx, pv, gv, m, state + o->total + p->offset, p->numel, lr,
+                                           p->no_decay ? 0.0 : c->weight_decay, 1, c->beta1, c->beta2,
+                                           c->eps, t);
+            if (r) return r;
+        }
+        o->step = t;
+        return 0;
+    }
     // Fused: one launch per run of consecutive parameters with the same
     // weight decay (one launch in all when wd = 0, LightningDiT's default),
     // the alignment padding between them included: padding is zero in

@@ -12,23 +12,11 @@
 // double.
 #include "nn/cuda/check.cuh"
 #include "nn/cuda/cos_parts.cuh"
+#include "nn/cuda/dsum.cuh"
 #include "nn/cuda/ops.h"
 
 #define FL_BLOCKS 256
 #define FL_THREADS 256       // a power of two (the trees halve it)
-
-// Sum of v over the block; every thread gets it. The first barrier keeps a
-// previous call's readers of sh[0] ahead of this call's writes.
-__device__ double fl_block_sum(double v, double *sh) {
-    __syncthreads();
-    sh[threadIdx.x] = v;
-    __syncthreads();
-    for (int s = FL_THREADS / 2; s > 0; s >>= 1) {
-        if ((int)threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
-        __syncthreads();
-    }
-    return sh[0];
-}
 
 // 1 - cos along C at position q of the (outer, C, inner) view.
 __device__ double fl_cos_term(const float *v, const float *u, int C, int inner, int64_t q) {
@@ -52,11 +40,11 @@ __global__ void __launch_bounds__(FL_THREADS) k_fl_partials(double *part, const 
         double d = (double)v[i] - u[i];
         s += d * d;
     }
-    s = fl_block_sum(s, sh);
+    s = block_sum_f64<FL_THREADS>(s, sh);
     double c = 0.0;
     if (want_cos)
         for (int64_t q = i0; q < P; q += stride) c += fl_cos_term(v, u, C, inner, q);
-    c = fl_block_sum(c, sh);
+    c = block_sum_f64<FL_THREADS>(c, sh);
     if (threadIdx.x == 0) {
         part[blockIdx.x] = s;
         part[FL_BLOCKS + blockIdx.x] = c;
@@ -72,8 +60,8 @@ __global__ void __launch_bounds__(FL_THREADS) k_fl_final(double *vals, const dou
         s += part[i];
         c += part[FL_BLOCKS + i];
     }
-    s = fl_block_sum(s, sh);
-    c = fl_block_sum(c, sh);
+    s = block_sum_f64<FL_THREADS>(s, sh);
+    c = block_sum_f64<FL_THREADS>(c, sh);
     if (threadIdx.x == 0) {
         vals[0] = s / (double)n;
         vals[1] = want_cos ? c / (double)P : 0.0;

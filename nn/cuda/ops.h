@@ -33,7 +33,7 @@
 // give identical bits.
 //
 // Not here yet: KL / VE / magnitude losses and the reparameterisation, batch
-// norm and the 2-D position table (computed on the host), Muon, bf16
+// norm and the 2-D position table (computed on the host), bf16
 // variants of the element-wise and norm ops (kept fp32 on purpose: see
 // "bf16 autocast" above). The op API reports these by name (nn/backend.h).
 // Call only under #ifdef VEL_HAVE_CUDA: libvelcuda.a exists only then (vcuda.h).
@@ -247,12 +247,22 @@ int ema_swap_cuda(vcuda_ctx *ctx, float *shadow, float *values, int64_t n);
 int adam_update_cuda(vcuda_ctx *ctx, float *p, const float *g, float *m, float *v, int64_t n,
                      double lr, double wd, int decoupled, double beta1, double beta2, double eps,
                      int64_t t);
-// optim_step on the GPU for OPTIM_ADAM / OPTIM_ADAMW (VEL_EINVAL for Muon):
+// optim_step on the GPU for every optim_kind (Muon: see below):
 // values, grads (pt->total floats) and state (2 * o->total floats, the same
 // layout as o->state) are device buffers; o supplies the config and the step
 // count, which this increments. pt supplies the layout and no_decay flags.
 int optim_step_cuda(vcuda_ctx *ctx, optim *o, const param_table *pt, float *values,
                     const float *grads, float *state, double lr);
+// Muon: optim_step_cuda runs it for OPTIM_MUON (Adam(W) for the parameters
+// Muon does not take, as nn/optim.c). The Newton-Schulz iteration of
+// nn/muon.h (cuBLAS sgemm, norm reduced on the device; scratch: device floats,
+// muon_ns_scratch_floats(rows, cols)) and one parameter's Muon update (buf =
+// its momentum; scratch: rows*cols + muon_ns_scratch_floats floats, the
+// layout of optim->scratch).
+int muon_newton_schulz_cuda(vcuda_ctx *ctx, float *out, const float *g, int64_t rows, int64_t cols,
+                            int steps, float *scratch);
+int muon_update_cuda(vcuda_ctx *ctx, float *p, const float *g, float *buf, int64_t rows,
+                     int64_t cols, double lr, const optim_config *c, float *scratch);
 // clip_grad_norm over n flat gradients: *norm = the L2 norm before clipping
 // (sums of squares in double over OPTIM_CLIP_SLICES slices, summed in slice
 // order on the host, so this waits for the stream); grads scaled as nn/optim.h.

@@ -292,8 +292,8 @@ static int open_inputs(run_t *r, const int *ovr) {
     return 0;
 }
 
-// --device: cpu, or cuda when usable for this run (a GPU present, one rank,
-// AdamW); the CUDA context becomes this thread's. 0 or 2 (printed).
+// --device: cpu, or cuda when usable for this run (a GPU present); the CUDA
+// context becomes this thread's. 0 or 2 (printed).
 static int open_device(run_t *r) {
     const dit_opts *o = &r->o;
     r->dev = DEVICE_CPU;
@@ -309,10 +309,6 @@ static int open_device(run_t *r) {
     if (r->dev == DEVICE_CPU) {
         if (o->bf16) { fprintf(stderr, "train: --bf16 is for --device cuda (the CPU path is fp32)\n"); return 2; }
         return 0;
-    }
-    if (o->optimizer == OPTIM_MUON) {
-        fprintf(stderr, "train: --optimizer muon has no GPU implementation; use adamw with --device %s\n", o->device);
-        return 2;
     }
     char msg[512];
     if (device_activate(r->dev, index, msg, sizeof msg)) {   // no CUDA build / no GPU: says which

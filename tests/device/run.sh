@@ -7,7 +7,8 @@
 #                    (flash-style) attention (test_flash_emul, test_parity_attention,
 #                    the exact fallback in test_parity_transformer), the device loss
 #                    (test_parity_flow_loss), the DiT step on the GPU with it
-#                    (test_parity_dit), into parity.log; then attention timings,
+#                    (test_parity_dit), Muon on the GPU (test_parity_muon), into
+#                    parity.log; then attention timings,
 #                    tiled fp32 / tiled bf16 autocast / exact, ours
 #                    (bench_cuda --only-attention) and PyTorch SDPA's
 #                    (bench_ops.py --only-attention); limit 150 s
@@ -331,7 +332,7 @@ part build 150 "$OUT/build.log" "$NVCC" \
 [ $DRY -eq 0 ] && log "build: $(grep -a -c 'warning:' "$OUT/build.log") warning lines (logged in build.log, not fatal)"
 
 # ---- issue 11's new GPU parts (session 3) -------------------------------------------------
-DIT_GPU_TESTS="build/tests/cuda/test_flash_emul build/tests/cuda/test_parity_attention build/tests/cuda/test_parity_flow_loss build/tests/cuda/test_parity_transformer build/tests/cuda/test_parity_dit"
+DIT_GPU_TESTS="build/tests/cuda/test_flash_emul build/tests/cuda/test_parity_attention build/tests/cuda/test_parity_flow_loss build/tests/cuda/test_parity_transformer build/tests/cuda/test_parity_dit build/tests/cuda/test_parity_muon"
 dit_gpu_checks() {
   local rc=0
   run_tests $DIT_GPU_TESTS >>"$OUT/parity.log" 2>&1 || rc=1

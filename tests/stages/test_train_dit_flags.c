@@ -69,7 +69,6 @@ Test(train_dit_flags, out_of_range_and_bad_values_exit_2_naming_the_flag) {
         {"--flip maybe", "--flip must be auto, on or off, not 'maybe'"},
         {"--optimizer adam", "--optimizer must be adamw or muon, not 'adam'"},
         {"--device cuda:99999", "--device 'cuda:99999'"},
-        {"--device cuda --optimizer muon", "--optimizer muon has no GPU implementation"},
         {"--bf16", "--bf16 is for --device cuda"},
         {"--device cpu --bf16", "--bf16 is for --device cuda"},
         {"--device tpu", "--device 'tpu'"},
