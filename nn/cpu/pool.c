@@ -7,6 +7,7 @@
 
 #include "core/base.h"
 #include "nn/cpu/ops.h"
+#include "nn/cpu/par.h"
 
 static void check_cfg(int H, int W, int k, int stride, int pad) {
     CHECK(k >= 1 && stride >= 1 && pad >= 0 && 2 * pad <= k && H + 2 * pad >= k &&
@@ -20,6 +21,9 @@ static void pool2d(float *out, const float *inp, int B, int C, int H, int W, int
                    int pad, int mode) {
     check_cfg(H, W, k, stride, pad);
     const int OH = pool2d_out_size(H, k, stride, pad), OW = pool2d_out_size(W, k, stride, pad);
+    // One plane per task (each output written by one thread: same bits for
+    // any thread count).
+    #pragma omp parallel for schedule(static) if (PAR((int64_t)B * C * OH * OW * k * k))
     for (long bc = 0; bc < (long)B * C; bc++) {
         const float *x = inp + bc * H * W;
         float *y = out + bc * OH * OW;

@@ -8,6 +8,7 @@
 // the resize and pooling ops on closed forms.
 #include <criterion/criterion.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,4 +206,34 @@ Test(inception_ops, pooling_closed_forms) {
     pool_global_avg(g, x, 1, 2, 8);
     cr_assert_float_eq(g[0], 3.5f, 1e-7);
     cr_assert_float_eq(g[1], 11.5f, 1e-7);
+}
+
+static void expect_same_bits(const char *what, const float *a, const float *b, int64_t n) {
+    int64_t bad = -1;
+    for (int64_t i = 0; i < n && bad < 0; i++)
+        if (memcmp(a + i, b + i, sizeof(float))) bad = i;
+    cr_expect(bad < 0, "%s: differ at %lld (%.9g vs %.9g)", what, (long long)bad,
+              bad >= 0 ? a[bad] : 0.0, bad >= 0 ? b[bad] : 0.0);
+}
+
+// The whole forward at 1 and 2 OpenMP threads gives the same bits (every
+// kernel splits its work by shape only).
+Test(inception, same_bits_at_1_and_2_threads, .init = setup, .fini = teardown) {
+    const int B = 2, H = 40, W = 56;
+    uint8_t *img = images(B, H, W);
+    float *out[2][3];
+    int saved = omp_get_max_threads();
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t + 1);
+        out[t][0] = malloc(sizeof(float) * B * INCEPTION_POOL_DIM);
+        out[t][1] = malloc(sizeof(float) * B * INCEPTION_LOGITS);
+        out[t][2] = malloc(sizeof(float) * B * INCEPTION_SPATIAL_DIM);
+        cr_assert_eq(inception_forward_u8(model, img, B, H, W, out[t][0], out[t][1], out[t][2]), 0);
+    }
+    omp_set_num_threads(saved);
+    expect_same_bits("pool3, 1 vs 2 threads", out[0][0], out[1][0], B * INCEPTION_POOL_DIM);
+    expect_same_bits("logits, 1 vs 2 threads", out[0][1], out[1][1], B * INCEPTION_LOGITS);
+    expect_same_bits("spatial, 1 vs 2 threads", out[0][2], out[1][2], B * INCEPTION_SPATIAL_DIM);
+    for (int t = 0; t < 2; t++) for (int k = 0; k < 3; k++) free(out[t][k]);
+    free(img);
 }
