@@ -31,8 +31,9 @@
 //                   flow-matching draws are made on the host (x_t and u go up each
 //                   step), the loss and its gradient on the GPU (two doubles come
 //                   back: models/dit_train.h, nn/flow_loss.h).
-//   --dtype bf16    with --device cuda: bf16 autocast of the GEMMs (nn/device.h
-//                   device_autocast_bf16; fp32 master weights and other ops),
+//   --dtype bf16    with --device cuda: bf16 autocast of the GEMMs and attention
+//                   (nn/device.h device_autocast_bf16; fp32 master weights and
+//                   other ops: the list is in nn/cuda/ops.h),
 //                   "dit_b1_step_bf16" (pairs with bench_dit.py's default).
 //                   On the CPU it exits 2 (the CPU path is fp32 only).
 #include <omp.h>

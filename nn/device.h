@@ -54,10 +54,11 @@ void device_release(void);
 // device_activate(DEVICE_CUDA, ...), else DEVICE_CPU.
 device_kind device_current(void);
 
-// bf16 autocast of the GEMMs on this thread's GPU context (nn/cuda/vcuda.h:
-// the fp32 linear ops multiply bf16 copies of their operands, fp32
-// accumulation, fp32 outputs and master weights/gradients; everything else
-// stays fp32). 0, or DEVICE_ENOCTX (no device_activate) / DEVICE_ENOCUDA.
+// bf16 autocast of the GEMMs and attention on this thread's GPU context
+// (nn/cuda/vcuda.h: the fp32 linear ops multiply bf16 copies of their
+// operands, attention reads bf16 q, k, v; fp32 accumulation, fp32 outputs
+// and master weights/gradients; everything else stays fp32, as listed in
+// nn/cuda/ops.h). 0, or DEVICE_ENOCTX (no device_activate) / DEVICE_ENOCUDA.
 int device_autocast_bf16(int on);
 
 // Memory (failures leave their detail with vel_fail, core/error.h).

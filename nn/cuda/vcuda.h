@@ -79,7 +79,8 @@ int vcuda_set_tf32(vcuda_ctx *ctx, int on);
 // (linear_forward_cuda / linear_backward_cuda) round their inputs and weight
 // to bf16 copies in the context's scratch and multiply those with fp32
 // accumulation into fp32 outputs and gradients, like torch.autocast for
-// matmuls with fp32 master weights. Every other op stays fp32.
+// matmuls with fp32 master weights; the attention ops round q, k, v to bf16
+// (flash_attn.cu). Every other op stays fp32 (the list: ops.h).
 int vcuda_autocast_bf16(const vcuda_ctx *ctx);
 void vcuda_set_autocast_bf16(vcuda_ctx *ctx, int on);
 // One line: "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB, device 0)".
