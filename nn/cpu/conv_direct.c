@@ -321,8 +321,10 @@ static const fwd_tile_fn FWD1[9] = {[8] = fwd_tile_8_1, [4] = fwd_tile_4_1, [2] 
 // gradient: w is (cin, cout, 3, 3), transposed and flipped)
 // w[(c*cout + o)*nt + nt - 1 - t].
 static void pack_weights(float *wp, const float *w, int cout, int cin, int nt, int flip) {
-    for (int b0 = 0; b0 < cout; b0 += 8) {
-        int nb = cout - b0 < 8 ? cout - b0 : 8, o0 = b0;
+    // blocks of 8 output channels write disjoint parts of wp
+    #pragma omp parallel for schedule(static) if (PAR((int64_t)cout * cin * nt))
+    for (int ob = 0; ob < (cout + 7) / 8; ob++) {
+        int b0 = ob * 8, nb = cout - b0 < 8 ? cout - b0 : 8, o0 = b0;
         for (int k = 8; k >= 1; k /= 2) {
             if (!(nb & k)) continue;
             float *d = wp + (size_t)o0 * cin * nt;
