@@ -167,6 +167,17 @@ void layernorm_forward_cpu(float *out, float *mean, float *rstd, const float *in
 // Column reductions for the affine parameters: dweight += sum_n dout*xhat,
 // dbias += sum_n dout. Channels are split in blocks across threads; rows are
 // visited in order inside each block.
+// One row's contribution to the per-channel sums (independent channels:
+// the same bits in any vector width).
+CPU_CLONES static void affine_row(double *sw, double *sb, const float *dy, const float *x,
+                                  int n, float m, float rs) {
+    #pragma omp simd
+    for (int i = 0; i < n; i++) {
+        sw[i] += (double)dy[i] * ((x[i] - m) * rs);
+        sb[i] += dy[i];
+    }
+}
+
 static void affine_param_grads(float *dweight, float *dbias, const float *dout,
                                const float *inp, const float *mean, const float *rstd,
                                int N, int C) {
@@ -177,15 +188,9 @@ static void affine_param_grads(float *dweight, float *dbias, const float *dout,
         int c0 = blk * CB, c1 = c0 + CB < C ? c0 + CB : C;
         double sw[CB], sb[CB];
         for (int i = 0; i < CB; i++) { sw[i] = 0.0; sb[i] = 0.0; }
-        for (int n = 0; n < N; n++) {
-            const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
-            float m = mean ? mean[n] : 0.0f, rs = rstd[n];
-            #pragma omp simd   // independent channels (starts no threads)
-            for (int i = c0; i < c1; i++) {
-                sw[i - c0] += (double)dy[i] * ((x[i] - m) * rs);
-                sb[i - c0] += dy[i];
-            }
-        }
+        for (int n = 0; n < N; n++)
+            affine_row(sw, sb, dout + (size_t)n * C + c0, inp + (size_t)n * C + c0, c1 - c0,
+                       mean ? mean[n] : 0.0f, rstd[n]);
         for (int i = c0; i < c1; i++) {
             if (dweight) dweight[i] += (float)sw[i - c0];
             if (dbias) dbias[i] += (float)sb[i - c0];
@@ -221,6 +226,49 @@ void layernorm_backward_cpu(float *dinp, float *dweight, float *dbias,
 }
 
 // ---- RMS norm -----------------------------------------------------------
+// Row helpers built for AVX-512 / AVX2 / x86-64 (CPU_CLONES). The double
+// sums are vectorised in a fixed lane order (so they depend on the data and
+// the CPU's vector width, never on the thread count); the element-wise
+// loops give the same bits in any width.
+
+CPU_CLONES static double rms_sumsq(const float *x, int n) {
+    double s = 0.0;
+    #pragma omp simd reduction(+ : s)
+    for (int i = 0; i < n; i++) s += (double)x[i] * x[i];
+    return s;
+}
+CPU_CLONES static void rms_apply(float *y, const float *x, int n, float rs, const float *w) {
+    if (w) {
+        #pragma omp simd
+        for (int i = 0; i < n; i++) y[i] = x[i] * rs * w[i];
+    } else {
+        #pragma omp simd
+        for (int i = 0; i < n; i++) y[i] = x[i] * rs;
+    }
+}
+// sum of g * xhat with g = dy * w, xhat = x * rs
+CPU_CLONES static double rms_bwd_dot(const float *dy, const float *x, const float *w, int n,
+                                     float rs) {
+    double s = 0.0;
+    if (w) {
+        #pragma omp simd reduction(+ : s)
+        for (int i = 0; i < n; i++) s += (double)dy[i] * w[i] * (x[i] * rs);
+    } else {
+        #pragma omp simd reduction(+ : s)
+        for (int i = 0; i < n; i++) s += (double)dy[i] * (x[i] * rs);
+    }
+    return s;
+}
+CPU_CLONES static void rms_bwd_dx(float *dx, const float *dy, const float *x, const float *w,
+                                  int n, float rs, float mgx) {
+    if (w) {
+        #pragma omp simd
+        for (int i = 0; i < n; i++) dx[i] += rs * (dy[i] * w[i] - x[i] * rs * mgx);
+    } else {
+        #pragma omp simd
+        for (int i = 0; i < n; i++) dx[i] += rs * (dy[i] - x[i] * rs * mgx);
+    }
+}
 
 void rmsnorm_forward_cpu(float *out, float *rstd, const float *inp, const float *weight,
                      int N, int C, float eps) {
@@ -229,12 +277,9 @@ void rmsnorm_forward_cpu(float *out, float *rstd, const float *inp, const float 
     #pragma omp parallel for schedule(static) if (PAR((int64_t)N * C))
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
-        double ss = 0.0;
-        for (int i = 0; i < C; i++) ss += (double)x[i] * x[i];
-        float rs = (float)(1.0 / sqrt(ss / C + eps));
+        float rs = (float)(1.0 / sqrt(rms_sumsq(x, C) / C + eps));
         rstd[n] = rs;
-        float *y = out + (size_t)n * C;
-        for (int i = 0; i < C; i++) y[i] = x[i] * rs * (weight ? weight[i] : 1.0f);
+        rms_apply(out + (size_t)n * C, x, C, rs, weight);
     }
 }
 
@@ -248,13 +293,8 @@ void rmsnorm_backward_cpu(float *dinp, float *dweight, const float *dout,
         for (int n = 0; n < N; n++) {
             const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
             float rs = rstd[n];
-            double sgx = 0.0;
-            for (int i = 0; i < C; i++)
-                sgx += (double)dy[i] * (weight ? weight[i] : 1.0f) * (x[i] * rs);
-            float mgx = (float)(sgx / C);
-            float *dx = dinp + (size_t)n * C;
-            for (int i = 0; i < C; i++)
-                dx[i] += rs * (dy[i] * (weight ? weight[i] : 1.0f) - x[i] * rs * mgx);
+            float mgx = (float)(rms_bwd_dot(dy, x, weight, C, rs) / C);
+            rms_bwd_dx(dinp + (size_t)n * C, dy, x, weight, C, rs, mgx);
         }
     }
     if (dweight) affine_param_grads(dweight, NULL, dout, inp, NULL, rstd, N, C);
