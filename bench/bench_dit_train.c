@@ -143,7 +143,7 @@ static int gpu_step(int index, int B, int bf16) {
         dit_losses L;
         e = dit_loss_backward(tr, x, y, B, &L);
         optim_step(o, &m->pt, 2e-4);
-        if (!e) e = nn_sync();   // every step ends on the host anyway (the loss needs v)
+        if (!e) e = nn_sync();   // the step already waited for its loss values (16 bytes)
     }
     if (e) { fprintf(stderr, "bench_dit_train: GPU step: %s\n", vel_errmsg(e)); return 1; }
     const double ms = 1e3 * (vel_now() - t0) / steps;

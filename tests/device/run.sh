@@ -356,7 +356,7 @@ DITARGS=""; [ $QUICK -eq 1 ] && DITARGS="--no-compile"
 part dit_step_torch 120 "$OUT/torch.jsonl" "bench/torch/bench_dit.py" \
   torchenv $PY bench/torch/bench_dit.py --batch 64 $DITARGS
 
-# fp32 pair: our GPU step is fp32 for now, so this is the like-for-like ratio.
+# fp32 pair (TF32 off on both sides): the like-for-like ratio beside the bf16 one.
 dit_fp32_pair() {
   ours build/bench/bench_dit_train --device cuda --batch 64 --dtype f32 --json >>"$OUT/ours.jsonl" || return $?
   torchenv $PY bench/torch/bench_dit.py --batch 64 --dtype fp32 $DITARGS >>"$OUT/torch.jsonl"
