@@ -43,13 +43,14 @@ usage: pipelines/toy.sh [options]
                      (train --model toy-flow --time)
   --flow-lr-schedule S  flow: inv-sqrt (default) | cosine (decays to 0 at --flow-iters) | constant
                      (train --model toy-flow --lr-schedule)
+  --tok-lr-schedule S   the same for the tokenizers (decays to 0 at --tok-iters)
   --n-train N --n-samples N --steps N
 USAGE
 }
 
 DEPTH=4; WIDTH=128; BATCH=1024; TOK_ITERS=3000; FLOW_ITERS=20000; LR=4e-3; FLOW_LR=4e-3
 N_TRAIN=20000; N_SAMPLES=10000; STEPS=20; SEEDS=1; DEVICE=cpu; SAMPLERS=2; SWEEP=0; RAW=0; PAR=2
-DIAG=0; REUSE=0; FLOW_DEPTH=""; FLOW_WIDTH=""; TIME_EMBED=raw; TIME_FREQS=16; EMA=""; TSAMP=late; FLOW_SCHED=inv-sqrt; CONFIG=default; OUT=""; ARMS_ONLY=""; JOB_SIZE=500; N_TRUE=10000; N_HOLD=10000
+DIAG=0; REUSE=0; FLOW_DEPTH=""; FLOW_WIDTH=""; TIME_EMBED=raw; TIME_FREQS=16; EMA=""; TSAMP=late; FLOW_SCHED=inv-sqrt; TOK_SCHED=inv-sqrt; CONFIG=default; OUT=""; ARMS_ONLY=""; JOB_SIZE=500; N_TRUE=10000; N_HOLD=10000
 # VE defaults chosen by the sweep recorded in docs/experiments/TOY.md (runs/toy-sweep-ve)
 VE_ARGS="--reg ve --lambda-ve 1e-6 --lambda-reg 1 --tau 1 --delta 1e-6 --reg-form elem"
 while [ $# -gt 0 ]; do
@@ -81,6 +82,7 @@ while [ $# -gt 0 ]; do
     --ema) EMA=$2; shift ;;
     --time-sampling) TSAMP=$2; shift ;;
     --flow-lr-schedule) FLOW_SCHED=$2; shift ;;
+    --tok-lr-schedule) TOK_SCHED=$2; shift ;;
     --n-train) N_TRAIN=$2; shift ;;
     --n-samples) N_SAMPLES=$2; shift ;;
     --steps) STEPS=$2; shift ;;
@@ -95,7 +97,9 @@ done
 [ -n "$FLOW_DEPTH" ] || FLOW_DEPTH=$DEPTH
 [ -n "$FLOW_WIDTH" ] || FLOW_WIDTH=$WIDTH
 case "$TIME_EMBED" in raw|fourier) ;; *) echo "toy.sh: --time-embed must be raw or fourier" >&2; exit 2 ;; esac
-case "$FLOW_SCHED" in inv-sqrt|cosine|constant) ;; *) echo "toy.sh: --flow-lr-schedule must be inv-sqrt, cosine or constant" >&2; exit 2 ;; esac
+for s in "$FLOW_SCHED" "$TOK_SCHED"; do
+  case "$s" in inv-sqrt|cosine|constant) ;; *) echo "toy.sh: --flow-lr-schedule / --tok-lr-schedule must be inv-sqrt, cosine or constant" >&2; exit 2 ;; esac
+done
 EVAL=eval; [ "$STEPS" = 20 ] || EVAL=eval-s$STEPS
 # Fresh machine: install missing Debian packages (or print the command), then
 # build the five stages (a no-op when they are up to date).
@@ -186,7 +190,7 @@ run_arm() {  # name seed
     tokflag="--ckpt $dir/tok/tokenizer.safetensors"
     if [ "$REUSE" = 0 ] || [ ! -f "$dir/tok/tokenizer.safetensors" ]; then
       bin/train --model toy-tokenizer "${DEV[@]}" --out "$dir/tok" ${ARM[$name]} --depth $DEPTH --width $WIDTH \
-        --batch $BATCH --iters $TOK_ITERS --lr $LR --seed $seed 2>"$dir/train_tok.log"
+        --batch $BATCH --iters $TOK_ITERS --lr $LR --lr-schedule $TOK_SCHED --seed $seed 2>"$dir/train_tok.log"
       rm -rf "$dir/store"
     fi
     [ -d "$dir/store" ] || bin/encode --model toy "${DEV[@]}" $tokflag --store "$dir/store" --n $N_TRAIN --data-seed $((seed + 1)) \
@@ -200,7 +204,7 @@ run_arm() {  # name seed
   echo "[toy.sh] $name seed $seed done in $((SECONDS - t0)) s: $(tail -n 1 "$dir/$EVAL.log")"
 }
 
-echo "[toy.sh] config $CONFIG: tok ${DEPTH}x${WIDTH} flow ${FLOW_DEPTH}x${FLOW_WIDTH} ($TIME_EMBED time, $TSAMP t, ema $EMA, $FLOW_SCHED lr) batch $BATCH tok $TOK_ITERS flow $FLOW_ITERS it, arms: $ARMS, seeds $SEEDS, samplers $SAMPLERS -> $OUT"
+echo "[toy.sh] config $CONFIG: tok ${DEPTH}x${WIDTH} flow ${FLOW_DEPTH}x${FLOW_WIDTH} ($TIME_EMBED time, $TSAMP t, ema $EMA, $FLOW_SCHED lr; tokenizer $TOK_SCHED lr) batch $BATCH tok $TOK_ITERS flow $FLOW_ITERS it, arms: $ARMS, seeds $SEEDS, samplers $SAMPLERS -> $OUT"
 START=$SECONDS
 fail=0
 running=0
