@@ -5,6 +5,33 @@
 #include <stddef.h>
 
 #include "core/base.h"
+#include "nn/cpu/fastexp.h"
+
+// Row helpers built for AVX-512 / AVX2 / x86-64 (CPU_CLONES; the plain loops
+// were scalar x86-64 code). Element-wise only, no reordered sums and no
+// contraction (ISO C mode), so the bits equal the plain loops' in any width.
+CPU_CLONES static void h_mod(float *o, const float *x, const float *sc, const float *sh,
+                             int n) {
+    #pragma omp simd
+    for (int c = 0; c < n; c++) o[c] = x[c] * (1.0f + sc[c]) + sh[c];
+}
+CPU_CLONES static void h_mod_dx(float *d, const float *g, const float *sc, int n) {
+    #pragma omp simd
+    for (int c = 0; c < n; c++) d[c] += g[c] * (1.0f + sc[c]);
+}
+CPU_CLONES static void h_acc(float *d, const float *g, int n) {
+    #pragma omp simd
+    for (int c = 0; c < n; c++) d[c] += g[c];
+}
+CPU_CLONES static void h_acc_mul(float *d, const float *a, const float *b, int n) {
+    #pragma omp simd
+    for (int c = 0; c < n; c++) d[c] += a[c] * b[c];
+}
+CPU_CLONES static void h_gate(float *o, const float *x, const float *gt, const float *y,
+                              int n) {
+    #pragma omp simd
+    for (int c = 0; c < n; c++) o[c] = x[c] + gt[c] * y[c];
+}
 
 void modulate_forward_cpu(float *out, const float *x, const float *shift, const float *scale,
                       int B, int T, int C, int ld) {
@@ -15,7 +42,7 @@ void modulate_forward_cpu(float *out, const float *x, const float *shift, const 
         const float *sh = shift + (size_t)(bt / T) * ld, *sc = scale + (size_t)(bt / T) * ld;
         const float *xi = x + (size_t)bt * C;
         float *o = out + (size_t)bt * C;
-        for (int c = 0; c < C; c++) o[c] = xi[c] * (1.0f + sc[c]) + sh[c];
+        h_mod(o, xi, sc, sh, C);
     }
 }
 
@@ -29,7 +56,7 @@ void modulate_backward_cpu(float *dx, float *dshift, float *dscale, const float 
             const float *sc = scale + (size_t)(bt / T) * ld;
             const float *g = dout + (size_t)bt * C;
             float *d = dx + (size_t)bt * C;
-            for (int c = 0; c < C; c++) d[c] += g[c] * (1.0f + sc[c]);
+            h_mod_dx(d, g, sc, C);
         }
     }
     if (!dshift && !dscale) return;
@@ -39,8 +66,8 @@ void modulate_backward_cpu(float *dx, float *dshift, float *dscale, const float 
         float *dsc = dscale ? dscale + (size_t)b * ld : NULL;
         for (int t = 0; t < T; t++) {
             const float *g = dout + ((size_t)b * T + t) * C, *xi = x + ((size_t)b * T + t) * C;
-            if (dsh) for (int c = 0; c < C; c++) dsh[c] += g[c];
-            if (dsc) for (int c = 0; c < C; c++) dsc[c] += g[c] * xi[c];
+            if (dsh) h_acc(dsh, g, C);
+            if (dsc) h_acc_mul(dsc, g, xi, C);
         }
     }
 }
@@ -54,7 +81,7 @@ void gate_residual_forward_cpu(float *out, const float *x, const float *y, const
         const float *gt = gate + (size_t)(bt / T) * ld;
         const float *xi = x + (size_t)bt * C, *yi = y + (size_t)bt * C;
         float *o = out + (size_t)bt * C;
-        for (int c = 0; c < C; c++) o[c] = xi[c] + gt[c] * yi[c];
+        h_gate(o, xi, gt, yi, C);
     }
 }
 
@@ -67,8 +94,8 @@ void gate_residual_backward_cpu(float *dx, float *dy, float *dgate, const float 
         for (int bt = 0; bt < B * T; bt++) {
             const float *gt = gate + (size_t)(bt / T) * ld;
             const float *g = dout + (size_t)bt * C;
-            if (dx) { float *d = dx + (size_t)bt * C; for (int c = 0; c < C; c++) d[c] += g[c]; }
-            if (dy) { float *d = dy + (size_t)bt * C; for (int c = 0; c < C; c++) d[c] += gt[c] * g[c]; }
+            if (dx) h_acc(dx + (size_t)bt * C, g, C);
+            if (dy) h_acc_mul(dy + (size_t)bt * C, gt, g, C);
         }
     }
     if (!dgate) return;
@@ -77,7 +104,7 @@ void gate_residual_backward_cpu(float *dx, float *dy, float *dgate, const float 
         float *dg = dgate + (size_t)b * ld;
         for (int t = 0; t < T; t++) {
             const float *g = dout + ((size_t)b * T + t) * C, *yi = y + ((size_t)b * T + t) * C;
-            for (int c = 0; c < C; c++) dg[c] += g[c] * yi[c];
+            h_acc_mul(dg, g, yi, C);
         }
     }
 }
