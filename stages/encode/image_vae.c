@@ -20,16 +20,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base.h"
 #include "data/augment.h"
 #include "data/idx.h"
 #include "data/photo_tiles.h"
 #include "data/photos.h"
 #include "models/vae.h"
 #include "models/vae_ckpt.h"
-#include "core/base.h"
 #include "nn/checkpoint.h"
 #include "nn/safetensors.h"
 #include "stages/common/flags.h"
+#include "stages/common/progress.h"
 #include "stages/encode/encode.h"
 #include "store/store.h"
 
@@ -186,9 +187,9 @@ int encode_vae_main(int argc, char **argv) {
             rc = 1;
             goto done;
         }
-        fprintf(stderr, "\r[encode vae] %zu/%zu", k0 + (size_t)B, ntodo);
+        fprintf(stderr, "%s[encode vae] %zu/%zu%s", progress_start(stderr), k0 + (size_t)B, ntodo, progress_end(stderr));
     }
-    fprintf(stderr, "\n");
+    fprintf(stderr, "%s", progress_done(stderr));
     if (want_stats || (first == 0 && end == nsplit)) {
         float mean[STORE_MAX_CHANNELS], sd[STORE_MAX_CHANNELS];
         uint64_t have = 0;

@@ -43,6 +43,7 @@
 #include "models/vae_probe.h"
 #include "nn/safetensors.h"
 #include "stages/common/flags.h"
+#include "stages/common/progress.h"
 #include "stages/common/recon_grid.h"
 #include "stages/eval/eval.h"
 #include "stages/eval/plot_robustness.h"
@@ -112,7 +113,8 @@ static void on_batch(void *ctx, const float *orig, const float *rec, int64_t i0,
     if (c->out) {   // pass 1: features of the originals, the picture, progress
         add_feats(c->cl, c->f_orig ? c->f_orig + fo : NULL, orig, B);
         if (i0 == 0) write_recon_png(c->out, orig, rec, B, c->C);
-        fprintf(stderr, "\r[eval vae] reconstruct %lld/%lld", (long long)(i0 + B), (long long)c->n);
+        fprintf(stderr, "%s[eval vae] reconstruct %lld/%lld%s", progress_start(stderr), (long long)(i0 + B),
+                (long long)c->n, progress_end(stderr));
     }
     add_feats(c->cl, c->f_rec ? c->f_rec + fo : NULL, rec, B);
 }
@@ -245,7 +247,7 @@ int eval_vae_main(int argc, char **argv) {
     // Pass 1: moments and reconstructions through mu.
     vae_recon_sums sums = {0};
     vae_recon_eval(m, imgs, n, mu, lv, on_batch, &ec, &sums);
-    fprintf(stderr, "\n");
+    if (ec.out) fprintf(stderr, "%s", progress_done(stderr));
     sc[0] = (recon_score){sums.psnr / n, sums.ssim / n, frechet_of(&ec)};
     ec.out = NULL;
     // Latent spread per channel and sigma statistics.

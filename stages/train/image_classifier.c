@@ -18,16 +18,17 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/base.h"
+#include "core/philox.h"
 #include "data/augment.h"
 #include "data/idx.h"
 #include "models/classifier.h"
-#include "core/base.h"
 #include "nn/ema.h"
 #include "nn/optim.h"
-#include "nn/schedule.h"
-#include "core/philox.h"
 #include "nn/safetensors.h"
+#include "nn/schedule.h"
 #include "stages/common/flags.h"
+#include "stages/common/progress.h"
 #include "stages/train/train.h"
 
 static void help(void) {
@@ -191,12 +192,12 @@ int train_classifier_main(int argc, char **argv) {
             fprintf(log, "{\"step\":%d,\"loss\":%.6g,\"train_acc\":%.4f,\"wall_s\":%.2f}\n", s + 1,
                     acc_l * batch / acc_n, (double)acc_hit / acc_n, vel_now() - t0);
             fflush(log);
-            fprintf(stderr, "\r[train classifier] step %d/%d loss %.4f acc %.3f", s + 1, steps,
-                    acc_l * batch / acc_n, (double)acc_hit / acc_n);
+            fprintf(stderr, "%s[train classifier] step %d/%d loss %.4f acc %.3f%s", progress_start(stderr), s + 1, steps,
+                    acc_l * batch / acc_n, (double)acc_hit / acc_n, progress_end(stderr));
             acc_l = 0; acc_hit = 0; acc_n = 0;
         }
     }
-    fprintf(stderr, "\n");
+    fprintf(stderr, "%s", progress_done(stderr));
     if (test_n > te->n) test_n = (int)te->n;
     // With --ema the raw weights are scored, then the EMA weights swapped in,
     // scored, saved and reported as the accuracy.

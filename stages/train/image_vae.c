@@ -54,6 +54,7 @@
 #include "models/vae_probe.h"
 #include "models/vae_trainer.h"
 #include "stages/common/flags.h"
+#include "stages/common/progress.h"
 #include "stages/common/recon_grid.h"
 #include "stages/train/train.h"
 
@@ -378,10 +379,10 @@ static void acc_flush(step_acc *a, FILE *log, const vae_opts *o, int64_t s, doub
                 a->g / ng, a->d / ng, a->w / ng, a->lreal / ng, a->lfake / ng);
     fprintf(log, "\"wall_s\":%.3f,\"cpu_s\":%.3f}\n", wall, cpu);
     fflush(log);
-    fprintf(stderr, "\r[train vae] step %lld/%d loss %.4f l1 %.4f sigma %.3g", (long long)(s + 1), o->steps,
+    fprintf(stderr, "%s[train vae] step %lld/%d loss %.4f l1 %.4f sigma %.3g", progress_start(stderr), (long long)(s + 1), o->steps,
             a->sum.total / n, a->sum.rec_l1 / n, a->sum.mean_sigma / n);
     if (ng) fprintf(stderr, " g %.3f d %.3f w %.3g", a->g / ng, a->d / ng, a->w / ng);
-    fprintf(stderr, "  %.1f img/s   ", imgs / wall);
+    fprintf(stderr, "  %.1f img/s%s", imgs / wall, progress_end(stderr));
     memset(a, 0, sizeof *a);
 }
 
@@ -483,7 +484,7 @@ int train_vae_main(int argc, char **argv) {
                       (double)(s + 1 - start) * B);
         if (((s + 1) % o.ckpt_every == 0 || s + 1 == o.steps) && (rc = run_save(&r, &o, &vc, s + 1))) goto done;
     }
-    fprintf(stderr, "\n");
+    fprintf(stderr, "%s", progress_done(stderr));
     double wall = vel_now() - wall0, cpu = (double)(clock() - cpu0) / CLOCKS_PER_SEC;
     int64_t done_imgs = (int64_t)(o.steps - start) * B;
     if (done_imgs > 0) {

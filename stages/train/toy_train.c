@@ -22,15 +22,16 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/base.h"
+#include "core/mt19937.h"
 #include "data/toy_gmm.h"
 #include "models/toy_ckpt.h"
 #include "models/toy_flow.h"
 #include "models/toy_tok.h"
-#include "core/base.h"
-#include "core/mt19937.h"
 #include "nn/optim.h"
 #include "nn/schedule.h"
 #include "stages/common/flags.h"
+#include "stages/common/progress.h"
 #include "stages/train/train.h"
 #include "store/store.h"
 
@@ -274,13 +275,14 @@ int train_toy_tokenizer_main(int argc, char **argv) {
                     acc.reg / nacc, ms / (2 * o.batch), sqrt(mm / (2 * o.batch)));
             fflush(log);
             double el = vel_now() - t0;
-            fprintf(stderr, "\r[train toy-tokenizer] it %d/%d loss %.4g rec %.4g %.0f it/s   ", it + 1,
-                    o.iters, acc.total / nacc, acc.rec / nacc, (it + 1) / (el > 0 ? el : 1e-9));
+            fprintf(stderr, "%s[train toy-tokenizer] it %d/%d loss %.4g rec %.4g %.0f it/s%s", progress_start(stderr),
+                    it + 1, o.iters, acc.total / nacc, acc.rec / nacc, (it + 1) / (el > 0 ? el : 1e-9),
+                    progress_end(stderr));
             acc = (toy_tok_losses){0};
             nacc = 0;
         }
     }
-    fprintf(stderr, "\n");
+    fprintf(stderr, "%s", progress_done(stderr));
     char path[1200], num[6][32];
     snprintf(path, sizeof path, "%s/tokenizer.safetensors", o.out);
     snprintf(num[0], 32, "%g", o.tok.kl_weight);
@@ -431,13 +433,13 @@ int train_toy_flow_main(int argc, char **argv) {
             fprintf(log, "{\"it\":%d,\"lr\":%.6g,\"loss\":%.6g}\n", it + 1, lr, acc / nacc);
             fflush(log);
             double el = vel_now() - t0;
-            fprintf(stderr, "\r[train toy-flow] it %d/%d loss %.4g %.0f it/s   ", it + 1, o.iters, acc / nacc,
-                    (it + 1) / (el > 0 ? el : 1e-9));
+            fprintf(stderr, "%s[train toy-flow] it %d/%d loss %.4g %.0f it/s%s", progress_start(stderr), it + 1, o.iters,
+                    acc / nacc, (it + 1) / (el > 0 ? el : 1e-9), progress_end(stderr));
             acc = 0;
             nacc = 0;
         }
     }
-    fprintf(stderr, "\n");
+    fprintf(stderr, "%s", progress_done(stderr));
     char path[1200], n1[32];
     snprintf(path, sizeof path, "%s/flow.safetensors", o.out);
     snprintf(n1, sizeof n1, "%d", o.iters);

@@ -87,6 +87,19 @@ Test(toy_train, flow_cosine_schedule_is_the_closed_form) {
                          "--width 8 --batch 16 --iters 10 --lr 2e-3 --lr-schedule cosine --log-every 1 "
                          "2>%s/fc.log", dir, dir, dir), 0, "train failed (%s/fc.log)", dir);
     expect_cosine("fc", 2e-3, 10);
+    // stderr is a file here, not a terminal: one progress line per report
+    // (stages/common/progress.h), no carriage returns.
+    char p[600];
+    snprintf(p, sizeof p, "%s/fc.log", dir);
+    size_t len = 0;
+    char *log = test_read_file(p, &len);
+    cr_assert(log, "cannot read %s", p);
+    int reports = 0;
+    for (char *line = log; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+        reports += strncmp(line, "[train toy-flow] it ", 20) == 0;
+    cr_expect(memchr(log, '\r', len) == NULL, "a carriage return in the progress written to a file");
+    cr_expect_eq(reports, 10, "%d progress lines for 10 reports", reports);
+    free(log);
 }
 
 Test(toy_train, tokenizer_cosine_schedule_is_the_closed_form) {
