@@ -13,16 +13,15 @@
 // masks, dropout, causal attention.
 //
 // Backward ACCUMULATES (+=) into dqkv (same layout as qkv); callers zero it.
-// Scratch: none from the caller. The CPU version allocates per thread and
-// call at most 2 MiB of tiles (nn/cpu/attention.c: 256 queries x up to 1024
+// Scratch: none from the caller. The CPU version keeps one buffer of at
+// most 2 MiB of tiles per thread, allocated on its first call and grown only
+// when a shape needs more (nn/cpu/attention.c: 256 queries x up to 1024
 // keys); no T x T matrix.
 // Threads: OpenMP over (batch, head); each (b, h) is done by one thread in a
 // fixed order, so results are identical for any thread count.
 #ifndef NN_ATTENTION_H
 #define NN_ATTENTION_H
 
-#define ATTN_BR 64       // queries per tile
-#define ATTN_BC 64       // keys per tile (for HD <= 64; fewer for larger HD)
 #define ATTN_HD_MAX 256
 
 // out (B,T,NH,HD) written, lse (B,NH,T) written, qkv (B,T,3,NH,HD) read.

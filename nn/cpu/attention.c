@@ -8,7 +8,7 @@
 // straight into dqkv with beta = 1, which is also the "+=" contract.
 //
 // Tiles: ATTN_QT queries x up to ATTN_KT keys (256 x min(T, 1024) for
-// HD <= 64, in per-thread heap buffers of at most 2 MiB), so each product is
+// HD <= 64, in per-thread heap buffers of at most 2 MiB kept between calls), so each product is
 // one single-threaded sgemm call (nn/cpu/gemm.h gemm_serial) big enough that
 // OpenBLAS's per-call packing is amortised; the softmax row loops
 // are vectorised helpers (CPU_CLONES, fast_expf). Each (b, h) is done by one
@@ -23,15 +23,30 @@
 #include "nn/cpu/fastexp.h"
 #include "nn/cpu/gemm.h"
 
-#ifndef ATTN_QT
 #define ATTN_QT 256    // queries per tile
-#endif
 #define ATTN_KT 1024   // keys per tile at most, for HD <= 64
 
 // Keys per tile: all T up to ATTN_KT (HD <= 64; fewer for larger HD), so at
 // T <= 1024 a query tile's softmax is one pass with no rescaling, and each
 // GEMM packs its query-side operand once per tile instead of once per 256
 // keys. Shape-only, so results do not depend on the thread count.
+// Each thread's tile buffer (S and the accumulator, or P and dP), grown when a
+// shape needs more and kept for the next call: forward and backward run in
+// every attention layer of every step, so they allocate only on the first
+// call of a thread (and when T or HD grows), not per call.
+static _Thread_local float *tile_buf;
+static _Thread_local size_t tile_cap;
+
+static float *tile_scratch(size_t floats) {
+    if (floats > tile_cap) {
+        free(tile_buf);
+        tile_buf = malloc(sizeof(float) * floats);
+        CHECK(tile_buf != NULL);
+        tile_cap = floats;
+    }
+    return tile_buf;
+}
+
 static int attn_bc(int HD, int T) {
     int bc = ATTN_KT * 64 / (HD < 64 ? 64 : HD);
     bc = bc < 8 ? 8 : bc;
@@ -124,8 +139,7 @@ void attention_forward_cpu(float *out, float *lse, const float *qkv,
     const size_t ns = (size_t)ATTN_QT * attn_bc(HD, T), na = (size_t)ATTN_QT * HD;
 #pragma omp parallel
     {
-        float *S = malloc(sizeof(float) * (ns + na));
-        CHECK(S != NULL);
+        float *S = tile_scratch(ns + na);
 #pragma omp for schedule(static)
         for (int bh = 0; bh < B * NH; bh++) {
             const int b = bh / NH, h = bh % NH;
@@ -133,7 +147,6 @@ void attention_forward_cpu(float *out, float *lse, const float *qkv,
             fwd_head(out + (size_t)b * T * D + (size_t)h * HD, lse + (size_t)bh * T,
                      q, q + D, q + 2 * D, T, HD, 3 * D, D, scale, S, S + ns);
         }
-        free(S);
     }
 }
 
@@ -177,8 +190,7 @@ void attention_backward_cpu(float *dqkv, const float *dout, const float *qkv,
     const size_t ns = (size_t)ATTN_QT * attn_bc(HD, T);
 #pragma omp parallel
     {
-        float *P = malloc(sizeof(float) * 2 * ns);
-        CHECK(P != NULL);
+        float *P = tile_scratch(2 * ns);
 #pragma omp for schedule(static)
         for (int bh = 0; bh < B * NH; bh++) {
             const int b = bh / NH, h = bh % NH;
@@ -189,6 +201,5 @@ void attention_backward_cpu(float *dqkv, const float *dout, const float *qkv,
             bwd_head(dq, dq + D, dq + 2 * D, dout + oo, q, q + D, q + 2 * D,
                      out + oo, lse + (size_t)bh * T, T, HD, 3 * D, D, scale, P, P + ns);
         }
-        free(P);
     }
 }

@@ -95,11 +95,7 @@ Test(classifier, ema_weights_are_saved) {
     char *dir = test_tmpdir("cls_ema");
     char init[600];
     snprintf(init, sizeof init, "%s/init.safetensors", dir);
-    classifier *c = NULL;
-    cr_assert_eq(classifier_create(&c, 1, 0), 0);
-    classifier_init_params(c, 3);
-    cr_assert_eq(st_save_params(init, &c->pt, DT_F32, NULL, 0), 0, "%s", vel_error_detail());
-    classifier_destroy(&c);
+    test_save_random_classifier(init, 3);
     // 3 Adam steps at lr 1e-3 move most weights by ~1e-3 each; an EMA with
     // decay 1 - 1e-6 keeps (1 - 1e-6)^3 of the start: within 1e-5 of it.
     const char *common = "OMP_NUM_THREADS=1 bin/train --model classifier --steps 3 --batch 4 --warmup 0 --lr 1e-3 "

@@ -29,7 +29,6 @@
 #include "bus/bus.h"
 #include "core/base.h"
 #include "data/idx.h"
-#include "models/classifier.h"
 #include "nn/safetensors.h"
 #include "tests/util.h"
 
@@ -37,22 +36,14 @@ enum { N = 120, JOB = 10, NJOBS = N / JOB };
 
 static char *dir;
 
-static void save_classifier(const char *path, uint64_t seed) {
-    classifier *c = NULL;
-    cr_assert_eq(classifier_create(&c, 4, 0), 0);
-    classifier_init_params(c, seed);
-    cr_assert_eq(st_save_params(path, &c->pt, DT_F32, NULL, 0), 0, "%s", vel_error_detail());
-    classifier_destroy(&c);
-}
-
 static void setup(void) {
     cr_assert(access("bin/eval", X_OK) == 0, "bin/eval missing: run make first");
     dir = test_tmpdir("eval_images");
     char p[600];
     snprintf(p, sizeof p, "%s/cls.safetensors", dir);
-    save_classifier(p, 7);
+    test_save_random_classifier(p, 7);
     snprintf(p, sizeof p, "%s/other.safetensors", dir);
-    save_classifier(p, 8);
+    test_save_random_classifier(p, 8);
 }
 
 static void teardown(void) {

@@ -19,7 +19,6 @@
 #include "core/base.h"
 #include "data/idx.h"
 #include "data/image_io.h"
-#include "models/classifier.h"
 #include "models/inception.h"
 #include "nn/safetensors.h"
 #include "tests/util.h"
@@ -32,12 +31,8 @@ static void setup(void) {
     cr_assert(access("bin/eval", X_OK) == 0, "bin/eval missing: run make first");
     dir = test_tmpdir("eval_nets");
     char p[600];
-    classifier *c = NULL;
-    cr_assert_eq(classifier_create(&c, 4, 0), 0);
-    classifier_init_params(c, 7);
     snprintf(p, sizeof p, "%s/cls.safetensors", dir);
-    cr_assert_eq(st_save_params(p, &c->pt, DT_F32, NULL, 0), 0, "%s", vel_error_detail());
-    classifier_destroy(&c);
+    test_save_random_classifier(p, 7);
     // N training images + labels as an ADM archive, and the first NI of them
     fmnist *ds = NULL;
     cr_assert_eq(fmnist_load(NULL, "train", &ds), 0, "%s", vel_error_detail());

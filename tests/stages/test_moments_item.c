@@ -14,8 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-// Tests link libvel only; the stage helper under test is compiled in here.
-#include "stages/common/moments_item.c"
+#include "stages/common/moments_item.h"
 #include "tests/util.h"
 
 enum { C = 2, S = 2, PER = C * S * S, NIMG = 40 };

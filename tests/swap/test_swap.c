@@ -29,7 +29,6 @@
 #include <unistd.h>
 
 #include "bus/bus.h"
-#include "models/classifier.h"
 #include "tests/pipelines/launch_fixture.h"
 
 #define PY "/usr/bin/python3 tests/swap/vae_decoder.py"
@@ -256,11 +255,7 @@ Test(swap, python_decoder_scores_the_same, .init = setup, .fini = teardown, .tim
     char cls[700], ref[700];
     snprintf(cls, sizeof cls, "%s/cls.safetensors", dir);
     snprintf(ref, sizeof ref, "%s/ref.stats", dir);
-    classifier *c = NULL;
-    cr_assert_eq(classifier_create(&c, 4, 0), 0);
-    classifier_init_params(c, 9);
-    cr_assert_eq(st_save_params(cls, &c->pt, DT_F32, NULL, 0), 0, "%s", vel_error_detail());
-    classifier_destroy(&c);
+    test_save_random_classifier(cls, 9);
     cr_assert_eq(test_sh("OMP_NUM_THREADS=1 bin/eval --model images --classifier %s --ref-stats %s --data fashion-mnist "
                          "--n-ref %d 2>%s/ref.log", cls, ref, SN, dir), 0, "reference statistics failed (%s/ref.log)", dir);
     const char *cdec[1] = {"bin/decode"}, *pydec[2] = {PY, PY};
