@@ -14,8 +14,6 @@
 #include <unistd.h>
 
 #include "core/base.h"
-#include "models/classifier.h"
-#include "nn/safetensors.h"
 
 int npy_load(const char *path, npy_array *out) {
     memset(out, 0, sizeof *out);
@@ -245,12 +243,4 @@ int test_read_full(int fd, void *p, size_t n, int timeout_ms) {
         n -= (size_t)r;
     }
     return 0;
-}
-
-void test_save_random_classifier(const char *path, uint64_t seed) {
-    classifier *c = NULL;
-    cr_assert_eq(classifier_create(&c, 1, 0), 0);
-    classifier_init_params(c, seed);
-    cr_assert_eq(st_save_params(path, &c->pt, DT_F32, NULL, 0), 0, "%s", vel_error_detail());
-    classifier_destroy(&c);
 }

@@ -55,9 +55,6 @@ int test_files_equal(const char *a, const char *b);
 // The whole file, malloc'ed and NUL-terminated (*len bytes without the NUL;
 // len may be NULL); NULL when it cannot be read.
 char *test_read_file(const char *path, size_t *len);
-// Writes a classifier (models/classifier.h) with seeded random weights to
-// path as safetensors: a feature network for tests about wiring, not quality.
-void test_save_random_classifier(const char *path, uint64_t seed);
 // Runs a printf-formatted shell command (system); its exit code, 128 if it
 // did not exit normally.
 int test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

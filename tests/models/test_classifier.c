@@ -20,6 +20,7 @@
 #include "metrics/featnet.h"
 #include "models/classifier.h"
 #include "nn/safetensors.h"
+#include "tests/classifier_fixture.h"
 #include "tests/util.h"
 
 static void one_thread(void) {

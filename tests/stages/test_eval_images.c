@@ -30,6 +30,7 @@
 #include "core/base.h"
 #include "data/idx.h"
 #include "nn/safetensors.h"
+#include "tests/classifier_fixture.h"
 #include "tests/util.h"
 
 enum { N = 120, JOB = 10, NJOBS = N / JOB };

@@ -21,6 +21,7 @@
 #include "data/image_io.h"
 #include "models/inception.h"
 #include "nn/safetensors.h"
+#include "tests/classifier_fixture.h"
 #include "tests/util.h"
 
 enum { N = 60, NI = 6 };   // images for the classifier, for Inception (slow on a CPU)

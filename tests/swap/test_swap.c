@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "bus/bus.h"
+#include "tests/classifier_fixture.h"
 #include "tests/pipelines/launch_fixture.h"
 
 #define PY "/usr/bin/python3 tests/swap/vae_decoder.py"
