@@ -83,7 +83,7 @@ static int run_source(const opts *o, const image_folder *fo) {
     if (store_open(&st, o->store, NULL, NULL, NULL) == 0) {   // resume: only what is missing
         int e = store_missing(st, 0, (uint64_t)fo->n, &todo, &ntodo);
         store_close(&st);
-        if (e) { fprintf(stderr, "encode: %s: %s (%s)\n", o->store, vel_strerror(e), vel_error_detail()); return 1; }
+        if (e) { fprintf(stderr, "encode: %s: %s\n", o->store, vel_errmsg(e)); return vel_exit_code(e); }
     } else {
         if (!(todo = malloc(sizeof(uint64_t) * (size_t)fo->n))) return 1;
         for (int64_t i = 0; i < fo->n; i++) todo[i] = (uint64_t)i;
@@ -194,10 +194,8 @@ static int run_worker(const opts *o, const image_folder *fo, const vae_config *v
                           .out_ep = o->out};
     bus_worker_stats ws;
     double t0 = vel_now();
-    if (bus_worker_run(&wo, encode_item, &c, &ws) == 0) {
-        fprintf(stderr, "[encode worker] answered %llu jobs (%.1f s)\n", (unsigned long long)ws.answered, vel_now() - t0);
-        rc = 0;
-    }
+    rc = vel_exit_code(bus_worker_run(&wo, encode_item, &c, &ws));   // 2: bad endpoint; 1: run failed
+    if (!rc) fprintf(stderr, "[encode worker] answered %llu jobs (%.1f s)\n", (unsigned long long)ws.answered, vel_now() - t0);
 done:
     vae_destroy(&c.m);
     free(c.u8); free(c.x); free(c.xf); free(c.mom); free(c.lab); free(c.keep);
@@ -225,9 +223,9 @@ static int run_writer(const opts *o, const image_folder *fo, const vae_config *v
                                .sock = {.allow_remote = o->bind_any}},
                         .acks_ep = o->acks};
     if ((e = bus_sink_open(&sink, &so))) {
-        fprintf(stderr, "encode: cannot set up sockets: %s\n", vel_strerror(e));
+        fprintf(stderr, "encode: cannot set up sockets: %s\n", vel_errmsg(e));
         store_close(&st);
-        return 1;
+        return vel_exit_code(e);   // 2: a bad endpoint; 1: the sockets failed
     }
     moments_counts cnt = {0};
     const moments_folder mf = {.nimages = fo->n, .labels = fo->labels};

@@ -175,4 +175,17 @@ Test(encode_folder, corrupt_image_left_out_and_bad_usage, .init = setup, .fini =
         cr_assert_eq(test_sh("bin/encode --model vae-folder %s 2>%s/err.log", args, dir), 2, "exit 2 for %s", args);
         cr_assert_eq(test_sh("grep -q '^encode: ' %s/err.log", dir), 0, "a message for %s", args);
     }
+    // a bad endpoint is a usage error (exit 2, like every other stage), named once, for each role
+    char ep_args[3][2400];
+    snprintf(ep_args[0], sizeof ep_args[0], "--role writer --data %s --ckpt %s --store %s/ep-store "
+             "--in tcp://127.0.0.1:99999 --ctl ipc://%s/c --acks ipc://%s/a", data, ck, dir, dir, dir);
+    snprintf(ep_args[1], sizeof ep_args[1], "--role worker --data %s --ckpt %s --jobs tcp://127.0.0.1:99999 "
+             "--ctl ipc://%s/c --out ipc://%s/o", data, ck, dir, dir);
+    snprintf(ep_args[2], sizeof ep_args[2], "--role source --data %s --store %s/ep-store --jobs-bind tcp://127.0.0.1:99999 "
+             "--acks-bind ipc://%s/a --ctl-bind ipc://%s/c", data, dir, dir, dir);
+    for (int k = 0; k < 3; k++) {
+        int rc = test_sh("bin/encode --model vae-folder %s 2>%s/err.log", ep_args[k], dir);
+        cr_expect_eq(rc, 2, "exit %d, want 2, for %s", rc, ep_args[k]);
+        cr_expect_eq(test_sh("grep -q 'bad tcp port' %s/err.log", dir), 0, "the port must be named for %s", ep_args[k]);
+    }
 }
