@@ -5,11 +5,11 @@
 # Run from the repository root (tests read build/ref/ and tests/fixtures/).
 set -u
 cd "$(dirname "$0")/.."
-asan=1; filter=""
+asan=1; filters=()
 for a in "$@"; do
   case "$a" in
     --no-asan) asan=0 ;;
-    *) filter="$a" ;;
+    *) filters+=("$a") ;;   # run the binaries whose path holds any of these
   esac
 done
 bins=$(find build/tests -type f -name 'test_*' -perm -u+x 2>/dev/null | sort)
@@ -21,7 +21,11 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 for b in $bins; do
-  [ -n "$filter" ] && [[ "$b" != *"$filter"* ]] && continue
+  if [ ${#filters[@]} -gt 0 ]; then
+    hit=0
+    for f in "${filters[@]}"; do [[ "$b" == *"$f"* ]] && hit=1; done
+    [ $hit -eq 1 ] || continue
+  fi
   log=$(mktemp)
   start=$(date +%s)
   "$b" --jobs 2 >"$log" 2>&1 </dev/null; rc=$?

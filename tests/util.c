@@ -130,11 +130,19 @@ void expect_close_f64(const char *what, const double *x, const double *ref, int6
               r.worst >= 0 ? x[r.worst] : 0.0, r.worst >= 0 ? ref[r.worst] : 0.0, atol, rtol);
 }
 
-static uint64_t splitmix64(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+uint64_t test_mix64(uint64_t z) {
+    z += 0x9e3779b97f4a7c15ull;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
+}
+
+// The SplitMix64 generator: state advances by the golden-ratio step, output
+// is the finaliser of the state (so a stream equals test_mix64 of 0, 1, 2.. steps).
+static uint64_t splitmix64(uint64_t *s) {
+    uint64_t z = test_mix64(*s);
+    *s += 0x9e3779b97f4a7c15ull;
+    return z;
 }
 static double unit(uint64_t *s) { return (splitmix64(s) >> 11) * 0x1.0p-53; }
 
@@ -216,6 +224,12 @@ pid_t test_spawn(const char *fmt, ...) {
         _exit(127);
     }
     return pid;
+}
+
+int test_wait(pid_t pid) {
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 void test_write_full(int fd, const void *p, size_t n) {

@@ -61,6 +61,12 @@ int test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 // Starts a printf-formatted shell command in a child process (sh -c) and
 // returns its pid without waiting (-1 if fork failed).
 pid_t test_spawn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+// Waits for child pid (asserting that waitpid succeeds); returns its exit
+// status, or 128 + the signal that ended it.
+int test_wait(pid_t pid);
+// SplitMix64's finaliser: a well-mixed 64-bit value from any input (seeds
+// and expected payloads that two test processes derive independently).
+uint64_t test_mix64(uint64_t z);
 // Pipes between a test and the processes it forks: writes all n bytes
 // (retrying on EINTR; _exit(90) if the pipe is gone, as a forked child
 // should), and reads exactly n bytes within timeout_ms (0, or -1 on timeout

@@ -27,16 +27,10 @@
 #define RES_N 8
 #define EP 256
 
-static uint64_t mix64(uint64_t z) {
-    z += 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static uint64_t job_seed(uint32_t src, uint64_t id) { return mix64(src * 1000003ull + id); }
+static uint64_t job_seed(uint32_t src, uint64_t id) { return test_mix64(src * 1000003ull + id); }
 // The "work": a deterministic function of the job's own seed only.
 static float result_value(uint64_t seed, int k) {
-    return (float)(mix64(seed + (uint64_t)k) >> 40) / (float)(1 << 24);
+    return (float)(test_mix64(seed + (uint64_t)k) >> 40) / (float)(1 << 24);
 }
 
 

@@ -59,14 +59,8 @@
 enum { F_WORKER, F_INJECT, F_SINK, F_SOURCE, F_KINDS };
 static const char *const kind_name[F_KINDS] = {"worker", "inject", "sink", "source"};
 
-static uint64_t mix64(uint64_t z) {
-    z += 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static uint64_t job_seed(uint64_t id) { return mix64(77 + id); }
-static float result_value(uint64_t seed, int k) { return (float)(mix64(seed + (uint64_t)k) >> 40); }
+static uint64_t job_seed(uint64_t id) { return test_mix64(77 + id); }
+static float result_value(uint64_t seed, int k) { return (float)(test_mix64(seed + (uint64_t)k) >> 40); }
 
 typedef struct { char jobs[EP], acks[EP], ctl[EP], sink[EP]; } eps;
 
@@ -336,7 +330,7 @@ static void run_worker(void *a) { (void)a; worker_main(&g_eps, g_first); }
 static void run_injector(void *a) { (void)a; injector_main(&g_eps, g_sent); }
 
 static void fault_run(int seed) {
-    uint64_t r = mix64(0xfa17ull + (uint64_t)seed);
+    uint64_t r = test_mix64(0xfa17ull + (uint64_t)seed);
     int kind = seed % F_KINDS;
     int k = kind == F_WORKER ? 1 + (int)(r % 2) : kind == F_SOURCE ? 5 + (int)(r % 21) : 1 + (int)(r % 10);
     char *dir = test_tmpdir("faults");

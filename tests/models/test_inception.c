@@ -32,20 +32,13 @@ static float *fixture(const char *name, int64_t *n) {
     return a.data;   // npy_free only frees data
 }
 
-static uint64_t splitmix64(uint64_t z) {
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 // The fixture's images: stream "image" of the generator, top byte.
 static uint8_t *images(int B, int H, int W) {
     uint64_t h = 14695981039346656037ull;
     for (const char *s = "image"; *s; s++) { h ^= (unsigned char)*s; h *= 1099511628211ull; }
     size_t n = (size_t)B * 3 * H * W;
     uint8_t *img = malloc(n);
-    for (size_t i = 0; i < n; i++) img[i] = (uint8_t)(splitmix64((SEED ^ h) + i) >> 56);
+    for (size_t i = 0; i < n; i++) img[i] = (uint8_t)(test_mix64((SEED ^ h) + i) >> 56);
     return img;
 }
 

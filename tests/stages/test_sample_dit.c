@@ -78,12 +78,6 @@ static void teardown(void) {
     free(dir);
 }
 
-static int wait_rc(pid_t pid) {
-    int st;
-    cr_assert_eq(waitpid(pid, &st, 0), pid);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 typedef struct {
     float z[N * 4 * 8 * 8];
     int32_t y[N];
@@ -160,7 +154,7 @@ static void run(const char *tag, int nworkers, int die, const char *wopts, const
     alarm(0);
     bus_sink_close(&s);
     for (int i = 0; i < np; i++) {
-        int rc = wait_rc(pids[i]);
+        int rc = test_wait(pids[i]);
         cr_assert(rc == 0 || (i == 1 && die && rc == 3), "%s: process %d exited %d (logs in %s)", tag, i, rc, dir);
     }
     for (int j = 0; j < NJOBS; j++) cr_assert(r->got[j], "%s: job %d missing", tag, j);

@@ -51,12 +51,6 @@ static void teardown(void) {
     dir = NULL;
 }
 
-static int wait_rc(pid_t pid) {
-    int st;
-    cr_assert_eq(waitpid(pid, &st, 0), pid);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 enum { K = 4, NMAX = 6 };   // items per decoder; images per item 3..6
 
 Test(swap, python_decoder_matches_the_c_decoder, .init = setup, .fini = teardown, .timeout = 120) {
@@ -159,7 +153,7 @@ Test(swap, python_decoder_matches_the_c_decoder, .init = setup, .fini = teardown
             }
         }
     }
-    for (int d = 0; d < 2; d++) if (rc[d] < 0) { kill(pid[d], SIGKILL); rc[d] = wait_rc(pid[d]); }
+    for (int d = 0; d < 2; d++) if (rc[d] < 0) { kill(pid[d], SIGKILL); rc[d] = test_wait(pid[d]); }
     cr_assert_eq(rc[0], 0, "C decoder exited %d", rc[0]);
     cr_assert_eq(rc[1], 0, "Python decoder exited %d (%s/py.log)", rc[1], dir);
     for (int d = 0; d < 2; d++) bus_socket_close(&push[d]);
@@ -232,11 +226,11 @@ static void scored_run(const char *tag, int ndec, const char *const *cmds, const
     pid_t feed = test_spawn("exec /usr/bin/python3 tests/swap/feed.py %s %s %d %d 77 %s/%s-stop%s 2>%s/%s-feed.log", ctl,
                             acks, SITEMS, SJOB, dir, tag, lats, dir, tag);
     for (int k = 0; k <= ndec; k++) {
-        int rc = wait_rc(pid[k]);
+        int rc = test_wait(pid[k]);
         cr_assert_eq(rc, 0, "%s: process %d exited %d (logs %s/%s-*.log)", tag, k, rc, dir, tag);
     }
     cr_assert_eq(test_sh("touch %s/%s-stop", dir, tag), 0);
-    cr_assert_eq(wait_rc(feed), 0, "%s: the feeder failed (%s/%s-feed.log)", tag, dir, tag);
+    cr_assert_eq(test_wait(feed), 0, "%s: the feeder failed (%s/%s-feed.log)", tag, dir, tag);
     snprintf(log, sizeof log, "%s/%s-eval.log", dir, tag);
     metric_line(log, line, cap);
 }
