@@ -7,6 +7,7 @@
 
 #include "core/base.h"
 #include "nn/backend.h"
+#include "nn/cpu/adam.h"
 #include "nn/device.h"
 #include "nn/muon.h"
 #ifdef VEL_HAVE_CUDA
@@ -106,30 +107,18 @@ static inline float lerpf_torch(float a, float b, float w) {
     return w < 0.5f ? a + w * (b - a) : b - (b - a) * (1.0f - w);
 }
 
-// One Adam(W) update of n elements; decoupled selects AdamW.
+// One Adam(W) update of n elements; decoupled selects AdamW. The element
+// loop is nn/cpu/adam.c (vectorised, chunked over the OpenMP pool).
 static void adam_update(float *p, const float *g, float *m, float *v, int64_t n, double lr,
                         double wd_d, int decoupled, const optim_config *c, int64_t t) {
     const double bc1 = 1.0 - pow(c->beta1, (double)t);
     const double bc2 = 1.0 - pow(c->beta2, (double)t);
-    const float step_size = (float)(lr / bc1);
-    const float bc2_sqrt = (float)sqrt(bc2);
-    const float decay = (float)(1.0 - lr * wd_d), wd = (float)wd_d;
-    const float w1 = (float)(1.0 - c->beta1), b2 = (float)c->beta2;
-    const float w2 = (float)(1.0 - c->beta2), eps = (float)c->eps;
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (int64_t k = 0; k < n; k++) {
-        float gk = g[k], pk = p[k];
-        if (wd != 0.0f) {
-            if (decoupled) pk = pk * decay;
-            else gk = gk + wd * pk;
-        }
-        float mk = lerpf_torch(m[k], gk, w1);
-        float vk = v[k] * b2 + w2 * gk * gk;       // torch addcmul: (value*t1)*t2
-        float denom = sqrtf(vk) / bc2_sqrt + eps;
-        m[k] = mk;
-        v[k] = vk;
-        p[k] = pk + (-step_size) * mk / denom;    // torch addcdiv: (value*t1)/t2
-    }
+    const adam_consts k = {
+        .step_size = (float)(lr / bc1), .bc2_sqrt = (float)sqrt(bc2),
+        .decay = (float)(1.0 - lr * wd_d), .wd = (float)wd_d,
+        .w1 = (float)(1.0 - c->beta1), .b2 = (float)c->beta2,
+        .w2 = (float)(1.0 - c->beta2), .eps = (float)c->eps, .decoupled = decoupled};
+    adam_update_cpu(p, g, m, v, n, &k);
 }
 
 static void muon_update(float *p, const float *g, float *buf, const param_info *info, double lr_d,

@@ -9,8 +9,17 @@
 #include "nn/cpu/ops.h"
 
 #include "core/base.h"
+#include "nn/cpu/fastexp.h"
 #include "nn/cpu/gemm.h"
 #include "nn/cpu/par.h"
+
+// acc[o] += row[o] in double: independent columns, so any vector width gives
+// the same bits; a CPU_CLONES leaf (the OpenMP body it runs in is baseline
+// x86-64 code, two doubles per instruction).
+CPU_CLONES static void db_row(double *acc, const float *row, int n) {
+    #pragma omp simd
+    for (int o = 0; o < n; o++) acc[o] += row[o];
+}
 
 void linear_forward_cpu(float *out, const float *inp, const float *weight,
                     const float *bias, int N, int C, int OC) {
@@ -44,12 +53,7 @@ void linear_backward_cpu(float *dinp, float *dweight, float *dbias,
             const int o0 = blk * DB_COLS, o1 = o0 + DB_COLS < OC ? o0 + DB_COLS : OC;
             double acc[DB_COLS];  // double: N can be B*T = thousands of rows
             for (int o = o0; o < o1; o++) acc[o - o0] = 0.0;
-            for (int n = 0; n < N; n++) {
-                const float *row = dout + (size_t)n * OC;
-                // independent columns: vectorised (omp simd starts no threads)
-                #pragma omp simd
-                for (int o = o0; o < o1; o++) acc[o - o0] += row[o];
-            }
+            for (int n = 0; n < N; n++) db_row(acc, dout + (size_t)n * OC + o0, o1 - o0);
             for (int o = o0; o < o1; o++) dbias[o] += (float)acc[o - o0];
         }
     }

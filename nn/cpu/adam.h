@@ -1,0 +1,27 @@
+// adam.h (private to nn/cpu): the Adam / AdamW element update of nn/optim.h
+// on the host, vectorised (CPU_CLONES) and cut into fixed chunks over the
+// OpenMP pool. Element-wise, each element computed by the same expression
+// as PyTorch's single-tensor CPU path (nn/optim.h gives the formula), so the
+// bits depend on neither the thread count nor the vector width.
+#ifndef NN_CPU_ADAM_H
+#define NN_CPU_ADAM_H
+
+#include <stdint.h>
+
+// The per-call constants, already rounded to float where torch rounds them.
+typedef struct {
+    float step_size;   // (float)(lr / (1 - beta1^t))
+    float bc2_sqrt;    // (float)sqrt(1 - beta2^t)
+    float decay;       // (float)(1 - lr * wd), AdamW
+    float wd;          // (float)wd, 0 = no decay
+    float w1;          // (float)(1 - beta1), the lerp weight
+    float b2, w2;      // (float)beta2, (float)(1 - beta2)
+    float eps;
+    int decoupled;     // 1 AdamW (decay the weight), 0 Adam (L2 into the gradient)
+} adam_consts;
+
+// p, m, v updated in place over n elements from g (read only). None alias.
+void adam_update_cpu(float *p, const float *g, float *m, float *v, int64_t n,
+                     const adam_consts *k);
+
+#endif
