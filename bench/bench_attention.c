@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "nn/attention.h"
+#include "nn/cpu/attn_avx512.h"
 #include "core/base.h"
 
 static void fill(float *x, size_t n, unsigned seed) {
@@ -68,13 +69,17 @@ int main(int argc, char **argv) {
     int reps = 3;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: %s [--reps N]\n"
+            printf("usage: %s [--reps N] [--portable]\n"
                    "Times attention forward/backward (nn/attention.h) against the two\n"
                    "cblas_sgemm calls Q K^T and P V per head, at T=256 and T=1024,\n"
                    "head dim 64, 12 heads. Best of N runs (default 3).\n"
                    "eff = time / (GEMM-pair time x FLOP multiple: fwd 1, bwd 2.5,\n"
-                   "fwd+bwd 3.5); 1.0 matches bare BLAS, target <= 2.\n", argv[0]);
+                   "fwd+bwd 3.5); 1.0 matches bare BLAS, target <= 2.\n"
+                   "--portable: the OpenBLAS tile path even where the AVX-512\n"
+                   "kernels (nn/cpu/attn_avx512.c) would run.\n", argv[0]);
             return 0;
+        } else if (!strcmp(argv[i], "--portable")) {
+            attn_avx512_force_off(1);
         } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
             reps = atoi(argv[++i]);
             if (reps < 1 || reps > 100) { fprintf(stderr, "--reps must be 1..100\n"); return 2; }

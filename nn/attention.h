@@ -1,7 +1,8 @@
 // attention.h: multi-head scaled dot-product attention, softmax(q k^T/sqrt(hd)) v,
 // non-causal, computed flash-style: tiles of queries x keys with an online
 // softmax, so no T x T matrix ever exists (T up to a few thousand is fine).
-// CPU implementation in nn/cpu/attention.c (tiles through cblas_sgemm).
+// CPU implementation in nn/cpu/attention.c (tiles through cblas_sgemm), and
+// for head dim 64 on AVX-512 CPUs nn/cpu/attn_avx512.c (own kernels).
 //
 // Layout: qkv (B, T, 3, NH, HD) exactly as a Linear(D, 3D) writes it
 // (D = NH*HD; q, k, v of token t, head h at qkv[t*3D + {0,D,2D} + h*HD]);
@@ -13,10 +14,11 @@
 // masks, dropout, causal attention.
 //
 // Backward ACCUMULATES (+=) into dqkv (same layout as qkv); callers zero it.
-// Scratch: none from the caller. The CPU version keeps one buffer of at
-// most 2 MiB of tiles per thread, allocated on its first call and grown only
-// when a shape needs more (nn/cpu/attention.c: 256 queries x up to 1024
-// keys); no T x T matrix.
+// Scratch: none from the caller. The CPU version keeps one buffer per
+// thread, allocated on its first call and grown only when a shape needs more:
+// at most 2 MiB of tiles (nn/cpu/attention.c: 256 queries x up to 1024 keys),
+// or on the AVX-512 path about 1.6 KiB per token (packed K, V and dK, dV of
+// one head: 2 MiB at T 1024); no T x T matrix.
 // Threads: OpenMP over (batch, head); each (b, h) is done by one thread in a
 // fixed order, so results are identical for any thread count.
 #ifndef NN_ATTENTION_H

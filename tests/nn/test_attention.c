@@ -3,6 +3,8 @@
 // lengths and head dims 16/64/128; backward against central finite
 // differences of a double-precision naive attention; the "+=" contract;
 // bit-identical results for 1 and 2 threads; the fast exp's accuracy.
+// Head dim 64 runs nn/cpu/attn_avx512.c on an AVX-512 CPU: those cases run
+// twice, once more with the portable (OpenBLAS tile) path forced.
 #include <criterion/criterion.h>
 #include <math.h>
 #include <omp.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #include "nn/attention.h"
+#include "nn/cpu/attn_avx512.h"
 #include "nn/cpu/fastexp.h"
 #include "tests/util.h"
 
@@ -29,6 +32,26 @@ Test(attention, fast_expf_accuracy) {
     cr_assert(fast_expf(0.0f) == 1.0f);
 }
 
+// The AVX-512 kernels' vector exp: same range and bound as fast_expf.
+Test(attention, avx512_exp_accuracy) {
+    if (!__builtin_cpu_supports("avx512f")) cr_skip_test("no AVX-512 on this CPU");
+    enum { N = 200001 };
+    float *x = malloc(N * 4), *y = malloc(N * 4);
+    for (int i = 0; i < N; i++) x[i] = -87.0f + 97.0f * (float)i / 200000.0f;
+    cr_assert(attn_avx512_exp(y, x, N) == 1);
+    double worst = 0;
+    for (int i = 0; i < N; i++) {
+        double r = exp((double)x[i]), e = fabs((double)y[i] - r) / r;
+        if (e > worst) worst = e;
+    }
+    fprintf(stderr, "[attention] avx512 exp max rel error %.3g on [-87, 10]\n", worst);
+    cr_assert(worst < 3e-7, "avx512 exp max rel error %.3g", worst);
+    x[0] = -INFINITY; x[1] = -1000.0f; x[2] = 0.0f;
+    attn_avx512_exp(y, x, 3);
+    cr_assert(y[0] >= 0.0f && y[0] < 2e-38f && y[1] < 2e-38f && y[2] == 1.0f);
+    free(x); free(y);
+}
+
 // expect_close_f32 plus a line with the measured errors (for the report).
 static void close_report(const char *what, const float *x, const float *r, int64_t n,
                          double atol, double rtol) {
@@ -38,8 +61,9 @@ static void close_report(const char *what, const float *x, const float *r, int64
     expect_close_f32(what, x, r, n, atol, rtol);
 }
 
-static void check_case(const char *name, int B, int T, int NH, int HD) {
-    char key[64];
+// path: "avx512" (the default dispatch) or "portable" (forced).
+static void check_path(const char *name, const char *path, int B, int T, int NH, int HD) {
+    char key[96];
     int64_t n;
 #define REF(k) (snprintf(key, sizeof key, "%s_%s", name, k), ref_f32("attn", key, &n))
     float *qkv = REF("qkv");
@@ -51,15 +75,15 @@ static void check_case(const char *name, int B, int T, int NH, int HD) {
     float *out = malloc(no * 4), *lse = malloc((int64_t)B * NH * T * 4);
     float *dqkv = malloc(nq * 4);
     attention_forward(out, lse, qkv, B, T, NH, HD);
-    snprintf(key, sizeof key, "%s out", name);
+    snprintf(key, sizeof key, "%s %s out", name, path);
     close_report(key, out, out_r, no, 1e-5, 1e-4);
-    snprintf(key, sizeof key, "%s lse", name);
+    snprintf(key, sizeof key, "%s %s lse", name, path);
     close_report(key, lse, lse_r, (int64_t)B * NH * T, 1e-5, 1e-5);
     // backward accumulates: start from 0.25 and subtract it afterwards
     for (int64_t i = 0; i < nq; i++) dqkv[i] = 0.25f;
     attention_backward(dqkv, dout, qkv, out, lse, B, T, NH, HD);
     for (int64_t i = 0; i < nq; i++) dqkv[i] -= 0.25f;
-    snprintf(key, sizeof key, "%s dqkv", name);
+    snprintf(key, sizeof key, "%s %s dqkv", name, path);
     // long reductions (T keys, HD dims): STYLE's 1e-4; measured max abs 5.7e-6
     close_report(key, dqkv, dqkv_r, nq, 1e-4, 1e-4);
     free(qkv); free(dout); free(out_r); free(lse_r); free(dqkv_r);
@@ -67,10 +91,26 @@ static void check_case(const char *name, int B, int T, int NH, int HD) {
 #undef REF
 }
 
+// Head dim 64 on an AVX-512 CPU: the kernels, then the forced portable path.
+static void check_case(const char *name, int B, int T, int NH, int HD) {
+    const int fast = attn_avx512_usable(HD);
+    cr_assert_eq(fast, HD == 64 && __builtin_cpu_supports("avx512f"));
+    check_path(name, fast ? "avx512" : "portable", B, T, NH, HD);
+    if (fast) {
+        attn_avx512_force_off(1);
+        cr_assert(!attn_avx512_usable(HD));
+        check_path(name, "portable", B, T, NH, HD);
+        attn_avx512_force_off(0);
+    }
+}
+
 Test(attention, vs_numpy_t5_hd16) { check_case("t5", 2, 5, 3, 16); }
 Test(attention, vs_numpy_t37_hd64) { check_case("t37", 1, 37, 2, 64); }
 Test(attention, vs_numpy_t257_hd64) { check_case("t257", 2, 257, 2, 64); }
 Test(attention, vs_numpy_t130_hd128) { check_case("t130h128", 1, 130, 1, 128); }
+Test(attention, vs_numpy_t5_hd64) { check_case("t5h64", 2, 5, 2, 64); }
+Test(attention, vs_numpy_t64_hd64) { check_case("t64", 2, 64, 3, 64); }
+Test(attention, vs_numpy_t100_hd64) { check_case("t100", 1, 100, 2, 64); }
 
 // sum(dout .* attention(qkv)) in double, naive (full softmax rows).
 static double loss_f64(const double *qkv, const double *dout, int B, int T, int NH, int HD) {
@@ -101,8 +141,8 @@ static double loss_f64(const double *qkv, const double *dout, int B, int T, int 
     return total;
 }
 
-Test(attention, backward_vs_finite_differences) {
-    const int B = 2, T = 7, NH = 2, HD = 8, D = NH * HD;
+static void fd_case(int B, int T, int NH, int HD) {
+    const int D = NH * HD;
     const int nq = B * T * 3 * D, no = B * T * D;
     float *qkv = malloc(nq * 4), *dout = malloc(no * 4), *out = malloc(no * 4);
     float *lse = malloc(B * NH * T * 4), *dqkv = calloc(nq, 4);
@@ -131,8 +171,15 @@ Test(attention, backward_vs_finite_differences) {
     free(x); free(g); free(fd); free(an);
 }
 
-Test(attention, thread_count_independent) {
+Test(attention, backward_vs_finite_differences) { fd_case(2, 7, 2, 8); }
+// head dim 64: the AVX-512 kernels where the CPU has them (19 tokens: three
+// 6-row micro-blocks plus one, a partial 16-key vector)
+Test(attention, backward_vs_finite_differences_hd64) { fd_case(1, 19, 1, 64); }
+
+static void threads_case(int portable) {
     const int B = 2, T = 300, NH = 3, HD = 64, D = NH * HD;
+    attn_avx512_force_off(portable);
+    cr_assert_eq(attn_avx512_usable(HD), !portable && __builtin_cpu_supports("avx512f"));
     const int nq = B * T * 3 * D, no = B * T * D, nl = B * NH * T;
     float *qkv = malloc(nq * 4), *dout = malloc(no * 4);
     float *o1 = malloc(no * 4), *o2 = malloc(no * 4), *l1 = malloc(nl * 4), *l2 = malloc(nl * 4);
@@ -144,6 +191,11 @@ Test(attention, thread_count_independent) {
     attention_forward(o1, l1, qkv, B, T, NH, HD);
     attention_backward(d1, dout, qkv, o1, l1, B, T, NH, HD);
     omp_set_num_threads(2);
+    int team = 0;
+#pragma omp parallel
+#pragma omp single
+    team = omp_get_num_threads();
+    cr_assert_eq(team, 2, "the 2-thread run has %d threads", team);
     attention_forward(o2, l2, qkv, B, T, NH, HD);
     attention_backward(d2, dout, qkv, o2, l2, B, T, NH, HD);
     omp_set_num_threads(saved);
@@ -151,24 +203,34 @@ Test(attention, thread_count_independent) {
     cr_assert(memcmp(l1, l2, nl * 4) == 0, "lse differs between 1 and 2 threads");
     cr_assert(memcmp(d1, d2, nq * 4) == 0, "dqkv differs between 1 and 2 threads");
     free(qkv); free(dout); free(o1); free(o2); free(l1); free(l2); free(d1); free(d2);
+    attn_avx512_force_off(0);
 }
+
+Test(attention, thread_count_independent) { threads_case(0); }
+Test(attention, thread_count_independent_portable) { threads_case(1); }
 
 // Rows whose scores differ by hundreds: the online softmax must not
 // overflow, and a later tile with a much larger max must rescale correctly.
-Test(attention, large_scores_stay_finite) {
-    const int B = 1, T = 130, NH = 1, HD = 4, D = 4;
-    float qkv[130 * 12], out[130 * 4], lse[130];
-    memset(qkv, 0, sizeof qkv);
+static void large_scores_case(int HD, float kbig) {
+    const int B = 1, T = 130, NH = 1, D = HD;
+    float *qkv = calloc((size_t)T * 3 * D, 4), *out = malloc((size_t)T * D * 4), lse[130];
+    const float big = 10.0f * kbig / sqrtf((float)HD);
     for (int t = 0; t < T; t++) {
         for (int d = 0; d < HD; d++) qkv[t * 3 * D + d] = 10.0f;          // q
-        qkv[t * 3 * D + D] = (t == 129) ? 40.0f : (float)(t % 7);      // k
+        qkv[t * 3 * D + D] = (t == 129) ? kbig : (float)(t % 7);       // k
         qkv[t * 3 * D + 2 * D] = (float)t;                              // v
     }
     attention_forward(out, lse, qkv, B, T, NH, HD);
-    // score of key 129 is 10*40/2 = 200, the others <= 30: softmax is one-hot
+    // score of key 129 is `big` (200 / 400), the others <= 60/sqrt(HD):
+    // softmax is one-hot
     for (int t = 0; t < T; t++) {
         cr_assert(isfinite(out[t * D]) && fabsf(out[t * D] - 129.0f) < 1e-3f,
                   "row %d: %g", t, out[t * D]);
-        cr_assert(fabsf(lse[t] - 200.0f) < 1e-3f);
+        cr_assert(fabsf(lse[t] - big) < 1e-3f);
     }
+    free(qkv); free(out);
 }
+
+Test(attention, large_scores_stay_finite) { large_scores_case(4, 40.0f); }
+// head dim 64: the AVX-512 kernels' single-pass softmax
+Test(attention, large_scores_stay_finite_hd64) { large_scores_case(64, 320.0f); }

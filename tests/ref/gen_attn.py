@@ -6,7 +6,8 @@ qkv (B,T,3,NH,HD), dout (B,T,NH,HD) -> out (B,T,NH,HD), lse (B,NH,T) and
 dqkv = d sum(dout*out) / d qkv by the textbook backward
 (dV = P^T dO, dP = dO V^T, dS = P*(dP - rowsum(dP*P)), dQ = dS K/sqrt(hd),
 dK = dS^T Q/sqrt(hd)). Cases cover odd T (5, 37, 257: partial tiles) and
-head dims 16, 64 and 128 (the narrower key tiles).
+head dims 16, 64 and 128 (the narrower key tiles), and at head dim 64 (the
+AVX-512 kernels) T below, at and past one 64-key panel.
 """
 import os
 import sys
@@ -17,6 +18,12 @@ CASES = [  # name, B, T, NH, HD
     ("t37", 1, 37, 2, 64),
     ("t257", 2, 257, 2, 64),
     ("t130h128", 1, 130, 1, 128),
+    # head dim 64 = the AVX-512 kernels (nn/cpu/attn_avx512.c): fewer tokens
+    # than one 6-row micro-block, exactly one 64-key panel, and a panel plus
+    # a partial 16-key vector with a partial 48-query backward block
+    ("t5h64", 2, 5, 2, 64),
+    ("t64", 2, 64, 3, 64),
+    ("t100", 1, 100, 2, 64),
 ]
 
 

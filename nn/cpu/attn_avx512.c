@@ -1,0 +1,303 @@
+// attn_avx512.c: AVX-512 attention for head dim 64 (see attn_avx512.h).
+//
+// Every product in attention has the head dim (64) as its inner or its
+// output width, so one register-blocked micro-kernel covers all seven:
+//   C[mr x 64] (+)= sum_k A(i, k) B[k][0..64),  A(i, k) = A[i sa + k sk]
+// (mr <= 6 rows, 24 zmm accumulators; A broadcast from memory with any
+// strides, B rows of 64 contiguous floats). With B = a 64 x 64 panel of
+// K^T or V^T (packed once per head) it gives 64 columns of S = Q K^T or
+// dP = dO V^T; with B = V, K, dO or Q rows read in place it gives P V,
+// dS K, P^T dO and dS^T Q (A = P or dS, transposed through the strides).
+//
+// Forward, per 6 query rows: S (6 x T) -> row max, P = e^(scale S - m),
+// l = sum P (in L1) -> O = (P V) / l, lse = m + log l. No online softmax:
+// a whole row of T scores is 4 T bytes.
+// Backward, per block of ATTN512_RB query rows, per 6 rows: P = e^(scale S
+// - lse), dS = scale P (dO V^T - Di), dQ += dS K; then for the block, per 6
+// keys: dV += P^T dO, dK += dS^T Q (the block's RB queries are the inner
+// dimension, so the dK / dV accumulators are loaded and stored once per RB).
+// The exp is a vector form of nn/cpu/fastexp.h's (same Cephes polynomial,
+// with FMA), max rel error ~1e-7 (tests/nn/test_attention.c measures it).
+#include "nn/cpu/attn_avx512.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define ATTN512_RB 48   // query rows per backward block (P and dS: RB x T)
+
+static int force_off;
+
+void attn_avx512_force_off(int off) { force_off = off; }
+
+static inline int round64(int T) { return (T + 63) & ~63; }
+
+size_t attn_avx512_scratch(int T) {
+    const size_t Tp = (size_t)round64(T), ldp = Tp + 16;
+    // K^T and V^T panels, K and V rows, dK and dV rows, P and dS blocks,
+    // 64-byte alignment slack (the forward uses less)
+    return 6 * 64 * Tp + 2 * (size_t)ATTN512_RB * ldp + 16;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define AVX512 __attribute__((target("avx512f")))
+#define INLINE static inline __attribute__((always_inline))
+
+int attn_avx512_usable(int HD) {
+    return HD == 64 && !force_off && __builtin_cpu_supports("avx512f");
+}
+
+// e^x, x <= 88 (fastexp.h's method): x clamped to >= -87, x = n ln2 + r,
+// e^r = 1 + r + r^2 poly(r), times 2^n (scalef).
+AVX512 INLINE __m512 exp512(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+    const __m512 fn = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r);
+    p = _mm512_add_ps(p, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, fn);
+}
+
+// The micro-kernel (see the top); acc: C += instead of C =. mr is a
+// constant at every inlined call site (mk_any's switch), so the
+// accumulators stay in registers.
+AVX512 INLINE void mk(const int mr, int kc, const float *A, ptrdiff_t sa, ptrdiff_t sk,
+                      const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, int acc) {
+    __m512 c[6][4];
+#pragma GCC unroll 6
+    for (int i = 0; i < mr; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++)
+            c[i][v] = acc ? _mm512_loadu_ps(C + i * ldc + 16 * v) : _mm512_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        const float *b = B + k * ldb, *a = A + k * sk;
+        const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+        const __m512 b2 = _mm512_loadu_ps(b + 32), b3 = _mm512_loadu_ps(b + 48);
+#pragma GCC unroll 6
+        for (int i = 0; i < mr; i++) {
+            const __m512 ai = _mm512_set1_ps(a[i * sa]);
+            c[i][0] = _mm512_fmadd_ps(ai, b0, c[i][0]);
+            c[i][1] = _mm512_fmadd_ps(ai, b1, c[i][1]);
+            c[i][2] = _mm512_fmadd_ps(ai, b2, c[i][2]);
+            c[i][3] = _mm512_fmadd_ps(ai, b3, c[i][3]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < mr; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++) _mm512_storeu_ps(C + i * ldc + 16 * v, c[i][v]);
+}
+
+AVX512 static void mk_any(int mr, int kc, const float *A, ptrdiff_t sa, ptrdiff_t sk,
+                          const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, int acc) {
+    switch (mr) {
+    case 6: mk(6, kc, A, sa, sk, B, ldb, C, ldc, acc); break;
+    case 5: mk(5, kc, A, sa, sk, B, ldb, C, ldc, acc); break;
+    case 4: mk(4, kc, A, sa, sk, B, ldb, C, ldc, acc); break;
+    case 3: mk(3, kc, A, sa, sk, B, ldb, C, ldc, acc); break;
+    case 2: mk(2, kc, A, sa, sk, B, ldb, C, ldc, acc); break;
+    default: mk(1, kc, A, sa, sk, B, ldb, C, ldc, acc); break;
+    }
+}
+
+// Panels of 64 keys: pt[p 4096 + d 64 + c] = x[(64 p + c) ld + d], zero
+// past T (their scores are computed but never used).
+static void pack_t(float *pt, const float *x, int T, int ld) {
+    const int Tp = round64(T);
+    for (int j = 0; j < Tp; j++) {
+        float *o = pt + (size_t)(j / 64) * 4096 + (j % 64);
+        const float *r = x + (size_t)j * ld;
+        if (j < T)
+            for (int d = 0; d < 64; d++) o[d * 64] = r[d];
+        else
+            for (int d = 0; d < 64; d++) o[d * 64] = 0.0f;
+    }
+}
+
+// Rows of 64 with stride ld -> contiguous rows (zero rows past T up to the
+// 64 multiple): the hot loops then stream one dense block instead of rows
+// 3 NH HD floats apart (a new page every few rows).
+static void pack_rows(float *dst, const float *x, int T, int ld) {
+    for (int j = 0; j < T; j++) memcpy(dst + (size_t)j * 64, x + (size_t)j * ld, 64 * sizeof(float));
+}
+
+// S rows of this micro-block: C[mr x Tp] = A (mr x 64, rows sa) times the
+// panels (64 x Tp).
+AVX512 static void scores(int mr, const float *A, ptrdiff_t sa, const float *pt, int T,
+                          float *C, ptrdiff_t ldc) {
+    for (int jb = 0; jb < T; jb += 64)
+        mk_any(mr, 64, A, sa, 1, pt + (size_t)jb * 64, 64, C + jb, ldc, 0);
+}
+
+static inline __mmask16 tail_mask(int T) {
+    return (__mmask16)(T % 16 ? (1u << (T % 16)) - 1u : 0xFFFFu);
+}
+
+// s[0..T) -> e^(scale s - m) with m = scale max s (0 past T in the last
+// vector); returns the sum, sets *m.
+AVX512 static float softmax_row(float *s, int T, float scale, float *m_out) {
+    const int nv = (T + 15) / 16;
+    const __mmask16 tm = tail_mask(T);
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (int v = 0; v < nv - 1; v++) mx = _mm512_max_ps(mx, _mm512_loadu_ps(s + 16 * v));
+    mx = _mm512_mask_max_ps(mx, tm, mx, _mm512_loadu_ps(s + 16 * (nv - 1)));
+    const float m = _mm512_reduce_max_ps(mx) * scale;
+    const __m512 vs = _mm512_set1_ps(scale), vm = _mm512_set1_ps(m);
+    __m512 sum = _mm512_setzero_ps();
+    for (int v = 0; v < nv; v++) {
+        __m512 p = exp512(_mm512_fmsub_ps(_mm512_loadu_ps(s + 16 * v), vs, vm));
+        if (v == nv - 1) p = _mm512_maskz_mov_ps(tm, p);
+        _mm512_storeu_ps(s + 16 * v, p);
+        sum = _mm512_add_ps(sum, p);
+    }
+    *m_out = m;
+    return _mm512_reduce_add_ps(sum);
+}
+
+AVX512 void attn_avx512_fwd_head(float *out, float *lse, const float *q, const float *k,
+                                 const float *v, int T, int ld, int ldo, float scale, float *ws) {
+    ws = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
+    const int Tp = round64(T);
+    const ptrdiff_t ldp = Tp + 16;
+    float *kt = ws, *vc = kt + (size_t)64 * Tp, *S = vc + (size_t)64 * Tp, *O = S + 6 * ldp;
+    pack_t(kt, k, T, ld);
+    pack_rows(vc, v, T, ld);
+    for (int i0 = 0; i0 < T; i0 += 6) {
+        const int mr = T - i0 < 6 ? T - i0 : 6;
+        scores(mr, q + (size_t)i0 * ld, ld, kt, T, S, ldp);
+        float inv[6];
+        for (int r = 0; r < mr; r++) {
+            float m;
+            const float l = softmax_row(S + r * ldp, T, scale, &m);
+            lse[i0 + r] = m + logf(l);
+            inv[r] = 1.0f / l;
+        }
+        mk_any(mr, T, S, ldp, 1, vc, 64, O, 64, 0);
+        for (int r = 0; r < mr; r++) {
+            float *o = out + (size_t)(i0 + r) * ldo;
+            for (int d = 0; d < 64; d++) o[d] = O[r * 64 + d] * inv[r];
+        }
+    }
+}
+
+// p[0..T) (scores) -> e^(scale s - L), whole vectors (values past T unused).
+AVX512 static void exp_row(float *p, int T, float scale, float L) {
+    const __m512 vs = _mm512_set1_ps(scale), vl = _mm512_set1_ps(L);
+    for (int j = 0; j < T; j += 16)
+        _mm512_storeu_ps(p + j, exp512(_mm512_fmsub_ps(_mm512_loadu_ps(p + j), vs, vl)));
+}
+
+// g[0..T) (dP) -> scale p (g - di), whole vectors.
+AVX512 static void ds_row(float *g, const float *p, int T, float di, float scale) {
+    const __m512 vd = _mm512_set1_ps(di), vs = _mm512_set1_ps(scale);
+    for (int j = 0; j < T; j += 16) {
+        const __m512 x = _mm512_mul_ps(_mm512_loadu_ps(p + j),
+                                       _mm512_sub_ps(_mm512_loadu_ps(g + j), vd));
+        _mm512_storeu_ps(g + j, _mm512_mul_ps(x, vs));
+    }
+}
+
+AVX512 static void add64(float *y, const float *x) {
+    for (int v = 0; v < 4; v++)
+        _mm512_storeu_ps(y + 16 * v, _mm512_add_ps(_mm512_loadu_ps(y + 16 * v), _mm512_loadu_ps(x + 16 * v)));
+}
+
+AVX512 static float dot64(const float *a, const float *b) {
+    __m512 s = _mm512_mul_ps(_mm512_loadu_ps(a), _mm512_loadu_ps(b));
+    for (int v = 1; v < 4; v++)
+        s = _mm512_fmadd_ps(_mm512_loadu_ps(a + 16 * v), _mm512_loadu_ps(b + 16 * v), s);
+    return _mm512_reduce_add_ps(s);
+}
+
+AVX512 void attn_avx512_bwd_head(float *dq, float *dk, float *dv, const float *dout,
+                                 const float *q, const float *k, const float *v,
+                                 const float *out, const float *lse, int T, int ld, int ldo,
+                                 float scale, float *ws) {
+    ws = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
+    const int Tp = round64(T);
+    const ptrdiff_t ldp = Tp + 16;
+    float *kt = ws, *vt = kt + (size_t)64 * Tp, *kc = vt + (size_t)64 * Tp;
+    float *dkc = kc + (size_t)64 * Tp, *dvc = dkc + (size_t)64 * Tp, *P = dvc + (size_t)64 * Tp;
+    float *dS = P + ATTN512_RB * ldp;
+    pack_t(kt, k, T, ld);
+    pack_t(vt, v, T, ld);
+    pack_rows(kc, k, T, ld);
+    memset(dkc, 0, sizeof(float) * 64 * (size_t)T);
+    memset(dvc, 0, sizeof(float) * 64 * (size_t)T);
+    for (int i0 = 0; i0 < T; i0 += ATTN512_RB) {
+        const int br = T - i0 < ATTN512_RB ? T - i0 : ATTN512_RB;
+        for (int r0 = 0; r0 < br; r0 += 6) {
+            const int mr = br - r0 < 6 ? br - r0 : 6, i = i0 + r0;
+            float *Pr = P + r0 * ldp, *dSr = dS + r0 * ldp;
+            scores(mr, q + (size_t)i * ld, ld, kt, T, Pr, ldp);
+            for (int r = 0; r < mr; r++) exp_row(Pr + r * ldp, T, scale, lse[i + r]);
+            scores(mr, dout + (size_t)i * ldo, ldo, vt, T, dSr, ldp);
+            for (int r = 0; r < mr; r++) {
+                const size_t o = (size_t)(i + r) * ldo;
+                ds_row(dSr + r * ldp, Pr + r * ldp, T, dot64(out + o, dout + o), scale);
+            }
+            // dQ += dS K
+            mk_any(mr, T, dSr, ldp, 1, kc, 64, dq + (size_t)i * ld, ld, 1);
+        }
+        // dV += P^T dO, dK += dS^T Q over this block's br queries
+        for (int j0 = 0; j0 < T; j0 += 6) {
+            const int mr = T - j0 < 6 ? T - j0 : 6;
+            mk_any(mr, br, P + j0, 1, ldp, dout + (size_t)i0 * ldo, ldo, dvc + (size_t)j0 * 64, 64, 1);
+            mk_any(mr, br, dS + j0, 1, ldp, q + (size_t)i0 * ld, ld, dkc + (size_t)j0 * 64, 64, 1);
+        }
+    }
+    for (int j = 0; j < T; j++) {
+        add64(dk + (size_t)j * ld, dkc + (size_t)j * 64);
+        add64(dv + (size_t)j * ld, dvc + (size_t)j * 64);
+    }
+}
+
+AVX512 static void exp_vec(float *y, const float *x, int n) {
+    int i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, exp512(_mm512_loadu_ps(x + i)));
+    if (i < n) {
+        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
+        _mm512_mask_storeu_ps(y + i, m, exp512(_mm512_maskz_loadu_ps(m, x + i)));
+    }
+}
+
+int attn_avx512_exp(float *y, const float *x, int n) {
+    if (!__builtin_cpu_supports("avx512f")) {
+        for (int i = 0; i < n; i++) y[i] = 0.0f;
+        return 0;
+    }
+    exp_vec(y, x, n);
+    return 1;
+}
+
+#else  // no x86-64 GCC: the portable path only
+
+int attn_avx512_usable(int HD) { (void)HD; return 0; }
+void attn_avx512_fwd_head(float *out, float *lse, const float *q, const float *k,
+                          const float *v, int T, int ld, int ldo, float scale, float *ws) {
+    (void)out; (void)lse; (void)q; (void)k; (void)v; (void)T; (void)ld; (void)ldo;
+    (void)scale; (void)ws;
+}
+void attn_avx512_bwd_head(float *dq, float *dk, float *dv, const float *dout,
+                          const float *q, const float *k, const float *v,
+                          const float *out, const float *lse, int T, int ld, int ldo,
+                          float scale, float *ws) {
+    (void)dq; (void)dk; (void)dv; (void)dout; (void)q; (void)k; (void)v; (void)out;
+    (void)lse; (void)T; (void)ld; (void)ldo; (void)scale; (void)ws;
+}
+int attn_avx512_exp(float *y, const float *x, int n) {
+    for (int i = 0; i < n; i++) y[i] = 0.0f;
+    return 0;
+}
+
+#endif
