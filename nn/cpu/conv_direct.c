@@ -471,9 +471,10 @@ int conv_direct_dw_applies(const conv2d_cfg *c) {
     return has_avx512() && c->KH == 3 && c->KW == 3 && c->stride == 2;
 }
 
-void conv_direct_filter_grad(float *dweight, const float *dout, const float *inp, float *scratch,
-                             const conv2d_cfg *c) {
-    CHECK(conv_direct_dw_applies(c));
+// dweight += the filter gradient, round by round: the padded input and the
+// flat dout of each round, then filter_grad (3x3 at stride 1 or 2).
+static void filter_grad_rounds(float *dweight, const float *dout, const float *inp,
+                               float *scratch, const conv2d_cfg *c) {
     const geo f = fwd_geo(c);
     const int RG = round_groups(c), G = RG * f.gi, C = c->C, OC = c->OC;
     const size_t in_img = (size_t)C * c->H * c->W, out_img = (size_t)OC * f.OH * f.OW;
@@ -486,27 +487,30 @@ void conv_direct_filter_grad(float *dweight, const float *dout, const float *inp
     }
 }
 
+void conv_direct_filter_grad(float *dweight, const float *dout, const float *inp, float *scratch,
+                             const conv2d_cfg *c) {
+    CHECK(conv_direct_dw_applies(c));
+    filter_grad_rounds(dweight, dout, inp, scratch, c);
+}
+
+// The filter gradient over all rounds first, then the data gradient round by
+// round (each reuses the whole round area; the rounds' order, and so the
+// bits, are those of one interleaved loop).
 void conv3x3_backward(float *dinp, float *dweight, const float *dout, const float *inp,
                       const float *weight, float *scratch, const conv2d_cfg *c) {
     CHECK(conv3x3_applies(c));
-    const geo f = fwd_geo(c), b = bwd_geo(c);
-    const int RG = round_groups(c), G = RG * f.gi, C = c->C, OC = c->OC;
-    const size_t in_img = (size_t)C * c->H * c->W, out_img = (size_t)OC * f.OH * f.OW;
-    float *R = round_area(scratch), *wt = R + (size_t)RG * group_floats(c);
-    if (dinp) pack_weights(wt, weight, C, OC, 9, 1);
+    if (dweight) filter_grad_rounds(dweight, dout, inp, scratch, c);
+    if (!dinp) return;
+    const geo b = bwd_geo(c);
+    const int RG = round_groups(c), G = RG * b.gi, C = c->C, OC = c->OC;
+    const size_t in_img = (size_t)C * c->H * c->W, out_img = (size_t)OC * b.H * b.W;
+    float *Q = round_area(scratch), *Y = Q + (size_t)RG * OC * b.ps;
+    float *wt = Q + (size_t)RG * group_floats(c);
+    pack_weights(wt, weight, C, OC, 9, 1);
     for (int b0 = 0; b0 < c->B; b0 += G) {
-        int gn = c->B - b0 < G ? c->B - b0 : G, ng = (gn + f.gi - 1) / f.gi;
-        if (dweight) {
-            float *P = R, *D = R + (size_t)RG * C * f.ps;
-            pad_planes(P, inp + (size_t)b0 * in_img, gn, C, &f);
-            flat_planes(D, dout + (size_t)b0 * out_img, gn, OC, &f);
-            filter_grad(dweight, D, P, &f, ng);
-        }
-        if (dinp) {
-            float *Q = R, *Y = R + (size_t)RG * OC * b.ps;
-            pad_planes(Q, dout + (size_t)b0 * out_img, gn, OC, &b);
-            correlate(Y, Q, wt, &b, ng);
-            unflat_planes(dinp + (size_t)b0 * in_img, Y, gn, C, &b, NULL, 1);
-        }
+        int gn = c->B - b0 < G ? c->B - b0 : G, ng = (gn + b.gi - 1) / b.gi;
+        pad_planes(Q, dout + (size_t)b0 * out_img, gn, OC, &b);
+        correlate(Y, Q, wt, &b, ng);
+        unflat_planes(dinp + (size_t)b0 * in_img, Y, gn, C, &b, NULL, 1);
     }
 }
