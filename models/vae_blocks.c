@@ -1,11 +1,11 @@
 // vae_blocks.c: the conv-net tape (see vae_blocks.h). The attention core is
-// written here with cblas on (C, T) = (C, H*W) slices rather than through
-// nn/attention.h because the VAE's AttnBlock is single-head with head dim C
-// up to 512 (f16d32's mid block), above ATTN_HD_MAX, and T = H*W is small
-// (<= 256), so the T x T probabilities are cheap to keep for backward.
+// written here with batched matmuls (nn/matmul.h) on (C, T) = (C, H*W)
+// slices rather than through nn/attention.h because the VAE's AttnBlock is
+// single-head with head dim C up to 512 (f16d32's mid block), above
+// ATTN_HD_MAX, and T = H*W is small (<= 256), so the T x T probabilities are
+// cheap to keep for backward.
 #include "models/vae_blocks.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +14,7 @@
 #include "nn/activation.h"
 #include "core/base.h"
 #include "nn/elementwise.h"
+#include "nn/matmul.h"
 #include "nn/norm.h"
 #include "core/philox.h"
 #include "nn/shape_ops.h"
@@ -227,47 +228,37 @@ void vtape_free(vtape *t) {
 
 int vtape_output(const vtape *t) { return t->ops[t->nops - 1].out; }
 
+// The B images' products run as batched matmuls (nn/matmul.h: one image per
+// task, each product one single-threaded GEMM, so the bits do not depend on
+// the thread count) and the softmax over all B*T rows at once.
 static void attn_forward(vtape *t, const vtape_op *o, int B) {
-    int C = o->C, T = o->H * o->W;
-    float scale = 1.0f / sqrtf((float)C);
-    for (int b = 0; b < B; b++) {
-        // q, k, v, out (C, T); S, P (T, T)
-        const float *q = t->bufs[o->in].v + (int64_t)b * C * T;
-        const float *k = t->bufs[o->in2].v + (int64_t)b * C * T;
-        const float *v = t->bufs[o->in3].v + (int64_t)b * C * T;
-        float *S = t->bufs[o->aux].v + (int64_t)b * T * T;
-        float *P = t->bufs[o->aux2].v + (int64_t)b * T * T;
-        float *out = t->bufs[o->out].v + (int64_t)b * C * T;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, T, C, scale, q, T, k, T, 0.0f,
-                    S, T);
-        softmax_forward(P, S, T, T);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, C, T, T, 1.0f, v, T, P, T, 0.0f,
-                    out, T);
-    }
+    const int C = o->C, T = o->H * o->W;
+    const int64_t ct = (int64_t)C * T, tt = (int64_t)T * T;
+    const float scale = 1.0f / sqrtf((float)C);
+    // q, k, v, out (C, T) per image; S, P (T, T)
+    const float *q = t->bufs[o->in].v, *k = t->bufs[o->in2].v, *v = t->bufs[o->in3].v;
+    float *S = t->bufs[o->aux].v, *P = t->bufs[o->aux2].v, *out = t->bufs[o->out].v;
+    // S = s q^T k; P = softmax(S) by rows; out = v P^T
+    matmul_batched(B, 1, 0, T, T, C, scale, q, T, ct, k, T, ct, 0.0f, S, T, tt);
+    softmax_forward(P, S, B * T, T);
+    matmul_batched(B, 0, 1, C, T, T, 1.0f, v, T, ct, P, T, tt, 0.0f, out, T, ct);
 }
 
 static void attn_backward(vtape *t, const vtape_op *o, int B) {
-    int C = o->C, T = o->H * o->W;
-    float scale = 1.0f / sqrtf((float)C);
-    for (int b = 0; b < B; b++) {
-        int64_t ct = (int64_t)b * C * T, tt = (int64_t)b * T * T;
-        const float *q = t->bufs[o->in].v + ct, *k = t->bufs[o->in2].v + ct;
-        const float *v = t->bufs[o->in3].v + ct, *P = t->bufs[o->aux2].v + tt;
-        const float *dO = t->bufs[o->out].g + ct;
-        float *dq = t->bufs[o->in].g + ct, *dk = t->bufs[o->in2].g + ct;
-        float *dv = t->bufs[o->in3].g + ct;
-        float *dP = t->bufs[o->aux2].g + tt, *dS = t->bufs[o->aux].g + tt;
-        // dV += dO P; dP = dO^T V; dS += softmax'(dP); dQ += s K dS^T; dK += s Q dS
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, C, T, T, 1.0f, dO, T, P, T,
-                    1.0f, dv, T);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, T, C, 1.0f, dO, T, v, T, 0.0f,
-                    dP, T);
-        softmax_backward(dS, dP, P, T, T);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, C, T, T, scale, k, T, dS, T,
-                    1.0f, dq, T);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, C, T, T, scale, q, T, dS, T,
-                    1.0f, dk, T);
-    }
+    const int C = o->C, T = o->H * o->W;
+    const int64_t ct = (int64_t)C * T, tt = (int64_t)T * T;
+    const float scale = 1.0f / sqrtf((float)C);
+    const float *q = t->bufs[o->in].v, *k = t->bufs[o->in2].v;
+    const float *v = t->bufs[o->in3].v, *P = t->bufs[o->aux2].v;
+    const float *dO = t->bufs[o->out].g;
+    float *dq = t->bufs[o->in].g, *dk = t->bufs[o->in2].g, *dv = t->bufs[o->in3].g;
+    float *dP = t->bufs[o->aux2].g, *dS = t->bufs[o->aux].g;
+    // dV += dO P; dP = dO^T V; dS += softmax'(dP); dQ += s K dS^T; dK += s Q dS
+    matmul_batched(B, 0, 0, C, T, T, 1.0f, dO, T, ct, P, T, tt, 1.0f, dv, T, ct);
+    matmul_batched(B, 1, 0, T, T, C, 1.0f, dO, T, ct, v, T, ct, 0.0f, dP, T, tt);
+    softmax_backward(dS, dP, P, B * T, T);
+    matmul_batched(B, 0, 1, C, T, T, scale, k, T, ct, dS, T, tt, 1.0f, dq, T, ct);
+    matmul_batched(B, 0, 0, C, T, T, scale, q, T, ct, dS, T, tt, 1.0f, dk, T, ct);
 }
 
 void vtape_forward(vtape *t, int B) {

@@ -15,6 +15,7 @@
 #include "nn/embed.h"
 #include "nn/linear.h"
 #include "nn/loss.h"
+#include "nn/matmul.h"
 #include "nn/modulate.h"
 #include "nn/norm.h"
 #include "nn/rope.h"
@@ -192,5 +193,10 @@ void rows_copy_backward_cpu(float *dinp, const float *dout, int N, int W, int ou
 // ---- flow loss (nn/flow_loss.h; nn/cpu/flow_loss.c)
 void flow_loss_cpu(double *vals, float *dv, const float *v, const float *u, int outer, int C,
                    int inner, float cos_weight);
+
+// ---- batched matmul (nn/matmul.h; nn/cpu/matmul.c)
+void matmul_batched_cpu(int batch, int transA, int transB, int M, int N, int K, float alpha,
+                        const float *A, int lda, int64_t strideA, const float *B, int ldb,
+                        int64_t strideB, float beta, float *C, int ldc, int64_t strideC);
 
 #endif

@@ -14,6 +14,7 @@
 #include "core/base.h"
 #include "nn/checkpoint.h"
 #include "nn/optim.h"
+#include "tests/nn/dense_check.h"
 #include "tests/util.h"
 
 // Tiny tensors: with several engineers' jobs on 2 cores, OpenMP/OpenBLAS
@@ -188,6 +189,66 @@ Test(vae, deterministic_and_learns, .init = one_thread) {
     optim_destroy(&o);
     vae_destroy(&m);
     vae_destroy(&m2);
+}
+
+// One training step at 1 and at 2 OpenMP threads (really 2: the team size is
+// checked) must give the same bits: loss, reconstruction and every
+// parameter gradient. Config a: attention at a 16x16 level (T 256, C 32), so
+// the attention products are large enough that OpenBLAS's own threading
+// would split them (it did, through direct cblas calls, before nn/matmul.h);
+// config b: the f4c4 preset as trained.
+static void same_bits_case(const vae_config *c, int B) {
+    int R = c->resolution, zs = vae_latent_side(c);
+    int64_t nx = (int64_t)B * c->in_ch * R * R, nz = (int64_t)B * c->z_channels * zs * zs;
+    float *x = malloc(sizeof(float) * nx), *eps = malloc(sizeof(float) * nz);
+    fill_uniform(x, nx, 21, -1, 1);
+    fill_normal(eps, nz, 22, 1.0f);
+    vae_loss_cfg lc = {.reg = VAE_REG_KL, .beta = 1e-6f};
+    float *grads[2], *xrec[2];
+    double loss[2];
+    openblas_set_num_threads(1);
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t + 1);
+        cr_assert_eq(omp_team_size(), t + 1, "the OpenMP team must have %d threads", t + 1);
+        vae *m = NULL;
+        cr_assert_eq(vae_create(&m, c, B, 1), 0);
+        vae_init_params(m, 5);
+        xrec[t] = malloc(sizeof(float) * nx);
+        vae_loss_parts lp;
+        param_zero_grads(&m->pt);
+        cr_assert_eq(vae_train_step(m, x, eps, B, &lc, &lp, xrec[t]), 0);
+        cr_assert_eq(omp_get_max_threads(), t + 1, "the step changed the OpenMP count");
+        loss[t] = lp.total;
+        grads[t] = malloc(sizeof(float) * m->pt.total);
+        memcpy(grads[t], m->pt.grads, sizeof(float) * m->pt.total);
+        if (t == 1) {
+            for (int i = 0; i < m->pt.count; i++) {
+                int64_t off = m->pt.info[i].offset, n = m->pt.info[i].numel;
+                cr_expect(memcmp(grads[0] + off, grads[1] + off, sizeof(float) * n) == 0,
+                          "%s: gradient differs between 1 and 2 threads", m->pt.info[i].name);
+            }
+        }
+        vae_destroy(&m);
+    }
+    cr_expect(memcmp(xrec[0], xrec[1], sizeof(float) * nx) == 0,
+              "reconstruction differs between 1 and 2 threads");
+    cr_expect(loss[0] == loss[1], "loss %.17g at 1 thread, %.17g at 2", loss[0], loss[1]);
+    for (int t = 0; t < 2; t++) { free(grads[t]); free(xrec[t]); }
+    free(x); free(eps);
+}
+
+Test(vae, train_step_same_bits_at_1_and_2_threads) {
+    int saved = omp_get_max_threads();
+    vae_config a = tiny_cfg();
+    a.resolution = 16;
+    a.attn_res[0] = 16;
+    a.z_channels = 4;
+    cr_assert_eq(vae_config_validate(&a), 0);
+    same_bits_case(&a, 4);
+    vae_config b;
+    cr_assert_eq(vae_config_preset("f4c4", 1, &b), 0);
+    same_bits_case(&b, 4);
+    omp_set_num_threads(saved);
 }
 
 // Exact resume: 4 steps straight vs 2 steps, checkpoint, a fresh model and

@@ -11,6 +11,7 @@
 
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,18 @@ static inline void expect_same_bits(const char *what, const float *a, const floa
         if (memcmp(a + i, b + i, sizeof(float))) bad = i;
     cr_expect(bad < 0, "%s: 1-thread and 2-thread results differ at %lld (%.9g vs %.9g)",
               what, (long long)bad, bad >= 0 ? a[bad] : 0.0, bad >= 0 ? b[bad] : 0.0);
+}
+
+// Threads in an OpenMP team started now: a 1-vs-2-thread test checks it is 2
+// (so the comparison really ran two threads).
+static inline int omp_team_size(void) {
+    int n = 0;
+    #pragma omp parallel
+    {
+        #pragma omp single
+        n = omp_get_num_threads();
+    }
+    return n;
 }
 
 #endif

@@ -1,0 +1,26 @@
+// matmul.h: plain batched matrix products for models whose products are not
+// a linear layer or multi-head attention (the VAE's single-head spatial
+// attention core, models/vae_blocks.c: head dim = channels up to 512, T x T
+// probabilities kept for backward). Row-major, as cblas:
+//   C_i (M,N) = alpha op(A_i) op(B_i) + beta C_i,   i < batch,
+// op(X) = X (trans 0) or X^T (trans 1); matrix i of A starts at A + i*strideA
+// (likewise B, C). C_i must not overlap A_j or B_j.
+// CPU implementation in nn/cpu/matmul.c; no CUDA implementation yet (device
+// pointers record NN_ENOCUDAOP, nn/backend.h).
+//
+// Threads (CPU): one libgomp pool, BLAS single-threaded (nn/cpu/gemm.h). A
+// batch of 2 or more runs one matrix per task, each one single-threaded
+// OpenBLAS call; a single matrix is cut into shape-only blocks. Either way
+// every element of C comes from one single-threaded call chosen by the
+// shapes alone, so results are bit-identical for any OMP_NUM_THREADS (and a
+// batch gives the same bits as its matrices one by one at one thread).
+#ifndef NN_MATMUL_H
+#define NN_MATMUL_H
+
+#include <stdint.h>
+
+void matmul_batched(int batch, int transA, int transB, int M, int N, int K, float alpha,
+                    const float *A, int lda, int64_t strideA, const float *B, int ldb,
+                    int64_t strideB, float beta, float *C, int ldc, int64_t strideC);
+
+#endif
