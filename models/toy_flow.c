@@ -8,7 +8,8 @@
 
 #include "core/base.h"
 #include "models/toy_ckpt.h"
-#include "nn/loss.h"
+#include "nn/backend.h"
+#include "nn/flow_loss.h"
 
 const char *toy_time_embed_name(toy_time_embed te) { return te == TOY_TIME_FOURIER ? "fourier" : "raw"; }
 
@@ -40,6 +41,7 @@ static void flow_carve(toy_flow *f, arena *a) {
     f->v = arena_floats(a, B * 2);
     f->target = arena_floats(a, B * 2);
     f->dv = arena_floats(a, B * 2);
+    f->vals = arena_alloc(a, 2 * sizeof(double));
 }
 
 int toy_flow_create(toy_flow **out, int depth, int width, int max_batch, toy_time_embed te,
@@ -72,8 +74,36 @@ void toy_flow_destroy(toy_flow **pf) {
     if (!f) return;
     param_table_free(&f->pt);
     arena_free(&f->act);
+    free(f->hinp);
+    free(f->htarget);
     free(f);
     *pf = NULL;
+}
+
+int toy_flow_to_device(toy_flow *f, device_kind kind) {
+    if (kind == f->dev) return 0;
+    if (kind != DEVICE_CUDA || f->dev != DEVICE_CPU) return vel_fail(VEL_EINVAL, "toy_flow_to_device: host to GPU only");
+    const size_t B = (size_t)f->max_batch;
+    float *hi = malloc(sizeof(float) * B * f->in_dim), *ht = malloc(sizeof(float) * B * 2);
+    if (!hi || !ht) { free(hi); free(ht); return vel_fail(VEL_ENOMEM, "toy_flow_to_device: staging"); }
+    int e = param_table_move(&f->pt, kind);
+    arena na;
+    arena_measure(&na);
+    flow_carve(f, &na);
+    if (!e && (e = arena_commit_on(&na, kind))) param_table_move(&f->pt, DEVICE_CPU);
+    if (e) {   // as it was: the host arena's views
+        flow_carve(f, &f->act);
+        free(hi);
+        free(ht);
+        return e;
+    }
+    flow_carve(f, &na);
+    arena_free(&f->act);
+    f->act = na;
+    toy_mlp_bind(&f->net, &f->pt);   // the table's pointers moved
+    f->hinp = hi, f->htarget = ht;
+    f->dev = kind;
+    return 0;
 }
 
 void toy_flow_init(toy_flow *f, uint32_t seed) {
@@ -82,51 +112,76 @@ void toy_flow_init(toy_flow *f, uint32_t seed) {
     toy_mlp_init(&f->net, &r);
 }
 
-// Row i of the MLP input: [z (2), time features of t].
-static void flow_input_row(toy_flow *f, int i, float z0, float z1, float t) {
-    float *r = f->inp + (size_t)i * f->in_dim;
+// Row i of the MLP input, built on the host: [z (2), time features of t].
+static void flow_input_row(const toy_flow *f, float *inp, int i, float z0, float z1, float t) {
+    float *r = inp + (size_t)i * f->in_dim;
     r[0] = z0;
     r[1] = z1;
     toy_time_features(r + 2, t, f->time_embed, f->nfreq);
 }
+// Where the host builds the inputs: inp itself, or its staging on a GPU model.
+static float *host_inp(toy_flow *f) { return f->hinp ? f->hinp : f->inp; }
 
 void toy_flow_velocity(toy_flow *f, float *v, const float *zt, const float *t, int B) {
+    float *inp = host_inp(f);
     for (int s = 0; s < B; s += f->max_batch) {
         int n = B - s < f->max_batch ? B - s : f->max_batch;
-        for (int i = 0; i < n; i++) flow_input_row(f, i, zt[2 * (s + i)], zt[2 * (s + i) + 1], t[s + i]);
-        toy_mlp_forward(&f->net, v + 2 * (size_t)s, f->inp, n);
+        for (int i = 0; i < n; i++) flow_input_row(f, inp, i, zt[2 * (s + i)], zt[2 * (s + i) + 1], t[s + i]);
+        float *out = v + 2 * (size_t)s;
+        if (inp == f->inp) {
+            toy_mlp_forward(&f->net, out, f->inp, n);
+            continue;
+        }
+        toy_copy(f->inp, inp, sizeof(float) * (size_t)n * f->in_dim);
+        toy_mlp_forward(&f->net, f->v, f->inp, n);
+        toy_copy(out, f->v, sizeof(float) * 2 * (size_t)n);
     }
 }
 
-static double flow_forward(toy_flow *f, const float *z1, const float *x0, const float *t, int B) {
+// Forward and the loss op (dv: the gradient wanted, or NULL). Returns the
+// loss; on the GPU waits for it and returns NAN with f->err on a failure.
+static double flow_forward(toy_flow *f, const float *z1, const float *x0, const float *t, int B, float *dv) {
     CHECK(B > 0 && B <= f->max_batch);
+    float *inp = host_inp(f), *target = f->htarget ? f->htarget : f->target;
     for (int i = 0; i < B; i++) {
         float zt[2];
         for (int d = 0; d < 2; d++) {
             int k = 2 * i + d;
             zt[d] = t[i] * z1[k] + (1.0f - t[i]) * x0[k];
-            f->target[k] = z1[k] - x0[k];
+            target[k] = z1[k] - x0[k];
         }
-        flow_input_row(f, i, zt[0], zt[1], t[i]);
+        flow_input_row(f, inp, i, zt[0], zt[1], t[i]);
+    }
+    if (inp != f->inp) {
+        toy_copy(f->inp, inp, sizeof(float) * (size_t)B * f->in_dim);
+        toy_copy(f->target, target, sizeof(float) * 2 * (size_t)B);
     }
     toy_mlp_forward(&f->net, f->v, f->inp, B);
-    return mse_loss_forward(f->v, f->target, 2 * (int64_t)B);
+    if (dv) toy_zero(dv, 2 * (size_t)B);
+    // the MSE of nn/loss.h (value, then dv += 2 (v - target) / n), no cosine term
+    flow_loss(f->vals, dv, f->v, f->target, B, 2, 1, 0.0f);
+    f->err = 0;
+    double vals[2];
+    if (f->dev == DEVICE_CUDA && (f->err = nn_sync())) return NAN;
+    toy_copy(vals, f->vals, sizeof vals);
+    if (f->dev == DEVICE_CUDA && (f->err = nn_sync())) return NAN;
+    return vals[0];
 }
 
 double toy_flow_loss(toy_flow *f, const float *z1, const float *x0, const float *t, int B) {
-    return flow_forward(f, z1, x0, t, B);
+    return flow_forward(f, z1, x0, t, B, NULL);
 }
 
 double toy_flow_loss_backward(toy_flow *f, const float *z1, const float *x0, const float *t, int B) {
-    double l = flow_forward(f, z1, x0, t, B);
+    double l = flow_forward(f, z1, x0, t, B, f->dv);
+    if (f->err) return l;
     param_zero_grads(&f->pt);
-    memset(f->dv, 0, sizeof(float) * 2 * (size_t)B);
-    mse_loss_backward(f->dv, NULL, f->v, f->target, 2 * (int64_t)B, 1.0f);
     toy_mlp_backward(&f->net, NULL, f->dv, B);
     return l;
 }
 
 int toy_flow_save(const char *path, const toy_flow *f, const st_kv *extra, int nextra) {
+    if (f->dev != DEVICE_CPU) return vel_fail(VEL_EINVAL, "%s: toy_flow_save of a GPU model (copy it to a host one)", path);
     char kstr[16];
     snprintf(kstr, sizeof kstr, "%d", f->nfreq);
     st_kv kv[32];

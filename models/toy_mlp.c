@@ -7,6 +7,8 @@
 
 #include "core/base.h"
 #include "nn/activation.h"
+#include "nn/backend.h"
+#include "nn/device.h"
 #include "nn/linear.h"
 #include "nn/safetensors.h"
 
@@ -57,10 +59,19 @@ void toy_mlp_init(toy_mlp *m, mt19937 *rng) {
     }
 }
 
+void toy_copy(void *dst, const void *src, size_t bytes) {
+    int e = device_copy(dst, src, bytes);
+    if (e) nn_fail(e, "toy_mlp copy", vel_errmsg(e));
+}
+void toy_zero(float *p, size_t n) {
+    int e = device_zero(p, sizeof(float) * n);
+    if (e) nn_fail(e, "toy_mlp zero", vel_errmsg(e));
+}
+
 void toy_mlp_forward(toy_mlp *m, float *out, const float *in, int B) {
-    // out (B,out), in (B,in)
+    // out (B,out), in (B,in): all where the model lives (host or device)
     CHECK(B >= 0 && B <= m->max_batch);
-    memcpy(m->x0, in, sizeof(float) * (size_t)B * m->in);
+    toy_copy(m->x0, in, sizeof(float) * (size_t)B * m->in);
     const float *cur = m->x0;
     int C = m->in;
     for (int l = 0; l < m->depth; l++) {
@@ -75,33 +86,23 @@ void toy_mlp_forward(toy_mlp *m, float *out, const float *in, int B) {
 }
 
 void toy_mlp_backward(toy_mlp *m, float *din, const float *dout, int B) {
-    // din (B,in) or NULL, dout (B,out); activations from the latest forward
+    // din (B,in) or NULL, dout (B,out); activations from the latest forward.
+    // g0 holds d post[l] (the gradient of hidden layer l's output), g1 d pre[l].
     CHECK(B == m->last_batch);
-    int L = m->depth;
-    const float *inp = L > 0 ? m->post[L - 1] : m->x0;
-    int C = L > 0 ? m->width : m->in;
-    float *dcur = m->g0, *dnext = m->g1;
+    const int L = m->depth;
     if (L == 0) {
         linear_backward(din, m->dW[0], m->db[0], dout, m->x0, m->W[0], B, m->in, m->out);
         return;
     }
-    memset(dcur, 0, sizeof(float) * (size_t)B * C);
-    linear_backward(dcur, m->dW[L], m->db[L], dout, inp, m->W[L], B, C, m->out);
+    const int64_t n = (int64_t)B * m->width;
+    toy_zero(m->g0, (size_t)n);
+    linear_backward(m->g0, m->dW[L], m->db[L], dout, m->post[L - 1], m->W[L], B, m->width, m->out);
     for (int l = L - 1; l >= 0; l--) {
-        // dcur holds d post[l]; turn it into d pre[l] in place (ReLU mask)
-        int64_t n = (int64_t)B * m->width;
-        const float *p = m->pre[l];
-        // a select, not a branch: the sign of p is random, and a branch here
-        // mispredicted about half the time (a third of the toy step)
-        #pragma omp simd
-        for (int64_t i = 0; i < n; i++) dcur[i] = p[i] > 0.0f ? dcur[i] : 0.0f;
+        toy_zero(m->g1, (size_t)n);
+        relu_backward(m->g1, m->g0, m->pre[l], n);   // gradient 0 where pre <= 0
         const float *lin = l > 0 ? m->post[l - 1] : m->x0;
-        int lc = l > 0 ? m->width : m->in;
-        float *dl = l > 0 ? dnext : din;
-        if (l > 0) memset(dnext, 0, sizeof(float) * (size_t)B * lc);
-        linear_backward(dl, m->dW[l], m->db[l], dcur, lin, m->W[l], B, lc, m->width);
-        float *tmp = dcur;
-        dcur = dnext;
-        dnext = tmp;
+        const int lc = l > 0 ? m->width : m->in;
+        if (l > 0) toy_zero(m->g0, (size_t)n);
+        linear_backward(l > 0 ? m->g0 : din, m->dW[l], m->db[l], m->g1, lin, m->W[l], B, lc, m->width);
     }
 }

@@ -1,6 +1,9 @@
 // toy_mlp.h: the MLP under the 2D toy's networks (docs/FORMULAS.md section 2),
-// fp32 on the CPU: `depth` hidden layers Linear+ReLU of `width`, then an
-// output Linear (paper config depth 8, width 512); PyTorch default init.
+// fp32: `depth` hidden layers Linear+ReLU of `width`, then an output Linear
+// (paper config depth 8, width 512); PyTorch default init. Every step is an
+// op of the op API (nn/linear.h, nn/activation.h) or a device_copy /
+// device_zero, so the same code runs on the GPU once the owner has put the
+// table and the arena there (toy_tok_to_device, toy_flow_to_device).
 // Also the toy models' shared error codes and the AutoGuidance schedule
 // constant both toy trainers use.
 // The models built on it: models/toy_tok.h (tokenizer), models/toy_flow.h
@@ -11,6 +14,7 @@
 #ifndef MODELS_TOY_MLP_H
 #define MODELS_TOY_MLP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/mt19937.h"
@@ -51,6 +55,11 @@ void toy_mlp_init(toy_mlp *m, mt19937 *rng);
 void toy_mlp_forward(toy_mlp *m, float *out, const float *in, int B);
 // Uses the latest forward. Accumulates parameter grads; din (B, in) += if not NULL.
 void toy_mlp_backward(toy_mlp *m, float *din, const float *dout, int B);
+
+// Copy / zero fill of buffers on the host or the device (nn/device.h); a
+// failure becomes this thread's pending op error (nn/backend.h: nn_sync).
+void toy_copy(void *dst, const void *src, size_t bytes);
+void toy_zero(float *p, size_t n);
 
 // The AutoGuidance schedule used by both toy trainers: lr_ref / sqrt(max(it /
 // 512, 1)) (nn/schedule.h LR_INV_SQRT, t_ref 512, no warm-up).

@@ -11,6 +11,8 @@
 
 #include "core/base.h"
 #include "models/toy_ckpt.h"
+#include "nn/backend.h"
+#include "nn/shape_ops.h"
 
 static void tok_carve(toy_tok *t, arena *a) {
     size_t B = (size_t)t->max_batch;
@@ -18,8 +20,13 @@ static void tok_carve(toy_tok *t, arena *a) {
     toy_mlp_carve(&t->dec, a);
     t->h = arena_floats(a, B * 4);
     t->dh = arena_floats(a, B * 4);
-    float **two[] = {&t->mu, &t->lv, &t->sigma, &t->z, &t->xr, &t->dxr, &t->dz, &t->dmu, &t->dlv};
+    float **two[] = {&t->mu, &t->lv, &t->z, &t->xr, &t->dxr, &t->dz, &t->dmu, &t->dlv};
     for (size_t i = 0; i < sizeof two / sizeof *two; i++) *two[i] = arena_floats(a, B * 2);
+    t->xin = t->epsin = NULL;
+    if (t->dev == DEVICE_CUDA) {   // the host's x and eps are copied here each step
+        t->xin = arena_floats(a, B * 2);
+        t->epsin = arena_floats(a, B * 2);
+    }
 }
 
 int toy_tok_create(toy_tok **out, int depth, int width, int max_batch) {
@@ -48,8 +55,38 @@ void toy_tok_destroy(toy_tok **pt) {
     if (!t) return;
     param_table_free(&t->pt);
     arena_free(&t->act);
+    free(t->hmu);
+    free(t->hlv);
     free(t);
     *pt = NULL;
+}
+
+int toy_tok_to_device(toy_tok *t, device_kind kind) {
+    if (kind == t->dev) return 0;
+    if (kind != DEVICE_CUDA || t->dev != DEVICE_CPU) return vel_fail(VEL_EINVAL, "toy_tok_to_device: host to GPU only");
+    const size_t n = 2 * (size_t)t->max_batch;
+    float *hm = malloc(sizeof(float) * n), *hl = malloc(sizeof(float) * n);
+    if (!hm || !hl) { free(hm); free(hl); return vel_fail(VEL_ENOMEM, "toy_tok_to_device: staging"); }
+    int e = param_table_move(&t->pt, kind);
+    arena na;
+    t->dev = kind;   // tok_carve lays out the staging buffers for the GPU
+    arena_measure(&na);
+    tok_carve(t, &na);
+    if (!e && (e = arena_commit_on(&na, kind))) param_table_move(&t->pt, DEVICE_CPU);
+    if (e) {   // as it was: the host arena's views
+        t->dev = DEVICE_CPU;
+        tok_carve(t, &t->act);
+        free(hm);
+        free(hl);
+        return e;
+    }
+    tok_carve(t, &na);
+    arena_free(&t->act);
+    t->act = na;
+    toy_mlp_bind(&t->enc, &t->pt);   // the table's pointers moved
+    toy_mlp_bind(&t->dec, &t->pt);
+    t->hmu = hm, t->hlv = hl;
+    return 0;
 }
 
 void toy_tok_init(toy_tok *t, uint32_t seed) {
@@ -63,6 +100,7 @@ static inline float clampf(float x, float lo, float hi) { return x < lo ? lo : x
 
 void toy_tok_encode(toy_tok *t, float *mu, float *logvar, const float *x, int B) {
     // mu, logvar (B,2), x (B,2)
+    CHECK(t->dev == DEVICE_CPU);
     for (int s = 0; s < B; s += t->max_batch) {
         int n = B - s < t->max_batch ? B - s : t->max_batch;
         toy_mlp_forward(&t->enc, t->h, x + 2 * (size_t)s, n);
@@ -78,26 +116,33 @@ void toy_tok_encode(toy_tok *t, float *mu, float *logvar, const float *x, int B)
 }
 
 void toy_tok_decode(toy_tok *t, float *x, const float *z, int B) {
+    CHECK(t->dev == DEVICE_CPU);
     for (int s = 0; s < B; s += t->max_batch) {
         int n = B - s < t->max_batch ? B - s : t->max_batch;
         toy_mlp_forward(&t->dec, x + 2 * (size_t)s, z + 2 * (size_t)s, n);
     }
 }
 
+// Where the step's x and eps are read: the caller's arrays, or on a GPU model
+// their device copies (made by tok_forward).
+static const float *step_x(const toy_tok *t, const float *x) { return t->xin ? t->xin : x; }
+static const float *step_eps(const toy_tok *t, const float *eps) { return t->epsin ? t->epsin : eps; }
+
 // Forward of one step; fills the step buffers and returns the loss terms
-// (all of them, whichever regulariser trains, for the log).
+// (all of them, whichever regulariser trains, for the log). On the GPU it
+// waits for the values; a failure sets t->err and total = NAN.
 static toy_tok_losses tok_forward(toy_tok *t, const toy_tok_cfg *cfg, const float *x,
                                   const float *eps, int B) {
     CHECK(B > 0 && B <= t->max_batch);
     toy_tok_losses L = {0};
-    toy_mlp_forward(&t->enc, t->h, x, B);
-    for (int i = 0; i < B; i++)
-        for (int d = 0; d < 2; d++) {
-            t->mu[2 * i + d] = t->h[4 * i + d];
-            t->lv[2 * i + d] = t->h[4 * i + 2 + d];
-        }
     int n = 2 * B;
-    for (int k = 0; k < n; k++) t->sigma[k] = expf(0.5f * clampf(t->lv[k], LOGVAR_MIN, LOGVAR_MAX));
+    if (t->xin) {
+        toy_copy(t->xin, x, sizeof(float) * (size_t)n);
+        toy_copy(t->epsin, eps, sizeof(float) * (size_t)n);
+    }
+    x = step_x(t, x), eps = step_eps(t, eps);
+    toy_mlp_forward(&t->enc, t->h, x, B);
+    split_channels_forward(t->mu, t->lv, t->h, B, 2, 2, 1);   // h rows: mu (2), logvar (2)
     reparam_forward(t->z, t->mu, t->lv, eps, n);
     toy_mlp_forward(&t->dec, t->xr, t->z, B);
     L.rec = 2.0 * mse_loss_forward(t->xr, x, n);   // summed over the 2 coordinates
@@ -107,6 +152,8 @@ static toy_tok_losses tok_forward(toy_tok *t, const toy_tok_cfg *cfg, const floa
                             : mag_reg_elem_forward(t->mu, n, cfg->tau);
     L.total = L.rec + (cfg->reg == TOY_REG_KL ? cfg->kl_weight * L.kl
                                               : cfg->lambda_ve * L.ve + cfg->lambda_reg * L.reg);
+    t->err = t->dev == DEVICE_CUDA ? nn_sync() : 0;
+    if (t->err) L.total = NAN;
     return L;
 }
 
@@ -118,15 +165,16 @@ toy_tok_losses toy_tok_loss(toy_tok *t, const toy_tok_cfg *cfg, const float *x, 
 toy_tok_losses toy_tok_loss_backward(toy_tok *t, const toy_tok_cfg *cfg, const float *x,
                                      const float *eps, int B) {
     toy_tok_losses L = tok_forward(t, cfg, x, eps, B);
+    if (t->err) return L;
+    x = step_x(t, x), eps = step_eps(t, eps);
     param_zero_grads(&t->pt);
-    int n = 2 * B;
-    size_t bytes = sizeof(float) * (size_t)n;
-    memset(t->dxr, 0, bytes);
+    const int n = 2 * B;
+    toy_zero(t->dxr, (size_t)n);
     mse_loss_backward(t->dxr, NULL, t->xr, x, n, 2.0f);
-    memset(t->dz, 0, bytes);
+    toy_zero(t->dz, (size_t)n);
     toy_mlp_backward(&t->dec, t->dz, t->dxr, B);
-    memset(t->dmu, 0, bytes);
-    memset(t->dlv, 0, bytes);
+    toy_zero(t->dmu, (size_t)n);
+    toy_zero(t->dlv, (size_t)n);
     reparam_backward(t->dmu, t->dlv, t->dz, t->lv, eps, n);
     if (cfg->reg == TOY_REG_KL) {
         kl_loss_backward(t->dmu, t->dlv, t->mu, t->lv, B, 2, cfg->kl_weight);
@@ -135,13 +183,29 @@ toy_tok_losses toy_tok_loss_backward(toy_tok *t, const toy_tok_cfg *cfg, const f
         if (cfg->reg_global) mag_reg_global_backward(t->dmu, t->mu, B, 1, 2, cfg->tau, cfg->lambda_reg);
         else mag_reg_elem_backward(t->dmu, t->mu, n, cfg->tau, cfg->lambda_reg);
     }
-    for (int i = 0; i < B; i++)
-        for (int d = 0; d < 2; d++) {
-            t->dh[4 * i + d] = t->dmu[2 * i + d];
-            t->dh[4 * i + 2 + d] = t->dlv[2 * i + d];
-        }
+    toy_zero(t->dh, 2 * (size_t)n);
+    split_channels_backward(t->dh, t->dmu, t->dlv, B, 2, 2, 1);
     toy_mlp_backward(&t->enc, NULL, t->dh, B);
     return L;
+}
+
+int toy_tok_latent_stats(toy_tok *t, int B, double *mean_sigma, double *rms_mu) {
+    const int n = 2 * B;
+    const float *mu = t->mu, *lv = t->lv;
+    if (t->hmu) {   // GPU model: read the latest mu and logvar back
+        int e = device_copy(t->hmu, t->mu, sizeof(float) * (size_t)n);
+        if (!e) e = device_copy(t->hlv, t->lv, sizeof(float) * (size_t)n);
+        if (e) return e;
+        mu = t->hmu, lv = t->hlv;
+    }
+    double ms = 0, mm = 0;
+    for (int i = 0; i < n; i++) {
+        ms += expf(0.5f * clampf(lv[i], LOGVAR_MIN, LOGVAR_MAX));
+        mm += (double)mu[i] * mu[i];
+    }
+    *mean_sigma = ms / n;
+    *rms_mu = sqrt(mm / n);
+    return 0;
 }
 
 int toy_tok_load(toy_tok **out, const char *path, int max_batch) {

@@ -49,6 +49,8 @@ const char *lr_decay_name(lr_decay d) {
 }
 
 int lr_decay_parse(const char *name, lr_decay *out) {
+    // "inv-sqrt" too: the spelling train --model toy-* and pipelines/toy.sh use.
+    if (name && strcmp(name, "inv-sqrt") == 0) name = "inv_sqrt";
     for (int d = LR_CONSTANT; d <= LR_COSINE; d++)
         if (name && strcmp(name, lr_decay_name((lr_decay)d)) == 0) {
             *out = (lr_decay)d;

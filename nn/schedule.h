@@ -29,6 +29,7 @@ typedef struct {
 int lr_schedule_check(const lr_schedule *s, const char **why);
 double lr_at(const lr_schedule *s, int64_t it);
 const char *lr_decay_name(lr_decay d);   // "constant", "inv_sqrt", "cosine"
-int lr_decay_parse(const char *name, lr_decay *out);   // 0 or VEL_EINVAL (for --lr-schedule)
+// For --lr-schedule: the names above, and "inv-sqrt" for LR_INV_SQRT.
+int lr_decay_parse(const char *name, lr_decay *out);   // 0 or VEL_EINVAL
 
 #endif

@@ -32,8 +32,7 @@
 // Determinism: no atomics; every reduction has a fixed order, so two runs
 // give identical bits.
 //
-// Not here yet: KL / VE / magnitude losses and the reparameterisation, batch
-// norm and the 2-D position table (computed on the host), bf16
+// Not here yet: batch norm and the 2-D position table (computed on the host), bf16
 // variants of the element-wise and norm ops (kept fp32 on purpose: see
 // "bf16 autocast" above). The op API reports these by name (nn/backend.h).
 // Call only under #ifdef VEL_HAVE_CUDA: libvelcuda.a exists only then (vcuda.h).
@@ -52,6 +51,7 @@ extern "C" {
 #include "nn/attention.h"
 #include "nn/conv.h"
 #include "nn/ema.h"
+#include "nn/loss.h"
 #include "nn/optim.h"
 #include "nn/shape_ops.h"
 
@@ -273,6 +273,32 @@ int rows_copy_forward_cuda(vcuda_ctx *ctx, float *out, const float *inp, int N, 
                            int out_stride, int inp_stride);
 int rows_copy_backward_cuda(vcuda_ctx *ctx, float *dinp, const float *dout, int N, int W,
                             int out_stride, int inp_stride);
+
+// ---- latent-side losses (nn/loss.h; loss_vae.cu) ------------------------------
+// The *_forward_cuda write the loss value to *out (HOST memory), reduced in
+// double on the device in a fixed order, and wait for the stream (the op API
+// returns the value). Backward: the nn/loss.h gradients, accumulated (+=).
+int mse_loss_forward_cuda(vcuda_ctx *ctx, double *out, const float *pred, const float *target,
+                          int64_t n);
+int kl_loss_forward_cuda(vcuda_ctx *ctx, double *out, const float *mu, const float *logvar, int B,
+                         int64_t per_image);
+int kl_loss_backward_cuda(vcuda_ctx *ctx, float *dmu, float *dlogvar, const float *mu,
+                          const float *logvar, int B, int64_t per_image, float dloss);
+int ve_loss_forward_cuda(vcuda_ctx *ctx, double *out, const float *logvar, int64_t n, ve_kind kind,
+                         float delta);
+int ve_loss_backward_cuda(vcuda_ctx *ctx, float *dlogvar, const float *logvar, int64_t n,
+                          ve_kind kind, float delta, float dloss);
+int mag_reg_elem_forward_cuda(vcuda_ctx *ctx, double *out, const float *mu, int64_t n, float tau);
+int mag_reg_elem_backward_cuda(vcuda_ctx *ctx, float *dmu, const float *mu, int64_t n, float tau,
+                               float dloss);
+int mag_reg_global_forward_cuda(vcuda_ctx *ctx, double *out, const float *mu, int B, int C,
+                                int inner, float tau);
+int mag_reg_global_backward_cuda(vcuda_ctx *ctx, float *dmu, const float *mu, int B, int C,
+                                 int inner, float tau, float dloss);
+int reparam_forward_cuda(vcuda_ctx *ctx, float *z, const float *mu, const float *logvar,
+                         const float *eps, int64_t n);
+int reparam_backward_cuda(vcuda_ctx *ctx, float *dmu, float *dlogvar, const float *dz,
+                          const float *logvar, const float *eps, int64_t n);
 
 #ifdef __cplusplus
 }

@@ -12,7 +12,11 @@
 //     saved weights (--ema) and snapshots (--save-every).
 // Each writes into --out: config.json (resolved flags), log.jsonl (one line
 // per --log-every steps), the checkpoint (safetensors), and a progress line
-// on stderr. Not here: the networks (models/toy_tok.h, models/toy_flow.h), data (data/toy_gmm.h).
+// on stderr. --device cuda: parameters, Adam state, activations (and the
+// flow's EMA) live on the GPU and every op runs there (the op API); the
+// batches are drawn on the host from the same RNG streams as on the CPU and
+// copied up each step; checkpoints are written from a host copy, in the same
+// format. Not here: the networks (models/toy_tok.h, models/toy_flow.h), data (data/toy_gmm.h).
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>
@@ -28,6 +32,9 @@
 #include "models/toy_ckpt.h"
 #include "models/toy_flow.h"
 #include "models/toy_tok.h"
+#include "nn/backend.h"
+#include "nn/device.h"
+#include "nn/ema.h"
 #include "nn/optim.h"
 #include "nn/schedule.h"
 #include "stages/common/flags.h"
@@ -37,11 +44,12 @@
 
 typedef struct {
     const char *out, *store;
+    const char *device;   // --device text (NULL: cpu)
     int depth, width, batch, iters, log_every, seed, save_every;
     float lr, beta1, beta2;
     double ema;   // toy-flow: EMA decay of the saved weights (0: off)
     toy_tok_cfg tok;
-    int lr_decay;    // lr_decay (nn/schedule.h): LR_SCHEDULES is in its order
+    lr_decay decay;      // --lr-schedule (nn/schedule.h's lr_decay_parse)
     int time_mode;   // index into TIME_MODES
     toy_time_embed time_embed;
     int time_freqs;
@@ -65,21 +73,25 @@ static int write_json(const char *path, cJSON *j) {
 // t = 1 - (1-u)^2, density 1 / (2 sqrt(1-t)) (more weight near the data end).
 static const char *const TIME_MODES[] = {"uniform", "logit-normal", "late", NULL};
 static const char *const VE_FORMS[] = {"inv-var", "neg-var", "neg-logstd", NULL};
-// --lr-schedule names, in lr_decay order (LR_CONSTANT, LR_INV_SQRT, LR_COSINE).
-static const char *const LR_SCHEDULES[] = {"constant", "inv-sqrt", "cosine", NULL};
 
 // The learning rate of step it (0-based): inv-sqrt lr_ref / sqrt(max(it/512, 1))
 // (the default, independent of --iters); cosine lr_ref (1 + cos(pi it / iters)) / 2,
 // which reaches 0 at it = iters, i.e. just after the last step; constant lr_ref.
 static lr_schedule toy_schedule(const train_opts *o) {
-    return (lr_schedule){.lr = o->lr, .decay = (lr_decay)o->lr_decay, .t_ref = TOY_LR_T_REF,
+    return (lr_schedule){.lr = o->lr, .decay = o->decay, .t_ref = TOY_LR_T_REF,
                          .total = o->iters, .min_ratio = 0.0};
 }
 
 #define LR_SCHEDULE_HELP \
-    "  --lr-schedule S      inv-sqrt: lr_ref/sqrt(max(it/512,1)) (default); cosine:\n" \
-    "                       lr_ref (1+cos(pi it/iters))/2, decays to 0 at --iters;\n" \
+    "  --lr-schedule S      inv-sqrt (or inv_sqrt): lr_ref/sqrt(max(it/512,1)) (default);\n" \
+    "                       cosine: lr_ref (1+cos(pi it/iters))/2, decays to 0 at --iters;\n" \
     "                       constant: lr_ref\n"
+
+#define TOY_DEVICE_HELP \
+    "  --device cpu|cuda[:N]  where to train (default cpu). cuda: weights, Adam state and\n" \
+    "                       activations on the GPU (fp32, cuBLAS); batches drawn on the host\n" \
+    "                       as on the CPU and copied up; same files as a CPU run\n" \
+    "  --threads N          CPU threads (default OMP_NUM_THREADS, else all cores)\n"
 
 static void help_tok(void) {
     printf("usage: train --model toy-tokenizer --out DIR [options]\n"
@@ -99,7 +111,7 @@ static void help_tok(void) {
            "  --lr X               lr_ref of lr_ref/sqrt(max(it/512,1)) (default 4e-3)\n"
            LR_SCHEDULE_HELP
            "  --seed N             init, data and noise seed (default 0)\n"
-           "  --log-every N        (default 100)\n" DEVICE_HELP);
+           "  --log-every N        (default 100)\n" TOY_DEVICE_HELP);
 }
 
 static void help_flow(void) {
@@ -126,13 +138,13 @@ static void help_flow(void) {
            "                       snapshot is the model a run of N iterations gives; not\n"
            "                       so under cosine; default 0: off)\n"
            "  --seed N             (default 0)\n"
-           "  --log-every N        (default 100)\n" DEVICE_HELP, TOY_FOURIER_DEFAULT, TOY_FOURIER_MAX);
+           "  --log-every N        (default 100)\n" TOY_DEVICE_HELP, TOY_FOURIER_DEFAULT, TOY_FOURIER_MAX);
 }
 
 // Parses the flags of both models; returns 0, 1 for --help, 2 on a bad flag.
 static int parse(int argc, char **argv, train_opts *o, int flow) {
     *o = (train_opts){.depth = 4, .width = 128, .batch = 1024, .iters = flow ? 10000 : 4000,
-                      .log_every = 100, .lr = 4e-3f, .beta1 = 0.9f, .beta2 = 0.99f, .lr_decay = LR_INV_SQRT,
+                      .log_every = 100, .lr = 4e-3f, .beta1 = 0.9f, .beta2 = 0.99f, .decay = LR_INV_SQRT,
                       .time_embed = TOY_TIME_RAW, .time_freqs = TOY_FOURIER_DEFAULT};
     o->tok = (toy_tok_cfg){.reg = TOY_REG_KL, .kl_weight = 1e-6f, .lambda_ve = 1e-3f,
                            .lambda_reg = 1.0f, .tau = 1.0f, .delta = 1e-6f,
@@ -140,6 +152,7 @@ static int parse(int argc, char **argv, train_opts *o, int flow) {
     static const char *const REGS[] = {"kl", "ve", NULL}, *const REG_FORMS[] = {"global", "elem", NULL};
     static const char *const EMBEDS[] = {"raw", "fourier", NULL};   // toy_time_embed order
     int reg = TOY_REG_KL, ve_form = VE_INV_VAR, reg_form = 0, embed = TOY_TIME_RAW, help_asked;
+    const char *sched_name = NULL;
     const flag_spec F[] = {
         FLAG_STR_("out", &o->out), FLAG_STR_("store", &o->store), FLAG_CHOICE_("reg", &reg, REGS),
         FLAG_F32_("kl-weight", &o->tok.kl_weight, 0, INFINITY, 0),
@@ -153,24 +166,54 @@ static int parse(int argc, char **argv, train_opts *o, int flow) {
         FLAG_INT_("log-every", &o->log_every, 1, INT_MAX), FLAG_CHOICE_("time", &o->time_mode, TIME_MODES),
         FLAG_CHOICE_("time-embed", &embed, EMBEDS), FLAG_INT_("time-freqs", &o->time_freqs, 1, TOY_FOURIER_MAX),
         FLAG_INT_("save-every", &o->save_every, 0, INT_MAX), FLAG_F64_("ema", &o->ema, 0, 1, FLAG_OPEN_HI),
-        FLAG_CHOICE_("lr-schedule", &o->lr_decay, LR_SCHEDULES),
-        FLAG_DEVICE_};
+        FLAG_STR_("lr-schedule", &sched_name),
+        FLAG_STR_("device", &o->device)};
     if (flag_parse(STAGE, argc, argv, F, FLAG_COUNT(F), &help_asked, NULL)) return 2;
     if (help_asked) return 1;
     o->tok.reg = (toy_reg)reg;
     o->tok.ve_form = (ve_kind)ve_form;   // VE_FORMS is in ve_kind order
     o->tok.reg_global = reg_form == 0;
     o->time_embed = (toy_time_embed)embed;
+    lr_decay decay;   // nn/schedule.h's names (inv-sqrt and inv_sqrt both accepted)
+    if (sched_name && lr_decay_parse(sched_name, &decay)) {
+        fprintf(stderr, "train: --lr-schedule must be inv-sqrt, cosine or constant, not '%s'\n", sched_name);
+        return 2;
+    }
+    if (sched_name) o->decay = decay;
     if (!o->out) { fprintf(stderr, "train: --out DIR is required\n"); return 2; }
     if (flow && !o->store) { fprintf(stderr, "train: --store DIR is required for toy-flow\n"); return 2; }
     lr_schedule sc = toy_schedule(o);
-    if (o->lr_decay == LR_COSINE && o->iters < 1) {
+    if (o->decay == LR_COSINE && o->iters < 1) {
         fprintf(stderr, "train: --lr-schedule cosine needs --iters >= 1\n");
         return 2;
     }
     const char *why = NULL;
     if (lr_schedule_check(&sc, &why)) { fprintf(stderr, "train: bad learning-rate schedule: %s\n", why); return 2; }
     return 0;
+}
+
+// --device: cpu, or cuda when this build has CUDA and a GPU is there (its
+// context becomes this thread's). 0, or 2 after printing why.
+static int open_device(const train_opts *o, device_kind *kind) {
+    *kind = DEVICE_CPU;
+    if (!o->device) return 0;
+    int index, e = device_parse(o->device, kind, &index);
+    if (e) {
+        fprintf(stderr, "train: --device must be cpu, cuda or cuda:N, not '%s'\n", o->device);
+        return 2;
+    }
+    char msg[512];
+    if (*kind == DEVICE_CUDA && device_activate(*kind, index, msg, sizeof msg)) {   // says what is missing
+        fprintf(stderr, "train: %s\n", msg);   // msg names the flag
+        return 2;
+    }
+    return 0;
+}
+
+// After a non-finite loss: a GPU failure (err, from the model) or divergence.
+static void report_bad_loss(int err, int it) {
+    if (err) fprintf(stderr, "\ntrain: on the GPU at iteration %d: %s\n", it, vel_errmsg(err));
+    else fprintf(stderr, "\ntrain: loss is not finite at iteration %d (lr too high?)\n", it);
 }
 
 static cJSON *config_json(const train_opts *o, const char *model) {
@@ -184,8 +227,9 @@ static cJSON *config_json(const train_opts *o, const char *model) {
     cJSON_AddNumberToObject(j, "beta1", o->beta1);
     cJSON_AddNumberToObject(j, "beta2", o->beta2);
     cJSON_AddNumberToObject(j, "seed", o->seed);
+    if (o->device && strcmp(o->device, "cpu")) cJSON_AddStringToObject(j, "device", o->device);
     static const char *const FORMULA[] = {"lr_ref", "lr_ref/sqrt(max(it/512,1))", "lr_ref*(1+cos(pi*it/iters))/2"};
-    cJSON_AddStringToObject(j, "lr_schedule", FORMULA[o->lr_decay]);
+    cJSON_AddStringToObject(j, "lr_schedule", FORMULA[o->decay]);
     if (o->save_every) cJSON_AddNumberToObject(j, "save_every", o->save_every);
     if (o->ema > 0) cJSON_AddNumberToObject(j, "ema", o->ema);
     if (!strcmp(model, "toy-tokenizer")) {
@@ -231,22 +275,36 @@ int train_toy_tokenizer_main(int argc, char **argv) {
     int rc = parse(argc, argv, &o, 0);
     if (rc == 1) { help_tok(); return 0; }
     if (rc) return 2;
+    device_kind dev;
+    if ((rc = open_device(&o, &dev))) return rc;
     FILE *log = open_run(&o, "toy-tokenizer");
-    if (!log) return 1;
+    if (!log) { device_release(); return 1; }
     toy_gmm *g = NULL;
-    toy_tok *t = NULL;
+    toy_tok *t = NULL, *host = NULL;   // host: the copy a GPU run saves
     optim *opt = NULL;
     optim_config oc = optim_defaults(OPTIM_ADAM);
     oc.beta1 = o.beta1, oc.beta2 = o.beta2, oc.eps = 1e-8;
     lr_schedule sched = toy_schedule(&o);
     float *x = malloc(sizeof(float) * 2 * o.batch), *eps = malloc(sizeof(float) * 2 * o.batch);
-    if (!x || !eps || toy_gmm_build(&g, "A") || toy_tok_create(&t, o.depth, o.width, o.batch) ||
-        optim_create(&opt, &t->pt, &oc)) {
+    if (!x || !eps || toy_gmm_build(&g, "A") || toy_tok_create(&t, o.depth, o.width, o.batch)) {
         fprintf(stderr, "train: out of memory\n");
         rc = 1;
         goto done;
     }
     toy_tok_init(t, (uint32_t)o.seed);
+    // On the GPU the model moves first, so the Adam state is created there.
+    int e = dev == DEVICE_CUDA ? toy_tok_to_device(t, dev) : 0;
+    if (!e && dev == DEVICE_CUDA) e = toy_tok_create(&host, o.depth, o.width, 1);
+    if (e) {
+        fprintf(stderr, "train: placing the model on the GPU: %s\n", vel_errmsg(e));
+        rc = 1;
+        goto done;
+    }
+    if ((e = optim_create(&opt, &t->pt, &oc))) {
+        fprintf(stderr, "train: creating the optimizer: %s\n", vel_errmsg(e));
+        rc = 1;
+        goto done;
+    }
     mt19937 data_rng, noise_rng;
     mt_seed(&data_rng, 1000u + (uint32_t)o.seed);
     mt_seed(&noise_rng, 2000u + (uint32_t)o.seed);
@@ -258,7 +316,7 @@ int train_toy_tokenizer_main(int argc, char **argv) {
         for (int i = 0; i < 2 * o.batch; i++) eps[i] = (float)mt_randn(&noise_rng);
         toy_tok_losses L = toy_tok_loss_backward(t, &o.tok, x, eps, o.batch);
         if (!isfinite(L.total)) {
-            fprintf(stderr, "\ntrain: loss is not finite at iteration %d (lr too high?)\n", it);
+            report_bad_loss(t->err, it);
             rc = 1;
             goto done;
         }
@@ -267,12 +325,16 @@ int train_toy_tokenizer_main(int argc, char **argv) {
         acc.total += L.total, acc.rec += L.rec, acc.kl += L.kl, acc.ve += L.ve, acc.reg += L.reg;
         nacc++;
         if ((it + 1) % o.log_every == 0 || it + 1 == o.iters) {
-            double ms = 0, mm = 0;
-            for (int i = 0; i < 2 * o.batch; i++) ms += t->sigma[i], mm += (double)t->mu[i] * t->mu[i];
+            double ms, rms;
+            if ((e = toy_tok_latent_stats(t, o.batch, &ms, &rms))) {
+                fprintf(stderr, "\ntrain: reading the latents back from the GPU: %s\n", vel_errmsg(e));
+                rc = 1;
+                goto done;
+            }
             fprintf(log, "{\"it\":%d,\"lr\":%.6g,\"loss\":%.6g,\"rec\":%.6g,\"kl\":%.6g,\"ve\":%.6g,"
                          "\"reg\":%.6g,\"mean_sigma\":%.6g,\"rms_mu\":%.6g}\n",
                     it + 1, lr, acc.total / nacc, acc.rec / nacc, acc.kl / nacc, acc.ve / nacc,
-                    acc.reg / nacc, ms / (2 * o.batch), sqrt(mm / (2 * o.batch)));
+                    acc.reg / nacc, ms, rms);
             fflush(log);
             double el = vel_now() - t0;
             fprintf(stderr, "%s[train toy-tokenizer] it %d/%d loss %.4g rec %.4g %.0f it/s%s", progress_start(stderr),
@@ -283,6 +345,13 @@ int train_toy_tokenizer_main(int argc, char **argv) {
         }
     }
     fprintf(stderr, "%s", progress_done(stderr));
+    // a GPU run: the last step's failures, then its weights into the host copy
+    if (dev == DEVICE_CUDA && ((e = nn_sync()) ||
+                               (e = device_copy(host->pt.values, t->pt.values, sizeof(float) * (size_t)t->pt.total)))) {
+        fprintf(stderr, "train: on the GPU: %s\n", vel_errmsg(e));
+        rc = 1;
+        goto done;
+    }
     char path[1200], num[6][32];
     snprintf(path, sizeof path, "%s/tokenizer.safetensors", o.out);
     snprintf(num[0], 32, "%g", o.tok.kl_weight);
@@ -295,7 +364,7 @@ int train_toy_tokenizer_main(int argc, char **argv) {
                    {"lambda_ve", num[1]}, {"lambda_reg", num[2]}, {"tau", num[3]},
                    {"delta", num[4]}, {"iters", num[5]}, {"ve_form", VE_FORMS[o.tok.ve_form]},
                    {"reg_form", o.tok.reg_global ? "global" : "elem"}};
-    int se = toy_ckpt_save(path, &t->pt, "toy-tokenizer", o.depth, o.width, kv, 9);
+    int se = toy_ckpt_save(path, host ? &host->pt : &t->pt, "toy-tokenizer", o.depth, o.width, kv, 9);
     if (se) {
         fprintf(stderr, "train: cannot save checkpoint: %s\n", vel_errmsg(se));
         rc = 1;
@@ -308,28 +377,37 @@ done:
     free(eps);
     optim_destroy(&opt);
     toy_tok_destroy(&t);
+    toy_tok_destroy(&host);
     toy_gmm_destroy(&g);
+    device_release();
     return rc;
 }
 
-// Saves the flow with the EMA weights in place of the raw ones when ema is
-// not NULL (keep: scratch of the same size), restoring the raw weights after.
-static int flow_save_maybe_ema(const char *path, toy_flow *f, const float *ema, float *keep,
-                               const st_kv *kv, int nkv) {
-    if (!ema) return toy_flow_save(path, f, kv, nkv);
-    size_t bytes = sizeof(float) * (size_t)f->pt.total;
-    memcpy(keep, f->pt.values, bytes);
-    memcpy(f->pt.values, ema, bytes);
-    int rc = toy_flow_save(path, f, kv, nkv);
-    memcpy(f->pt.values, keep, bytes);
-    return rc;
+// Saves the weights w (the model's raw ones, or an EMA of them; on the host
+// or the GPU, where the model lives) through host, a host model of the same
+// architecture, so every run writes its checkpoints the same way.
+static int flow_save_weights(const char *path, toy_flow *host, const float *w, const st_kv *kv, int nkv) {
+    int e = device_copy(host->pt.values, w, sizeof(float) * (size_t)host->pt.total);
+    return e ? e : toy_flow_save(path, host, kv, nkv);
 }
+
+static int train_toy_flow(const train_opts *op, device_kind dev);
 
 int train_toy_flow_main(int argc, char **argv) {
     train_opts o;
     int rc = parse(argc, argv, &o, 1);
     if (rc == 1) { help_flow(); return 0; }
     if (rc) return 2;
+    device_kind dev;
+    if ((rc = open_device(&o, &dev))) return rc;
+    rc = train_toy_flow(&o, dev);
+    device_release();
+    return rc;
+}
+
+static int train_toy_flow(const train_opts *op, device_kind dev) {
+    const train_opts o = *op;
+    int rc, e;
     store *st = NULL;
     int64_t shape[3] = {2, 1, 1};
     rc = store_open(&st, o.store, NULL, NULL, NULL);
@@ -362,31 +440,46 @@ int train_toy_flow_main(int argc, char **argv) {
     uint64_t *idx = malloc(sizeof(uint64_t) * N);
     float *z = malloc(sizeof(float) * 2 * o.batch), *x0 = malloc(sizeof(float) * 2 * o.batch);
     float *tt = malloc(sizeof(float) * o.batch);
-    toy_flow *f = NULL;
-    float *ema = NULL, *keep = NULL;   // EMA weights and a swap buffer (--ema)
+    toy_flow *f = NULL, *host = NULL;   // host: the copy checkpoints are written from
+    ema *gema = NULL;    // --ema on the GPU: nn/ema.h's shadow on the device
+    float *ema = NULL;   // --ema on the CPU: the EMA weights (after gema: it hides the type)
     optim *opt = NULL;
     optim_config oc = optim_defaults(OPTIM_ADAM);
     oc.beta1 = o.beta1, oc.beta2 = o.beta2, oc.eps = 1e-8;
     lr_schedule sched = toy_schedule(&o);
     rc = 1;
     if (!mu || !sg || !idx || !z || !x0 || !tt || toy_flow_create(&f, o.depth, o.width, o.batch, o.time_embed, o.time_freqs) ||
-        optim_create(&opt, &f->pt, &oc)) {
+        toy_flow_create(&host, o.depth, o.width, 1, o.time_embed, o.time_freqs)) {
         fprintf(stderr, "train: out of memory\n");
         goto done;
     }
     for (uint64_t i = 0; i < N; i++) idx[i] = i;
-    int e = store_read_batch(st, mu, sg, NULL, idx, NULL, N);
+    e = store_read_batch(st, mu, sg, NULL, idx, NULL, N);
     if (e) {
         fprintf(stderr, "train: reading store %s: %s (%s)\n", o.store, vel_strerror(e), vel_error_detail());
         goto done;
     }
     toy_flow_init(f, (uint32_t)o.seed);
-    if (o.ema > 0) {
+    // On the GPU the model moves first, so Adam state and EMA are created there.
+    if (dev == DEVICE_CUDA && (e = toy_flow_to_device(f, dev))) {
+        fprintf(stderr, "train: placing the model on the GPU: %s\n", vel_errmsg(e));
+        goto done;
+    }
+    if ((e = optim_create(&opt, &f->pt, &oc))) {
+        fprintf(stderr, "train: creating the optimizer: %s\n", vel_errmsg(e));
+        goto done;
+    }
+    if (o.ema > 0 && dev == DEVICE_CUDA && (e = ema_create(&gema, &f->pt))) {
+        fprintf(stderr, "train: creating the EMA on the GPU: %s\n", vel_errmsg(e));
+        goto done;
+    }
+    if (o.ema > 0 && dev == DEVICE_CPU) {
         ema = malloc(sizeof(float) * f->pt.total);
-        keep = malloc(sizeof(float) * f->pt.total);
-        if (!ema || !keep) { fprintf(stderr, "train: out of memory\n"); goto done; }
+        if (!ema) { fprintf(stderr, "train: out of memory\n"); goto done; }
         memcpy(ema, f->pt.values, sizeof(float) * f->pt.total);
     }
+    // the weights a checkpoint holds: the EMA's when there is one
+    const float *saved = gema ? gema->shadow : ema;
     mt19937 rng;
     mt_seed(&rng, 3000u + (uint32_t)o.seed);
     double t0 = vel_now(), acc = 0;
@@ -406,7 +499,7 @@ int train_toy_flow_main(int argc, char **argv) {
         store_normalise(z, z, meta, o.batch);
         double l = toy_flow_loss_backward(f, z, x0, tt, o.batch);
         if (!isfinite(l)) {
-            fprintf(stderr, "\ntrain: loss is not finite at iteration %d (lr too high?)\n", it);
+            report_bad_loss(f->err, it);
             goto done;
         }
         double lr = lr_at(&sched, it);
@@ -415,6 +508,10 @@ int train_toy_flow_main(int argc, char **argv) {
             float a = (float)(1.0 - o.ema);
             for (int64_t i = 0; i < f->pt.total; i++) ema[i] += a * (f->pt.values[i] - ema[i]);
         }
+        // the GPU's EMA is nn/ema.h's shadow d + w (1 - d) in fp32: the same
+        // average as the CPU's ema += (1-d)(w - ema) up to rounding (the CPU
+        // keeps its formula so its runs stay bit-identical to earlier ones)
+        if (gema) ema_update(gema, &f->pt, o.ema);
         acc += l;
         nacc++;
         if (o.save_every > 0 && (it + 1) % o.save_every == 0 && it + 1 < o.iters) {
@@ -423,7 +520,7 @@ int train_toy_flow_main(int argc, char **argv) {
             snprintf(sn, sizeof sn, "%d", it + 1);
             st_kv skv[] = {{"tokenizer_hash", meta->tokenizer_hash}, {"iters", sn},
                             {"time", TIME_MODES[o.time_mode]}};
-            int se = flow_save_maybe_ema(sp, f, ema, keep, skv, 3);
+            int se = flow_save_weights(sp, host, saved ? saved : f->pt.values, skv, 3);
             if (se) {
                 fprintf(stderr, "\ntrain: cannot save snapshot: %s\n", vel_errmsg(se));
                 goto done;
@@ -440,21 +537,25 @@ int train_toy_flow_main(int argc, char **argv) {
         }
     }
     fprintf(stderr, "%s", progress_done(stderr));
+    if (dev == DEVICE_CUDA && (e = nn_sync())) {   // the last step's failures
+        fprintf(stderr, "train: on the GPU: %s\n", vel_errmsg(e));
+        goto done;
+    }
     char path[1200], n1[32];
     snprintf(path, sizeof path, "%s/flow.safetensors", o.out);
     snprintf(n1, sizeof n1, "%d", o.iters);
     st_kv kv[] = {{"tokenizer_hash", meta->tokenizer_hash}, {"iters", n1},
                    {"time", TIME_MODES[o.time_mode]}};
-    if (ema) {
+    if (saved) {
         snprintf(path, sizeof path, "%s/flow-noema.safetensors", o.out);
-        int se = toy_flow_save(path, f, kv, 3);
+        int se = flow_save_weights(path, host, f->pt.values, kv, 3);
         if (se) {
             fprintf(stderr, "train: cannot save checkpoint: %s\n", vel_errmsg(se));
             goto done;
         }
         snprintf(path, sizeof path, "%s/flow.safetensors", o.out);
     }
-    int se = flow_save_maybe_ema(path, f, ema, keep, kv, 3);
+    int se = flow_save_weights(path, host, saved ? saved : f->pt.values, kv, 3);
     if (se) {
         fprintf(stderr, "train: cannot save checkpoint: %s\n", vel_errmsg(se));
         goto done;
@@ -464,9 +565,11 @@ int train_toy_flow_main(int argc, char **argv) {
 done:
     fclose(log);
     free(mu); free(sg); free(idx); free(z); free(x0); free(tt);
-    free(ema); free(keep);
+    free(ema);
+    ema_destroy(&gema);
     optim_destroy(&opt);
     toy_flow_destroy(&f);
+    toy_flow_destroy(&host);
     store_close(&st);
     return rc;
 }

@@ -78,6 +78,9 @@ Test(schedule, names) {
         cr_expect_eq(lr_decay_parse(lr_decay_name((lr_decay)k), &d), 0);
         cr_expect_eq(d, k);
     }
+    cr_expect_eq(lr_decay_parse("inv-sqrt", &d), 0);   // train --model toy-*'s spelling
+    cr_expect_eq(d, LR_INV_SQRT);
+    cr_expect_eq(lr_decay_parse("inv-", &d), VEL_EINVAL);
     cr_expect_eq(lr_decay_parse("linear", &d), VEL_EINVAL);
     cr_expect_eq(lr_decay_parse(NULL, &d), VEL_EINVAL);
 }

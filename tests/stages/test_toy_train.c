@@ -4,7 +4,10 @@
 //   cosine    lr_ref (1 + cos(pi it / iters)) / 2, it = 0 .. iters-1
 //   constant  lr_ref
 //   inv-sqrt  lr_ref / sqrt(max(it / 512, 1))   (the default; flat for it < 512)
-// and config.json must name the formula. Bad schedules exit 2.
+// and config.json must name the formula; inv_sqrt (nn/schedule.h's name) is
+// accepted for inv-sqrt. Bad schedules exit 2. --device: a bad name exits 2,
+// and without a GPU (this machine) so does --device cuda, with a message
+// that says so and nothing written (the GPU runs: tests/device/run.sh).
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -13,6 +16,7 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include "nn/device.h"
 #include "tests/util.h"
 
 static char *dir;
@@ -131,4 +135,29 @@ Test(toy_train, bad_schedules_exit_2) {
     cr_expect_eq(test_sh("bin/train --model toy-tokenizer --out %s/b2 --iters 0 --lr-schedule cosine "
                          "2>%s/b2.log", dir, dir), 2, "cosine with 0 iterations");
     cr_expect_eq(test_sh("grep -q 'needs --iters >= 1' %s/b2.log", dir), 0, "message names --iters");
+}
+
+Test(toy_train, inv_sqrt_spelling_is_accepted) {
+    cr_assert_eq(test_sh("bin/train --model toy-tokenizer --out %s/us --depth 1 --width 8 --batch 16 --iters 3 "
+                         "--lr-schedule inv_sqrt --log-every 1 2>%s/us.log", dir, dir), 0);
+    expect_config_schedule("us", "lr_ref/sqrt(max(it/512,1))");
+}
+
+Test(toy_train, device_refusals_exit_2_and_write_nothing) {
+    cr_expect_eq(test_sh("bin/train --model toy-tokenizer --out %s/d1 --device tpu 2>%s/d1.log", dir, dir), 2);
+    char p[600];
+    snprintf(p, sizeof p, "%s/d1.log", dir);
+    char *msg = test_read_file(p, NULL);
+    cr_expect(msg && strstr(msg, "--device must be cpu, cuda or cuda:N"), "message: %s", msg ? msg : "");
+    free(msg);
+    if (device_cuda_count() > 0) return;   // a GPU here: run.sh's toy_gpu part trains on it
+    cr_expect_eq(test_sh("bin/train --model toy-flow --store %s/store --out %s/d2 --device cuda 2>%s/d2.log", dir,
+                         dir, dir), 2);
+    snprintf(p, sizeof p, "%s/d2.log", dir);
+    msg = test_read_file(p, NULL);
+    cr_expect(msg && strstr(msg, "--device cuda") && (strstr(msg, "no GPU") || strstr(msg, "no CUDA support")),
+              "message: %s", msg ? msg : "");
+    free(msg);
+    snprintf(p, sizeof p, "%s/d2", dir);
+    cr_expect(access(p, F_OK) != 0, "%s was created by a refused run", p);
 }
