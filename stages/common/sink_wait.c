@@ -21,6 +21,10 @@ int sink_wait_next(sink_wait *w, bus_sink *s, bus_msg **m) {
             w->told = 1;
         }
         if (e == BUS_EEOS) return SINK_END;
+        if (e == BUS_EABORT) {   // sticky in the bus: not a message to skip, the end of the run
+            fprintf(stderr, "%s: a job source aborted the run\n", w->stage);
+            return SINK_ABORTED;
+        }
         if (e == BUS_ETIMEOUT) {
             if (vel_now() - w->last <= w->timeout_s) continue;
             if (u > w->unconfirmed)

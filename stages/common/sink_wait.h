@@ -21,14 +21,15 @@ typedef struct {
     int told;                 // the missing-table note has been printed
 } sink_wait;
 
-enum { SINK_ITEM = 0, SINK_END = 1, SINK_REJECTED = 2, SINK_GIVE_UP = 3 };
+enum { SINK_ITEM = 0, SINK_END = 1, SINK_REJECTED = 2, SINK_GIVE_UP = 3, SINK_ABORTED = 4 };
 
 void sink_wait_init(sink_wait *w, const char *stage, int timeout_s);
 // The next message of s: SINK_ITEM (*m is the caller's), SINK_END (every
 // source sent eos), SINK_REJECTED (malformed or never issued: a line on
 // stderr, the caller counts it) or SINK_GIVE_UP (nothing usable for
 // timeout_s: a line on stderr saying whether items of a source without an
-// `issued` table were what arrived).
+// `issued` table were what arrived) or SINK_ABORTED (a job source gave up
+// on the run: a line on stderr; the run has no result).
 int sink_wait_next(sink_wait *w, bus_sink *s, bus_msg **m);
 
 #endif

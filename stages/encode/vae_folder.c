@@ -236,7 +236,7 @@ static int run_writer(const opts *o, const image_folder *fo, const vae_config *v
         bus_msg *m = NULL;
         int k = sink_wait_next(&w, sink, &m);
         if (k == SINK_END) break;
-        if (k == SINK_GIVE_UP) { rc = 1; break; }
+        if (k == SINK_GIVE_UP || k == SINK_ABORTED) { rc = 1; break; }
         if (k == SINK_REJECTED) { cnt.rejected++; continue; }
         int a = moments_item_put(st, &mf, m, &cnt, why, sizeof why);
         bus_msg_destroy(&m);

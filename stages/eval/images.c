@@ -134,7 +134,7 @@ static int collect(const opts *o, image_set *set, int64_t *dups) {
         bus_msg *m = NULL;
         int k = sink_wait_next(&w, sink, &m);
         if (k == SINK_END) break;
-        if (k == SINK_GIVE_UP) {
+        if (k == SINK_GIVE_UP || k == SINK_ABORTED) {
             fprintf(stderr, "eval: %lld images had arrived\n", (long long)set->total);
             rc = 1;
             break;

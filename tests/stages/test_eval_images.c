@@ -273,6 +273,71 @@ Test(eval_images, source_without_issued_table_is_named, .init = setup, .fini = t
     fmnist_destroy(&ds);
 }
 
+// A job source that gives up (bus_source_abort, as `sample` does when no job
+// is acked for --stall-s) ends the sink at once with exit 1 and one line
+// saying so. The bus reports the abort on every later read, so a sink that
+// took it for one bad message spun on it, printing "rejected a message"
+// forever. The abort is sent only after the sink has acked an item, so the
+// sink is known to be connected to ctl.
+Test(eval_images, aborted_source_ends_the_sink, .init = setup, .fini = teardown, .timeout = 120) {
+    char jobs[700], acks[700], ctl[700], img[700];
+    snprintf(jobs, sizeof jobs, "ipc://%s/jobs", dir);
+    snprintf(acks, sizeof acks, "ipc://%s/acks", dir);
+    snprintf(ctl, sizeof ctl, "ipc://%s/ctl", dir);
+    snprintf(img, sizeof img, "ipc://%s/img", dir);
+    pid_t sink = test_spawn("exec bin/eval --model images --in %s --ctl %s --acks %s --out %s/out --timeout-s 60 "
+                            "2>%s/sink.log", img, ctl, acks, dir, dir);
+    cr_assert(sink > 0);
+    fmnist *ds = NULL;
+    cr_assert_eq(fmnist_load(NULL, "train", &ds), 0, "%s", vel_error_detail());
+    bus_source *src = NULL;
+    cr_assert_eq(bus_source_open(&src, &(bus_source_opts){.src = 0, .jobs_ep = jobs, .acks_ep = acks,
+                                                           .ctl_ep = ctl, .deadline_ms = 60000}), 0);
+    for (int j = 0; j < 2; j++) {
+        bus_msg *job = NULL;
+        cr_assert_eq(bus_msg_new(&job, "job", 0, (uint64_t)j), 0);
+        cr_assert_eq(bus_source_add(src, &job), 0);
+    }
+    bus_socket *pull = NULL, *push = NULL;
+    cr_assert_eq(bus_socket_open(&pull, BUS_PULL, NULL), 0);
+    cr_assert_eq(bus_connect(pull, jobs), 0);
+    cr_assert_eq(bus_socket_open(&push, BUS_PUSH, NULL), 0);
+    cr_assert_eq(bus_connect(push, img), 0);
+    bus_source_stats stats = {0};
+    int answered = 0;
+    double t0 = vel_now();
+    while (stats.acked < 1 && vel_now() - t0 < 60) {   // answer job 0 only; job 1 stays open
+        cr_assert(bus_source_step(src, 10) >= 0);
+        bus_msg *m = NULL;
+        if (bus_recv(pull, &m, 10) == 0) {
+            uint64_t id = bus_msg_id(m);
+            bus_msg_destroy(&m);
+            if (id == 0 && !answered++) {
+                bus_msg *out = images_msg("images", 0, 0, ds, 0, JOB, 32);
+                cr_assert_eq(bus_send(push, &out, 5000), 0);
+            }
+        }
+        bus_source_get_stats(src, &stats);
+    }
+    cr_assert_eq(stats.acked, 1, "the sink did not ack the first item in 60 s");
+    cr_assert_eq(bus_source_abort(src, 1000), 0);
+    int st = 0;
+    pid_t w = 0;
+    for (t0 = vel_now(); !w && vel_now() - t0 < 30;) {
+        usleep(50 * 1000);
+        w = waitpid(sink, &st, WNOHANG);
+    }
+    if (!w) { kill(sink, SIGKILL); waitpid(sink, &st, 0); }
+    cr_assert(w == sink, "the sink did not end within 30 s of the abort");
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "sink status %d", st);
+    cr_assert_eq(test_sh("grep -q 'aborted the run' %s/sink.log", dir), 0, "the log does not say the run was aborted");
+    cr_assert_neq(test_sh("grep -q 'rejected a message' %s/sink.log", dir), 0, "the abort was taken for a bad message");
+    bus_socket_close(&pull);
+    bus_socket_close(&push);
+    bus_source_close(&src);
+    fmnist_destroy(&ds);
+}
+
 // Without --classifier or --weights the feature network is the shipped
 // weights/fmnist-classifier.safetensors (weight hash 12f04c6d782e3ab5, as in
 // weights/README.md and tests/models/test_classifier.c), found beside the
