@@ -17,8 +17,8 @@
 // Scratch: none from the caller. The CPU version keeps one buffer per
 // thread, allocated on its first call and grown only when a shape needs more:
 // at most 2 MiB of tiles (nn/cpu/attention.c: 256 queries x up to 1024 keys),
-// or on the AVX-512 path about 1.6 KiB per token (packed K, V and dK, dV of
-// one head: 2 MiB at T 1024); no T x T matrix.
+// or on the AVX-512 path about 1.3 KiB per token plus 70 KiB (packed K, V,
+// dK, dV, dS^T of one head: 1.4 MiB at T 1024); no T x T matrix.
 // Threads: OpenMP over (batch, head); each (b, h) is done by one thread in a
 // fixed order, so results are identical for any thread count.
 #ifndef NN_ATTENTION_H

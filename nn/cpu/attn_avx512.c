@@ -4,18 +4,17 @@
 // output width, so one register-blocked micro-kernel covers all seven:
 //   C[mr x 64] (+)= sum_k A(i, k) B[k][0..64),  A(i, k) = A[i sa + k sk]
 // (mr <= 6 rows, 24 zmm accumulators; A broadcast from memory with any
-// strides, B rows of 64 contiguous floats). With B = a 64 x 64 panel of
-// K^T or V^T (packed once per head) it gives 64 columns of S = Q K^T or
-// dP = dO V^T; with B = V, K, dO or Q rows read in place it gives P V,
-// dS K, P^T dO and dS^T Q (A = P or dS, transposed through the strides).
+// strides, B rows of 64 contiguous floats), optionally with the softmax
+// (P = e^(scale S - lse)) or dS = scale P (dP - Di) applied to the
+// accumulators before the store.
 //
-// Forward, per 6 query rows: S (6 x T) -> row max, P = e^(scale S - m),
-// l = sum P (in L1) -> O = (P V) / l, lse = m + log l. No online softmax:
-// a whole row of T scores is 4 T bytes.
-// Backward, per block of ATTN512_RB query rows, per 6 rows: P = e^(scale S
-// - lse), dS = scale P (dO V^T - Di), dQ += dS K; then for the block, per 6
-// keys: dV += P^T dO, dK += dS^T Q (the block's RB queries are the inner
-// dimension, so the dK / dV accumulators are loaded and stored once per RB).
+// Forward, per 6 query rows: S (6 x T, B = K^T in 64-key panels packed once
+// per head) -> row max, P = e^(scale S - m), l = sum P (in L1) ->
+// O = (P V) / l, lse = m + log l. No online softmax: a whole row of T
+// scores is 4 T bytes.
+// Backward, transposed: keys are the rows, a block of 64 queries the
+// columns (see attn_avx512_bwd_head), so every product is 64 deep or
+// streams contiguous rows, and dK, dV are accumulated once per 64 queries.
 // The exp is a vector form of nn/cpu/fastexp.h's (same Cephes polynomial,
 // with FMA), max rel error ~1e-7 (tests/nn/test_attention.c measures it).
 #include "nn/cpu/attn_avx512.h"
@@ -24,8 +23,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#define ATTN512_RB 48   // query rows per backward block (P and dS: RB x T)
-
 static int force_off;
 
 void attn_avx512_force_off(int off) { force_off = off; }
@@ -33,10 +30,11 @@ void attn_avx512_force_off(int off) { force_off = off; }
 static inline int round64(int T) { return (T + 63) & ~63; }
 
 size_t attn_avx512_scratch(int T) {
-    const size_t Tp = (size_t)round64(T), ldp = Tp + 16;
-    // K^T and V^T panels, K and V rows, dK and dV rows, P and dS blocks,
-    // 64-byte alignment slack (the forward uses less)
-    return 6 * 64 * Tp + 2 * (size_t)ATTN512_RB * ldp + 16;
+    const size_t Tp = (size_t)round64(T);
+    // backward: K, V, dK, dV rows, dS^T (T x 64 each), four 64 x 64 query
+    // panels, P^T rows; the forward's K^T panels, V rows, S and O rows fit
+    // in the first part; 64-byte alignment slack
+    return 5 * 64 * Tp + 4 * 4096 + 6 * (Tp + 16) + 6 * 64 + 16;
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -68,11 +66,19 @@ AVX512 INLINE __m512 exp512(__m512 x) {
     return _mm512_scalef_ps(p, fn);
 }
 
-// The micro-kernel (see the top); acc: C += instead of C =. mr is a
-// constant at every inlined call site (mk_any's switch), so the
-// accumulators stay in registers.
+// The micro-kernel (see the top); acc: C += instead of C =. ep, the
+// epilogue applied to the accumulators before the store (backward):
+//   EP_STORE  C = c (or C + c)
+//   EP_PROB   C = e^(scale c - e[n])          (P^T from S^T, e = lse)
+//   EP_DS     C = scale P[i][n] (c - e[n])    (dS^T from dP^T, e = Di,
+//                                             P = the EP_PROB output, ld 64)
+// mr and ep are constants at every inlined call site (the switches below),
+// so the accumulators stay in registers.
+enum { EP_STORE, EP_PROB, EP_DS };
+
 AVX512 INLINE void mk(const int mr, int kc, const float *A, ptrdiff_t sa, ptrdiff_t sk,
-                      const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, int acc) {
+                      const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, int acc,
+                      const int ep, const float *e, const float *P, float scale) {
     __m512 c[6][4];
 #pragma GCC unroll 6
     for (int i = 0; i < mr; i++)
@@ -92,22 +98,45 @@ AVX512 INLINE void mk(const int mr, int kc, const float *A, ptrdiff_t sa, ptrdif
             c[i][3] = _mm512_fmadd_ps(ai, b3, c[i][3]);
         }
     }
-#pragma GCC unroll 6
-    for (int i = 0; i < mr; i++)
+    const __m512 vs = _mm512_set1_ps(scale);
 #pragma GCC unroll 4
-        for (int v = 0; v < 4; v++) _mm512_storeu_ps(C + i * ldc + 16 * v, c[i][v]);
+    for (int v = 0; v < 4; v++) {
+        const __m512 ev = ep == EP_STORE ? vs : _mm512_loadu_ps(e + 16 * v);
+#pragma GCC unroll 6
+        for (int i = 0; i < mr; i++) {
+            __m512 x = c[i][v];
+            if (ep == EP_PROB) x = exp512(_mm512_fmsub_ps(x, vs, ev));
+            if (ep == EP_DS)
+                x = _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(P + i * 64 + 16 * v),
+                                                _mm512_sub_ps(x, ev)), vs);
+            _mm512_storeu_ps(C + i * ldc + 16 * v, x);
+        }
+    }
 }
+
+#define MK_SWITCH(mr, ...)                         \
+    switch (mr) {                                  \
+    case 6: mk(6, __VA_ARGS__); break;             \
+    case 5: mk(5, __VA_ARGS__); break;             \
+    case 4: mk(4, __VA_ARGS__); break;             \
+    case 3: mk(3, __VA_ARGS__); break;             \
+    case 2: mk(2, __VA_ARGS__); break;             \
+    default: mk(1, __VA_ARGS__); break;            \
+    }
 
 AVX512 static void mk_any(int mr, int kc, const float *A, ptrdiff_t sa, ptrdiff_t sk,
                           const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, int acc) {
-    switch (mr) {
-    case 6: mk(6, kc, A, sa, sk, B, ldb, C, ldc, acc); break;
-    case 5: mk(5, kc, A, sa, sk, B, ldb, C, ldc, acc); break;
-    case 4: mk(4, kc, A, sa, sk, B, ldb, C, ldc, acc); break;
-    case 3: mk(3, kc, A, sa, sk, B, ldb, C, ldc, acc); break;
-    case 2: mk(2, kc, A, sa, sk, B, ldb, C, ldc, acc); break;
-    default: mk(1, kc, A, sa, sk, B, ldb, C, ldc, acc); break;
-    }
+    MK_SWITCH(mr, kc, A, sa, sk, B, ldb, C, ldc, acc, EP_STORE, NULL, NULL, 0.0f)
+}
+
+// 64-deep products into C (ld 64) with the EP_PROB / EP_DS epilogue.
+AVX512 static void mk_prob(int mr, const float *A, const float *B, float *C, const float *lse,
+                           float scale) {
+    MK_SWITCH(mr, 64, A, 64, 1, B, 64, C, 64, 0, EP_PROB, lse, NULL, scale)
+}
+AVX512 static void mk_ds(int mr, const float *A, const float *B, float *C, const float *di,
+                         const float *P, float scale) {
+    MK_SWITCH(mr, 64, A, 64, 1, B, 64, C, 64, 0, EP_DS, di, P, scale)
 }
 
 // Panels of 64 keys: pt[p 4096 + d 64 + c] = x[(64 p + c) ld + d], zero
@@ -190,23 +219,6 @@ AVX512 void attn_avx512_fwd_head(float *out, float *lse, const float *q, const f
     }
 }
 
-// p[0..T) (scores) -> e^(scale s - L), whole vectors (values past T unused).
-AVX512 static void exp_row(float *p, int T, float scale, float L) {
-    const __m512 vs = _mm512_set1_ps(scale), vl = _mm512_set1_ps(L);
-    for (int j = 0; j < T; j += 16)
-        _mm512_storeu_ps(p + j, exp512(_mm512_fmsub_ps(_mm512_loadu_ps(p + j), vs, vl)));
-}
-
-// g[0..T) (dP) -> scale p (g - di), whole vectors.
-AVX512 static void ds_row(float *g, const float *p, int T, float di, float scale) {
-    const __m512 vd = _mm512_set1_ps(di), vs = _mm512_set1_ps(scale);
-    for (int j = 0; j < T; j += 16) {
-        const __m512 x = _mm512_mul_ps(_mm512_loadu_ps(p + j),
-                                       _mm512_sub_ps(_mm512_loadu_ps(g + j), vd));
-        _mm512_storeu_ps(g + j, _mm512_mul_ps(x, vs));
-    }
-}
-
 AVX512 static void add64(float *y, const float *x) {
     for (int v = 0; v < 4; v++)
         _mm512_storeu_ps(y + 16 * v, _mm512_add_ps(_mm512_loadu_ps(y + 16 * v), _mm512_loadu_ps(x + 16 * v)));
@@ -219,41 +231,50 @@ AVX512 static float dot64(const float *a, const float *b) {
     return _mm512_reduce_add_ps(s);
 }
 
+// Backward, transposed (keys are the rows, a block of 64 queries the
+// columns), per block of 64 queries and per 6 keys j:
+//   P^T = e^(scale K Q^T - lse)       (6 x 64, epilogue of the product)
+//   dS^T = scale P^T (V dO^T - Di)   (6 x 64, epilogue)
+//   dV[j] += P^T dO,  dK[j] += dS^T Q  (64 deep; dK, dV rows contiguous)
+// then dQ += dS K for the block's queries (A = dS^T read down its columns).
+// K, V rows are read from contiguous copies; Q^T, dO^T of the block are
+// packed 64 x 64 panels; queries past T in the last block are zero columns
+// whose results are never read (dV, dK run only nq deep).
 AVX512 void attn_avx512_bwd_head(float *dq, float *dk, float *dv, const float *dout,
                                  const float *q, const float *k, const float *v,
                                  const float *out, const float *lse, int T, int ld, int ldo,
                                  float scale, float *ws) {
     ws = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
-    const int Tp = round64(T);
-    const ptrdiff_t ldp = Tp + 16;
-    float *kt = ws, *vt = kt + (size_t)64 * Tp, *kc = vt + (size_t)64 * Tp;
-    float *dkc = kc + (size_t)64 * Tp, *dvc = dkc + (size_t)64 * Tp, *P = dvc + (size_t)64 * Tp;
-    float *dS = P + ATTN512_RB * ldp;
-    pack_t(kt, k, T, ld);
-    pack_t(vt, v, T, ld);
+    const size_t n64 = (size_t)64 * T;
+    float *kc = ws, *vc = kc + n64, *dkc = vc + n64, *dvc = dkc + n64, *dST = dvc + n64;
+    float *qt = dST + (size_t)64 * round64(T), *ot = qt + 4096, *qb = ot + 4096, *ob = qb + 4096;
+    float *pt = ob + 4096, lse_b[64], di_b[64];
     pack_rows(kc, k, T, ld);
-    memset(dkc, 0, sizeof(float) * 64 * (size_t)T);
-    memset(dvc, 0, sizeof(float) * 64 * (size_t)T);
-    for (int i0 = 0; i0 < T; i0 += ATTN512_RB) {
-        const int br = T - i0 < ATTN512_RB ? T - i0 : ATTN512_RB;
-        for (int r0 = 0; r0 < br; r0 += 6) {
-            const int mr = br - r0 < 6 ? br - r0 : 6, i = i0 + r0;
-            float *Pr = P + r0 * ldp, *dSr = dS + r0 * ldp;
-            scores(mr, q + (size_t)i * ld, ld, kt, T, Pr, ldp);
-            for (int r = 0; r < mr; r++) exp_row(Pr + r * ldp, T, scale, lse[i + r]);
-            scores(mr, dout + (size_t)i * ldo, ldo, vt, T, dSr, ldp);
-            for (int r = 0; r < mr; r++) {
-                const size_t o = (size_t)(i + r) * ldo;
-                ds_row(dSr + r * ldp, Pr + r * ldp, T, dot64(out + o, dout + o), scale);
-            }
-            // dQ += dS K
-            mk_any(mr, T, dSr, ldp, 1, kc, 64, dq + (size_t)i * ld, ld, 1);
+    pack_rows(vc, v, T, ld);
+    memset(dkc, 0, sizeof(float) * n64);
+    memset(dvc, 0, sizeof(float) * n64);
+    for (int i0 = 0; i0 < T; i0 += 64) {
+        const int nq = T - i0 < 64 ? T - i0 : 64;
+        pack_t(qt, q + (size_t)i0 * ld, nq, ld);
+        pack_t(ot, dout + (size_t)i0 * ldo, nq, ldo);
+        pack_rows(qb, q + (size_t)i0 * ld, nq, ld);
+        pack_rows(ob, dout + (size_t)i0 * ldo, nq, ldo);
+        for (int i = 0; i < 64; i++) {
+            const size_t o = (size_t)(i0 + i) * ldo;
+            lse_b[i] = i < nq ? lse[i0 + i] : 0.0f;
+            di_b[i] = i < nq ? dot64(out + o, dout + o) : 0.0f;
         }
-        // dV += P^T dO, dK += dS^T Q over this block's br queries
         for (int j0 = 0; j0 < T; j0 += 6) {
             const int mr = T - j0 < 6 ? T - j0 : 6;
-            mk_any(mr, br, P + j0, 1, ldp, dout + (size_t)i0 * ldo, ldo, dvc + (size_t)j0 * 64, 64, 1);
-            mk_any(mr, br, dS + j0, 1, ldp, q + (size_t)i0 * ld, ld, dkc + (size_t)j0 * 64, 64, 1);
+            float *ds = dST + (size_t)j0 * 64;
+            mk_prob(mr, kc + (size_t)j0 * 64, qt, pt, lse_b, scale);
+            mk_ds(mr, vc + (size_t)j0 * 64, ot, ds, di_b, pt, scale);
+            mk_any(mr, nq, pt, 64, 1, ob, 64, dvc + (size_t)j0 * 64, 64, 1);
+            mk_any(mr, nq, ds, 64, 1, qb, 64, dkc + (size_t)j0 * 64, 64, 1);
+        }
+        for (int r0 = 0; r0 < nq; r0 += 6) {
+            const int mr = nq - r0 < 6 ? nq - r0 : 6;
+            mk_any(mr, T, dST + r0, 1, 64, kc, 64, dq + (size_t)(i0 + r0) * ld, ld, 1);
         }
     }
     for (int j = 0; j < T; j++) {

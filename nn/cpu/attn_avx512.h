@@ -5,10 +5,10 @@
 // One (batch, head) per call, same layouts and contract as nn/attention.h:
 // q, k, v rows of 64 floats with row stride ld (3 NH HD in qkv), out / dout
 // rows with stride ldo; the backward ADDS into dq, dk, dv (stride ld).
-// Own register-blocked micro-kernels instead of sgemm calls: K^T and V^T
-// are packed once per head into 64-key panels, Q / dO / P rows are read in
-// place, and the softmax exp(S - lse) and dS = P (dP - Di) are applied to
-// each row block while it is in L1. Everything for one head is done in a
+// Own register-blocked micro-kernels instead of sgemm calls: K, V (and
+// K^T, or per 64 queries Q^T and dO^T) are packed once into contiguous
+// panels, and the softmax e^(S - lse) and dS = P (dP - Di) are applied to
+// each block while it is in registers or L1. Everything for one head is done in a
 // fixed order by the calling thread, so results do not depend on the thread
 // count (they do differ in the last bits from the OpenBLAS path).
 #ifndef NN_CPU_ATTN_AVX512_H
