@@ -187,6 +187,30 @@ static conv2d_cfg op_conv_cfg(const vtape_op *o, int B) {
     return c;
 }
 
+// The buffers whose gradients op o's backward writes (accumulates into, or
+// for ATTN's dP sets); returns how many (at most 5).
+static int grad_targets(const vtape_op *o, int *b) {
+    int n = 0;
+    b[n++] = o->in;
+    if (o->kind == VT_ADD) b[n++] = o->in2;
+    if (o->kind == VT_ATTN) { b[n++] = o->in2; b[n++] = o->in3; b[n++] = o->aux; b[n++] = o->aux2; }
+    return n;
+}
+
+// gfirst[b]: the last op (in forward order) whose backward writes b's
+// gradient, i.e. the first one to run in backward; -1 when none does (the
+// output's gradient is set from dout; others are zeroed up front).
+static int plan_grad_zeroing(vtape *t) {
+    t->gfirst = malloc(sizeof(int) * (size_t)t->nbufs);
+    if (!t->gfirst) return VEL_ENOMEM;
+    for (int i = 0; i < t->nbufs; i++) t->gfirst[i] = -1;
+    for (int i = 0; i < t->nops; i++) {
+        int b[5], n = grad_targets(&t->ops[i], b);
+        for (int k = 0; k < n; k++) t->gfirst[b[k]] = i;
+    }
+    return 0;
+}
+
 int vtape_alloc(vtape *t, int Bmax, int train) {
     t->Bmax = Bmax;
     t->train = train;
@@ -206,6 +230,11 @@ int vtape_alloc(vtape *t, int Bmax, int train) {
         t->mem = t->scratch = NULL;
         return VEL_ENOMEM;
     }
+    if (train && plan_grad_zeroing(t)) {
+        free(t->mem); free(t->scratch);
+        t->mem = t->scratch = NULL;
+        return VEL_ENOMEM;
+    }
     memset(t->mem, 0, sizeof(float) * (size_t)total);
     float *p = t->mem;
     for (int i = 0; i < t->nbufs; i++) {
@@ -217,6 +246,7 @@ int vtape_alloc(vtape *t, int Bmax, int train) {
 }
 
 void vtape_free(vtape *t) {
+    free(t->gfirst);
     free(t->ops);
     free(t->bufs);
     free(t->mem);
@@ -296,14 +326,30 @@ void vtape_forward(vtape *t, int B) {
     }
 }
 
+// n floats set to zero, in chunks over the OpenMP pool.
+#define ZERO_CHUNK 16384
+static void zero_floats(float *x, int64_t n) {
+    const int64_t nc = (n + ZERO_CHUNK - 1) / ZERO_CHUNK;
+    #pragma omp parallel for schedule(static) if (nc > 2)
+    for (int64_t c = 0; c < nc; c++) {
+        int64_t o = c * ZERO_CHUNK, m = n - o < ZERO_CHUNK ? n - o : ZERO_CHUNK;
+        memset(x + o, 0, sizeof(float) * (size_t)m);
+    }
+}
+
 void vtape_backward(vtape *t, const float *dout, int B) {
     CHECK(t->train && B >= 1 && B <= t->Bmax);
-    for (int i = 0; i < t->nbufs; i++)
-        memset(t->bufs[i].g, 0, sizeof(float) * (size_t)(t->bufs[i].per * B));
     int last = vtape_output(t);
+    for (int i = 0; i < t->nbufs; i++)
+        if (t->gfirst[i] < 0 && i != last)
+            zero_floats(t->bufs[i].g, t->bufs[i].per * B);
     memcpy(t->bufs[last].g, dout, sizeof(float) * (size_t)(t->bufs[last].per * B));
     for (int i = t->nops - 1; i >= 0; i--) {
         const vtape_op *o = &t->ops[i];
+        int zb[5], nz = grad_targets(o, zb);
+        for (int k = 0; k < nz; k++)
+            if (t->gfirst[zb[k]] == i && zb[k] != last)
+                zero_floats(t->bufs[zb[k]].g, t->bufs[zb[k]].per * B);
         float *in = t->bufs[o->in].v, *din = t->bufs[o->in].g, *dout_i = t->bufs[o->out].g;
         int64_t n = t->bufs[o->in].per * B;
         switch (o->kind) {
