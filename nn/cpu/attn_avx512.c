@@ -139,17 +139,47 @@ AVX512 static void mk_ds(int mr, const float *A, const float *B, float *C, const
     MK_SWITCH(mr, 64, A, 64, 1, B, 64, C, 64, 0, EP_DS, di, P, scale)
 }
 
+// In-register transpose of 16 rows of 16 floats (unpack 32-bit, 64-bit,
+// then two 128-bit lane shuffles).
+AVX512 INLINE void tr16(__m512 r[16]) {
+    __m512 t[16], u[16], v[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
+        __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
+        u[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+        u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+        u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+        u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+    }
+    for (int h = 0; h < 2; h++)
+        for (int i = 0; i < 4; i++) {
+            v[8 * h + i] = _mm512_shuffle_f32x4(u[8 * h + i], u[8 * h + 4 + i], 0x88);
+            v[8 * h + 4 + i] = _mm512_shuffle_f32x4(u[8 * h + i], u[8 * h + 4 + i], 0xdd);
+        }
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm512_shuffle_f32x4(v[i], v[8 + i], 0x88);
+        r[8 + i] = _mm512_shuffle_f32x4(v[i], v[8 + i], 0xdd);
+    }
+}
+
 // Panels of 64 keys: pt[p 4096 + d 64 + c] = x[(64 p + c) ld + d], zero
-// past T (their scores are computed but never used).
-static void pack_t(float *pt, const float *x, int T, int ld) {
+// past T (their scores are computed but never used). 16 x 16 blocks
+// through tr16.
+AVX512 static void pack_t(float *pt, const float *x, int T, int ld) {
     const int Tp = round64(T);
-    for (int j = 0; j < Tp; j++) {
-        float *o = pt + (size_t)(j / 64) * 4096 + (j % 64);
-        const float *r = x + (size_t)j * ld;
-        if (j < T)
-            for (int d = 0; d < 64; d++) o[d * 64] = r[d];
-        else
-            for (int d = 0; d < 64; d++) o[d * 64] = 0.0f;
+    for (int j0 = 0; j0 < Tp; j0 += 16) {
+        float *o = pt + (size_t)(j0 / 64) * 4096 + (j0 % 64);
+        for (int d0 = 0; d0 < 64; d0 += 16) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = j0 + i < T ? _mm512_loadu_ps(x + (size_t)(j0 + i) * ld + d0) : _mm512_setzero_ps();
+            tr16(r);
+            for (int i = 0; i < 16; i++) _mm512_storeu_ps(o + (d0 + i) * 64, r[i]);
+        }
     }
 }
 
@@ -212,10 +242,10 @@ AVX512 void attn_avx512_fwd_head(float *out, float *lse, const float *q, const f
             inv[r] = 1.0f / l;
         }
         mk_any(mr, T, S, ldp, 1, vc, 64, O, 64, 0);
-        for (int r = 0; r < mr; r++) {
-            float *o = out + (size_t)(i0 + r) * ldo;
-            for (int d = 0; d < 64; d++) o[d] = O[r * 64 + d] * inv[r];
-        }
+        for (int r = 0; r < mr; r++)
+            for (int v = 0; v < 4; v++)
+                _mm512_storeu_ps(out + (size_t)(i0 + r) * ldo + 16 * v,
+                                 _mm512_mul_ps(_mm512_loadu_ps(O + r * 64 + 16 * v), _mm512_set1_ps(inv[r])));
     }
 }
 
