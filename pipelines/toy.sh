@@ -14,11 +14,12 @@ usage() {
   cat <<'USAGE'
 usage: pipelines/toy.sh [options]
   --out DIR          output folder (default runs/toy-<config>)
-  --paper            paper config: 8 x 512 MLPs, batch 4096, 200k iterations (GPU-scale;
-                     with --device cuda on a GPU machine, see docs/experiments/TOY.md)
-  --device DEV       cpu (default) | cuda[:N]: passed to every train, encode, sample and
-                     decode; checked first with a 1-iteration training (stages that do not
-                     compute on DEV yet refuse it, and toy.sh stops with their message)
+  --paper            paper config: 8 x 512 MLPs, batch 4096, 200k iterations; trains on the
+                     GPU (--device cuda unless --device is given: ~24 CPU hours per model)
+  --device DEV       cpu (default; cuda with --paper) | cuda[:N]: where the tokenizer and flow
+                     training runs compute (train --device); checked first with a 1-iteration
+                     training, and toy.sh stops with its message if DEV is not usable. encode,
+                     sample, decode and eval run on the CPU (no GPU placement there)
   --long             longer CPU config (about an hour on 2 cores)
   --quick            tiny config for tests (seconds)
   --seeds N          seeds 0..N-1 (default 1)
@@ -49,7 +50,7 @@ USAGE
 }
 
 DEPTH=4; WIDTH=128; BATCH=1024; TOK_ITERS=3000; FLOW_ITERS=20000; LR=4e-3; FLOW_LR=4e-3
-N_TRAIN=20000; N_SAMPLES=10000; STEPS=20; SEEDS=1; DEVICE=cpu; SAMPLERS=2; SWEEP=0; RAW=0; PAR=2
+N_TRAIN=20000; N_SAMPLES=10000; STEPS=20; SEEDS=1; DEVICE=""; SAMPLERS=2; SWEEP=0; RAW=0; PAR=2
 DIAG=0; REUSE=0; FLOW_DEPTH=""; FLOW_WIDTH=""; TIME_EMBED=raw; TIME_FREQS=16; EMA=""; TSAMP=late; FLOW_SCHED=inv-sqrt; TOK_SCHED=inv-sqrt; CONFIG=default; OUT=""; ARMS_ONLY=""; JOB_SIZE=500; N_TRUE=10000; N_HOLD=10000
 # VE defaults chosen by the sweep recorded in docs/experiments/TOY.md (runs/toy-sweep-ve)
 VE_ARGS="--reg ve --lambda-ve 1e-6 --lambda-reg 1 --tau 1 --delta 1e-6 --reg-form elem"
@@ -93,6 +94,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ -n "$OUT" ] || OUT="runs/toy-$CONFIG"
+[ -n "$DEVICE" ] || { DEVICE=cpu; [ "$CONFIG" = paper ] && DEVICE=cuda; }
 [ -n "$EMA" ] || { EMA=0.999; [ "$CONFIG" = quick ] && EMA=0; }
 [ -n "$FLOW_DEPTH" ] || FLOW_DEPTH=$DEPTH
 [ -n "$FLOW_WIDTH" ] || FLOW_WIDTH=$WIDTH
@@ -110,12 +112,13 @@ make -s -j"$(nproc)" bin/train bin/encode bin/sample bin/decode bin/eval >&2 ||
 # threads oversubscribe 2 cores badly (measured 10x slower)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 mkdir -p "$OUT"
-DEV=(--device "$DEVICE")
+DEV=(--device "$DEVICE")   # the two train runs only
 if [ "$DEVICE" != cpu ]; then   # fail before any arm starts, with the stage's own message
   probe=$(mktemp -d /tmp/toy-dev.XXXXXX)
   if ! bin/train --model toy-tokenizer "${DEV[@]}" --out "$probe" --depth 2 --width 8 --batch 8 --iters 1 \
        >/dev/null 2>"$probe/err"; then
-    echo "toy.sh: --device $DEVICE: the toy stages cannot run there yet:" >&2; cat "$probe/err" >&2
+    echo "toy.sh: --device $DEVICE: the toy training cannot run there:" >&2; cat "$probe/err" >&2
+    [ "$CONFIG" = paper ] && echo "toy.sh: --paper trains on a GPU by default; --device cpu runs it on the CPU anyway" >&2
     rm -rf "$probe"; exit 2
   fi
   rm -rf "$probe"
@@ -149,11 +152,11 @@ run_sampling() {  # dir tokflag(--ckpt F | --identity) seed [steps] [model flag]
   bin/eval --model toy --in "$P" --ctl "$C" --acks "$A" --out "$dir/$EVAL" --n-true $N_TRUE \
     "${store[@]}" --title "$(basename "$dir") seed $seed" "${extra[@]}" 2>"$dir/$EVAL.log" &
   local ev=$!; echo $ev >>"$PIDS_FILE"
-  bin/decode --model toy "${DEV[@]}" $tokflag "${store[@]}" --in "$L" --ctl "$C" --out "$P" 2>"$dir/decode.log" &
+  bin/decode --model toy $tokflag "${store[@]}" --in "$L" --ctl "$C" --out "$P" 2>"$dir/decode.log" &
   local de=$!; echo $de >>"$PIDS_FILE"
   local ws=()
   for i in $(seq 1 "$SAMPLERS"); do
-    bin/sample --model toy-flow "${DEV[@]}" $model --jobs "$J" --ctl "$C" --out "$L" \
+    bin/sample --model toy-flow $model --jobs "$J" --ctl "$C" --out "$L" \
       --steps $steps 2>"$dir/sample$i.log" &
     ws+=($!); echo $! >>"$PIDS_FILE"
   done
@@ -193,7 +196,7 @@ run_arm() {  # name seed
         --batch $BATCH --iters $TOK_ITERS --lr $LR --lr-schedule $TOK_SCHED --seed $seed 2>"$dir/train_tok.log"
       rm -rf "$dir/store"
     fi
-    [ -d "$dir/store" ] || bin/encode --model toy "${DEV[@]}" $tokflag --store "$dir/store" --n $N_TRAIN --data-seed $((seed + 1)) \
+    [ -d "$dir/store" ] || bin/encode --model toy $tokflag --store "$dir/store" --n $N_TRAIN --data-seed $((seed + 1)) \
       --n-holdout $N_HOLD --diagnostics "$dir/diagnostics.json" 2>"$dir/encode.log"
   fi
   [ "$REUSE" = 1 ] && [ -f "$dir/flow/flow.safetensors" ] ||

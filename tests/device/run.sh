@@ -12,6 +12,8 @@
 #                    tiled fp32 / tiled bf16 autocast / exact, ours
 #                    (bench_cuda --only-attention) and PyTorch SDPA's
 #                    (bench_ops.py --only-attention); limit 150 s
+#   toy_gpu          issue 14: test_toy_cuda, then toy_gpu.sh (toy training cpu vs
+#                    cuda, and the --paper step timed; its header says how); limit 90 s
 #   parity           tests/cuda + tests/dist: CUDA vs CPU, fp32 and bf16, forward
 #                    and backward, attention at T = 16, 64, 256, 1024 (coverage
 #                    of those T is checked in the log and reported); limit 150 s
@@ -99,7 +101,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-ALL_PARTS="build dit_gpu parity dit_step_ours dit_step_torch dit_fp32 sampler_cfg vae_decode inception nccl_dp full_pipeline op_speed_ours op_speed_torch"
+ALL_PARTS="build dit_gpu toy_gpu parity dit_step_ours dit_step_torch dit_fp32 sampler_cfg vae_decode inception nccl_dp full_pipeline op_speed_ours op_speed_torch"
 for p in ${ONLY//,/ }; do
   [[ " $ALL_PARTS " == *" $p "* ]] || { echo "run.sh: unknown part '$p' in --only (parts: $ALL_PARTS)" >&2; exit 2; }
 done
@@ -326,6 +328,7 @@ for b in bench_dit_train bench_sample_dit bench_vae_decode bench_inception bench
 done
 [ -e pipelines/full.sh ] && WANT="$WANT all"
 WANT="$WANT bin/train bin/sample"   # tests/cuda/test_parity_dit_train runs them
+WANT="$WANT bin/encode"   # tests/device/toy_gpu.sh (part toy_gpu)
 # CUDA_HOME too: the Makefile derives it from NVCC, which is the wrapper here.
 part build 150 "$OUT/build.log" "$NVCC" \
   ours make -k -j"$(nproc)" CC="$NOWERR cc" NVCC="$NOWERR $NVCC" CUDA_HOME="${NVCC%/bin/nvcc}" $WANT
@@ -347,6 +350,16 @@ TESTS=$(ls build/tests/cuda/test_* build/tests/dist/test_* 2>/dev/null | grep -v
 run_tests() { local t rc=0; for t in "$@"; do echo "===== $t"; ours "$t" --verbose --jobs 1 || rc=1; done; return $rc; }
 export -f run_tests
 part dit_gpu 150 "$OUT/parts.log" "$DIT_GPU_TESTS build/tests/device/bench_cuda bench/torch/bench_ops.py" dit_gpu_checks
+# ---- issue 14: the toy's training on the GPU (session 4) ---------------------------
+toy_gpu_checks() {
+  local rc=0
+  run_tests build/tests/cuda/test_toy_loss_emul build/tests/cuda/test_toy_cuda >>"$OUT/parity.log" 2>&1 || rc=1
+  ours tests/device/toy_gpu.sh "$WORK/toy" || rc=1
+  [ -f "$WORK/toy/ours.jsonl" ] && cat "$WORK/toy/ours.jsonl" >>"$OUT/ours.jsonl"
+  return $rc
+}
+export -f toy_gpu_checks
+part toy_gpu 90 "$OUT/parts.log" "build/tests/cuda/test_toy_loss_emul build/tests/cuda/test_toy_cuda bin/train bin/encode tests/device/toy_gpu.sh" toy_gpu_checks
 part parity 150 "$OUT/parity.log" "${TESTS:-build/tests/cuda/test_parity_transformer}" run_tests $TESTS
 
 # ---- the DiT step ------------------------------------------------------------------------

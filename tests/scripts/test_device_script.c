@@ -42,7 +42,7 @@ static char *slurp(const char *path) {
     return buf;
 }
 
-static const char *parts[] = {"build", "parity", "dit_step_ours", "dit_step_torch", "sampler_cfg",
+static const char *parts[] = {"build", "toy_gpu", "parity", "dit_step_ours", "dit_step_torch", "sampler_cfg",
                               "vae_decode", "inception", "nccl_dp", "full_pipeline", "op_speed_ours",
                               "op_speed_torch"};
 

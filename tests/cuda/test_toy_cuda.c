@@ -1,0 +1,216 @@
+// test_toy_cuda.c: the 2D toy's training on the GPU against the CPU (skips
+// without a GPU; the host emulation of the new kernels is test_toy_loss_emul):
+//  - nn/loss.h's latent-side ops through the op API on device memory
+//    (nn/cuda/loss_vae.cu): every value (MSE, KL, VE in its three forms,
+//    magnitude element-wise and global in two layouts) against the CPU op,
+//    every gradient accumulated onto a non-zero start, the reparameterised
+//    sample; a ragged size larger than one pass of the reduction grid; two
+//    runs give identical value bits;
+//  - one toy tokenizer step (KL and VE) and one toy flow step (raw and
+//    Fourier time) of the models moved with toy_tok_to_device /
+//    toy_flow_to_device: the loss terms and every parameter gradient;
+//  - a second flow step on another batch (gradients zeroed again, staging
+//    reused); the velocity of the GPU model. No optimizer steps here: Adam's
+//    first steps move a weight by about lr * sign(g), so a gradient that
+//    cancels to ~0 could differ by 2 lr between the sides whatever the GEMM
+//    precision (the optimizer itself: test_parity_adam; losses over hundreds
+//    of steps: tests/device/run.sh part toy_gpu).
+// Tolerances (HACKING.md): values reduced in double, which differ only by
+// the order of additions and the device's exp: relative 1e-12 for the loss
+// ops on identical inputs. Gradients and model outputs: CUDA fp32 against
+// the CPU, 1e-4 relative with atol 1e-4 * max|reference| (cuBLAS and
+// OpenBLAS sum the GEMMs in different orders; the same bound as
+// test_parity_muon's), measured values logged by each check.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "tests/cuda/cuda_test.h"
+
+#ifdef VEL_HAVE_CUDA
+#include "core/error.h"
+#include "models/toy_flow.h"
+#include "models/toy_tok.h"
+#include "nn/backend.h"
+#include "nn/device.h"
+#include "nn/loss.h"
+
+#define VTOL 1e-12
+#define TOL 1e-4
+
+static float *up(const float *h, int64_t n) {
+    float *d = NULL;
+    cr_assert_eq(device_alloc(DEVICE_CUDA, (void **)&d, sizeof(float) * (size_t)n), 0, "%s", vel_errmsg(VEL_ENOMEM));
+    if (h) cr_assert_eq(device_copy(d, h, sizeof(float) * (size_t)n), 0);
+    return d;
+}
+
+static void expect_dev(const char *what, const float *dev, const float *cpu, int64_t n) {
+    float *h = malloc(sizeof(float) * (size_t)n);
+    int e = nn_sync();
+    cr_assert_eq(e, 0, "%s: %s", what, vel_errmsg(e));
+    cr_assert_eq(device_copy(h, dev, sizeof(float) * (size_t)n), 0);
+    double mx = 0;
+    for (int64_t i = 0; i < n; i++) mx = fmax(mx, fabs(cpu[i]));
+    cmp_result r = compare_f32(h, cpu, n, TOL * mx, TOL);
+    cr_log_info("%s: n=%lld max_abs=%.3g max_rel=%.3g nmse=%.3g", what, (long long)n, r.max_abs, r.max_rel, r.nmse);
+    expect_close_f32(what, h, cpu, n, TOL * mx, TOL);
+    free(h);
+}
+
+static void expect_value(const char *what, double g, double c) {
+    int e = nn_sync();
+    cr_assert_eq(e, 0, "%s: %s", what, vel_errmsg(e));
+    cr_log_info("%s: gpu %.17g cpu %.17g", what, g, c);
+    cr_expect(fabs(g - c) <= VTOL * fabs(c) + 1e-300, "%s: gpu %.17g cpu %.17g", what, g, c);
+}
+
+// All latent-side ops on (B, D) latents (D coordinates per sample).
+static void loss_ops(int B, int D, uint64_t seed) {
+    const int64_t n = (int64_t)B * D;
+    float *mu = malloc(n * 4), *lv = malloc(n * 4), *eps = malloc(n * 4), *g = malloc(n * 4), *g2 = malloc(n * 4);
+    fill_normal(mu, n, seed, 1.5f);
+    fill_normal(lv, n, seed + 1, 15.0f);   // both sides of the clamp
+    fill_normal(eps, n, seed + 2, 1.0f);
+    fill_normal(g, n, seed + 3, 0.1f);     // the non-zero start of every gradient
+    lv[0] = LOGVAR_MIN, lv[n - 1] = LOGVAR_MAX;
+    float *dmu = up(mu, n), *dlv = up(lv, n), *deps = up(eps, n), *dg = up(g, n), *dg2 = up(g, n);
+    expect_value("mse", mse_loss_forward(dmu, deps, n), mse_loss_forward(mu, eps, n));
+    double v1 = kl_loss_forward(dmu, dlv, B, D), v2 = kl_loss_forward(dmu, dlv, B, D);
+    expect_value("kl", v1, kl_loss_forward(mu, lv, B, D));
+    cr_expect(memcmp(&v1, &v2, sizeof v1) == 0, "kl: two runs differ: %.17g %.17g", v1, v2);
+    for (int k = VE_INV_VAR; k <= VE_NEG_LOGSTD; k++)
+        expect_value("ve", ve_loss_forward(dlv, n, (ve_kind)k, 1e-6f), ve_loss_forward(lv, n, (ve_kind)k, 1e-6f));
+    expect_value("mag elem", mag_reg_elem_forward(dmu, n, 1.0f), mag_reg_elem_forward(mu, n, 1.0f));
+    expect_value("mag global C1", mag_reg_global_forward(dmu, B, 1, D, 0.5f), mag_reg_global_forward(mu, B, 1, D, 0.5f));
+    expect_value("mag global CD", mag_reg_global_forward(dmu, B, D, 1, 0.5f), mag_reg_global_forward(mu, B, D, 1, 0.5f));
+    // gradients, each accumulated onto g (host) / dg (device), two at a time
+    memcpy(g2, g, n * 4);
+    kl_loss_backward(g, g2, mu, lv, B, D, 0.7f);
+    kl_loss_backward(dg, dg2, dmu, dlv, B, D, 0.7f);
+    ve_loss_backward(g2, lv, n, VE_INV_VAR, 1e-6f, 1e-3f);
+    ve_loss_backward(dg2, dlv, n, VE_INV_VAR, 1e-6f, 1e-3f);
+    mag_reg_elem_backward(g, mu, n, 1.0f, 0.5f);
+    mag_reg_elem_backward(dg, dmu, n, 1.0f, 0.5f);
+    mag_reg_global_backward(g, mu, B, 1, D, 0.5f, 0.8f);
+    mag_reg_global_backward(dg, dmu, B, 1, D, 0.5f, 0.8f);
+    mag_reg_global_backward(g2, mu, B, D, 1, 0.5f, 0.3f);
+    mag_reg_global_backward(dg2, dmu, B, D, 1, 0.5f, 0.3f);
+    reparam_backward(g, g2, eps, lv, mu, n);   // dz = eps, eps = mu: any inputs do
+    reparam_backward(dg, dg2, deps, dlv, dmu, n);
+    expect_dev("dmu (kl, mag elem, mag global, reparam)", dg, g, n);
+    expect_dev("dlogvar (kl, ve, mag global CD, reparam)", dg2, g2, n);
+    reparam_forward(g, mu, lv, eps, n);
+    reparam_forward(dg, dmu, dlv, deps, n);
+    expect_dev("reparam z", dg, g, n);
+    void *p[] = {dmu, dlv, deps, dg, dg2};
+    for (int i = 0; i < 5; i++) device_free(&p[i]);
+    free(mu); free(lv); free(eps); free(g); free(g2);
+}
+
+Test(toy_cuda, loss_ops_small) {
+    cuda_test_activate();
+    loss_ops(37, 2, 1);
+    device_release();
+}
+
+// 2 * 40009 elements: more than one pass of the 256 x 256 reduction grid.
+Test(toy_cuda, loss_ops_ragged_large) {
+    cuda_test_activate();
+    loss_ops(40009, 2, 2);
+    device_release();
+}
+
+static void batch(float *x, float *eps, int B, uint64_t seed) {
+    fill_normal(x, 2 * B, seed, 1.0f);
+    fill_normal(eps, 2 * B, seed + 1, 1.0f);
+}
+
+static void tok_step(const toy_tok_cfg *cfg, const char *what) {
+    cuda_test_activate();
+    enum { DEPTH = 3, WIDTH = 64, B = 300 };
+    toy_tok *c = NULL, *g = NULL;
+    cr_assert_eq(toy_tok_create(&c, DEPTH, WIDTH, B), 0);
+    cr_assert_eq(toy_tok_create(&g, DEPTH, WIDTH, B), 0);
+    toy_tok_init(c, 5);
+    toy_tok_init(g, 5);
+    int e = toy_tok_to_device(g, DEVICE_CUDA);
+    cr_assert_eq(e, 0, "%s", vel_errmsg(e));
+    float x[2 * B], eps[2 * B];
+    batch(x, eps, B, 9);
+    toy_tok_losses lc = toy_tok_loss_backward(c, cfg, x, eps, B), lg = toy_tok_loss_backward(g, cfg, x, eps, B);
+    cr_assert_eq(g->err, 0, "%s", vel_errmsg(g->err));
+    const double lgv[5] = {lg.total, lg.rec, lg.kl, lg.ve, lg.reg}, lcv[5] = {lc.total, lc.rec, lc.kl, lc.ve, lc.reg};
+    const char *names[5] = {"total", "rec", "kl", "ve", "reg"};
+    for (int k = 0; k < 5; k++) {
+        cr_log_info("%s %s: gpu %.9g cpu %.9g", what, names[k], lgv[k], lcv[k]);
+        cr_expect(fabs(lgv[k] - lcv[k]) <= TOL * fabs(lcv[k]) + 1e-12, "%s %s: gpu %.9g cpu %.9g", what, names[k],
+                  lgv[k], lcv[k]);
+    }
+    expect_dev(what, g->pt.grads, c->pt.grads, c->pt.total);
+    double ms[2], rm[2];
+    cr_assert_eq(toy_tok_latent_stats(c, B, &ms[0], &rm[0]), 0);
+    cr_assert_eq(toy_tok_latent_stats(g, B, &ms[1], &rm[1]), 0);
+    cr_expect(fabs(ms[1] - ms[0]) <= TOL * ms[0] && fabs(rm[1] - rm[0]) <= TOL * rm[0],
+              "%s latent stats: gpu %g %g cpu %g %g", what, ms[1], rm[1], ms[0], rm[0]);
+    toy_tok_destroy(&c);
+    toy_tok_destroy(&g);
+    device_release();
+}
+
+Test(toy_cuda, tokenizer_step_kl) {
+    toy_tok_cfg cfg = {.reg = TOY_REG_KL, .kl_weight = 1e-2f};
+    tok_step(&cfg, "tokenizer kl grads");
+}
+
+Test(toy_cuda, tokenizer_step_ve_global_and_elem) {
+    toy_tok_cfg cfg = {.reg = TOY_REG_VE, .lambda_ve = 1e-3f, .lambda_reg = 1.0f, .tau = 0.2f, .delta = 1e-6f,
+                       .ve_form = VE_INV_VAR, .reg_global = 1};
+    tok_step(&cfg, "tokenizer ve global grads");
+    cfg.reg_global = 0;
+    tok_step(&cfg, "tokenizer ve elem grads");
+}
+
+// The flow: n_steps loss/gradient calls on both sides, each on a new batch.
+static void flow_steps(toy_time_embed te, int n_steps, const char *what) {
+    cuda_test_activate();
+    enum { DEPTH = 3, WIDTH = 64, B = 256 };
+    toy_flow *c = NULL, *g = NULL;
+    cr_assert_eq(toy_flow_create(&c, DEPTH, WIDTH, B, te, 8), 0);
+    cr_assert_eq(toy_flow_create(&g, DEPTH, WIDTH, B, te, 8), 0);
+    toy_flow_init(c, 7);
+    toy_flow_init(g, 7);
+    int e = toy_flow_to_device(g, DEVICE_CUDA);
+    cr_assert_eq(e, 0, "%s", vel_errmsg(e));
+    float z1[2 * B], x0[2 * B], t[B];
+    for (int s = 0; s < n_steps; s++) {
+        batch(z1, x0, B, 100 + 2 * s);
+        fill_normal(t, B, 500 + s, 0.3f);
+        for (int i = 0; i < B; i++) t[i] = fminf(fmaxf(fabsf(t[i]), 0.0f), 1.0f);
+        double lc = toy_flow_loss_backward(c, z1, x0, t, B), lg = toy_flow_loss_backward(g, z1, x0, t, B);
+        cr_assert_eq(g->err, 0, "%s", vel_errmsg(g->err));
+        cr_log_info("%s loss, call %d: gpu %.9g cpu %.9g", what, s, lg, lc);
+        cr_expect(fabs(lg - lc) <= TOL * fabs(lc), "%s loss, call %d: gpu %.9g cpu %.9g", what, s, lg, lc);
+        expect_dev(what, g->pt.grads, c->pt.grads, c->pt.total);
+    }
+    // the velocity of the GPU model (host arrays in and out)
+    float vc[2 * B], vg[2 * B];
+    toy_flow_velocity(c, vc, z1, t, B);
+    toy_flow_velocity(g, vg, z1, t, B);
+    e = nn_sync();
+    cr_assert_eq(e, 0, "%s", vel_errmsg(e));
+    double mx = 0;
+    for (int i = 0; i < 2 * B; i++) mx = fmax(mx, fabs(vc[i]));
+    expect_close_f32("flow velocity", vg, vc, 2 * B, TOL * mx, TOL);
+    toy_flow_destroy(&c);
+    toy_flow_destroy(&g);
+    device_release();
+}
+
+Test(toy_cuda, flow_step_raw_time) { flow_steps(TOY_TIME_RAW, 1, "flow raw grads"); }
+Test(toy_cuda, flow_steps_fourier_time) { flow_steps(TOY_TIME_FOURIER, 2, "flow fourier grads"); }
+#else
+Test(toy_cuda, skipped) { cr_skip_test("built without nvcc: CUDA tests skipped"); }
+#endif
