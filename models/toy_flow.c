@@ -92,6 +92,7 @@ int toy_flow_to_device(toy_flow *f, device_kind kind) {
     flow_carve(f, &na);
     if (!e && (e = arena_commit_on(&na, kind))) param_table_move(&f->pt, DEVICE_CPU);
     if (e) {   // as it was: the host arena's views
+        arena_reset(&f->act);   // carved once already: carve again from its start
         flow_carve(f, &f->act);
         free(hi);
         free(ht);

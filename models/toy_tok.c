@@ -75,6 +75,7 @@ int toy_tok_to_device(toy_tok *t, device_kind kind) {
     if (!e && (e = arena_commit_on(&na, kind))) param_table_move(&t->pt, DEVICE_CPU);
     if (e) {   // as it was: the host arena's views
         t->dev = DEVICE_CPU;
+        arena_reset(&t->act);   // carved once already: carve again from its start
         tok_carve(t, &t->act);
         free(hm);
         free(hl);
