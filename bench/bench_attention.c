@@ -72,7 +72,8 @@ int main(int argc, char **argv) {
             printf("usage: %s [--reps N] [--portable]\n"
                    "Times attention forward/backward (nn/attention.h) against the two\n"
                    "cblas_sgemm calls Q K^T and P V per head, at T=256 and T=1024,\n"
-                   "head dim 64, 12 heads. Best of N runs (default 3).\n"
+                   "head dim 64, 12 heads (and the DiT-S shape: T=64, 6 heads, batch 16).\n"
+                   "Best of N runs (default 3).\n"
                    "eff = time / (GEMM-pair time x FLOP multiple: fwd 1, bwd 2.5,\n"
                    "fwd+bwd 3.5); 1.0 matches bare BLAS, target <= 2.\n"
                    "--portable: the OpenBLAS tile path even where the AVX-512\n"
@@ -88,6 +89,7 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
+    run(16, 64, 6, 64, reps);   // LightningDiT-S: 64 tokens, 6 heads
     run(1, 256, 12, 64, reps);
     run(8, 256, 12, 64, reps);
     run(1, 1024, 12, 64, reps);

@@ -8,7 +8,7 @@
 // straight into dqkv with beta = 1, which is also the "+=" contract.
 //
 // Head dim 64 on an AVX-512 CPU goes to nn/cpu/attn_avx512.c instead (own
-// micro-kernels with the softmax fused, 0.8-0.9x of this path's time); the
+// micro-kernels with the softmax fused, 0.66-0.81x of this path's time); the
 // code below is the portable path for every other CPU and head dim.
 //
 // Tiles: ATTN_QT queries x up to ATTN_KT keys (256 x min(T, 1024) for

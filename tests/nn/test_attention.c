@@ -112,6 +112,38 @@ Test(attention, vs_numpy_t5_hd64) { check_case("t5h64", 2, 5, 2, 64); }
 Test(attention, vs_numpy_t64_hd64) { check_case("t64", 2, 64, 3, 64); }
 Test(attention, vs_numpy_t100_hd64) { check_case("t100", 1, 100, 2, 64); }
 
+// The AVX-512 kernels against the portable path at token counts around the
+// kernels' block edges (6-row micro-blocks, 16-key vectors, 64-key panels,
+// 64-query backward blocks), numpy's tolerances (the portable path is the
+// one checked against numpy above; measured max abs difference 1.9e-6).
+Test(attention, avx512_matches_portable_block_edges) {
+    if (!attn_avx512_usable(64)) cr_skip_test("no AVX-512 on this CPU");
+    static const int Ts[] = {1, 6, 7, 16, 17, 63, 65, 127, 129, 193};
+    for (unsigned t = 0; t < sizeof Ts / sizeof Ts[0]; t++) {
+        const int B = 1 + t % 2, T = Ts[t], NH = 1 + t % 3, HD = 64, D = NH * HD;
+        const int64_t nq = (int64_t)B * T * 3 * D, no = (int64_t)B * T * D, nl = (int64_t)B * NH * T;
+        float *qkv = malloc(nq * 4), *dout = malloc(no * 4), *o[2], *l[2], *d[2];
+        fill_normal(qkv, nq, 31 + t, 1.5f);
+        fill_normal(dout, no, 61 + t, 1.0f);
+        for (int p = 0; p < 2; p++) {
+            attn_avx512_force_off(p);
+            o[p] = malloc(no * 4); l[p] = malloc(nl * 4); d[p] = calloc(nq, 4);
+            attention_forward(o[p], l[p], qkv, B, T, NH, HD);
+            attention_backward(d[p], dout, qkv, o[p], l[p], B, T, NH, HD);
+        }
+        attn_avx512_force_off(0);
+        char what[64];
+        snprintf(what, sizeof what, "T%d out", T);
+        expect_close_f32(what, o[0], o[1], no, 1e-5, 1e-4);
+        snprintf(what, sizeof what, "T%d lse", T);
+        expect_close_f32(what, l[0], l[1], nl, 1e-5, 1e-5);
+        snprintf(what, sizeof what, "T%d dqkv", T);
+        expect_close_f32(what, d[0], d[1], nq, 1e-4, 1e-4);
+        for (int p = 0; p < 2; p++) { free(o[p]); free(l[p]); free(d[p]); }
+        free(qkv); free(dout);
+    }
+}
+
 // sum(dout .* attention(qkv)) in double, naive (full softmax rows).
 static double loss_f64(const double *qkv, const double *dout, int B, int T, int NH, int HD) {
     const int D = NH * HD;
