@@ -492,41 +492,32 @@ static void block_backward(ldit *m, int l, int B) {
     const int T = m->T, N = B * T, D = c->hidden, NH = c->heads, HD = D / NH, H = m->H;
     const size_t ND = (size_t)N * D;
     zero(A->dada, (size_t)B * 6 * D);
+    // The first op to write each activation gradient of the block SETS it
+    // (the _set ops) instead of adding to a zeroed buffer: no zeroing passes.
     // MLP branch: x_next = x_mid + gate2 * ym
-    zero(A->dy, ND);
-    gate_residual_backward(NULL, A->dy, A->dada + 5 * D, A->dres, a->ym, a->ada + 5 * D, B, T, D, 6 * D);
-    zero(A->dh, (size_t)N * H);
-    linear_backward(A->dh, PG(p->w3_w), PG(p->w3_b), A->dy, a->hh, PV(p->w3_w), N, H, D);
-    zero(A->dx12, (size_t)N * 2 * H);
-    swiglu_backward(A->dx12, A->dh, a->x12, N, H);
-    zero(A->dxm, ND);
-    linear_backward(A->dxm, PG(p->w12_w), PG(p->w12_b), A->dx12, a->xm2, PV(p->w12_w), N, D, 2 * H);
-    zero(A->dxn, ND);
-    modulate_backward(A->dxn, A->dada + 3 * D, A->dada + 4 * D, A->dxm, a->xn2, a->ada + 4 * D, B, T, D, 6 * D);
+    gate_residual_backward_set(NULL, A->dy, A->dada + 5 * D, A->dres, a->ym, a->ada + 5 * D, B, T, D, 6 * D);
+    linear_backward_set(A->dh, PG(p->w3_w), PG(p->w3_b), A->dy, a->hh, PV(p->w3_w), N, H, D);
+    swiglu_backward_set(A->dx12, A->dh, a->x12, N, H);
+    linear_backward_set(A->dxm, PG(p->w12_w), PG(p->w12_b), A->dx12, a->xm2, PV(p->w12_w), N, D, 2 * H);
+    modulate_backward_set(A->dxn, A->dada + 3 * D, A->dada + 4 * D, A->dxm, a->xn2, a->ada + 4 * D, B, T, D, 6 * D);
     rmsnorm_backward(A->dres, PG(p->norm2), A->dxn, a->x_mid, PV(p->norm2), a->rstd2, N, D);
     // attention branch: x_mid = x_in + gate1 * ya
-    zero(A->dy, ND);
-    gate_residual_backward(NULL, A->dy, A->dada + 2 * D, A->dres, a->ya, a->ada + 2 * D, B, T, D, 6 * D);
-    zero(A->datt, ND);
-    linear_backward(A->datt, PG(p->proj_w), PG(p->proj_b), A->dy, a->att, PV(p->proj_w), N, D, D);
+    gate_residual_backward_set(NULL, A->dy, A->dada + 2 * D, A->dres, a->ya, a->ada + 2 * D, B, T, D, 6 * D);
+    linear_backward_set(A->datt, PG(p->proj_w), PG(p->proj_b), A->dy, a->att, PV(p->proj_w), N, D, D);
     zero(A->dqkv, 3 * ND);
     attention_backward(A->dqkv, A->datt, a->qkv, a->att, a->lse, B, T, NH, HD);
     for (int s = 0; s < 2; s++) {
-        zero(A->dtmp, ND);
-        rope_backward(A->dtmp, A->dqkv + (size_t)s * D, m->rope_cos, m->rope_sin, B, T, NH, HD, D, 3 * D);
+        rope_backward_set(A->dtmp, A->dqkv + (size_t)s * D, m->rope_cos, m->rope_sin, B, T, NH, HD, D, 3 * D);
         const float *src = A->dtmp;
         if (c->qk_norm) {
-            zero(A->dtmp2, ND);
-            rmsnorm_backward(A->dtmp2, PG(s ? p->kn : p->qn), A->dtmp, s ? a->kraw : a->qraw,
-                             PV(s ? p->kn : p->qn), s ? a->rstd_k : a->rstd_q, N * NH, HD);
+            rmsnorm_backward_set(A->dtmp2, PG(s ? p->kn : p->qn), A->dtmp, s ? a->kraw : a->qraw,
+                                 PV(s ? p->kn : p->qn), s ? a->rstd_k : a->rstd_q, N * NH, HD);
             src = A->dtmp2;
         }
         slot_put(A->dqkv, src, N, D, s);
     }
-    zero(A->dxm, ND);
-    linear_backward(A->dxm, PG(p->qkv_w), PG(p->qkv_b), A->dqkv, a->xm1, PV(p->qkv_w), N, D, 3 * D);
-    zero(A->dxn, ND);
-    modulate_backward(A->dxn, A->dada, A->dada + D, A->dxm, a->xn1, a->ada + D, B, T, D, 6 * D);
+    linear_backward_set(A->dxm, PG(p->qkv_w), PG(p->qkv_b), A->dqkv, a->xm1, PV(p->qkv_w), N, D, 3 * D);
+    modulate_backward_set(A->dxn, A->dada, A->dada + D, A->dxm, a->xn1, a->ada + D, B, T, D, 6 * D);
     rmsnorm_backward(A->dres, PG(p->norm1), A->dxn, a->x_in, PV(p->norm1), a->rstd1, N, D);
     // adaLN Linear
     linear_backward(A->dsc, PG(p->ada_w), PG(p->ada_b), A->dada, A->sc, PV(p->ada_w), B, D, 6 * D);
@@ -539,7 +530,7 @@ void ldit_backward(ldit *m, float *dx, const float *dv) {
     CHECK(B >= 1);
     const int T = m->T, N = B * T, D = c->hidden, S = c->input_size, p = c->patch;
     const int C = c->in_channels, P = p * p * C;
-    const size_t ND = (size_t)N * D, X = (size_t)B * C * S * S;
+    const size_t X = (size_t)B * C * S * S;
     float *dxs = dx;   // host dv / dx of a model on the GPU: staged like the forward's
     if (m->dev == DEVICE_CUDA) {
         if (!nn_on_device(dv)) { copy(A->io_v, dv, sizeof(float) * X); dv = A->io_v; }
@@ -548,13 +539,10 @@ void ldit_backward(ldit *m, float *dx, const float *dv) {
     // final layer
     zero(A->dotok, (size_t)N * P);
     unpatchify_backward(A->dotok, dv, B, C, S, S, p, PATCH_PQC);
-    zero(A->dxm, ND);
-    linear_backward(A->dxm, PG(A->fl_w), PG(A->fl_b), A->dotok, A->xmf, PV(A->fl_w), N, D, P);
+    linear_backward_set(A->dxm, PG(A->fl_w), PG(A->fl_b), A->dotok, A->xmf, PV(A->fl_w), N, D, P);
     zero(A->dada, (size_t)B * 2 * D);
-    zero(A->dxn, ND);
-    modulate_backward(A->dxn, A->dada, A->dada + D, A->dxm, A->xnf, A->ada_f + D, B, T, D, 2 * D);
-    zero(A->dres, ND);
-    rmsnorm_backward(A->dres, PG(A->nf_w), A->dxn, A->x_out, PV(A->nf_w), A->rstd_f, N, D);
+    modulate_backward_set(A->dxn, A->dada, A->dada + D, A->dxm, A->xnf, A->ada_f + D, B, T, D, 2 * D);
+    rmsnorm_backward_set(A->dres, PG(A->nf_w), A->dxn, A->x_out, PV(A->nf_w), A->rstd_f, N, D);
     zero(A->dsc, (size_t)B * D);
     linear_backward(A->dsc, PG(A->fa_w), PG(A->fa_b), A->dada, A->sc, PV(A->fa_w), B, D, 2 * D);
     for (int l = c->depth - 1; l >= 0; l--) block_backward(m, l, B);

@@ -23,4 +23,11 @@ void linear_backward(float *dinp, float *dweight, float *dbias,
                      const float *dout, const float *inp, const float *weight,
                      int N, int C, int OC);
 
+// The same with dinp SET (=) instead of accumulated, for a caller whose
+// dinp holds nothing yet (no zeroing pass first; bit-identical to zeroing
+// then linear_backward). dweight and dbias still accumulate.
+void linear_backward_set(float *dinp, float *dweight, float *dbias,
+                         const float *dout, const float *inp, const float *weight,
+                         int N, int C, int OC);
+
 #endif

@@ -27,4 +27,13 @@ void gate_residual_forward(float *out, const float *x, const float *y, const flo
 void gate_residual_backward(float *dx, float *dy, float *dgate, const float *dout,
                             const float *y, const float *gate, int B, int T, int C, int ld);
 
+// The same with dx (and dy) SET (=) instead of accumulated, for a caller
+// whose buffers hold nothing yet (saves zeroing them; the same bits as
+// zeroing then calling the accumulating op). dshift, dscale, dgate
+// still accumulate.
+void modulate_backward_set(float *dx, float *dshift, float *dscale, const float *dout,
+                           const float *x, const float *scale, int B, int T, int C, int ld);
+void gate_residual_backward_set(float *dx, float *dy, float *dgate, const float *dout,
+                                const float *y, const float *gate, int B, int T, int C, int ld);
+
 #endif

@@ -4,6 +4,7 @@
 
 #include "nn/backend.h"
 #include "nn/cpu/ops.h"
+#include "nn/zero_first.h"
 #ifdef VEL_HAVE_CUDA
 #include "nn/cuda/ops.h"
 #endif
@@ -64,5 +65,14 @@ void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const floa
     if (w == NN_HOST)
         rmsnorm_backward_cpu(dinp, dweight, dout, inp, weight, rstd, N, C);
     else if (w == NN_DEVICE)
+        NN_CUDA(rmsnorm_backward_cuda(NN_CTX, dinp, dweight, dout, inp, weight, rstd, N, C));
+}
+
+void rmsnorm_backward_set(float *dinp, float *dweight, const float *dout, const float *inp,
+                          const float *weight, const float *rstd, int N, int C) {
+    int w = NN_WHERE(dinp, dweight, dout, inp, weight, rstd);
+    if (w == NN_HOST)
+        rmsnorm_backward_set_cpu(dinp, dweight, dout, inp, weight, rstd, N, C);
+    else if (w == NN_DEVICE && !(dinp && nn_zero_first(__func__, dinp, (size_t)N, C, C)))
         NN_CUDA(rmsnorm_backward_cuda(NN_CTX, dinp, dweight, dout, inp, weight, rstd, N, C));
 }

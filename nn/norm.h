@@ -36,4 +36,10 @@ void rmsnorm_backward(float *dinp, float *dweight, const float *dout,
                       const float *inp, const float *weight, const float *rstd,
                       int N, int C);
 
+// rmsnorm_backward with dinp SET (=) instead of accumulated (the same bits
+// as zeroing dinp first); dweight still accumulates.
+void rmsnorm_backward_set(float *dinp, float *dweight, const float *dout,
+                          const float *inp, const float *weight, const float *rstd,
+                          int N, int C);
+
 #endif

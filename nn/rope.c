@@ -4,6 +4,7 @@
 
 #include "nn/backend.h"
 #include "nn/cpu/ops.h"
+#include "nn/zero_first.h"
 #ifdef VEL_HAVE_CUDA
 #include "nn/cuda/ops.h"
 #endif
@@ -31,6 +32,17 @@ void rope_backward(float *dinp, const float *dout, const float *cos_t, const flo
     if (w == NN_HOST)
         rope_backward_cpu(dinp, dout, cos_t, sin_t, B, T, NH, HD, ld_dinp, ld_dout);
     else if (w == NN_DEVICE)
+        NN_CUDA(
+            rope_backward_cuda(NN_CTX, dinp, dout, cos_t, sin_t, B, T, NH, HD, ld_dinp, ld_dout));
+}
+
+void rope_backward_set(float *dinp, const float *dout, const float *cos_t, const float *sin_t,
+                       int B, int T, int NH, int HD, int ld_dinp, int ld_dout) {
+    int w = NN_WHERE(dinp, dout, cos_t, sin_t);
+    if (w == NN_HOST)
+        rope_backward_set_cpu(dinp, dout, cos_t, sin_t, B, T, NH, HD, ld_dinp, ld_dout);
+    else if (w == NN_DEVICE &&
+             !nn_zero_first(__func__, dinp, (size_t)B * T, (size_t)NH * HD, ld_dinp))
         NN_CUDA(
             rope_backward_cuda(NN_CTX, dinp, dout, cos_t, sin_t, B, T, NH, HD, ld_dinp, ld_dout));
 }

@@ -33,4 +33,9 @@ void rope_forward(float *out, const float *inp, const float *cos_t, const float 
 void rope_backward(float *dinp, const float *dout, const float *cos_t, const float *sin_t,
                    int B, int T, int NH, int HD, int ld_dinp, int ld_dout);
 
+// rope_backward with dinp SET (=) instead of accumulated (the same bits as
+// zeroing dinp first).
+void rope_backward_set(float *dinp, const float *dout, const float *cos_t, const float *sin_t,
+                       int B, int T, int NH, int HD, int ld_dinp, int ld_dout);
+
 #endif

@@ -10,4 +10,8 @@
 void swiglu_forward(float *h, const float *x12, int N, int H);
 void swiglu_backward(float *dx12, const float *dh, const float *x12, int N, int H);
 
+// swiglu_backward with dx12 SET (=) instead of accumulated (the same bits
+// as zeroing dx12 first).
+void swiglu_backward_set(float *dx12, const float *dh, const float *x12, int N, int H);
+
 #endif

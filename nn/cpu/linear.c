@@ -32,14 +32,15 @@ void linear_forward_cpu(float *out, const float *inp, const float *weight,
     gemm_blocks_bias(0, 1, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, out, OC, bias);
 }
 
-void linear_backward_cpu(float *dinp, float *dweight, float *dbias,
-                     const float *dout, const float *inp, const float *weight,
-                     int N, int C, int OC) {
+// set: dinp = (linear_backward_set: beta 0, OpenBLAS clears each block of
+// C on its own thread) instead of +=; the parameter gradients accumulate.
+static void linear_bwd(float *dinp, float *dweight, float *dbias, const float *dout,
+                       const float *inp, const float *weight, int N, int C, int OC, int set) {
     // dinp (N,C), dweight (OC,C), dbias (OC), dout (N,OC), inp (N,C), weight (OC,C)
     CHECK(N >= 0 && C > 0 && OC > 0);
     if (N == 0) return;
     if (dinp)
-        gemm_blocks(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
+        gemm_blocks(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, set ? 0.0f : 1.0f, dinp, C);
     if (dweight)
         gemm_blocks(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
     if (dbias) {
@@ -57,4 +58,13 @@ void linear_backward_cpu(float *dinp, float *dweight, float *dbias,
             for (int o = o0; o < o1; o++) dbias[o] += (float)acc[o - o0];
         }
     }
+}
+
+void linear_backward_cpu(float *dinp, float *dweight, float *dbias, const float *dout,
+                         const float *inp, const float *weight, int N, int C, int OC) {
+    linear_bwd(dinp, dweight, dbias, dout, inp, weight, N, C, OC, 0);
+}
+void linear_backward_set_cpu(float *dinp, float *dweight, float *dbias, const float *dout,
+                             const float *inp, const float *weight, int N, int C, int OC) {
+    linear_bwd(dinp, dweight, dbias, dout, inp, weight, N, C, OC, 1);
 }

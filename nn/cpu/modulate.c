@@ -3,6 +3,7 @@
 #include "nn/cpu/par.h"
 
 #include <stddef.h>
+#include <string.h>
 
 #include "core/base.h"
 #include "nn/cpu/fastexp.h"
@@ -18,6 +19,14 @@ CPU_CLONES static void h_mod(float *o, const float *x, const float *sc, const fl
 CPU_CLONES static void h_mod_dx(float *d, const float *g, const float *sc, int n) {
     #pragma omp simd
     for (int c = 0; c < n; c++) d[c] += g[c] * (1.0f + sc[c]);
+}
+CPU_CLONES static void h_mod_dx_set(float *d, const float *g, const float *sc, int n) {
+    #pragma omp simd
+    for (int c = 0; c < n; c++) d[c] = g[c] * (1.0f + sc[c]);
+}
+CPU_CLONES static void h_mul(float *d, const float *a, const float *b, int n) {
+    #pragma omp simd
+    for (int c = 0; c < n; c++) d[c] = a[c] * b[c];
 }
 CPU_CLONES static void h_acc(float *d, const float *g, int n) {
     #pragma omp simd
@@ -46,8 +55,11 @@ void modulate_forward_cpu(float *out, const float *x, const float *shift, const 
     }
 }
 
-void modulate_backward_cpu(float *dx, float *dshift, float *dscale, const float *dout,
-                       const float *x, const float *scale, int B, int T, int C, int ld) {
+// set: dx = (the _set ops) instead of dx +=; the parameter-like gradients
+// always accumulate. 0 + v == v, so set gives the bits zero-then-add gives.
+static void modulate_bwd(float *dx, float *dshift, float *dscale, const float *dout,
+                         const float *x, const float *scale, int B, int T, int C, int ld,
+                         int set) {
     // dx, dout, x (B,T,C); dshift, dscale, scale (B,ld) first C used
     CHECK(ld >= C && (dx == NULL || dx != dout));
     if (dx) {
@@ -56,7 +68,8 @@ void modulate_backward_cpu(float *dx, float *dshift, float *dscale, const float 
             const float *sc = scale + (size_t)(bt / T) * ld;
             const float *g = dout + (size_t)bt * C;
             float *d = dx + (size_t)bt * C;
-            h_mod_dx(d, g, sc, C);
+            if (set) h_mod_dx_set(d, g, sc, C);
+            else h_mod_dx(d, g, sc, C);
         }
     }
     if (!dshift && !dscale) return;
@@ -72,6 +85,15 @@ void modulate_backward_cpu(float *dx, float *dshift, float *dscale, const float 
     }
 }
 
+void modulate_backward_cpu(float *dx, float *dshift, float *dscale, const float *dout,
+                           const float *x, const float *scale, int B, int T, int C, int ld) {
+    modulate_bwd(dx, dshift, dscale, dout, x, scale, B, T, C, ld, 0);
+}
+void modulate_backward_set_cpu(float *dx, float *dshift, float *dscale, const float *dout,
+                               const float *x, const float *scale, int B, int T, int C, int ld) {
+    modulate_bwd(dx, dshift, dscale, dout, x, scale, B, T, C, ld, 1);
+}
+
 void gate_residual_forward_cpu(float *out, const float *x, const float *y, const float *gate,
                            int B, int T, int C, int ld) {
     // out, x, y (B,T,C); gate (B,ld) first C used
@@ -85,8 +107,8 @@ void gate_residual_forward_cpu(float *out, const float *x, const float *y, const
     }
 }
 
-void gate_residual_backward_cpu(float *dx, float *dy, float *dgate, const float *dout,
-                            const float *y, const float *gate, int B, int T, int C, int ld) {
+static void gate_bwd(float *dx, float *dy, float *dgate, const float *dout, const float *y,
+                     const float *gate, int B, int T, int C, int ld, int set) {
     // dx, dy, dout, y (B,T,C); dgate, gate (B,ld) first C used
     CHECK(ld >= C && dx != dout && dy != dout);
     if (dx || dy) {
@@ -94,8 +116,10 @@ void gate_residual_backward_cpu(float *dx, float *dy, float *dgate, const float 
         for (int bt = 0; bt < B * T; bt++) {
             const float *gt = gate + (size_t)(bt / T) * ld;
             const float *g = dout + (size_t)bt * C;
-            if (dx) h_acc(dx + (size_t)bt * C, g, C);
-            if (dy) h_acc_mul(dy + (size_t)bt * C, gt, g, C);
+            if (dx && set) memcpy(dx + (size_t)bt * C, g, sizeof(float) * C);
+            else if (dx) h_acc(dx + (size_t)bt * C, g, C);
+            if (dy && set) h_mul(dy + (size_t)bt * C, gt, g, C);
+            else if (dy) h_acc_mul(dy + (size_t)bt * C, gt, g, C);
         }
     }
     if (!dgate) return;
@@ -107,4 +131,14 @@ void gate_residual_backward_cpu(float *dx, float *dy, float *dgate, const float 
             h_acc_mul(dg, g, yi, C);
         }
     }
+}
+
+void gate_residual_backward_cpu(float *dx, float *dy, float *dgate, const float *dout,
+                                const float *y, const float *gate, int B, int T, int C, int ld) {
+    gate_bwd(dx, dy, dgate, dout, y, gate, B, T, C, ld, 0);
+}
+void gate_residual_backward_set_cpu(float *dx, float *dy, float *dgate, const float *dout,
+                                    const float *y, const float *gate, int B, int T, int C,
+                                    int ld) {
+    gate_bwd(dx, dy, dgate, dout, y, gate, B, T, C, ld, 1);
 }

@@ -270,6 +270,17 @@ CPU_CLONES static void rms_bwd_dx(float *dx, const float *dy, const float *x, co
     }
 }
 
+CPU_CLONES static void rms_bwd_dx_set(float *dx, const float *dy, const float *x,
+                                      const float *w, int n, float rs, float mgx) {
+    if (w) {
+        #pragma omp simd
+        for (int i = 0; i < n; i++) dx[i] = rs * (dy[i] * w[i] - x[i] * rs * mgx);
+    } else {
+        #pragma omp simd
+        for (int i = 0; i < n; i++) dx[i] = rs * (dy[i] - x[i] * rs * mgx);
+    }
+}
+
 void rmsnorm_forward_cpu(float *out, float *rstd, const float *inp, const float *weight,
                      int N, int C, float eps) {
     // out, inp (N,C); weight (C) or NULL; rstd (N)
@@ -283,9 +294,9 @@ void rmsnorm_forward_cpu(float *out, float *rstd, const float *inp, const float 
     }
 }
 
-void rmsnorm_backward_cpu(float *dinp, float *dweight, const float *dout,
-                      const float *inp, const float *weight, const float *rstd,
-                      int N, int C) {
+// set: dinp = (rmsnorm_backward_set) instead of +=; dweight accumulates.
+static void rms_bwd(float *dinp, float *dweight, const float *dout, const float *inp,
+                    const float *weight, const float *rstd, int N, int C, int set) {
     // dinp, dout, inp (N,C); dweight, weight (C); rstd (N)
     CHECK(N >= 0 && C > 0);
     if (dinp) {
@@ -294,8 +305,18 @@ void rmsnorm_backward_cpu(float *dinp, float *dweight, const float *dout,
             const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
             float rs = rstd[n];
             float mgx = (float)(rms_bwd_dot(dy, x, weight, C, rs) / C);
-            rms_bwd_dx(dinp + (size_t)n * C, dy, x, weight, C, rs, mgx);
+            if (set) rms_bwd_dx_set(dinp + (size_t)n * C, dy, x, weight, C, rs, mgx);
+            else rms_bwd_dx(dinp + (size_t)n * C, dy, x, weight, C, rs, mgx);
         }
     }
     if (dweight) affine_param_grads(dweight, NULL, dout, inp, NULL, rstd, N, C);
+}
+
+void rmsnorm_backward_cpu(float *dinp, float *dweight, const float *dout, const float *inp,
+                          const float *weight, const float *rstd, int N, int C) {
+    rms_bwd(dinp, dweight, dout, inp, weight, rstd, N, C, 0);
+}
+void rmsnorm_backward_set_cpu(float *dinp, float *dweight, const float *dout, const float *inp,
+                              const float *weight, const float *rstd, int N, int C) {
+    rms_bwd(dinp, dweight, dout, inp, weight, rstd, N, C, 1);
 }

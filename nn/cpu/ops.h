@@ -199,4 +199,19 @@ void matmul_batched_cpu(int batch, int transA, int transB, int M, int N, int K, 
                         const float *A, int lda, int64_t strideA, const float *B, int ldb,
                         int64_t strideB, float beta, float *C, int ldc, int64_t strideC);
 
+// ---- the _set backward variants (input gradients written, not accumulated)
+void linear_backward_set_cpu(float *dinp, float *dweight, float *dbias, const float *dout,
+                             const float *inp, const float *weight, int N, int C, int OC);
+void modulate_backward_set_cpu(float *dx, float *dshift, float *dscale, const float *dout,
+                               const float *x, const float *scale, int B, int T, int C, int ld);
+void gate_residual_backward_set_cpu(float *dx, float *dy, float *dgate, const float *dout,
+                                    const float *y, const float *gate, int B, int T, int C,
+                                    int ld);
+void rmsnorm_backward_set_cpu(float *dinp, float *dweight, const float *dout, const float *inp,
+                              const float *weight, const float *rstd, int N, int C);
+void rope_backward_set_cpu(float *dinp, const float *dout, const float *cos_t,
+                           const float *sin_t, int B, int T, int NH, int HD, int ld_dinp,
+                           int ld_dout);
+void swiglu_backward_set_cpu(float *dx12, const float *dh, const float *x12, int N, int H);
+
 #endif

@@ -32,6 +32,16 @@ CPU_CLONES static void rope_row_bwd(float *dx, const float *g, const float *c, c
     }
 }
 
+CPU_CLONES static void rope_row_bwd_set(float *dx, const float *g, const float *c,
+                                        const float *s, int HD) {
+    #pragma omp simd
+    for (int p = 0; p < HD / 2; p++) {
+        const float g0 = g[2 * p], g1 = g[2 * p + 1];
+        dx[2 * p] = g0 * c[2 * p] + g1 * s[2 * p + 1];
+        dx[2 * p + 1] = g1 * c[2 * p + 1] - g0 * s[2 * p];
+    }
+}
+
 void rope2d_tables_cpu(float *cos_t, float *sin_t, int H, int W, int HD, double theta) {
     // cos_t, sin_t (H*W, HD)
     CHECK(H > 0 && W > 0 && HD > 0 && HD % 4 == 0 && theta > 1.0);
@@ -65,8 +75,9 @@ void rope_forward_cpu(float *out, const float *inp, const float *cos_t, const fl
     }
 }
 
-void rope_backward_cpu(float *dinp, const float *dout, const float *cos_t, const float *sin_t,
-                   int B, int T, int NH, int HD, int ld_dinp, int ld_dout) {
+// set: dinp = (rope_backward_set) instead of +=.
+static void rope_bwd(float *dinp, const float *dout, const float *cos_t, const float *sin_t,
+                     int B, int T, int NH, int HD, int ld_dinp, int ld_dout, int set) {
     // dinp, dout (B*T rows of stride ld, NH*HD used); cos_t, sin_t (T, HD)
     CHECK(HD % 2 == 0 && ld_dinp >= NH * HD && ld_dout >= NH * HD && dinp != dout);
 #pragma omp parallel for schedule(static) if (PAR((int64_t)B * T * NH * HD))
@@ -75,7 +86,18 @@ void rope_backward_cpu(float *dinp, const float *dout, const float *cos_t, const
         for (int h = 0; h < NH; h++) {
             const float *g = dout + (size_t)bt * ld_dout + h * HD;
             float *dx = dinp + (size_t)bt * ld_dinp + h * HD;
-            rope_row_bwd(dx, g, c, s, HD);
+            if (set) rope_row_bwd_set(dx, g, c, s, HD);
+            else rope_row_bwd(dx, g, c, s, HD);
         }
     }
+}
+
+void rope_backward_cpu(float *dinp, const float *dout, const float *cos_t, const float *sin_t,
+                       int B, int T, int NH, int HD, int ld_dinp, int ld_dout) {
+    rope_bwd(dinp, dout, cos_t, sin_t, B, T, NH, HD, ld_dinp, ld_dout, 0);
+}
+void rope_backward_set_cpu(float *dinp, const float *dout, const float *cos_t,
+                           const float *sin_t, int B, int T, int NH, int HD, int ld_dinp,
+                           int ld_dout) {
+    rope_bwd(dinp, dout, cos_t, sin_t, B, T, NH, HD, ld_dinp, ld_dout, 1);
 }
