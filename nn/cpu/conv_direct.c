@@ -328,12 +328,23 @@ static void pack_weights(float *wp, const float *w, int cout, int cin, int nt, i
         for (int k = 8; k >= 1; k /= 2) {
             if (!(nb & k)) continue;
             float *d = wp + (size_t)o0 * cin * nt;
-            for (int c = 0; c < cin; c++)
-                for (int t = 0; t < nt; t++)
-                    for (int o = 0; o < k; o++)
-                        d[((size_t)c * nt + t) * k + o] =
-                            flip ? w[((size_t)c * cout + o0 + o) * nt + nt - 1 - t]
-                                 : w[((size_t)(o0 + o) * cin + c) * nt + t];
+            // w read in storage order (one channel's taps, or one output
+            // channel's whole filter, contiguous), d written k floats apart
+            // (with o innermost, each read was a stride of cin*nt or nt floats)
+            if (flip) {
+                for (int c = 0; c < cin; c++)
+                    for (int o = 0; o < k; o++) {
+                        const float *src = w + ((size_t)c * cout + o0 + o) * nt;
+                        float *dc = d + (size_t)c * nt * k + o;
+                        for (int t = 0; t < nt; t++) dc[(size_t)t * k] = src[nt - 1 - t];
+                    }
+            } else {
+                const size_t n = (size_t)cin * nt;
+                for (int o = 0; o < k; o++) {
+                    const float *src = w + (size_t)(o0 + o) * n;
+                    for (size_t j = 0; j < n; j++) d[j * k + o] = src[j];
+                }
+            }
             o0 += k;
         }
     }
