@@ -143,10 +143,12 @@ AVX512 static void mk_ds(int mr, const float *A, const float *B, float *C, const
 // then two 128-bit lane shuffles).
 AVX512 INLINE void tr16(__m512 r[16]) {
     __m512 t[16], u[16], v[16];
+#pragma GCC unroll 8
     for (int i = 0; i < 8; i++) {
         t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
         t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
     }
+#pragma GCC unroll 8
     for (int i = 0; i < 4; i++) {
         __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
         __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
@@ -155,11 +157,14 @@ AVX512 INLINE void tr16(__m512 r[16]) {
         u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
         u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
     }
+#pragma GCC unroll 8
     for (int h = 0; h < 2; h++)
+#pragma GCC unroll 8
         for (int i = 0; i < 4; i++) {
             v[8 * h + i] = _mm512_shuffle_f32x4(u[8 * h + i], u[8 * h + 4 + i], 0x88);
             v[8 * h + 4 + i] = _mm512_shuffle_f32x4(u[8 * h + i], u[8 * h + 4 + i], 0xdd);
         }
+#pragma GCC unroll 8
     for (int i = 0; i < 8; i++) {
         r[i] = _mm512_shuffle_f32x4(v[i], v[8 + i], 0x88);
         r[8 + i] = _mm512_shuffle_f32x4(v[i], v[8 + i], 0xdd);
@@ -175,9 +180,12 @@ AVX512 static void pack_t(float *pt, const float *x, int T, int ld) {
         float *o = pt + (size_t)(j0 / 64) * 4096 + (j0 % 64);
         for (int d0 = 0; d0 < 64; d0 += 16) {
             __m512 r[16];
+            const int n = T - j0 < 16 ? T - j0 : 16;   // rows past T are zeros
+#pragma GCC unroll 16
             for (int i = 0; i < 16; i++)
-                r[i] = j0 + i < T ? _mm512_loadu_ps(x + (size_t)(j0 + i) * ld + d0) : _mm512_setzero_ps();
+                r[i] = _mm512_maskz_loadu_ps(i < n ? 0xFFFF : 0, x + (size_t)(j0 + (i < n ? i : 0)) * ld + d0);
             tr16(r);
+#pragma GCC unroll 16
             for (int i = 0; i < 16; i++) _mm512_storeu_ps(o + (d0 + i) * 64, r[i]);
         }
     }
