@@ -5,7 +5,17 @@
 //      (batch 64) and S (batch 16) on Fashion-MNIST-sized latents (4 x 8 x 8,
 //      10 classes) at 1 and 2 OpenMP threads; against PyTorch eager fp32 at
 //      the same config and thread count when VEL_TORCH_PYTHON names a python
-//      with torch (bench/bench_dit_train_torch.py), else "n/a".
+//      with torch (bench/bench_dit_train_torch.py: the same step, EMA
+//      included, with PyTorch's fused eager ops F.rms_norm and SDPA), else
+//      "n/a".
+//      bench/torch_cpu's "LightningDiT-S step" row measures a different
+//      thing and may read differently: the bare model step (MSE only, no
+//      draws, clip or EMA; 32 x 8 x 8 latents, 1000 classes, q/k norm;
+//      PyTorch zeroes gradients instead of setting them to None), as time
+//      ours/PyTorch (lower is better; here images/s, higher is better),
+//      medians of 5 interleaved samples (here one run of 4 steps per side,
+//      PyTorch after ours). Until session 4 the PyTorch side here had no
+//      EMA (about 5% of the S step) and hand-written RMSNorm and attention.
 //   2. the loader (store/loader.h) on a synthetic cache of 8192 latents:
 //      latents/s it delivers with no step consuming them, against the tiny
 //      step's consumption at 2 threads (target: >= 5x).

@@ -192,9 +192,7 @@ float clip_grad_norm(param_table *pt, float max_norm) {
 #pragma omp parallel for schedule(static) if (n > 65536)
     for (int s = 0; s < OPTIM_CLIP_SLICES; s++) {
         int64_t lo = s * per, hi = lo + per < n ? lo + per : n;
-        double acc = 0;
-        for (int64_t k = lo; k < hi; k++) acc += (double)g[k] * g[k];
-        part[s] = acc;
+        part[s] = hi > lo ? sumsq_cpu(g + lo, hi - lo) : 0.0;
     }
     double ss = 0;
     for (int s = 0; s < OPTIM_CLIP_SLICES; s++) ss += part[s];

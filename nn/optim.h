@@ -85,7 +85,8 @@ int optim_uses_muon(const optim *o, int i);
 
 #define OPTIM_CLIP_SLICES 256
 // Global L2 norm of all gradients (summed in double over 256 fixed slices of
-// the flat buffer, so the result does not depend on the thread count); if
+// the flat buffer, each in a fixed vector-lane order, so the result depends
+// on the CPU's vector width but never on the thread count); if
 // max_norm > 0, grads *= min(1, max_norm / (norm + 1e-6)) as PyTorch's
 // clip_grad_norm_. Returns the norm before clipping.
 float clip_grad_norm(param_table *pt, float max_norm);

@@ -59,3 +59,10 @@ void adam_update_cpu(float *p, const float *g, float *m, float *v, int64_t n,
         adam_chunk(p + lo, g + lo, m + lo, v + lo, len, k);
     }
 }
+
+CPU_CLONES double sumsq_cpu(const float *g, int64_t n) {
+    double s = 0.0;
+    #pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < n; i++) s += (double)g[i] * g[i];
+    return s;
+}

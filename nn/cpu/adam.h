@@ -1,4 +1,5 @@
-// adam.h (private to nn/cpu): the Adam / AdamW element update of nn/optim.h
+// adam.h (private to nn/cpu): the host loops of nn/optim.h. The Adam / AdamW
+// element update of nn/optim.h
 // on the host, vectorised (CPU_CLONES) and cut into fixed chunks over the
 // OpenMP pool. Element-wise, each element computed by the same expression
 // as PyTorch's single-tensor CPU path (nn/optim.h gives the formula), so the
@@ -23,5 +24,10 @@ typedef struct {
 // p, m, v updated in place over n elements from g (read only). None alias.
 void adam_update_cpu(float *p, const float *g, float *m, float *v, int64_t n,
                      const adam_consts *k);
+
+// sum of g[i]^2 in double over n elements, vectorised in a fixed lane order
+// (the bits depend on the data and the CPU's vector width, never on the
+// thread count): one slice of clip_grad_norm's fixed slices.
+double sumsq_cpu(const float *g, int64_t n);
 
 #endif
