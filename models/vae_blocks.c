@@ -346,7 +346,9 @@ void vtape_backward(vtape *t, const float *dout, int B) {
     memcpy(t->bufs[last].g, dout, sizeof(float) * (size_t)(t->bufs[last].per * B));
     for (int i = t->nops - 1; i >= 0; i--) {
         const vtape_op *o = &t->ops[i];
-        int zb[5], nz = grad_targets(o, zb);
+        // a SiLU whose input gradient starts here writes it (no zeroing)
+        const int set = o->kind == VT_SILU && t->gfirst[o->in] == i && o->in != last;
+        int zb[5], nz = set ? 0 : grad_targets(o, zb);
         for (int k = 0; k < nz; k++)
             if (t->gfirst[zb[k]] == i && zb[k] != last)
                 zero_floats(t->bufs[zb[k]].g, t->bufs[zb[k]].per * B);
@@ -364,7 +366,10 @@ void vtape_backward(vtape *t, const float *dout, int B) {
                                in, param_data(t->pt, o->pw), t->bufs[o->aux].v,
                                t->bufs[o->aux2].v, B, o->C, o->H * o->W, o->G);
             break;
-        case VT_SILU: silu_backward(din, dout_i, in, n); break;
+        case VT_SILU:
+            if (set) silu_backward_set(din, dout_i, in, n);
+            else silu_backward(din, dout_i, in, n);
+            break;
         case VT_ADD: add_backward(din, t->bufs[o->in2].g, dout_i, n); break;
         case VT_UP: upsample2x_backward(din, dout_i, B, o->C, o->H, o->W); break;
         case VT_ATTN: attn_backward(t, o, B); break;

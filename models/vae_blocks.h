@@ -97,7 +97,8 @@ void vtape_forward(vtape *t, int B);
 // runs the ops in reverse. (Each gradient is zeroed just before the first op
 // that accumulates into it, on all threads, so it is still in cache when
 // that op reads it: a serial up-front memset of every gradient was 5% of the
-// f4c4 training step, all of it on one thread.) Parameter gradients accumulate into pt->grads;
+// f4c4 training step, all of it on one thread; a SiLU that is the first
+// writer overwrites instead: silu_backward_set.) Parameter gradients accumulate into pt->grads;
 // buffer 0's gradient (the input's) is then in bufs[0].g. Needs train.
 void vtape_backward(vtape *t, const float *dout, int B);
 int vtape_output(const vtape *t);   // id of the last op's output buffer

@@ -40,6 +40,14 @@ void silu_backward(float *dinp, const float *dout, const float *inp, int64_t n) 
         NN_CUDA(silu_backward_cuda(NN_CTX, dinp, dout, inp, n));
 }
 
+void silu_backward_set(float *dinp, const float *dout, const float *inp, int64_t n) {
+    int w = NN_WHERE(dinp, dout, inp);
+    if (w == NN_HOST)
+        silu_backward_set_cpu(dinp, dout, inp, n);
+    else if (w == NN_DEVICE)
+        NN_NO_CUDA();
+}
+
 void gelu_forward(float *out, const float *inp, int64_t n) {
     int w = NN_WHERE(out, inp);
     if (w == NN_HOST)

@@ -17,6 +17,12 @@ void relu_backward(float *dinp, const float *dout, const float *inp, int64_t n);
 // silu(x) = x * sigmoid(x) (the VAE's "swish").
 void silu_forward(float *out, const float *inp, int64_t n);
 void silu_backward(float *dinp, const float *dout, const float *inp, int64_t n);
+// The exception to "backward accumulates": dinp = the SiLU gradient
+// (overwritten; the values silu_backward adds to a zeroed dinp, up to the
+// sign of a zero), for a caller whose dinp gets no other contribution (the
+// VAE tape, where a group norm's output feeds only its SiLU): no zeroing
+// pass, no read of dinp. CPU only (device pointers: NN_ENOCUDAOP).
+void silu_backward_set(float *dinp, const float *dout, const float *inp, int64_t n);
 
 // gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), PyTorch approximate='tanh'.
 void gelu_forward(float *out, const float *inp, int64_t n);

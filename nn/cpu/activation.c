@@ -28,6 +28,14 @@ CPU_CLONES static void silu_bwd_chunk(float *dinp, const float *dout, const floa
         dinp[i] += dout[i] * s * (1.0f + x * (1.0f - s));
     }
 }
+CPU_CLONES static void silu_bwd_set_chunk(float *dinp, const float *dout, const float *inp,
+                                          int64_t n) {
+    #pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        float x = inp[i], s = fast_sigmoidf(x);
+        dinp[i] = dout[i] * s * (1.0f + x * (1.0f - s));
+    }
+}
 CPU_CLONES static void gelu_fwd_chunk(float *out, const float *inp, int64_t n) {
     #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
@@ -80,6 +88,9 @@ void silu_forward_cpu(float *out, const float *inp, int64_t n) {
 }
 void silu_backward_cpu(float *dinp, const float *dout, const float *inp, int64_t n) {
     CHUNKED(n, silu_bwd_chunk(dinp + o, dout + o, inp + o, m));
+}
+void silu_backward_set_cpu(float *dinp, const float *dout, const float *inp, int64_t n) {
+    CHUNKED(n, silu_bwd_set_chunk(dinp + o, dout + o, inp + o, m));
 }
 void gelu_forward_cpu(float *out, const float *inp, int64_t n) {
     CHUNKED(n, gelu_fwd_chunk(out + o, inp + o, m));

@@ -28,6 +28,7 @@ void relu_forward_cpu(float *out, const float *inp, int64_t n);
 void relu_backward_cpu(float *dinp, const float *dout, const float *inp, int64_t n);
 void silu_forward_cpu(float *out, const float *inp, int64_t n);
 void silu_backward_cpu(float *dinp, const float *dout, const float *inp, int64_t n);
+void silu_backward_set_cpu(float *dinp, const float *dout, const float *inp, int64_t n);
 void gelu_forward_cpu(float *out, const float *inp, int64_t n);
 void gelu_backward_cpu(float *dinp, const float *dout, const float *inp, int64_t n);
 void leaky_relu_forward_cpu(float *out, const float *inp, int64_t n, float slope);

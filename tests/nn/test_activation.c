@@ -70,6 +70,29 @@ Test(activation, elementwise_vs_numpy) {
     free(x); free(R); free(g0); free(ext); free(out);
 }
 
+// silu_backward_set overwrites dinp (whatever it held) with what
+// silu_backward adds to a zeroed dinp; the numpy reference checks the
+// latter above. Also on the extreme inputs.
+Test(activation, silu_backward_set_equals_accumulate_into_zero) {
+    int64_t n, ne;
+    float *x = ref_f32(G, "x", &n), *R = ref_f32(G, "R", NULL), *g0 = ref_f32(G, "g0", NULL);
+    float *ext = ref_f32(G, "ext", &ne);
+    const float *xs[2] = {x, ext};
+    const int64_t ns[2] = {n, ne};
+    for (int k = 0; k < 2; k++) {
+        float *acc = calloc(ns[k], sizeof(float)), *set = copy_f32(g0, ns[k]);
+        silu_backward(acc, R, xs[k], ns[k]);
+        silu_backward_set(set, R, xs[k], ns[k]);
+        int64_t bad = -1;
+        for (int64_t i = 0; i < ns[k] && bad < 0; i++)
+            if (!(acc[i] == set[i])) bad = i;
+        cr_expect(bad < 0, "silu_backward_set differs at %lld: %.9g vs %.9g", (long long)bad,
+                  bad >= 0 ? set[bad] : 0.0, bad >= 0 ? acc[bad] : 0.0);
+        free(acc); free(set);
+    }
+    free(x); free(R); free(g0); free(ext);
+}
+
 Test(activation, softmax_vs_numpy) {
     int64_t nc;
     double *cases = ref_f64(G, "sm_cases", &nc);
