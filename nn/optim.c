@@ -67,6 +67,7 @@ int optim_create(optim **out, const param_table *pt, const optim_config *cfg) {
         return r;
     }
     o->muon = calloc((size_t)pt->count + 1, 1);
+    o->jobs = calloc((size_t)pt->count + 1, sizeof(adam_job));
     int64_t scratch = 0;
     for (int i = 0; i < pt->count && cfg->kind == OPTIM_MUON; i++) {
         const param_info *p = &pt->info[i];
@@ -86,7 +87,7 @@ int optim_create(optim **out, const param_table *pt, const optim_config *cfg) {
     } else if (scratch > 0) {
         o->scratch = malloc((size_t)scratch * sizeof(float));
     }
-    if (!o->state || !o->muon || (scratch > 0 && !o->scratch)) {
+    if (!o->state || !o->muon || !o->jobs || (scratch > 0 && !o->scratch)) {
         optim_destroy(&o);
         return VEL_ENOMEM;
     }
@@ -98,6 +99,7 @@ void optim_destroy(optim **op) {
     if (!op || !*op) return;
     device_free((void **)&(*op)->state);
     free((*op)->muon);
+    free((*op)->jobs);
     device_free((void **)&(*op)->scratch);   // host scratch: free()
     free(*op);
     *op = NULL;
@@ -107,18 +109,17 @@ static inline float lerpf_torch(float a, float b, float w) {
     return w < 0.5f ? a + w * (b - a) : b - (b - a) * (1.0f - w);
 }
 
-// One Adam(W) update of n elements; decoupled selects AdamW. The element
-// loop is nn/cpu/adam.c (vectorised, chunked over the OpenMP pool).
-static void adam_update(float *p, const float *g, float *m, float *v, int64_t n, double lr,
-                        double wd_d, int decoupled, const optim_config *c, int64_t t) {
+// The constants of one Adam(W) update at step t, rounded as torch rounds
+// them; decoupled selects AdamW. The element loop is nn/cpu/adam.c.
+static adam_consts adam_constants(double lr, double wd_d, int decoupled, const optim_config *c,
+                                  int64_t t) {
     const double bc1 = 1.0 - pow(c->beta1, (double)t);
     const double bc2 = 1.0 - pow(c->beta2, (double)t);
-    const adam_consts k = {
+    return (adam_consts){
         .step_size = (float)(lr / bc1), .bc2_sqrt = (float)sqrt(bc2),
         .decay = (float)(1.0 - lr * wd_d), .wd = (float)wd_d,
         .w1 = (float)(1.0 - c->beta1), .b2 = (float)c->beta2,
         .w2 = (float)(1.0 - c->beta2), .eps = (float)c->eps, .decoupled = decoupled};
-    adam_update_cpu(p, g, m, v, n, &k);
 }
 
 static void muon_update(float *p, const float *g, float *buf, const param_info *info, double lr_d,
@@ -148,6 +149,10 @@ void optim_step(optim *o, param_table *pt, double lr) {
     o->step++;
     const optim_config *c = &o->cfg;
     const int decoupled = c->kind != OPTIM_ADAM;
+    // Muon parameters one by one; the Adam(W) ones gathered into one work
+    // list run in a single parallel region (nn/cpu/adam.h).
+    adam_job *jobs = o->jobs;
+    int nj = 0;
     for (int i = 0; i < pt->count; i++) {
         const param_info *p = &pt->info[i];
         float *pv = pt->values + p->offset, *gv = pt->grads + p->offset;
@@ -156,9 +161,11 @@ void optim_step(optim *o, param_table *pt, double lr) {
             muon_update(pv, gv, m, p, lr * c->muon_lr_ratio, c, o->scratch);
         } else {
             double wd = p->no_decay ? 0.0 : c->weight_decay;
-            adam_update(pv, gv, m, v, p->numel, lr, wd, decoupled, c, o->step);
+            jobs[nj++] = (adam_job){.p = pv, .g = gv, .m = m, .v = v, .n = p->numel,
+                                    .k = adam_constants(lr, wd, decoupled, c, o->step)};
         }
     }
+    adam_update_all_cpu(jobs, nj);
 }
 
 float *optim_exp_avg(const optim *o, const param_table *pt, int i) {

@@ -68,6 +68,7 @@ typedef struct {
     int64_t step;        // steps taken
     unsigned char *muon; // owned, per parameter: 1 if Muon updates it
     float *scratch;      // owned, sized at creation for the largest Muon matrix
+    void *jobs;          // owned, host: one Adam work item per parameter (nn/cpu/adam.h)
 } optim;
 
 // Sizes state and scratch from pt (committed). Returns 0, VEL_EINVAL (bad

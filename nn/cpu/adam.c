@@ -5,12 +5,13 @@
 #include "nn/cpu/adam.h"
 
 #include <math.h>
+#include <omp.h>
 
 #include "nn/cpu/fastexp.h"
 #include "nn/cpu/par.h"
 
-// Elements per task: fixed, so the split never depends on the thread count
-// (it could not change the bits anyway: every element is independent).
+// Longest piece handed to one adam_chunk call (every element is
+// independent, so how the elements are split never changes the bits).
 enum { ADAM_CHUNK = 16384 };
 
 // One element, torch's expression order: lerp for m (PyTorch's two-branch
@@ -50,19 +51,30 @@ CPU_CLONES static void adam_chunk(float *p, const float *g, float *m, float *v, 
     }
 }
 
-void adam_update_cpu(float *p, const float *g, float *m, float *v, int64_t n,
-                     const adam_consts *k) {
-    const int64_t chunks = (n + ADAM_CHUNK - 1) / ADAM_CHUNK;
-    #pragma omp parallel for schedule(static) if (chunks > 1 && PAR(n))
-    for (int64_t c = 0; c < chunks; c++) {
-        const int64_t lo = c * ADAM_CHUNK, len = n - lo < ADAM_CHUNK ? n - lo : ADAM_CHUNK;
-        adam_chunk(p + lo, g + lo, m + lo, v + lo, len, k);
-    }
-}
-
 CPU_CLONES double sumsq_cpu(const float *g, int64_t n) {
     double s = 0.0;
     #pragma omp simd reduction(+ : s)
     for (int64_t i = 0; i < n; i++) s += (double)g[i] * g[i];
     return s;
+}
+
+void adam_update_all_cpu(const adam_job *jobs, int njobs) {
+    int64_t total = 0;
+    for (int j = 0; j < njobs; j++) total += jobs[j].n;
+    #pragma omp parallel if (PAR(total))
+    {
+        // This thread's share [e0, e1) of the concatenated elements, walked
+        // job by job in pieces of at most ADAM_CHUNK.
+        const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+        const int64_t e0 = total * t / nt, e1 = total * (t + 1) / nt;
+        int64_t base = 0;
+        for (int j = 0; j < njobs && base < e1; base += jobs[j].n, j++) {
+            const adam_job *J = &jobs[j];
+            int64_t lo = e0 > base ? e0 - base : 0, hi = e1 - base < J->n ? e1 - base : J->n;
+            for (; lo < hi; lo += ADAM_CHUNK) {
+                const int64_t len = hi - lo < ADAM_CHUNK ? hi - lo : ADAM_CHUNK;
+                adam_chunk(J->p + lo, J->g + lo, J->m + lo, J->v + lo, len, &J->k);
+            }
+        }
+    }
 }

@@ -1,9 +1,8 @@
 // adam.h (private to nn/cpu): the host loops of nn/optim.h. The Adam / AdamW
-// element update of nn/optim.h
-// on the host, vectorised (CPU_CLONES) and cut into fixed chunks over the
-// OpenMP pool. Element-wise, each element computed by the same expression
-// as PyTorch's single-tensor CPU path (nn/optim.h gives the formula), so the
-// bits depend on neither the thread count nor the vector width.
+// element update, vectorised (CPU_CLONES) and split over the OpenMP pool.
+// Element-wise, each element computed by the same expression as PyTorch's
+// single-tensor CPU path (nn/optim.h gives the formula), so the bits depend
+// on neither the thread count nor the vector width.
 #ifndef NN_CPU_ADAM_H
 #define NN_CPU_ADAM_H
 
@@ -21,9 +20,19 @@ typedef struct {
     int decoupled;     // 1 AdamW (decay the weight), 0 Adam (L2 into the gradient)
 } adam_consts;
 
-// p, m, v updated in place over n elements from g (read only). None alias.
-void adam_update_cpu(float *p, const float *g, float *m, float *v, int64_t n,
-                     const adam_consts *k);
+// One parameter's update: p, m, v updated in place over n elements from g
+// (read only). None alias.
+typedef struct {
+    float *p, *m, *v;
+    const float *g;
+    int64_t n;
+    adam_consts k;
+} adam_job;
+// All jobs in ONE parallel region, the elements of all of them split evenly
+// between the threads (small parameters no longer run serially, one fork per
+// parameter): a model's whole Adam step. Element-wise, so the same bits as
+// an element-by-element loop.
+void adam_update_all_cpu(const adam_job *jobs, int njobs);
 
 // sum of g[i]^2 in double over n elements, vectorised in a fixed lane order
 // (the bits depend on the data and the CPU's vector width, never on the

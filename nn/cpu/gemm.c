@@ -5,12 +5,25 @@
 #include <omp.h>
 #include <string.h>
 
-// Most blocks one GEMM is cut into: 2, the target machine's cores. Fixed,
-// so the cut does not depend on the thread count; each extra block costs
-// even a single thread (measured with bench/torch_cpu: DiT-B qkv
-// 2048x768x2304 fwd+bwd at 1 thread 415 ms with up to 8 blocks, 351 ms with
-// 2; the same at 2 threads). Raise it for machines with more cores.
-#define GEMM_MAX_BLOCKS 2
+// Most blocks one GEMM is cut into: the processors available to the process
+// (omp_get_num_procs; at least 2, at most GEMM_BLOCKS_CAP), read once. Never
+// the thread count, so the cut -- and the bits -- do not depend on
+// OMP_NUM_THREADS (they may differ between machines with different core
+// counts, as they do between vector widths). Each extra block costs even a single thread (measured with
+// bench/torch_cpu: DiT-B qkv 2048x768x2304 fwd+bwd at 1 thread 415 ms with
+// up to 8 blocks, 351 ms with 2), which the re-packing budget below bounds;
+// on this project's 2-core machine the cap is 2, as it was when it was fixed.
+#define GEMM_BLOCKS_CAP 64
+static int max_blocks(void) {
+    static int cached;   // 0 until computed; a benign race (same value)
+    int m = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (!m) {
+        m = omp_get_num_procs();
+        m = m < 2 ? 2 : m > GEMM_BLOCKS_CAP ? GEMM_BLOCKS_CAP : m;
+        __atomic_store_n(&cached, m, __ATOMIC_RELAXED);
+    }
+    return m;
+}
 // Smallest block side along the cut dimension (keeps OpenBLAS on its fast
 // kernels; a multiple of its micro-tile sides).
 #define GEMM_MIN_SIDE 64
@@ -28,7 +41,7 @@ static int block_count(int M, int N, int K) {
     int cut = M >= N ? M : N;
     double shared = M >= N ? (double)K * N : (double)M * K;   // floats re-packed per block
     int nb = cut / GEMM_MIN_SIDE;
-    if (nb > GEMM_MAX_BLOCKS) nb = GEMM_MAX_BLOCKS;
+    if (nb > max_blocks()) nb = max_blocks();
     while (nb > 1 && (nb - 1) * shared * 32.0 * GEMM_PACK_RATIO > macs) nb--;
     return nb < 1 ? 1 : nb;
 }
