@@ -3,6 +3,8 @@
 
 #include <cblas.h>
 #include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 // Most blocks one GEMM is cut into: the processors available to the process
@@ -132,4 +134,47 @@ void gemm_blocks_bias(int transA, int transB, int M, int N, int K, float alpha,
         }
     }
     blas_serial_end(nthr);
+}
+
+int gemm_block_count(int M, int N, int K) { return block_count(M, N, K); }
+
+// A grow-only scratch per thread for the second half's product (freed at
+// exit by the OS, like attention's tile buffers).
+static _Thread_local float *ks_buf;
+static _Thread_local size_t ks_cap;
+
+void gemm_ksplit2(int transA, int transB, int M, int N, int K, const float *A, int lda,
+                  const float *B, int ldb, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    const int h = (K / 2 + 15) / 16 * 16;   // first half: whole micro-tiles of K
+    const size_t need = (size_t)M * N;
+    int e = 0;
+    if (ks_cap < need) {
+        free(ks_buf);
+        ks_buf = malloc(sizeof(float) * need);
+        ks_cap = ks_buf ? need : 0;
+        e = !ks_buf;
+    }
+    if (e || h <= 0 || h >= K) {   // no scratch or nothing to split: one call
+        gemm_serial(transA, transB, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, C, ldc);
+        return;
+    }
+    float *P = ks_buf;   // the calling thread's buffer, used by task 1 below
+    const int nthr = blas_serial_begin();
+    const enum CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans;
+    const enum CBLAS_TRANSPOSE tb = transB ? CblasTrans : CblasNoTrans;
+    #pragma omp parallel for schedule(static) num_threads(nthr > 1 ? nthr : 1) if (nthr > 1)
+    for (int t = 0; t < 2; t++) {
+        const int k0 = t ? h : 0, kk = t ? K - h : h;
+        const float *a = transA ? A + (size_t)k0 * lda : A + k0;
+        const float *b = transB ? B + k0 : B + (size_t)k0 * ldb;
+        if (t == 0)
+            cblas_sgemm(CblasRowMajor, ta, tb, M, N, kk, 1.0f, a, lda, b, ldb, 1.0f, C, ldc);
+        else
+            cblas_sgemm(CblasRowMajor, ta, tb, M, N, kk, 1.0f, a, lda, b, ldb, 0.0f, P, N);
+    }
+    blas_serial_end(nthr);
+    #pragma omp parallel for schedule(static) if (nthr > 1 && (int64_t)M * N >= 32768)
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] += P[(size_t)i * N + j];
 }

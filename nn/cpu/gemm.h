@@ -41,4 +41,16 @@ void gemm_serial(int transA, int transB, int M, int N, int K, float alpha,
                  const float *A, int lda, const float *B, int ldb, float beta,
                  float *C, int ldc);
 
+// The block count gemm_blocks uses for this shape (1: one call).
+int gemm_block_count(int M, int N, int K);
+
+// C (M,N) += op(A) op(B) (alpha 1, beta 1) with K cut in two at a
+// shape-only point: the first half added onto C by one call, the second
+// computed into a per-thread scratch by another call at the same time, then
+// added. For products that are too small to cut along M or N
+// (gemm_block_count 1) but have a long K (a weight gradient summed over many
+// rows). Bits depend on the shape only, not on the thread count.
+void gemm_ksplit2(int transA, int transB, int M, int N, int K, const float *A, int lda,
+                  const float *B, int ldb, float *C, int ldc);
+
 #endif

@@ -32,6 +32,12 @@ void linear_forward_cpu(float *out, const float *inp, const float *weight,
     gemm_blocks_bias(0, 1, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, out, OC, bias);
 }
 
+// The row cut of a weight gradient (gemm_ksplit2): at least this many rows
+// per half and this many multiply-adds in all (below, one call is cheaper
+// than the fork and the scratch pass).
+#define KSPLIT_MIN_ROWS 128
+#define KSPLIT_MIN_MACS (1 << 22)
+
 // set: dinp = (linear_backward_set: beta 0, OpenBLAS clears each block of
 // C on its own thread) instead of +=; the parameter gradients accumulate.
 static void linear_bwd(float *dinp, float *dweight, float *dbias, const float *dout,
@@ -41,7 +47,12 @@ static void linear_bwd(float *dinp, float *dweight, float *dbias, const float *d
     if (N == 0) return;
     if (dinp)
         gemm_blocks(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, set ? 0.0f : 1.0f, dinp, C);
-    if (dweight)
+    // dweight sums over the N rows: when the product cannot be cut along OC
+    // or C but N is long, the rows are cut in two instead (nn/cpu/gemm.h).
+    if (dweight && N >= 2 * KSPLIT_MIN_ROWS && gemm_block_count(OC, C, N) == 1 &&
+        (double)OC * C * N >= KSPLIT_MIN_MACS)
+        gemm_ksplit2(1, 0, OC, C, N, dout, OC, inp, C, dweight, C);
+    else if (dweight)
         gemm_blocks(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
     if (dbias) {
         // Column sums over rows in order, in blocks of DB_COLS channels (one

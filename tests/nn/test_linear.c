@@ -108,3 +108,37 @@ Test(linear, thread_counts) {
     }
     free(inp); free(w); free(b); free(dout);
 }
+
+// A weight gradient too narrow to cut along OC or C but summed over many
+// rows (the toy MLP's 128 x 128 layers, batch 1024): nn/cpu/linear.c cuts
+// the rows in two (gemm_ksplit2). Checked against a double-precision sum,
+// accumulating onto a nonzero dweight, and 1 vs 2 threads bit for bit.
+Test(linear, row_split_weight_gradient) {
+    const int N = 1024, C = 128, OC = 128;
+    float *inp = malloc(sizeof(float) * N * C), *dout = malloc(sizeof(float) * N * OC);
+    float *w = malloc(sizeof(float) * OC * C), *dw0 = malloc(sizeof(float) * OC * C);
+    fill_normal(inp, (int64_t)N * C, 5, 1.0f);
+    fill_normal(dout, (int64_t)N * OC, 6, 1.0f);
+    fill_normal(w, (int64_t)OC * C, 7, 0.05f);
+    fill_normal(dw0, (int64_t)OC * C, 8, 1.0f);
+    double *want = malloc(sizeof(double) * OC * C);
+    for (int o = 0; o < OC; o++)
+        for (int c = 0; c < C; c++) {
+            double s = dw0[o * C + c];
+            for (int n = 0; n < N; n++) s += (double)dout[(size_t)n * OC + o] * inp[(size_t)n * C + c];
+            want[o * C + c] = s;
+        }
+    float *got[2];
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t + 1);
+        got[t] = malloc(sizeof(float) * OC * C);
+        memcpy(got[t], dw0, sizeof(float) * OC * C);
+        linear_backward(NULL, got[t], NULL, dout, inp, w, N, C, OC);
+    }
+    double *g64 = malloc(sizeof(double) * OC * C);
+    for (int i = 0; i < OC * C; i++) g64[i] = got[0][i];
+    // fp32 sums of 1024 unit-variance products: |error| ~ 1e-5 of ~32
+    expect_close_f64("row-split dweight vs double", g64, want, (int64_t)OC * C, 1e-4, 1e-5);
+    expect_same_bits("row-split dweight omp 1 vs 2", got[0], got[1], (int64_t)OC * C);
+    free(inp); free(dout); free(w); free(dw0); free(want); free(got[0]); free(got[1]); free(g64);
+}
