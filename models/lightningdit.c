@@ -333,22 +333,23 @@ static int upload_tables(ldit *m) {
 int ldit_to_device(ldit *m, device_kind kind) {
     if (kind == m->dev) return 0;
     const device_kind old = m->dev;
-    int e = param_table_move(&m->pt, kind);
-    if (e) return e;
+    // The parameters move last (param_table_move is all or nothing), so a
+    // failure at any step leaves them where they were, with no move back.
     arena na;
     m->dev = kind;   // carve() lays out the staging buffers for the GPU
     arena_measure(&na);
     carve(&na, m);
-    e = arena_commit_on(&na, kind);
+    int e = arena_commit_on(&na, kind);
     if (!e) {
         carve(&na, m);
         e = upload_tables(m);
+        if (!e) e = param_table_move(&m->pt, kind);
         if (e) arena_free(&na);
     }
-    if (e) {   // back as it was: the old arena's views, the parameters where they were
+    if (e) {   // back as it was: the old arena's views
         m->dev = old;
+        arena_reset(&m->act);   // carved once already: carve again from its start
         carve(&m->act, m);
-        param_table_move(&m->pt, old);
         return e;
     }
     arena_free(&m->act);
