@@ -86,11 +86,12 @@ int toy_flow_to_device(toy_flow *f, device_kind kind) {
     const size_t B = (size_t)f->max_batch;
     float *hi = malloc(sizeof(float) * B * f->in_dim), *ht = malloc(sizeof(float) * B * 2);
     if (!hi || !ht) { free(hi); free(ht); return vel_fail(VEL_ENOMEM, "toy_flow_to_device: staging"); }
-    int e = param_table_move(&f->pt, kind);
+    // The parameters move last, as in toy_tok_to_device.
     arena na;
     arena_measure(&na);
     flow_carve(f, &na);
-    if (!e && (e = arena_commit_on(&na, kind))) param_table_move(&f->pt, DEVICE_CPU);
+    int e = arena_commit_on(&na, kind);
+    if (!e && (e = param_table_move(&f->pt, kind))) arena_free(&na);
     if (e) {   // as it was: the host arena's views
         arena_reset(&f->act);   // carved once already: carve again from its start
         flow_carve(f, &f->act);

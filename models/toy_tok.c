@@ -67,12 +67,14 @@ int toy_tok_to_device(toy_tok *t, device_kind kind) {
     const size_t n = 2 * (size_t)t->max_batch;
     float *hm = malloc(sizeof(float) * n), *hl = malloc(sizeof(float) * n);
     if (!hm || !hl) { free(hm); free(hl); return vel_fail(VEL_ENOMEM, "toy_tok_to_device: staging"); }
-    int e = param_table_move(&t->pt, kind);
+    // The parameters move last (param_table_move is all or nothing), so a
+    // failure leaves them, and the layers' pointers into them, as they were.
     arena na;
     t->dev = kind;   // tok_carve lays out the staging buffers for the GPU
     arena_measure(&na);
     tok_carve(t, &na);
-    if (!e && (e = arena_commit_on(&na, kind))) param_table_move(&t->pt, DEVICE_CPU);
+    int e = arena_commit_on(&na, kind);
+    if (!e && (e = param_table_move(&t->pt, kind))) arena_free(&na);
     if (e) {   // as it was: the host arena's views
         t->dev = DEVICE_CPU;
         arena_reset(&t->act);   // carved once already: carve again from its start

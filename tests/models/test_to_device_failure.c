@@ -20,6 +20,8 @@
 
 #include "core/error.h"
 #include "models/lightningdit.h"
+#include "models/toy_flow.h"
+#include "models/toy_tok.h"
 #include "nn/backend.h"
 #include "nn/device.h"
 #include "tests/util.h"
@@ -92,6 +94,15 @@ int __wrap_device_zero(void *dst, size_t bytes) {
 
 // ---- checks -------------------------------------------------------------------
 
+// Every parameter pointer of an MLP is the table's current one.
+static void expect_bound(const char *what, const toy_mlp *m, const param_table *pt) {
+    for (int l = 0; l <= m->depth; l++) {
+        cr_assert(m->W[l] == param_data(pt, m->pidx[l]) && m->b[l] == param_data(pt, m->pidx[l] + 1) &&
+                      m->dW[l] == param_grad(pt, m->pidx[l]) && m->db[l] == param_grad(pt, m->pidx[l] + 1),
+                  "%s layer %d: parameter pointers do not point into the table (freed buffers?)", what, l);
+    }
+}
+
 static void expect_failed_cleanly(const char *what, int k, int e, device_kind dev, const param_table *pt) {
     cr_assert_neq(e, 0);
     cr_assert_eq(dev, DEVICE_CPU, "%s, step %d failing: the model says cuda", what, k);
@@ -100,6 +111,85 @@ static void expect_failed_cleanly(const char *what, int k, int e, device_kind de
 }
 
 enum { B = 64 };
+
+Test(to_device_failure, toy_tokenizer) {
+    float x[2 * B], eps[2 * B];
+    fill_normal(x, 2 * B, 1, 1.0f);
+    fill_normal(eps, 2 * B, 2, 1.0f);
+    const toy_tok_cfg cfg = {.reg = TOY_REG_KL, .kl_weight = 1e-2f};
+    toy_tok *a = NULL;
+    cr_assert_eq(toy_tok_create(&a, 2, 16, B), 0);
+    toy_tok_init(a, 3);
+    const toy_tok_losses la = toy_tok_loss_backward(a, &cfg, x, eps, B);
+    int k = 1;
+    for (;; k++) {
+        toy_tok *b = NULL;
+        cr_assert_eq(toy_tok_create(&b, 2, 16, B), 0);
+        toy_tok_init(b, 3);
+        fake_reset(k);
+        const int e = toy_tok_to_device(b, DEVICE_CUDA);
+        fake_reset(0);
+        if (!e) {   // every step passed: the model is on the fake device, and all of it goes with destroy
+            cr_expect_eq(b->dev, DEVICE_CUDA);
+            cr_expect(nn_on_device(b->pt.values) && nn_on_device(b->act.base));
+            toy_tok_destroy(&b);
+            cr_expect_eq(live, 0, "destroy left %d fake device buffers", live);
+            break;
+        }
+        expect_failed_cleanly("tokenizer", k, e, b->dev, &b->pt);
+        expect_bound("tokenizer enc", &b->enc, &b->pt);
+        expect_bound("tokenizer dec", &b->dec, &b->pt);
+        const toy_tok_losses lb = toy_tok_loss_backward(b, &cfg, x, eps, B);
+        cr_expect(la.total == lb.total && b->err == 0, "tokenizer, step %d failing: loss %.17g vs %.17g", k, lb.total,
+                  la.total);
+        cr_expect(memcmp(a->pt.grads, b->pt.grads, sizeof(float) * (size_t)a->pt.total) == 0,
+                  "tokenizer, step %d failing: gradients differ", k);
+        toy_tok_destroy(&b);
+        fake_release();
+    }
+    // parameter values, parameter gradients, activation arena: at least 3 steps
+    cr_log_info("tokenizer: %d fallible steps, each failed once", k - 1);
+    cr_expect_geq(k, 4, "the move succeeded after only %d fallible steps", k - 1);
+    toy_tok_destroy(&a);
+}
+
+Test(to_device_failure, toy_flow) {
+    float z[2 * B], x0[2 * B], t[B];
+    fill_normal(z, 2 * B, 1, 1.0f);
+    fill_normal(x0, 2 * B, 2, 1.0f);
+    for (int i = 0; i < B; i++) t[i] = (float)(i + 1) / (B + 1);
+    toy_flow *a = NULL;
+    cr_assert_eq(toy_flow_create(&a, 2, 16, B, TOY_TIME_FOURIER, 4), 0);
+    toy_flow_init(a, 4);
+    const double la = toy_flow_loss_backward(a, z, x0, t, B);
+    int k = 1;
+    for (;; k++) {
+        toy_flow *b = NULL;
+        cr_assert_eq(toy_flow_create(&b, 2, 16, B, TOY_TIME_FOURIER, 4), 0);
+        toy_flow_init(b, 4);
+        fake_reset(k);
+        const int e = toy_flow_to_device(b, DEVICE_CUDA);
+        fake_reset(0);
+        if (!e) {
+            cr_expect_eq(b->dev, DEVICE_CUDA);
+            cr_expect(nn_on_device(b->pt.values) && nn_on_device(b->act.base));
+            toy_flow_destroy(&b);
+            cr_expect_eq(live, 0, "destroy left %d fake device buffers", live);
+            break;
+        }
+        expect_failed_cleanly("flow", k, e, b->dev, &b->pt);
+        expect_bound("flow net", &b->net, &b->pt);
+        const double lb = toy_flow_loss_backward(b, z, x0, t, B);
+        cr_expect(la == lb && b->err == 0, "flow, step %d failing: loss %.17g vs %.17g", k, lb, la);
+        cr_expect(memcmp(a->pt.grads, b->pt.grads, sizeof(float) * (size_t)a->pt.total) == 0,
+                  "flow, step %d failing: gradients differ", k);
+        toy_flow_destroy(&b);
+        fake_release();
+    }
+    cr_log_info("flow: %d fallible steps, each failed once", k - 1);
+    cr_expect_geq(k, 4, "the move succeeded after only %d fallible steps", k - 1);
+    toy_flow_destroy(&a);
+}
 
 // LightningDiT: also its fixed tables (copied into the new arena).
 Test(to_device_failure, lightningdit) {
