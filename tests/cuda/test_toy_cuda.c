@@ -2,10 +2,13 @@
 // without a GPU; the host emulation of the new kernels is test_toy_loss_emul):
 //  - nn/loss.h's latent-side ops through the op API on device memory
 //    (nn/cuda/loss_vae.cu): every value (MSE, KL, VE in its three forms,
-//    magnitude element-wise and global in two layouts) against the CPU op,
-//    every gradient accumulated onto a non-zero start, the reparameterised
-//    sample; a ragged size larger than one pass of the reduction grid; two
-//    runs give identical value bits;
+//    magnitude element-wise and global in three layouts, one with several
+//    channels of several elements) against the CPU op; every gradient
+//    (each op and output alone, VE in all three forms) accumulated onto a
+//    non-zero start, each check shown able to fail (a dropped op, a wrong
+//    channel index: see expect_grad); the reparameterised sample; a ragged
+//    size larger than one pass of the reduction grid; two runs give
+//    identical value bits;
 //  - one toy tokenizer step (KL and VE) and one toy flow step (raw and
 //    Fourier time) of the models moved with toy_tok_to_device /
 //    toy_flow_to_device: the loss terms and every parameter gradient
@@ -18,7 +21,8 @@
 //    of steps: tests/device/run.sh part toy_gpu).
 // Tolerances (HACKING.md): values reduced in double, which differ only by
 // the order of additions and the device's exp: relative 1e-12 for the loss
-// ops on identical inputs. Gradients and model outputs: CUDA fp32 against
+// ops on identical inputs. The loss ops' gradients: 1e-4 of each element's
+// own magnitudes (expect_grad). Model gradients and outputs: CUDA fp32 against
 // the CPU, 1e-4 relative with atol 1e-4 * max|reference| (cuBLAS and
 // OpenBLAS sum the GEMMs in different orders; the same bound as
 // test_parity_muon's), measured values logged by each check.
@@ -68,59 +72,118 @@ static void expect_value(const char *what, double g, double c) {
     cr_expect(fabs(g - c) <= VTOL * fabs(c) + 1e-300, "%s: gpu %.17g cpu %.17g", what, g, c);
 }
 
-// All latent-side ops on (B, D) latents (D coordinates per sample).
-static void loss_ops(int B, int D, uint64_t seed) {
-    const int64_t n = (int64_t)B * D;
-    float *mu = malloc(n * 4), *lv = malloc(n * 4), *eps = malloc(n * 4), *g = malloc(n * 4), *g2 = malloc(n * 4);
+// The device gradient against the CPU's, both accumulated onto `start` by
+// one op. Element i may differ by 1e-4 of its own magnitudes, |start_i| +
+// |op's share_i| (the fp32 rounding of the share and of the sum), with no
+// atol taken from the largest element: a wrong small element fails too. The
+// check must be able to fail: at least half of the elements carry a share
+// that dropping the op would put 10 times past their bound.
+static void expect_grad(const char *what, const float *dev, const float *ref, const float *start, int64_t n) {
+    float *h = malloc(sizeof(float) * (size_t)n);
+    int e = nn_sync();
+    cr_assert_eq(e, 0, "%s: %s", what, vel_errmsg(e));
+    cr_assert_eq(device_copy(h, dev, sizeof(float) * (size_t)n), 0);
+    int64_t bad = 0, worst = 0, sensitive = 0;
+    double worst_r = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const double share = fabs((double)ref[i] - start[i]), tol = TOL * (fabs((double)start[i]) + share);
+        const double d = fabs((double)h[i] - ref[i]), r = tol > 0 ? d / tol : (d > 0 ? INFINITY : 0);
+        if (share > 10 * tol) sensitive++;
+        if (!(d <= tol)) bad++;
+        if (!(r <= worst_r)) worst_r = r, worst = i;
+    }
+    cr_log_info("%s: n=%lld worst at %lld: gpu %.9g cpu %.9g start %.9g (%.3g of its bound); sensitive %lld", what,
+                (long long)n, (long long)worst, h[worst], ref[worst], start[worst], worst_r, (long long)sensitive);
+    cr_expect(bad == 0, "%s: %lld of %lld elements past 1e-4 of |start| + |share|; worst at %lld: gpu %.9g cpu %.9g "
+              "start %.9g", what, (long long)bad, (long long)n, (long long)worst, h[worst], ref[worst], start[worst]);
+    cr_expect(2 * sensitive >= n, "%s: only %lld of %lld elements would notice a dropped op", what,
+              (long long)sensitive, (long long)n);
+    free(h);
+}
+
+// The latent-side ops on (B, C, inner) latents, n = B * C * inner elements
+// (KL per image C * inner; the global magnitude in three views: one RMS
+// (B, 1, C*inner), one per coordinate (B, C*inner, 1), and (B, C, inner)).
+static void loss_ops(int B, int C, int inner, uint64_t seed) {
+    const int P = C * inner;
+    const int64_t n = (int64_t)B * P;
+    float *mu = malloc(n * 4), *lv = malloc(n * 4), *lvg = malloc(n * 4), *eps = malloc(n * 4);
+    float *g0 = malloc(n * 4), *g = malloc(n * 4);
     fill_normal(mu, n, seed, 1.5f);
-    fill_normal(lv, n, seed + 1, 15.0f);   // both sides of the clamp
+    for (int64_t i = 0; i < n; i++) mu[i] *= 1.0f + 0.25f * (float)(i % P);   // every channel its own RMS
+    fill_normal(lv, n, seed + 1, 15.0f);   // values: both sides of the clamp
+    fill_normal(lvg, n, seed + 4, 3.0f);   // gradients: mostly inside, plus the edges
     fill_normal(eps, n, seed + 2, 1.0f);
-    fill_normal(g, n, seed + 3, 0.1f);     // the non-zero start of every gradient
+    fill_normal(g0, n, seed + 3, 0.1f);    // the non-zero start of every gradient
     lv[0] = LOGVAR_MIN, lv[n - 1] = LOGVAR_MAX;
-    float *dmu = up(mu, n), *dlv = up(lv, n), *deps = up(eps, n), *dg = up(g, n), *dg2 = up(g, n);
+    lvg[0] = LOGVAR_MIN, lvg[1] = LOGVAR_MIN - 5.0f, lvg[n - 2] = LOGVAR_MAX + 5.0f, lvg[n - 1] = LOGVAR_MAX;
+    float *dmu = up(mu, n), *dlv = up(lv, n), *dlvg = up(lvg, n), *deps = up(eps, n), *dg = up(g0, n);
     expect_value("mse", mse_loss_forward(dmu, deps, n), mse_loss_forward(mu, eps, n));
-    double v1 = kl_loss_forward(dmu, dlv, B, D), v2 = kl_loss_forward(dmu, dlv, B, D);
-    expect_value("kl", v1, kl_loss_forward(mu, lv, B, D));
+    double v1 = kl_loss_forward(dmu, dlv, B, P), v2 = kl_loss_forward(dmu, dlv, B, P);
+    expect_value("kl", v1, kl_loss_forward(mu, lv, B, P));
     cr_expect(memcmp(&v1, &v2, sizeof v1) == 0, "kl: two runs differ: %.17g %.17g", v1, v2);
     for (int k = VE_INV_VAR; k <= VE_NEG_LOGSTD; k++)
         expect_value("ve", ve_loss_forward(dlv, n, (ve_kind)k, 1e-6f), ve_loss_forward(lv, n, (ve_kind)k, 1e-6f));
     expect_value("mag elem", mag_reg_elem_forward(dmu, n, 1.0f), mag_reg_elem_forward(mu, n, 1.0f));
-    expect_value("mag global C1", mag_reg_global_forward(dmu, B, 1, D, 0.5f), mag_reg_global_forward(mu, B, 1, D, 0.5f));
-    expect_value("mag global CD", mag_reg_global_forward(dmu, B, D, 1, 0.5f), mag_reg_global_forward(mu, B, D, 1, 0.5f));
-    // gradients, each accumulated onto g (host) / dg (device), two at a time
-    memcpy(g2, g, n * 4);
-    kl_loss_backward(g, g2, mu, lv, B, D, 0.7f);
-    kl_loss_backward(dg, dg2, dmu, dlv, B, D, 0.7f);
-    ve_loss_backward(g2, lv, n, VE_INV_VAR, 1e-6f, 1e-3f);
-    ve_loss_backward(dg2, dlv, n, VE_INV_VAR, 1e-6f, 1e-3f);
-    mag_reg_elem_backward(g, mu, n, 1.0f, 0.5f);
-    mag_reg_elem_backward(dg, dmu, n, 1.0f, 0.5f);
-    mag_reg_global_backward(g, mu, B, 1, D, 0.5f, 0.8f);
-    mag_reg_global_backward(dg, dmu, B, 1, D, 0.5f, 0.8f);
-    mag_reg_global_backward(g2, mu, B, D, 1, 0.5f, 0.3f);
-    mag_reg_global_backward(dg2, dmu, B, D, 1, 0.5f, 0.3f);
-    reparam_backward(g, g2, eps, lv, mu, n);   // dz = eps, eps = mu: any inputs do
-    reparam_backward(dg, dg2, deps, dlv, dmu, n);
-    expect_dev("dmu (kl, mag elem, mag global, reparam)", dg, g, n);
-    expect_dev("dlogvar (kl, ve, mag global CD, reparam)", dg2, g2, n);
+    const int views[3][2] = {{1, P}, {P, 1}, {C, inner}};
+    for (int v = 0; v < 3; v++)
+        expect_value("mag global", mag_reg_global_forward(dmu, B, views[v][0], views[v][1], 0.5f),
+                     mag_reg_global_forward(mu, B, views[v][0], views[v][1], 0.5f));
+    // Gradients: one op per check, each onto a fresh copy of the start g0,
+    // its dloss chosen so that its share per element is of order mu or
+    // sigma^2 (a mean over n scaled by n), not lost next to the start.
+    const float fn = (float)n;
+#define GRAD_CHECK(what, host_call, dev_call)                                     \
+    do {                                                                          \
+        memcpy(g, g0, n * 4);                                                     \
+        cr_assert_eq(device_copy(dg, g0, n * 4), 0);                              \
+        { float *o = g; host_call; }                                              \
+        { float *o = dg; dev_call; }                                              \
+        expect_grad(what, dg, g, g0, n);                                          \
+    } while (0)
+    GRAD_CHECK("kl dmu", kl_loss_backward(o, NULL, mu, lvg, B, P, (float)B),
+               kl_loss_backward(o, NULL, dmu, dlvg, B, P, (float)B));
+    GRAD_CHECK("kl dlogvar", kl_loss_backward(NULL, o, mu, lvg, B, P, (float)B),
+               kl_loss_backward(NULL, o, dmu, dlvg, B, P, (float)B));
+    const char *ve_names[3] = {"ve inv-var dlogvar", "ve neg-var dlogvar", "ve neg-logstd dlogvar"};
+    for (int k = VE_INV_VAR; k <= VE_NEG_LOGSTD; k++)
+        GRAD_CHECK(ve_names[k], ve_loss_backward(o, lvg, n, (ve_kind)k, 1e-6f, fn),
+                   ve_loss_backward(o, dlvg, n, (ve_kind)k, 1e-6f, fn));
+    GRAD_CHECK("mag elem dmu", mag_reg_elem_backward(o, mu, n, 0.5f, fn), mag_reg_elem_backward(o, dmu, n, 0.5f, fn));
+    const char *view_names[3] = {"mag global (B,1,C*inner) dmu", "mag global (B,C*inner,1) dmu",
+                                 "mag global (B,C,inner) dmu"};
+    for (int v = 0; v < 3; v++) {
+        const int vc = views[v][0], vi = views[v][1];
+        const float dl = (float)vc * (float)B * (float)vi;   // C * M: the share is mu times O(1)
+        GRAD_CHECK(view_names[v], mag_reg_global_backward(o, mu, B, vc, vi, 0.5f, dl),
+                   mag_reg_global_backward(o, dmu, B, vc, vi, 0.5f, dl));
+    }
+    // dz = eps, eps = mu: any inputs do
+    GRAD_CHECK("reparam dmu", reparam_backward(o, NULL, eps, lvg, mu, n), reparam_backward(o, NULL, deps, dlvg, dmu, n));
+    GRAD_CHECK("reparam dlogvar", reparam_backward(NULL, o, eps, lvg, mu, n),
+               reparam_backward(NULL, o, deps, dlvg, dmu, n));
+#undef GRAD_CHECK
     reparam_forward(g, mu, lv, eps, n);
     reparam_forward(dg, dmu, dlv, deps, n);
     expect_dev("reparam z", dg, g, n);
-    void *p[] = {dmu, dlv, deps, dg, dg2};
+    void *p[] = {dmu, dlv, dlvg, deps, dg};
     for (int i = 0; i < 5; i++) device_free(&p[i]);
-    free(mu); free(lv); free(eps); free(g); free(g2);
+    free(mu); free(lv); free(lvg); free(eps); free(g0); free(g);
 }
 
+// Several channels with several elements each: the (b*C + c)*inner + j
+// indexing of the global magnitude.
 Test(toy_cuda, loss_ops_small) {
     cuda_test_activate();
-    loss_ops(37, 2, 1);
+    loss_ops(37, 3, 5, 1);
     device_release();
 }
 
-// 2 * 40009 elements: more than one pass of the 256 x 256 reduction grid.
+// 2 * 40009 elements, the toy's (B, 2): more than one pass of the 256 x 256
+// reduction grid.
 Test(toy_cuda, loss_ops_ragged_large) {
     cuda_test_activate();
-    loss_ops(40009, 2, 2);
+    loss_ops(40009, 1, 2, 2);
     device_release();
 }
 
