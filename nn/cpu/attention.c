@@ -12,7 +12,8 @@
 // code below is the portable path for every other CPU and head dim.
 //
 // Tiles: ATTN_QT queries x up to ATTN_KT keys (256 x min(T, 1024) for
-// HD <= 64, in per-thread heap buffers of at most 2 MiB kept between calls), so each product is
+// HD <= 64, in per-thread heap buffers of at most 2 MiB kept between calls;
+// the AVX-512 path's buffer has no such bound, it grows with T: nn/attention.h), so each product is
 // one single-threaded sgemm call (nn/cpu/gemm.h gemm_serial) big enough that
 // OpenBLAS's per-call packing is amortised; the softmax row loops
 // are vectorised helpers (CPU_CLONES, fast_expf). Each (b, h) is done by one

@@ -191,9 +191,10 @@ AVX512 static void pack_t(float *pt, const float *x, int T, int ld) {
     }
 }
 
-// Rows of 64 with stride ld -> contiguous rows (zero rows past T up to the
-// 64 multiple): the hot loops then stream one dense block instead of rows
-// 3 NH HD floats apart (a new page every few rows).
+// Rows of 64 with stride ld -> T contiguous rows: the hot loops then stream
+// one dense block instead of rows 3 NH HD floats apart (a new page every few
+// rows). Rows past T (up to the 64 multiple) are NOT written and hold stale
+// scratch: every reader stops at row T (or at a block's nq queries).
 static void pack_rows(float *dst, const float *x, int T, int ld) {
     for (int j = 0; j < T; j++) memcpy(dst + (size_t)j * 64, x + (size_t)j * ld, 64 * sizeof(float));
 }

@@ -10,7 +10,8 @@
 // same tree, and the host reads that one double back (the call waits for the
 // stream, as clip_grad_norm_cuda does). Fixed grid, fixed trees: identical
 // bits from run to run; against the CPU (FIXED_ORDER_SUM) the values differ
-// by the order of double additions and the device's exp only.
+// by the order of double additions, the device's exp and FMA contraction
+// (loss_vae_terms.h).
 // Magnitude (b) reduces mu^2 per channel first (one block per channel), then
 // the C terms (forward) or the scaled gradient (backward) from those sums.
 #include "nn/cuda/check.cuh"

@@ -5,7 +5,11 @@
 // tests/cuda/test_toy_loss_emul runs the kernels' arithmetic on the CPU
 // against nn/cpu/loss_vae.c without a GPU. Each formula is the CPU's, in the
 // same precision (double terms and gradient scales, float z and reparam
-// gradient), so device and host differ only by the device's exp/expm1.
+// gradient), so device and host differ by the device's exp/expm1 and by
+// nvcc's FMA contraction (--fmad=true, the default: a*b + c becomes one
+// fused multiply-add, e.g. reparam's mu + sigma * eps and its gradient's +=;
+// seen in the PTX), i.e. a rounding or so per term. The host emulation's
+// bit equality covers the formulas, not the device's last bits.
 // Not here: the reductions and launches (loss_vae.cu).
 #ifndef NN_CUDA_LOSS_VAE_TERMS_H
 #define NN_CUDA_LOSS_VAE_TERMS_H

@@ -19,8 +19,9 @@
 //    cancels to ~0 could differ by 2 lr between the sides whatever the GEMM
 //    precision (the optimizer itself: test_parity_adam; losses over hundreds
 //    of steps: tests/device/run.sh part toy_gpu).
-// Tolerances (HACKING.md): values reduced in double, which differ only by
-// the order of additions and the device's exp: relative 1e-12 for the loss
+// Tolerances (HACKING.md): values reduced in double, which differ by the
+// order of additions, the device's exp and nvcc's FMA contraction (a
+// rounding or so per term, nn/cuda/loss_vae_terms.h): relative 1e-12 for the loss
 // ops on identical inputs. The loss ops' gradients: 1e-4 of each element's
 // own magnitudes (expect_grad). Model gradients and outputs: CUDA fp32 against
 // the CPU, 1e-4 relative with atol 1e-4 * max|reference| (cuBLAS and

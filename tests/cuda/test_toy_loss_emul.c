@@ -12,7 +12,10 @@
 // the same precision (the scales passed as the kernels' wrappers form them,
 // e.g. (double)dloss / B), so the gradients must agree to the last bit
 // (compared exactly) and the values to double rounding of a different
-// summation order (relative 1e-12).
+// summation order (relative 1e-12). This covers the formulas only: nvcc
+// contracts a*b + c into fused multiply-adds on the device (this host build
+// does not: -std=c11 turns gcc's contraction off), and the device has its own exp, so the GPU's last bits may differ
+// (test_toy_cuda's tolerances allow for that).
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
