@@ -175,9 +175,10 @@ extern "C" int mag_reg_elem_backward_cuda(vcuda_ctx *ctx, float *dmu, const floa
     return 0;
 }
 
-// The per-channel sums of squares of mu into the context's scratch.
+// The per-channel sums of squares of mu into the context's scratch, one
+// block per channel along grid x (up to 2^31 - 1 blocks: any int C).
 static int channel_ssq(vcuda_ctx *ctx, double **ssq, size_t extra, const float *mu, int B, int C, int inner) {
-    if (B <= 0 || C <= 0 || C > 65535 || inner <= 0) return VEL_EINVAL;
+    if (B <= 0 || C <= 0 || inner <= 0) return VEL_EINVAL;
     void *scr;
     int r = vcuda_ctx_scratch(ctx, ((size_t)C + extra) * sizeof(double), &scr);
     if (r) return r;

@@ -188,6 +188,29 @@ Test(toy_cuda, loss_ops_ragged_large) {
     device_release();
 }
 
+// More channels than a grid's y or z dimension allows (65535): the global
+// magnitude's one block per channel runs along x.
+Test(toy_cuda, mag_global_many_channels) {
+    cuda_test_activate();
+    enum { NB = 3, C = 70001, IN = 2 };
+    const int64_t n = (int64_t)NB * C * IN;
+    float *mu = malloc(n * 4), *g0 = malloc(n * 4), *g = malloc(n * 4);
+    fill_normal(mu, n, 11, 1.5f);
+    fill_normal(g0, n, 12, 0.1f);
+    memcpy(g, g0, n * 4);
+    float *dmu = up(mu, n), *dg = up(g0, n);
+    expect_value("mag global, 70001 channels", mag_reg_global_forward(dmu, NB, C, IN, 0.5f),
+                 mag_reg_global_forward(mu, NB, C, IN, 0.5f));
+    const float dl = (float)C * NB * IN;
+    mag_reg_global_backward(g, mu, NB, C, IN, 0.5f, dl);
+    mag_reg_global_backward(dg, dmu, NB, C, IN, 0.5f, dl);
+    expect_grad("mag global, 70001 channels, dmu", dg, g, g0, n);
+    device_free((void **)&dmu);
+    device_free((void **)&dg);
+    free(mu); free(g0); free(g);
+    device_release();
+}
+
 static void batch(float *x, float *eps, int B, uint64_t seed) {
     fill_normal(x, 2 * B, seed, 1.0f);
     fill_normal(eps, 2 * B, seed + 1, 1.0f);
