@@ -95,14 +95,14 @@ void toy_mlp_backward(toy_mlp *m, float *din, const float *dout, int B) {
         return;
     }
     const int64_t n = (int64_t)B * m->width;
-    toy_zero(m->g0, (size_t)n);
-    linear_backward(m->g0, m->dW[L], m->db[L], dout, m->post[L - 1], m->W[L], B, m->width, m->out);
+    // g0 is written (_set: no zeroing pass first); din accumulates (nn/linear.h)
+    linear_backward_set(m->g0, m->dW[L], m->db[L], dout, m->post[L - 1], m->W[L], B, m->width, m->out);
     for (int l = L - 1; l >= 0; l--) {
         toy_zero(m->g1, (size_t)n);
         relu_backward(m->g1, m->g0, m->pre[l], n);   // gradient 0 where pre <= 0
-        const float *lin = l > 0 ? m->post[l - 1] : m->x0;
-        const int lc = l > 0 ? m->width : m->in;
-        if (l > 0) toy_zero(m->g0, (size_t)n);
-        linear_backward(l > 0 ? m->g0 : din, m->dW[l], m->db[l], m->g1, lin, m->W[l], B, lc, m->width);
+        if (l > 0)
+            linear_backward_set(m->g0, m->dW[l], m->db[l], m->g1, m->post[l - 1], m->W[l], B, m->width, m->width);
+        else
+            linear_backward(din, m->dW[0], m->db[0], m->g1, m->x0, m->W[0], B, m->in, m->width);
     }
 }
