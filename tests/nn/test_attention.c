@@ -114,8 +114,11 @@ Test(attention, vs_numpy_t100_hd64) { check_case("t100", 1, 100, 2, 64); }
 
 // The AVX-512 kernels against the portable path at token counts around the
 // kernels' block edges (6-row micro-blocks, 16-key vectors, 64-key panels,
-// 64-query backward blocks), numpy's tolerances (the portable path is the
-// one checked against numpy above; measured max abs difference 1.9e-6).
+// 64-query backward blocks), numpy's tolerances for out and lse (the
+// portable path is the one checked against numpy above). dqkv at 2e-5: of
+// that bound these cases use at most 10% (max abs difference 3.2e-6), and
+// T = 1..200 with the same seeds and shapes at most 23% (6.3e-6), measured
+// on this project's AVX-512 CPU, OMP 2.
 Test(attention, avx512_matches_portable_block_edges) {
     if (!attn_avx512_usable(64)) cr_skip_test("no AVX-512 on this CPU");
     static const int Ts[] = {1, 6, 7, 16, 17, 63, 65, 127, 129, 193};
@@ -138,7 +141,7 @@ Test(attention, avx512_matches_portable_block_edges) {
         snprintf(what, sizeof what, "T%d lse", T);
         expect_close_f32(what, l[0], l[1], nl, 1e-5, 1e-5);
         snprintf(what, sizeof what, "T%d dqkv", T);
-        expect_close_f32(what, d[0], d[1], nq, 1e-4, 1e-4);
+        expect_close_f32(what, d[0], d[1], nq, 2e-5, 2e-5);
         for (int p = 0; p < 2; p++) { free(o[p]); free(l[p]); free(d[p]); }
         free(qkv); free(dout);
     }
