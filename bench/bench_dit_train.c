@@ -72,12 +72,6 @@
 // is the speed of the code; at 2 threads it measures efficiency).
 typedef struct { double wall, cpu; } rate2;
 
-static double cpu_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static rate2 step_rate(const char *preset, int B, int threads, int steps) {
     omp_set_num_threads(threads);
     ldit_config c = {.in_channels = 4, .input_size = 8, .num_classes = 10};
@@ -98,7 +92,7 @@ static rate2 step_rate(const char *preset, int B, int threads, int steps) {
     for (int b = 0; b < B; b++) y[b] = b % 10;
     double t0 = 0, c0 = 0;
     for (int s = 0; s < steps + 2; s++) {
-        if (s == 2) t0 = vel_now(), c0 = cpu_now();   // two warm-up steps
+        if (s == 2) t0 = vel_now(), c0 = vel_cpu_now();   // two warm-up steps
         dit_draw_latents(x, x, sg, tr->numel, B, 1, (uint64_t)s * B);
         dit_draw_step(tr, B, 1, (uint64_t)s * B);
         param_zero_grads(&m->pt);
@@ -108,7 +102,7 @@ static rate2 step_rate(const char *preset, int B, int threads, int steps) {
         optim_step(o, &m->pt, 2e-4);
         ema_update(e, &m->pt, 0.9999);
     }
-    rate2 rate = {(double)B * steps / (vel_now() - t0), (double)B * steps / (cpu_now() - c0)};
+    rate2 rate = {(double)B * steps / (vel_now() - t0), (double)B * steps / (vel_cpu_now() - c0)};
     free(x); free(sg); free(y);
     ema_destroy(&e);
     optim_destroy(&o);

@@ -14,12 +14,6 @@
 #include "core/base.h"
 #include "models/inception.h"
 
-static double cpu_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
 int main(int argc, char **argv) {
     int B = argc > 1 ? atoi(argv[1]) : 8;
     double secs = argc > 2 ? atof(argv[2]) : 10.0;
@@ -34,13 +28,13 @@ int main(int argc, char **argv) {
     float *lg = xmalloc(sizeof(float) * B * INCEPTION_LOGITS);
     float *sp = xmalloc(sizeof(float) * B * INCEPTION_SPATIAL_DIM);
     inception_forward_u8(m, img, B, INCEPTION_SIZE, INCEPTION_SIZE, pool, lg, sp);   // warm-up
-    double t0 = vel_now(), c0 = cpu_now();
+    double t0 = vel_now(), c0 = vel_cpu_now();
     int reps = 0;
     do {
         inception_forward_u8(m, img, B, INCEPTION_SIZE, INCEPTION_SIZE, pool, lg, sp);
         reps++;
     } while (vel_now() - t0 < secs);
-    double wall = vel_now() - t0, cpu = cpu_now() - c0;
+    double wall = vel_now() - t0, cpu = vel_cpu_now() - c0;
     const char *th = getenv("OPENBLAS_NUM_THREADS");
     printf("vel inception forward: batch %d, %d reps, %.2f images/s wall, %.4f CPU s/image, "
            "OPENBLAS_NUM_THREADS=%s\n", B, reps, reps * B / wall, cpu / (reps * B), th ? th : "unset");

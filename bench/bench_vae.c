@@ -116,8 +116,6 @@ static void run_gemms(step_ctx *c) {
     }
 }
 
-static double cpu_now(void) { return (double)clock() / CLOCKS_PER_SEC; }
-
 // Best FLOP/s of a 512^3 sgemm: a machine reference beside the same-shape
 // one (train --model vae used to log a share of it; this bench is now the
 // one place that measures it).
@@ -162,9 +160,9 @@ static void bench_step(const char *config, int B, vae_reg reg) {
     run_step(&c); run_gemms(&c);   // warm up
     double t_step = 1e30, t_gemm = 1e30, cpu_step = 1e30, start = vel_now();
     for (int r = 0; r < MAX_REPS && (r < 2 || vel_now() - start < ROW_SECONDS); r++) {
-        double w0 = vel_now(), c0 = cpu_now();
+        double w0 = vel_now(), c0 = vel_cpu_now();
         run_step(&c);
-        double w1 = vel_now(), c1 = cpu_now();
+        double w1 = vel_now(), c1 = vel_cpu_now();
         run_gemms(&c);
         double w2 = vel_now();
         if (w1 - w0 < t_step) { t_step = w1 - w0; cpu_step = c1 - c0; }

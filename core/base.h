@@ -31,5 +31,8 @@ int64_t vel_first_nonfinite(const float *x, int64_t n);
 
 // Monotonic wall clock in seconds (for progress lines and benches).
 double vel_now(void);
+// CPU seconds used by this process, all threads (benches: on a loaded
+// machine the time slices lost to other processes do not count).
+double vel_cpu_now(void);
 
 #endif
