@@ -491,7 +491,6 @@ static void block_backward(ldit *m, int l, int B) {
     const blk_params *p = &A->bp[l];
     const blk_acts *a = &A->ba[l];
     const int T = m->T, N = B * T, D = c->hidden, NH = c->heads, HD = D / NH, H = m->H;
-    const size_t ND = (size_t)N * D;
     zero(A->dada, (size_t)B * 6 * D);
     // The first op to write each activation gradient of the block SETS it
     // (the _set ops) instead of adding to a zeroed buffer: no zeroing passes.
@@ -505,8 +504,7 @@ static void block_backward(ldit *m, int l, int B) {
     // attention branch: x_mid = x_in + gate1 * ya
     gate_residual_backward_set(NULL, A->dy, A->dada + 2 * D, A->dres, a->ya, a->ada + 2 * D, B, T, D, 6 * D);
     linear_backward_set(A->datt, PG(p->proj_w), PG(p->proj_b), A->dy, a->att, PV(p->proj_w), N, D, D);
-    zero(A->dqkv, 3 * ND);
-    attention_backward(A->dqkv, A->datt, a->qkv, a->att, a->lse, B, T, NH, HD);
+    attention_backward_set(A->dqkv, A->datt, a->qkv, a->att, a->lse, B, T, NH, HD);
     for (int s = 0; s < 2; s++) {
         rope_backward_set(A->dtmp, A->dqkv + (size_t)s * D, m->rope_cos, m->rope_sin, B, T, NH, HD, D, 3 * D);
         const float *src = A->dtmp;

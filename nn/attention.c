@@ -4,6 +4,7 @@
 
 #include "nn/backend.h"
 #include "nn/cpu/ops.h"
+#include "nn/zero_first.h"
 #ifdef VEL_HAVE_CUDA
 #include "nn/cuda/ops.h"
 #endif
@@ -38,5 +39,15 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
     if (w == NN_HOST)
         attention_backward_cpu(dqkv, dout, qkv, out, lse, B, T, NH, HD);
     else if (w == NN_DEVICE)
+        NN_CUDA(attention_backward_dev(dqkv, dout, qkv, out, lse, B, T, NH, HD));
+}
+
+void attention_backward_set(float *dqkv, const float *dout, const float *qkv, const float *out,
+                            const float *lse, int B, int T, int NH, int HD) {
+    int w = NN_WHERE(dqkv, dout, qkv, out, lse);
+    if (w == NN_HOST)
+        attention_backward_set_cpu(dqkv, dout, qkv, out, lse, B, T, NH, HD);
+    else if (w == NN_DEVICE &&
+             !nn_zero_first(__func__, dqkv, (size_t)B * T, (size_t)3 * NH * HD, (size_t)3 * NH * HD))
         NN_CUDA(attention_backward_dev(dqkv, dout, qkv, out, lse, B, T, NH, HD));
 }

@@ -13,7 +13,8 @@
 // Not here: q/k normalisation and RoPE (the model applies them to qkv first),
 // masks, dropout, causal attention.
 //
-// Backward ACCUMULATES (+=) into dqkv (same layout as qkv); callers zero it.
+// Backward ACCUMULATES (+=) into dqkv (same layout as qkv); callers zero it,
+// or call attention_backward_set, which writes it.
 // Scratch: none from the caller. The CPU version keeps one buffer per
 // thread, allocated on its first call and grown only when a shape needs more:
 // at most 2 MiB of tiles (nn/cpu/attention.c: 256 queries x up to 1024 keys),
@@ -36,5 +37,11 @@ void attention_forward(float *out, float *lse, const float *qkv,
 void attention_backward(float *dqkv, const float *dout, const float *qkv,
                         const float *out, const float *lse,
                         int B, int T, int NH, int HD);
+
+// attention_backward with dqkv SET (=) instead of accumulated: the same bits
+// as zeroing dqkv first, without a pass over it (CPU; the device clears it
+// and runs the accumulating kernel).
+void attention_backward_set(float *dqkv, const float *dout, const float *qkv,
+                            const float *out, const float *lse, int B, int T, int NH, int HD);
 
 #endif

@@ -5,7 +5,8 @@
 // Backward per (b, h) and query tile: Di = rowsum(dO .* O); per key tile,
 // P = exp(scale Q K^T - lse) recomputed, dV += P^T dO, dP = dO V^T,
 // dS = P .* (dP - Di), dQ += scale dS K, dK += scale dS^T Q. All products go
-// straight into dqkv with beta = 1, which is also the "+=" contract.
+// straight into dqkv with beta = 1, which is also the "+=" contract (the set
+// form clears the head's rows first, on the thread that then adds to them).
 //
 // Head dim 64 on an AVX-512 CPU goes to nn/cpu/attn_avx512.c instead (own
 // micro-kernels with the softmax fused, 0.66-0.81x of this path's time); the
@@ -190,9 +191,16 @@ static void bwd_head(float *dq, float *dk, float *dv, const float *dout,
     }
 }
 
-void attention_backward_cpu(float *dqkv, const float *dout, const float *qkv,
-                        const float *out, const float *lse,
-                        int B, int T, int NH, int HD) {
+// Clears the rows x HD block at p (row stride ld): the portable path's set
+// form, done per head on the thread that then accumulates into it.
+static void zero_rows(float *p, int rows, int HD, int ld) {
+    for (int r = 0; r < rows; r++) memset(p + (size_t)r * ld, 0, sizeof(float) * HD);
+}
+
+// set: dqkv written (=) instead of accumulated, with the same bits as
+// adding to a zeroed dqkv.
+static void backward(float *dqkv, const float *dout, const float *qkv, const float *out,
+                     const float *lse, int B, int T, int NH, int HD, int set) {
     // dqkv, qkv (B,T,3,NH,HD); dout, out (B,T,NH,HD); lse (B,NH,T)
     CHECK(B > 0 && T > 0 && NH > 0 && HD > 0 && HD <= ATTN_HD_MAX);
     const int D = NH * HD;
@@ -209,12 +217,24 @@ void attention_backward_cpu(float *dqkv, const float *dout, const float *qkv,
             const size_t oo = (size_t)b * T * D + (size_t)h * HD;
             float *dq = dqkv + qo;
             const float *q = qkv + qo;
-            if (fast)
+            if (fast) {
                 attn_avx512_bwd_head(dq, dq + D, dq + 2 * D, dout + oo, q, q + D, q + 2 * D,
-                                     out + oo, lse + (size_t)bh * T, T, 3 * D, D, scale, P);
-            else
-                bwd_head(dq, dq + D, dq + 2 * D, dout + oo, q, q + D, q + 2 * D,
-                         out + oo, lse + (size_t)bh * T, T, HD, 3 * D, D, scale, P, P + ns);
+                                     out + oo, lse + (size_t)bh * T, T, 3 * D, D, scale, P, set);
+                continue;
+            }
+            for (int slot = 0; set && slot < 3; slot++) zero_rows(dq + (size_t)slot * D, T, HD, 3 * D);
+            bwd_head(dq, dq + D, dq + 2 * D, dout + oo, q, q + D, q + 2 * D,
+                     out + oo, lse + (size_t)bh * T, T, HD, 3 * D, D, scale, P, P + ns);
         }
     }
+}
+
+void attention_backward_cpu(float *dqkv, const float *dout, const float *qkv, const float *out,
+                            const float *lse, int B, int T, int NH, int HD) {
+    backward(dqkv, dout, qkv, out, lse, B, T, NH, HD, 0);
+}
+
+void attention_backward_set_cpu(float *dqkv, const float *dout, const float *qkv,
+                                const float *out, const float *lse, int B, int T, int NH, int HD) {
+    backward(dqkv, dout, qkv, out, lse, B, T, NH, HD, 1);
 }

@@ -258,9 +258,13 @@ AVX512 void attn_avx512_fwd_head(float *out, float *lse, const float *q, const f
     }
 }
 
-AVX512 static void add64(float *y, const float *x) {
-    for (int v = 0; v < 4; v++)
-        _mm512_storeu_ps(y + 16 * v, _mm512_add_ps(_mm512_loadu_ps(y + 16 * v), _mm512_loadu_ps(x + 16 * v)));
+// y (+)= x; set: y = 0 + x, so an exact -0 becomes +0 as it would added
+// to a zeroed y (the set form keeps the accumulating form's bits).
+AVX512 static void add64(float *y, const float *x, int set) {
+    for (int v = 0; v < 4; v++) {
+        const __m512 y0 = set ? _mm512_setzero_ps() : _mm512_loadu_ps(y + 16 * v);
+        _mm512_storeu_ps(y + 16 * v, _mm512_add_ps(y0, _mm512_loadu_ps(x + 16 * v)));
+    }
 }
 
 AVX512 static float dot64(const float *a, const float *b) {
@@ -276,13 +280,15 @@ AVX512 static float dot64(const float *a, const float *b) {
 //   dS^T = scale P^T (V dO^T - Di)   (6 x 64, epilogue)
 //   dV[j] += P^T dO,  dK[j] += dS^T Q  (64 deep; dK, dV rows contiguous)
 // then dQ += dS K for the block's queries (A = dS^T read down its columns).
+// set: dq, dk, dv written instead (each dq row is one product, started from
+// zero registers instead of loaded; dK, dV are added to zero at the end).
 // K, V rows are read from contiguous copies; Q^T, dO^T of the block are
 // packed 64 x 64 panels; queries past T in the last block are zero columns
 // whose results are never read (dV, dK run only nq deep).
 AVX512 void attn_avx512_bwd_head(float *dq, float *dk, float *dv, const float *dout,
                                  const float *q, const float *k, const float *v,
                                  const float *out, const float *lse, int T, int ld, int ldo,
-                                 float scale, float *ws) {
+                                 float scale, float *ws, int set) {
     ws = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
     const size_t n64 = (size_t)64 * T;
     float *kc = ws, *vc = kc + n64, *dkc = vc + n64, *dvc = dkc + n64, *dST = dvc + n64;
@@ -313,12 +319,12 @@ AVX512 void attn_avx512_bwd_head(float *dq, float *dk, float *dv, const float *d
         }
         for (int r0 = 0; r0 < nq; r0 += 6) {
             const int mr = nq - r0 < 6 ? nq - r0 : 6;
-            mk_any(mr, T, dST + r0, 1, 64, kc, 64, dq + (size_t)(i0 + r0) * ld, ld, 1);
+            mk_any(mr, T, dST + r0, 1, 64, kc, 64, dq + (size_t)(i0 + r0) * ld, ld, !set);
         }
     }
     for (int j = 0; j < T; j++) {
-        add64(dk + (size_t)j * ld, dkc + (size_t)j * 64);
-        add64(dv + (size_t)j * ld, dvc + (size_t)j * 64);
+        add64(dk + (size_t)j * ld, dkc + (size_t)j * 64, set);
+        add64(dv + (size_t)j * ld, dvc + (size_t)j * 64, set);
     }
 }
 
@@ -351,9 +357,9 @@ void attn_avx512_fwd_head(float *out, float *lse, const float *q, const float *k
 void attn_avx512_bwd_head(float *dq, float *dk, float *dv, const float *dout,
                           const float *q, const float *k, const float *v,
                           const float *out, const float *lse, int T, int ld, int ldo,
-                          float scale, float *ws) {
+                          float scale, float *ws, int set) {
     (void)dq; (void)dk; (void)dv; (void)dout; (void)q; (void)k; (void)v; (void)out;
-    (void)lse; (void)T; (void)ld; (void)ldo; (void)scale; (void)ws;
+    (void)lse; (void)T; (void)ld; (void)ldo; (void)scale; (void)ws; (void)set;
 }
 int attn_avx512_exp(float *y, const float *x, int n) {
     for (int i = 0; i < n; i++) y[i] = 0.0f;

@@ -31,11 +31,12 @@ size_t attn_avx512_scratch(int T);
 void attn_avx512_fwd_head(float *out, float *lse, const float *q, const float *k,
                           const float *v, int T, int ld, int ldo, float scale, float *ws);
 
-// dq, dk, dv (+=); ws: attn_avx512_scratch(T) floats.
+// dq, dk, dv (+=), or with set nonzero written (=, the same bits as adding
+// to zeros); ws: attn_avx512_scratch(T) floats.
 void attn_avx512_bwd_head(float *dq, float *dk, float *dv, const float *dout,
                           const float *q, const float *k, const float *v,
                           const float *out, const float *lse, int T, int ld, int ldo,
-                          float scale, float *ws);
+                          float scale, float *ws, int set);
 
 // Tests only: y[i] = the kernels' vector e^x[i] (0 and returns 0 without
 // AVX-512; returns 1 when it ran).

@@ -41,6 +41,8 @@ void softmax_backward_cpu(float *dinp, const float *dout, const float *out, int 
 void attention_forward_cpu(float *out, float *lse, const float *qkv, int B, int T, int NH, int HD);
 void attention_backward_cpu(float *dqkv, const float *dout, const float *qkv, const float *out,
                             const float *lse, int B, int T, int NH, int HD);
+void attention_backward_set_cpu(float *dqkv, const float *dout, const float *qkv,
+                                const float *out, const float *lse, int B, int T, int NH, int HD);
 
 // ---- batchnorm (nn/batchnorm.h; nn/cpu/batchnorm.c)
 void batchnorm_forward_train_cpu(float *out, float *mean, float *rstd, float *running_mean,

@@ -1,15 +1,18 @@
 // test_backward_set.c: the `_set` backward variants (linear, modulate, gated
-// residual, SwiGLU, RoPE, RMS norm: input gradients written, not added) give
-// the values of zeroing the buffer and calling the accumulating op (whose
-// math tests/nn/test_{linear,modulate,swiglu,rope,norm}.c check against
-// numpy and finite differences), whatever the buffer held before (NaN
-// here), and still ACCUMULATE into the parameter-like gradients. Sizes
-// cross the parallel threshold (nn/cpu/par.h) so the threaded loops run.
+// residual, SwiGLU, RoPE, RMS norm, attention: input gradients written, not
+// added) give the values of zeroing the buffer and calling the accumulating
+// op (whose math tests/nn/test_{linear,modulate,swiglu,rope,norm,
+// attention}.c check against numpy and finite differences),
+// whatever the buffer held before (NaN here), and still ACCUMULATE into the
+// parameter-like gradients. Sizes cross the parallel threshold
+// (nn/cpu/par.h) so the threaded loops run.
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/attention.h"
+#include "nn/cpu/attn_avx512.h"
 #include "nn/linear.h"
 #include "nn/modulate.h"
 #include "nn/norm.h"
@@ -112,3 +115,32 @@ Test(backward_set, rmsnorm) {
     expect_same("rmsnorm dinp (no weight)", got, want, NX);
     free(x); free(g); free(w); free(y); free(rstd); free(want); free(got); free(dw1); free(dw2);
 }
+
+// Attention: bit for bit (memcmp; the set form adds to zero registers, so even
+// the sign of a zero matches), on each CPU path: head dim 64 (the AVX-512
+// kernels where the CPU has them, then forced portable) and head dim 24
+// (portable only). T = 67: a partial 64-query block and a partial 6-row
+// micro-block.
+static void attention_case(int Bn, int Tn, int NH, int HD) {
+    const int64_t nq = (int64_t)Bn * Tn * 3 * NH * HD, no = (int64_t)Bn * Tn * NH * HD;
+    float *qkv = normal_buf(nq, 1), *dout = normal_buf(no, 2), *out = malloc(sizeof(float) * no);
+    float *lse = malloc(sizeof(float) * Bn * NH * Tn);
+    float *want = calloc((size_t)nq, 4), *got = nan_buf(nq);
+    attention_forward(out, lse, qkv, Bn, Tn, NH, HD);
+    attention_backward(want, dout, qkv, out, lse, Bn, Tn, NH, HD);
+    attention_backward_set(got, dout, qkv, out, lse, Bn, Tn, NH, HD);
+    int64_t bad = 0;
+    for (int64_t i = 0; i < nq; i++) bad += memcmp(got + i, want + i, sizeof(float)) != 0;
+    cr_expect_eq(bad, 0, "attention HD %d (%s): %lld of %lld dqkv elements differ", HD,
+                 attn_avx512_usable(HD) ? "avx512" : "portable", (long long)bad, (long long)nq);
+    free(qkv); free(dout); free(out); free(lse); free(want); free(got);
+}
+
+Test(backward_set, attention) {
+    attention_case(2, 67, 3, 64);
+    attn_avx512_force_off(1);
+    attention_case(2, 67, 3, 64);
+    attn_avx512_force_off(0);
+    attention_case(2, 67, 3, 24);
+}
+
