@@ -95,11 +95,10 @@ void toy_mlp_backward(toy_mlp *m, float *din, const float *dout, int B) {
         return;
     }
     const int64_t n = (int64_t)B * m->width;
-    // g0 is written (_set: no zeroing pass first); din accumulates (nn/linear.h)
+    // g0 and g1 are written (_set: no zeroing passes); din accumulates (nn/linear.h)
     linear_backward_set(m->g0, m->dW[L], m->db[L], dout, m->post[L - 1], m->W[L], B, m->width, m->out);
     for (int l = L - 1; l >= 0; l--) {
-        toy_zero(m->g1, (size_t)n);
-        relu_backward(m->g1, m->g0, m->pre[l], n);   // gradient 0 where pre <= 0
+        relu_backward_set(m->g1, m->g0, m->pre[l], n);   // gradient 0 where pre <= 0
         if (l > 0)
             linear_backward_set(m->g0, m->dW[l], m->db[l], m->g1, m->post[l - 1], m->W[l], B, m->width, m->width);
         else

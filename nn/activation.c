@@ -4,6 +4,7 @@
 
 #include "nn/backend.h"
 #include "nn/cpu/ops.h"
+#include "nn/zero_first.h"
 #ifdef VEL_HAVE_CUDA
 #include "nn/cuda/ops.h"
 #endif
@@ -21,6 +22,14 @@ void relu_backward(float *dinp, const float *dout, const float *inp, int64_t n) 
     if (w == NN_HOST)
         relu_backward_cpu(dinp, dout, inp, n);
     else if (w == NN_DEVICE)
+        NN_CUDA(relu_backward_cuda(NN_CTX, dinp, dout, inp, n));
+}
+
+void relu_backward_set(float *dinp, const float *dout, const float *inp, int64_t n) {
+    int w = NN_WHERE(dinp, dout, inp);
+    if (w == NN_HOST)
+        relu_backward_set_cpu(dinp, dout, inp, n);
+    else if (w == NN_DEVICE && !nn_zero_first(__func__, dinp, 1, (size_t)n, (size_t)n))
         NN_CUDA(relu_backward_cuda(NN_CTX, dinp, dout, inp, n));
 }
 

@@ -65,6 +65,12 @@ CPU_CLONES static void relu_bwd_chunk(float *dinp, const float *dout, const floa
     #pragma omp simd
     for (int64_t i = 0; i < n; i++) dinp[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
 }
+CPU_CLONES static void relu_bwd_set_chunk(float *dinp, const float *dout, const float *inp,
+                                          int64_t n) {
+    // 0 + (...): the bits of adding to a zeroed dinp (a -0 gradient becomes +0).
+    #pragma omp simd
+    for (int64_t i = 0; i < n; i++) dinp[i] = 0.0f + (inp[i] > 0.0f ? dout[i] : 0.0f);
+}
 
 #define CHUNKED(n, CALL)                                                       \
     do {                                                                       \
@@ -82,6 +88,9 @@ void relu_forward_cpu(float *out, const float *inp, int64_t n) {
 }
 void relu_backward_cpu(float *dinp, const float *dout, const float *inp, int64_t n) {
     CHUNKED(n, relu_bwd_chunk(dinp + o, dout + o, inp + o, m));
+}
+void relu_backward_set_cpu(float *dinp, const float *dout, const float *inp, int64_t n) {
+    CHUNKED(n, relu_bwd_set_chunk(dinp + o, dout + o, inp + o, m));
 }
 void silu_forward_cpu(float *out, const float *inp, int64_t n) {
     CHUNKED(n, silu_fwd_chunk(out + o, inp + o, m));

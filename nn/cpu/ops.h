@@ -26,6 +26,7 @@
 // ---- activation (nn/activation.h; nn/cpu/activation.c, softmax.c)
 void relu_forward_cpu(float *out, const float *inp, int64_t n);
 void relu_backward_cpu(float *dinp, const float *dout, const float *inp, int64_t n);
+void relu_backward_set_cpu(float *dinp, const float *dout, const float *inp, int64_t n);
 void silu_forward_cpu(float *out, const float *inp, int64_t n);
 void silu_backward_cpu(float *dinp, const float *dout, const float *inp, int64_t n);
 void silu_backward_set_cpu(float *dinp, const float *dout, const float *inp, int64_t n);

@@ -1,8 +1,8 @@
 // test_backward_set.c: the `_set` backward variants (linear, modulate, gated
-// residual, SwiGLU, RoPE, RMS norm, attention: input gradients written, not
-// added) give the values of zeroing the buffer and calling the accumulating
-// op (whose math tests/nn/test_{linear,modulate,swiglu,rope,norm,
-// attention}.c check against numpy and finite differences),
+// residual, SwiGLU, RoPE, RMS norm, attention, ReLU: input gradients written,
+// not added) give the values of zeroing the buffer and calling the
+// accumulating op (whose math tests/nn/test_{linear,modulate,swiglu,rope,
+// norm,attention,activation}.c check against numpy and finite differences),
 // whatever the buffer held before (NaN here), and still ACCUMULATE into the
 // parameter-like gradients. Sizes cross the parallel threshold
 // (nn/cpu/par.h) so the threaded loops run.
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/activation.h"
 #include "nn/attention.h"
 #include "nn/cpu/attn_avx512.h"
 #include "nn/linear.h"
@@ -144,3 +145,18 @@ Test(backward_set, attention) {
     attention_case(2, 67, 3, 24);
 }
 
+// ReLU: bit for bit, with -0 gradients where the input is positive (0 + -0 is
+// +0, which the set form must keep) and inputs of exactly 0; n odd, past the
+// parallel threshold, so the last chunk is partial.
+Test(backward_set, relu) {
+    const int64_t n = NX + 7;
+    float *x = normal_buf(n, 1), *g = normal_buf(n, 2), *want = calloc((size_t)n, 4), *got = nan_buf(n);
+    for (int64_t i = 0; i < n; i += 5) g[i] = -0.0f;
+    for (int64_t i = 0; i < n; i += 11) x[i] = 0.0f;
+    relu_backward(want, g, x, n);
+    relu_backward_set(got, g, x, n);
+    int64_t bad = 0;
+    for (int64_t i = 0; i < n; i++) bad += memcmp(got + i, want + i, sizeof(float)) != 0;
+    cr_expect_eq(bad, 0, "relu dinp: %lld of %lld elements differ", (long long)bad, (long long)n);
+    free(x); free(g); free(want); free(got);
+}
