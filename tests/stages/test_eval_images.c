@@ -70,6 +70,44 @@ static bus_msg *images_msg(const char *kind, uint32_t src, uint64_t id, const fm
     return m;
 }
 
+// The sink's endpoints in the test folder, and the job side of a run: a
+// source with njobs jobs, a PULL socket taking them (the "decoder") and a
+// PUSH socket answering to the sink. Name first (the sink's command line
+// needs the endpoints), open after the sink has started.
+typedef struct {
+    char jobs[700], acks[700], ctl[700], img[700];
+    bus_source *src;
+    bus_socket *pull, *push;
+} job_side;
+
+static void job_side_name(job_side *g) {
+    memset(g, 0, sizeof *g);
+    snprintf(g->jobs, sizeof g->jobs, "ipc://%s/jobs", dir);
+    snprintf(g->acks, sizeof g->acks, "ipc://%s/acks", dir);
+    snprintf(g->ctl, sizeof g->ctl, "ipc://%s/ctl", dir);
+    snprintf(g->img, sizeof g->img, "ipc://%s/img", dir);
+}
+
+static void job_side_open(job_side *g, int njobs, int deadline_ms) {
+    cr_assert_eq(bus_source_open(&g->src, &(bus_source_opts){.src = 0, .jobs_ep = g->jobs, .acks_ep = g->acks,
+                                                              .ctl_ep = g->ctl, .deadline_ms = deadline_ms}), 0);
+    for (int j = 0; j < njobs; j++) {
+        bus_msg *job = NULL;
+        cr_assert_eq(bus_msg_new(&job, "job", 0, (uint64_t)j), 0);
+        cr_assert_eq(bus_source_add(g->src, &job), 0);
+    }
+    cr_assert_eq(bus_socket_open(&g->pull, BUS_PULL, NULL), 0);
+    cr_assert_eq(bus_connect(g->pull, g->jobs), 0);
+    cr_assert_eq(bus_socket_open(&g->push, BUS_PUSH, NULL), 0);
+    cr_assert_eq(bus_connect(g->push, g->img), 0);
+}
+
+static void job_side_close(job_side *g) {
+    bus_socket_close(&g->pull);
+    bus_socket_close(&g->push);
+    bus_source_close(&g->src);
+}
+
 static cJSON *read_report(void) {
     char p[700];
     snprintf(p, sizeof p, "%s/out/report.json", dir);
@@ -97,31 +135,18 @@ Test(eval_images, sink_dedupes_rejects_writes_npz_and_scores, .init = setup, .fi
     cr_assert_eq(test_sh("bin/eval --model images --classifier %s --ref-stats %s --data fashion-mnist --n-ref %d "
                          "2>%s/ref2.log && grep -q kept %s/ref2.log", cls, ref, N, dir, dir), 0);
 
-    char jobs[700], acks[700], ctl[700], img[700];
-    snprintf(jobs, sizeof jobs, "ipc://%s/jobs", dir);
-    snprintf(acks, sizeof acks, "ipc://%s/acks", dir);
-    snprintf(ctl, sizeof ctl, "ipc://%s/ctl", dir);
-    snprintf(img, sizeof img, "ipc://%s/img", dir);
+    job_side g;
+    job_side_name(&g);
     snprintf(cmd, sizeof cmd, "exec bin/eval --model images --in %s --ctl %s --acks %s --out %s/out --classifier %s "
-             "--ref-stats %s --timeout-s 60 2>%s/sink.log", img, ctl, acks, dir, cls, ref, dir);
+             "--ref-stats %s --timeout-s 60 2>%s/sink.log", g.img, g.ctl, g.acks, dir, cls, ref, dir);
     pid_t sink = test_spawn("%s", cmd);
     cr_assert(sink > 0);
 
     fmnist *ds = NULL;
     cr_assert_eq(fmnist_load(NULL, "train", &ds), 0, "%s", vel_error_detail());
-    bus_source *src = NULL;
-    cr_assert_eq(bus_source_open(&src, &(bus_source_opts){.src = 0, .jobs_ep = jobs, .acks_ep = acks,
-                                                           .ctl_ep = ctl, .deadline_ms = 20000}), 0);
-    for (int j = 0; j < NJOBS; j++) {
-        bus_msg *job = NULL;
-        cr_assert_eq(bus_msg_new(&job, "job", 0, (uint64_t)j), 0);
-        cr_assert_eq(bus_source_add(src, &job), 0);
-    }
-    bus_socket *pull = NULL, *push = NULL;
-    cr_assert_eq(bus_socket_open(&pull, BUS_PULL, NULL), 0);
-    cr_assert_eq(bus_connect(pull, jobs), 0);
-    cr_assert_eq(bus_socket_open(&push, BUS_PUSH, NULL), 0);
-    cr_assert_eq(bus_connect(push, img), 0);
+    job_side_open(&g, NJOBS, 20000);
+    bus_source *src = g.src;
+    bus_socket *pull = g.pull, *push = g.push;
     // two malformed items first: another kind, and 16x16 images (the wrong
     // shape is only "wrong" against the first kept item, so the shape test
     // is the 'latents' kind plus a labels-less item)
@@ -157,9 +182,7 @@ Test(eval_images, sink_dedupes_rejects_writes_npz_and_scores, .init = setup, .fi
     int st;
     cr_assert_eq(waitpid(sink, &st, 0), sink);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "sink failed: see %s/sink.log", dir);
-    bus_socket_close(&pull);
-    bus_socket_close(&push);
-    bus_source_close(&src);
+    job_side_close(&g);
     fmnist_destroy(&ds);
     cr_assert_geq(sent, NJOBS + NJOBS / 2);
 
@@ -280,29 +303,16 @@ Test(eval_images, source_without_issued_table_is_named, .init = setup, .fini = t
 // forever. The abort is sent only after the sink has acked an item, so the
 // sink is known to be connected to ctl.
 Test(eval_images, aborted_source_ends_the_sink, .init = setup, .fini = teardown, .timeout = 120) {
-    char jobs[700], acks[700], ctl[700], img[700];
-    snprintf(jobs, sizeof jobs, "ipc://%s/jobs", dir);
-    snprintf(acks, sizeof acks, "ipc://%s/acks", dir);
-    snprintf(ctl, sizeof ctl, "ipc://%s/ctl", dir);
-    snprintf(img, sizeof img, "ipc://%s/img", dir);
+    job_side g;
+    job_side_name(&g);
     pid_t sink = test_spawn("exec bin/eval --model images --in %s --ctl %s --acks %s --out %s/out --timeout-s 60 "
-                            "2>%s/sink.log", img, ctl, acks, dir, dir);
+                            "2>%s/sink.log", g.img, g.ctl, g.acks, dir, dir);
     cr_assert(sink > 0);
     fmnist *ds = NULL;
     cr_assert_eq(fmnist_load(NULL, "train", &ds), 0, "%s", vel_error_detail());
-    bus_source *src = NULL;
-    cr_assert_eq(bus_source_open(&src, &(bus_source_opts){.src = 0, .jobs_ep = jobs, .acks_ep = acks,
-                                                           .ctl_ep = ctl, .deadline_ms = 60000}), 0);
-    for (int j = 0; j < 2; j++) {
-        bus_msg *job = NULL;
-        cr_assert_eq(bus_msg_new(&job, "job", 0, (uint64_t)j), 0);
-        cr_assert_eq(bus_source_add(src, &job), 0);
-    }
-    bus_socket *pull = NULL, *push = NULL;
-    cr_assert_eq(bus_socket_open(&pull, BUS_PULL, NULL), 0);
-    cr_assert_eq(bus_connect(pull, jobs), 0);
-    cr_assert_eq(bus_socket_open(&push, BUS_PUSH, NULL), 0);
-    cr_assert_eq(bus_connect(push, img), 0);
+    job_side_open(&g, 2, 60000);
+    bus_source *src = g.src;
+    bus_socket *pull = g.pull, *push = g.push;
     bus_source_stats stats = {0};
     int answered = 0;
     double t0 = vel_now();
@@ -332,9 +342,7 @@ Test(eval_images, aborted_source_ends_the_sink, .init = setup, .fini = teardown,
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "sink status %d", st);
     cr_assert_eq(test_sh("grep -q 'aborted the run' %s/sink.log", dir), 0, "the log does not say the run was aborted");
     cr_assert_neq(test_sh("grep -q 'rejected a message' %s/sink.log", dir), 0, "the abort was taken for a bad message");
-    bus_socket_close(&pull);
-    bus_socket_close(&push);
-    bus_source_close(&src);
+    job_side_close(&g);
     fmnist_destroy(&ds);
 }
 
