@@ -330,31 +330,15 @@ static int upload_tables(ldit *m) {
     return e;
 }
 
+static void carve_model(void *m, arena *ar) { carve(ar, m); }
+static int upload_model_tables(void *m) { return upload_tables(m); }
+
 int ldit_to_device(ldit *m, device_kind kind) {
     if (kind == m->dev) return 0;
-    const device_kind old = m->dev;
-    // The parameters move last (param_table_move is all or nothing), so a
-    // failure at any step leaves them where they were, with no move back.
-    arena na;
-    m->dev = kind;   // carve() lays out the staging buffers for the GPU
-    arena_measure(&na);
-    carve(&na, m);
-    int e = arena_commit_on(&na, kind);
-    if (!e) {
-        carve(&na, m);
-        e = upload_tables(m);
-        if (!e) e = param_table_move(&m->pt, kind);
-        if (e) arena_free(&na);
-    }
-    if (e) {   // back as it was: the old arena's views
-        m->dev = old;
-        arena_reset(&m->act);   // carved once already: carve again from its start
-        carve(&m->act, m);
-        return e;
-    }
-    arena_free(&m->act);
-    m->act = na;
-    m->act_bytes = na.size;
+    // carve() reads m->dev: on the GPU it lays out the staging buffers
+    int e = param_move_with_arena(&m->pt, &m->act, &m->dev, kind, carve_model, upload_model_tables, m);
+    if (e) return e;   // as it was
+    m->act_bytes = m->act.size;
     m->lastB = 0;
     return 0;
 }

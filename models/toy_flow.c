@@ -80,31 +80,22 @@ void toy_flow_destroy(toy_flow **pf) {
     *pf = NULL;
 }
 
+static void flow_carve_cb(void *f, arena *a) { flow_carve(f, a); }
+
 int toy_flow_to_device(toy_flow *f, device_kind kind) {
     if (kind == f->dev) return 0;
     if (kind != DEVICE_CUDA || f->dev != DEVICE_CPU) return vel_fail(VEL_EINVAL, "toy_flow_to_device: host to GPU only");
     const size_t B = (size_t)f->max_batch;
     float *hi = malloc(sizeof(float) * B * f->in_dim), *ht = malloc(sizeof(float) * B * 2);
     if (!hi || !ht) { free(hi); free(ht); return vel_fail(VEL_ENOMEM, "toy_flow_to_device: staging"); }
-    // The parameters move last, as in toy_tok_to_device.
-    arena na;
-    arena_measure(&na);
-    flow_carve(f, &na);
-    int e = arena_commit_on(&na, kind);
-    if (!e && (e = param_table_move(&f->pt, kind))) arena_free(&na);
-    if (e) {   // as it was: the host arena's views
-        arena_reset(&f->act);   // carved once already: carve again from its start
-        flow_carve(f, &f->act);
+    int e = param_move_with_arena(&f->pt, &f->act, &f->dev, kind, flow_carve_cb, NULL, f);
+    if (e) {   // as it was (the arena's views restored)
         free(hi);
         free(ht);
         return e;
     }
-    flow_carve(f, &na);
-    arena_free(&f->act);
-    f->act = na;
     toy_mlp_bind(&f->net, &f->pt);   // the table's pointers moved
     f->hinp = hi, f->htarget = ht;
-    f->dev = kind;
     return 0;
 }
 

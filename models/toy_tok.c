@@ -61,31 +61,23 @@ void toy_tok_destroy(toy_tok **pt) {
     *pt = NULL;
 }
 
+static void tok_carve_cb(void *t, arena *a) { tok_carve(t, a); }
+
 int toy_tok_to_device(toy_tok *t, device_kind kind) {
     if (kind == t->dev) return 0;
     if (kind != DEVICE_CUDA || t->dev != DEVICE_CPU) return vel_fail(VEL_EINVAL, "toy_tok_to_device: host to GPU only");
     const size_t n = 2 * (size_t)t->max_batch;
     float *hm = malloc(sizeof(float) * n), *hl = malloc(sizeof(float) * n);
     if (!hm || !hl) { free(hm); free(hl); return vel_fail(VEL_ENOMEM, "toy_tok_to_device: staging"); }
-    // The parameters move last (param_table_move is all or nothing), so a
-    // failure leaves them, and the layers' pointers into them, as they were.
-    arena na;
-    t->dev = kind;   // tok_carve lays out the staging buffers for the GPU
-    arena_measure(&na);
-    tok_carve(t, &na);
-    int e = arena_commit_on(&na, kind);
-    if (!e && (e = param_table_move(&t->pt, kind))) arena_free(&na);
-    if (e) {   // as it was: the host arena's views
-        t->dev = DEVICE_CPU;
-        arena_reset(&t->act);   // carved once already: carve again from its start
-        tok_carve(t, &t->act);
+    // The parameters move last, so a failure leaves them, and the layers'
+    // pointers into them, as they were.
+    // tok_carve reads t->dev: on the GPU it lays out the staging buffers
+    int e = param_move_with_arena(&t->pt, &t->act, &t->dev, kind, tok_carve_cb, NULL, t);
+    if (e) {   // as it was (the arena's views restored)
         free(hm);
         free(hl);
         return e;
     }
-    tok_carve(t, &na);
-    arena_free(&t->act);
-    t->act = na;
     toy_mlp_bind(&t->enc, &t->pt);   // the table's pointers moved
     toy_mlp_bind(&t->dec, &t->pt);
     t->hmu = hm, t->hlv = hl;

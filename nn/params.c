@@ -97,6 +97,31 @@ int param_table_move(param_table *pt, device_kind kind) {
     return 0;
 }
 
+int param_move_with_arena(param_table *pt, arena *act, device_kind *dev, device_kind kind,
+                          void (*carve)(void *model, arena *a), int (*before_params)(void *model), void *model) {
+    const device_kind old = *dev;
+    *dev = kind;
+    arena na;
+    arena_measure(&na);
+    carve(model, &na);
+    int e = arena_commit_on(&na, kind);
+    if (!e) {
+        carve(model, &na);
+        if (before_params) e = before_params(model);
+        if (!e) e = param_table_move(pt, kind);
+        if (e) arena_free(&na);
+    }
+    if (e) {
+        *dev = old;
+        arena_reset(act);   // carved once already: carve again from its start
+        carve(model, act);
+        return e;
+    }
+    arena_free(act);
+    *act = na;
+    return 0;
+}
+
 void param_table_free(param_table *pt) {
     free(pt->info);
     device_free((void **)&pt->values);

@@ -23,6 +23,7 @@
 
 #include <stdint.h>
 
+#include "nn/arena.h"
 #include "nn/device.h"
 
 #define PARAM_NAME_MAX 96
@@ -57,6 +58,16 @@ void param_zero_grads(param_table *pt);
 // Moves values and grads (contents kept) to kind; a no-op if already there.
 // 0 or device_alloc / device_copy codes (the table is unchanged on failure).
 int param_table_move(param_table *pt, device_kind kind);
+// Moves a model to kind: *dev (the model's device, which its carve may
+// read) becomes kind, its activation arena *act is made again there
+// (measure, commit on kind, carve(model, a)), then before_params(model) runs
+// if given (uploads into the new views), then the table moves. The table
+// moves last and all or nothing, so on any failure the model is as it was:
+// *dev is restored, the new arena freed and the old one carved again from
+// its start (its views restored). On success the old arena is freed and
+// *act is the new one.
+int param_move_with_arena(param_table *pt, arena *act, device_kind *dev, device_kind kind,
+                          void (*carve)(void *model, arena *a), int (*before_params)(void *model), void *model);
 void param_table_free(param_table *pt);
 
 #endif

@@ -56,7 +56,8 @@ void modulate_forward_cpu(float *out, const float *x, const float *shift, const 
 }
 
 // set: dx = (the _set ops) instead of dx +=; the parameter-like gradients
-// always accumulate. 0 + v == v, so set gives the bits zero-then-add gives.
+// always accumulate. 0 + v == v except for v = -0 (zero-then-add gives +0),
+// so set gives zero-then-add's bits up to the sign of a zero gradient.
 static void modulate_bwd(float *dx, float *dshift, float *dscale, const float *dout,
                          const float *x, const float *scale, int B, int T, int C, int ld,
                          int set) {

@@ -197,11 +197,8 @@ static int parse(int argc, char **argv, train_opts *o, int flow) {
 static int open_device(const train_opts *o, device_kind *kind) {
     *kind = DEVICE_CPU;
     if (!o->device) return 0;
-    int index, e = device_parse(o->device, kind, &index);
-    if (e) {
-        fprintf(stderr, "train: --device must be cpu, cuda or cuda:N, not '%s'\n", o->device);
-        return 2;
-    }
+    int index;
+    if (flag_device(STAGE, o->device, kind, &index)) return 2;
     char msg[512];
     if (*kind == DEVICE_CUDA && device_activate(*kind, index, msg, sizeof msg)) {   // says what is missing
         fprintf(stderr, "train: %s\n", msg);   // msg names the flag
