@@ -1,11 +1,11 @@
 // precision_recall.c: see precision_recall.h.
 #include "metrics/precision_recall.h"
 
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/base.h"
+#include "nn/matmul.h"
 
 #define PR_CHUNK 256
 
@@ -19,8 +19,8 @@ static void sq_norms(double *out, const float *x, int64_t n, int dim) {
 
 // dot (rows, n) = a[i0 .. i0+rows) . b^T
 static void dots(float *dot, const float *a, int64_t rows, const float *b, int64_t n, int dim) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)n, dim, 1.0f, a, dim,
-                b, dim, 0.0f, dot, (int)n);
+    matmul_batched(1, 0, 1, (int)rows, (int)n, dim, 1.0f, a, dim, 0, b, dim, 0, 0.0f, dot,
+                   (int)n, 0);
 }
 
 static inline double dist2(double na, double nb, float dot) {

@@ -8,7 +8,6 @@
 // channel slices of the block's output (staged, then scattered per image).
 #include "models/inception.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 #include "core/base.h"
 #include "nn/activation.h"
 #include "nn/conv.h"
+#include "nn/matmul.h"
 #include "nn/pool.h"
 #include "nn/safetensors.h"
 
@@ -456,10 +456,9 @@ int inception_forward_u8(inception *m, const uint8_t *img, int B, int H, int W, 
         if (pool3) memcpy(pool3 + (size_t)b0 * INCEPTION_POOL_DIM, m->pool,
                           sizeof(float) * nb * INCEPTION_POOL_DIM);
         if (logits)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, INCEPTION_LOGITS,
-                        INCEPTION_POOL_DIM, 1.0f, m->pool, INCEPTION_POOL_DIM,
-                        param_data(&m->pt, m->fc), INCEPTION_POOL_DIM, 0.0f,
-                        logits + (size_t)b0 * INCEPTION_LOGITS, INCEPTION_LOGITS);
+            matmul_batched(1, 0, 1, nb, INCEPTION_LOGITS, INCEPTION_POOL_DIM, 1.0f, m->pool,
+                           INCEPTION_POOL_DIM, 0, param_data(&m->pt, m->fc), INCEPTION_POOL_DIM,
+                           0, 0.0f, logits + (size_t)b0 * INCEPTION_LOGITS, INCEPTION_LOGITS, 0);
     }
     free(x);
     return 0;

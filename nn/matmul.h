@@ -1,7 +1,9 @@
-// matmul.h: plain batched matrix products for models whose products are not
-// a linear layer or multi-head attention (the VAE's single-head spatial
+// matmul.h: plain batched matrix products for code whose products are not a
+// linear layer or multi-head attention (the VAE's single-head spatial
 // attention core, models/vae_blocks.c: head dim = channels up to 512, T x T
-// probabilities kept for backward). Row-major, as cblas:
+// probabilities kept for backward; Muon's Newton-Schulz iterations, the
+// Inception classifier's logits, precision/recall's feature distances), so
+// that no caller outside nn/cpu runs OpenBLAS directly. Row-major, as cblas:
 //   C_i (M,N) = alpha op(A_i) op(B_i) + beta C_i,   i < batch,
 // op(X) = X (trans 0) or X^T (trans 1); matrix i of A starts at A + i*strideA
 // (likewise B, C). C_i must not overlap A_j or B_j.

@@ -1,12 +1,12 @@
 // muon.c: quintic Newton-Schulz orthogonalisation (see muon.h).
 #include "nn/muon.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
 #include "core/base.h"
 #include "nn/backend.h"
+#include "nn/matmul.h"
 #ifdef VEL_HAVE_CUDA
 #include "nn/cuda/ops.h"
 #endif
@@ -40,13 +40,13 @@ void muon_newton_schulz(float *out, const float *g, int64_t rows, int64_t cols, 
     const int R = (int)r, C = (int)c;
     for (int s = 0; s < steps; s++) {
         // A = X X^T
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, R, C, 1.0f, X, C, X, C, 0.0f, A, R);
+        matmul_batched(1, 0, 1, R, R, C, 1.0f, X, C, 0, X, C, 0, 0.0f, A, R, 0);
         // B = b A + c A A
         for (int64_t i = 0; i < r * r; i++) B[i] = MUON_NS_B * A[i];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, R, R, MUON_NS_C, A, R, A, R, 1.0f, B, R);
+        matmul_batched(1, 0, 0, R, R, R, MUON_NS_C, A, R, 0, A, R, 0, 1.0f, B, R, 0);
         // Xn = a X + B X
         for (int64_t i = 0; i < r * c; i++) Xn[i] = MUON_NS_A * X[i];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, C, R, 1.0f, B, R, X, C, 1.0f, Xn, C);
+        matmul_batched(1, 0, 0, R, C, R, 1.0f, B, R, 0, X, C, 0, 1.0f, Xn, C, 0);
         float *t = X; X = Xn; Xn = t;
     }
     if (tr) {

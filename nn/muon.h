@@ -8,7 +8,7 @@
 //   `steps` times: A = X X^T; B = b A + c A A; X = a X + B X
 //     with (a, b, c) = (3.4445, -4.7750, 2.0315);
 //   transpose back. fp32 throughout (the reference runs in bf16); matmuls via
-//   cblas_sgemm. The quintic is tuned for speed, not convergence: singular
+//   nn/matmul.h on the CPU. The quintic is tuned for speed, not convergence: singular
 //   values end up spread around 1 (measured in tests/nn/test_muon.c), which
 //   is what Muon wants.
 // The optimizer step (momentum, aspect-ratio scale, decay) is in nn/optim.c.
