@@ -1,9 +1,10 @@
 // linear.c: CPU linear layer (see nn/linear.h) on OpenBLAS sgemm.
 // All three GEMMs are row-major calls on the PyTorch layouts, so no
 // transposed copies are made. Backward accumulates (beta = 1).
-// Threads: the GEMMs are cut into shape-only blocks over OpenMP
+// Threads: the forward GEMM is cut into shape-only blocks over OpenMP
 // (nn/cpu/gemm.h), each block seeding its own part of out with the bias;
-// the bias-gradient column sums run in column blocks. Each output is
+// the backward runs its two products and the bias-gradient column blocks as
+// tasks of one parallel region (linear_bwd). Each output is
 // computed by one task in a fixed order, so results do not depend on the
 // thread count.
 #include "nn/cpu/ops.h"
@@ -38,13 +39,77 @@ void linear_forward_cpu(float *out, const float *inp, const float *weight,
 #define KSPLIT_MIN_ROWS 128
 #define KSPLIT_MIN_MACS (1 << 22)
 
-// set: dinp = (linear_backward_set: beta 0, OpenBLAS clears each block of
-// C on its own thread) instead of +=; the parameter gradients accumulate.
+// Part `i` of `parts` of C (M,N) = op(A) op(B) + beta C: a block of C's rows
+// (M >= N) or columns, sides rounded up to whole 16-wide micro-tiles, as
+// gemm_blocks cuts (each element is computed by one serial call either way).
+static void gemm_part(int transA, int transB, int M, int N, int K, const float *A, int lda,
+                      const float *B, int ldb, float beta, float *C, int ldc, int parts, int i) {
+    const int rows = M >= N, cut = rows ? M : N;
+    int side = (cut + parts - 1) / parts;
+    side = (side + 15) / 16 * 16;
+    const int lo = i * side, hi = lo + side < cut ? lo + side : cut;
+    if (lo >= hi) return;
+    if (rows)
+        gemm_serial(transA, transB, hi - lo, N, K, 1.0f, transA ? A + lo : A + (size_t)lo * lda,
+                    lda, B, ldb, beta, C + (size_t)lo * ldc, ldc);
+    else
+        gemm_serial(transA, transB, M, hi - lo, K, 1.0f, A, lda,
+                    transB ? B + (size_t)lo * ldb : B + lo, ldb, beta, C + lo, ldc);
+}
+
+// Column sums of dout over its N rows for channels [o0, o1), in row order,
+// in double (N can be B*T = thousands of rows), added onto dbias. The
+// column blocks are fixed (DB_COLS), so the sum order does not depend on
+// which thread runs a block; dout is read row by row instead of striding by
+// OC per element.
+enum { DB_COLS = 128 };   // 1 KiB of double accumulators on the stack
+static void dbias_block(float *dbias, const float *dout, int N, int OC, int blk) {
+    const int o0 = blk * DB_COLS, o1 = o0 + DB_COLS < OC ? o0 + DB_COLS : OC;
+    double acc[DB_COLS];
+    for (int o = o0; o < o1; o++) acc[o - o0] = 0.0;
+    for (int n = 0; n < N; n++) db_row(acc, dout + (size_t)n * OC + o0, o1 - o0);
+    for (int o = o0; o < o1; o++) dbias[o] += (float)acc[o - o0];
+}
+
+// Below this many multiply-adds per product a backward runs as before
+// (each GEMM on its own, then the bias sums): one serial call is cheaper.
+#define TASKS_MIN_MACS (1 << 20)
+
+// set: dinp = (linear_backward_set: beta 0, each call clears its block of
+// C) instead of +=; the parameter gradients accumulate.
+//
+// With both dinp and dweight wanted, the two products (the same number of
+// multiply-adds) and the bias sums are independent tasks of ONE parallel
+// region, taken dynamically: on two threads one computes dinp, the other
+// dweight, whichever ends first takes the bias blocks. Against cutting each
+// GEMM over the threads in turn (three regions, each ending in a wait for
+// the slower half), this re-packs no shared operand and waits once; the
+// small adaLN shapes (batch rows only), which gemm_blocks ran on one
+// thread, get the second thread too. Each product is cut into half as many
+// parts as gemm_blocks would cut it (machines with more cores keep them
+// busy; one part each on two), and each part is one serial call whatever
+// thread runs it: bits depend on the shape only, never on the thread count.
 static void linear_bwd(float *dinp, float *dweight, float *dbias, const float *dout,
                        const float *inp, const float *weight, int N, int C, int OC, int set) {
     // dinp (N,C), dweight (OC,C), dbias (OC), dout (N,OC), inp (N,C), weight (OC,C)
     CHECK(N >= 0 && C > 0 && OC > 0);
     if (N == 0) return;
+    const int nblk = (OC + DB_COLS - 1) / DB_COLS;
+    if (dinp && dweight && (double)N * C * OC >= TASKS_MIN_MACS) {
+        const int pi = (gemm_block_count(N, C, OC) + 1) / 2;
+        const int pw = (gemm_block_count(OC, C, N) + 1) / 2;
+        const int ntask = pi + pw + (dbias ? nblk : 0);
+        #pragma omp parallel for schedule(dynamic, 1)
+        for (int t = 0; t < ntask; t++) {
+            if (t < pi)
+                gemm_part(0, 0, N, C, OC, dout, OC, weight, C, set ? 0.0f : 1.0f, dinp, C, pi, t);
+            else if (t < pi + pw)
+                gemm_part(1, 0, OC, C, N, dout, OC, inp, C, 1.0f, dweight, C, pw, t - pi);
+            else
+                dbias_block(dbias, dout, N, OC, t - pi - pw);
+        }
+        return;
+    }
     if (dinp)
         gemm_blocks(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, set ? 0.0f : 1.0f, dinp, C);
     // dweight sums over the N rows: when the product cannot be cut along OC
@@ -55,19 +120,8 @@ static void linear_bwd(float *dinp, float *dweight, float *dbias, const float *d
     else if (dweight)
         gemm_blocks(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
     if (dbias) {
-        // Column sums over rows in order, in blocks of DB_COLS channels (one
-        // task each, so the sum order does not depend on the thread count)
-        // so dout is read row by row instead of striding by OC per element.
-        enum { DB_COLS = 128 };   // 1 KiB of double accumulators on the stack
-        const int nblk = (OC + DB_COLS - 1) / DB_COLS;
         #pragma omp parallel for schedule(static) if (nblk > 1 && PAR((int64_t)N * OC))
-        for (int blk = 0; blk < nblk; blk++) {
-            const int o0 = blk * DB_COLS, o1 = o0 + DB_COLS < OC ? o0 + DB_COLS : OC;
-            double acc[DB_COLS];  // double: N can be B*T = thousands of rows
-            for (int o = o0; o < o1; o++) acc[o - o0] = 0.0;
-            for (int n = 0; n < N; n++) db_row(acc, dout + (size_t)n * OC + o0, o1 - o0);
-            for (int o = o0; o < o1; o++) dbias[o] += (float)acc[o - o0];
-        }
+        for (int blk = 0; blk < nblk; blk++) dbias_block(dbias, dout, N, OC, blk);
     }
 }
 

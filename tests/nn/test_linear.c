@@ -2,6 +2,7 @@
 // vs numpy float64, backward vs float64 central finite differences, and the
 // accumulate-into-gradients contract), plus 1-vs-2-thread bit identity.
 #include <cblas.h>
+#include <math.h>
 #include <omp.h>
 
 #include "nn/linear.h"
@@ -141,4 +142,77 @@ Test(linear, row_split_weight_gradient) {
     expect_close_f64("row-split dweight vs double", g64, want, (int64_t)OC * C, 1e-4, 1e-5);
     expect_same_bits("row-split dweight omp 1 vs 2", got[0], got[1], (int64_t)OC * C);
     free(inp); free(dout); free(w); free(dw0); free(want); free(got[0]); free(got[1]); free(g64);
+}
+
+// The backward with both dinp and dweight runs its two products and the
+// bias column blocks as tasks of one parallel region (nn/cpu/linear.c):
+// checked against double-precision sums onto nonzero gradients (and dinp
+// written by linear_backward_set), and 1 vs 2 threads bit for bit. Shapes:
+// rows >= columns (the DiT projections) and a batch-rows-only adaLN-like
+// product (N 16, long OC).
+Test(linear, backward_tasks) {
+    const int shapes[2][3] = {{256, 96, 160}, {16, 128, 2304}};
+    for (int si = 0; si < 2; si++) {
+        const int N = shapes[si][0], C = shapes[si][1], OC = shapes[si][2];
+        float *inp = malloc(sizeof(float) * N * C), *dout = malloc(sizeof(float) * N * OC);
+        float *w = malloc(sizeof(float) * OC * C), *g0[3];
+        const int64_t sz[3] = {(int64_t)N * C, (int64_t)OC * C, OC};
+        fill_normal(inp, sz[0], 11, 1.0f);
+        fill_normal(dout, (int64_t)N * OC, 12, 1.0f);
+        fill_normal(w, sz[1], 13, 0.05f);
+        for (int k = 0; k < 3; k++) {
+            g0[k] = malloc(sizeof(float) * sz[k]);
+            fill_normal(g0[k], sz[k], 14 + k, 1.0f);
+        }
+        double *want[3];
+        for (int k = 0; k < 3; k++) want[k] = malloc(sizeof(double) * sz[k]);
+        for (int n = 0; n < N; n++)
+            for (int c = 0; c < C; c++) {
+                double s = g0[0][(size_t)n * C + c];
+                for (int o = 0; o < OC; o++) s += (double)dout[(size_t)n * OC + o] * w[(size_t)o * C + c];
+                want[0][(size_t)n * C + c] = s;
+            }
+        for (int o = 0; o < OC; o++) {
+            for (int c = 0; c < C; c++) {
+                double s = g0[1][(size_t)o * C + c];
+                for (int n = 0; n < N; n++) s += (double)dout[(size_t)n * OC + o] * inp[(size_t)n * C + c];
+                want[1][(size_t)o * C + c] = s;
+            }
+            double s = g0[2][o];
+            for (int n = 0; n < N; n++) s += dout[(size_t)n * OC + o];
+            want[2][o] = s;
+        }
+        for (int set = 0; set < 2; set++) {
+            float *got[2][3];
+            for (int t = 0; t < 2; t++) {
+                omp_set_num_threads(t + 1);
+                for (int k = 0; k < 3; k++) {
+                    got[t][k] = malloc(sizeof(float) * sz[k]);
+                    memcpy(got[t][k], g0[k], sizeof(float) * sz[k]);
+                }
+                if (set) {   // dinp written: NaN before must not matter
+                    for (int64_t i = 0; i < sz[0]; i++) got[t][0][i] = NAN;
+                    linear_backward_set(got[t][0], got[t][1], got[t][2], dout, inp, w, N, C, OC);
+                } else {
+                    linear_backward(got[t][0], got[t][1], got[t][2], dout, inp, w, N, C, OC);
+                }
+            }
+            const char *names[3] = {"dinp", "dweight", "dbias"};
+            for (int k = 0; k < 3; k++) {
+                double *g64 = malloc(sizeof(double) * sz[k]);
+                for (int64_t i = 0; i < sz[k]; i++)
+                    g64[i] = got[0][k][i] + (set && k == 0 ? (double)g0[0][i] : 0.0);
+                char what[96];
+                snprintf(what, sizeof what, "tasks %s N%d C%d OC%d set %d", names[k], N, C, OC, set);
+                // fp32 sums of up to 2304 unit-variance products
+                expect_close_f64(what, g64, want[k], sz[k], 2e-4, 1e-5);
+                snprintf(what, sizeof what, "tasks %s omp 1 vs 2 set %d", names[k], set);
+                expect_same_bits(what, got[0][k], got[1][k], sz[k]);
+                free(g64);
+                free(got[0][k]); free(got[1][k]);
+            }
+        }
+        for (int k = 0; k < 3; k++) { free(g0[k]); free(want[k]); }
+        free(inp); free(dout); free(w);
+    }
 }
