@@ -274,8 +274,6 @@ static void unflat_planes(float *dst, const float *y, int gn, int C, const geo *
 // Forward tile: y[o][16v + j] for o < NB, v < NV = sum over input channels c
 // and taps t < nt of w[(c*nt + t)*NB + o] * p[c*ps + off[t] + 16v + j]
 // (w packed by pack_weights: the NB weights of one channel and tap adjacent).
-typedef void (*fwd_tile_fn)(float *y, size_t ys, const float *p, size_t ps, const float *w,
-                            int cin, const int *off, int nt);
 #define DEF_FWD_TILE(NB, NV)                                                                  \
     TGT static void fwd_tile_##NB##_##NV(float *y, size_t ys, const float *p, size_t ps,     \
                                          const float *w, int cin, const int *off, int nt) {   \
@@ -305,14 +303,20 @@ DEF_FWD_TILE(8, 3)
 DEF_FWD_TILE(4, 3)
 DEF_FWD_TILE(2, 3)
 DEF_FWD_TILE(1, 3)
+DEF_FWD_TILE(8, 2)
+DEF_FWD_TILE(4, 2)
+DEF_FWD_TILE(2, 2)
+DEF_FWD_TILE(1, 2)
 DEF_FWD_TILE(8, 1)
 DEF_FWD_TILE(4, 1)
 DEF_FWD_TILE(2, 1)
 DEF_FWD_TILE(1, 1)
-static const fwd_tile_fn FWD3[9] = {[8] = fwd_tile_8_3, [4] = fwd_tile_4_3, [2] = fwd_tile_2_3,
-                                    [1] = fwd_tile_1_3};
-static const fwd_tile_fn FWD1[9] = {[8] = fwd_tile_8_1, [4] = fwd_tile_4_1, [2] = fwd_tile_2_1,
-                                    [1] = fwd_tile_1_1};
+const fwd_tile_fn conv_fwd_tile3[9] = {[8] = fwd_tile_8_3, [4] = fwd_tile_4_3,
+                                       [2] = fwd_tile_2_3, [1] = fwd_tile_1_3};
+const fwd_tile_fn conv_fwd_tile2[9] = {[8] = fwd_tile_8_2, [4] = fwd_tile_4_2,
+                                       [2] = fwd_tile_2_2, [1] = fwd_tile_1_2};
+const fwd_tile_fn conv_fwd_tile1[9] = {[8] = fwd_tile_8_1, [4] = fwd_tile_4_1,
+                                       [2] = fwd_tile_2_1, [1] = fwd_tile_1_1};
 
 // Output channels are taken in tiles of 8, the last fewer than 8 as 4, 2, 1
 // (its set bits). pack_weights lays out each tile's weights as [c][tap][o]:
@@ -373,11 +377,11 @@ static void correlate(float *y, const float *p, const float *wp, const geo *g, i
             if (!(nb & k)) continue;
             int v = v0;
             for (; v + 3 <= v1; v += 3)
-                FWD3[k](yi + o0 * lr + 16 * (size_t)v, lr, pi + 16 * (size_t)v, ps, wp + o0 * wo,
-                        g->cin, g->off, g->nt);
+                conv_fwd_tile3[k](yi + o0 * lr + 16 * (size_t)v, lr, pi + 16 * (size_t)v, ps,
+                                  wp + o0 * wo, g->cin, g->off, g->nt);
             for (; v < v1; v++)
-                FWD1[k](yi + o0 * lr + 16 * (size_t)v, lr, pi + 16 * (size_t)v, ps, wp + o0 * wo,
-                        g->cin, g->off, g->nt);
+                conv_fwd_tile1[k](yi + o0 * lr + 16 * (size_t)v, lr, pi + 16 * (size_t)v, ps,
+                                  wp + o0 * wo, g->cin, g->off, g->nt);
             o0 += k;
         }
     }

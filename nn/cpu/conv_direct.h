@@ -33,4 +33,13 @@ void conv3x3_backward(float *dinp, float *dweight, const float *dout, const floa
 void conv_direct_filter_grad(float *dweight, const float *dout, const float *inp, float *scratch,
                              const conv2d_cfg *c);
 
+// The forward register tiles (AVX-512; also the product stage of
+// nn/cpu/conv_winograd.c): y[o*ys + 16v + j] = sum over c < cin and t < nt
+// of w[(c*nt + t)*NB + o] * p[c*ps + off[t] + 16v + j] for o < NB and v < NV,
+// NV = 3, 2 or 1 (conv_fwd_tile3, 2, 1), NB = 8, 4, 2 or 1 (the
+// table index). Each output sums over c, then t, in order, whatever NV.
+typedef void (*fwd_tile_fn)(float *y, size_t ys, const float *p, size_t ps, const float *w,
+                            int cin, const int *off, int nt);
+extern const fwd_tile_fn conv_fwd_tile3[9], conv_fwd_tile2[9], conv_fwd_tile1[9];
+
 #endif

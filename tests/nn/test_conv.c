@@ -1,12 +1,16 @@
 // test_conv.c: nn/conv.h against tests/ref/gen_dense_conv.py (forward vs
 // numpy float64; backward data, filter and bias vs float64 central finite
 // differences; backward accumulates), configuration validation, and 1-vs-2
-// OpenMP thread bit identity.
+// OpenMP thread bit identity. Shapes the Winograd kernels take
+// (nn/cpu/conv_winograd.c) are checked on both paths (Winograd, and forced
+// off: the direct kernels).
 #include <cblas.h>
+#include <math.h>
 #include <omp.h>
 
 #include "core/base.h"
 #include "nn/conv.h"
+#include "nn/cpu/conv_winograd.h"
 #include "tests/nn/dense_check.h"
 
 #define G "dense_conv"
@@ -17,11 +21,13 @@ static conv2d_cfg cfg_of(const double *r) {
     return c;
 }
 
-Test(conv2d, forward_backward_vs_numpy) {
-    int64_t nc;
+static void numpy_cases(int wino_off) {
+    conv_wino_force_off(wino_off);
+    int64_t nc, nwino = 0;
     double *cases = ref_f64(G, "cases", &nc);
     for (int ci = 0; ci < nc / 12; ci++) {
         conv2d_cfg c = cfg_of(cases + 12 * ci);
+        nwino += conv_wino_applies(&c);
         cr_assert_eq(conv2d_validate(&c), 0);
         int OH = conv2d_out_h(&c), OW = conv2d_out_w(&c);
         int64_t ni = (int64_t)c.B * c.C * c.H * c.W, nw = (int64_t)c.OC * c.C * c.KH * c.KW;
@@ -38,8 +44,9 @@ Test(conv2d, forward_backward_vs_numpy) {
         float *scratch = malloc(sizeof(float) * conv2d_scratch_floats(&c));
         float *out = malloc(sizeof(float) * no);
         char tag[96], what[128];
-        snprintf(tag, sizeof tag, "B%d C%d %dx%d OC%d k%dx%d s%d p%d%d%d%d", c.B, c.C, c.H, c.W,
-                 c.OC, c.KH, c.KW, c.stride, c.pad_top, c.pad_bottom, c.pad_left, c.pad_right);
+        snprintf(tag, sizeof tag, "B%d C%d %dx%d OC%d k%dx%d s%d p%d%d%d%d%s", c.B, c.C, c.H,
+                 c.W, c.OC, c.KH, c.KW, c.stride, c.pad_top, c.pad_bottom, c.pad_left,
+                 c.pad_right, conv_wino_applies(&c) ? " winograd" : "");
         conv2d_forward(out, inp, w, b, scratch, &c);
         snprintf(what, sizeof what, "conv fwd %s", tag);
         check_vs(what, out, out_ref, no, 1e-5, 1e-5);
@@ -67,7 +74,16 @@ Test(conv2d, forward_backward_vs_numpy) {
         free(scratch); free(out); free(di); free(dw); free(db);
     }
     free(cases);
+    conv_wino_force_off(0);
+    // the 4 Winograd cases take that path unless forced off (on AVX-512 CPUs)
+    if (!wino_off && __builtin_cpu_supports("avx512f"))
+        cr_expect_eq(nwino, 4, "cases on the Winograd path: %lld", (long long)nwino);
+    if (wino_off) cr_expect_eq(nwino, 0);
 }
+
+Test(conv2d, forward_backward_vs_numpy) { numpy_cases(0); }
+
+Test(conv2d, forward_backward_vs_numpy_winograd_off) { numpy_cases(1); }
 
 Test(conv2d, validate_rejects_bad_configs) {
     conv2d_cfg ok = conv2d_make(1, 3, 8, 8, 4, 3, 1, 1);
@@ -128,6 +144,10 @@ Test(conv2d, one_vs_two_threads_identical) {
     conv2d_cfg e = {4, 16, 17, 17, 24, 1, 7, 1, 0, 0, 3, 3};        // direct 1x7 forward,
     conv_threads_case(e, 0);                                        // GEMMs of one block
     conv_threads_case(conv2d_make(8, 16, 8, 8, 24, 3, 1, 1), 0);    // 8 merged 8x8 images
+    // Winograd forward and data gradient: several tasks (2 tile rows per
+    // vector at 16x16; odd sizes, 17/19 channels)
+    conv_threads_case(conv2d_make(8, 32, 16, 16, 40, 3, 1, 1), 0);
+    conv_threads_case(conv2d_make(3, 17, 9, 37, 19, 3, 1, 1), 0);
 }
 
 // The direct forward of other kernels and strides (conv_direct.c): each
@@ -227,4 +247,78 @@ Test(conv2d, merged_batch_equals_images_one_by_one) {
     merged_case(conv2d_make(8, 5, 8, 8, 11, 3, 1, 1), 0);
     merged_case((conv2d_cfg){6, 3, 5, 7, 9, 3, 3, 1, 1, 0, 2, 0}, 0);
     merged_case((conv2d_cfg){5, 4, 17, 17, 10, 1, 7, 1, 0, 0, 3, 3}, 1);
+    // Winograd: each 2x2 output block from its own input block, so a batch
+    // equals its images one by one as well (odd size: partial tiles)
+    merged_case(conv2d_make(5, 16, 9, 9, 17, 3, 1, 1), 0);
+}
+
+// Many channels shrink a Winograd task to 16 tiles, so a tile row of 20
+// tiles is cut into pieces of 16 and 4. Forward and data gradient, on both
+// paths, against a float64 sum at every 7th output: each output sums 4608
+// products in float32 (outputs ~1); measured max abs errors: Winograd 2.8e-6
+// (out) / 4.0e-6 (dinp), direct 9.3e-6 / 8.0e-6; bound 2e-5.
+static double ref_out(const float *x, const float *w, const float *b, const conv2d_cfg *c,
+                      int o, int h, int wc) {
+    double acc = b[o];
+    for (int ch = 0; ch < c->C; ch++)
+        for (int kh = 0; kh < 3; kh++)
+            for (int kw = 0; kw < 3; kw++) {
+                int ih = h + kh - 1, iw = wc + kw - 1;
+                if (ih < 0 || ih >= c->H || iw < 0 || iw >= c->W) continue;
+                acc += (double)w[((size_t)o * c->C + ch) * 9 + kh * 3 + kw] *
+                       x[((size_t)ch * c->H + ih) * c->W + iw];
+            }
+    return acc;
+}
+
+static double ref_dinp(const float *d, const float *w, const conv2d_cfg *c, int ch, int h,
+                       int wc) {
+    double acc = 0.0;
+    for (int o = 0; o < c->OC; o++)
+        for (int kh = 0; kh < 3; kh++)
+            for (int kw = 0; kw < 3; kw++) {
+                int oh = h - kh + 1, ow = wc - kw + 1;
+                if (oh < 0 || oh >= c->H || ow < 0 || ow >= c->W) continue;
+                acc += (double)w[((size_t)o * c->C + ch) * 9 + kh * 3 + kw] *
+                       d[((size_t)o * c->H + oh) * c->W + ow];
+            }
+    return acc;
+}
+
+Test(conv2d, winograd_wide_rows_vs_float64) {
+    if (!__builtin_cpu_supports("avx512f")) {
+        cr_log_warn("no AVX-512F: the Winograd kernels are not used on this CPU");
+        return;
+    }
+    conv2d_cfg c = conv2d_make(1, 512, 5, 40, 520, 3, 1, 1);
+    cr_assert(conv_wino_applies(&c));
+    int64_t ni = (int64_t)c.C * c.H * c.W, nw = (int64_t)c.OC * c.C * 9;
+    int64_t no = (int64_t)c.OC * c.H * c.W;
+    float *inp = malloc(sizeof(float) * ni), *w = malloc(sizeof(float) * nw);
+    float *dout = malloc(sizeof(float) * no), *b = malloc(sizeof(float) * c.OC);
+    fill_normal(inp, ni, 41, 1.0f);
+    fill_normal(w, nw, 42, 1.0f / 68.0f);   // ~1/sqrt(9*C): outputs of scale ~1
+    fill_normal(dout, no, 43, 1.0f);
+    fill_normal(b, c.OC, 44, 1.0f);
+    float *scratch = malloc(sizeof(float) * conv2d_scratch_floats(&c));
+    float *out = malloc(sizeof(float) * no), *di = malloc(sizeof(float) * ni);
+    const int HW = c.H * c.W;
+    for (int p = 0; p < 2; p++) {
+        conv_wino_force_off(p);
+        memset(di, 0, sizeof(float) * ni);
+        conv2d_forward(out, inp, w, b, scratch, &c);
+        conv2d_backward(di, NULL, NULL, dout, inp, w, scratch, &c);
+        double eo = 0.0, ed = 0.0;
+        for (int64_t i = 0; i < no; i += 7)
+            eo = fmax(eo, fabs(out[i] - ref_out(inp, w, b, &c, (int)(i / HW), (int)(i % HW) / c.W,
+                                                (int)(i % c.W))));
+        for (int64_t i = 0; i < ni; i += 7)
+            ed = fmax(ed, fabs(di[i] - ref_dinp(dout, w, &c, (int)(i / HW), (int)(i % HW) / c.W,
+                                                (int)(i % c.W))));
+        cr_log_info("%s: max abs error out %.3g, dinp %.3g", p ? "direct" : "winograd", eo, ed);
+        cr_expect_lt(eo, 2e-5, "%s out: max abs error %.3g", p ? "direct" : "winograd", eo);
+        cr_expect_lt(ed, 2e-5, "%s dinp: max abs error %.3g", p ? "direct" : "winograd", ed);
+    }
+    conv_wino_force_off(0);
+    free(inp); free(w); free(dout); free(b); free(scratch); free(out); free(di);
 }
