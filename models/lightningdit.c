@@ -55,7 +55,7 @@ struct ldit_acts {
     float *qn_tmp;
     float *io_x, *io_t, *io_v;   // on the GPU only: host inputs/outputs staged here
     // backward scratch
-    float *dres, *dy, *dxm, *dxn, *dqkv, *datt, *dx12, *dh, *dtmp, *dtmp2, *dada,
+    float *dres, *dy, *dxm, *dxn, *dqkv, *datt, *dx12, *dh, *dtmp, *dada,
           *dsc, *dc, *dt1s, *dt1, *dotok, *dxtok;
 };
 
@@ -268,8 +268,7 @@ static void carve(arena *ar, ldit *m) {
     A->datt = arena_floats(ar, N * D);
     A->dx12 = arena_floats(ar, N * 2 * H);
     A->dh = arena_floats(ar, N * H);
-    A->dtmp = arena_floats(ar, N * D);
-    A->dtmp2 = arena_floats(ar, N * D);
+    A->dtmp = arena_floats(ar, 2 * N * D);   // qknorm_rope_backward's GPU scratch
     A->dada = arena_floats(ar, B * 6 * D);
     A->dsc = arena_floats(ar, B * D);
     A->dc = arena_floats(ar, B * D);
@@ -359,11 +358,8 @@ void ldit_destroy(ldit **pm) {
 #define PV(i) param_data(&m->pt, (i))
 #define PG(i) param_grad(&m->pt, (i))
 
-// The D-wide slot s (0 q, 1 k, 2 v) of packed qkv rows into / out of a
-// contiguous (N, D) buffer (nn/rows.h, so it runs where the model lives).
-static void slot_get(float *dst, const float *qkv, int N, int D, int s) {
-    rows_copy_forward(dst, qkv + (size_t)s * D, N, D, D, 3 * D);
-}
+// A contiguous (N, D) buffer into the D-wide slot s (0 q, 1 k, 2 v) of
+// packed qkv rows (nn/rows.h, so it runs where the model lives).
 static void slot_put(float *qkv, const float *src, int N, int D, int s) {
     rows_copy_forward(qkv + (size_t)s * D, src, N, D, 3 * D, D);
 }
@@ -390,18 +386,14 @@ static void block_forward(ldit *m, int l, int B, float *x_next) {
     rmsnorm_forward(a->xn1, a->rstd1, a->x_in, PV(p->norm1), N, D, NORM_EPS);
     modulate_forward(a->xm1, a->xn1, a->ada, a->ada + D, B, T, D, 6 * D);
     linear_forward(a->qkv, a->xm1, PV(p->qkv_w), PV(p->qkv_b), N, D, 3 * D);
-    for (int s = 0; s < 2; s++) {
-        float *slot = a->qkv + (size_t)s * D;
-        if (c->qk_norm) {
-            float *raw = s ? a->kraw : a->qraw;
-            slot_get(raw, a->qkv, N, D, s);
-            rmsnorm_forward(m->a->qn_tmp, s ? a->rstd_k : a->rstd_q, raw,
-                            PV(s ? p->kn : p->qn), N * NH, HD, NORM_EPS);
-            rope_forward(slot, m->a->qn_tmp, m->rope_cos, m->rope_sin, B, T, NH, HD, 3 * D, D);
-        } else {
+    if (c->qk_norm)   // q/k RMSNorm + RoPE in one pass (raw q/k and rstd kept)
+        qknorm_rope_forward(a->qkv, a->qraw, a->kraw, a->rstd_q, a->rstd_k, PV(p->qn), PV(p->kn),
+                            m->rope_cos, m->rope_sin, m->a->qn_tmp, B, T, NH, HD, NORM_EPS);
+    else
+        for (int s = 0; s < 2; s++) {
+            float *slot = a->qkv + (size_t)s * D;
             rope_forward(slot, slot, m->rope_cos, m->rope_sin, B, T, NH, HD, 3 * D, 3 * D);
         }
-    }
     attention_forward(a->att, a->lse, a->qkv, B, T, NH, HD);
     linear_forward(a->ya, a->att, PV(p->proj_w), PV(p->proj_b), N, D, D);
     gate_residual_forward(a->x_mid, a->x_in, a->ya, a->ada + 2 * D, B, T, D, 6 * D);
@@ -489,16 +481,14 @@ static void block_backward(ldit *m, int l, int B) {
     gate_residual_backward_set(NULL, A->dy, A->dada + 2 * D, A->dres, a->ya, a->ada + 2 * D, B, T, D, 6 * D);
     linear_backward_set(A->datt, PG(p->proj_w), PG(p->proj_b), A->dy, a->att, PV(p->proj_w), N, D, D);
     attention_backward_set(A->dqkv, A->datt, a->qkv, a->att, a->lse, B, T, NH, HD);
-    for (int s = 0; s < 2; s++) {
-        rope_backward_set(A->dtmp, A->dqkv + (size_t)s * D, m->rope_cos, m->rope_sin, B, T, NH, HD, D, 3 * D);
-        const float *src = A->dtmp;
-        if (c->qk_norm) {
-            rmsnorm_backward_set(A->dtmp2, PG(s ? p->kn : p->qn), A->dtmp, s ? a->kraw : a->qraw,
-                                 PV(s ? p->kn : p->qn), s ? a->rstd_k : a->rstd_q, N * NH, HD);
-            src = A->dtmp2;
+    if (c->qk_norm)   // in place on dqkv's q and k parts
+        qknorm_rope_backward(A->dqkv, PG(p->qn), PG(p->kn), a->qraw, a->kraw, a->rstd_q, a->rstd_k,
+                             PV(p->qn), PV(p->kn), m->rope_cos, m->rope_sin, A->dtmp, B, T, NH, HD);
+    else
+        for (int s = 0; s < 2; s++) {
+            rope_backward_set(A->dtmp, A->dqkv + (size_t)s * D, m->rope_cos, m->rope_sin, B, T, NH, HD, D, 3 * D);
+            slot_put(A->dqkv, A->dtmp, N, D, s);
         }
-        slot_put(A->dqkv, src, N, D, s);
-    }
     linear_backward_set(A->dxm, PG(p->qkv_w), PG(p->qkv_b), A->dqkv, a->xm1, PV(p->qkv_w), N, D, 3 * D);
     modulate_backward_set(A->dxn, A->dada, A->dada + D, A->dxm, a->xn1, a->ada + D, B, T, D, 6 * D);
     rmsnorm_backward(A->dres, PG(p->norm1), A->dxn, a->x_in, PV(p->norm1), a->rstd1, N, D);

@@ -18,7 +18,8 @@
 // Backward is the rotation by -angle and ACCUMULATES (+=) into dinp.
 // Rows: q/k of token t, head h live at X[t*ld + h*HD] (ld = NH*HD for a
 // plain (B,T,NH,HD) buffer, 3*NH*HD for the q or k part of a packed qkv).
-// Not here: 1D RoPE, NTK/interpolated frequencies, the q/k norm.
+// Fused with LightningDiT's q/k norm: qknorm_rope_forward / _backward below.
+// Not here: 1D RoPE, NTK/interpolated frequencies.
 #ifndef NN_ROPE_H
 #define NN_ROPE_H
 
@@ -37,5 +38,31 @@ void rope_backward(float *dinp, const float *dout, const float *cos_t, const flo
 // zeroing dinp first).
 void rope_backward_set(float *dinp, const float *dout, const float *cos_t, const float *sin_t,
                        int B, int T, int NH, int HD, int ld_dinp, int ld_dout);
+
+// q/k RMSNorm then RoPE, in place on the q and k parts of packed qkv rows
+// (B*T rows of 3*D floats, D = NH*HD: q, k, v; v untouched):
+//   raw = part (copied to qraw / kraw, (B*T, D)),
+//   each head's HD floats: y = x * rstd * w, rstd = 1/sqrt(mean(x^2) + eps)
+//   (rstd_q / rstd_k, (B*T*NH)), w = wq / wk (HD), then part = RoPE(y).
+// The same bits as, per part: rows_copy_forward into raw, rmsnorm_forward
+// over the B*T*NH head rows, rope_forward into the part (one pass over the
+// data instead of three, one parallel region for both parts).
+// scratch: B*T*D floats used on the GPU (where the op is that sequence of
+// ops); may be NULL on the host.
+void qknorm_rope_forward(float *qkv, float *qraw, float *kraw, float *rstd_q, float *rstd_k,
+                         const float *wq, const float *wk, const float *cos_t,
+                         const float *sin_t, float *scratch, int B, int T, int NH, int HD,
+                         float eps);
+// Backward: the q and k parts of dqkv (gradients with respect to the roped
+// parts) are REPLACED by the gradients with respect to the raw parts; dwq,
+// dwk (HD, or NULL) ACCUMULATE the weight gradients. dx has the bits of
+// rope_backward_set + rmsnorm_backward_set; the weight-gradient sums run over
+// 16 fixed row chunks added in order (thread-count independent; the order
+// differs from rmsnorm_backward's single pass). scratch: 2*B*T*D floats on
+// the GPU, may be NULL on the host.
+void qknorm_rope_backward(float *dqkv, float *dwq, float *dwk, const float *qraw,
+                          const float *kraw, const float *rstd_q, const float *rstd_k,
+                          const float *wq, const float *wk, const float *cos_t,
+                          const float *sin_t, float *scratch, int B, int T, int NH, int HD);
 
 #endif

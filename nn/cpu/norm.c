@@ -13,6 +13,7 @@
 
 #include "core/base.h"
 #include "nn/cpu/fastexp.h"
+#include "nn/cpu/rms_rows.h"
 
 // ---- group norm ---------------------------------------------------------
 // The per-group loops are leaf helpers built for AVX-512 / AVX2 / x86-64
@@ -226,60 +227,8 @@ void layernorm_backward_cpu(float *dinp, float *dweight, float *dbias,
 }
 
 // ---- RMS norm -----------------------------------------------------------
-// Row helpers built for AVX-512 / AVX2 / x86-64 (CPU_CLONES). The double
-// sums are vectorised in a fixed lane order (so they depend on the data and
-// the CPU's vector width, never on the thread count); the element-wise
-// loops give the same bits in any width.
-
-CPU_CLONES static double rms_sumsq(const float *x, int n) {
-    double s = 0.0;
-    #pragma omp simd reduction(+ : s)
-    for (int i = 0; i < n; i++) s += (double)x[i] * x[i];
-    return s;
-}
-CPU_CLONES static void rms_apply(float *y, const float *x, int n, float rs, const float *w) {
-    if (w) {
-        #pragma omp simd
-        for (int i = 0; i < n; i++) y[i] = x[i] * rs * w[i];
-    } else {
-        #pragma omp simd
-        for (int i = 0; i < n; i++) y[i] = x[i] * rs;
-    }
-}
-// sum of g * xhat with g = dy * w, xhat = x * rs
-CPU_CLONES static double rms_bwd_dot(const float *dy, const float *x, const float *w, int n,
-                                     float rs) {
-    double s = 0.0;
-    if (w) {
-        #pragma omp simd reduction(+ : s)
-        for (int i = 0; i < n; i++) s += (double)dy[i] * w[i] * (x[i] * rs);
-    } else {
-        #pragma omp simd reduction(+ : s)
-        for (int i = 0; i < n; i++) s += (double)dy[i] * (x[i] * rs);
-    }
-    return s;
-}
-CPU_CLONES static void rms_bwd_dx(float *dx, const float *dy, const float *x, const float *w,
-                                  int n, float rs, float mgx) {
-    if (w) {
-        #pragma omp simd
-        for (int i = 0; i < n; i++) dx[i] += rs * (dy[i] * w[i] - x[i] * rs * mgx);
-    } else {
-        #pragma omp simd
-        for (int i = 0; i < n; i++) dx[i] += rs * (dy[i] - x[i] * rs * mgx);
-    }
-}
-
-CPU_CLONES static void rms_bwd_dx_set(float *dx, const float *dy, const float *x,
-                                      const float *w, int n, float rs, float mgx) {
-    if (w) {
-        #pragma omp simd
-        for (int i = 0; i < n; i++) dx[i] = rs * (dy[i] * w[i] - x[i] * rs * mgx);
-    } else {
-        #pragma omp simd
-        for (int i = 0; i < n; i++) dx[i] = rs * (dy[i] - x[i] * rs * mgx);
-    }
-}
+// The row helpers (rms_sumsq, rms_apply, rms_bwd_dot, rms_bwd_dx[_set]) are
+// in nn/cpu/rms_rows.h, shared with the fused q/k norm + RoPE (nn/cpu/rope.c).
 
 void rmsnorm_forward_cpu(float *out, float *rstd, const float *inp, const float *weight,
                      int N, int C, float eps) {

@@ -152,6 +152,13 @@ void rope_forward_cpu(float *out, const float *inp, const float *cos_t, const fl
                       int T, int NH, int HD, int ld_out, int ld_inp);
 void rope_backward_cpu(float *dinp, const float *dout, const float *cos_t, const float *sin_t,
                        int B, int T, int NH, int HD, int ld_dinp, int ld_dout);
+void qknorm_rope_forward_cpu(float *qkv, float *qraw, float *kraw, float *rstd_q, float *rstd_k,
+                             const float *wq, const float *wk, const float *cos_t,
+                             const float *sin_t, int B, int T, int NH, int HD, float eps);
+void qknorm_rope_backward_cpu(float *dqkv, float *dwq, float *dwk, const float *qraw,
+                              const float *kraw, const float *rstd_q, const float *rstd_k,
+                              const float *wq, const float *wk, const float *cos_t,
+                              const float *sin_t, int B, int T, int NH, int HD);
 
 // ---- shape_ops (nn/shape_ops.h; nn/cpu/shape_ops.c, patchify.c)
 void upsample2x_forward_cpu(float *out, const float *inp, int B, int C, int H, int W);

@@ -1,12 +1,15 @@
 // Tests for nn/rope.h: the tables and the rotation against a literal numpy
 // port of LightningDiT's VisionRotaryEmbeddingFast (tests/ref/gen_dit_ops.py),
 // in place and on the strided q part of a packed qkv; backward against
-// central differences of a double-precision rotation; backward o forward = id.
+// central differences of a double-precision rotation; backward o forward = id;
+// the fused q/k norm + RoPE against the ops it stands for.
 #include <criterion/criterion.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/norm.h"
 #include "nn/rope.h"
 #include "tests/util.h"
 
@@ -103,4 +106,91 @@ Test(rope, backward_vs_finite_differences_and_inverse) {
     rope_backward(dx, y, c, s, B, T, NH, HD, D, D);
     report("bwd(fwd(x))", dx, x, n, 1e-6, 1e-6);
     free(x); free(g); free(dx); free(y); free(xd); free(gd); free(fd); free(an);
+}
+
+// ---- fused q/k RMSNorm + RoPE (qknorm_rope_forward / _backward) ----------
+// Reference: the sequence of separately tested ops it stands for (rows copy,
+// rmsnorm_forward / _backward_set, rope_forward / _backward_set); the fused
+// op must give the same bits (weight gradients: the same sums in a
+// different order, so within rounding), leave v alone, and give the same
+// bits at 1 and 2 OpenMP threads.
+
+static int same_bits(const float *a, const float *b, int64_t n) {
+    return memcmp(a, b, sizeof(float) * (size_t)n) == 0;
+}
+
+// Runs the fused forward + backward at `threads` OpenMP threads into the
+// out buffers (qkv, raw q, raw k, rstd q, rstd k, dqkv, dwq, dwk).
+static void qk_fused(float *o[8], const float *qkv, const float *dq, const float *w,
+                     const float *dw0, const float *c, const float *s, int Bq, int Tq, int NHq,
+                     int HDq, int threads) {
+    const int64_t N = (int64_t)Bq * Tq, Dq = (int64_t)NHq * HDq;
+    omp_set_num_threads(threads);
+    memcpy(o[0], qkv, sizeof(float) * N * 3 * Dq);
+    qknorm_rope_forward(o[0], o[1], o[2], o[3], o[4], w, w + HDq, c, s, NULL, Bq, Tq, NHq, HDq,
+                        1e-6f);
+    memcpy(o[5], dq, sizeof(float) * N * 3 * Dq);
+    memcpy(o[6], dw0, sizeof(float) * HDq);
+    memcpy(o[7], dw0 + HDq, sizeof(float) * HDq);
+    qknorm_rope_backward(o[5], o[6], o[7], o[1], o[2], o[3], o[4], w, w + HDq, c, s, NULL, Bq,
+                         Tq, NHq, HDq);
+}
+
+Test(rope, qknorm_fused_equals_sequence) {
+    // small (serial) and DiT-S-like (past the parallel threshold, HD 64)
+    const int cases[2][5] = {{2, 4, 6, 3, 16}, {8, 8, 8, 6, 64}};   // B, H, W, NH, HD
+    for (int ci = 0; ci < 2; ci++) {
+        const int Bq = cases[ci][0], Hq = cases[ci][1], Wq = cases[ci][2], NHq = cases[ci][3];
+        const int HDq = cases[ci][4], Tq = Hq * Wq, Dq = NHq * HDq, N = Bq * Tq;
+        const int64_t nq = (int64_t)N * 3 * Dq, nd = (int64_t)N * Dq, nr = (int64_t)N * NHq;
+        float *c = malloc(sizeof(float) * Tq * HDq), *s = malloc(sizeof(float) * Tq * HDq);
+        rope2d_tables(c, s, Hq, Wq, HDq, 10000.0);
+        float *qkv = malloc(sizeof(float) * nq), *dq = malloc(sizeof(float) * nq);
+        float w[2 * 64], dw0[2 * 64];
+        fill_normal(qkv, nq, 21, 1.5f);
+        fill_normal(dq, nq, 22, 1.0f);
+        fill_uniform(w, 2 * HDq, 23, 0.5f, 1.5f);
+        fill_normal(dw0, 2 * HDq, 24, 1.0f);
+        // the sequence
+        float *rq = malloc(sizeof(float) * nq), *raw[2], *rstd[2], dwr[2][64];
+        float *t1 = malloc(sizeof(float) * nd), *t2 = malloc(sizeof(float) * nd);
+        float *rd = malloc(sizeof(float) * nq);
+        memcpy(rq, qkv, sizeof(float) * nq);
+        memcpy(rd, dq, sizeof(float) * nq);
+        for (int p = 0; p < 2; p++) {
+            raw[p] = malloc(sizeof(float) * nd);
+            rstd[p] = malloc(sizeof(float) * nr);
+            for (int n = 0; n < N; n++)
+                memcpy(raw[p] + (size_t)n * Dq, rq + (size_t)n * 3 * Dq + p * Dq, sizeof(float) * Dq);
+            rmsnorm_forward(t1, rstd[p], raw[p], w + p * HDq, N * NHq, HDq, 1e-6f);
+            rope_forward(rq + p * Dq, t1, c, s, Bq, Tq, NHq, HDq, 3 * Dq, Dq);
+            memcpy(dwr[p], dw0 + p * HDq, sizeof(float) * HDq);
+            rope_backward_set(t1, rd + p * Dq, c, s, Bq, Tq, NHq, HDq, Dq, 3 * Dq);
+            rmsnorm_backward_set(t2, dwr[p], t1, raw[p], w + p * HDq, rstd[p], N * NHq, HDq);
+            for (int n = 0; n < N; n++)
+                memcpy(rd + (size_t)n * 3 * Dq + p * Dq, t2 + (size_t)n * Dq, sizeof(float) * Dq);
+        }
+        // the fused op at 1 and 2 threads
+        const int64_t sz[8] = {nq, nd, nd, nr, nr, nq, HDq, HDq};
+        float *o[2][8];
+        for (int t = 0; t < 2; t++) {
+            for (int k = 0; k < 8; k++) o[t][k] = malloc(sizeof(float) * sz[k]);
+            qk_fused(o[t], qkv, dq, w, dw0, c, s, Bq, Tq, NHq, HDq, t + 1);
+        }
+        omp_set_num_threads(2);
+        const float *want[8] = {rq, raw[0], raw[1], rstd[0], rstd[1], rd, dwr[0], dwr[1]};
+        const char *names[8] = {"qkv", "qraw", "kraw", "rstd_q", "rstd_k", "dqkv", "dwq", "dwk"};
+        for (int k = 0; k < 8; k++) {
+            char what[64];
+            snprintf(what, sizeof what, "qknorm %s B%d HD%d", names[k], Bq, HDq);
+            if (k < 6)
+                cr_expect(same_bits(o[0][k], want[k], sz[k]), "%s: not the sequence's bits", what);
+            else   // HD sums of N*NH terms each, double sums rounded once
+                report(what, o[0][k], want[k], sz[k], 1e-6, 1e-6);
+            cr_expect(same_bits(o[0][k], o[1][k], sz[k]), "%s: omp 1 vs 2 differ", what);
+            free(o[0][k]); free(o[1][k]);
+        }
+        for (int p = 0; p < 2; p++) { free(raw[p]); free(rstd[p]); }
+        free(c); free(s); free(qkv); free(dq); free(rq); free(rd); free(t1); free(t2);
+    }
 }
