@@ -95,12 +95,10 @@ static rate2 step_rate(const char *preset, int B, int threads, int steps) {
         if (s == 2) t0 = vel_now(), c0 = vel_cpu_now();   // two warm-up steps
         dit_draw_latents(x, x, sg, tr->numel, B, 1, (uint64_t)s * B);
         dit_draw_step(tr, B, 1, (uint64_t)s * B);
-        param_zero_grads(&m->pt);
-        dit_losses L;
+        dit_losses L;   // the gradients are zero: committed so, cleared by each step's update
         CHECK(dit_loss_backward(tr, x, y, B, &L) == 0);
         clip_grad_norm(&m->pt, 1.0f);
-        optim_step(o, &m->pt, 2e-4);
-        ema_update(e, &m->pt, 0.9999);
+        optim_step_ema_zero(o, &m->pt, 2e-4, e, 0.9999, 1);   // AdamW, EMA, zero grads in one pass
     }
     rate2 rate = {(double)B * steps / (vel_now() - t0), (double)B * steps / (vel_cpu_now() - c0)};
     free(x); free(sg); free(y);

@@ -141,31 +141,51 @@ static void muon_update(float *p, const float *g, float *buf, const param_info *
     }
 }
 
-void optim_step(optim *o, param_table *pt, double lr) {
+// optim_step with the tail of optim_step_ema_zero (e NULL: no EMA).
+static void step(optim *o, param_table *pt, double lr, ema *e, double decay, int zero_grads) {
     CHECK(pt->total == o->total && pt->count == o->count && pt->values && pt->grads);
-    int w = NN_WHERE(pt->values, pt->grads, o->state);
-    if (w == NN_DEVICE) NN_CUDA(optim_step_cuda(NN_CTX, o, pt, pt->values, pt->grads, o->state, lr));
+    CHECK(!e || e->total == pt->total);
+    int w = NN_WHERE(pt->values, pt->grads, o->state, e ? e->shadow : NULL);
+    if (w == NN_DEVICE) {
+        // the three steps it stands for, queued on the stream
+        NN_CUDA(optim_step_cuda(NN_CTX, o, pt, pt->values, pt->grads, o->state, lr));
+        if (e) ema_update(e, pt, decay);
+        if (zero_grads) param_zero_grads(pt);
+    }
     if (w != NN_HOST) return;
     o->step++;
     const optim_config *c = &o->cfg;
     const int decoupled = c->kind != OPTIM_ADAM;
+    const float ema_d = (float)decay, ema_w = (float)(1.0 - decay);   // as ema_update rounds them
     // Muon parameters one by one; the Adam(W) ones gathered into one work
-    // list run in a single parallel region (nn/cpu/adam.h).
+    // list run in a single parallel region (nn/cpu/adam.h), each piece's
+    // EMA and gradient clearing right after its update.
     adam_job *jobs = o->jobs;
     int nj = 0;
     for (int i = 0; i < pt->count; i++) {
         const param_info *p = &pt->info[i];
         float *pv = pt->values + p->offset, *gv = pt->grads + p->offset;
         float *m = o->state + p->offset, *v = o->state + o->total + p->offset;
+        adam_job J = {.p = pv, .g = gv, .m = m, .v = v, .n = p->numel,
+                      .shadow = e ? e->shadow + p->offset : NULL, .ema_d = ema_d,
+                      .ema_w = ema_w, .zero_g = zero_grads};
         if (o->muon[i]) {
             muon_update(pv, gv, m, p, lr * c->muon_lr_ratio, c, o->scratch);
+            adam_tail_cpu(&J, 0, p->numel);
         } else {
             double wd = p->no_decay ? 0.0 : c->weight_decay;
-            jobs[nj++] = (adam_job){.p = pv, .g = gv, .m = m, .v = v, .n = p->numel,
-                                    .k = adam_constants(lr, wd, decoupled, c, o->step)};
+            J.k = adam_constants(lr, wd, decoupled, c, o->step);
+            jobs[nj++] = J;
         }
     }
     adam_update_all_cpu(jobs, nj);
+}
+
+void optim_step(optim *o, param_table *pt, double lr) { step(o, pt, lr, NULL, 0.0, 0); }
+
+void optim_step_ema_zero(optim *o, param_table *pt, double lr, ema *e, double decay,
+                         int zero_grads) {
+    step(o, pt, lr, e, decay, zero_grads);
 }
 
 float *optim_exp_avg(const optim *o, const param_table *pt, int i) {

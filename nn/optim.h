@@ -37,6 +37,7 @@
 
 #include <stdint.h>
 
+#include "nn/ema.h"
 #include "nn/params.h"
 
 typedef enum { OPTIM_ADAM = 0, OPTIM_ADAMW = 1, OPTIM_MUON = 2 } optim_kind;
@@ -79,6 +80,21 @@ void optim_destroy(optim **o);
 // One step with the gradients in pt->grads (left unchanged). lr > 0 is the
 // Adam(W) learning rate of this step (Muon uses lr * muon_lr_ratio).
 void optim_step(optim *o, param_table *pt, double lr);
+
+// optim_step followed by ema_update(e, pt, decay) (e may be NULL: none) and,
+// if zero_grads, param_zero_grads(pt): the same results, bit for bit, as
+// those calls in that order. On the host the EMA and the clearing of each
+// piece of the parameters run right after its update in the optimizer's
+// parallel pass, while the piece is in cache (the new value is read once
+// more from cache, not memory; the gradients are cleared by both threads
+// instead of one serial memset). On the GPU it is the three calls.
+// For a loop that clears the gradients here instead of before the next
+// backward: they are zero after it, so the next step needs no
+// param_zero_grads (a table starts with zero gradients at commit). The
+// host pass covers the parameters, not the table's padding between them
+// (zero in values, grads and shadow, and 0 * d + 0 * w stays zero).
+void optim_step_ema_zero(optim *o, param_table *pt, double lr, ema *e, double decay,
+                         int zero_grads);
 
 float *optim_exp_avg(const optim *o, const param_table *pt, int i);     // or Muon buffer
 float *optim_exp_avg_sq(const optim *o, const param_table *pt, int i);  // zero for Muon

@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <omp.h>
+#include <string.h>
 
 #include "nn/cpu/fastexp.h"
 #include "nn/cpu/par.h"
@@ -58,6 +59,18 @@ CPU_CLONES double sumsq_cpu(const float *g, int64_t n) {
     return s;
 }
 
+// The EMA of one piece: baseline x86-64 code like nn/ema.c's loop (no
+// CPU_CLONES: an FMA build would contract s*d + p*w into one rounding and
+// the shadow would differ from ema_update's).
+static void ema_piece(float *s, const float *p, int64_t n, float d, float w) {
+    for (int64_t k = 0; k < n; k++) s[k] = s[k] * d + p[k] * w;
+}
+
+void adam_tail_cpu(const adam_job *J, int64_t lo, int64_t len) {
+    if (J->shadow) ema_piece(J->shadow + lo, J->p + lo, len, J->ema_d, J->ema_w);
+    if (J->zero_g) memset(J->g + lo, 0, sizeof(float) * (size_t)len);
+}
+
 void adam_update_all_cpu(const adam_job *jobs, int njobs) {
     int64_t total = 0;
     for (int j = 0; j < njobs; j++) total += jobs[j].n;
@@ -74,6 +87,7 @@ void adam_update_all_cpu(const adam_job *jobs, int njobs) {
             for (; lo < hi; lo += ADAM_CHUNK) {
                 const int64_t len = hi - lo < ADAM_CHUNK ? hi - lo : ADAM_CHUNK;
                 adam_chunk(J->p + lo, J->g + lo, J->m + lo, J->v + lo, len, &J->k);
+                adam_tail_cpu(J, lo, len);
             }
         }
     }

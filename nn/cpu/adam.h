@@ -20,19 +20,30 @@ typedef struct {
     int decoupled;     // 1 AdamW (decay the weight), 0 Adam (L2 into the gradient)
 } adam_consts;
 
-// One parameter's update: p, m, v updated in place over n elements from g
-// (read only). None alias.
+// One parameter's update: p, m, v updated in place over n elements from g.
+// None alias. The optional tail runs on each piece right after its update,
+// while it is in cache (nn/optim.h optim_step_ema_zero):
+//   shadow (or NULL): shadow = shadow * ema_d + p * ema_w (the new p), the
+//                     expression and rounding of nn/ema.c's ema_update;
+//   zero_g:           g cleared once read (param_zero_grads' work).
 typedef struct {
     float *p, *m, *v;
-    const float *g;
+    float *g;
     int64_t n;
     adam_consts k;
+    float *shadow;
+    float ema_d, ema_w;
+    int zero_g;
 } adam_job;
 // All jobs in ONE parallel region, the elements of all of them split evenly
 // between the threads (small parameters no longer run serially, one fork per
 // parameter): a model's whole Adam step. Element-wise, so the same bits as
 // an element-by-element loop.
 void adam_update_all_cpu(const adam_job *jobs, int njobs);
+
+// The tail alone (shadow and / or zero_g of a job) over elements [0, n) of
+// p, shadow, g: for parameters another update (Muon) has already written.
+void adam_tail_cpu(const adam_job *J, int64_t lo, int64_t len);
 
 // sum of g[i]^2 in double over n elements, vectorised in a fixed lane order
 // (the bits depend on the data and the CPU's vector width, never on the

@@ -443,8 +443,7 @@ static int train_loop(run_t *r, int64_t start) {
         dit_draw_latents(r->z, b->mu, b->sigma, r->tr->numel, B, o->seed, b->pos0);
         store_normalise(r->z, r->z, r->sm, B);
         dit_draw_step(r->tr, B, o->seed, b->pos0);
-        param_zero_grads(&r->m->pt);
-        dit_losses L;
+        dit_losses L;   // gradients zero here: committed so, cleared by each update below
         if ((e = dit_loss_backward(r->tr, r->z, b->labels, B, &L))) {
             fprintf(stderr, "\ntrain: step %lld: %s\n", (long long)step, vel_strerror(e));
             return 1;
@@ -466,8 +465,7 @@ static int train_loop(run_t *r, int64_t start) {
         }
         gnorm = clip_grad_norm(&r->m->pt, (float)o->clip);
         double lr = lr_at(&sched, step);
-        optim_step(r->opt, &r->m->pt, lr);
-        ema_update(r->ema, &r->m->pt, o->ema);
+        optim_step_ema_zero(r->opt, &r->m->pt, lr, r->ema, o->ema, 1);   // + EMA, grads cleared
         if ((e = nn_sync())) {
             fprintf(stderr, "\ntrain: step %lld update on the GPU: %s\n", (long long)step, vel_errmsg(e));
             return 1;

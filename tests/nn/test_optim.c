@@ -256,3 +256,85 @@ Test(optim, ema_swap) {
     ema_destroy(&e);
     param_table_free(&pt);
 }
+
+// optim_step_ema_zero against optim_step + ema_update + param_zero_grads,
+// bit for bit (values, both moments, shadow, gradients), for Adam, AdamW
+// and Muon (its matrices take the per-parameter tail), with and without
+// EMA and clearing, at 1 and 2 threads: parameters past one optimizer
+// piece (16384 floats) and past the parallel threshold.
+static void fused_run(float *out[5], optim_kind kind, int with_ema, int zero, int fused,
+                      int threads) {
+    omp_set_num_threads(threads);
+    param_table pt;
+    param_table_init(&pt);
+    param_add(&pt, "a.weight", 2, (int64_t[]){96, 300});
+    param_add(&pt, "a.bias", 1, (int64_t[]){40001});
+    param_add(&pt, "b.weight", 2, (int64_t[]){7, 5});
+    cr_assert_eq(param_table_commit(&pt), 0);
+    // parameters random, the padding between and after them zero (as a
+    // table keeps it: nothing writes there)
+    for (int i = 0; i < pt.count; i++)
+        fill_normal(pt.values + pt.info[i].offset, pt.info[i].numel, 31 + i, 1.0f);
+    optim_config c = optim_defaults(kind);
+    optim *o;
+    cr_assert_eq(optim_create(&o, &pt, &c), 0);
+    ema *e = NULL;
+    if (with_ema) cr_assert_eq(ema_create(&e, &pt), 0);
+    for (int s = 0; s < 3; s++) {
+        // this step's gradients added onto what the last step left (zero
+        // after a clearing step), so a missed clear shows
+        float *g = malloc(sizeof(float) * (size_t)pt.total);
+        fill_normal(g, pt.total, 40 + s, 1.0f);
+        for (int i = 0; i < pt.count; i++)
+            for (int64_t k = 0; k < pt.info[i].numel; k++)
+                pt.grads[pt.info[i].offset + k] += g[pt.info[i].offset + k];
+        free(g);
+        if (fused) {
+            optim_step_ema_zero(o, &pt, 1e-2, e, 0.9, zero);
+        } else {
+            optim_step(o, &pt, 1e-2);
+            if (e) ema_update(e, &pt, 0.9);
+            if (zero) param_zero_grads(&pt);
+        }
+    }
+    const size_t bytes = sizeof(float) * (size_t)pt.total;
+    for (int k = 0; k < 5; k++) out[k] = calloc(1, bytes);
+    memcpy(out[0], pt.values, bytes);
+    memcpy(out[1], o->state, bytes);
+    memcpy(out[2], o->state + o->total, bytes);
+    if (e) memcpy(out[3], e->shadow, bytes);
+    memcpy(out[4], pt.grads, bytes);
+    optim_destroy(&o);
+    ema_destroy(&e);
+    param_table_free(&pt);
+}
+
+Test(optim, step_ema_zero_equals_the_three_calls) {
+    const optim_kind kinds[3] = {OPTIM_ADAM, OPTIM_ADAMW, OPTIM_MUON};
+    const char *what[5] = {"values", "exp_avg", "exp_avg_sq", "shadow", "grads"};
+    param_table pt;   // only for the size
+    param_table_init(&pt);
+    param_add(&pt, "a.weight", 2, (int64_t[]){96, 300});
+    param_add(&pt, "a.bias", 1, (int64_t[]){40001});
+    param_add(&pt, "b.weight", 2, (int64_t[]){7, 5});
+    cr_assert_eq(param_table_commit(&pt), 0);
+    const size_t bytes = sizeof(float) * (size_t)pt.total;
+    param_table_free(&pt);
+    for (int ki = 0; ki < 3; ki++)
+        for (int mode = 0; mode < 4; mode++) {
+            const int with_ema = mode & 1, zero = mode >> 1;
+            float *ref[5], *got[2][5];
+            fused_run(ref, kinds[ki], with_ema, zero, 0, 2);
+            for (int t = 0; t < 2; t++) fused_run(got[t], kinds[ki], with_ema, zero, 1, t + 1);
+            for (int k = 0; k < 5; k++) {
+                for (int t = 0; t < 2; t++) {
+                    cr_expect_eq(memcmp(got[t][k], ref[k], bytes), 0,
+                                 "%s: %s ema %d zero %d threads %d differs from the three calls",
+                                 optim_kind_name(kinds[ki]), what[k], with_ema, zero, t + 1);
+                    free(got[t][k]);
+                }
+                free(ref[k]);
+            }
+        }
+    omp_set_num_threads(2);
+}
