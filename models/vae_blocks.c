@@ -346,8 +346,10 @@ void vtape_backward(vtape *t, const float *dout, int B) {
     memcpy(t->bufs[last].g, dout, sizeof(float) * (size_t)(t->bufs[last].per * B));
     for (int i = t->nops - 1; i >= 0; i--) {
         const vtape_op *o = &t->ops[i];
-        // a SiLU whose input gradient starts here writes it (no zeroing)
-        const int set = o->kind == VT_SILU && t->gfirst[o->in] == i && o->in != last;
+        // a SiLU or conv whose input gradient starts here writes it (no
+        // zeroing; the conv's filter and bias gradients still accumulate)
+        const int set = (o->kind == VT_SILU || o->kind == VT_CONV) && t->gfirst[o->in] == i &&
+                        o->in != last;
         int zb[5], nz = set ? 0 : grad_targets(o, zb);
         for (int k = 0; k < nz; k++)
             if (t->gfirst[zb[k]] == i && zb[k] != last)
@@ -357,8 +359,9 @@ void vtape_backward(vtape *t, const float *dout, int B) {
         switch (o->kind) {
         case VT_CONV: {
             conv2d_cfg c = op_conv_cfg(o, B);
-            conv2d_backward(din, param_grad(t->pt, o->pw), param_grad(t->pt, o->pb), dout_i,
-                            in, param_data(t->pt, o->pw), t->scratch, &c);
+            (set ? conv2d_backward_set : conv2d_backward)(
+                din, param_grad(t->pt, o->pw), param_grad(t->pt, o->pb), dout_i, in,
+                param_data(t->pt, o->pw), t->scratch, &c);
             break;
         }
         case VT_GN:

@@ -3,6 +3,7 @@
 #include "nn/conv.h"
 
 #include "nn/backend.h"
+#include "nn/zero_first.h"
 #include "nn/cpu/ops.h"
 #ifdef VEL_HAVE_CUDA
 #include "nn/cuda/ops.h"
@@ -59,5 +60,17 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dou
     if (w == NN_HOST)
         conv2d_backward_cpu(dinp, dweight, dbias, dout, inp, weight, scratch, c);
     else if (w == NN_DEVICE)
+        NN_CUDA(conv2d_backward_cuda(NN_CTX, dinp, dweight, dbias, dout, inp, weight, scratch, c));
+}
+
+void conv2d_backward_set(float *dinp, float *dweight, float *dbias, const float *dout,
+                         const float *inp, const float *weight, float *scratch,
+                         const conv2d_cfg *c) {
+    int w = NN_WHERE(dinp, dweight, dbias, dout, inp, weight, scratch);
+    if (w == NN_HOST)
+        conv2d_backward_set_cpu(dinp, dweight, dbias, dout, inp, weight, scratch, c);
+    else if (w == NN_DEVICE &&
+             !(dinp && nn_zero_first(__func__, dinp, 1, (size_t)c->B * c->C * c->H * c->W,
+                                     (size_t)c->B * c->C * c->H * c->W)))
         NN_CUDA(conv2d_backward_cuda(NN_CTX, dinp, dweight, dbias, dout, inp, weight, scratch, c));
 }

@@ -43,4 +43,12 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias,
                      const float *dout, const float *inp, const float *weight,
                      float *scratch, const conv2d_cfg *c);
 
+// The same with dinp SET (=) instead of accumulated, for a caller whose
+// dinp holds nothing yet (no zeroing pass first; the values of zeroing then
+// conv2d_backward, except that an exact zero may come out as -0 instead of
+// +0). dweight and dbias still accumulate.
+void conv2d_backward_set(float *dinp, float *dweight, float *dbias,
+                         const float *dout, const float *inp, const float *weight,
+                         float *scratch, const conv2d_cfg *c);
+
 #endif

@@ -312,9 +312,11 @@ static void bwd_group(float *dinp, float *dw_acc, const float *dout, const float
     }
 }
 
-void conv2d_backward_cpu(float *dinp, float *dweight, float *dbias,
-                         const float *dout, const float *inp, const float *weight,
-                         float *scratch, const conv2d_cfg *c) {
+// set: dinp written (=) instead of accumulated: the Winograd and direct 3x3
+// kernels store their result; the im2col paths add into a cleared dinp.
+static void backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                     const float *inp, const float *weight, float *scratch, const conv2d_cfg *c,
+                     int set) {
     // dinp (B,C,H,W), dweight (OC,C,KH,KW), dbias (OC), dout (B,OC,OH,OW),
     // inp (B,C,H,W), weight (OC,C,KH,KW), scratch (conv2d_scratch_floats(c))
     CHECK(conv2d_validate(c) == 0);
@@ -337,12 +339,17 @@ void conv2d_backward_cpu(float *dinp, float *dweight, float *dbias,
     if (!dinp && !dweight) return;
     if (conv3x3_applies(c)) {
         if (dinp && conv_wino_applies(c)) {   // direct filter gradient, Winograd data gradient
-            if (dweight) conv3x3_backward(NULL, dweight, dout, inp, weight, scratch, c);
-            conv_wino_backward_data(dinp, dout, weight, scratch, c);
+            if (dweight) conv3x3_backward(NULL, dweight, dout, inp, weight, scratch, c, 0);
+            conv_wino_backward_data(dinp, dout, weight, scratch, c, set);
             return;
         }
-        conv3x3_backward(dinp, dweight, dout, inp, weight, scratch, c);
+        conv3x3_backward(dinp, dweight, dout, inp, weight, scratch, c, set);
         return;
+    }
+    if (dinp && set) {
+        const int64_t n = (int64_t)B * c->C * c->H * c->W;
+        #pragma omp parallel for schedule(static) if (n >= CONV_PAR_MIN)
+        for (int64_t i = 0; i < n; i++) dinp[i] = 0.0f;
     }
     if (dweight && conv_direct_dw_applies(c)) {   // 3x3 stride 2: direct filter gradient,
         conv_direct_filter_grad(dweight, dout, inp, scratch, c);   // im2col data gradient
@@ -378,4 +385,16 @@ void conv2d_backward_cpu(float *dinp, float *dweight, float *dbias,
             dweight[i] = acc;
         }
     }
+}
+
+void conv2d_backward_cpu(float *dinp, float *dweight, float *dbias, const float *dout,
+                         const float *inp, const float *weight, float *scratch,
+                         const conv2d_cfg *c) {
+    backward(dinp, dweight, dbias, dout, inp, weight, scratch, c, 0);
+}
+
+void conv2d_backward_set_cpu(float *dinp, float *dweight, float *dbias, const float *dout,
+                             const float *inp, const float *weight, float *scratch,
+                             const conv2d_cfg *c) {
+    backward(dinp, dweight, dbias, dout, inp, weight, scratch, c, 1);
 }

@@ -518,7 +518,7 @@ void conv_direct_filter_grad(float *dweight, const float *dout, const float *inp
 // round (each reuses the whole round area; the rounds' order, and so the
 // bits, are those of one interleaved loop).
 void conv3x3_backward(float *dinp, float *dweight, const float *dout, const float *inp,
-                      const float *weight, float *scratch, const conv2d_cfg *c) {
+                      const float *weight, float *scratch, const conv2d_cfg *c, int set) {
     CHECK(conv3x3_applies(c));
     if (dweight) filter_grad_rounds(dweight, dout, inp, scratch, c);
     if (!dinp) return;
@@ -532,6 +532,6 @@ void conv3x3_backward(float *dinp, float *dweight, const float *dout, const floa
         int gn = c->B - b0 < G ? c->B - b0 : G, ng = (gn + b.gi - 1) / b.gi;
         pad_planes(Q, dout + (size_t)b0 * out_img, gn, OC, &b);
         correlate(Y, Q, wt, &b, ng);
-        unflat_planes(dinp + (size_t)b0 * in_img, Y, gn, C, &b, NULL, 1);
+        unflat_planes(dinp + (size_t)b0 * in_img, Y, gn, C, &b, NULL, !set);
     }
 }

@@ -24,11 +24,12 @@ int conv_direct_dw_applies(const conv2d_cfg *c);
 size_t conv_direct_scratch_floats(const conv2d_cfg *c);
 
 // Same arguments and semantics as conv2d_forward_cpu / conv2d_backward_cpu
-// (backward accumulates into dinp and dweight; dbias is conv.c's).
+// (backward accumulates into dweight, and into dinp unless set, which
+// writes it; dbias is conv.c's).
 void conv_direct_forward(float *out, const float *inp, const float *weight, const float *bias,
                          float *scratch, const conv2d_cfg *c);
 void conv3x3_backward(float *dinp, float *dweight, const float *dout, const float *inp,
-                      const float *weight, float *scratch, const conv2d_cfg *c);
+                      const float *weight, float *scratch, const conv2d_cfg *c, int set);
 // dweight += the filter gradient alone (as conv3x3_backward's).
 void conv_direct_filter_grad(float *dweight, const float *dout, const float *inp, float *scratch,
                              const conv2d_cfg *c);

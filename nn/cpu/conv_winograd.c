@@ -414,23 +414,23 @@ static void wino_run(float *y, const float *x, const float *U, const float *bias
 }
 
 // The forward (bwd 0) or the data gradient (bwd 1: over dout, weights
-// transposed and flipped, added to y).
+// transposed and flipped, added to y unless set).
 static void wino_pass(float *y, const float *x, const float *weight, const float *bias, int bwd,
-                      float *scratch, const conv2d_cfg *c) {
+                      int set, float *scratch, const conv2d_cfg *c) {
     CHECK(conv_wino_applies(c));
     const wgeo g = bwd ? bwd_wgeo(c) : fwd_wgeo(c);
     float *U = aligned(scratch), *slots = U + (size_t)16 * c->C * c->OC;
     transform_weights(U, weight, g.cout, g.cin, bwd);
-    wino_run(y, x, U, bias, bwd, &g, slots);
+    wino_run(y, x, U, bias, bwd && !set, &g, slots);
 }
 
 void conv_wino_forward(float *out, const float *inp, const float *weight, const float *bias,
                        float *scratch, const conv2d_cfg *c) {
-    wino_pass(out, inp, weight, bias, 0, scratch, c);
+    wino_pass(out, inp, weight, bias, 0, 0, scratch, c);
 }
 
 void conv_wino_backward_data(float *dinp, const float *dout, const float *weight,
-                             float *scratch, const conv2d_cfg *c) {
-    wino_pass(dinp, dout, weight, NULL, 1, scratch, c);
+                             float *scratch, const conv2d_cfg *c, int set) {
+    wino_pass(dinp, dout, weight, NULL, 1, set, scratch, c);
 }
 

@@ -28,8 +28,8 @@ size_t conv_wino_scratch_floats(const conv2d_cfg *c);
 // conv2d_forward_cpu.
 void conv_wino_forward(float *out, const float *inp, const float *weight, const float *bias,
                        float *scratch, const conv2d_cfg *c);
-// dinp += the data gradient of dout.
+// dinp += the data gradient of dout, or with set nonzero dinp = it.
 void conv_wino_backward_data(float *dinp, const float *dout, const float *weight,
-                             float *scratch, const conv2d_cfg *c);
+                             float *scratch, const conv2d_cfg *c, int set);
 
 #endif

@@ -64,6 +64,9 @@ void conv2d_forward_cpu(float *out, const float *inp, const float *weight, const
 void conv2d_backward_cpu(float *dinp, float *dweight, float *dbias, const float *dout,
                          const float *inp, const float *weight, float *scratch,
                          const conv2d_cfg *c);
+void conv2d_backward_set_cpu(float *dinp, float *dweight, float *dbias, const float *dout,
+                             const float *inp, const float *weight, float *scratch,
+                             const conv2d_cfg *c);
 
 // ---- elementwise (nn/elementwise.h; nn/cpu/elementwise.c)
 void add_forward_cpu(float *out, const float *a, const float *b, int64_t n);

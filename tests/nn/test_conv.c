@@ -322,3 +322,53 @@ Test(conv2d, winograd_wide_rows_vs_float64) {
     conv_wino_force_off(0);
     free(inp); free(w); free(dout); free(b); free(scratch); free(out); free(di);
 }
+
+// conv2d_backward_set writes dinp: over a garbage-filled dinp it gives the
+// values of conv2d_backward into zeros (equal as floats: -0 may stand for
+// +0), and the same dweight / dbias bits (those still accumulate). Paths:
+// Winograd, direct 3x3 (few channels), 3x3 stride 2 (im2col data gradient),
+// 1x1 (GEMM straight into dinp), 5x5 (im2col), and Winograd forced off.
+static void set_case(conv2d_cfg c) {
+    int OH = conv2d_out_h(&c), OW = conv2d_out_w(&c);
+    int64_t ni = (int64_t)c.B * c.C * c.H * c.W, nw = (int64_t)c.OC * c.C * c.KH * c.KW;
+    int64_t no = (int64_t)c.B * c.OC * OH * OW;
+    float *inp = malloc(sizeof(float) * ni), *w = malloc(sizeof(float) * nw);
+    float *dout = malloc(sizeof(float) * no);
+    float *scratch = malloc(sizeof(float) * conv2d_scratch_floats(&c));
+    fill_normal(inp, ni, 51, 1.0f);
+    fill_normal(w, nw, 52, 0.1f);
+    fill_normal(dout, no, 53, 1.0f);
+    float *di_acc = calloc(ni, sizeof(float)), *di_set = malloc(sizeof(float) * ni);
+    fill_normal(di_set, ni, 54, 1000.0f);
+    float *dw[2], *db[2];
+    for (int k = 0; k < 2; k++) {
+        dw[k] = malloc(sizeof(float) * nw);
+        db[k] = malloc(sizeof(float) * c.OC);
+        fill_normal(dw[k], nw, 55, 1.0f);
+        fill_normal(db[k], c.OC, 56, 1.0f);
+    }
+    conv2d_backward(di_acc, dw[0], db[0], dout, inp, w, scratch, &c);
+    conv2d_backward_set(di_set, dw[1], db[1], dout, inp, w, scratch, &c);
+    int64_t bad = 0;
+    for (int64_t i = 0; i < ni; i++) bad += di_set[i] != di_acc[i];
+    cr_expect_eq(bad, 0, "B%d C%d %dx%d OC%d k%d s%d: %lld dinp values differ", c.B, c.C, c.H,
+                 c.W, c.OC, c.KH, c.stride, (long long)bad);
+    expect_same_bits("conv set: dweight", dw[1], dw[0], nw);
+    expect_same_bits("conv set: dbias", db[1], db[0], c.OC);
+    free(inp); free(w); free(dout); free(scratch); free(di_acc); free(di_set);
+    for (int k = 0; k < 2; k++) { free(dw[k]); free(db[k]); }
+}
+
+Test(conv2d, backward_set_equals_accumulate_into_zero) {
+    conv2d_cfg cs[] = {
+        conv2d_make(3, 16, 9, 11, 20, 3, 1, 1),      // Winograd (AVX-512)
+        conv2d_make(2, 3, 7, 6, 5, 3, 1, 1),         // direct 3x3
+        {2, 5, 8, 8, 6, 3, 3, 2, 0, 1, 0, 1},        // 3x3 s2: im2col data gradient
+        conv2d_make(2, 6, 5, 5, 7, 1, 1, 0),         // 1x1: GEMM into dinp
+        conv2d_make(1, 3, 9, 9, 4, 5, 1, 2),         // 5x5: im2col
+    };
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) set_case(cs[i]);
+    conv_wino_force_off(1);
+    set_case(cs[0]);   // the same shape on the direct kernels
+    conv_wino_force_off(0);
+}
