@@ -7,15 +7,17 @@
 // 16 products per tile and channel pair instead of 36 for the direct sum
 // (2.25x fewer multiplies; the transforms are adds and halvings).
 //
-// Layout: tiles are numbered over (image, tile row, tile column) and taken
-// 16 at a time (one vector per transformed value). A task owns a run of
-// vectors: it gathers each tile's 4x4 input straight from NCHW (masked
-// gathers: the padding and the image edges read as zeros) and writes
-// V[xi][c][tile] (xi < 16) into its own scratch slot, runs the 16
+// Layout: tiles are numbered over (image, tile row, tile column). A task
+// owns a run of them (whole tile rows, or pieces of long ones; two rows per
+// 16 lanes where a row has <= 8 tiles): it transforms each tile's 4x4 input
+// straight from NCHW (row loads split into even / odd columns by permutes;
+// masked loads read the padding and the image edges as zeros) into
+// V[xi][c][tile] (xi < 16) in its own scratch slot, runs the 16
 // channel-sum products with the direct kernels' register tiles
-// (conv_fwd_tile3/1 with a 1-tap "kernel": 8 output channels x 3 vectors),
-// then transforms back and scatters the 2x2 outputs (masked at odd edges).
-// A slot holds at most ~1 MiB (V and the products M), so it stays in L2.
+// (conv_fwd_tile3/2/1 with a 1-tap "kernel": 8 output channels x up to 3
+// vectors of tiles), then transforms back, interleaving each tile's two
+// output columns into the NCHW rows (masked at odd edges). A slot holds at
+// most ~1 MiB (V and the products M), so it stays in L2.
 //
 // Bits: every output is computed from its own tile alone, summing over input
 // channels in order with the same FMAs whichever task or tile width holds
@@ -59,11 +61,7 @@ int conv_wino_shape_ok(const conv2d_cfg *c) {
     if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;
     if (!avx512 || c->KH != 3 || c->KW != 3 || c->stride != 1) return 0;
     if (c->pad_top > 2 || c->pad_bottom > 2 || c->pad_left > 2 || c->pad_right > 2) return 0;
-    if (c->C < WINO_MIN_CH || c->OC < WINO_MIN_CH) return 0;
-    // gather/scatter offsets are 32-bit, from the start of the tensor
-    int64_t n_in = (int64_t)c->B * c->C * c->H * c->W;
-    int64_t n_out = (int64_t)c->B * c->OC * conv2d_out_h(c) * conv2d_out_w(c);
-    return n_in < INT32_MAX / 2 && n_out < INT32_MAX / 2;
+    return c->C >= WINO_MIN_CH && c->OC >= WINO_MIN_CH;
 }
 
 int conv_wino_applies(const conv2d_cfg *c) { return !force_off && conv_wino_shape_ok(c); }
