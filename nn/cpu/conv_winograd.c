@@ -38,8 +38,14 @@
 #define TGT __attribute__((target("avx512f")))
 
 // Below this many input or output channels the transforms cost more than the
-// products save (conv_in 1 -> 32: the direct kernel is far ahead).
+// products save (conv_in 1 -> 32: the direct kernel is far ahead); below
+// 16 output columns (8 tiles a row: half of each vector idle in the
+// transforms) WINO_MIN_CH_NARROW. Measured fwd+bwd at 1 thread, batch 8,
+// against the direct kernels: 16 -> 16 at 16x16 0.93x the time and 32x32
+// 0.94x, but at 8x8 16 -> 16 1.16x, 24 -> 24 1.05x, 32 -> 32 1.03x, and
+// 64 -> 64 0.87x, 128 -> 128 0.81x.
 #define WINO_MIN_CH 16
+#define WINO_MIN_CH_NARROW 48
 // Scratch slots (threads that can work at once); the thread count only
 // decides how many are used.
 #define WINO_SLOTS 8
@@ -61,7 +67,8 @@ int conv_wino_shape_ok(const conv2d_cfg *c) {
     if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;
     if (!avx512 || c->KH != 3 || c->KW != 3 || c->stride != 1) return 0;
     if (c->pad_top > 2 || c->pad_bottom > 2 || c->pad_left > 2 || c->pad_right > 2) return 0;
-    return c->C >= WINO_MIN_CH && c->OC >= WINO_MIN_CH;
+    const int cmin = c->C < c->OC ? c->C : c->OC;
+    return cmin >= (conv2d_out_w(c) >= 16 ? WINO_MIN_CH : WINO_MIN_CH_NARROW);
 }
 
 int conv_wino_applies(const conv2d_cfg *c) { return !force_off && conv_wino_shape_ok(c); }

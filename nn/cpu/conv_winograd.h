@@ -9,8 +9,8 @@
 #include "nn/conv.h"
 
 // 1 when the shape suits the Winograd kernels: 3x3, stride 1, every pad
-// <= 2, at least WINO_MIN_CH (16) input and output channels, and the CPU
-// has AVX-512F. The scratch is sized from this
+// <= 2, at least 16 input and output channels (48 when the output is
+// narrower than 16 columns), and the CPU has AVX-512F. The scratch is sized from this
 // (shape only), whether or not the path is forced off.
 int conv_wino_shape_ok(const conv2d_cfg *c);
 // conv_wino_shape_ok and the path not forced off (conv_wino_force_off).

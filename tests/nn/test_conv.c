@@ -75,9 +75,9 @@ static void numpy_cases(int wino_off) {
     }
     free(cases);
     conv_wino_force_off(0);
-    // the 4 Winograd cases take that path unless forced off (on AVX-512 CPUs)
+    // the 3 Winograd cases take that path unless forced off (on AVX-512 CPUs)
     if (!wino_off && __builtin_cpu_supports("avx512f"))
-        cr_expect_eq(nwino, 4, "cases on the Winograd path: %lld", (long long)nwino);
+        cr_expect_eq(nwino, 3, "cases on the Winograd path: %lld", (long long)nwino);
     if (wino_off) cr_expect_eq(nwino, 0);
 }
 
@@ -249,14 +249,17 @@ Test(conv2d, merged_batch_equals_images_one_by_one) {
     merged_case((conv2d_cfg){5, 4, 17, 17, 10, 1, 7, 1, 0, 0, 3, 3}, 1);
     // Winograd: each 2x2 output block from its own input block, so a batch
     // equals its images one by one as well (odd size: partial tiles)
-    merged_case(conv2d_make(5, 16, 9, 9, 17, 3, 1, 1), 0);
+    merged_case(conv2d_make(5, 16, 9, 17, 17, 3, 1, 1), 0);
 }
 
-// Many channels shrink a Winograd task to 16 tiles, so a tile row of 20
-// tiles is cut into pieces of 16 and 4. Forward and data gradient, on both
-// paths, against a float64 sum at every 7th output: each output sums 4608
-// products in float32 (outputs ~1); measured max abs errors: Winograd 2.8e-6
-// (out) / 4.0e-6 (dinp), direct 9.3e-6 / 8.0e-6; bound 2e-5.
+// Against float64 sums at every 7th output, forward and data gradient, on
+// both paths: 512 -> 520 channels shrink a Winograd task to 16 tiles, so a
+// tile row of 20 tiles is cut into pieces of 16 and 4 (each output sums
+// 4608 products in float32, outputs ~1; measured max abs errors: Winograd
+// 2.8e-6 (out) / 4.0e-6 (dinp), direct 9.3e-6 / 8.0e-6; bound 2e-5); 1x1
+// images (48 -> 50 channels: one tile, 3 of its 4 outputs dropped); 6x7
+// images (4 tiles a row: two tile rows squeezed into 8 lanes, and a single
+// last row).
 static double ref_out(const float *x, const float *w, const float *b, const conv2d_cfg *c,
                       int o, int h, int wc) {
     double acc = b[o];
@@ -285,42 +288,53 @@ static double ref_dinp(const float *d, const float *w, const conv2d_cfg *c, int 
     return acc;
 }
 
-Test(conv2d, winograd_wide_rows_vs_float64) {
-    if (!__builtin_cpu_supports("avx512f")) {
-        cr_log_warn("no AVX-512F: the Winograd kernels are not used on this CPU");
-        return;
-    }
-    conv2d_cfg c = conv2d_make(1, 512, 5, 40, 520, 3, 1, 1);
+static void float64_case(conv2d_cfg c, float wstd) {
     cr_assert(conv_wino_applies(&c));
-    int64_t ni = (int64_t)c.C * c.H * c.W, nw = (int64_t)c.OC * c.C * 9;
-    int64_t no = (int64_t)c.OC * c.H * c.W;
+    int64_t ni = (int64_t)c.B * c.C * c.H * c.W, nw = (int64_t)c.OC * c.C * 9;
+    int64_t no = (int64_t)c.B * c.OC * c.H * c.W;
     float *inp = malloc(sizeof(float) * ni), *w = malloc(sizeof(float) * nw);
     float *dout = malloc(sizeof(float) * no), *b = malloc(sizeof(float) * c.OC);
     fill_normal(inp, ni, 41, 1.0f);
-    fill_normal(w, nw, 42, 1.0f / 68.0f);   // ~1/sqrt(9*C): outputs of scale ~1
+    fill_normal(w, nw, 42, wstd);   // ~1/sqrt(9*C): outputs of scale ~1
     fill_normal(dout, no, 43, 1.0f);
     fill_normal(b, c.OC, 44, 1.0f);
     float *scratch = malloc(sizeof(float) * conv2d_scratch_floats(&c));
     float *out = malloc(sizeof(float) * no), *di = malloc(sizeof(float) * ni);
     const int HW = c.H * c.W;
+    const size_t ii = (size_t)c.C * HW, io = (size_t)c.OC * HW;   // one image
     for (int p = 0; p < 2; p++) {
         conv_wino_force_off(p);
         memset(di, 0, sizeof(float) * ni);
         conv2d_forward(out, inp, w, b, scratch, &c);
         conv2d_backward(di, NULL, NULL, dout, inp, w, scratch, &c);
         double eo = 0.0, ed = 0.0;
-        for (int64_t i = 0; i < no; i += 7)
-            eo = fmax(eo, fabs(out[i] - ref_out(inp, w, b, &c, (int)(i / HW), (int)(i % HW) / c.W,
-                                                (int)(i % c.W))));
-        for (int64_t i = 0; i < ni; i += 7)
-            ed = fmax(ed, fabs(di[i] - ref_dinp(dout, w, &c, (int)(i / HW), (int)(i % HW) / c.W,
-                                                (int)(i % c.W))));
-        cr_log_info("%s: max abs error out %.3g, dinp %.3g", p ? "direct" : "winograd", eo, ed);
+        for (int64_t i = 0; i < no; i += 7) {
+            int64_t im = i / io, r = i % io;
+            eo = fmax(eo, fabs(out[i] - ref_out(inp + im * ii, w, b, &c, (int)(r / HW),
+                                                (int)(r % HW) / c.W, (int)(r % c.W))));
+        }
+        for (int64_t i = 0; i < ni; i += 7) {
+            int64_t im = i / ii, r = i % ii;
+            ed = fmax(ed, fabs(di[i] - ref_dinp(dout + im * io, w, &c, (int)(r / HW),
+                                                (int)(r % HW) / c.W, (int)(r % c.W))));
+        }
+        cr_log_info("C%d %dx%d %s: max abs error out %.3g, dinp %.3g", c.C, c.H, c.W,
+                    p ? "direct" : "winograd", eo, ed);
         cr_expect_lt(eo, 2e-5, "%s out: max abs error %.3g", p ? "direct" : "winograd", eo);
         cr_expect_lt(ed, 2e-5, "%s dinp: max abs error %.3g", p ? "direct" : "winograd", ed);
     }
     conv_wino_force_off(0);
     free(inp); free(w); free(dout); free(b); free(scratch); free(out); free(di);
+}
+
+Test(conv2d, winograd_vs_float64) {
+    if (!__builtin_cpu_supports("avx512f")) {
+        cr_log_warn("no AVX-512F: the Winograd kernels are not used on this CPU");
+        return;
+    }
+    float64_case(conv2d_make(1, 512, 5, 40, 520, 3, 1, 1), 1.0f / 68.0f);
+    float64_case(conv2d_make(3, 48, 1, 1, 50, 3, 1, 1), 1.0f / 21.0f);
+    float64_case(conv2d_make(2, 48, 6, 7, 50, 3, 1, 1), 1.0f / 21.0f);
 }
 
 // conv2d_backward_set writes dinp: over a garbage-filled dinp it gives the
@@ -361,7 +375,7 @@ static void set_case(conv2d_cfg c) {
 
 Test(conv2d, backward_set_equals_accumulate_into_zero) {
     conv2d_cfg cs[] = {
-        conv2d_make(3, 16, 9, 11, 20, 3, 1, 1),      // Winograd (AVX-512)
+        conv2d_make(3, 16, 9, 17, 20, 3, 1, 1),      // Winograd (AVX-512)
         conv2d_make(2, 3, 7, 6, 5, 3, 1, 1),         // direct 3x3
         {2, 5, 8, 8, 6, 3, 3, 2, 0, 1, 0, 1},        // 3x3 s2: im2col data gradient
         conv2d_make(2, 6, 5, 5, 7, 1, 1, 0),         // 1x1: GEMM into dinp

@@ -32,12 +32,13 @@ CASES = [
     (2, 3, 20, 20, 8, 3, 3, 2, 0, 1, 0, 1),  # VAE downsample at 20x20: 3-vector tiles of stride 2
     (1, 2, 11, 9, 3, 7, 7, 2, 3, 2, 1, 3),   # 7x7 s2 (largest direct kernel), asymmetric pads
     (1, 2, 5, 5, 2, 3, 3, 1, 3, 3, 3, 3),    # pads larger than 2: forward direct, backward im2col
-    # Winograd F(2x2, 3x3) (conv_winograd.c: 3x3 s1, >= 16 channels in and out), forward and
-    # data gradient; test_conv runs every case with the path on and forced off
-    (2, 16, 7, 10, 17, 3, 3, 1, 1, 1, 1, 1),  # odd rows, 8 + 8 + 1 channel blocks, 2 tile rows a vector
-    (1, 19, 1, 1, 16, 3, 3, 1, 1, 1, 1, 1),   # 1x1 image: one tile, 3 of its 4 outputs dropped
-    (1, 17, 5, 6, 18, 3, 3, 1, 2, 0, 0, 2),   # asymmetric pads 2/0: shifted tiles, odd row count
-    (1, 16, 3, 37, 16, 3, 3, 1, 1, 1, 1, 1),  # 19 tiles per row: a 16-tile and a 3-tile part
+    # Winograd F(2x2, 3x3) (conv_winograd.c: 3x3 s1, >= 16 channels in and out, 48 below 16
+    # output columns), forward and data gradient; test_conv runs every case with the path on
+    # and forced off
+    # (a 1x1 image needs 48 channels: test_conv checks it against float64 sums instead)
+    (1, 16, 5, 16, 17, 3, 3, 1, 1, 1, 1, 1),  # odd rows, 8+8+1 blocks, 2 tile rows a vector
+    (1, 16, 3, 16, 18, 3, 3, 1, 2, 0, 0, 2),  # asymmetric pads 2/0: shifted tiles, odd row count
+    (1, 16, 2, 33, 16, 3, 3, 1, 1, 1, 1, 1),  # 17 tiles per row: a 16-tile and a 1-tile part
 ]
 
 
