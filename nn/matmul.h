@@ -10,12 +10,12 @@
 // CPU implementation in nn/cpu/matmul.c; no CUDA implementation yet (device
 // pointers record NN_ENOCUDAOP, nn/backend.h).
 //
-// Threads (CPU): one libgomp pool, BLAS single-threaded (nn/cpu/gemm.h). A
-// batch of 2 or more runs one matrix per task, each one single-threaded
-// OpenBLAS call; a single matrix is cut into shape-only blocks. Either way
-// every element of C comes from one single-threaded call chosen by the
-// shapes alone, so results are bit-identical for any OMP_NUM_THREADS (and a
-// batch gives the same bits as its matrices one by one at one thread).
+// Threads (CPU): one libgomp pool (nn/cpu/gemm.h). A batch of 2 or more runs
+// one matrix per task, each one single-threaded product; a single matrix is
+// one product over the threads (the own AVX-512 SGEMM) or cut into
+// shape-only blocks (OpenBLAS). Either way the bits depend on the shapes
+// alone, so results are bit-identical for any OMP_NUM_THREADS (and a batch
+// gives the same bits as its matrices one by one).
 #ifndef NN_MATMUL_H
 #define NN_MATMUL_H
 

@@ -1,4 +1,6 @@
-// gemm.c: shape-only blocking of a GEMM over OpenMP threads (see gemm.h).
+// gemm.c: the entry points of nn/cpu's GEMMs (see gemm.h): the own AVX-512
+// SGEMM where it is faster, else shape-only blocks of OpenBLAS calls over
+// OpenMP threads.
 #include "nn/cpu/gemm.h"
 
 #include <cblas.h>
@@ -6,6 +8,42 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "nn/cpu/sgemm_avx512.h"
+
+// The own AVX-512 SGEMM (nn/cpu/sgemm_avx512.c) replaces OpenBLAS where it
+// measured faster on this project's machine (2-core AVX-512 Xeon under KVM,
+// OpenBLAS 0.3.21 through this file; bench/bench_gemm, same run, medians,
+// own time / OpenBLAS time): sgemm 1024^3 0.86 at 1 thread, 0.88 at 2;
+// the forward, input- and weight-gradient products of the DiT-B, DiT-S and
+// toy linear layers 0.84-1.00 at 1 thread, 0.87-1.0 at 2 (the B panels are
+// packed once for both threads and the tiles split); conv-shaped products
+// (32-64 rows or a depth of 32-64) 0.64-1.01. Where it loses, OpenBLAS
+// stays: fewer than 32 rows or columns (adaLN's 8-16 rows x 2304-4608
+// columns: own 1.13-1.26x slower at 1 thread; the kernel's tile is
+// 14 x 32 and packs all of B for a few rows), and products of at most 64^3
+// multiply-adds (the VAE's attention at 8x8 latents): there OpenBLAS's
+// small-matrix path wins, NN and TN 64^3 own 1.2-1.3x slower (NT own
+// 0.85x; one rule for all; 128^3 own 0.82-0.92x).
+// On CPUs without AVX-512F, or with VEL_GEMM_BLAS=1 in the environment (or
+// gemm_force_blas), every product is OpenBLAS's.
+#define OWN_MIN_ROWS 32
+#define OWN_MIN_COLS 32
+#define OWN_MIN_MACS (64.0 * 64 * 64 + 1)
+static int force_blas = -1;   // -1: not read from the environment yet
+
+void gemm_force_blas(int on) { __atomic_store_n(&force_blas, on ? 1 : 0, __ATOMIC_RELAXED); }
+
+static int use_own(int M, int N, int K) {
+    int f = __atomic_load_n(&force_blas, __ATOMIC_RELAXED);
+    if (f < 0) {   // a benign race: every thread reads the same environment
+        const char *e = getenv("VEL_GEMM_BLAS");
+        f = e && *e && strcmp(e, "0") != 0;
+        __atomic_store_n(&force_blas, f, __ATOMIC_RELAXED);
+    }
+    return !f && M >= OWN_MIN_ROWS && N >= OWN_MIN_COLS &&
+           (double)M * N * K >= OWN_MIN_MACS && sgemm_avx512_usable();
+}
 
 // Most blocks one GEMM is cut into: the processors available to the process
 // (omp_get_num_procs; at least 2, at most GEMM_BLOCKS_CAP), read once. Never
@@ -75,6 +113,10 @@ void gemm_serial(int transA, int transB, int M, int N, int K, float alpha,
                  const float *A, int lda, const float *B, int ldb, float beta,
                  float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
+    if (use_own(M, N, K)) {
+        sgemm_avx512(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL, 0);
+        return;
+    }
     const int nthr = blas_serial_begin();
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
                 transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -102,6 +144,10 @@ void gemm_blocks_bias(int transA, int transB, int M, int N, int K, float alpha,
                       const float *A, int lda, const float *B, int ldb, float beta,
                       float *C, int ldc, const float *bias) {
     if (M <= 0 || N <= 0) return;
+    if (use_own(M, N, K)) {   // its own threads; bits independent of them
+        sgemm_avx512(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, 1);
+        return;
+    }
     if (bias) beta = 1.0f;
     const int nthr = blas_serial_begin();
     const enum CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans;
@@ -146,6 +192,10 @@ static _Thread_local size_t ks_cap;
 void gemm_ksplit2(int transA, int transB, int M, int N, int K, const float *A, int lda,
                   const float *B, int ldb, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
+    if (use_own(M, N, K)) {   // splits the tiles over the threads, no K cut
+        sgemm_avx512(transA, transB, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, C, ldc, NULL, 1);
+        return;
+    }
     const int h = (K / 2 + 15) / 16 * 16;   // first half: whole micro-tiles of K
     const size_t need = (size_t)M * N;
     int e = 0;

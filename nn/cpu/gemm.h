@@ -20,8 +20,18 @@
 // with the thread count). Each extra block re-packs the operand shared by all
 // blocks (B when rows are split, A when columns are), so blocks are only cut
 // while that stays a few percent of the work (gemm.c).
+//
+// On AVX-512 CPUs most products run on the own SGEMM instead
+// (nn/cpu/sgemm_avx512.h, chosen per shape in gemm.c): one product over the
+// threads with its tiles split, bit-identical for any thread count and any
+// cut of M or N as well.
 #ifndef NN_CPU_GEMM_H
 #define NN_CPU_GEMM_H
+
+// Tests and benches: 1 makes every product below OpenBLAS's (as on a CPU
+// without AVX-512, or with VEL_GEMM_BLAS=1 in the environment), 0 back to
+// the per-shape choice. Not thread-safe: set it between products.
+void gemm_force_blas(int on);
 
 // transA/transB: 0 = as stored, 1 = transposed (row-major, like cblas).
 void gemm_blocks(int transA, int transB, int M, int N, int K, float alpha,
@@ -49,7 +59,9 @@ int gemm_block_count(int M, int N, int K);
 // computed into a per-thread scratch by another call at the same time, then
 // added. For products that are too small to cut along M or N
 // (gemm_block_count 1) but have a long K (a weight gradient summed over many
-// rows). Bits depend on the shape only, not on the thread count.
+// rows). Bits depend on the shape only, not on the thread count. Where the
+// own SGEMM takes the shape, it is one product over the threads instead
+// (no K cut, no scratch).
 void gemm_ksplit2(int transA, int transB, int M, int N, int K, const float *A, int lda,
                   const float *B, int ldb, float *C, int ldc);
 

@@ -8,6 +8,7 @@
 #include <omp.h>
 
 #include "core/base.h"
+#include "nn/cpu/gemm.h"
 #include "nn/matmul.h"
 #include "tests/nn/dense_check.h"
 
@@ -121,18 +122,30 @@ Test(matmul, one_vs_two_threads_identical) {
     }
 }
 
-// The same products one single-threaded cblas call each (OpenMP count 1, so
-// the OpenMP build of OpenBLAS runs serial): the bits a batch must give.
+// The same products one by one (a batch of 1 each, one thread): the bits a
+// batch must give. With OpenBLAS forced (nn/cpu/gemm.h), one single-threaded
+// cblas call each (OpenMP count 1, so the OpenMP build of OpenBLAS runs
+// serial).
 Test(matmul, batch_equals_single_threaded_calls) {
     mm_case c = make_case(8, 0, 0, 64, 64, 64, 0, 0);
     int64_t na = c.batch * c.sa, nb = c.batch * c.sb, nc = c.batch * c.sc;
-    float *A = buf(na, 7), *B = buf(nb, 8), *C = buf(nc, 9), *D = copy_f32(C, nc);
-    omp_set_num_threads(2);
-    run(&c, A, B, C);
-    omp_set_num_threads(1);
-    for (int i = 0; i < c.batch; i++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c.M, c.N, c.K, c.alpha,
-                    A + i * c.sa, c.lda, B + i * c.sb, c.ldb, c.beta, D + i * c.sc, c.ldc);
-    cr_expect(memcmp(C, D, sizeof(float) * nc) == 0, "batch differs from one-by-one products");
-    free(A); free(B); free(C); free(D);
+    for (int blas = 0; blas < 2; blas++) {
+        gemm_force_blas(blas);
+        float *A = buf(na, 7), *B = buf(nb, 8), *C = buf(nc, 9), *D = copy_f32(C, nc);
+        omp_set_num_threads(2);
+        run(&c, A, B, C);
+        omp_set_num_threads(1);
+        for (int i = 0; i < c.batch; i++) {
+            if (blas)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c.M, c.N, c.K, c.alpha,
+                            A + i * c.sa, c.lda, B + i * c.sb, c.ldb, c.beta, D + i * c.sc, c.ldc);
+            else
+                matmul_batched(1, 0, 0, c.M, c.N, c.K, c.alpha, A + i * c.sa, c.lda, 0,
+                               B + i * c.sb, c.ldb, 0, c.beta, D + i * c.sc, c.ldc, 0);
+        }
+        cr_expect(memcmp(C, D, sizeof(float) * nc) == 0,
+                  "batch differs from one-by-one products (%s)", blas ? "OpenBLAS" : "default");
+        free(A); free(B); free(C); free(D);
+    }
+    gemm_force_blas(0);
 }
