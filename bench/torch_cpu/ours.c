@@ -7,7 +7,7 @@
 //   rss         -> "rss KB"                peak resident set (ru_maxrss)
 //   quit / EOF  -> exits
 // Rows (names shared with torch_worker.py; ROWS in rows.py lists them):
-//   sgemm              C = A B, 1024^3
+//   sgemm              C = A B, 1024^3 (nn/matmul.h: the project's GEMM)
 //   linear:N:C:OC      linear forward + backward (dinp, dweight, dbias)
 //   conv:B:C:H:OC:S    conv3x3 forward + backward, stride S (S = 2: pad
 //                      right/bottom by 1 as the VAE's Downsample)
@@ -22,7 +22,6 @@
 // optimizer, as the PyTorch step does. Inputs are fixed random draws.
 // Threads: OMP_NUM_THREADS / OPENBLAS_NUM_THREADS from the environment.
 // Not a correctness test; not run on its own (run.py drives it).
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +35,7 @@
 #include "nn/conv.h"
 #include "nn/linear.h"
 #include "nn/loss.h"
+#include "nn/matmul.h"
 #include "nn/optim.h"
 #include "nn/params.h"
 
@@ -76,8 +76,7 @@ static void clear(row *r) {
 
 static void step_sgemm(row *r) {
     int n = r->n[0];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, r->f[0], n,
-                r->f[1], n, 0.0f, r->f[2], n);
+    matmul_batched(1, 0, 0, n, n, n, 1.0f, r->f[0], n, 0, r->f[1], n, 0, 0.0f, r->f[2], n, 0);
 }
 
 static void step_linear(row *r) {
