@@ -55,6 +55,13 @@ void modulate_forward_cpu(float *out, const float *x, const float *shift, const 
     }
 }
 
+// Backward with the per-image sums (dshift, dscale, dgate): with at least
+// FUSE_MIN_B images the work is split by image and dout is read once (each
+// image's rows give dx / dy and add into its sums); with fewer images the row
+// pass stays split over all B*T rows (more threads than images) and the sums
+// take a second pass. Both give the same bits.
+#define FUSE_MIN_B 8
+
 // set: dx = (the _set ops) instead of dx +=; the parameter-like gradients
 // always accumulate. 0 + v == v except for v = -0 (zero-then-add gives +0),
 // so set gives zero-then-add's bits up to the sign of a zero gradient.
@@ -63,6 +70,24 @@ static void modulate_bwd(float *dx, float *dshift, float *dscale, const float *d
                          int set) {
     // dx, dout, x (B,T,C); dshift, dscale, scale (B,ld) first C used
     CHECK(ld >= C && (dx == NULL || dx != dout));
+    if (B >= FUSE_MIN_B && (dshift || dscale)) {
+        // one pass over dout: each image's rows give dx and add into its
+        // dshift / dscale in row order (the bits of the two passes below)
+#pragma omp parallel for schedule(static) if (PAR((int64_t)B * T * C))
+        for (int b = 0; b < B; b++) {
+            const float *sc = scale + (size_t)b * ld;
+            float *dsh = dshift ? dshift + (size_t)b * ld : NULL;
+            float *dsc = dscale ? dscale + (size_t)b * ld : NULL;
+            for (int t = 0; t < T; t++) {
+                const size_t r = ((size_t)b * T + t) * C;
+                if (dx && set) h_mod_dx_set(dx + r, dout + r, sc, C);
+                else if (dx) h_mod_dx(dx + r, dout + r, sc, C);
+                if (dsh) h_acc(dsh, dout + r, C);
+                if (dsc) h_acc_mul(dsc, dout + r, x + r, C);
+            }
+        }
+        return;
+    }
     if (dx) {
 #pragma omp parallel for schedule(static) if (PAR((int64_t)B * T * C))
         for (int bt = 0; bt < B * T; bt++) {
@@ -112,6 +137,24 @@ static void gate_bwd(float *dx, float *dy, float *dgate, const float *dout, cons
                      const float *gate, int B, int T, int C, int ld, int set) {
     // dx, dy, dout, y (B,T,C); dgate, gate (B,ld) first C used
     CHECK(ld >= C && dx != dout && dy != dout);
+    if (B >= FUSE_MIN_B && dgate) {
+        // one pass over dout, as modulate_bwd's (the bits of the two passes below)
+#pragma omp parallel for schedule(static) if (PAR((int64_t)B * T * C))
+        for (int b = 0; b < B; b++) {
+            const float *gt = gate + (size_t)b * ld;
+            float *dg = dgate + (size_t)b * ld;
+            for (int t = 0; t < T; t++) {
+                const size_t r = ((size_t)b * T + t) * C;
+                const float *g = dout + r;
+                if (dx && set) memcpy(dx + r, g, sizeof(float) * C);
+                else if (dx) h_acc(dx + r, g, C);
+                if (dy && set) h_mul(dy + r, gt, g, C);
+                else if (dy) h_acc_mul(dy + r, gt, g, C);
+                h_acc_mul(dg, g, y + r, C);
+            }
+        }
+        return;
+    }
     if (dx || dy) {
 #pragma omp parallel for schedule(static) if (PAR((int64_t)B * T * C))
         for (int bt = 0; bt < B * T; bt++) {

@@ -178,6 +178,21 @@ CPU_CLONES static void affine_row(double *sw, double *sb, const float *dy, const
         sb[i] += dy[i];
     }
 }
+// The weight sums alone (RMSNorm: no bias, mean 0) of four consecutive rows
+// (stride ld), added one after the other in each column: the additions and
+// their order of four affine_row calls, sw loaded and stored once.
+CPU_CLONES static void weight_rows4(double *sw, const float *dy, const float *x, size_t ld,
+                                    int n, const float *rs) {
+    #pragma omp simd
+    for (int i = 0; i < n; i++) {
+        double a = sw[i];
+        a += (double)dy[i] * ((x[i] - 0.0f) * rs[0]);
+        a += (double)dy[ld + i] * ((x[ld + i] - 0.0f) * rs[1]);
+        a += (double)dy[2 * ld + i] * ((x[2 * ld + i] - 0.0f) * rs[2]);
+        a += (double)dy[3 * ld + i] * ((x[3 * ld + i] - 0.0f) * rs[3]);
+        sw[i] = a;
+    }
+}
 
 static void affine_param_grads(float *dweight, float *dbias, const float *dout,
                                const float *inp, const float *mean, const float *rstd,
@@ -189,7 +204,12 @@ static void affine_param_grads(float *dweight, float *dbias, const float *dout,
         int c0 = blk * CB, c1 = c0 + CB < C ? c0 + CB : C;
         double sw[CB], sb[CB];
         for (int i = 0; i < CB; i++) { sw[i] = 0.0; sb[i] = 0.0; }
-        for (int n = 0; n < N; n++)
+        int n = 0;
+        if (!mean && !dbias)   // RMSNorm's weight gradient: four rows a call
+            for (; n + 4 <= N; n += 4)
+                weight_rows4(sw, dout + (size_t)n * C + c0, inp + (size_t)n * C + c0, (size_t)C,
+                             c1 - c0, rstd + n);
+        for (; n < N; n++)
             affine_row(sw, sb, dout + (size_t)n * C + c0, inp + (size_t)n * C + c0, c1 - c0,
                        mean ? mean[n] : 0.0f, rstd[n]);
         for (int i = c0; i < c1; i++) {

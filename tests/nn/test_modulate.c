@@ -1,7 +1,9 @@
 // Tests for nn/modulate.h: modulate and gated residual forward vs numpy
 // (chunks of an adaLN (B, 6C) output, ld = 6C), in place; backward vs central
-// differences of the double-precision formulas, "+=" and NULL gradients.
+// differences of the double-precision formulas, "+=" and NULL gradients;
+// the split by image (B >= 8) against one-image calls, bit for bit.
 #include <criterion/criterion.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,4 +90,44 @@ Test(modulate, null_gradients_are_skipped) {
     gate_residual_backward(NULL, dx, NULL, g, x, ada + 2 * C, B, T, C, LD);
     for (int i = 0; i < NX; i++)
         cr_assert_float_eq(dx[i], ada[(i / (T * C)) * LD + 2 * C + i % C] * g[i], 1e-6);
+}
+
+// With >= 8 images the backward splits by image and reads dout once
+// (nn/cpu/modulate.c FUSE_MIN_B); with fewer it takes two passes. Both must
+// give the same bits: B = 10 in one call against ten one-image calls, onto
+// nonzero gradients, accumulating and _set, at 1 and 2 threads; sizes past
+// the parallel threshold.
+Test(modulate, backward_by_image_equals_per_image) {
+    enum { BB = 10, TT = 70, CC = 72, L2 = 6 * CC, NB = BB * TT * CC };
+    float *x = malloc(sizeof(float) * NB), *g = malloc(sizeof(float) * NB);
+    float *par = malloc(sizeof(float) * BB * L2);
+    fill_normal(x, NB, 51, 1.0f);
+    fill_normal(g, NB, 52, 1.0f);
+    fill_normal(par, BB * L2, 53, 0.5f);
+    float *init = malloc(sizeof(float) * (2 * NB + BB * L2));
+    fill_normal(init, 2 * NB + BB * L2, 54, 1.0f);
+    for (int op = 0; op < 4; op++) {   // modulate acc / set, gate acc / set
+        float *got[3];
+        for (int run = 0; run < 3; run++) {   // one call at 1 and 2 threads, per image
+            omp_set_num_threads(run == 1 ? 2 : 1);
+            float *r = malloc(sizeof(float) * (2 * NB + BB * L2));
+            memcpy(r, init, sizeof(float) * (2 * NB + BB * L2));
+            float *dx = r, *dy = r + NB, *dp = r + 2 * NB;
+            const int nb = run == 2 ? BB : 1, per = run == 2 ? 1 : BB;
+            for (int i = 0; i < nb; i++) {
+                const size_t o = (size_t)i * TT * CC, p = (size_t)i * L2;
+                if (op == 0) modulate_backward(dx + o, dp + p, dp + p + CC, g + o, x + o, par + p + CC, per, TT, CC, L2);
+                if (op == 1) modulate_backward_set(dx + o, dp + p, dp + p + CC, g + o, x + o, par + p + CC, per, TT, CC, L2);
+                if (op == 2) gate_residual_backward(dx + o, dy + o, dp + p + 2 * CC, g + o, x + o, par + p + 2 * CC, per, TT, CC, L2);
+                if (op == 3) gate_residual_backward_set(dx + o, dy + o, dp + p + 2 * CC, g + o, x + o, par + p + 2 * CC, per, TT, CC, L2);
+            }
+            got[run] = r;
+        }
+        const size_t n = 2 * NB + BB * L2;
+        cr_expect(memcmp(got[0], got[2], sizeof(float) * n) == 0, "op %d: B %d in one call != per image", op, BB);
+        cr_expect(memcmp(got[0], got[1], sizeof(float) * n) == 0, "op %d: omp 1 vs 2 differ", op);
+        for (int run = 0; run < 3; run++) free(got[run]);
+    }
+    omp_set_num_threads(2);
+    free(x); free(g); free(par); free(init);
 }
