@@ -18,8 +18,8 @@
 //   dit                LightningDiT-S (D 384, depth 12, 6 heads, qk norm,
 //                      SwiGLU) on 32 x 8 x 8 latents (64 tokens), batch 16,
 //                      flow-matching MSE, AdamW
-// Every step zeroes its gradients and runs forward, loss, backward and the
-// optimizer, as the PyTorch step does. Inputs are fixed random draws.
+// Every step starts from zero gradients and runs forward, loss, backward and
+// the optimizer, as the PyTorch step does. Inputs are fixed random draws.
 // Threads: OMP_NUM_THREADS / OPENBLAS_NUM_THREADS from the environment.
 // Not a correctness test; not run on its own (run.py drives it).
 #include <stdio.h>
@@ -116,13 +116,15 @@ static void step_dit(row *r) {
     int B = r->n[0];
     int64_t n = (int64_t)r->n[1];
     float **f = r->f;   // xt t target v dv
-    param_zero_grads(&r->dit->pt);
+    // Gradients are zero here: cleared at setup, then by each update below
+    // while the optimizer has them in cache (what stages/train/dit.c does;
+    // PyTorch's side clears them with zero_grad, a separate pass).
     CHECK(ldit_forward(r->dit, f[3], f[0], f[1], r->labels, NULL, B) == 0);
     mse_loss_forward(f[3], f[2], n);
     memset(f[4], 0, sizeof(float) * (size_t)n);
     mse_loss_backward(f[4], NULL, f[3], f[2], n, 1.0f);
     ldit_backward(r->dit, NULL, f[4]);
-    optim_step(r->opt, &r->dit->pt, 2e-4);
+    optim_step_ema_zero(r->opt, &r->dit->pt, 2e-4, NULL, 0.0, 1);
 }
 
 // Parses ROW and builds it; 0 or -1 (unknown/invalid row, message printed).
@@ -208,6 +210,7 @@ static int setup(row *r, const char *name) {
         oc.beta2 = 0.95;
         oc.weight_decay = 0.0;
         CHECK(optim_create(&r->opt, &r->dit->pt, &oc) == 0);
+        param_zero_grads(&r->dit->pt);
         r->step = step_dit;
     } else {
         return -1;

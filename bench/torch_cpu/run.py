@@ -66,7 +66,7 @@ ROWS = [
     ("dit", "dit", "LightningDiT-S step (D 384, depth 12, 64 tokens, batch 16, AdamW)"),
 ]
 GROUP_TITLES = {
-    "sgemm": "sgemm 1024^3 (OpenBLAS vs MKL, the ceiling)",
+    "sgemm": "sgemm 1024^3 (nn/cpu GEMM: own AVX-512 or OpenBLAS; vs MKL)",
     "linear": "linear fwd+bwd, bench shapes",
     "conv": "conv3x3 fwd+bwd, f4c4 shapes (batch 8)",
     "attention": "attention fwd+bwd, T 256-1024",
