@@ -1,14 +1,16 @@
 // linear.h: fully connected layer over any number of leading dims, PyTorch
-// layout (weight (OC, C)), CPU implementation in nn/cpu/linear.c via OpenBLAS
-// cblas_sgemm. Not here: activations, attention, fused SwiGLU (nn-transformer).
+// layout (weight (OC, C)), CPU implementation in nn/cpu/linear.c on the
+// project's GEMM (nn/cpu/gemm.h: own AVX-512 SGEMM or OpenBLAS, by shape and
+// CPU). Not here: activations, attention, fused SwiGLU (nn-transformer).
 //
 // Backward ACCUMULATES (+=) into dinp, dweight and dbias; NULL = not needed.
 // Callers zero gradient buffers once per step.
 //
-// Threads (CPU): one libgomp pool for BLAS and own loops; each GEMM is cut
-// into blocks that depend on the shape only, each block one single-threaded
-// OpenBLAS call (nn/cpu/gemm.h), so results are bit-identical for any
-// OMP_NUM_THREADS (tests/nn/test_linear.c).
+// Threads (CPU): one libgomp pool for BLAS and own loops; every product's
+// bits depend on the shapes only (nn/cpu/gemm.h: the own SGEMM sums K in
+// fixed blocks, OpenBLAS runs in shape-only blocks, one single-threaded call
+// each), so results are bit-identical for any OMP_NUM_THREADS
+// (tests/nn/test_linear.c).
 #ifndef NN_LINEAR_H
 #define NN_LINEAR_H
 

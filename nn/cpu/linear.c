@@ -1,4 +1,4 @@
-// linear.c: CPU linear layer (see nn/linear.h) on OpenBLAS sgemm.
+// linear.c: CPU linear layer (see nn/linear.h) on nn/cpu/gemm.h.
 // All three GEMMs are row-major calls on the PyTorch layouts, so no
 // transposed copies are made. Backward accumulates (beta = 1).
 // Threads: the forward GEMM is cut into shape-only blocks over OpenMP
