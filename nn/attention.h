@@ -1,7 +1,7 @@
 // attention.h: multi-head scaled dot-product attention, softmax(q k^T/sqrt(hd)) v,
 // non-causal, computed flash-style: tiles of queries x keys with an online
 // softmax, so no T x T matrix ever exists (T up to a few thousand is fine).
-// CPU implementation in nn/cpu/attention.c (tiles through cblas_sgemm), and
+// CPU implementation in nn/cpu/attention.c (tiles through nn/cpu/gemm.h), and
 // for head dim 64 on AVX-512 CPUs nn/cpu/attn_avx512.c (own kernels).
 //
 // Layout: qkv (B, T, 3, NH, HD) exactly as a Linear(D, 3D) writes it

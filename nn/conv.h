@@ -2,7 +2,10 @@
 // stride >= 1, independent top/bottom/left/right zero padding (so the VAE's
 // "pad right/bottom by 1, conv3x3 stride 2, no padding" downsample is
 // conv2d with pad_bottom = pad_right = 1). CPU implementation in
-// nn/cpu/conv.c: im2col into a caller-provided scratch buffer + cblas_sgemm.
+// nn/cpu/conv.c: 3x3 convs on own AVX-512 kernels (direct, and Winograd
+// F(2x2, 3x3) for stride 1 with enough channels), everything else (and other
+// CPUs) im2col into a caller-provided scratch buffer + the project's GEMM
+// (nn/cpu/gemm.h).
 // Not here: dilation, groups, transposed convolution.
 //
 // Backward ACCUMULATES (+=) into dinp, dweight and dbias; NULL = not needed.

@@ -48,7 +48,8 @@ void rope_backward_set(float *dinp, const float *dout, const float *cos_t, const
 // over the B*T*NH head rows, rope_forward into the part (one pass over the
 // data instead of three, one parallel region for both parts).
 // scratch: B*T*D floats used on the GPU (where the op is that sequence of
-// ops); may be NULL on the host.
+// ops); may be NULL on the host. HD <= 256 (ATTN_HD_MAX, the CPU's row
+// buffer; LightningDiT's configs are validated against it).
 void qknorm_rope_forward(float *qkv, float *qraw, float *kraw, float *rstd_q, float *rstd_k,
                          const float *wq, const float *wk, const float *cos_t,
                          const float *sin_t, float *scratch, int B, int T, int NH, int HD,

@@ -59,9 +59,9 @@ CPU_CLONES double sumsq_cpu(const float *g, int64_t n) {
     return s;
 }
 
-// The EMA of one piece: baseline x86-64 code like nn/ema.c's loop (no
-// CPU_CLONES: an FMA build would contract s*d + p*w into one rounding and
-// the shadow would differ from ema_update's).
+// The EMA of one piece: the same plain loop as nn/ema.c's (ISO C mode,
+// -std=c11, does not contract s*d + p*w into one FMA, so the shadow has
+// ema_update's bits; no CPU_CLONES: the loop is memory-bound).
 static void ema_piece(float *s, const float *p, int64_t n, float d, float w) {
     for (int64_t k = 0; k < n; k++) s[k] = s[k] * d + p[k] * w;
 }
