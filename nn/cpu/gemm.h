@@ -33,6 +33,12 @@
 // the per-shape choice. Not thread-safe: set it between products.
 void gemm_force_blas(int on);
 
+// Tests: the most blocks a product is cut into (n >= 2), as on a machine
+// with n processors (the cap is otherwise the processor count, so a 2-core
+// machine never cuts more than 2); 0 back to the processor count. Not
+// thread-safe: set it between products.
+void gemm_set_max_blocks(int n);
+
 // transA/transB: 0 = as stored, 1 = transposed (row-major, like cblas).
 void gemm_blocks(int transA, int transB, int M, int N, int K, float alpha,
                  const float *A, int lda, const float *B, int ldb, float beta,

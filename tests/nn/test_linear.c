@@ -5,6 +5,7 @@
 #include <math.h>
 #include <omp.h>
 
+#include "nn/cpu/gemm.h"
 #include "nn/linear.h"
 #include "tests/nn/dense_check.h"
 
@@ -150,9 +151,8 @@ Test(linear, row_split_weight_gradient) {
 // written by linear_backward_set), and 1 vs 2 threads bit for bit. Shapes:
 // rows >= columns (the DiT projections) and a batch-rows-only adaLN-like
 // product (N 16, long OC).
-Test(linear, backward_tasks) {
-    const int shapes[2][3] = {{256, 96, 160}, {16, 128, 2304}};
-    for (int si = 0; si < 2; si++) {
+static void check_backward_tasks(const int (*shapes)[3], int nshapes) {
+    for (int si = 0; si < nshapes; si++) {
         const int N = shapes[si][0], C = shapes[si][1], OC = shapes[si][2];
         float *inp = malloc(sizeof(float) * N * C), *dout = malloc(sizeof(float) * N * OC);
         float *w = malloc(sizeof(float) * OC * C), *g0[3];
@@ -215,4 +215,28 @@ Test(linear, backward_tasks) {
         for (int k = 0; k < 3; k++) { free(g0[k]); free(want[k]); }
         free(inp); free(dout); free(w);
     }
+}
+
+Test(linear, backward_tasks) {
+    const int shapes[2][3] = {{256, 96, 160}, {16, 128, 2304}};
+    check_backward_tasks(shapes, 2);
+}
+
+// The same with the products cut into several parts per task, as on a
+// machine with 8 processors (a 2-core machine cuts at most 2 blocks, so each
+// task is one whole product and the part offsets never run): row parts
+// (N 2048 x C 64: dinp in 3 parts, dweight 1600 x 64 in 2) and column parts
+// (N 64 x C 1600: dinp in 2 column parts, dweight 2048 x 1600 in 3 row
+// parts). The part counts are asserted, so the test fails if the cut rule
+// stops producing them.
+Test(linear, backward_tasks_many_parts) {
+    gemm_set_max_blocks(8);
+    const int shapes[2][3] = {{2048, 64, 1600}, {64, 1600, 2048}};
+    for (int si = 0; si < 2; si++) {
+        const int N = shapes[si][0], C = shapes[si][1], OC = shapes[si][2];
+        cr_assert_geq(gemm_block_count(N, C, OC), 3, "dinp blocks N%d C%d OC%d", N, C, OC);
+        cr_assert_geq(gemm_block_count(OC, C, N), 3, "dweight blocks N%d C%d OC%d", N, C, OC);
+    }
+    check_backward_tasks(shapes, 2);
+    gemm_set_max_blocks(0);
 }
