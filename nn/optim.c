@@ -141,8 +141,8 @@ static void muon_update(float *p, const float *g, float *buf, const param_info *
     }
 }
 
-// optim_step with the tail of optim_step_ema_zero (e NULL: no EMA).
-static void step(optim *o, param_table *pt, double lr, ema *e, double decay, int zero_grads) {
+void optim_step_ema_zero(optim *o, param_table *pt, double lr, ema *e, double decay,
+                         int zero_grads) {
     CHECK(pt->total == o->total && pt->count == o->count && pt->values && pt->grads);
     CHECK(!e || e->total == pt->total);
     int w = NN_WHERE(pt->values, pt->grads, o->state, e ? e->shadow : NULL);
@@ -181,11 +181,8 @@ static void step(optim *o, param_table *pt, double lr, ema *e, double decay, int
     adam_update_all_cpu(jobs, nj);
 }
 
-void optim_step(optim *o, param_table *pt, double lr) { step(o, pt, lr, NULL, 0.0, 0); }
-
-void optim_step_ema_zero(optim *o, param_table *pt, double lr, ema *e, double decay,
-                         int zero_grads) {
-    step(o, pt, lr, e, decay, zero_grads);
+void optim_step(optim *o, param_table *pt, double lr) {
+    optim_step_ema_zero(o, pt, lr, NULL, 0.0, 0);
 }
 
 float *optim_exp_avg(const optim *o, const param_table *pt, int i) {

@@ -29,6 +29,7 @@
 #include "nn/cpu/attn_avx512.h"
 #include "nn/cpu/fastexp.h"
 #include "nn/cpu/gemm.h"
+#include "nn/cpu/scratch.h"
 
 #define ATTN_QT 256    // queries per tile
 #define ATTN_KT 1024   // keys per tile at most, for HD <= 64
@@ -41,17 +42,12 @@
 // shape needs more and kept for the next call: forward and backward run in
 // every attention layer of every step, so they allocate only on the first
 // call of a thread (and when T or HD grows), not per call.
-static _Thread_local float *tile_buf;
-static _Thread_local size_t tile_cap;
+static _Thread_local scratch_buf tile_buf;   // nn/cpu/scratch.h
 
 static float *tile_scratch(size_t floats) {
-    if (floats > tile_cap) {
-        free(tile_buf);
-        tile_buf = malloc(sizeof(float) * floats);
-        CHECK(tile_buf != NULL);
-        tile_cap = floats;
-    }
-    return tile_buf;
+    float *p = scratch_grow(&tile_buf, floats, 0);
+    CHECK(p != NULL);
+    return p;
 }
 
 static int attn_bc(int HD, int T) {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/cpu/scratch.h"
 #include "nn/cpu/sgemm_avx512.h"
 
 // The own AVX-512 SGEMM (nn/cpu/sgemm_avx512.c) replaces OpenBLAS where it
@@ -157,46 +158,43 @@ void gemm_blocks_bias(int transA, int transB, int M, int N, int K, float alpha,
         sgemm_avx512(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, 1);
         return;
     }
-    if (bias) beta = 1.0f;
-    const int nthr = blas_serial_begin();
-    const enum CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans;
-    const enum CBLAS_TRANSPOSE tb = transB ? CblasTrans : CblasNoTrans;
+    // The same blocks are computed whether or not this runs inside a
+    // parallel region (then one thread does them all), so the bits never
+    // change. The team size is the caller's count (the current one is 1
+    // here); its threads inherit 1, so OpenBLAS stays serial inside. A
+    // block is never the own SGEMM's: it is smaller than this product.
     const int nb = block_count(M, N, K);
-    const int rows = M >= N;
-    const int cut = rows ? M : N;
-    // Block sides rounded up to a multiple of 16 (whole micro-tiles). The
-    // same blocks are computed whether or not this runs inside a parallel
-    // region (then one thread does them all), so the bits never change.
-    // The team size is the caller's count (the current one is 1 here); its
-    // threads inherit 1, so OpenBLAS stays serial inside.
-    int side = (cut + nb - 1) / nb;
-    side = (side + 15) / 16 * 16;
+    const int nthr = blas_serial_begin();
     #pragma omp parallel for schedule(static) num_threads(nthr > 1 ? nthr : 1) if (nb > 1 && nthr > 1)
-    for (int b = 0; b < nb; b++) {
-        int lo = b * side, hi = lo + side < cut ? lo + side : cut;
-        if (lo >= hi) continue;
-        if (bias) seed_bias(C, ldc, bias, M, N, rows, lo, hi);
-        if (rows) {
-            // rows lo..hi of op(A): A + lo*lda (as stored) or A + lo (transposed)
-            const float *a = transA ? A + lo : A + (size_t)lo * lda;
-            cblas_sgemm(CblasRowMajor, ta, tb, hi - lo, N, K, alpha, a, lda, B, ldb, beta,
-                        C + (size_t)lo * ldc, ldc);
-        } else {
-            // columns lo..hi of op(B): B + lo (as stored) or B + lo*ldb (transposed)
-            const float *bb = transB ? B + (size_t)lo * ldb : B + lo;
-            cblas_sgemm(CblasRowMajor, ta, tb, M, hi - lo, K, alpha, A, lda, bb, ldb, beta,
-                        C + lo, ldc);
-        }
-    }
+    for (int b = 0; b < nb; b++)
+        gemm_part(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, nb, b);
     blas_serial_end(nthr);
+}
+
+void gemm_part(int transA, int transB, int M, int N, int K, float alpha, const float *A,
+               int lda, const float *B, int ldb, float beta, float *C, int ldc,
+               const float *bias, int parts, int i) {
+    const int rows = M >= N, cut = rows ? M : N;
+    int side = (cut + parts - 1) / parts;
+    side = (side + 15) / 16 * 16;   // whole micro-tiles
+    const int lo = i * side, hi = lo + side < cut ? lo + side : cut;
+    if (lo >= hi) return;
+    if (bias) {
+        seed_bias(C, ldc, bias, M, N, rows, lo, hi);
+        beta = 1.0f;
+    }
+    if (rows)   // rows lo..hi of op(A): A + lo*lda (as stored) or A + lo (transposed)
+        gemm_serial(transA, transB, hi - lo, N, K, alpha, transA ? A + lo : A + (size_t)lo * lda,
+                    lda, B, ldb, beta, C + (size_t)lo * ldc, ldc);
+    else        // columns lo..hi of op(B): B + lo (as stored) or B + lo*ldb (transposed)
+        gemm_serial(transA, transB, M, hi - lo, K, alpha, A, lda,
+                    transB ? B + (size_t)lo * ldb : B + lo, ldb, beta, C + lo, ldc);
 }
 
 int gemm_block_count(int M, int N, int K) { return block_count(M, N, K); }
 
-// A grow-only scratch per thread for the second half's product (freed at
-// exit by the OS, like attention's tile buffers).
-static _Thread_local float *ks_buf;
-static _Thread_local size_t ks_cap;
+// The second half's product, per thread (nn/cpu/scratch.h).
+static _Thread_local scratch_buf ks_buf;
 
 void gemm_ksplit2(int transA, int transB, int M, int N, int K, const float *A, int lda,
                   const float *B, int ldb, float *C, int ldc) {
@@ -206,19 +204,12 @@ void gemm_ksplit2(int transA, int transB, int M, int N, int K, const float *A, i
         return;
     }
     const int h = (K / 2 + 15) / 16 * 16;   // first half: whole micro-tiles of K
-    const size_t need = (size_t)M * N;
-    int e = 0;
-    if (ks_cap < need) {
-        free(ks_buf);
-        ks_buf = malloc(sizeof(float) * need);
-        ks_cap = ks_buf ? need : 0;
-        e = !ks_buf;
-    }
-    if (e || h <= 0 || h >= K) {   // no scratch or nothing to split: one call
+    // the calling thread's buffer, used by task 1 below
+    float *P = h > 0 && h < K ? scratch_grow(&ks_buf, (size_t)M * N, 0) : NULL;
+    if (!P) {   // nothing to split or no scratch: one call
         gemm_serial(transA, transB, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, C, ldc);
         return;
     }
-    float *P = ks_buf;   // the calling thread's buffer, used by task 1 below
     const int nthr = blas_serial_begin();
     const enum CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans;
     const enum CBLAS_TRANSPOSE tb = transB ? CblasTrans : CblasNoTrans;

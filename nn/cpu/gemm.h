@@ -60,6 +60,15 @@ void gemm_serial(int transA, int transB, int M, int N, int K, float alpha,
 // The block count gemm_blocks uses for this shape (1: one call).
 int gemm_block_count(int M, int N, int K);
 
+// Block i of `parts` of the product (bias as gemm_blocks_bias, or NULL), as
+// gemm_blocks cuts it: C's rows when M >= N, else its columns, sides rounded
+// up to whole 16-wide micro-tiles; one single-threaded call (gemm_serial),
+// nothing when the block is empty. For callers that run the blocks of
+// several products as tasks of their own parallel region.
+void gemm_part(int transA, int transB, int M, int N, int K, float alpha, const float *A,
+               int lda, const float *B, int ldb, float beta, float *C, int ldc,
+               const float *bias, int parts, int i);
+
 // C (M,N) += op(A) op(B) (alpha 1, beta 1) with K cut in two at a
 // shape-only point: the first half added onto C by one call, the second
 // computed into a per-thread scratch by another call at the same time, then

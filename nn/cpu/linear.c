@@ -52,24 +52,6 @@ void linear_forward_cpu(float *out, const float *inp, const float *weight,
 #define KSPLIT_MIN_ROWS 128
 #define KSPLIT_MIN_MACS (1 << 22)
 
-// Part `i` of `parts` of C (M,N) = op(A) op(B) + beta C: a block of C's rows
-// (M >= N) or columns, sides rounded up to whole 16-wide micro-tiles, as
-// gemm_blocks cuts (each element is computed by one serial call either way).
-static void gemm_part(int transA, int transB, int M, int N, int K, const float *A, int lda,
-                      const float *B, int ldb, float beta, float *C, int ldc, int parts, int i) {
-    const int rows = M >= N, cut = rows ? M : N;
-    int side = (cut + parts - 1) / parts;
-    side = (side + 15) / 16 * 16;
-    const int lo = i * side, hi = lo + side < cut ? lo + side : cut;
-    if (lo >= hi) return;
-    if (rows)
-        gemm_serial(transA, transB, hi - lo, N, K, 1.0f, transA ? A + lo : A + (size_t)lo * lda,
-                    lda, B, ldb, beta, C + (size_t)lo * ldc, ldc);
-    else
-        gemm_serial(transA, transB, M, hi - lo, K, 1.0f, A, lda,
-                    transB ? B + (size_t)lo * ldb : B + lo, ldb, beta, C + lo, ldc);
-}
-
 // Column sums of dout over its N rows for channels [o0, o1), in row order,
 // in double (N can be B*T = thousands of rows), added onto dbias. The
 // column blocks are fixed (DB_COLS), so the sum order does not depend on
@@ -117,9 +99,11 @@ static void linear_bwd(float *dinp, float *dweight, float *dbias, const float *d
         #pragma omp parallel for schedule(dynamic, 1)
         for (int t = 0; t < ntask; t++) {
             if (t < pi)
-                gemm_part(0, 0, N, C, OC, dout, OC, weight, C, set ? 0.0f : 1.0f, dinp, C, pi, t);
+                gemm_part(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, set ? 0.0f : 1.0f, dinp, C,
+                          NULL, pi, t);
             else if (t < pi + pw)
-                gemm_part(1, 0, OC, C, N, dout, OC, inp, C, 1.0f, dweight, C, pw, t - pi);
+                gemm_part(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C, NULL, pw,
+                          t - pi);
             else
                 dbias_block(dbias, dout, N, OC, t - pi - pw);
         }

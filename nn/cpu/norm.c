@@ -180,16 +180,17 @@ CPU_CLONES static void affine_row(double *sw, double *sb, const float *dy, const
 }
 // The weight sums alone (RMSNorm: no bias, mean 0) of four consecutive rows
 // (stride ld), added one after the other in each column: the additions and
-// their order of four affine_row calls, sw loaded and stored once.
+// their order of four affine_row calls (x - 0 is x), sw loaded and stored
+// once.
 CPU_CLONES static void weight_rows4(double *sw, const float *dy, const float *x, size_t ld,
                                     int n, const float *rs) {
     #pragma omp simd
     for (int i = 0; i < n; i++) {
         double a = sw[i];
-        a += (double)dy[i] * ((x[i] - 0.0f) * rs[0]);
-        a += (double)dy[ld + i] * ((x[ld + i] - 0.0f) * rs[1]);
-        a += (double)dy[2 * ld + i] * ((x[2 * ld + i] - 0.0f) * rs[2]);
-        a += (double)dy[3 * ld + i] * ((x[3 * ld + i] - 0.0f) * rs[3]);
+        a += (double)dy[i] * (x[i] * rs[0]);
+        a += (double)dy[ld + i] * (x[ld + i] * rs[1]);
+        a += (double)dy[2 * ld + i] * (x[2 * ld + i] * rs[2]);
+        a += (double)dy[3 * ld + i] * (x[3 * ld + i] * rs[3]);
         sw[i] = a;
     }
 }

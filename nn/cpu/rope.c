@@ -140,7 +140,7 @@ void qknorm_rope_forward_cpu(float *qkv, float *qraw, float *kraw, float *rstd_q
 // sw[i] += dy[i] * xhat[i] in double (the rmsnorm weight-gradient term)
 CPU_CLONES static void qk_dw_row(double *sw, const float *dy, const float *x, int n, float rs) {
     #pragma omp simd
-    for (int i = 0; i < n; i++) sw[i] += (double)dy[i] * ((x[i] - 0.0f) * rs);
+    for (int i = 0; i < n; i++) sw[i] += (double)dy[i] * (x[i] * rs);
 }
 
 void qknorm_rope_backward_cpu(float *dqkv, float *dwq, float *dwk, const float *qraw,

@@ -36,9 +36,9 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "nn/cpu/avx512_transpose.h"
+#include "nn/cpu/scratch.h"
 
 #define AVX512 __attribute__((target("avx512f")))
 #define INLINE static inline __attribute__((always_inline))
@@ -61,24 +61,15 @@ int sgemm_avx512_usable(void) {
     return __builtin_cpu_supports("avx512f") ? 1 : 0;   // reads a table set at startup
 }
 
-// Grow-only pack buffers, one pair per thread (freed at exit by the OS, like
-// gemm.c's scratch): a task's A block, and the B block of a call made on
-// this thread (shared with the call's other threads).
-typedef struct { float *p; size_t n; } buf;
-static _Thread_local buf a_buf, b_buf;
+// Grow-only pack buffers, one pair per thread (nn/cpu/scratch.h): a task's
+// A block, and the B block of a call made on this thread (shared with the
+// call's other threads).
+static _Thread_local scratch_buf a_buf, b_buf;
 
-static float *grow(buf *b, size_t n) {
-    if (b->n < n) {
-        free(b->p);
-        // 2 MiB aligned and advised huge (fewer DTLB misses over the
-        // panels; measured 0-9% faster than 64-byte aligned, noisy)
-        const size_t bytes = (n * sizeof(float) + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
-        b->p = aligned_alloc(2u << 20, bytes);
-        CHECK(b->p != NULL);
-        madvise(b->p, bytes, MADV_HUGEPAGE);
-        b->n = bytes / sizeof(float);
-    }
-    return b->p;
+static float *grow(scratch_buf *b, size_t n) {
+    float *p = scratch_grow(b, n, 1);
+    CHECK(p != NULL);
+    return p;
 }
 
 INLINE __mmask16 mask_n(int n) { return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }

@@ -74,7 +74,7 @@ static inline void expect_same_bits(const char *what, const float *a, const floa
     int64_t bad = -1;
     for (int64_t i = 0; i < n && bad < 0; i++)
         if (memcmp(a + i, b + i, sizeof(float))) bad = i;
-    cr_expect(bad < 0, "%s: 1-thread and 2-thread results differ at %lld (%.9g vs %.9g)",
+    cr_expect(bad < 0, "%s: results differ at %lld (%.9g vs %.9g)",
               what, (long long)bad, bad >= 0 ? a[bad] : 0.0, bad >= 0 ? b[bad] : 0.0);
 }
 

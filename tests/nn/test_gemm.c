@@ -171,13 +171,6 @@ Test(gemm, empty_depth) {
     for (int i = 0; i < 15; i++) cr_expect(C[i] == bias[i % N], "bias, K 0: C[%d] = %g", i, C[i]);
 }
 
-static void expect_bits(const char *what, const float *x, const float *y, size_t n) {
-    size_t i = 0;
-    while (i < n && !memcmp(&x[i], &y[i], sizeof(float))) i++;
-    cr_expect(i == n, "%s: differs at %zu (%.9g vs %.9g)", what, i, i < n ? x[i] : 0.0f,
-              i < n ? y[i] : 0.0f);
-}
-
 // Big enough to run on two threads (> 2^21 multiply-adds), several depth
 // blocks, rows and columns that are not tile multiples.
 Test(gemm, bits_thread_counts_and_cuts) {
@@ -197,12 +190,12 @@ Test(gemm, bits_thread_counts_and_cuts) {
         via_own(&c, A, B, NULL, r[0]);
         omp_set_num_threads(2);
         via_own(&c, A, B, NULL, r[1]);
-        expect_bits("own 1 vs 2 threads", r[0], r[1], nc);
+        expect_same_bits("own 1 vs 2 threads", r[0], r[1], nc);
         // the same through gemm_blocks (2 threads) and gemm_serial
         via_blocks(&c, A, B, NULL, r[2]);
-        expect_bits("own vs gemm_blocks", r[0], r[2], nc);
+        expect_same_bits("own vs gemm_blocks", r[0], r[2], nc);
         gemm_serial(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A, c.lda, B, c.ldb, c.beta, r[3], c.ldc);
-        expect_bits("own vs gemm_serial", r[0], r[3], nc);
+        expect_same_bits("own vs gemm_serial", r[0], r[3], nc);
         // in pieces: rows 0..100 and 100..M, then columns 0..45 and 45..N
         memcpy(r[2], C0, sizeof(float) * nc);
         for (int h = 0; h < 2; h++) {
@@ -211,7 +204,7 @@ Test(gemm, bits_thread_counts_and_cuts) {
             sgemm_avx512(ta, tb, hi - lo, c.N, c.K, c.alpha, a, c.lda, B, c.ldb, c.beta,
                          r[2] + (size_t)lo * c.ldc, c.ldc, NULL, 1);
         }
-        expect_bits("own whole vs row pieces", r[0], r[2], nc);
+        expect_same_bits("own whole vs row pieces", r[0], r[2], nc);
         memcpy(r[3], C0, sizeof(float) * nc);
         for (int h = 0; h < 2; h++) {
             const int lo = h ? 45 : 0, hi = h ? c.N : 45;
@@ -219,13 +212,13 @@ Test(gemm, bits_thread_counts_and_cuts) {
             sgemm_avx512(ta, tb, c.M, hi - lo, c.K, c.alpha, A, c.lda, b, c.ldb, c.beta,
                          r[3] + lo, c.ldc, NULL, 1);
         }
-        expect_bits("own whole vs column pieces", r[0], r[3], nc);
+        expect_same_bits("own whole vs column pieces", r[0], r[3], nc);
         // with a bias: 1 vs 2 threads
         omp_set_num_threads(1);
         via_own(&c, A, B, bias, r[2]);
         omp_set_num_threads(2);
         via_own(&c, A, B, bias, r[3]);
-        expect_bits("own + bias 1 vs 2 threads", r[2], r[3], nc);
+        expect_same_bits("own + bias 1 vs 2 threads", r[2], r[3], nc);
         free(A); free(B); free(C0); free(bias);
         for (int v = 0; v < 4; v++) free(r[v]);
     }
@@ -249,7 +242,7 @@ Test(gemm, column_split_repeated) {
         via_own(&c, A, B, NULL, r1);
         same = !memcmp(r0, r1, sizeof(float) * c_len(&c));
     }
-    expect_bits("own column split, 2 threads vs 1", r0, r1, c_len(&c));
+    expect_same_bits("own column split, 2 threads vs 1", r0, r1, c_len(&c));
     free(A); free(B); free(r0); free(r1);
 }
 
@@ -271,7 +264,7 @@ Test(gemm, ksplit2_entry) {
     via_ksplit(&c, A, B, NULL, r0);
     omp_set_num_threads(2);
     via_ksplit(&c, A, B, NULL, r1);
-    expect_bits("gemm_ksplit2 1 vs 2 threads", r0, r1, c_len(&c));
+    expect_same_bits("gemm_ksplit2 1 vs 2 threads", r0, r1, c_len(&c));
     free(A); free(B); free(r0); free(r1);
 }
 
@@ -287,13 +280,13 @@ Test(gemm, forced_blas_bits) {
     gemm_force_blas(0);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, c.M, c.N, c.K, c.alpha, A, c.lda, B,
                 c.ldb, c.beta, r1, c.ldc);
-    expect_bits("forced gemm_serial vs cblas_sgemm", r0, r1, c_len(&c));
+    expect_same_bits("forced gemm_serial vs cblas_sgemm", r0, r1, c_len(&c));
     if (sgemm_avx512_usable()) {
         float *r2 = mkbuf(c_len(&c), 43), *r3 = mkbuf(c_len(&c), 43);
         gemm_serial(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A, c.lda, B, c.ldb, c.beta, r2, c.ldc);
         sgemm_avx512(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A, c.lda, B, c.ldb, c.beta, r3, c.ldc,
                      NULL, 0);
-        expect_bits("gemm_serial vs own", r2, r3, c_len(&c));
+        expect_same_bits("gemm_serial vs own", r2, r3, c_len(&c));
         free(r2); free(r3);
     }
     free(A); free(B); free(r0); free(r1);
