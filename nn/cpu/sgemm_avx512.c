@@ -8,22 +8,29 @@
 // zmm accumulators, per depth two loads of B and 14 broadcasts of A, 28
 // FMAs. Loop order inside a task: one A micro-panel (14 x KC, 14 KiB) stays
 // in L1 while the B panels stream from L2 (the B block, 1 MiB, is sized to
-// stay there), each prefetched a few depths ahead. Edges are zero-padded
-// in the packed panels and written through masks, so every tile runs one
-// kernel. Transposed operands (op(A) of a stored (M,K) A, op(B) of a stored
-// (N,K) B) are packed with 16 x 16 in-register transposes; the others
-// depth by depth along the stored rows.
+// stay there), each prefetched a few depths ahead. A stored (M,K) A is
+// packed one micro-panel at a time, right before its sweep, while the next
+// one's rows are prefetched; a stored (K,M) A once per task. Edges are
+// zero-padded in the packed panels and written through masks, so every
+// tile runs one kernel. Transposed operands (op(A) of a stored (M,K) A,
+// op(B) of a stored (N,K) B) are packed with 16 x 16 in-register
+// transposes; the others depth by depth along the stored rows.
 //
 // Threads: the rows are split (all threads share each packed B block,
 // packed in parts, one barrier per block), or, when rows are few, the
 // column panels (each thread packs and uses its own panels, no waiting).
 //
-// Measured on the project's machine (2.6 GHz, peak 166 GF/s per core): the
-// kernel alone on L1-resident panels 164 GF/s; the whole GEMM 1024^3 about
-// 140 GF/s (kernel ~90% of the time, packing ~8%). Other orders measured
-// slower: the B panel held in L1 with A streaming from L2 (session 3's
-// version: B block > L2) 5-20%; A packed once per depth block for all
-// column blocks: no gain.
+// Measured on the project's machine (AVX-512 FMA peak 214 GF/s per core:
+// 3.35 GHz under load, two 16-wide FMAs per cycle): the kernel alone on
+// L1-resident panels ~190 GF/s, with B streaming from L2 ~185; the whole
+// GEMM 1024^3 about 160-165 GF/s at 1 thread (of the time: packing ~5-7%,
+// C's traffic from L3 ~1.5%). Measured slower or no better: the B panel
+// held in L1 with A streaming from L2 (session 3's version: B block > L2)
+// 5-20%; A packed once per depth block for all column blocks; KC 192-512 x
+// NC 512-1536; the next B block packed in pieces between sweeps (4-5%
+// slower: the packing evicts the A micro-panel and B lines); its rows
+// prefetched instead; C written with streaming stores (8% slower); FMAs
+// with the A broadcast embedded (5% slower); 6 x 64 and 8 x 48 tiles.
 #include "nn/cpu/sgemm_avx512.h"
 
 #include "core/base.h"
