@@ -191,6 +191,15 @@ Test(gemm, bits_thread_counts_and_cuts) {
         omp_set_num_threads(2);
         via_own(&c, A, B, NULL, r[1]);
         expect_same_bits("own 1 vs 2 threads", r[0], r[1], nc);
+        // 3 and 5 threads (oversubscribed here): row shares of 7-8 and 4-5
+        // panels, dealt by row_block
+        for (int nt = 3; nt <= 5; nt += 2) {
+            omp_set_num_threads(nt);
+            memcpy(r[1], C0, sizeof(float) * nc);
+            via_own(&c, A, B, NULL, r[1]);
+            expect_same_bits("own 1 vs 3 or 5 threads", r[0], r[1], nc);
+        }
+        omp_set_num_threads(2);
         // the same through gemm_blocks (2 threads) and gemm_serial
         via_blocks(&c, A, B, NULL, r[2]);
         expect_same_bits("own vs gemm_blocks", r[0], r[2], nc);
@@ -221,6 +230,40 @@ Test(gemm, bits_thread_counts_and_cuts) {
         expect_same_bits("own + bias 1 vs 2 threads", r[2], r[3], nc);
         free(A); free(B); free(C0); free(bias);
         for (int v = 0; v < 4; v++) free(r[v]);
+    }
+}
+
+// Rows enough for several row blocks per thread (72 panels, at most 24 per
+// block): each thread's blocks split its share of the panels (row_block in
+// nn/cpu/sgemm_avx512.c), and each stored (M,K) A micro-panel is packed
+// before its sweep while the next one, possibly the first of the thread's
+// next block, is prefetched. 1, 2 and 3 threads give the same bits, which
+// match the product in row pieces cut at other panel boundaries.
+Test(gemm, bits_many_row_blocks) {
+    if (!sgemm_avx512_usable()) cr_skip_test("no AVX-512F on this CPU");
+    for (int ta = 0; ta < 2; ta++) {
+        gcase c = mk(ta, 0, 1001, 100, 300, 0, 1.0f, 0.0f, 0);
+        float *A = mkbuf(a_len(&c), 31), *B = mkbuf(b_len(&c), 32);
+        const size_t nc = c_len(&c);
+        float *r[3];
+        for (int v = 0; v < 3; v++) {
+            r[v] = xmalloc(sizeof(float) * nc);
+            omp_set_num_threads(v + 1);
+            via_own(&c, A, B, NULL, r[v]);
+        }
+        expect_same_bits("many row blocks, 1 vs 2 threads", r[0], r[1], nc);
+        expect_same_bits("many row blocks, 1 vs 3 threads", r[0], r[2], nc);
+        // rows 0..350 and 350..M on one thread each
+        for (int h = 0; h < 2; h++) {
+            const int lo = h ? 350 : 0, hi = h ? c.M : 350;
+            const float *a = ta ? A + lo : A + (size_t)lo * c.lda;
+            sgemm_avx512(ta, 0, hi - lo, c.N, c.K, c.alpha, a, c.lda, B, c.ldb, c.beta,
+                         r[1] + (size_t)lo * c.ldc, c.ldc, NULL, 0);
+        }
+        expect_same_bits("many row blocks vs row pieces", r[0], r[1], nc);
+        omp_set_num_threads(2);
+        free(A); free(B);
+        for (int v = 0; v < 3; v++) free(r[v]);
     }
 }
 
