@@ -14,10 +14,12 @@
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
+#include <unistd.h>
 
 #include "core/base.h"
 #include "nn/cpu/gemm.h"
 #include "nn/cpu/sgemm_avx512.h"
+#include "nn/cpu/scratch.h"
 #include "tests/nn/dense_check.h"
 
 typedef struct {
@@ -334,4 +336,31 @@ Test(gemm, forced_blas_bits) {
     }
     free(A); free(B); free(r0); free(r1);
     omp_set_num_threads(2);
+}
+
+// Each OpenMP thread keeps grow-only pack buffers (nn/cpu/scratch.h).
+// libgomp ends the surplus threads when a team shrinks; their buffers are
+// freed then (scratch.c), not lost: after a product on 5 threads and one
+// on 2, the live count returns to what 2 threads hold. The shape (43 row
+// panels, 10 column panels) takes the row split on 2 and on 5 threads, so
+// the two lasting threads hold the same buffers before and after. (The
+// threads exit asynchronously: the count is polled for up to 10 s.)
+Test(gemm, scratch_freed_when_threads_end) {
+    if (!sgemm_avx512_usable()) cr_skip_test("no AVX-512F on this CPU");
+    gcase c = mk(0, 0, 600, 300, 300, 0, 1.0f, 0.0f, 0);   // > 2^21 multiply-adds
+    float *A = mkbuf(a_len(&c), 41), *B = mkbuf(b_len(&c), 42);
+    float *C = xmalloc(sizeof(float) * c_len(&c));
+    omp_set_num_threads(2);
+    via_own(&c, A, B, NULL, C);
+    const long two = scratch_live_buffers();
+    cr_assert(two > 0, "the product allocated no scratch buffer");
+    omp_set_num_threads(5);
+    via_own(&c, A, B, NULL, C);
+    cr_assert(scratch_live_buffers() > two, "5 threads hold no more buffers than 2 (%ld)", two);
+    omp_set_num_threads(2);
+    via_own(&c, A, B, NULL, C);
+    for (int i = 0; i < 1000 && scratch_live_buffers() > two; i++) usleep(10000);
+    cr_expect(scratch_live_buffers() == two, "live scratch buffers %ld after the team shrank, %ld before",
+              scratch_live_buffers(), two);
+    free(A); free(B); free(C);
 }
