@@ -81,18 +81,24 @@ static float *grow(scratch_buf *b, size_t n) {
 
 INLINE __mmask16 mask_n(int n) { return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
+// Depths k .. k+15 of rows s, s + ld, ... (n <= 16 of them, the rest
+// zero; depths at or past kc zero), transposed: r[d][i] = s[i * ld + k + d].
+AVX512 INLINE void load_transposed(__m512 r[16], const float *s, size_t ld, int n, int k, int kc) {
+    const __mmask16 km = mask_n(kc - k);
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++)
+        r[i] = i < n ? _mm512_maskz_loadu_ps(km, s + (size_t)i * ld + k) : _mm512_setzero_ps();
+    tr16(r);
+}
+
 // Rows s, s + ld, ... (n <= 16 of them, the rest zero) of kc floats each,
 // transposed into dst: dst[k * dld + i] = s[i * ld + k], the first w (<= 16)
 // of each depth's 16 written.
 AVX512 INLINE void pack_t(float *dst, int dld, int w, const float *s, size_t ld, int n, int kc) {
     const __mmask16 wm = mask_n(w);
     for (int k = 0; k < kc; k += 16) {
-        const __mmask16 km = mask_n(kc - k);
         __m512 r[16];
-#pragma GCC unroll 16
-        for (int i = 0; i < 16; i++)
-            r[i] = i < n ? _mm512_maskz_loadu_ps(km, s + (size_t)i * ld + k) : _mm512_setzero_ps();
-        tr16(r);
+        load_transposed(r, s, ld, n, k, kc);
         const int kk = kc - k < 16 ? kc - k : 16;
         for (int i = 0; i < kk; i++) _mm512_mask_storeu_ps(dst + (size_t)(k + i) * dld, wm, r[i]);
     }
@@ -121,12 +127,8 @@ __attribute__((constructor)) static void init_run_index(void) {
 // block (TSC cycles, 2.6 GHz).
 AVX512 INLINE void pack_a_panel(float *dst, const float *s, size_t lda, int n, int kc) {
     for (int k = 0; k < kc; k += 16) {
-        const __mmask16 km = mask_n(kc - k);
         __m512 r[16];
-#pragma GCC unroll 16
-        for (int i = 0; i < 16; i++)
-            r[i] = i < n ? _mm512_maskz_loadu_ps(km, s + (size_t)i * lda + k) : _mm512_setzero_ps();
-        tr16(r);
+        load_transposed(r, s, lda, n, k, kc);
         float *o = dst + (size_t)k * MR;
         if (kc - k >= 16) {
 #pragma GCC unroll 14
