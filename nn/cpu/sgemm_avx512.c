@@ -20,17 +20,21 @@
 // packed in parts, one barrier per block), or, when rows are few, the
 // column panels (each thread packs and uses its own panels, no waiting).
 //
-// Measured on the project's machine (AVX-512 FMA peak 214 GF/s per core:
-// 3.35 GHz under load, two 16-wide FMAs per cycle): the kernel alone on
-// L1-resident panels ~190 GF/s, with B streaming from L2 ~185; the whole
-// GEMM 1024^3 about 160-165 GF/s at 1 thread (of the time: packing ~5-7%,
-// C's traffic from L3 ~1.5%). Measured slower or no better: the B panel
-// held in L1 with A streaming from L2 (session 3's version: B block > L2)
-// 5-20%; A packed once per depth block for all column blocks; KC 192-512 x
-// NC 512-1536; the next B block packed in pieces between sweeps (4-5%
-// slower: the packing evicts the A micro-panel and B lines); its rows
-// prefetched instead; C written with streaming stores (8% slower); FMAs
-// with the A broadcast embedded (5% slower); 6 x 64 and 8 x 48 tiles.
+// Measured on the project's machine (AVX-512 FMA peak 208-214 GF/s per
+// core: 3.3 GHz under load, two 16-wide FMAs per cycle): the kernel alone
+// on L1-resident panels 170-197 GF/s (the host's speed drifts), a few
+// percent less with B streaming from L2; the whole GEMM 1024^3 about
+// 160-170 GF/s at 1 thread (of the time, by subtraction: the kernel sweeps
+// ~93%, B's packing ~4% (its source comes from memory), A's ~1%, C's
+// traffic ~2%). Measured slower or no better: the B panel held in L1 with
+// A streaming from L2 (session 3's version: B block > L2) 5-20%; A packed
+// once per depth block for all column blocks; KC 192-512 x NC 512-1536;
+// the next B block packed in pieces between sweeps (4-5% slower: the
+// packing evicts the A micro-panel and B lines); its rows prefetched
+// instead, over the whole block or its last quarter to sixteenth (no
+// change); C written with streaming stores (8% slower); FMAs with the A
+// broadcast embedded (5% slower); 6 x 64 and 8 x 48 tiles; all columns
+// split over 2 threads (no change).
 #include "nn/cpu/sgemm_avx512.h"
 
 #include "core/base.h"
@@ -229,7 +233,7 @@ INLINE void prefetch_some(prefetch_rows *pf) {
 //
 // Where the FMA loop sits in its 64-byte code line changes its speed: of
 // the eight offsets 0x00, 0x08, ... 0x38, only 0x28 ran 1024^3 3-4% faster
-// than the others (twice, interleaved; the cause is in the front end,
+// than the others (two interleaved sweeps; the cause is in the front end,
 // which this host's counters do not show). So the function is 64-byte
 // aligned, which makes the loop's offset depend on this code only, not on
 // what the linker put before it, and KERNEL_PAD bytes of no-ops (run once
@@ -257,9 +261,9 @@ AVX512 __attribute__((aligned(64))) static void kernel(int kc, const float *a, c
     __m512 c0[MR], c1[MR];
 #pragma GCC unroll 14
     for (int r = 0; r < MR; r++) c0[r] = c1[r] = _mm512_setzero_ps();
-    // two depths per loop pass: 3-4% faster than one inside the GEMM
-    // (1024^3, 1 thread; bench/bench_gemm), fewer loop and pointer updates
-    // beside the 28 FMAs
+    // two depths per loop pass: fewer loop and pointer updates beside the
+    // 28 FMAs (measured 3-4% faster on 1024^3, in builds whose loop
+    // placement, below, was not yet controlled)
 #pragma GCC unroll 2
     for (int k = 0; k < kc; k++, a += MR, b += NR) {
         const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
@@ -407,10 +411,11 @@ void sgemm_avx512(int transA, int transB, int M, int N, int K, float alpha, cons
                     // rows of mc floats per depth); a stored (M, K) A one
                     // micro-panel at a time, just before its sweep, with the
                     // next micro-panel's rows prefetched during the sweep:
-                    // its source lines come from L2 instead of L3, and no
+                    // its source lines come from L2 instead of memory, and no
                     // A block sits in L2 beside the B block (1024^3 at 1
-                    // thread 2.5% faster; per micro-panel, a stored (K, M) A
-                    // was 5% slower: 14 floats of each row, strided)
+                    // thread: A's packing 1.38M -> 0.48M TSC cycles per
+                    // call; per micro-panel, a stored (K, M) A was 5% slower:
+                    // 14 floats of each row, strided)
                     if (transA) pack_a(ap, transA, A, lda, i0, mc, pc, kc);
                     // the A micro-panel stays in L1 while the B panels
                     // stream from L2 (measured 5-15% faster than the other
