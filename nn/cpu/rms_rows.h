@@ -9,10 +9,10 @@
 // unused: each file that includes this uses only some of them
 #define RMS_ROW CPU_CLONES static __attribute__((unused))
 
-// Built for AVX-512 / AVX2 / x86-64 (CPU_CLONES). The double
-// sums are vectorised in a fixed lane order (so they depend on the data and
-// the CPU's vector width, never on the thread count); the element-wise
-// loops give the same bits in any width.
+// Built for AVX-512 / AVX2 / x86-64 (CPU_CLONES). The double sums are
+// vectorised in a fixed lane order (so they depend on the data and the
+// CPU's vector width, never on the thread count); the element-wise loops
+// give the same bits in any width.
 
 RMS_ROW double rms_sumsq(const float *x, int n) {
     double s = 0.0;
@@ -30,8 +30,7 @@ RMS_ROW void rms_apply(float *y, const float *x, int n, float rs, const float *w
     }
 }
 // sum of g * xhat with g = dy * w, xhat = x * rs
-RMS_ROW double rms_bwd_dot(const float *dy, const float *x, const float *w, int n,
-                                     float rs) {
+RMS_ROW double rms_bwd_dot(const float *dy, const float *x, const float *w, int n, float rs) {
     double s = 0.0;
     if (w) {
         #pragma omp simd reduction(+ : s)
@@ -42,8 +41,8 @@ RMS_ROW double rms_bwd_dot(const float *dy, const float *x, const float *w, int 
     }
     return s;
 }
-RMS_ROW void rms_bwd_dx(float *dx, const float *dy, const float *x, const float *w,
-                                  int n, float rs, float mgx) {
+RMS_ROW void rms_bwd_dx(float *dx, const float *dy, const float *x, const float *w, int n,
+                        float rs, float mgx) {
     if (w) {
         #pragma omp simd
         for (int i = 0; i < n; i++) dx[i] += rs * (dy[i] * w[i] - x[i] * rs * mgx);
@@ -53,8 +52,8 @@ RMS_ROW void rms_bwd_dx(float *dx, const float *dy, const float *x, const float 
     }
 }
 
-RMS_ROW void rms_bwd_dx_set(float *dx, const float *dy, const float *x,
-                                      const float *w, int n, float rs, float mgx) {
+RMS_ROW void rms_bwd_dx_set(float *dx, const float *dy, const float *x, const float *w, int n,
+                            float rs, float mgx) {
     if (w) {
         #pragma omp simd
         for (int i = 0; i < n; i++) dx[i] = rs * (dy[i] * w[i] - x[i] * rs * mgx);

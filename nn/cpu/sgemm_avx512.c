@@ -72,9 +72,9 @@ int sgemm_avx512_usable(void) {
     return __builtin_cpu_supports("avx512f") ? 1 : 0;   // reads a table set at startup
 }
 
-// Grow-only pack buffers, one pair per thread (nn/cpu/scratch.h): a task's
-// A block, and the B block of a call made on this thread (shared with the
-// call's other threads).
+// Grow-only pack buffers, one pair per thread (nn/cpu/scratch.h): packed A
+// (one micro-panel, or a task's block of a stored (K, M) A), and the B block
+// of a call made on this thread (shared with the call's other threads).
 static _Thread_local scratch_buf a_buf, b_buf;
 
 static float *grow(scratch_buf *b, size_t n) {
@@ -129,7 +129,7 @@ __attribute__((constructor)) static void init_run_index(void) {
 // vectors (the packed run is contiguous), not 16 masked 14-float stores,
 // which cross cache lines: 0.45 -> 0.33 cycles per float on an L2-resident
 // block (TSC cycles, 2.6 GHz).
-AVX512 INLINE void pack_a_panel(float *dst, const float *s, size_t lda, int n, int kc) {
+AVX512 static void pack_a_panel(float *dst, const float *s, size_t lda, int n, int kc) {
     for (int k = 0; k < kc; k += 16) {
         __m512 r[16];
         load_transposed(r, s, lda, n, k, kc);
@@ -147,23 +147,17 @@ AVX512 INLINE void pack_a_panel(float *dst, const float *s, size_t lda, int n, i
     }
 }
 
-// op(A) rows i0 .. i0+mc, depths k0 .. k0+kc -> panels of MR rows, [k][r].
-AVX512 static void pack_a(float *dst, int transA, const float *A, int lda, int i0, int mc, int k0,
-                          int kc) {
-    if (transA) {
-        // A stored (K, M): MR consecutive floats per depth and panel, read
-        // depth by depth along A's rows (contiguous, as in pack_b)
-        for (int k = 0; k < kc; k++) {
-            const float *s = A + (size_t)(k0 + k) * lda + i0;
-            for (int p = 0; p < mc; p += MR)
-                _mm512_mask_storeu_ps(dst + (size_t)p * kc + (size_t)k * MR, 0x3fff,
-                                      _mm512_maskz_loadu_ps(mask_n(mc - p), s + p));
-        }
-        return;
+// op(A) of a stored (K, M) A, rows i0 .. i0+mc, depths k0 .. k0+kc ->
+// panels of MR rows, [k][r]: MR consecutive floats per depth and panel,
+// read depth by depth along A's rows (contiguous, as in pack_b).
+AVX512 static void pack_a_trans(float *dst, const float *A, int lda, int i0, int mc, int k0,
+                                int kc) {
+    for (int k = 0; k < kc; k++) {
+        const float *s = A + (size_t)(k0 + k) * lda + i0;
+        for (int p = 0; p < mc; p += MR)
+            _mm512_mask_storeu_ps(dst + (size_t)p * kc + (size_t)k * MR, 0x3fff,
+                                  _mm512_maskz_loadu_ps(mask_n(mc - p), s + p));
     }
-    for (int p = 0; p < mc; p += MR)
-        pack_a_panel(dst + (size_t)p * kc, A + (size_t)(i0 + p) * lda + k0, lda,
-                     mc - p < MR ? mc - p : MR, kc);
 }
 
 // op(B) depths k0 .. k0+kc, the panels p0 .. p1 of the column block at jc
@@ -360,12 +354,14 @@ void sgemm_avx512(int transA, int transB, int M, int N, int K, float alpha, cons
         if (!col) nib = (nib + nthr - 1) / nthr * nthr;
         if (nib > rpan) nib = rpan;
         const int njg = col ? nthr : 1;
-        const int mcp = (rpan + nib - 1) / nib;   // most panels in a row block
         // the row split deals blocks me, me + nthr, ... to thread me: each
         // thread's blocks cover one contiguous equal share of the panels
         const int rshare = !col && nib % nthr == 0 ? nthr : 1;
         const int me = omp_get_thread_num();
-        float *ap = grow(&a_buf, (size_t)mcp * MR * kc_max + 16);
+        // packed A: a task's block (at most ceil(rpan / nib) panels) of a
+        // stored (K, M) A, else one micro-panel
+        const size_t a_panels = transA ? (size_t)(rpan + nib - 1) / nib : 1;
+        float *ap = grow(&a_buf, a_panels * MR * kc_max + 16);
         // the column split's B panels: in this thread's own buffer (for the
         // calling thread, the shared one, unused by the others then)
         float *const bown = col ? grow(&b_buf, bblk + 16) : NULL;
@@ -416,18 +412,17 @@ void sgemm_avx512(int transA, int transB, int M, int N, int K, float alpha, cons
                     // thread: A's packing 1.38M -> 0.48M TSC cycles per
                     // call; per micro-panel, a stored (K, M) A was 5% slower:
                     // 14 floats of each row, strided)
-                    if (transA) pack_a(ap, transA, A, lda, i0, mc, pc, kc);
+                    if (transA) pack_a_trans(ap, A, lda, i0, mc, pc, kc);
                     // the A micro-panel stays in L1 while the B panels
                     // stream from L2 (measured 5-15% faster than the other
                     // order, B panel in L1 and A streaming, which needs a
                     // B block too big for L2 to reuse it)
                     for (int ir = 0; ir < mc; ir += MR) {
                         const int m = mc - ir < MR ? mc - ir : MR;
-                        const float *apn = ap + (size_t)ir * kc;
+                        const float *apn = transA ? ap + (size_t)ir * kc : ap;
                         prefetch_rows pf = {0};
                         if (!transA) {
-                            apn = ap;
-                            pack_a(ap, 0, A, lda, i0 + ir, m, pc, kc);
+                            pack_a_panel(ap, A + (size_t)(i0 + ir) * lda + pc, lda, m, kc);
                             // the next micro-panel: in this task, or the
                             // first of this thread's next task
                             int nxt = -1;
