@@ -89,7 +89,8 @@ static const message k_messages[] = {
     {-119, "bus: item id not issued by any known source"},
     {-120, "bus: bad tcp port (a number in 1..65535, or * when binding)"},
     {-121, "bus: binding an address other than 127.0.0.1 needs --bind-any"},
-    {-122, "bus: address already in use (is another stage bound to it?)"},
+    {-122, "bus: address already in use (another stage bound it, or a connection holds it as its local port: "
+           "tcp ports below the kernel's ephemeral range, /proc/sys/net/ipv4/ip_local_port_range, avoid the latter)"},
     // store (store/store.h)
     {-201, "store: not an LMDB latent cache (missing, not a directory, or not LMDB)"},
     {-202, "store: LMDB environment without a __meta__ record (not a latent cache)"},

@@ -41,7 +41,8 @@ usage: pipelines/full.sh [options]
   --decoders M      decoders per generation (default 1)
   --encoders K      encode processes per cache, over index ranges (default 1)
   --transport T     ipc (default) or tcp (127.0.0.1, ports from --port-base)
-  --port-base P     first tcp port (default derived from the process id)
+  --port-base P     first tcp port; the run uses P .. P+4*seeds*(4+M)-1 (default: derived
+                    from the process id, below the kernel's ephemeral port range)
   --launcher L      how the generation graphs start (pipelines/launch/gen.sh): local
                     (default), mpirun (Open MPI MPMD, tcp) or slurm (srun --multi-prog);
                     --hosts H1,H2 / --hostfile FILE place them (docs/SCALING.md). The
@@ -152,6 +153,17 @@ EOF
 fi
 
 set_default SEEDS "$SEEDS_P"; posint --seeds "$SEEDS"
+# tcp: every generation graph (4 per seed) gets its own 4+DECODERS ports.
+if [ "$TRANSPORT" = tcp ]; then
+  source pipelines/launch/ports.sh
+  span=$(( SEEDS * 4 * (4 + DECODERS) ))
+  if [ -z "$PORT_BASE" ]; then PORT_BASE=$(default_port_base "$span" $$)
+  else
+    [ $(( PORT_BASE + span - 1 )) -le 65535 ] ||
+      die2 "--port-base $PORT_BASE: this run needs ports up to $(( PORT_BASE + span - 1 )), past 65535"
+    port_range_note "$ME" "$PORT_BASE" $(( PORT_BASE + span - 1 ))
+  fi
+fi
 set_default DIT_PRESET tiny; set_default DIT_BATCH 64; set_default DIT_LR 1e-3; set_default CFG 1.7
 set_default CFG_LO 0.21; set_default CFG_HI 1; set_default JOB_SIZE 64; set_default SCALES 0.5,1,2
 set_default KL_BETA 1e-6; set_default VE_LAMBDA 1e-3; set_default TAU 3; set_default LAMBDA_REG 1

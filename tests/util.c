@@ -3,13 +3,16 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <arpa/inet.h>
 #include <ftw.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -257,4 +260,40 @@ int test_read_full(int fd, void *p, size_t n, int timeout_ms) {
         n -= (size_t)r;
     }
     return 0;
+}
+
+static int port_bindable(int port) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert(s >= 0, "socket: %s", strerror(errno));
+    int one = 1;
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = bind(s, (struct sockaddr *)&a, sizeof a) == 0;
+    close(s);
+    return ok;
+}
+
+void test_ephemeral_range(int *lo, int *hi) {
+    *lo = 32768, *hi = 60999;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (!f) return;
+    if (fscanf(f, "%d %d", lo, hi) != 2) *lo = 32768, *hi = 60999;
+    fclose(f);
+}
+
+int test_free_ports(int n) {
+    int lo, hi;
+    test_ephemeral_range(&lo, &hi);
+    const int first = 10000, step = n < 32 ? 32 : n;
+    const int slots = (lo - first - n) / step;
+    cr_assert(slots > 0, "no room below the ephemeral port range %d-%d for %d ports", lo, hi, n);
+    for (int k = 0; k < slots; k++) {
+        const int base = first + (int)(((unsigned)getpid() + (unsigned)k) % (unsigned)slots) * step;
+        int ok = 1;
+        for (int i = 0; i < n && ok; i++) ok = port_bindable(base + i);
+        if (ok) return base;
+    }
+    cr_assert_fail("no %d free tcp ports below %d", n, lo);
+    return -1;
 }

@@ -230,8 +230,7 @@ gen_graph() {
   [ -n "$HOSTS" ] && a+=(--hosts "$HOSTS")
   [ -n "$HOSTFILE" ] && a+=(--hostfile "$HOSTFILE")
   if [ "$TRANSPORT" = tcp ] || [ "$LAUNCHER" != local ]; then
-    [ -n "$PORT_BASE" ] || PORT_BASE=$(( 20000 + ($$ * 7919) % 30000 ))
-    # a fresh port range per graph, so a late socket of one never meets the next
+    # a fresh port range per graph (PORT_BASE: full.sh's setup), so a late socket of one never meets the next
     local pb=$(( PORT_BASE + GRAPH_NO * (4 + DECODERS) ))
     [ "$KEYMODE" = 1 ] && pb=PORT   # keys do not depend on ports
     a+=(--port-base "$pb")

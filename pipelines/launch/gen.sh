@@ -30,7 +30,8 @@ OUT/report.json, OUT/report.md, OUT/grid_class_K.png (eval --model images --help
   --hosts H1,H2,...    hosts for mpirun/slurm (default: localhost; slurm: the allocation's nodes)
   --hostfile FILE      Open MPI hostfile ("host [slots=N]" lines): the hosts, in order
   --transport T        ipc (default for local) or tcp (default for mpirun and slurm)
-  --port-base P        tcp ports P .. P+4+M-1 on the hosts that bind them (default 27600)
+  --port-base P        tcp ports P .. P+4+M-1 on the hosts that bind them (default 27600;
+                       keep them below the ephemeral range, pipelines/launch/ports.sh)
   --bind-addr A        address a non-loopback stage binds (default *: every interface)
   --source-args "..."  more options for the source (e.g. "--labels random --stall-s 120")
   --sample-args "..."  more options for the sample workers (e.g. "--steps 50 --cfg 1.5")
@@ -97,12 +98,16 @@ done
 for v in DIT TOK STORE OUT; do [ -n "${!v}" ] || die2 "--$(tr A-Z a-z <<<"$v" | sed 's/tok/tokenizer/') is required"; done
 isint() { [[ "$2" =~ ^[0-9]+$ ]] && [ "${#2}" -le 9 ] && [ "$2" -ge "$3" ] && [ "$2" -le "$4" ] || die2 "$1 must be an integer in $3..$4 (got '$2')"; }
 isint --n "$N" 1 100000000; isint --job-size "$JOB_SIZE" 1 16777216; isint --samplers "$NSAMP" 1 256
-isint --decoders "$NDEC" 1 256; isint --port-base "$PORT_BASE" 1024 60000
+isint --decoders "$NDEC" 1 256; isint --port-base "$PORT_BASE" 1024 $(( 65535 - 3 - NDEC ))
 [[ "$SEED" =~ ^[0-9]+$ ]] || die2 "--seed must be a non-negative integer (got '$SEED')"
 [ -z "$THREADS" ] || isint --threads "$THREADS" 1 1024
 case "$LAUNCHER" in local|mpirun|slurm) ;; *) die2 "--launcher must be local, mpirun or slurm (got '$LAUNCHER')" ;; esac
 [ -n "$TRANSPORT" ] || { [ "$LAUNCHER" = local ] && TRANSPORT=ipc || TRANSPORT=tcp; }
 case "$TRANSPORT" in ipc|tcp) ;; *) die2 "--transport must be ipc or tcp (got '$TRANSPORT')" ;; esac
+if [ "$TRANSPORT" = tcp ]; then
+  source "$ROOT/pipelines/launch/ports.sh"
+  port_range_note "$ME" "$PORT_BASE" $(( PORT_BASE + 3 + NDEC ))
+fi
 [ -f "$DIT" ] || die2 "--dit $DIT: no such file"
 [ -f "$TOK.safetensors" ] || die2 "--tokenizer $TOK: no file $TOK.safetensors"
 [ -f "$STORE/data.mdb" ] || die2 "--store $STORE: not a latent cache (no data.mdb)"
@@ -225,7 +230,8 @@ case "$LAUNCHER" in
       [ -n "$done_pid" ] || { echo "$ME: lost track of the ranks" >&2; rc=1; break; }
       r=${role_of[$done_pid]}; unset "role_of[$done_pid]"
       if [ $st -ne 0 ]; then
-        echo "$ME: rank $r exited $st (log: $LOG_DIR/rank$r-*.log); stopping the others" >&2
+        echo "$ME: rank $r exited $st (log: $LOG_DIR/rank$r-*.log); stopping the others; it ends:" >&2
+        tail -n 2 "$LOG_DIR/rank$r-"*.log 2>/dev/null | sed 's/^/  /' >&2 || true
         rc=1; break
       fi
     done

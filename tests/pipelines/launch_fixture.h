@@ -2,19 +2,16 @@
 // a random tiny DiT (DIR/dit.safetensors, no EMA sibling), a random 1-channel
 // f4c4 tokenizer (DIR/tok.safetensors, with its vae.config metadata), a
 // latent cache with per-channel statistics (DIR/store, 4 x 8 x 8, the DiT's
-// latent shape), and a free run of tcp ports on 127.0.0.1. Random weights
+// latent shape); free tcp ports come from test_free_ports. Random weights
 // are enough: the tests check plumbing and bytes, not image quality.
 // Header-only (static) because each tests/**/test_*.c is its own binary.
 #ifndef TESTS_PIPELINES_LAUNCH_FIXTURE_H
 #define TESTS_PIPELINES_LAUNCH_FIXTURE_H
 
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/base.h"
@@ -67,27 +64,6 @@ static inline void lfx_make(const char *dir) {
     float mean[4] = {0.1f, -0.2f, 0.3f, 0.0f}, sd[4] = {0.9f, 1.1f, 0.7f, 1.3f};
     cr_assert_eq(store_set_stats(st, mean, sd), 0);
     store_close(&st);
-}
-
-// A base port P with P .. P+n-1 all free on 127.0.0.1 right now (a bind
-// test per port; the pid spreads concurrent test runs apart).
-static inline int lfx_free_ports(int n) {
-    for (int base = 20000 + (int)(getpid() % 997) * 32; base < 60000; base += 32) {
-        int ok = 1;
-        for (int i = 0; i < n && ok; i++) {
-            int s = socket(AF_INET, SOCK_STREAM, 0);
-            cr_assert(s >= 0);
-            int one = 1;
-            setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-            struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(base + i))};
-            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-            ok = bind(s, (struct sockaddr *)&a, sizeof a) == 0;
-            close(s);
-        }
-        if (ok) return base;
-    }
-    cr_assert_fail("no free tcp ports");
-    return -1;
 }
 
 #endif

@@ -8,6 +8,8 @@
 //   - a run killed in the middle (SIGTERM to its process group while a DiT is
 //     training) resumes: finished units are skipped, the interrupted one
 //     resumes, and the report is complete again;
+//   - tcp ports: by default below the kernel's ephemeral range, a note when
+//     a given --port-base reaches into it;
 //   - bad flags and missing data: exit 2 with a message naming the problem.
 // Needs bin/ built (make) and Debian's python3 (the report writer).
 #include <criterion/criterion.h>
@@ -99,6 +101,19 @@ static void check_report(const char *out) {
 static char *dir;
 static int port;
 
+// The last 1500 bytes of DIR/log (a step's failure line and its log's tail),
+// for failure messages: CI keeps the test's output, not its folder.
+static const char *log_tail(const char *log) {
+    static char buf[1600];
+    char p[600];
+    snprintf(p, sizeof p, "%s/%s", dir, log);
+    char *s = slurp(p);
+    size_t n = s ? strlen(s) : 0;
+    snprintf(buf, sizeof buf, "%s/%s ends:\n%s", dir, log, s ? s + (n > 1500 ? n - 1500 : 0) : "(unreadable)");
+    free(s);
+    return buf;
+}
+
 // full.sh at the CI size over tcp with sampler 0 killed; stdout+stderr in LOG.
 static int full(const char *log, const char *extra) {
     return test_sh("pipelines/full.sh --preset ci --out %s/run --transport tcp --port-base %d --samplers 2 "
@@ -108,11 +123,11 @@ static int full(const char *log, const char *extra) {
 Test(full_pipeline, ci_run_skip_redo_resume, .timeout = 900) {
     cr_assert(access("bin/sample", X_OK) == 0, "bin/ missing: run make first");
     dir = test_tmpdir("full_pipe");
-    port = 30000 + (int)(getpid() % 20000);
+    port = test_free_ports(20);   // 4 graphs of 5 ports (full.sh --port-base)
     char p[600], q[600];
 
     // 1. The whole run, every stage a process, tcp, one sampler killed per generation.
-    cr_assert_eq(full("run1.log", ""), 0, "full.sh failed: see %s/run1.log", dir);
+    cr_assert_eq(full("run1.log", ""), 0, "full.sh failed: %s", log_tail("run1.log"));
     snprintf(p, sizeof p, "%s/run", dir);
     check_report(p);
     snprintf(p, sizeof p, "%s/run/gen-kl-s0-cfg/logs/rank2-sample0.log", dir);
@@ -123,7 +138,7 @@ Test(full_pipeline, ci_run_skip_redo_resume, .timeout = 900) {
     cr_assert_eq(count_in(p, "pipelines/launch/gen.sh --dit"), 4, "every generation's command printed");
 
     // 2. Again: all 16 units are skipped after their hashes check out.
-    cr_assert_eq(full("run2.log", ""), 0);
+    cr_assert_eq(full("run2.log", ""), 0, "rerun failed: %s", log_tail("run2.log"));
     snprintf(p, sizeof p, "%s/run2.log", dir);
     cr_assert_eq(count_in(p, "done before (hashes match), skipped"), 16, "every unit skipped on a rerun");
     cr_assert_eq(count_in(p, "+ bin/"), 0, "nothing ran");
@@ -131,7 +146,7 @@ Test(full_pipeline, ci_run_skip_redo_resume, .timeout = 900) {
     // 3. A damaged sample file: that generation (and the report) run again, nothing else.
     snprintf(p, sizeof p, "%s/run/gen-ve-s0-cfg/samples.npz", dir);
     cr_assert_eq(test_sh("printf x >> %s", p), 0);
-    cr_assert_eq(full("run3.log", ""), 0);
+    cr_assert_eq(full("run3.log", ""), 0, "redo failed: %s", log_tail("run3.log"));
     snprintf(p, sizeof p, "%s/run3.log", dir);
     // 14 or 15 skipped: the report reruns only if the redone sink's report.json
     // differs (its duplicate count depends on timing; the samples do not).
@@ -158,7 +173,7 @@ Test(full_pipeline, ci_run_skip_redo_resume, .timeout = 900) {
     int st;
     cr_assert_eq(waitpid(sh, &st, 0), sh);
     cr_assert(!(WIFEXITED(st) && WEXITSTATUS(st) == 0), "the interrupted run did not finish");
-    cr_assert_eq(full("run5.log", ""), 0, "resumed run failed: see %s/run5.log", dir);
+    cr_assert_eq(full("run5.log", ""), 0, "resumed run failed: %s", log_tail("run5.log"));
     snprintf(p, sizeof p, "%s/run5.log", dir);
     cr_assert(count_in(p, "resuming an interrupted run") >= 1, "the interrupted unit resumed");
     cr_assert_eq(count_in(p, "+ bin/train --model vae"), 0, "the tokenizers were not retrained");
@@ -167,6 +182,47 @@ Test(full_pipeline, ci_run_skip_redo_resume, .timeout = 900) {
     check_report(p);
     rm_rf(dir);
     free(dir);
+}
+
+// tcp without --port-base: every graph's ports lie below the kernel's
+// ephemeral range (a connection's local port there would make a stage's bind
+// fail: the flake this replaced); a given base inside it earns a note on
+// stderr, one outside it none. Dry runs: nothing starts.
+Test(full_pipeline, tcp_ports_below_ephemeral_range, .timeout = 120) {
+    char *d = test_tmpdir("full_ports");
+    int lo, hi;
+    test_ephemeral_range(&lo, &hi);
+    char p[600];
+    for (int seeds = 1; seeds <= 3; seeds += 2) {
+        cr_assert_eq(test_sh("pipelines/full.sh --preset ci --seeds %d --decoders 2 --transport tcp --out %s/run "
+                             "--dry-run > %s/out 2> %s/err", seeds, d, d, d), 0);
+        snprintf(p, sizeof p, "%s/out", d);
+        char *out = slurp(p);
+        cr_assert(out);
+        int n = 0, first = -1, prev = -1;
+        for (const char *q = out; (q = strstr(q, "--port-base ")); q++, n++) {
+            int b = atoi(q + strlen("--port-base "));
+            if (first < 0) first = b;
+            cr_expect(b >= 1024 && b + 5 < lo, "graph %d: ports %d..%d reach the ephemeral range (from %d)", n, b,
+                      b + 5, lo);
+            if (prev >= 0) cr_expect_eq(b, prev + 6, "graph %d: its own 6 ports after the previous graph's", n);
+            prev = b;
+        }
+        cr_expect_eq(n, 4 * seeds, "one --port-base per generation graph");
+        free(out);
+        snprintf(p, sizeof p, "%s/err", d);
+        cr_expect_eq(count_in(p, "ephemeral range"), 0, "no note for the default ports");
+    }
+    const struct { int port; int noted; } cases[] = {{lo, 1}, {lo - 19, 1}, {lo - 20, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        cr_assert_eq(test_sh("pipelines/full.sh --preset ci --transport tcp --port-base %d --out %s/run --dry-run "
+                             "> %s/out 2> %s/err", cases[i].port, d, d, d), 0);
+        snprintf(p, sizeof p, "%s/err", d);
+        cr_expect_eq(count_in(p, "overlap this host's ephemeral range"), cases[i].noted, "--port-base %d: %s note",
+                     cases[i].port, cases[i].noted ? "one" : "no");
+    }
+    rm_rf(d);
+    free(d);
 }
 
 // Each bad invocation: exit 2 and its message on stderr.
@@ -180,6 +236,7 @@ Test(full_pipeline, bad_flags_and_missing_data, .timeout = 120) {
         {"--preset huge", "--preset must be"},
         {"--transport udp", "--transport must be ipc or tcp"},
         {"--port-base 80", "--port-base must be"},
+        {"--transport tcp --port-base 65000 --seeds 27", "needs ports up to 65539, past 65535"},
         {"--bogus", "unknown option '--bogus'"},
         {"--kill-sampler --samplers 1", "--kill-sampler needs --samplers 2"},
         {"--seeds -1", "--seeds needs a positive integer"},

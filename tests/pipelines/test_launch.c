@@ -128,7 +128,7 @@ Test(launch, same_bytes_local_mpirun_slurm_and_a_dead_sampler, .init = setup, .f
 
     // The Slurm plan under a stand-in srun (tcp on localhost, 2 + 2).
     write_fake_srun();
-    int port = lfx_free_ports(6);
+    int port = test_free_ports(6);
     t0 = vel_now();
     rc = test_sh("PATH=%s/bin:$PATH SLURM_JOB_ID=1 " GEN "--launcher slurm --samplers 2 --decoders 2 --port-base %d "
                  "--out %s/slurm >%s/slurm.log 2>&1", dir, dir, dir, dir, port, dir, dir);
@@ -139,7 +139,7 @@ Test(launch, same_bytes_local_mpirun_slurm_and_a_dead_sampler, .init = setup, .f
     if (test_sh("command -v mpirun >/dev/null") != 0)
         cr_skip_test("mpirun not installed (scripts/deps.sh installs openmpi-bin): the local, slurm-plan and "
                      "dead-sampler launches agreed; the mpirun launch was not run");
-    port = lfx_free_ports(6);
+    port = test_free_ports(6);
     const char *root = getuid() == 0 ? "--allow-run-as-root" : "";
     t0 = vel_now();
     rc = test_sh(GEN "--launcher mpirun --hosts localhost --transport tcp --samplers 2 --decoders 2 --port-base %d "
@@ -184,9 +184,30 @@ Test(launch, dry_run_prints_the_ranks, .init = setup, .fini = teardown) {
     cr_assert_eq(system(cmd), 0, "plan not as documented:\n%s", tail_of("dry.log"));
 }
 
+// tcp ports inside the kernel's ephemeral range work but earn a note on
+// stderr (a connection's local port there makes a bind fail); ports below
+// it, and ipc, earn none. The highest base for 1 decoder, 65531, is accepted.
+Test(launch, ports_in_the_ephemeral_range_noted, .init = setup, .fini = teardown) {
+    int lo, hi;
+    test_ephemeral_range(&lo, &hi);
+    const struct { int port; const char *transport; int noted; } cases[] = {
+        {lo, "tcp", 1}, {lo - 4, "tcp", 1}, {lo - 5, "tcp", 0}, {lo, "ipc", 0}, {65531, "tcp", 65531 <= hi},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int rc = test_sh(GEN "--transport %s --port-base %d --out %s/p --dry-run >%s/p.log 2>&1", dir, dir, dir,
+                         cases[i].transport, cases[i].port, dir, dir);
+        cr_assert_eq(rc, 0, "--port-base %d: exit %d\n%s", cases[i].port, rc, tail_of("p.log"));
+        char cmd[800];
+        snprintf(cmd, sizeof cmd, "grep -q 'overlap this host.s ephemeral range' %s/p.log", dir);
+        cr_expect_eq(system(cmd) == 0, cases[i].noted, "--transport %s --port-base %d: note %s", cases[i].transport,
+                     cases[i].port, cases[i].noted ? "missing" : "printed");
+    }
+}
+
 Test(launch, bad_options_exit_2, .init = setup, .fini = teardown) {
     const char *bad[] = {
         "--samplers 0", "--decoders x", "--launcher pbs", "--transport udp", "--n -3", "--port-base 80",
+        "--port-base 65532",   // with 1 decoder its last port would be 65536
         "--launcher mpirun --hosts a,b --transport ipc", "--hosts a", "--frobnicate", "--threads 0", "--seed -1",
         "--eval-args \"--title 'unbalanced\"",
     };
