@@ -157,12 +157,10 @@ set_default SEEDS "$SEEDS_P"; posint --seeds "$SEEDS"
 if [ "$TRANSPORT" = tcp ]; then
   source pipelines/launch/ports.sh
   span=$(( SEEDS * 4 * (4 + DECODERS) ))
-  if [ -z "$PORT_BASE" ]; then PORT_BASE=$(default_port_base "$span" $$)
-  else
-    [ $(( PORT_BASE + span - 1 )) -le 65535 ] ||
-      die2 "--port-base $PORT_BASE: this run needs ports up to $(( PORT_BASE + span - 1 )), past 65535"
-    port_range_note "$ME" "$PORT_BASE" $(( PORT_BASE + span - 1 ))
-  fi
+  [ -n "$PORT_BASE" ] || PORT_BASE=$(default_port_base "$span" $$)
+  [ $(( PORT_BASE + span - 1 )) -le 65535 ] ||
+    die2 "--port-base $PORT_BASE: this run needs ports up to $(( PORT_BASE + span - 1 )), past 65535"
+  port_range_note "$ME" "$PORT_BASE" $(( PORT_BASE + span - 1 ))
 fi
 set_default DIT_PRESET tiny; set_default DIT_BATCH 64; set_default DIT_LR 1e-3; set_default CFG 1.7
 set_default CFG_LO 0.21; set_default CFG_HI 1; set_default JOB_SIZE 64; set_default SCALES 0.5,1,2

@@ -74,10 +74,11 @@ uint64_t test_mix64(uint64_t z);
 void test_write_full(int fd, const void *p, size_t n);
 int test_read_full(int fd, void *p, size_t n, int timeout_ms);
 // A first tcp port P with P .. P+n-1 all bindable on 127.0.0.1 right now,
-// below the kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range):
-// a port inside it may be taken later by any connection's local side, one
-// lingering in TIME_WAIT included, and a stage's bind then fails. The pid
-// spreads concurrent test runs apart.
+// outside the kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range;
+// below it, else above, else anywhere if it leaves no room): a port inside it
+// may be taken later by any connection's local side, one lingering in
+// TIME_WAIT included, and a stage's bind then fails. The pid spreads
+// concurrent test runs apart.
 int test_free_ports(int n);
 // The kernel's ephemeral port range (32768 and 60999, its default, when the
 // file cannot be read).

@@ -19,13 +19,14 @@ ephemeral_range() {
 
 # default_port_base SPAN SEED: a first port for SPAN consecutive ports,
 # spread by SEED (e.g. the process id) over 10000 .. LO-SPAN-1, below the
-# ephemeral range; above it when the range leaves too little room below.
+# ephemeral range; above it when too little room is left below; anywhere
+# when neither side has room (port_range_note then says so).
 default_port_base() {
-  local span=$1 seed=$2 lo hi room
+  local span=$1 seed=$2 lo hi
   read -r lo hi <<< "$(ephemeral_range)"
-  room=$(( lo - span - 10000 ))
-  if [ "$room" -ge 1000 ]; then echo $(( 10000 + (seed * 7919) % room ))
-  else room=$(( 65535 - hi - span )); echo $(( hi + 1 + (seed * 7919) % (room > 1 ? room : 1) )); fi
+  if [ $(( lo - span - 10000 )) -ge 1000 ]; then echo $(( 10000 + (seed * 7919) % (lo - span - 10000) ))
+  elif [ $(( 65535 - hi - span )) -ge 1000 ]; then echo $(( hi + 1 + (seed * 7919) % (65535 - hi - span) ))
+  else echo $(( 10000 + (seed * 7919) % (55536 - span) )); fi
 }
 
 # port_range_note ME FIRST LAST: a note on stderr when FIRST..LAST overlaps
@@ -37,7 +38,7 @@ port_range_note() {
   if [ "$3" -ge "$lo" ] && [ "$2" -le "$hi" ]; then
     echo "$1: note: tcp ports $2..$3 overlap this host's ephemeral range $lo-$hi" \
       "(/proc/sys/net/ipv4/ip_local_port_range): an outgoing connection may hold one of them," \
-      "and binding it then fails (address already in use); ports below $lo avoid that" >&2
+      "and binding it then fails (address already in use); ports outside it avoid that" >&2
   fi
   return 0
 }
