@@ -157,6 +157,7 @@ set_default SEEDS "$SEEDS_P"; posint --seeds "$SEEDS"
 if [ "$TRANSPORT" = tcp ]; then
   source pipelines/launch/ports.sh
   span=$(( SEEDS * 4 * (4 + DECODERS) ))
+  [ "$span" -le 50000 ] || die2 "--transport tcp: $SEEDS seeds x 4 graphs x $(( 4 + DECODERS )) ports is $span ports, more than fit"
   [ -n "$PORT_BASE" ] || PORT_BASE=$(default_port_base "$span" $$)
   [ $(( PORT_BASE + span - 1 )) -le 65535 ] ||
     die2 "--port-base $PORT_BASE: this run needs ports up to $(( PORT_BASE + span - 1 )), past 65535"

@@ -242,6 +242,7 @@ Test(full_pipeline, bad_flags_and_missing_data, .timeout = 120) {
         {"--transport udp", "--transport must be ipc or tcp"},
         {"--port-base 80", "--port-base must be"},
         {"--transport tcp --port-base 65000 --seeds 27", "needs ports up to 65539, past 65535"},
+        {"--transport tcp --seeds 3000", "is 60000 ports, more than fit"},
         {"--bogus", "unknown option '--bogus'"},
         {"--kill-sampler --samplers 1", "--kill-sampler needs --samplers 2"},
         {"--seeds -1", "--seeds needs a positive integer"},
