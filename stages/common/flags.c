@@ -60,8 +60,10 @@ int flag_f64(const char *stage, const char *flag, const char *text, double lo, d
     int ok = starts_ok(text) && !*end && isfinite(v) && ((open & FLAG_OPEN_LO) ? v > lo : v >= lo) &&
              ((open & FLAG_OPEN_HI) ? v < hi : v <= hi);
     if (!ok) {
+        // Infinite bounds are open: non-finite values are never taken.
         fprintf(stderr, "%s: %s must be a number in %c%g, %g%c, not '%s'\n", stage, flag,
-                (open & FLAG_OPEN_LO) ? '(' : '[', lo, hi, (open & FLAG_OPEN_HI) ? ')' : ']', text ? text : "");
+                (open & FLAG_OPEN_LO) || isinf(lo) ? '(' : '[', lo, hi, (open & FLAG_OPEN_HI) || isinf(hi) ? ')' : ']',
+                text ? text : "");
         return FLAG_EUSAGE;
     }
     *out = v;

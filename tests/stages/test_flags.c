@@ -106,6 +106,18 @@ Test(flags, message_names_stage_flag_and_value, .init = cr_redirect_stderr) {
     cr_assert_stderr_eq_str("sample: --n must be an integer in [1, 1000], not '4294967297'\n");
 }
 
+// An infinite bound is printed open: inf itself is never accepted.
+Test(flags, infinite_bound_printed_open, .init = cr_redirect_stderr) {
+    double d;
+    cr_assert_eq(flag_f64("train", "--lr", "inf", 0, INFINITY, FLAG_OPEN_LO, &d), FLAG_EUSAGE);
+    cr_assert_eq(flag_f64("train", "--wd", "-1", 0, INFINITY, 0, &d), FLAG_EUSAGE);
+    cr_assert_eq(flag_f64("eval", "--x", "nan", -INFINITY, 1, 0, &d), FLAG_EUSAGE);
+    fflush(stderr);
+    cr_assert_stderr_eq_str("train: --lr must be a number in (0, inf), not 'inf'\n"
+                            "train: --wd must be a number in [0, inf), not '-1'\n"
+                            "eval: --x must be a number in (-inf, 1], not 'nan'\n");
+}
+
 Test(flags, device_names) {
     device_kind k = DEVICE_CUDA;
     int idx = 9;
