@@ -179,21 +179,22 @@ int decode_vae_main(int argc, char **argv) {
         rc = 1;
         goto done;
     }
+    // A malformed checkpoint or store is an input error (2); EIO and the like stay 1.
     if ((e = st_load_params(path, &m->pt))) {
         fprintf(stderr, "decode: %s: %s (%s)\n", path, vel_strerror(e), vel_error_detail());
-        rc = 1;
+        rc = vel_exit_code(e);
         goto done;
     }
     if ((e = store_open(&st, spath, NULL, shape, NULL))) {
         fprintf(stderr, "decode: store %s: %s (%s)\n", spath, vel_strerror(e), vel_error_detail());
-        rc = 1;
+        rc = vel_exit_code(e);
         goto done;
     }
     if (bus_mode) {
         const store_meta *meta = store_get_meta(st);
         if (!meta->has_stats) {
             fprintf(stderr, "decode: store %s has no latent statistics (run encode with --stats)\n", spath);
-            rc = 1;
+            rc = 2;
             goto done;
         }
         rc = decode_bus(m, meta, in_ep, ctl_ep, reply_ep, sources, batch, bind_any);
@@ -205,7 +206,7 @@ int decode_vae_main(int argc, char **argv) {
         if ((e = store_read_batch(st, mu, sig, NULL, idx, NULL, (size_t)B))) {
             fprintf(stderr, "decode: reading records %d..%d: %s (%s)\n", i0, i0 + B - 1, vel_strerror(e),
                     vel_error_detail());
-            rc = 1;
+            rc = vel_exit_code(e);
             goto done;
         }
         if (sample) {

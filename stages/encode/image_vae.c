@@ -136,7 +136,11 @@ int encode_vae_main(int argc, char **argv) {
         goto done;
     }
     e = st_load_params(wpath, &m->pt);
-    if (e) { fprintf(stderr, "encode: %s: %s (%s)\n", wpath, vel_strerror(e), vel_error_detail()); rc = 1; goto done; }
+    if (e) {   // malformed: 2; EIO and the like: 1
+        fprintf(stderr, "encode: %s: %s (%s)\n", wpath, vel_strerror(e), vel_error_detail());
+        rc = vel_exit_code(e);
+        goto done;
+    }
     store_meta meta;
     char dname[64];
     if (C == 1) snprintf(dname, sizeof dname, "fashion-mnist-%s", split);

@@ -226,16 +226,16 @@ int eval_vae_main(int argc, char **argv) {
             rc = 1;
             goto done;
         }
-        if ((e = st_load_params(cls_path, &ec.cl->pt))) {
+        if ((e = st_load_params(cls_path, &ec.cl->pt))) {   // malformed: 2; EIO and the like: 1
             fprintf(stderr, "eval: %s: %s (%s)\n", cls_path, vel_strerror(e), vel_error_detail());
-            rc = 1;
+            rc = vel_exit_code(e);
             goto done;
         }
     }
     e = st_load_params(path, &m->pt);
     if (e) {
         fprintf(stderr, "eval: %s: %s (%s)\n", path, vel_strerror(e), vel_error_detail());
-        rc = 1;
+        rc = vel_exit_code(e);
         goto done;
     }
     int zc = vc.z_channels, zs = m->zside, per = zc * zs * zs;

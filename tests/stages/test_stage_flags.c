@@ -9,6 +9,7 @@
 // Needs bin/ built (make); skips otherwise.
 #include <criterion/criterion.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +175,21 @@ Test(stage_flags, exit_codes_follow_one_convention, .init = setup, .fini = teard
     cr_assert_not_null(f);
     for (int i = 0; i < 3000; i++) fputc((i * 7919) & 0xff, f);   // not a safetensors file
     fclose(f);
+    // A VAE checkpoint whose header passes the config check (f4c4, 1-channel
+    // conv_in / conv_out) but that lacks every other tensor: malformed input.
+    snprintf(junk, sizeof junk, "%s/partial.safetensors", dir);
+    f = fopen(junk, "wb");
+    cr_assert_not_null(f);
+    char hdr[256];
+    int hn = snprintf(hdr, sizeof hdr,
+                      "{\"__metadata__\":{\"vae.config\":\"f4c4\"},"
+                      "\"encoder.conv_in.weight\":{\"dtype\":\"F32\",\"shape\":[8,1,3,3],\"data_offsets\":[0,288]},"
+                      "\"decoder.conv_out.weight\":{\"dtype\":\"F32\",\"shape\":[1,8,3,3],\"data_offsets\":[288,576]}}");
+    const uint64_t hlen = (uint64_t)hn;
+    cr_assert_eq(fwrite(&hlen, 8, 1, f), 1);   // little-endian host (x86-64, arm64)
+    cr_assert_eq(fwrite(hdr, 1, (size_t)hn, f), (size_t)hn);
+    for (int i = 0; i < 576; i++) fputc(0, f);
+    fclose(f);
     const exit_case cases[] = {
         {"bin/sample --model toy-flow --role source --n 10 --jobs-bind tcp://127.0.0.1:99999 --acks-bind ipc://DIR/a "
          "--ctl-bind ipc://DIR/c", 2, "bad tcp port"},
@@ -191,6 +207,9 @@ Test(stage_flags, exit_codes_follow_one_convention, .init = setup, .fini = teard
          2, "checkpoint"},
         {"bin/train --model classifier --data DIR --out DIR/t", 2, "not found"},
         {"bin/eval --model vae --ckpt DIR/junk --data DIR --out DIR/e", 2, "checkpoint"},
+        {"bin/eval --model vae --ckpt DIR/partial --out DIR/e --n 4", 2, "tensor missing"},
+        {"bin/encode --model vae --ckpt DIR/partial --store DIR/st --end 4", 2, "tensor missing"},
+        {"bin/decode --model vae --ckpt DIR/partial --store DIR/st --out DIR/d", 2, "tensor missing"},
         {"bin/store-info DIR/missing", 2, "not an LMDB"},
         {"bin/eval --model toy --in ipc://DIR/i --ctl ipc://DIR/c --acks ipc://DIR/a --out DIR/e --timeout-s 1", 1,
          "nothing arrived"},
