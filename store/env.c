@@ -21,6 +21,7 @@ int store_rtxn_begin(store *s, MDB_txn **txn) {
         int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
         if (rc == 0) {
             atomic_fetch_add(&s->open_txns, 1);
+            store_guard_enter(s->path);
             return 0;
         }
         // Another process grew the map past ours: adopt its size. LMDB
@@ -43,6 +44,7 @@ int store_rtxn_begin(store *s, MDB_txn **txn) {
 void store_rtxn_end(store *s, MDB_txn *txn) {
     mdb_txn_abort(txn);
     atomic_fetch_sub(&s->open_txns, 1);
+    store_guard_leave();
 }
 
 int store_rcursor_open(store *s, MDB_txn **txn, MDB_cursor **cur) {

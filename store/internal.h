@@ -55,4 +55,10 @@ int store_grow(store *s, size_t at_least_more);
 int store_meta_read_txn(MDB_txn *txn, MDB_dbi dbi, store_meta *m);
 int store_meta_write_txn(MDB_txn *txn, MDB_dbi dbi, const store_meta *m);
 
+// fault_guard.c: while a read transaction of this thread is open, a SIGSEGV
+// or SIGBUS (LMDB following a damaged page, a file cut short under the map)
+// exits 2 naming the cache instead of crashing. Nests; per thread.
+void store_guard_enter(const char *path);
+void store_guard_leave(void);
+
 #endif
