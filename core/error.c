@@ -111,6 +111,7 @@ static const message k_messages[] = {
     {-217, "store: cache map would have to grow past its configured cap"},
     {-218, "store: data.mdb is truncated (shorter than the pages LMDB says it holds)"},
     {-219, "store: record label outside the dataset's class range"},
+    {-220, "store: cache is damaged (inconsistent LMDB pages; restore it or encode it again)"},
     // checkpoints and safetensors (nn/safetensors.h)
     {-301, "checkpoint: file truncated: shorter than its header says"},
     {-302, "checkpoint: safetensors header is not valid JSON"},

@@ -352,15 +352,31 @@ int store_set_stats(store *s, const float *mean, const float *std) {
     }
 }
 
+int store_entries(store *s, MDB_txn *txn, size_t *entries) {
+    MDB_stat st;
+    int rc = mdb_stat(txn, s->dbi, &st);
+    if (rc) return store_lmdb_fail(rc, "mdb_stat");
+    // A damaged meta page can claim any count; every entry takes at least a
+    // node header and its 8-byte key (16 bytes) of the file's pages.
+    MDB_envinfo info;
+    if ((rc = mdb_env_info(s->env, &info))) return store_lmdb_fail(rc, "mdb_env_info");
+    const size_t room = ((size_t)info.me_last_pgno + 1) * st.ms_psize / 16;
+    if (st.ms_entries > room)
+        return vel_fail(STORE_ECORRUPT, "%s: %zu entries claimed, at most %zu fit its %zu pages", s->path,
+                        st.ms_entries, room, (size_t)info.me_last_pgno + 1);
+    *entries = st.ms_entries;
+    return 0;
+}
+
 int store_count(store *s, uint64_t *n) {
     MDB_txn *txn;
     int rc = store_rtxn_begin(s, &txn);
     if (rc) return rc;
-    MDB_stat st;
-    rc = mdb_stat(txn, s->dbi, &st);
+    size_t entries = 0;
+    rc = store_entries(s, txn, &entries);
     store_rtxn_end(s, txn);
-    if (rc) return store_lmdb_fail(rc, "mdb_stat");
-    *n = st.ms_entries ? st.ms_entries - 1 : 0;   // the meta is always there
+    if (rc) return rc;
+    *n = entries ? entries - 1 : 0;   // the meta is always there
     return 0;
 }
 

@@ -15,6 +15,7 @@ int store_lmdb_fail(int rc, const char *what) {
     if (rc == ENOMEM) code = VEL_ENOMEM;
     else if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) code = STORE_ENOTCACHE;
     else if (rc == MDB_NOTFOUND) code = STORE_ENOKEY;
+    else if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND) code = STORE_ECORRUPT;   // an input error (exit 2)
     return vel_fail(code, "%s: %s", what, mdb_strerror(rc));
 }
 

@@ -55,6 +55,10 @@ int store_grow(store *s, size_t at_least_more);
 int store_meta_read_txn(MDB_txn *txn, MDB_dbi dbi, store_meta *m);
 int store_meta_write_txn(MDB_txn *txn, MDB_dbi dbi, const store_meta *m);
 
+// The cache's entry count (records and the meta) in txn's snapshot;
+// STORE_ECORRUPT when it is more than the file's pages could hold.
+int store_entries(store *s, MDB_txn *txn, size_t *entries);
+
 // fault_guard.c: while a read transaction of this thread is open, a SIGSEGV
 // or SIGBUS (LMDB following a damaged page, a file cut short under the map)
 // exits 2 naming the cache instead of crashing. Nests; per thread.

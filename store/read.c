@@ -170,19 +170,19 @@ int store_list_indices(store *s, uint64_t **out, size_t *n) {
     if (rc) return rc;
     // Sized from the snapshot the iterator reads, so a concurrent writer
     // cannot make the list outgrow it.
-    MDB_stat st;
-    if ((rc = mdb_stat(it->t->txn, s->dbi, &st))) {
+    size_t entries;
+    if ((rc = store_entries(s, it->t->txn, &entries))) {
         store_iter_close(&it);
-        return store_lmdb_fail(rc, "mdb_stat");
+        return rc;
     }
-    uint64_t *arr = malloc((st.ms_entries ? st.ms_entries : 1) * sizeof *arr);
+    uint64_t *arr = malloc((entries ? entries : 1) * sizeof *arr);
     if (!arr) {
         store_iter_close(&it);
-        return vel_fail(VEL_ENOMEM, "store_list_indices: %zu indices", st.ms_entries);
+        return vel_fail(VEL_ENOMEM, "store_list_indices: %zu indices", entries);
     }
     size_t k = 0;
     store_view v;
-    while (k < st.ms_entries && (rc = store_iter_next(it, &v)) == 1) arr[k++] = v.index;
+    while (k < entries && (rc = store_iter_next(it, &v)) == 1) arr[k++] = v.index;
     store_iter_close(&it);
     if (rc < 0 || k == 0) {
         free(arr);

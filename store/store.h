@@ -70,6 +70,7 @@ enum {
     STORE_EMAPCAP = -217,   // map would have to grow past opts.max_map_size
     STORE_ETRUNC = -218,    // data.mdb shorter than the pages LMDB says it holds
     STORE_ELABEL = -219,    // a record's label outside [0, meta.num_classes)
+    STORE_ECORRUPT = -220,  // LMDB found a damaged page, or counts no file could hold
 };
 
 // Indices stay below 2^48 so that no index key can equal the 8 bytes

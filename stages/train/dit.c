@@ -239,7 +239,7 @@ static int open_inputs(run_t *r, const int *ovr) {
     }
     if ((e = store_list_indices(r->st, &r->indices, &r->nidx))) {
         fprintf(stderr, "train: listing %s: %s (%s)\n", o->store, vel_strerror(e), vel_error_detail());
-        return 1;
+        return vel_exit_code(e);   // a damaged cache: 2; EIO and the like: 1
     }
     if ((int64_t)r->nidx < o->batch) {
         fprintf(stderr, "train: the cache holds %zu records, fewer than --batch %d\n", r->nidx, o->batch);
@@ -248,7 +248,7 @@ static int open_inputs(run_t *r, const int *ovr) {
     int max1 = 0;
     if ((e = scan_labels(r->st, r->indices, r->nidx, &max1))) {
         fprintf(stderr, "train: reading labels: %s (%s)\n", vel_strerror(e), vel_error_detail());
-        return 1;
+        return vel_exit_code(e);
     }
     if (max1 < 0) { fprintf(stderr, "train: the cache has unlabelled records; class conditioning needs labels\n"); return 2; }
     if (o->cfg.num_classes < 0) o->cfg.num_classes = max1;

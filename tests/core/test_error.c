@@ -76,6 +76,7 @@ static const struct {
     {STORE_ENOSTATS, "store"}, {STORE_EBUSY, "store"}, {STORE_EINDEX, "store"},
     {STORE_EKEY, "store"}, {STORE_EMAPCAP, "store"}, {STORE_ETRUNC, "store"},
     {STORE_ELABEL, "store"},
+    {STORE_ECORRUPT, "store"},
     {CKPT_ETRUNC, "checkpoint"}, {CKPT_EJSON, "checkpoint"}, {CKPT_EHEADER, "checkpoint"},
     {CKPT_EDTYPE, "checkpoint"}, {CKPT_EOFFSETS, "checkpoint"}, {CKPT_ESIZE, "checkpoint"},
     {CKPT_EDUP, "checkpoint"}, {CKPT_EMISSING, "checkpoint"}, {CKPT_EEXTRA, "checkpoint"},

@@ -308,3 +308,50 @@ Test(store_errors, fault_inside_a_read_txn_exits_2_naming_the_cache) {
     rm_rf(dir);
     free(dir);
 }
+
+// Damage in LMDB's own meta pages (both copies): a root page past the end of
+// the file (LMDB: MDB_PAGE_NOTFOUND) and an entry count no file of this size
+// could hold (it used to reach malloc as ~2^50 indices) are STORE_ECORRUPT,
+// an input error. Offsets: LMDB 0.9's MDB_meta after the 16-byte page
+// header; the main database's md_entries at 120, md_root at 128.
+static void patch_meta_pages(const char *dir, int off, uint64_t value) {
+    char p[600];
+    snprintf(p, sizeof p, "%s/data.mdb", dir);
+    int fd = open(p, O_RDWR);
+    cr_assert(fd >= 0);
+    const long psize = sysconf(_SC_PAGESIZE);
+    for (int page = 0; page < 2; page++) {
+        uint32_t magic = 0;
+        cr_assert_eq(pread(fd, &magic, 4, page * psize + 16), 4);
+        cr_assert_eq(magic, 0xBEEFC0DEu, "page %d is not an LMDB meta page", page);
+        cr_assert_eq(pwrite(fd, &value, 8, page * psize + off), 8);
+    }
+    close(fd);
+}
+
+Test(store_errors, damaged_meta_pages_are_a_corrupt_cache) {
+    char *dir = test_tmpdir("store_meta_pages");
+    make_cache(dir, 4);
+    store *s = NULL;
+    ASSERT_OK(store_open(&s, dir, NULL, NULL, NULL));
+    uint64_t n = 0;
+    ASSERT_OK(store_count(s, &n));
+    cr_assert_eq(n, 4);
+    store_close(&s);
+
+    patch_meta_pages(dir, 120, (uint64_t)1 << 50);   // md_entries
+    ASSERT_OK(store_open(&s, dir, NULL, NULL, NULL));
+    ASSERT_ERR(store_count(s, &n), STORE_ECORRUPT, "entries claimed");
+    uint64_t *idx = NULL;
+    size_t k = 0;
+    ASSERT_ERR(store_list_indices(s, &idx, &k), STORE_ECORRUPT, "entries claimed");
+    cr_assert_null(idx);
+    store_close(&s);
+    cr_assert_eq(vel_exit_code(STORE_ECORRUPT), 2, "a damaged cache is an input error");
+
+    patch_meta_pages(dir, 120, 5);
+    patch_meta_pages(dir, 128, (uint64_t)1 << 40);   // md_root
+    ASSERT_ERR(store_open(&s, dir, NULL, NULL, NULL), STORE_ECORRUPT, "MDB_PAGE_NOTFOUND");
+    rm_rf(dir);
+    free(dir);
+}
